@@ -1,0 +1,157 @@
+"""The local mirror of pulled records and the pull cursors that describe it.
+
+A page of records and the cursor after it commit in one transaction (as dlt does), so a
+cursor never moves past data that was not stored, and a crash mid-pull re-reads at most one
+page. Cursors are (timestamp, id) pairs: tie-safe when many records share a timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from connector.state.store import StateStore
+
+from connector.state.store import utcnow_iso
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a stream's incremental pull resumes: after (ts, last_id)."""
+
+    ts: str | None = None
+    last_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Mirror:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ cursors
+    def cursor(self, source: str, stream: str) -> Cursor | None:
+        rows = self.store.query("SELECT ts, last_id, extra FROM cursors WHERE source = ? AND stream = ?", (source, stream))
+        if not rows:
+            return None
+        r = rows[0]
+        return Cursor(r["ts"], r["last_id"], json.loads(r["extra"] or "{}"))
+
+    def reset_cursor(self, source: str, stream: str | None = None) -> None:
+        """Forget a cursor (full resync next run)."""
+        with self.store.transaction() as c:
+            if stream is None:
+                c.execute("DELETE FROM cursors WHERE source = ?", (source,))
+            else:
+                c.execute("DELETE FROM cursors WHERE source = ? AND stream = ?", (source, stream))
+
+    # ------------------------------------------------------------------ pages
+    def commit_page(
+        self,
+        source: str,
+        stream: str,
+        *,
+        customers: Iterable[Mapping[str, Any]] = (),
+        transactions: Iterable[Mapping[str, Any]] = (),
+        cursor: Cursor | None = None,
+    ) -> int:
+        """Store one page of records and move the stream's cursor, atomically. Returns rows written.
+
+        customers rows: source_id, email, created_at, modstamp, attributes (dict), deleted (bool).
+        transactions rows: source_id, customer_source_id, occurred_at, amount (kept as text so a
+        bad value is quarantined later with its original form), modstamp, deleted.
+        """
+        cust = [
+            (
+                source,
+                str(r["source_id"]),
+                r.get("email"),
+                _iso(r.get("created_at")),
+                _iso(r.get("modstamp")),
+                json.dumps(r.get("attributes") or {}, sort_keys=True, default=str),
+                int(bool(r.get("deleted", False))),
+            )
+            for r in customers
+        ]
+        txs = [
+            (
+                source,
+                str(r["source_id"]),
+                None if r.get("customer_source_id") is None else str(r["customer_source_id"]),
+                _iso(r.get("occurred_at")),
+                None if r.get("amount") is None else str(r["amount"]),
+                _iso(r.get("modstamp")),
+                int(bool(r.get("deleted", False))),
+            )
+            for r in transactions
+        ]
+        with self.store.transaction() as c:
+            if cust:
+                c.executemany(
+                    "INSERT INTO mirror_customers (source, source_id, email, created_at, modstamp, attributes, deleted) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
+                    "email = excluded.email, created_at = excluded.created_at, modstamp = excluded.modstamp, "
+                    "attributes = excluded.attributes, deleted = excluded.deleted",
+                    cust,
+                )
+            if txs:
+                c.executemany(
+                    "INSERT INTO mirror_transactions (source, source_id, customer_source_id, occurred_at, amount, modstamp, deleted) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
+                    "customer_source_id = excluded.customer_source_id, occurred_at = excluded.occurred_at, "
+                    "amount = excluded.amount, modstamp = excluded.modstamp, deleted = excluded.deleted",
+                    txs,
+                )
+            if cursor is not None:
+                c.execute(
+                    "INSERT INTO cursors (source, stream, ts, last_id, extra, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(source, stream) DO UPDATE SET ts = excluded.ts, last_id = excluded.last_id, "
+                    "extra = excluded.extra, updated_at = excluded.updated_at",
+                    (source, stream, cursor.ts, cursor.last_id, json.dumps(cursor.extra, sort_keys=True), utcnow_iso()),
+                )
+        return len(cust) + len(txs)
+
+    # ------------------------------------------------------------------ reads
+    def customers(self, source: str | None = None, *, include_deleted: bool = False) -> pd.DataFrame:
+        """Mirror rows: source, source_id, email, created_at (UTC), modstamp, attributes (dict), deleted."""
+        sql = "SELECT source, source_id, email, created_at, modstamp, attributes, deleted FROM mirror_customers"
+        df = self._frame(sql, source, include_deleted)
+        df["attributes"] = df["attributes"].map(json.loads) if len(df) else df["attributes"]
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
+        return df
+
+    def transactions(self, source: str | None = None, *, include_deleted: bool = False) -> pd.DataFrame:
+        """Mirror rows: source, source_id, customer_source_id, occurred_at (text), amount (text), deleted."""
+        sql = "SELECT source, source_id, customer_source_id, occurred_at, amount, modstamp, deleted FROM mirror_transactions"
+        return self._frame(sql, source, include_deleted)
+
+    def counts(self) -> dict[str, int]:
+        rows = self.store.query(
+            "SELECT 'customers:' || source AS k, count(*) AS n FROM mirror_customers WHERE deleted = 0 GROUP BY source "
+            "UNION ALL SELECT 'transactions:' || source, count(*) FROM mirror_transactions WHERE deleted = 0 GROUP BY source"
+        )
+        return {r["k"]: r["n"] for r in rows}
+
+    def _frame(self, sql: str, source: str | None, include_deleted: bool) -> pd.DataFrame:
+        where, params = [], []
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if not include_deleted:
+            where.append("deleted = 0")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.store._lock:
+            return pd.read_sql_query(sql, self.store.conn, params=params)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

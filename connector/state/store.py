@@ -1,0 +1,116 @@
+"""The SQLite state store: one file, WAL mode, mode 0600, created on first use.
+
+It holds runs and their steps, pull cursors, the local mirror of pulled records, models, the
+push ledger, rejected rows, arms, outcomes and lift results. Each concept has its own
+accessor object (`store.runs`, `store.mirror`, ...). Secrets are never written here: nothing
+in the config is stored, and error texts pass through `redact` first.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connector.state.migrations import migrate
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class StateStore:
+    """Open (creating if needed) the state file and run pending migrations."""
+
+    def __init__(self, path: str | Path, *, redact: list[str] | None = None) -> None:
+        self.path = Path(path)
+        self.secrets = [s for s in (redact or []) if s]
+        self._lock = threading.RLock()
+        self.conn = self._connect()
+        self.applied_migrations = migrate(self.conn)
+        from connector.state.experiment_data import ExperimentData
+        from connector.state.ledger import Ledger
+        from connector.state.mirror import Mirror
+        from connector.state.models import Models
+        from connector.state.rejected import Rejected
+        from connector.state.runs import Runs
+
+        self.runs = Runs(self)
+        self.mirror = Mirror(self)
+        self.ledger = Ledger(self)
+        self.rejected = Rejected(self)
+        self.experiments = ExperimentData(self)
+        self.models = Models(self)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        old = os.umask(0o077)  # the -wal and -shm files are created with this umask too
+        try:
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            # touch the file so a corrupt one fails here, with its name
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            from connector.crm.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"state file {self.path} is not a usable SQLite database ({exc}); "
+                "move it aside to start fresh (cursors and the push ledger will be rebuilt by a full resync)"
+            ) from None
+        finally:
+            os.umask(old)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: data and the state that describes it commit together."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self.conn.execute(sql, params)
+            cur.row_factory = sqlite3.Row  # type: ignore[assignment]
+            return cur.fetchall()
+
+    def redact(self, text: str | None) -> str | None:
+        """Remove every known secret value from a text before it is stored."""
+        if text is None:
+            return None
+        for secret in self.secrets:
+            text = text.replace(secret, "**********")
+        return text
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
