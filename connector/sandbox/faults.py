@@ -51,6 +51,10 @@ class DroppedConnection(InjectedFault):
 class StalledResponse(InjectedFault):
     """Send nothing until the client gives up (a read timeout on the client side)."""
 
+    def __init__(self, path: str, seconds: float = 30.0) -> None:
+        super().__init__(path)
+        self.seconds = seconds
+
 
 @dataclass(frozen=True)
 class Latency:
@@ -198,7 +202,7 @@ class FaultInjector:
             if decision.kind == "drop":
                 raise DroppedConnection(environ.get("PATH_INFO", ""))
             if decision.kind == "timeout":
-                raise StalledResponse(environ.get("PATH_INFO", ""))
+                raise StalledResponse(environ.get("PATH_INFO", ""), self.config.stall_seconds)
             if decision.kind == "status":
                 assert decision.status is not None
                 headers, body = render_error(decision.status, environ)
