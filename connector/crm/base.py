@@ -1,0 +1,252 @@
+"""The Connector protocol and the canonical records that cross it.
+
+Salesforce and HubSpot implement `Connector`; the pipeline, the file source and the shared
+contract tests (tests/connector/contract) only use what is here.
+
+Records carry *source* ids: a connector does not know segsync's stable customer key, which
+the pipeline derives from the normalised email (DESIGN.md, "Identity"). So a customer comes
+back as (source, source_id, email, ...), a transaction and an outcome name the customer by
+`customer_source_id`, and `CustomerRecord.to_row()` fills `salesforce_id` / `hubspot_id`.
+
+Pulls stream: a connector hands the sink one `PullBatch` per page (rows, ids deleted in the
+CRM, and the cursor after them), and the sink stores rows and cursor together, so a cursor
+never runs ahead of the data it covers. Cursors are (timestamp, id) pairs: rows are read in
+(modified, id) order and resumed with `modified > ts OR (modified = ts AND id > id)`, so ties
+on a timestamp are neither skipped nor read twice.
+
+Writes report per record: one refused row never fails the batch. Each `RecordResult` names
+the record by the key the caller passed, says whether the CRM confirmed it, and if not, why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "Connector",
+    "CustomerRecord",
+    "Cursor",
+    "FieldSpec",
+    "FieldUpdate",
+    "OutcomeRecord",
+    "ProvisionReport",
+    "PullBatch",
+    "QuotaInfo",
+    "RecordResult",
+    "Sink",
+    "TransactionRecord",
+    "set_members",
+    "utc",
+]
+
+
+def utc(value: datetime) -> datetime:
+    """`value` as an aware UTC datetime; naive values are refused (they hide a time zone bug)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: CRM timestamps must carry a zone")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Cursor:
+    """Where a pull stopped: the last row's modification time (UTC) and id. Ordered."""
+
+    timestamp: datetime
+    id: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", utc(self.timestamp))
+
+    def after(self, timestamp: datetime, id: str) -> bool:
+        """Whether a row at (timestamp, id) comes after this cursor."""
+        return (utc(timestamp), id) > (self.timestamp, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """One customer as a CRM holds it. `attributes` keys are the configured canonical names."""
+
+    source: str
+    source_id: str
+    email: str | None
+    created_at: datetime
+    modified_at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        """The canonical customers row (without customer_id, which the pipeline assigns)."""
+        row: dict[str, Any] = {
+            "email": self.email,
+            "created_at": self.created_at,
+            "salesforce_id": self.source_id if self.source == "salesforce" else None,
+            "hubspot_id": self.source_id if self.source == "hubspot" else None,
+        }
+        row.update(self.attributes)
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRecord:
+    """One purchase. `amount` is a float in the CRM's currency; `source` names the CRM."""
+
+    transaction_id: str
+    customer_source_id: str
+    occurred_at: datetime
+    amount: float
+    source: str
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PullBatch:
+    """One page of a pull: rows, ids deleted in the CRM since the cursor, the cursor after both."""
+
+    rows: Sequence[CustomerRecord] | Sequence[TransactionRecord]
+    deleted_ids: Sequence[str]
+    cursor: Cursor
+
+
+#: Receives each page of a pull; stores rows, deletions and the cursor together.
+Sink = Callable[[PullBatch], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A field segsync writes. `key` is the desired-state key (segment_id, arm, a score name);
+    the connector maps it to the CRM's field or property name from its destination config."""
+
+    key: str
+    label: str
+    type: Literal["text", "number", "enumeration", "date"] = "text"
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionReport:
+    """CRM field names that already existed and that were created by this call."""
+
+    existing: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """Desired values for one record. `record_id` is the CRM record id, or the External ID
+    value when the destination upserts on one; `values` are keyed by desired-state key."""
+
+    record_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The CRM's verdict on one record of a write.
+
+    `record_id` is the key the caller passed; `crm_id` the CRM's id for it when known;
+    `error_code` the CRM's code (DUPLICATE_VALUE, INVALID_FIELD, OBJECT_NOT_FOUND, ...).
+    """
+
+    record_id: str
+    ok: bool
+    crm_id: str | None = None
+    created: bool = False
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """A measured outcome for one customer in one experiment arm's list.
+
+    metric: "conversion" (value 1.0 when the member responded / bought), "revenue" (amount).
+    `list_id` is the list (Campaign / HubSpot list) that carried the arm.
+    """
+
+    experiment: str
+    list_id: str
+    customer_source_id: str
+    metric: str
+    value: float
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaInfo:
+    """The CRM's API budget as last seen. None where the CRM does not say."""
+
+    used: int | None
+    limit: int | None
+    stop_share: float
+
+    @property
+    def share_used(self) -> float | None:
+        if self.used is None or not self.limit:
+            return None
+        return self.used / self.limit
+
+    @property
+    def exhausted(self) -> bool:
+        share = self.share_used
+        return share is not None and share >= self.stop_share
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the pipeline needs from a CRM."""
+
+    name: str
+
+    def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """Stream customers modified after `since` (all when None) into `sink`; return the last cursor."""
+        ...
+
+    def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """Stream transactions modified after `since` into `sink`; return the last cursor."""
+        ...
+
+    def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
+        """Make sure the fields exist (creating them if allowed), else raise ConfigurationError
+        naming exactly what an admin must create."""
+        ...
+
+    def push_updates(self, updates: Iterable[FieldUpdate]) -> Iterator[RecordResult]:
+        """Write field values; yields one result per update as batches complete."""
+        ...
+
+    def ensure_list(self, name: str) -> str:
+        """The id of the list (Campaign / static list) named `name`, created if missing."""
+        ...
+
+    def list_members(self, list_id: str) -> set[str]:
+        """Customer source ids currently in the list."""
+        ...
+
+    def add_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        """Add customers by source id; already a member counts as success."""
+        ...
+
+    def remove_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        """Remove customers by source id; not a member counts as success."""
+        ...
+
+    def read_outcomes(self, lists: Mapping[str, Sequence[str]], since: date) -> Iterator[OutcomeRecord]:
+        """Outcomes since `since` for members of the lists, given as {experiment: [list ids]}."""
+        ...
+
+    def quota(self) -> QuotaInfo:
+        """The API budget as last seen."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def set_members(connector: Connector, list_id: str, record_ids: Iterable[str]) -> list[RecordResult]:
+    """Make the list hold exactly `record_ids`: read members, add the missing, remove the rest."""
+    want = set(record_ids)
+    have = connector.list_members(list_id)
+    results = list(connector.add_members(list_id, sorted(want - have)))
+    results.extend(connector.remove_members(list_id, sorted(have - want)))
+    return results
