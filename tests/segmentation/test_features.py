@@ -12,7 +12,9 @@ CUTOFF = pd.Timestamp("2024-03-01", tz="UTC")
 
 
 def _tx(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["transaction_id", "customer_id", "occurred_at", "amount", "source"])
+    return pd.DataFrame(
+        rows, columns=["transaction_id", "customer_id", "occurred_at", "amount", "source"]
+    )
 
 
 def test_clean_transactions_quarantines_each_bad_row_with_its_reason():
@@ -47,7 +49,9 @@ def test_clean_transactions_quarantines_each_bad_row_with_its_reason():
 
 def test_clean_transactions_names_missing_columns():
     with pytest.raises(ValueError, match="amount"):
-        clean_transactions(pd.DataFrame({"transaction_id": [], "customer_id": [], "occurred_at": []}))
+        clean_transactions(
+            pd.DataFrame({"transaction_id": [], "customer_id": [], "occurred_at": []})
+        )
 
 
 @settings(max_examples=40, deadline=None)
@@ -57,7 +61,9 @@ def test_clean_transactions_names_missing_columns():
             st.sampled_from(["t1", "t2", "t3", "t4"]),
             st.sampled_from(["a", "b", None, ""]),
             st.sampled_from(["2024-01-01", "junk", None, "2023-12-31T23:00:00Z"]),
-            st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3), st.none()),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3), st.none()
+            ),
         ),
         max_size=12,
     )
@@ -129,7 +135,13 @@ def test_build_features_refuses_unclean_transactions():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 400), st.floats(0, 1e4)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 400), st.floats(0, 1e4)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_build_features_matches_a_per_customer_loop(rows):
     start = pd.Timestamp("2023-01-01", tz="UTC")
     tx = pd.DataFrame(
