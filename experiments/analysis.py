@@ -1,0 +1,141 @@
+"""The analysis facade: arms + outcomes in, one row per segment x arm x metric out.
+
+Each treatment arm is compared with the control inside the segment recorded at
+assignment (intention to treat). Per cell: relative and absolute lift (CUPED-adjusted
+when a pre-period is given and ``spec.cuped_days > 0``), the frequentist interval and
+p-value (fixed horizon, or the always-valid confidence sequence with
+``sequential_tuning``), the Bayesian chance to beat control, the segment's SRM check, and
+p-values adjusted over the whole experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from experiments.bayes import DEFAULT_PRIOR_SD, posterior_arrays
+from experiments.correction import Correction, adjust_p_values
+from experiments.cuped import ArmSums, adjusted_moments, pooled_theta
+from experiments.outcomes import customer_metrics
+from experiments.spec import ExperimentSpec
+from experiments.srm import SRM_THRESHOLD, srm_p_value
+from experiments.stats import lift_arrays
+
+__all__ = ["RESULT_COLUMNS", "analyse_experiment"]
+
+#: Columns of the result table. ``estimate``/``ci_*`` are the relative lift
+#: ``(mean_t - mean_c) / mean_c``, ``abs_*`` the absolute difference; ``mean_*`` are raw
+#: (unadjusted) means; ``cuped`` says whether the lift was regression-adjusted.
+RESULT_COLUMNS = [
+    "experiment", "segment_id", "arm", "metric", "n_control", "n_treatment",
+    "mean_control", "mean_treatment", "estimate", "abs_estimate", "ci_low", "ci_high",
+    "abs_ci_low", "abs_ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p",
+    "srm_flag", "significant", "cuped",
+]
+
+_SUMS = ("n", "y", "yy", "x", "xx", "xy")
+
+
+def _cell_sums(data: pd.DataFrame, metric: str, cuped: bool) -> pd.DataFrame:
+    """Per (segment_id, arm): the six sums of outcome ``y`` and covariate ``x``."""
+    y = data[metric].to_numpy(dtype=float)
+    x = data[f"{metric}_pre"].to_numpy(dtype=float) if cuped else np.zeros(len(data))
+    frame = pd.DataFrame(
+        {"segment_id": data["segment_id"].to_numpy(), "arm": data["arm"].to_numpy(),
+         "n": 1.0, "y": y, "yy": y * y, "x": x, "xx": x * x, "xy": x * y}
+    )
+    return frame.groupby(["segment_id", "arm"], sort=False)[list(_SUMS)].sum()
+
+
+def _grid(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, arm: str | None) -> ArmSums:
+    """ArmSums of ``arm`` (or, if None, of the treatment itself) for every (segment, treatment) pair."""
+    keys = [(s, t if arm is None else arm) for s in segments for t in spec.treatments]
+    aligned = sums.reindex(pd.MultiIndex.from_tuples(keys)).fillna(0.0)
+    return ArmSums(*(aligned[c].to_numpy() for c in _SUMS))
+
+
+def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str, alpha: float, tuning):
+    control = _grid(segments, spec, sums, spec.control)
+    treated = _grid(segments, spec, sums, None)
+    theta = pooled_theta(control, treated)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x = (control.x + treated.x) / (control.n + treated.n)
+    binary = metric == "conversion"
+    mc, vc = adjusted_moments(control, theta, mean_x, binary)
+    mt, vt = adjusted_moments(treated, theta, mean_x, binary)
+    rel = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha, sequential_tuning=tuning)
+    ab = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=False, alpha=alpha, sequential_tuning=tuning)
+    fixed = rel if tuning is None else lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha)
+    chance = posterior_arrays(fixed[0], fixed[1], alpha=alpha, prior_sd=DEFAULT_PRIOR_SD)[3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_c, raw_t = control.y / control.n, treated.y / treated.n
+    return pd.DataFrame({
+        "segment_id": [s for s in segments for _ in spec.treatments],
+        "arm": [t for _ in segments for t in spec.treatments], "metric": metric,
+        "n_control": control.n.astype(np.int64), "n_treatment": treated.n.astype(np.int64),
+        "mean_control": raw_c, "mean_treatment": raw_t, "estimate": rel[0], "abs_estimate": ab[0],
+        "ci_low": rel[2], "ci_high": rel[3], "abs_ci_low": ab[2], "abs_ci_high": ab[3],
+        "p_value": rel[4], "chance_to_win": chance,
+    })
+
+
+def _srm(data: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
+    counts = data.groupby(["segment_id", "arm"], sort=False).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(spec.arm_names), fill_value=0)
+    p = [srm_p_value(row.to_numpy(), spec.weights) for _, row in counts.iterrows()]
+    return pd.DataFrame({"segment_id": counts.index, "srm_p": p})
+
+
+def _tuning(segments: list, spec: ExperimentSpec, sequential_tuning) -> np.ndarray | float | None:
+    if sequential_tuning is None or not isinstance(sequential_tuning, Mapping):
+        return sequential_tuning
+    missing = [s for s in segments if s not in sequential_tuning]
+    if missing:
+        raise ValueError(f"sequential_tuning has no entry for segments {missing[:5]}")
+    return np.repeat([float(sequential_tuning[s]) for s in segments], len(spec.treatments))
+
+
+def analyse_experiment(
+    arms: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    spec: ExperimentSpec,
+    *,
+    pre_period: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    sequential_tuning: float | Mapping[object, float] | None = None,
+    correction: Correction = "holm",
+) -> pd.DataFrame:
+    """Lift per segment x treatment arm x metric of ``spec`` (``RESULT_COLUMNS``).
+
+    ``arms``: ``experiment, customer_id, arm, segment_id, assigned_at`` (holdout rows are
+    ignored). ``outcomes``: ``experiment, customer_id, metric, value, observed_at``.
+    ``pre_period``: ``customer_id, value`` (revenue in the ``cuped_days`` before
+    assignment) turns CUPED on. ``sequential_tuning``: N* (expected total of two arms), one
+    number or one per segment_id; None is the fixed-horizon test. ``correction``: "holm",
+    "bh" or "none" over every row. ``significant`` is ``p_adjusted < alpha``; rows with
+    ``srm_flag`` are untrustworthy whatever their p-value.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1) (got {alpha!r})")
+    cuped = pre_period is not None and spec.cuped_days > 0
+    data = customer_metrics(arms, outcomes, spec, pre_period if cuped else None)
+    segments = list(pd.unique(data["segment_id"]))
+    tuning = _tuning(segments, spec, sequential_tuning)
+    parts = [
+        _lifts(segments, spec, _cell_sums(data, m, cuped), m, alpha, tuning) for m in spec.metrics
+    ] if segments else []
+    if not parts:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    result = pd.concat(parts, ignore_index=True).merge(_srm(data, spec), on="segment_id", how="left")
+    result["srm_flag"] = result["srm_p"] < SRM_THRESHOLD
+    result["p_adjusted"] = adjust_p_values(result["p_value"].to_numpy(), correction)
+    result["significant"] = (result["p_adjusted"] < alpha).fillna(False).astype(bool)
+    result["experiment"] = spec.key
+    result["cuped"] = cuped
+    rank = {"arm": {a: i for i, a in enumerate(spec.arm_names)}, "metric": {m: i for i, m in enumerate(spec.metrics)}}
+    result = result.sort_values(
+        ["segment_id", "arm", "metric"], key=lambda c: c.map(rank[c.name]) if c.name in rank else c, kind="stable"
+    )
+    return result[RESULT_COLUMNS].reset_index(drop=True)
