@@ -190,7 +190,7 @@ class FilesSource(Strict):
     transaction_id_column: str | None = None
     date_format: str | None = Field(None, description="strftime format, e.g. %Y%m%d; parsed as ISO 8601 when unset.")
     attribute_columns: list[str] = Field(default_factory=list)
-    delimiter: str | None = Field(None, description="CSV delimiter; sniffed when unset.")
+    delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
 
 
 class SourcesConfig(Strict):
@@ -216,7 +216,7 @@ class RetrainPolicy(Strict):
 
 class SegmentationConfig(Strict):
     method: Literal["rfm", "kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "hierarchical"] = "kmeans"
-    k: int | Literal["auto"] = "auto"
+    k: Annotated[int, Field(ge=2, le=50)] | Literal["auto"] = "auto"
     k_min: int = Field(2, ge=2)
     k_max: int = Field(10, ge=2)
     features: list[str] = Field(

@@ -33,7 +33,9 @@ def load_yaml_with_lines(
 ) -> tuple[Any, dict[Loc, int], list[str]]:
     """Parse YAML into plain dicts/lists, interpolating every string scalar.
 
-    Returns (data, {key path: 1-based line}, errors).
+    Returns (data, {key path: 1-based line}, errors). Paths whose value came from the
+    environment are listed in lines under the key ("env", *path) so that error messages never
+    echo them: an environment value may be a secret placed in a field that is not SecretStr.
     """
     yaml = YAML(typ="rt")
     try:
@@ -68,6 +70,8 @@ def load_yaml_with_lines(
                 items.append(convert(value, (*loc, i), iline))
             return items
         if isinstance(node, str):
+            if "${" in node:
+                lines[("env", *loc)] = line
             try:
                 return interpolate(str(node), f"{filename}:{line} {dotted(loc)}")
             except Exception as exc:  # noqa: BLE001 - collect every interpolation error
@@ -143,16 +147,31 @@ def render_validation_errors(
     exc: ValidationError, root: type[BaseModel], lines: dict[Loc, int], filename: str
 ) -> list[str]:
     """Every pydantic error as 'file:line key.path: message', secrets never echoed."""
-    out: list[str] = []
+    merged: dict[Loc, list[str]] = {}
+    got: dict[Loc, str] = {}
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic reports union members as extra loc parts named after the type; drop them
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "bool"))))
-        message = _describe(err, root, loc)
-        if _is_secret(root, loc):
-            message = message.split(" (got ")[0]
-        out.append(f"{filename}:{_line_for(loc, lines)} {dotted(loc) or '(top level)'}: {message}")
-    return out
+        loc = tuple(p for p in loc if not (isinstance(p, str) and _is_union_tag(p)))
+        message, _, value = _describe(err, root, loc).partition(" (got ")
+        if _is_secret(root, loc) or ("env", *loc) in lines:
+            value = ""
+        merged.setdefault(loc, []).append(message)
+        if value:
+            got[loc] = value
+    # a union (e.g. k: int >= 2 | 'auto') fails once per member: say it in one line
+    return [
+        f"{filename}:{_line_for(loc, lines)} {dotted(loc) or '(top level)'}: {', or '.join(msgs)}"
+        + (f" (got {got[loc]}" if loc in got else "")
+        for loc, msgs in merged.items()
+    ]
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic names union members in loc ('constrained-int', "literal['auto']", 'str')."""
+    return "[" in part or part.startswith(("constrained-", "function-", "lax-", "json-or-python")) or part in (
+        "str", "int", "float", "bool", "none"
+    )
 
 
 def _is_secret(root: type[BaseModel], loc: Loc) -> bool:

@@ -46,7 +46,7 @@ class ExperimentData:
             return c.total_changes - before
 
     def outcomes(self, experiment: str | None = None) -> pd.DataFrame:
-        sql = "SELECT " + ", ".join(OUTCOME_COLUMNS) + " FROM outcomes"
+        sql = "SELECT experiment, customer_id, metric, value, observed_at, source, source_id FROM outcomes"
         params: list[Any] = []
         if experiment is not None:
             sql += " WHERE experiment = ?"

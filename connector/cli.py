@@ -1,0 +1,159 @@
+"""The command front: thin, each command a few lines over the components.
+
+Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration or usage, 4 stopped at a CRM
+quota (resume later), 75 another segsync holds the state file's lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from connector.config import Config, json_schema, load_config, secret_values
+from connector.crm.errors import ConfigurationError, LockedError
+from connector.logs import configure_logging
+from connector.state import EXIT_LOCKED, StateLock, StateStore
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_QUOTA = 0, 1, 2, 4
+log = logging.getLogger("segsync")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="segsync", description="Segment, score and test customers inside Salesforce and HubSpot.")
+    p.add_argument("--log-format", choices=["text", "json"], help="override logging.format from the config")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("validate", help="check a config file; exit 2 listing every problem").add_argument("config")
+    sub.add_parser("schema", help="print the config's JSON Schema (for yaml-language-server)")
+    sub.add_parser("plan", help="what a run would change, per destination; writes nothing to any CRM").add_argument("config")
+    run = sub.add_parser("run", help="run one cycle now")
+    run.add_argument("config")
+    run.add_argument("--dry-run", action="store_true", help="the whole pipeline, but nothing is written to any CRM")
+    sub.add_parser("daemon", help="run cycles on the config's schedule until SIGTERM/SIGINT").add_argument("config")
+    status = sub.add_parser("status", help="the last runs and open rejected rows")
+    status.add_argument("config")
+    status.add_argument("-n", type=int, default=10, help="how many runs to show")
+    report = sub.add_parser("report", help="write the HTML report")
+    report.add_argument("config")
+    report.add_argument("--out", required=True, help="output folder")
+    sandbox = sub.add_parser("sandbox", help="the embedded sandbox CRMs")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_sub.add_parser("serve", help="serve the Salesforce and HubSpot emulators on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--salesforce-port", type=int, default=8701)
+    serve.add_argument("--hubspot-port", type=int, default=8702)
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    demo = sub.add_parser("demo", help="the whole loop against the sandbox CRMs, no credentials needed")
+    demo.add_argument("--out", default="segsync-demo", help="folder for the state file and the report")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=int, default=30, help="simulated days of the experiment")
+    demo.add_argument("--scenario", default="default", help="scenario name (default, null) or a YAML file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level or "INFO", args.log_format or "text")
+    try:
+        return _dispatch(args)
+    except ConfigurationError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockedError as exc:
+        print(f"segsync: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+
+
+def _load(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    configure_logging(args.log_level or cfg.logging.level, args.log_format or cfg.logging.format, secret_values(cfg))
+    return cfg
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    if cmd == "validate":
+        cfg = _load(args)
+        print(f"{args.config}: valid ({_summary(cfg)})")
+        return EXIT_OK
+    if cmd in ("run", "plan"):
+        return _run_once(_load(args), dry_run=cmd == "plan" or args.dry_run, plan_only=cmd == "plan")
+    if cmd == "daemon":
+        from connector.daemon import Daemon
+
+        return Daemon(_load(args)).run()
+    if cmd == "status":
+        return _status(_load(args), args.n)
+    if cmd == "report":
+        from connector.report import write_report
+
+        cfg = _load(args)
+        path = write_report(cfg, Path(args.out))
+        print(f"report written to {path}")
+        return EXIT_OK
+    if cmd == "sandbox":
+        from connector.sandbox.serve import serve_forever
+
+        return serve_forever(args)
+    if cmd == "demo":
+        from connector.demo import run_demo
+
+        return run_demo(args)
+    raise AssertionError(cmd)  # argparse rejects anything else
+
+
+def _summary(cfg: Config) -> str:
+    sources = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.sources, n) is not None]
+    dests = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.destinations, n) is not None]
+    return (
+        f"sources: {', '.join(sources) or 'none'}; destinations: {', '.join(dests) or 'none'}; "
+        f"segmentation: {cfg.segmentation.method}; experiments: {len(cfg.experiments.items)}"
+    )
+
+
+def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
+    from connector.pipeline import run_cycle
+
+    state_path = cfg.resolve(cfg.state.path)
+    with StateLock(state_path):
+        with StateStore(state_path, redact=secret_values(cfg)) as store:
+            result = run_cycle(cfg, store, dry_run=dry_run)
+    if plan_only or dry_run:
+        from connector.plan_view import render_plan
+
+        print(render_plan(result.outputs))
+    print(f"run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else ""))
+    return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
+
+
+def _status(cfg: Config, n: int) -> int:
+    state_path = cfg.resolve(cfg.state.path)
+    if not state_path.exists():
+        print(f"no state file yet at {state_path}: no run has happened")
+        return EXIT_OK
+    with StateStore(state_path, redact=secret_values(cfg)) as store:
+        runs = store.runs.last(n)
+        print(f"{'run':>5}  {'status':<14} {'started (UTC)':<20} {'step':<9} counts / error")
+        for r in runs:
+            detail = r.error or ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items()))
+            print(f"{r.id:>5}  {r.status:<14} {r.started_at[:19]:<20} {r.current_step or '-':<9} {detail}")
+        rejected = store.rejected.open(limit=20)
+        total = store.rejected.open_count()
+        print(f"\nopen rejected rows: {total}")
+        for row in rejected.itertuples(index=False):
+            print(f"  run {row.run_id} {row.step}/{row.source} {row.record_key}: {row.reason}")
+        if total > len(rejected):
+            print(f"  ... and {total - len(rejected)} more")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

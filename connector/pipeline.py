@@ -1,0 +1,125 @@
+"""One cycle as named steps, each checkpointed under the run id.
+
+pull -> features -> segment -> score -> plan -> push -> assign -> measure
+
+Every step is idempotent against the state store: pulls resume from cursors that moved only
+with the data, pushes send the diff of the desired state against the ledger of what the CRM
+confirmed, arms are sticky. So a run that died is finished by simply running the cycle again:
+the next run marks it 'resumed' and does what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.config import Config
+from connector.crm.errors import QuotaExceededError
+from connector.logs import log_context
+from connector.metrics import Metrics
+from connector.state import StateStore
+
+log = logging.getLogger("segsync.pipeline")
+
+STEPS = ("pull", "features", "segment", "score", "plan", "push", "assign", "measure")
+
+
+class Interrupted(Exception):
+    """A stop was requested (SIGTERM/SIGINT); the current step reached a checkpoint."""
+
+
+@dataclass
+class CycleContext:
+    """What a step gets: its config, the store, the run id, a stop check, and the others' outputs."""
+
+    config: Config
+    store: StateStore
+    run_id: int
+    dry_run: bool
+    stop: threading.Event
+    metrics: Metrics
+    outputs: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def check_stop(self) -> None:
+        """Called between batches: raise Interrupted at this checkpoint if a stop was requested."""
+        if self.stop.is_set():
+            raise Interrupted("stop requested")
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+StepFn = Callable[[CycleContext], None]
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    run_id: int
+    status: str
+    counts: dict[str, int]
+    error: str | None
+    outputs: dict[str, Any]
+
+
+def default_steps() -> dict[str, StepFn]:
+    """The step implementations (imported lazily so `segsync validate` stays fast)."""
+    from connector.steps import STEP_FUNCTIONS
+
+    return STEP_FUNCTIONS
+
+
+def run_cycle(
+    config: Config,
+    store: StateStore,
+    *,
+    dry_run: bool = False,
+    stop: threading.Event | None = None,
+    metrics: Metrics | None = None,
+    steps: dict[str, StepFn] | None = None,
+) -> CycleResult:
+    """Run one cycle now. The caller holds the state lock."""
+    stop = stop or threading.Event()
+    metrics = metrics or Metrics.disabled()
+    steps = default_steps() if steps is None else steps
+    previous = store.runs.unfinished()
+    if previous is not None:
+        log.warning("run %s did not finish (stopped in step %s); this run completes its work", previous.id, previous.current_step)
+        store.runs.finish(previous.id, "resumed", counts=previous.counts, error="completed by a later run")
+    run_id = store.runs.start(dry_run=dry_run, resumed_from=previous.id if previous else None)
+    ctx = CycleContext(config, store, run_id, dry_run, stop, metrics)
+    started = time.monotonic()
+    status, error = "succeeded", None
+    with log_context(run_id=run_id):
+        log.info("cycle started%s", " (dry run: nothing is written to any CRM)" if dry_run else "")
+        try:
+            for name in STEPS:
+                fn = steps.get(name)
+                if fn is None:
+                    continue
+                ctx.check_stop()
+                with log_context(step=name):
+                    store.runs.step_started(run_id, name)
+                    fn(ctx)
+                    store.runs.step_done(run_id, name)
+        except Interrupted:
+            status, error = "interrupted", "stopped by signal at a checkpoint"
+            log.warning("cycle interrupted at a checkpoint; the next run continues from there")
+        except QuotaExceededError as exc:
+            status, error = "quota_stopped", str(exc)
+            log.warning("cycle stopped at the CRM's API quota, every checkpoint kept; the next run resumes: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the exit code
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("cycle failed")
+        store.runs.finish(run_id, status, counts=ctx.counts, error=error)
+        metrics.run_finished(status, time.monotonic() - started)
+        log.info("cycle %s in %.1f s: %s", status, time.monotonic() - started, _fmt_counts(ctx.counts))
+    return CycleResult(run_id, status, dict(ctx.counts), store.redact(error), ctx.outputs)
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to do"
