@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connector.crm.base import FieldSpec
 from connector.crm.hubspot.values import PropertyType
 
 ENUM_KEYS = {"segment_id", "segment_name", "arm"}
@@ -75,23 +76,11 @@ def property_type(key: str) -> PropertyType:
     return "number"
 
 
-def property_specs(
-    mapping: Mapping[str, str],
-    *,
-    segments: Mapping[str, str] = {},  # noqa: B006 - read only
-    arms: Sequence[str] = (),
-) -> list[PropertySpec]:
-    """Specs for every mapped key. segments: segment_id -> segment_name; arms: arm names."""
-    options = {
-        "segment_id": tuple(Option(str(sid), str(name)) for sid, name in segments.items()),
-        "segment_name": tuple(Option(str(n), str(n)) for n in dict.fromkeys(segments.values())),
-        "arm": tuple(Option(a, a) for a in dict.fromkeys(arms)),
-    }
-    specs = []
-    for key, name in mapping.items():
-        label = "segsync " + key.replace("_", " ")
-        specs.append(PropertySpec(key, name, property_type(key), label, options.get(key, ())))
-    return specs
+def spec_for(field: FieldSpec, name: str) -> PropertySpec:
+    """The HubSpot property for one segsync field (`name` from the destination's mapping)."""
+    kind: PropertyType = "string" if field.type == "text" else field.type
+    options = tuple(Option(str(o), str(o)) for o in dict.fromkeys(field.options))
+    return PropertySpec(field.key, name, kind, field.label, options)
 
 
 def synced_options(existing: Iterable[Mapping[str, Any]], desired: Sequence[Option]) -> list[dict[str, Any]] | None:

@@ -38,7 +38,7 @@ def search_since(high_water: datetime | None, overlap: timedelta) -> int:
     """Epoch ms the incremental search starts at: the cursor minus the overlap window."""
     if high_water is None:
         return 0
-    return epoch_ms(high_water - overlap)
+    return max(0, epoch_ms(high_water - overlap))
 
 
 @dataclass
@@ -60,6 +60,7 @@ class SearchScan:
     pages: int = 0
     restarts: int = 0
     high_water: datetime | None = None
+    high_water_id: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= MAX_PAGE:
@@ -98,15 +99,17 @@ class SearchScan:
             if self.last_id is not None and rid <= self.last_id:
                 continue
             self.last_id = rid
-            self._track(record)
+            self._track(record, rid)
             fresh.append(record)
         self._advance(reply, got=len(reply.get("results") or []))
         return fresh
 
-    def _track(self, record: Mapping[str, Any]) -> None:
+    def _track(self, record: Mapping[str, Any], rid: int) -> None:
         moment = parse_timestamp((record.get("properties") or {}).get(self.modified_property))
-        if moment is not None and (self.high_water is None or moment > self.high_water):
+        # ids ascend within the scan, so a tie on the timestamp moves the id forward
+        if moment is not None and (self.high_water is None or moment >= self.high_water):
             self.high_water = moment
+            self.high_water_id = str(rid)
 
     def _advance(self, reply: Mapping[str, Any], got: int) -> None:
         nxt = ((reply.get("paging") or {}).get("next") or {}).get("after")

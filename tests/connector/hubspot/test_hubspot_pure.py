@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from connector.crm.base import FieldSpec
 from connector.crm.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -21,7 +22,7 @@ from connector.crm.hubspot.batches import chunked, reconcile_batch, result_id, r
 from connector.crm.hubspot.classifier import classify_reply
 from connector.crm.hubspot.lists import added_ids, list_name, reconcile_membership
 from connector.crm.hubspot.paths import HubSpotPaths, token_path
-from connector.crm.hubspot.schema import Option, property_specs, synced_options
+from connector.crm.hubspot.schema import Option, property_type, spec_for, synced_options
 from connector.crm.hubspot.search import SearchScan, last_modified_property, search_since
 from connector.crm.hubspot.values import midnight_utc_ms, parse_timestamp, to_wire
 
@@ -214,17 +215,18 @@ def test_wire_values():
 # ----------------------------------------------------------------------------- schema
 
 
-def test_property_specs_and_create_body():
-    specs = {s.key: s for s in property_specs(
-        {"segment_id": "segsync_segment_id", "arm": "segsync_arm", "churn": "segsync_churn", "churn_reasons": "segsync_churn_r"},
-        segments={"s1": "Loyal", "s2": "At risk"},
-        arms=["control", "treat"],
-    )}
-    body = specs["segment_id"].create_body("segsync")
-    assert body["type"] == "enumeration" and body["fieldType"] == "select" and body["groupName"] == "segsync"
-    assert [(o["value"], o["label"]) for o in body["options"]] == [("s1", "Loyal"), ("s2", "At risk")]
-    assert specs["churn"].create_body("g")["type"] == "number"
-    assert specs["churn_reasons"].create_body("g")["fieldType"] == "textarea"
+def test_property_spec_and_create_body():
+    seg = spec_for(FieldSpec("segment_id", "Segment", "enumeration", ("s1", "s2", "s1")), "segsync_segment_id")
+    body = seg.create_body("segsync")
+    assert body["name"] == "segsync_segment_id" and body["groupName"] == "segsync"
+    assert body["type"] == "enumeration" and body["fieldType"] == "select"
+    assert [o["value"] for o in body["options"]] == ["s1", "s2"]
+    assert spec_for(FieldSpec("churn", "Churn", "number"), "p").create_body("g")["fieldType"] == "number"
+    assert spec_for(FieldSpec("churn_reasons", "Why"), "p").create_body("g") | {"type": "string"} == spec_for(
+        FieldSpec("churn_reasons", "Why"), "p"
+    ).create_body("g")
+    assert spec_for(FieldSpec("churn_reasons", "Why"), "p").field_type == "textarea"
+    assert property_type("assigned_at") == "date" and property_type("clv") == "number"
 
 
 def test_synced_options_resends_all_and_hides_retired():

@@ -1,0 +1,163 @@
+"""HubSpotConnector: the Connector protocol (connector.crm.base) for HubSpot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, timedelta
+
+import httpx
+
+from connector.config import HubSpotDestination, HubSpotSource
+from connector.crm.base import (
+    Cursor,
+    CustomerRecord,
+    FieldSpec,
+    FieldUpdate,
+    OutcomeRecord,
+    ProvisionReport,
+    PullBatch,
+    QuotaInfo,
+    RecordResult,
+    Sink,
+)
+from connector.crm.clock import Clock
+from connector.crm.counters import RequestCounter
+from connector.crm.errors import ConfigurationError
+from connector.crm.hubspot import outcomes, provision
+from connector.crm.hubspot.api import HubSpotApi
+from connector.crm.hubspot.associations import associated_ids
+from connector.crm.hubspot.classifier import CRM
+from connector.crm.hubspot.lists import MembershipOutcome
+from connector.crm.hubspot.membership import ListManager
+from connector.crm.hubspot.reader import ObjectReader
+from connector.crm.hubspot.records import (
+    CONTACT_CORE,
+    DEAL_PROPERTIES,
+    customer_record,
+    is_won,
+    transaction_records,
+)
+from connector.crm.hubspot.writes import PropertyWriter
+
+log = logging.getLogger("segsync.hubspot")
+
+
+class HubSpotConnector:
+    """Contacts and won deals in; properties and static list memberships out.
+
+    source: credentials, API version, rate tier and what to pull.
+    destination: how to write (None for a pull-only configuration).
+    clock / transport / counter: injected by tests and benchmarks (the sandbox's WSGI app
+    behind `httpx.WSGITransport`, a ManualClock so pacing never sleeps for real).
+    """
+
+    name = CRM
+
+    def __init__(
+        self,
+        source: HubSpotSource,
+        destination: HubSpotDestination | None = None,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        counter: RequestCounter | None = None,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.api = HubSpotApi(source, clock=clock, counter=counter, transport=transport)
+        self.lists = ListManager(self.api)
+        self._writer = PropertyWriter(self.api, destination) if destination is not None else None
+        self.skipped: dict[str, int] = {}
+        overlap = timedelta(minutes=source.search_overlap_minutes)
+        contact_props = [*CONTACT_CORE, *source.contact_properties, *source.attributes.values()]
+        self._contacts = ObjectReader(self.api, "contacts", contact_props, overlap)
+        self._deals = ObjectReader(self.api, "deals", DEAL_PROPERTIES, overlap)
+
+    @property
+    def counter(self) -> RequestCounter:
+        return self.api.transport.counter
+
+    # ------------------------------------------------------------------ pulls
+
+    def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        last: Cursor | None = None
+        for page in self._contacts.pages(since):
+            rows: list[CustomerRecord] = []
+            for record in page.records:
+                row = customer_record(record, self.source.attributes)
+                if row is None:
+                    self.skipped["contact_without_dates"] = self.skipped.get("contact_without_dates", 0) + 1
+                else:
+                    rows.append(row)
+            if page.records or page.final:
+                sink(PullBatch(rows=rows, deleted_ids=(), cursor=page.cursor))
+                last = page.cursor
+        return last if last is not None else since
+
+    def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        last: Cursor | None = None
+        for page in self._deals.pages(since):
+            won = [d for d in page.records if is_won(d)]
+            # A deal seen by an incremental read that is no longer won (reopened, lost) must
+            # leave the mirror if it was a transaction before.
+            gone = [str(d["id"]) for d in page.records if not is_won(d)] if page.incremental else []
+            contacts = associated_ids(self.api, "deals", "contacts", [str(d["id"]) for d in won]) if won else {}
+            rows = list(transaction_records(won, contacts, self.skipped))
+            if page.records or page.final:
+                sink(PullBatch(rows=rows, deleted_ids=gone, cursor=page.cursor))
+                last = page.cursor
+        if self.skipped:
+            log.warning("hubspot: deals skipped by reason: %s", self.skipped)
+        return last if last is not None else since
+
+    # ------------------------------------------------------------------ writes
+
+    def _require_writer(self) -> PropertyWriter:
+        if self._writer is None:
+            raise ConfigurationError("destinations.hubspot is not configured: nothing may be written to HubSpot")
+        return self._writer
+
+    def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
+        writer = self._require_writer()
+        report, types = provision.provision(self.api, writer.destination, fields)
+        writer.types.update(types)
+        return report
+
+    def push_updates(self, updates: Iterable[FieldUpdate]) -> Iterator[RecordResult]:
+        return self._require_writer().push(updates)
+
+    # ------------------------------------------------------------------ lists
+
+    def ensure_list(self, name: str) -> str:
+        return self.lists.ensure_list(name)
+
+    def list_members(self, list_id: str) -> set[str]:
+        return self.lists.members(list_id)
+
+    def add_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        return self.lists.results(list_id, record_ids, add=True)
+
+    def remove_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        return self.lists.results(list_id, record_ids, add=False)
+
+    def change_members(self, list_id: str, to_add: Sequence[str], to_remove: Sequence[str]) -> MembershipOutcome:
+        """Adds and removals in shared add-and-remove calls (fewer calls than add, then remove)."""
+        return self.lists.change(list_id, to_add, to_remove)
+
+    # ------------------------------------------------------------------ outcomes, quota
+
+    def read_outcomes(self, lists: Mapping[str, Sequence[str]], since: date) -> Iterator[OutcomeRecord]:
+        return outcomes.read_outcomes(self.api, self.lists, lists, since)
+
+    def quota(self) -> QuotaInfo:
+        return self.api.quota()
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> HubSpotConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
