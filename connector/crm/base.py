@@ -90,11 +90,13 @@ class CustomerRecord:
 
 @dataclass(frozen=True, slots=True)
 class TransactionRecord:
-    """One purchase. `amount` is a float in the CRM's currency; `source` names the CRM."""
+    """One purchase. `amount` is a float in the CRM's currency (NaN when the CRM has none or it
+    is not a number); `occurred_at` is None when the CRM has no date. The pipeline quarantines
+    such rows with a reason; a connector passes them on rather than dropping them silently."""
 
     transaction_id: str
     customer_source_id: str
-    occurred_at: datetime
+    occurred_at: datetime | None
     amount: float
     source: str
     modified_at: datetime

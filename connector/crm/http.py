@@ -88,13 +88,15 @@ def parse_retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def classify_status(response: httpx.Response, crm: str, message: str = "") -> CRMError | None:
+def classify_status(
+    response: httpx.Response, crm: str, message: str = "", code: str | None = None
+) -> CRMError | None:
     """The generic meaning of a status code; CRM classifiers refine bodies and call this last."""
     status = response.status_code
     if status < 300:
         return None
     text = message or redact(response.text[:500])
-    kw: dict[str, Any] = {"crm": crm, "status": status}
+    kw: dict[str, Any] = {"crm": crm, "status": status, "code": code}
     if status == 401:
         return TokenExpiredError(text or "unauthorised", **kw)
     if status == 429:

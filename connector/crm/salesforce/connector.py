@@ -1,0 +1,130 @@
+"""The Salesforce implementation of the Connector protocol."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+
+import httpx
+
+from connector.config import SalesforceDestination, SalesforceSource
+from connector.crm.auth import Authenticator
+from connector.crm.base import (
+    Cursor,
+    FieldSpec,
+    FieldUpdate,
+    OutcomeRecord,
+    ProvisionReport,
+    QuotaInfo,
+    RecordResult,
+    Sink,
+)
+from connector.crm.clock import Clock
+from connector.crm.counters import RequestCounter
+from connector.crm.errors import ConfigurationError
+from connector.crm.salesforce.bulk import BulkJobs
+from connector.crm.salesforce.campaigns import CampaignLists
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.outcomes import OutcomeReader
+from connector.crm.salesforce.provisioning import FieldProvisioner
+from connector.crm.salesforce.pull import StreamPuller
+from connector.crm.salesforce.push import FieldWriter
+from connector.crm.salesforce.records import CustomerMapping, TransactionMapping
+
+
+class SalesforceConnector:
+    """Pulls, pushes, Campaign lists and outcome reads for one org.
+
+    `destination` may be None for a pull-only source; write methods then raise
+    ConfigurationError. `transport` injects an httpx transport (the in-process sandbox),
+    `clock` the time source, `counter` a shared RequestCounter for metrics.
+    """
+
+    name = "salesforce"
+
+    def __init__(
+        self,
+        source: SalesforceSource,
+        destination: SalesforceDestination | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        authenticator: Authenticator | None = None,
+        clock: Clock | None = None,
+        counter: RequestCounter | None = None,
+        rng: random.Random | None = None,
+        bulk: BulkJobs | None = None,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.client = SalesforceClient(
+            source, transport=transport, authenticator=authenticator, clock=clock, counter=counter, rng=rng
+        )
+        self.bulk = bulk or BulkJobs(self.client)
+        self._customers = StreamPuller(self.client, self.bulk, CustomerMapping(source.customers), source.customers.where)
+        self._transactions = StreamPuller(
+            self.client, self.bulk, TransactionMapping(source.transactions), source.transactions.where
+        )
+        dest = destination or SalesforceDestination(enabled=False)
+        self._writer = FieldWriter(self.client, self.bulk, dest)
+        self._lists = CampaignLists(self.client, dest)
+        self._outcomes = OutcomeReader(self.client, source.transactions, self._lists.member_field)
+        self._provisioner = FieldProvisioner(self.client, dest, self._writer)
+
+    @property
+    def counter(self) -> RequestCounter:
+        return self.client.http.counter
+
+    def _need_destination(self) -> None:
+        if self.destination is None:
+            raise ConfigurationError("destinations.salesforce is not configured: nothing may be written")
+
+    # ------------------------------------------------------------------ pulls
+
+    def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        return self._customers.pull(sink, since)
+
+    def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        return self._transactions.pull(sink, since)
+
+    # ------------------------------------------------------------------ writes
+
+    def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
+        self._need_destination()
+        return self._provisioner.provision(fields)
+
+    def push_updates(self, updates: Iterable[FieldUpdate]) -> Iterator[RecordResult]:
+        self._need_destination()
+        return self._writer.push(updates)
+
+    def ensure_list(self, name: str) -> str:
+        self._need_destination()
+        return self._lists.ensure(name)
+
+    def list_members(self, list_id: str) -> set[str]:
+        return self._lists.members(list_id)
+
+    def add_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        self._need_destination()
+        return self._lists.add(list_id, record_ids)
+
+    def remove_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
+        self._need_destination()
+        return self._lists.remove(list_id, record_ids)
+
+    # ------------------------------------------------------------------ reads
+
+    def read_outcomes(self, lists: Mapping[str, Sequence[str]], since: date) -> Iterator[OutcomeRecord]:
+        return self._outcomes.read(lists, since)
+
+    def quota(self) -> QuotaInfo:
+        return self.client.guard.info()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> SalesforceConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

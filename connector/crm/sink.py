@@ -1,0 +1,69 @@
+"""Pull sinks: where a connector's pages go. `MirrorSink` stores them in the state store.
+
+A connector calls the sink once per page with a `PullBatch`; `MirrorSink` commits the rows,
+the deletions and the cursor after them in one transaction of the state store's mirror
+(`Mirror.commit_page`), so a cursor never moves past data that was not stored.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connector.crm.base import Cursor, CustomerRecord, PullBatch, TransactionRecord
+
+if TYPE_CHECKING:
+    from connector.state.mirror import Cursor as StoredCursor
+    from connector.state.mirror import Mirror
+
+
+def to_stored(cursor: Cursor) -> StoredCursor:
+    from connector.state.mirror import Cursor as StoredCursor
+
+    return StoredCursor(ts=cursor.timestamp.isoformat(), last_id=cursor.id)
+
+
+def from_stored(stored: StoredCursor | None) -> Cursor | None:
+    """The connector cursor for a stored one (None when the stream was never pulled)."""
+    if stored is None or stored.ts is None or stored.last_id is None:
+        return None
+    return Cursor(datetime.fromisoformat(stored.ts), stored.last_id)
+
+
+def _customer_row(r: CustomerRecord) -> dict[str, Any]:
+    return {"source_id": r.source_id, "email": r.email, "created_at": r.created_at, "modstamp": r.modified_at,
+            "attributes": dict(r.attributes), "deleted": False}
+
+
+def _transaction_row(r: TransactionRecord) -> dict[str, Any]:
+    amount = None if math.isnan(r.amount) else r.amount
+    return {"source_id": r.transaction_id, "customer_source_id": r.customer_source_id or None,
+            "occurred_at": r.occurred_at, "amount": amount, "modstamp": r.modified_at, "deleted": False}
+
+
+class MirrorSink:
+    """Commits each page into `mirror` under (source, stream) with its cursor."""
+
+    def __init__(self, mirror: Mirror, source: str, stream: str) -> None:
+        if stream not in ("customers", "transactions"):
+            raise ValueError(f"stream must be customers or transactions (got {stream!r})")
+        self.mirror = mirror
+        self.source = source
+        self.stream = stream
+        self.rows = 0
+        self.deleted = 0
+
+    def cursor(self) -> Cursor | None:
+        """Where the stream's last pull stopped."""
+        return from_stored(self.mirror.cursor(self.source, self.stream))
+
+    def __call__(self, batch: PullBatch) -> None:
+        if self.stream == "customers":
+            rows = [_customer_row(r) for r in batch.rows]  # type: ignore[arg-type]
+        else:
+            rows = [_transaction_row(r) for r in batch.rows]  # type: ignore[arg-type]
+        rows += [{"source_id": i, "deleted": True} for i in batch.deleted_ids]
+        self.mirror.commit_page(self.source, self.stream, cursor=to_stored(batch.cursor), **{self.stream: rows})
+        self.rows += len(batch.rows)
+        self.deleted += len(batch.deleted_ids)
