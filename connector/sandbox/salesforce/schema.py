@@ -1,0 +1,248 @@
+"""The sandbox org's sObjects and fields: what describe shows and what DML and SOQL accept.
+
+Field names are case-insensitive in SOQL and REST bodies, but replies use the canonical
+spelling, so every lookup goes through `ObjectSchema.field(name)`. A custom field created
+through the Tooling API can be hidden until field-level security is granted, as in a real
+org (missing from describe, INVALID_FIELD in DML and SOQL; simple-salesforce issue #621).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Key prefixes: the first three characters of every record Id of that object.
+KEY_PREFIXES = {
+    "Account": "001",
+    "Contact": "003",
+    "Opportunity": "006",
+    "Lead": "00Q",
+    "CampaignMember": "00v",
+    "Campaign": "701",
+    "CampaignMemberStatus": "01Y",
+    "User": "005",
+}
+
+# Field types, with the SOAP type describe reports for each.
+SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "string": "xsd:string",
+    "email": "xsd:string",
+    "phone": "xsd:string",
+    "picklist": "xsd:string",
+    "textarea": "xsd:string",
+    "boolean": "xsd:boolean",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+}
+TEXT_TYPES = {"id", "reference", "string", "email", "phone", "picklist", "textarea"}
+
+
+@dataclass
+class Field:
+    """One field. `required` means not nillable and not defaulted on create."""
+
+    name: str
+    type: str = "string"
+    label: str = ""
+    length: int = 0
+    required: bool = False
+    createable: bool = True
+    updateable: bool = True
+    custom: bool = False
+    external_id: bool = False
+    unique: bool = False
+    reference_to: tuple[str, ...] = ()
+    picklist: tuple[str, ...] = ()
+    visible: bool = True  # False: created but field-level security not yet granted
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label or self.name.removesuffix("__c").replace("_", " "),
+            "type": self.type,
+            "soapType": SOAP_TYPES[self.type],
+            "length": self.length,
+            "nillable": not self.required and self.type != "boolean" and self.name != "Id",
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "custom": self.custom,
+            "externalId": self.external_id,
+            "unique": self.unique,
+            "idLookup": self.name == "Id" or self.external_id or self.type == "email",
+            "filterable": True,
+            "sortable": self.type != "textarea",
+            "defaultedOnCreate": self.name in SYSTEM_FIELDS or self.type == "boolean",
+            "referenceTo": list(self.reference_to),
+            "picklistValues": [
+                {"active": True, "defaultValue": False, "label": v, "value": v}
+                for v in self.picklist
+            ],
+        }
+
+
+SYSTEM_FIELDS = (
+    "Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+    "SystemModstamp",
+)
+
+
+def _system() -> list[Field]:
+    ro = {"createable": False, "updateable": False}
+    return [
+        Field("Id", "id", "Record ID", 18, **ro),
+        Field("IsDeleted", "boolean", "Deleted", **ro),
+        Field("CreatedDate", "datetime", "Created Date", **ro),
+        Field("CreatedById", "reference", "Created By ID", 18, reference_to=("User",), **ro),
+        Field("LastModifiedDate", "datetime", "Last Modified Date", **ro),
+        Field("LastModifiedById", "reference", "Last Modified By ID", 18, reference_to=("User",), **ro),
+        Field("SystemModstamp", "datetime", "System Modstamp", **ro),
+    ]
+
+
+def _ref(name: str, target: str, **kw: object) -> Field:
+    return Field(name, "reference", length=18, reference_to=(target,), **kw)  # type: ignore[arg-type]
+
+
+RO = {"createable": False, "updateable": False}
+STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
+          "Negotiation/Review", "Closed Won", "Closed Lost")
+
+
+def _standard_fields() -> dict[str, list[Field]]:
+    owner = _ref("OwnerId", "User")
+    return {
+        "Account": [
+            Field("Name", length=255, required=True), Field("Type", "picklist", length=255),
+            Field("Industry", "picklist", length=255), Field("BillingCity", length=40),
+            Field("BillingCountry", length=80), Field("AnnualRevenue", "currency"),
+            Field("NumberOfEmployees", "int"), owner,
+        ],
+        "Contact": [
+            _ref("AccountId", "Account"), Field("FirstName", length=40),
+            Field("LastName", length=80, required=True), Field("Name", length=121, **RO),
+            Field("Email", "email", length=80), Field("Phone", "phone", length=40),
+            Field("Title", length=128), Field("MailingCity", length=40),
+            Field("MailingCountry", length=80), Field("LeadSource", "picklist", length=255),
+            Field("Birthdate", "date"), Field("HasOptedOutOfEmail", "boolean"), owner,
+        ],
+        "Lead": [
+            Field("FirstName", length=40), Field("LastName", length=80, required=True),
+            Field("Name", length=121, **RO), Field("Company", length=255, required=True),
+            Field("Email", "email", length=80), Field("Phone", "phone", length=40),
+            Field("Status", "picklist", length=255), Field("LeadSource", "picklist", length=255),
+            Field("City", length=40), Field("Country", length=80),
+            Field("IsConverted", "boolean", **RO), _ref("ConvertedContactId", "Contact", **RO),
+            owner,
+        ],
+        "Opportunity": [
+            Field("Name", length=120, required=True), _ref("AccountId", "Account"),
+            _ref("ContactId", "Contact"), _ref("CampaignId", "Campaign"),
+            Field("Amount", "currency"), Field("CloseDate", "date", required=True),
+            Field("StageName", "picklist", length=255, required=True, picklist=STAGES),
+            Field("Probability", "percent"), Field("Type", "picklist", length=255),
+            Field("LeadSource", "picklist", length=255),
+            Field("IsWon", "boolean", **RO), Field("IsClosed", "boolean", **RO), owner,
+        ],
+        "Campaign": [
+            Field("Name", length=80, required=True), Field("IsActive", "boolean"),
+            Field("Status", "picklist", length=255), Field("Type", "picklist", length=255),
+            Field("StartDate", "date"), Field("EndDate", "date"), _ref("ParentId", "Campaign"),
+            Field("NumberOfContacts", "int", **RO), Field("NumberOfLeads", "int", **RO),
+            Field("NumberOfResponses", "int", **RO),
+            Field("AmountWonOpportunities", "currency", **RO), owner,
+        ],
+        "CampaignMember": [
+            _ref("CampaignId", "Campaign", required=True, updateable=False),
+            _ref("ContactId", "Contact", updateable=False),
+            _ref("LeadId", "Lead", updateable=False),
+            Field("Status", "picklist", length=40),
+            Field("HasResponded", "boolean", **RO), Field("FirstRespondedDate", "date", **RO),
+            Field("Type", "picklist", length=40, **RO),
+        ],
+        "CampaignMemberStatus": [
+            _ref("CampaignId", "Campaign", required=True, updateable=False),
+            Field("Label", length=765, required=True), Field("HasResponded", "boolean"),
+            Field("IsDefault", "boolean"), Field("SortOrder", "int"),
+        ],
+    }
+
+
+@dataclass
+class ObjectSchema:
+    name: str
+    key_prefix: str
+    fields: dict[str, Field] = field(default_factory=dict)  # lower-case name -> Field
+
+    def add(self, f: Field) -> None:
+        self.fields[f.name.lower()] = f
+
+    def field(self, name: str) -> Field | None:
+        """The visible field named `name` (any case), else None."""
+        f = self.fields.get(name.lower())
+        return f if f is not None and f.visible else None
+
+    def visible_fields(self) -> list[Field]:
+        return [f for f in self.fields.values() if f.visible]
+
+    def describe(self, version: str) -> dict:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {
+            "name": self.name,
+            "label": self.name,
+            "keyPrefix": self.key_prefix,
+            "custom": False,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "queryable": True,
+            "fields": [f.describe() for f in self.visible_fields()],
+            "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
+        }
+
+
+class Schema:
+    """All sObjects of the sandbox org."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, ObjectSchema] = {}
+        for name, extra in _standard_fields().items():
+            obj = ObjectSchema(name, KEY_PREFIXES[name])
+            for f in _system() + extra:
+                obj.add(f)
+            self.objects[name.lower()] = obj
+
+    def get(self, name: str) -> ObjectSchema | None:
+        return self.objects.get(name.lower())
+
+    def add_custom_field(self, sobject: str, spec: dict, *, visible: bool = True) -> Field:
+        """Add a custom field from a Tooling-style spec: name (ending __c), type, length,
+        externalId, unique, label."""
+        obj = self.get(sobject)
+        if obj is None:
+            raise KeyError(sobject)
+        name = spec["name"]
+        if not name.endswith("__c"):
+            raise ValueError(f"custom field names end in __c: {name!r}")
+        ftype = _TOOLING_TYPES.get(str(spec.get("type", "Text")).lower(), "string")
+        f = Field(
+            name, ftype, spec.get("label", ""), int(spec.get("length") or (255 if ftype in TEXT_TYPES else 0)),
+            custom=True, external_id=bool(spec.get("externalId", False)),
+            unique=bool(spec.get("unique", False)), visible=visible,
+            picklist=tuple(spec.get("picklist", ())),
+        )
+        obj.add(f)
+        return f
+
+
+# Metadata API type names (CustomField.Metadata.type) -> describe types.
+_TOOLING_TYPES = {
+    "text": "string", "string": "string", "email": "email", "phone": "phone",
+    "checkbox": "boolean", "boolean": "boolean", "date": "date", "datetime": "datetime",
+    "number": "double", "double": "double", "currency": "currency", "percent": "percent",
+    "picklist": "picklist", "textarea": "textarea", "longtextarea": "textarea", "int": "int",
+}
