@@ -30,13 +30,23 @@ pytestmark = pytest.mark.conformance
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module")
+def server():
+    """One loopback server per module (stopping one costs 0.5 s); each test gets a fresh
+    sandbox behind it."""
+    current: list[HubSpotSandbox] = []
+    with SandboxServer(lambda environ, start_response: current[-1].app(environ, start_response)) as srv:
+        yield srv, current
+
+
 @pytest.fixture
-def served():
+def served(server):
+    srv, current = server
     hs = HubSpotSandbox(SandboxClock(START), seed=12, rate_limits=True, search_requests_per_second=4)
     hs.store.create("contacts", [{"email": f"s{i}@example.com", "firstname": "Sam" if i % 2 else "Kim"}
                                  for i in range(30)])
-    with SandboxServer(hs.app) as server:
-        yield hs, server.url
+    current.append(hs)
+    return hs, srv.url
 
 
 def test_search_pages_with_after_until_no_paging(served):

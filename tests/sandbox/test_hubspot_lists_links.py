@@ -34,7 +34,7 @@ def test_list_names_are_unique_and_found_by_name_and_search(hs, api):
     list_id = make_list(api)
     assert_hubspot_error(api.post("/crm/v3/lists", json={"name": "seg_A_treat", "objectTypeId": "0-1",
                                                          "processingType": "MANUAL"}), 400, "VALIDATION_ERROR")
-    found = api.get("/crm/v3/lists/object-type-id/0-1/name/seg_A_treat").json()["list"]
+    found = api.get("/crm/lists/2026-03/object-type-id/0-1/name/seg_A_treat").json()["list"]
     assert found["listId"] == list_id
     assert_hubspot_error(api.get("/crm/v3/lists/object-type-id/0-1/name/nope"), 404, "OBJECT_NOT_FOUND")
     make_list(api, "seg_B_control")
@@ -122,4 +122,9 @@ def test_property_groups(api):
     assert api.post("/crm/v3/properties/contacts/groups", json={"name": "segsync", "label": "segsync"}).status_code == 201
     assert_hubspot_error(api.post("/crm/v3/properties/contacts/groups", json={"name": "segsync", "label": "x"}),
                          409, "OBJECT_ALREADY_EXISTS")
-    assert [g["name"] for g in api.get("/crm/v3/properties/contacts/groups").json()["results"]] == ["segsync"]
+    names = [g["name"] for g in api.get("/crm/properties/2026-03/contacts/groups").json()["results"]]
+    assert names == ["contactinformation", "segsync"]
+    assert api.get("/crm/v3/properties/contacts/groups/segsync").json()["label"] == "segsync"
+    orphan = {"name": "x", "label": "X", "type": "string", "fieldType": "text", "groupName": "nowhere"}
+    assert "nowhere" in assert_hubspot_error(api.post("/crm/v3/properties/contacts", json=orphan), 400,
+                                             "VALIDATION_ERROR")["message"]

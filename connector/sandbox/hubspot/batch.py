@@ -8,6 +8,7 @@ anything is written (reference §B2 [45][56][57]).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from connector.sandbox.hubspot.errors import ErrorFactory
@@ -94,7 +95,7 @@ class BatchApi:
         _, inputs = self._inputs(request)
         cleaned = [self.objects.clean_or_raise(object_type, i.get("properties", {})) for i in inputs]
         ids = [str(i.get("id", "")) for i in inputs]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
         if duplicates:
             raise self.errors.validation(f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique")
         with self.store.lock:

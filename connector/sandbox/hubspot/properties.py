@@ -30,6 +30,7 @@ class PropertiesApi:
         base = "/crm/v3/properties/{objectType}"
         router.add("GET", base + "/groups", "properties.groups.read", self.list_groups)
         router.add("POST", base + "/groups", "properties.groups.create", self.create_group)
+        router.add("GET", base + "/groups/{groupName}", "properties.groups.read", self.get_group)
         router.add("GET", base, "properties.read", self.list_properties)
         router.add("POST", base, "properties.create", self.create)
         router.add("GET", base + "/{propertyName}", "properties.read", self.get_one)
@@ -60,6 +61,8 @@ class PropertiesApi:
             if body["name"] in defs:
                 raise self.errors.make(409, f"A property named '{body['name']}' already exists.",
                                        "OBJECT_ALREADY_EXISTS")
+            if body["groupName"] not in self.store.groups[object_type]:
+                raise self.errors.validation(f"Property group {body['groupName']} does not exist.")
             prop = schema.definition(
                 body["name"], body["label"], body["type"], body["fieldType"], body["groupName"],
                 options=self._options(body.get("options")), hubspot_defined=False,
@@ -102,6 +105,13 @@ class PropertiesApi:
     def list_groups(self, request: Request) -> Reply:
         groups = self.store.groups[self.objects.object_type(request)]
         return Reply(200, {"results": [dict(g) for g in groups.values()]})
+
+    def get_group(self, request: Request) -> Reply:
+        group = self.store.groups[self.objects.object_type(request)].get(request.params["groupName"])
+        if group is None:
+            raise self.errors.make(404, f"Unable to find property group {request.params['groupName']}",
+                                   "OBJECT_NOT_FOUND")
+        return Reply(200, dict(group))
 
     def create_group(self, request: Request) -> Reply:
         object_type = self.objects.object_type(request)

@@ -9,6 +9,7 @@ bring their own HTTP stack (hubspot-api-client uses urllib3).
 from __future__ import annotations
 
 import json
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -77,6 +78,7 @@ class HubSpotSandbox:
             enabled=rate_limits)
         self.router = self._routes(search_lag_seconds)
         self.request_count: Counter[tuple[str, int]] = Counter()
+        self._count_lock = threading.Lock()
         self.faults = FaultInjector(faults) if faults is not None else None
         self.app: Callable[[dict, Callable], Iterable[bytes]] = (
             self.faults.wrap(self._serve, self._render_fault) if self.faults else self._serve)
@@ -109,7 +111,8 @@ class HubSpotSandbox:
     # ---- WSGI ---------------------------------------------------------------------
     def _serve(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         kind, reply = self._handle(environ)
-        self.request_count[(kind, reply.status)] += 1
+        with self._count_lock:
+            self.request_count[(kind, reply.status)] += 1
         reply.headers.append(("X-HubSpot-Correlation-Id", self.errors.ids.next()))
         status, headers, payload = encode_reply(reply)
         start_response(status, headers)

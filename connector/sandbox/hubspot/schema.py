@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 PROPERTY_TYPES = {
@@ -40,6 +41,8 @@ ALWAYS_READ = {
     "contacts": ("createdate", "hs_object_id", "lastmodifieddate"),
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
+BUILTIN_GROUPS = {"contacts": ("contactinformation", "Contact information"),
+                  "deals": ("dealinformation", "Deal information")}
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
                "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
@@ -47,8 +50,10 @@ LIFECYCLE = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead
              "customer", "evangelist", "other")
 
 
+@lru_cache(maxsize=1 << 16)
 def format_ms(ms: int) -> str:
-    """Epoch milliseconds -> `2026-01-15T10:00:00.000Z` (HubSpot's timestamp format)."""
+    """Epoch milliseconds -> `2026-01-15T10:00:00.000Z` (HubSpot's timestamp format).
+    Cached: records written in one batch share a timestamp, and strftime dominated reads."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 

@@ -64,7 +64,9 @@ class Store:
         self.version = 0  # bumped on every write; search caches key on it
         created = format_ms(self.now_ms())
         self.properties = {t: schema.builtin_properties(t, created) for t in OBJECT_TYPES}
-        self.groups: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {
+            t: {g: {"name": g, "label": label, "displayOrder": -1, "archived": False}}
+            for t, (g, label) in schema.BUILTIN_GROUPS.items()}
         self.rows: dict[str, list[Record | None]] = {t: [] for t in OBJECT_TYPES}
         self.emails: dict[str, int] = {}
         self.links: dict[tuple[str, str], dict[int, set[int]]] = {k: {} for k in ASSOCIATION_TYPE_IDS}
@@ -198,14 +200,15 @@ class Store:
         with self.lock:
             defs = self.properties[object_type]
             now = self.now_ms()
-            cleaned = []
+            cleaned, seen = [], set()
             for values in properties_list:
                 clean, problems = schema.validate_properties(defs, values)
                 if problems:
                     raise ValueError(f"invalid {object_type} values {problems}")
                 email = clean.get("email", "").lower() if object_type == "contacts" else ""
-                if email and email in self.emails:
-                    raise ValueError(f"contact {email!r} already exists: {self.emails[email]}")
+                if email and (email in self.emails or email in seen):
+                    raise ValueError(f"contact {email!r} already exists")
+                seen.add(email)
                 cleaned.append(clean)
             return [str(self.insert(object_type, clean, now)) for clean in cleaned]
 
