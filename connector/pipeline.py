@@ -1,6 +1,10 @@
 """One cycle as named steps, each checkpointed under the run id.
 
-pull -> features -> segment -> score -> plan -> push -> assign -> measure
+pull -> features -> segment -> score -> assign -> plan -> push -> measure
+
+`assign` runs before `plan` and `push` (DESIGN.md draws it after): an arm must be stored
+before any CRM shows it, or a crash between the push and the assignment could expose a
+customer to an arm that was never recorded, and a later weight change would then move them.
 
 Every step is idempotent against the state store: pulls resume from cursors that moved only
 with the data, pushes send the diff of the desired state against the ledger of what the CRM
@@ -25,7 +29,7 @@ from connector.state import StateStore
 
 log = logging.getLogger("segsync.pipeline")
 
-STEPS = ("pull", "features", "segment", "score", "plan", "push", "assign", "measure")
+STEPS = ("pull", "features", "segment", "score", "assign", "plan", "push", "measure")
 
 
 class Interrupted(Exception):
@@ -44,6 +48,21 @@ class CycleContext:
     metrics: Metrics
     outputs: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    connector_factory: Callable[[Config], dict[str, Any]] | None = None
+    _connectors: dict[str, Any] | None = None
+
+    def connectors(self) -> dict[str, Any]:
+        """The configured CRM connectors by name ('salesforce', 'hubspot'), opened once per cycle."""
+        if self._connectors is None:
+            from connector.crm.registry import open_connectors
+
+            factory = self.connector_factory or open_connectors
+            self._connectors = factory(self.config)
+        return self._connectors
+
+    def close(self) -> None:
+        for conn in (self._connectors or {}).values():
+            conn.close()
 
     def check_stop(self) -> None:
         """Called between batches: raise Interrupted at this checkpoint if a stop was requested."""
@@ -81,8 +100,13 @@ def run_cycle(
     stop: threading.Event | None = None,
     metrics: Metrics | None = None,
     steps: dict[str, StepFn] | None = None,
+    connector_factory: Callable[[Config], dict[str, Any]] | None = None,
 ) -> CycleResult:
-    """Run one cycle now. The caller holds the state lock."""
+    """Run one cycle now. The caller holds the state lock.
+
+    `connector_factory` builds the CRM connectors (tests and the demo pass one that mounts
+    the sandbox in-process); by default they come from the config.
+    """
     stop = stop or threading.Event()
     metrics = metrics or Metrics.disabled()
     steps = default_steps() if steps is None else steps
@@ -91,7 +115,7 @@ def run_cycle(
         log.warning("run %s did not finish (stopped in step %s); this run completes its work", previous.id, previous.current_step)
         store.runs.finish(previous.id, "resumed", counts=previous.counts, error="completed by a later run")
     run_id = store.runs.start(dry_run=dry_run, resumed_from=previous.id if previous else None)
-    ctx = CycleContext(config, store, run_id, dry_run, stop, metrics)
+    ctx = CycleContext(config, store, run_id, dry_run, stop, metrics, connector_factory=connector_factory)
     started = time.monotonic()
     status, error = "succeeded", None
     with log_context(run_id=run_id):
@@ -115,6 +139,10 @@ def run_cycle(
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the exit code
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("cycle failed")
+        try:
+            ctx.close()
+        except Exception:  # noqa: BLE001 - closing must not mask the cycle's own outcome
+            log.warning("closing a connector failed", exc_info=True)
         store.runs.finish(run_id, status, counts=ctx.counts, error=error)
         metrics.run_finished(status, time.monotonic() - started)
         log.info("cycle %s in %.1f s: %s", status, time.monotonic() - started, _fmt_counts(ctx.counts))

@@ -1,12 +1,23 @@
-"""The cycle's step implementations, one module per step concept.
-
-Filled in as the components land (pull: connectors; features/segment/score: the pure core;
-plan/push: the ledger; assign/measure: experiments).
-"""
+"""The cycle's step implementations, one module per step concept."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {}
+from connector.steps.experiment import assign, measure
+from connector.steps.model import features, score, segment
+from connector.steps.plan import plan
+from connector.steps.pull import pull
+from connector.steps.push import push
+
+STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {
+    "pull": pull,
+    "features": features,
+    "segment": segment,
+    "score": score,
+    "assign": assign,
+    "plan": plan,
+    "push": push,
+    "measure": measure,
+}

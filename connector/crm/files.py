@@ -1,0 +1,117 @@
+"""Files as source and sink: a CSV or Parquet of transactions in, a CSV of segments out.
+
+This is how an analyst runs the loop without a CRM ("segment an e-commerce CSV"). The
+source file is a snapshot: each run reads it whole. Values are kept as text here; bad
+amounts and dates are quarantined with a reason by segmentation.features.clean_transactions,
+so no row is silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from connector.config import FilesDestination, FilesSource
+from connector.crm.errors import ConfigurationError
+
+
+class FilesReader:
+    """Reads the configured transactions file into canonical (text-valued) frames."""
+
+    name = "files"
+
+    def __init__(self, cfg: FilesSource, base_dir: Path) -> None:
+        self.cfg = cfg
+        self.path = cfg.transactions if cfg.transactions.is_absolute() else base_dir / cfg.transactions
+
+    def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(customers, transactions) with canonical column names.
+
+        customers: customer_id, plus the configured attribute columns (first value seen).
+        transactions: transaction_id, customer_id, occurred_at (parsed, NaT when unparseable
+        is left to the quarantine), amount (raw), source='files'.
+        """
+        raw = self._load()
+        cfg = self.cfg
+        needed = [cfg.customer_id_column, cfg.amount_column, cfg.date_column, *cfg.attribute_columns]
+        if cfg.transaction_id_column:
+            needed.append(cfg.transaction_id_column)
+        missing = [c for c in needed if c not in raw.columns]
+        if missing:
+            raise ConfigurationError(
+                f"{self.path}: column(s) {', '.join(missing)} not found; the file has {', '.join(map(str, raw.columns))}"
+            )
+        tx = pd.DataFrame(
+            {
+                "transaction_id": raw[cfg.transaction_id_column].astype(str)
+                if cfg.transaction_id_column
+                else [f"row-{i + 2}" for i in range(len(raw))],  # +2: header is line 1
+                "customer_id": raw[cfg.customer_id_column].astype("string").str.strip(),
+                "occurred_at": self._dates(raw[cfg.date_column]),
+                "amount": raw[cfg.amount_column],
+                "source": "files",
+            }
+        )
+        customers = (
+            pd.DataFrame({"customer_id": tx["customer_id"], **{c: raw[c] for c in cfg.attribute_columns}})
+            .dropna(subset=["customer_id"])
+            .drop_duplicates("customer_id")
+            .reset_index(drop=True)
+        )
+        return customers, tx
+
+    def _load(self) -> pd.DataFrame:
+        if not self.path.exists():
+            raise ConfigurationError(f"sources.files.transactions: {self.path} does not exist")
+        fmt = self.cfg.format
+        if fmt == "auto":
+            fmt = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
+        if fmt == "parquet":
+            try:
+                return pd.read_parquet(self.path)
+            except ImportError:
+                raise ConfigurationError("reading Parquet needs pyarrow: pip install 'segsync[parquet]'") from None
+        delim = self.cfg.delimiter
+        kwargs: dict = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+        if delim == "whitespace":
+            kwargs["sep"] = r"\s+"
+        elif delim:
+            kwargs["sep"] = delim
+        else:
+            kwargs["sep"] = _sniff(self.path)
+        try:
+            return pd.read_csv(self.path, **kwargs)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{self.path}: cannot be read as CSV ({exc})") from None
+
+    def _dates(self, values: pd.Series) -> pd.Series:
+        """Parse with the configured format; unparseable values stay as text for the quarantine."""
+        text = values.astype("string").str.strip()
+        if not self.cfg.date_format:
+            return text
+        parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
+        return parsed.astype(object).where(parsed.notna(), text.astype(object))
+
+
+def _sniff(path: Path) -> str:
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        sample = f.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path:
+    """Write the desired state (one row per customer) atomically: a reader never sees half a file."""
+    path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".segsync-", suffix=".csv", dir=path.parent)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        table.to_csv(f, index=False)
+    os.replace(tmp, path)
+    return path

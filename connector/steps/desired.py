@@ -1,0 +1,102 @@
+"""The desired state: what every customer's CRM record and list memberships should say."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from connector.crm.base import FieldSpec
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+#: Decimals kept per kind of value: a retrain that moves a probability by 0.001 is not a change
+#: worth an API call.
+SCORE_DECIMALS, MONEY_DECIMALS = 2, 2
+
+
+def desired_state(ctx: CycleContext) -> pd.DataFrame:
+    """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
+    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict)."""
+    segments = ctx.outputs["segments"]
+    customers = ctx.outputs["customers"]
+    ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
+    table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
+    scores = ctx.outputs.get("scores")
+    if scores is not None and len(scores.columns):
+        table = table.merge(_rounded(scores), left_on="customer_id", right_index=True, how="left")
+    arms = ctx.outputs.get("arms")
+    if arms is not None and len(arms):
+        by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
+        table["arms"] = table["customer_id"].map(by_customer)
+        single = len(ctx.config.experiments.items) == 1
+        table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
+    return table
+
+
+def _rounded(scores: pd.DataFrame) -> pd.DataFrame:
+    out = scores.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(MONEY_DECIMALS if col == "clv" else SCORE_DECIMALS)
+    return out
+
+
+def _arm_text(arms: object, single: bool) -> str | None:
+    if not isinstance(arms, dict) or not arms:
+        return None
+    if single:
+        return next(iter(arms.values()))
+    return "; ".join(f"{k}={v}" for k, v in sorted(arms.items()))
+
+
+def field_specs(keys: list[str], table: pd.DataFrame) -> list[FieldSpec]:
+    """What each mapped desired-state key needs in the CRM (type, enumeration options)."""
+    specs = []
+    for key in keys:
+        col = table[key] if key in table.columns else pd.Series(dtype=object)
+        label = "segsync " + key.replace("_", " ")
+        if key in ("segment_id", "segment_name", "arm"):
+            options = tuple(sorted({str(v) for v in col.dropna()}))
+            specs.append(FieldSpec(key, label, "enumeration", options))
+        elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            specs.append(FieldSpec(key, label, "number"))
+        else:
+            specs.append(FieldSpec(key, label, "text"))
+    return specs
+
+
+def record_values(row: pd.Series, keys: list[str]) -> dict[str, object]:
+    """The mapped values of one customer, JSON-safe (NaN -> None)."""
+    out: dict[str, object] = {}
+    for key in keys:
+        v = row.get(key)
+        if isinstance(v, float | np.floating) and np.isnan(v):
+            v = None
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[key] = v
+    return out
+
+
+def list_memberships(ctx: CycleContext, table: pd.DataFrame, id_column: str, templates) -> dict[str, dict[str, str]]:
+    """list name -> {customer_id: crm id} for segment lists and experiment arm lists."""
+    have = table[table[id_column].notna()]
+    lists: dict[str, dict[str, str]] = {}
+    for (seg_id, seg_name), group in have.groupby(["segment_id", "segment_name"]):
+        name = templates.segment_name_template.format(segment_id=seg_id, segment_name=seg_name)
+        lists[name] = dict(zip(group["customer_id"], group[id_column].astype(str), strict=True))
+    if "arms" in have.columns:
+        for exp in ctx.config.experiments.items:
+            for arm in exp.arms:
+                members = have[have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a)]
+                if "{segment" in templates.arm_name_template:
+                    for (seg_id, seg_name), g in members.groupby(["segment_id", "segment_name"]):
+                        name = templates.arm_name_template.format(experiment=exp.key, arm=arm.name, segment_id=seg_id, segment_name=seg_name)
+                        lists[name] = dict(zip(g["customer_id"], g[id_column].astype(str), strict=True))
+                else:
+                    name = templates.arm_name_template.format(experiment=exp.key, arm=arm.name, segment_id="", segment_name="")
+                    lists[name] = dict(zip(members["customer_id"], members[id_column].astype(str), strict=True))
+    return lists

@@ -1,0 +1,113 @@
+"""Steps `assign` and `measure`: sticky arms per segment, then lift per segment x arm.
+
+Outcomes are the purchases the pull already mirrors (revenue, and a purchase as the
+conversion), read from the canonical transactions after each customer's assignment, so
+every source, a files source included, is measured the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from connector.config import ExperimentConfig, ExperimentsConfig
+from experiments.analysis import analyse_experiment
+from experiments.assignment import assign_arms
+from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec, HoldoutSpec
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+log = logging.getLogger("segsync.experiments")
+
+
+def experiment_spec(cfg: ExperimentConfig, segments: pd.DataFrame | None) -> ExperimentSpec:
+    """The pure spec for one configured experiment; segment names are resolved to ids."""
+    names = {} if segments is None else dict(zip(segments["segment_name"], segments["segment_id"], strict=False))
+    return ExperimentSpec(
+        key=cfg.key,
+        arms=tuple(ArmSpec(a.name, a.weight, a.control) for a in cfg.arms),
+        segments=tuple(names.get(s, s) for s in cfg.segments),
+        coverage=cfg.coverage, start=cfg.start, end=cfg.end, metrics=tuple(cfg.metrics),
+        conversion_window_days=cfg.conversion_window_days, cuped_days=cfg.cuped_days,
+        revenue_cap_quantile=cfg.revenue_cap_quantile,
+    )
+
+
+def holdout_spec(cfg: ExperimentsConfig) -> HoldoutSpec:
+    return HoldoutSpec(cfg.holdout.share, cfg.holdout.seed)
+
+
+def assign(ctx: CycleContext) -> None:
+    segments = ctx.outputs.get("segments")
+    cfg = ctx.config.experiments
+    if segments is None or not cfg.items:
+        return
+    existing = ctx.store.experiments.arms()
+    new = []
+    for exp in cfg.items:
+        spec = experiment_spec(exp, segments)
+        rows = assign_arms(segments[["customer_id", "segment_id"]], spec, existing[existing["experiment"] == exp.key], holdout_spec(cfg), ctx.outputs["as_of"])
+        new.append(rows)
+        counts = rows["arm"].value_counts().to_dict()
+        if counts:
+            log.info("experiment %s: new assignments %s", exp.key, counts)
+    new_arms = pd.concat(new, ignore_index=True)
+    if not ctx.dry_run:
+        ctx.store.experiments.add_arms(new_arms, ctx.run_id)  # stored before any CRM shows them
+    ctx.outputs["new_arms"] = new_arms
+    ctx.outputs["arms"] = pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms
+    ctx.count("new_arms", int((new_arms["arm"] != HOLDOUT_ARM).sum()))
+
+
+def measure(ctx: CycleContext) -> None:
+    cfg = ctx.config.experiments
+    tx = ctx.outputs.get("transactions")
+    arms = ctx.outputs.get("arms")
+    if not cfg.items or tx is None or arms is None or arms.empty:
+        return
+    results = []
+    for exp in cfg.items:
+        spec = experiment_spec(exp, ctx.outputs.get("segments"))
+        exp_arms = arms[arms["experiment"] == exp.key]
+        if exp_arms.empty:
+            continue
+        outcomes, pre = outcome_tables(exp_arms, tx, spec)
+        if not ctx.dry_run:
+            ctx.store.experiments.add_outcomes(outcomes)
+        sizes = exp_arms.groupby("segment_id").size()
+        tuning = (sizes.astype(float).to_dict() or None) if cfg.sequential else None
+        res = analyse_experiment(
+            exp_arms, outcomes, spec, pre_period=pre if spec.cuped_days > 0 else None,
+            alpha=cfg.alpha, sequential_tuning=tuning, correction=cfg.correction,
+        )
+        if not ctx.dry_run:
+            ctx.store.experiments.save_lift(ctx.run_id, exp.key, res)
+        results.append(res)
+        flagged = int(res["srm_flag"].fillna(False).sum()) if "srm_flag" in res else 0
+        log.info("experiment %s: %d result row(s), %d significant, %d SRM flag(s)", exp.key, len(res), int(res["significant"].sum()), flagged)
+    ctx.outputs["lift"] = pd.concat(results, ignore_index=True) if results else None
+
+
+def outcome_tables(arms: pd.DataFrame, tx: pd.DataFrame, spec: ExperimentSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(outcomes, pre_period) for one experiment from the clean canonical transactions.
+
+    outcomes: experiment, customer_id, metric='revenue', value, observed_at, source, source_id
+    (each purchase at or after the customer's assignment; the analysis applies the window).
+    pre_period: customer_id, value = revenue in the cuped_days before assignment.
+    """
+    assigned = arms.loc[arms["arm"] != HOLDOUT_ARM, ["customer_id", "assigned_at"]].copy()
+    assigned["assigned_at"] = pd.to_datetime(assigned["assigned_at"], utc=True, format="ISO8601")
+    joined = tx.merge(assigned, on="customer_id", how="inner")
+    after = joined[joined["occurred_at"] >= joined["assigned_at"]]
+    outcomes = pd.DataFrame({
+        "experiment": spec.key, "customer_id": after["customer_id"], "metric": "revenue",
+        "value": after["amount"].astype(float), "observed_at": after["occurred_at"],
+        "source": after["source"].fillna("files"), "source_id": after["transaction_id"],
+    })
+    window = pd.Timedelta(days=spec.cuped_days)
+    before = joined[(joined["occurred_at"] < joined["assigned_at"]) & (joined["occurred_at"] >= joined["assigned_at"] - window)]
+    pre = before.groupby("customer_id")["amount"].sum().reindex(assigned["customer_id"], fill_value=0.0)
+    return outcomes.reset_index(drop=True), pre.rename("value").reset_index()

@@ -1,0 +1,104 @@
+"""Steps `features`, `segment` and `score`: the pure core, fed from the mirror.
+
+The data's own clock sets `as_of` (the day after the latest purchase seen), so a historic
+file and a live CRM are treated alike, and so is the sandbox's simulated time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from connector.identity import canonical_tables
+from segmentation.engine import SegmentationParams
+from segmentation.engine import segment as run_segmentation
+from segmentation.features import build_features, clean_transactions
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+log = logging.getLogger("segsync.model")
+SEGMENTATION = ("segmentation", "default")
+KEEP_MODEL_VERSIONS = 5
+
+
+def features(ctx: CycleContext) -> None:
+    store, cfg = ctx.store, ctx.config
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, ctx.outputs.get("files"))
+    clean, rejected = clean_transactions(tables.transactions)
+    _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
+    if clean.empty:
+        log.info("no purchases yet: nothing to segment")
+        ctx.outputs["features"] = None
+        return
+    as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
+    feats = build_features(tables.customers, clean, as_of, attributes=cfg.segmentation.attributes)
+    ctx.outputs.update(customers=tables.customers, keys=tables.keys, transactions=clean, features=feats, as_of=as_of)
+    ctx.count("customers", len(feats))
+    ctx.count("transactions", len(clean))
+    log.info("features for %d customers as of %s", len(feats), as_of.date())
+
+
+def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
+    """Each run re-checks all its input: close the old open rejections, store the current ones."""
+    for source in ("files", "salesforce", "hubspot"):
+        ctx.store.rejected.resolve_step("features", source)
+    sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
+    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
+    for source, group in rejected_tx.groupby("source"):
+        ctx.store.rejected.add(ctx.run_id, "features", str(source), [
+            {"record_key": r.transaction_id, "reason": r.reason, "payload": {"customer_id": r.customer_id}}
+            for r in group.itertuples(index=False)
+        ])
+    for source, group in identity.groupby("source"):
+        ctx.store.rejected.add(ctx.run_id, "features", str(source), group[["record_key", "reason"]].to_dict("records"))
+    n = len(rejected_tx) + len(identity)
+    if n:
+        ctx.count("rejected_rows", n)
+        log.warning("%d row(s) quarantined with a reason (see `segsync status`)", n)
+
+
+def segmentation_params(ctx: CycleContext) -> SegmentationParams:
+    s = ctx.config.segmentation
+    return SegmentationParams(
+        method=s.method, k=s.k, k_min=s.k_min, k_max=s.k_max, features=tuple(s.features),
+        attributes=tuple(s.attributes), sample_size=s.sample_size, min_cluster_size=s.min_cluster_size,
+        random_state=s.random_state, retrain_every_days=s.retrain.every_days,
+        psi_threshold=s.retrain.psi_threshold, share_shift_threshold=s.retrain.share_shift_threshold,
+    )
+
+
+def segment(ctx: CycleContext) -> None:
+    feats = ctx.outputs.get("features")
+    if feats is None:
+        return
+    latest = ctx.store.models.latest(*SEGMENTATION)
+    previous = latest[1] if latest else None
+    result = run_segmentation(feats, segmentation_params(ctx), previous, ctx.outputs["as_of"])
+    ctx.outputs["segmentation"] = result
+    ctx.outputs["segments"] = result.segments
+    if not ctx.dry_run:
+        version = ctx.store.models.save(
+            *SEGMENTATION, result.state, run_id=ctx.run_id,
+            meta={"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics},
+        )
+        _prune_models(ctx, version)
+    ctx.count("segments", int(result.segments["segment_id"].nunique()))
+    log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
+
+
+def _prune_models(ctx: CycleContext, newest: int) -> None:
+    with ctx.store.transaction() as c:
+        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
+
+
+def score(ctx: CycleContext) -> None:
+    """Train (out of time) and score each configured target, and CLV / P(alive)."""
+    feats = ctx.outputs.get("features")
+    if feats is None:
+        return
+    from connector.steps.scoring import score_all
+
+    ctx.outputs["scores"] = score_all(ctx)

@@ -1,0 +1,137 @@
+"""Step `plan`: the diff of the desired state against the push ledger, per destination.
+
+Only what the CRM has not confirmed yet is planned: changed fields, list adds and removals.
+A mapping change in the YAML (a field renamed, a key added) forces a full resend of that
+destination, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connector.crm.base import FieldUpdate
+from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+log = logging.getLogger("segsync.plan")
+
+
+@dataclass
+class DestinationPlan:
+    destination: str
+    mapping_hash: str
+    keys: list[str]
+    updates: list[FieldUpdate] = field(default_factory=list)
+    record_keys: dict[str, str] = field(default_factory=dict)  # FieldUpdate.record_id -> customer_id
+    unchanged: int = 0
+    list_adds: dict[str, dict[str, str]] = field(default_factory=dict)
+    list_removes: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    new_lists: list[str] = field(default_factory=list)
+    specs: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, new_arms: int, rejected: int) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "updates": len(self.updates),
+            "unchanged": self.unchanged,
+            "list_adds": sum(len(v) for v in self.list_adds.values()),
+            "list_removals": sum(len(v) for v in self.list_removes.values()),
+            "new_lists": len(self.new_lists),
+            "new_arms": new_arms,
+            "rejected": rejected,
+            "notes": self.notes,
+        }
+
+
+def plan(ctx: CycleContext) -> None:
+    if ctx.outputs.get("segments") is None:
+        return
+    table = desired_state(ctx)
+    ctx.outputs["desired"] = table
+    plans: dict[str, DestinationPlan] = {}
+    dests = ctx.config.destinations
+    if dests.salesforce is not None:
+        record_col = "customer_id" if dests.salesforce.external_id_field else "salesforce_id"
+        plans["salesforce"] = _crm_plan(ctx, "salesforce", table, dests.salesforce.fields, "salesforce_id", record_col, dests.salesforce.lists)
+    if dests.hubspot is not None:
+        record_col = "email" if dests.hubspot.match == "email" else "hubspot_id"
+        plans["hubspot"] = _crm_plan(ctx, "hubspot", table, dests.hubspot.properties, "hubspot_id", record_col, dests.hubspot.lists)
+    ctx.outputs["plan_detail"] = plans
+    new_arms = int(ctx.counts.get("new_arms", 0))
+    rejected = ctx.store.rejected.open_count()
+    summaries = [p.summary(new_arms, rejected) for p in plans.values()]
+    if dests.files is not None:
+        summaries.append({"destination": f"files ({dests.files.path})", "updates": len(table), "new_arms": new_arms, "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
+    ctx.outputs["plan"] = summaries
+    ctx.outputs["power"] = _power(ctx)
+    for s in summaries:
+        log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
+
+
+def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_col: str, record_col: str, lists_cfg) -> DestinationPlan:
+    keys = [k for k in mapping if k in table.columns]
+    missing = sorted(set(mapping) - set(keys))
+    mapping_hash = hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
+    p = DestinationPlan(dest, mapping_hash, keys, specs=field_specs(keys, table))
+    if missing:
+        p.notes.append(f"mapped key(s) with no value this run: {', '.join(missing)}")
+    ledger = ctx.store.ledger.confirmed_fields(dest)
+    if ledger and any(v["mapping_hash"] != mapping_hash for v in ledger.values()):
+        p.notes.append("the field mapping changed since the last push: every record is resent")
+        ledger = {}
+    present = table[table[id_col].notna() & table[record_col].notna()] if id_col in table.columns else table.iloc[0:0]
+    for row in present.to_dict("records"):
+        values = record_values(row, keys)
+        seen = ledger.get(row["customer_id"])
+        if seen is not None and seen["fields"] == json.loads(json.dumps(values, default=str)):
+            p.unchanged += 1
+            continue
+        rid = str(row[record_col])
+        p.updates.append(FieldUpdate(rid, values))
+        p.record_keys[rid] = row["customer_id"]
+    if lists_cfg.enabled and id_col in table.columns:
+        _list_diff(ctx, p, list_memberships(ctx, table, id_col, lists_cfg))
+    return p
+
+
+def _list_diff(ctx: CycleContext, p: DestinationPlan, desired: dict[str, dict[str, str]]) -> None:
+    confirmed = ctx.store.ledger.list_members(p.destination)
+    for name in sorted(set(desired) | set(confirmed)):
+        want, have = desired.get(name, {}), confirmed.get(name, {})
+        adds = {k: v for k, v in want.items() if k not in have}
+        removes = {k: v for k, v in have.items() if k not in want}
+        if adds:
+            p.list_adds[name] = adds
+        if removes:
+            p.list_removes[name] = removes
+        if name in desired and ctx.store.ledger.list_id(p.destination, name) is None:
+            p.new_lists.append(name)
+
+
+def _power(ctx: CycleContext) -> list[dict[str, Any]]:
+    """Minimum detectable lift per planned experiment segment, at 80 % power."""
+    from connector.steps.experiment import experiment_spec, holdout_spec
+    from experiments.power import plan_experiment
+
+    segments, feats = ctx.outputs["segments"], ctx.outputs.get("features")
+    sizes = segments.groupby("segment_id").size()
+    rows: list[dict[str, Any]] = []
+    if feats is None:
+        return rows
+    # baseline: share of each segment's customers who bought in the last 30 days
+    recent = (feats["recency_days"] <= 30).rename("recent")
+    base = segments.set_index("customer_id").join(recent).groupby("segment_id")["recent"].mean().clip(0.001, 0.999)
+    cfg = ctx.config.experiments
+    for exp in cfg.items:
+        spec = experiment_spec(exp, segments)
+        table = plan_experiment(sizes, base, spec, holdout_spec(cfg), alpha=cfg.alpha)
+        for r in table.itertuples(index=False):
+            rows.append({"experiment": exp.key, "segment": r.segment_id, "arm": r.arm, "n_per_arm": int(r.n_treatment), "baseline": float(r.baseline_rate), "mde": float(r.mde)})
+    return rows
