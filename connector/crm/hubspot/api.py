@@ -11,7 +11,9 @@ The daily budget is read from `X-HubSpot-RateLimit-Daily(-Remaining)` on every r
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from fractions import Fraction
 from typing import Any
 
@@ -53,8 +55,11 @@ class HubSpotApi:
         clock: Clock | None = None,
         counter: RequestCounter | None = None,
         transport: httpx.BaseTransport | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
+        self._now = now
+        self._server_time: datetime | None = None
         self.paths = HubSpotPaths(source.api_version)
         self.clock = clock or SystemClock()
         self.pacer = RollingWindowPacer(
@@ -92,7 +97,25 @@ class HubSpotApi:
         )
         return parse_body(reply.content)
 
+    def server_now(self) -> datetime:
+        """HubSpot's current time: the injected `now`, else the last reply's Date header,
+        else this machine's UTC clock. Pull cursors are held back relative to it."""
+        if self._now is not None:
+            return self._now()
+        with self._lock:
+            seen = self._server_time
+        return seen or datetime.now(UTC)
+
     def _read_limits(self, response: httpx.Response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                moment = parsedate_to_datetime(date)
+            except (TypeError, ValueError, IndexError):
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                with self._lock:
+                    self._server_time = moment
         daily = response.headers.get("X-HubSpot-RateLimit-Daily")
         remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
         if daily and remaining and daily.isdigit() and remaining.isdigit():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 
 import httpx
 
@@ -50,6 +50,8 @@ class HubSpotConnector:
     destination: how to write (None for a pull-only configuration).
     clock / transport / counter: injected by tests and benchmarks (the sandbox's WSGI app
     behind `httpx.WSGITransport`, a ManualClock so pacing never sleeps for real).
+    now: HubSpot's wall-clock time (default: the replies' Date header), which bounds how far
+    a pull cursor may advance.
     """
 
     name = CRM
@@ -62,10 +64,11 @@ class HubSpotConnector:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         counter: RequestCounter | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.destination = destination
-        self.api = HubSpotApi(source, clock=clock, counter=counter, transport=transport)
+        self.api = HubSpotApi(source, clock=clock, counter=counter, transport=transport, now=now)
         self.lists = ListManager(self.api)
         self._writer = PropertyWriter(self.api, destination) if destination is not None else None
         self.skipped: dict[str, int] = {}

@@ -9,7 +9,7 @@ association batch read.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from connector.crm.base import OutcomeRecord
 from connector.crm.hubspot.api import HubSpotApi
@@ -17,7 +17,7 @@ from connector.crm.hubspot.associations import associated_ids
 from connector.crm.hubspot.membership import ListManager
 from connector.crm.hubspot.records import DEAL_PROPERTIES
 from connector.crm.hubspot.search import SearchScan
-from connector.crm.hubspot.values import midnight_utc_ms, parse_amount, parse_timestamp
+from connector.crm.hubspot.values import parse_amount, parse_timestamp
 
 WON = {"propertyName": "hs_is_closed_won", "operator": "EQ", "value": "true"}
 
@@ -43,7 +43,8 @@ def read_outcomes(
     members = _membership(lists, arms)
     if not members:
         return
-    scan = SearchScan("closedate", midnight_utc_ms(since), DEAL_PROPERTIES, extra_filters=[WON])
+    start = datetime.combine(since, time(0), tzinfo=UTC)
+    scan = SearchScan("closedate", start, DEAL_PROPERTIES, extra_filters=[WON])
     while (body := scan.next_request()) is not None:
         reply = api.call("POST", api.paths.search("deals"), kind="deals_search", json=body, search=True)
         deals = scan.feed(reply)

@@ -4,13 +4,16 @@ A full sync pages `GET /crm/objects/2026-03/{type}?limit=100&properties=...&afte
 `paging` on the last page). Property names travel in that URL, and long lists overflow it
 (414; Airbyte chunks at 15,000 characters), so only a first chunk goes in the URL and the
 rest is read for the same page by `POST .../batch/read`, whose body has no such limit.
-Later runs search on the last-modified property from the cursor minus the overlap window
-(search.py).
+Later runs search for records after the (modified, id) cursor (search.py).
 
 Each page comes with the cursor a crash may resume from. While a scan is unfinished that
-cursor says where the scan was (`after:<token>` for the list, `search:<last id>` for a
-search) at the scan's starting timestamp; only the last page carries the scan's real
-high-water mark, so a cursor never claims data the mirror does not hold.
+cursor says where the scan was (`after:<token>` for the list, `search:<cursor id>:<last id>`
+for a search) at the scan's starting timestamp; only the last page carries the scan's
+high-water mark, so a cursor never claims data the mirror does not hold. That mark is held
+back to the scan's start minus `search_overlap_minutes`: search is eventually consistent,
+so writes from the last window may not be visible yet and are searched again next run
+(Estuary holds back an hour for the same reason). Re-read records are the same rows, and
+the mirror's upsert by id absorbs them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from connector.crm.base import Cursor
 from connector.crm.hubspot.api import HubSpotApi
-from connector.crm.hubspot.search import SearchScan, last_modified_property, search_since
+from connector.crm.hubspot.search import SearchScan, last_modified_property
 from connector.crm.hubspot.values import parse_timestamp
 
 #: Cursor timestamp of a full sync that has not finished yet.
@@ -68,19 +71,35 @@ class ObjectReader:
             resume = since.id.removeprefix("after:") if since is not None and since.id.startswith("after:") else None
             yield from self._list_pages(resume)
             return
-        last_id = int(since.id.removeprefix("search:")) if since.id.startswith("search:") else None
-        yield from self._search_pages(since.timestamp, last_id)
+        if since.id.startswith("search:"):
+            _, since_id, last_id = since.id.split(":")
+            yield from self._search_pages(Cursor(since.timestamp, since_id), int(last_id) if last_id else None)
+            return
+        yield from self._search_pages(since, None)
+
+    def _settle(self, high: tuple[datetime, str] | None, floor: Cursor | None, horizon: datetime) -> Cursor:
+        """The cursor after a finished scan: its high-water mark, but never later than the
+        scan's start minus the overlap (writes HubSpot may not have indexed yet are read
+        again next run) and never earlier than where the scan began."""
+        cursor = Cursor(*high) if high is not None else floor
+        if cursor is None:
+            return Cursor(FULL_SYNC, "")
+        if cursor.timestamp > horizon:
+            cursor = Cursor(horizon, "")
+        return max(cursor, floor) if floor is not None else cursor
 
     # ------------------------------------------------------------------ full sync
 
     def _list_pages(self, after: str | None) -> Iterator[Page]:
         first, *rest = split_properties(self.properties)
         high: tuple[datetime, str] | None = None
+        horizon: datetime | None = None
         while True:
             params: dict[str, Any] = {"limit": LIST_PAGE, "properties": ",".join(first), "archived": "false"}
             if after:
                 params["after"] = after
             reply = self.api.call("GET", self.api.paths.objects(self.object_type), kind=f"{self.object_type}_list", params=params)
+            horizon = horizon or self.api.server_now() - self.overlap
             records = list(reply.get("results") or [])
             for chunk in rest:
                 self._fill(records, chunk)
@@ -90,8 +109,7 @@ class ObjectReader:
             if after:
                 yield Page(records, Cursor(FULL_SYNC, f"after:{after}"), final=False, incremental=False)
                 continue
-            cursor = Cursor(*high) if high else Cursor(FULL_SYNC, "")
-            yield Page(records, cursor, final=True, incremental=False)
+            yield Page(records, self._settle(high, None, horizon), final=True, incremental=False)
             return
 
     def _fill(self, records: list[dict[str, Any]], properties: list[str]) -> None:
@@ -105,21 +123,21 @@ class ObjectReader:
 
     # ------------------------------------------------------------------ incremental
 
-    def _search_pages(self, since: datetime, last_id: int | None) -> Iterator[Page]:
-        scan = SearchScan(self.modified, search_since(since, self.overlap), self.properties, last_id=last_id)
+    def _search_pages(self, since: Cursor, last_id: int | None) -> Iterator[Page]:
+        since_id = int(since.id) if since.id.isdigit() else None
+        scan = SearchScan(self.modified, since.timestamp, self.properties, since_id=since_id, last_id=last_id)
         path = self.api.paths.search(self.object_type)
+        horizon: datetime | None = None
         while (body := scan.next_request()) is not None:
             reply = self.api.call("POST", path, kind=f"{self.object_type}_search", json=body, search=True)
+            horizon = horizon or self.api.server_now() - self.overlap
             records = scan.feed(reply)
             if not scan.done:
-                resume = Cursor(since, f"search:{scan.last_id}") if scan.last_id is not None else Cursor(since, "search:0")
-                yield Page(records, resume, final=False, incremental=True)
+                resume = f"search:{since.id}:{scan.last_id if scan.last_id is not None else ''}"
+                yield Page(records, Cursor(since.timestamp, resume), final=False, incremental=True)
                 continue
-            if scan.high_water is not None and scan.high_water > since:
-                cursor = Cursor(scan.high_water, scan.high_water_id)
-            else:
-                cursor = Cursor(since, "")
-            yield Page(records, cursor, final=True, incremental=True)
+            high = (scan.high_water, scan.high_water_id) if scan.high_water is not None else None
+            yield Page(records, self._settle(high, since, horizon), final=True, incremental=True)
 
     def _modified_at(self, record: dict[str, Any]) -> datetime:
         props = record.get("properties") or {}

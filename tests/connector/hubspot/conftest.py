@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import SecretStr
 
 from connector.config import HttpConfig, HubSpotAuth, HubSpotDestination, HubSpotSource
 from connector.crm.clock import ManualClock
 from connector.crm.hubspot import HubSpotConnector
+
+#: HubSpot's wall clock in these tests (pull cursors are held back relative to it).
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _default_source() -> HubSpotSource:
@@ -25,6 +30,7 @@ def make_connector(clock):
     made: list[HubSpotConnector] = []
 
     def build(source: HubSpotSource | None = None, destination: HubSpotDestination | None = None, **kw):
+        kw.setdefault("now", lambda: NOW)
         conn = HubSpotConnector(source or _default_source(), destination or HubSpotDestination(), clock=clock, **kw)
         made.append(conn)
         return conn

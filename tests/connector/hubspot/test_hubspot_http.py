@@ -85,19 +85,26 @@ def test_long_property_lists_never_overflow_the_url(make_connector):
     assert pages[0].rows[0].source_id == "1"
 
 
-def test_incremental_pull_searches_from_cursor_minus_overlap_and_paces_search(make_connector, clock):
+def test_incremental_pull_searches_after_the_cursor_and_paces_search(make_connector, clock):
     conn = make_connector(make_source(search_overlap_minutes=60, search_requests_per_second=4))
     since = Cursor(datetime(2026, 11, 1, 12, tzinfo=UTC), "7")
     replies = [
         httpx.Response(200, json={"total": 12, "results": [contact(2 * i + 1), contact(2 * i + 2)], "paging": {"next": {"after": str(2 * i + 2)}}})
         for i in range(5)
     ] + [httpx.Response(200, json={"total": 12, "results": [contact(11), contact(12, "2026-11-01T13:00:00Z")]})]
+    replies = [httpx.Response(r.status_code, json={**r.json(), "results": [
+        {**c, "properties": {**c["properties"], "lastmodifieddate": c["properties"]["lastmodifieddate"].replace("10:00", "12:30")}} for c in r.json()["results"]]})
+        for r in replies]
     with respx.mock(base_url=BASE, assert_all_called=True) as mock:
         route = mock.post(f"{OBJ}/contacts/search").mock(side_effect=replies)
         pages = []
         cursor = conn.pull_customers(pages.append, since)
     body = body_of(route.calls[0])
-    assert body["filterGroups"] == [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(int(datetime(2026, 11, 1, 11, tzinfo=UTC).timestamp() * 1000))}]}]
+    ms = str(int(since.timestamp.timestamp() * 1000))
+    assert body["filterGroups"] == [
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": ms}]},
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "EQ", "value": ms}, {"propertyName": "hs_object_id", "operator": "GT", "value": "7"}]},
+    ]
     assert body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
     assert body["limit"] == 200 and "email" in body["properties"]
     assert body_of(route.calls[1])["after"] == "2"

@@ -23,7 +23,7 @@ from connector.crm.hubspot.classifier import classify_reply
 from connector.crm.hubspot.lists import added_ids, list_name, reconcile_membership
 from connector.crm.hubspot.paths import HubSpotPaths, token_path
 from connector.crm.hubspot.schema import Option, property_type, spec_for, synced_options
-from connector.crm.hubspot.search import SearchScan, last_modified_property, search_since
+from connector.crm.hubspot.search import SearchScan, last_modified_property
 from connector.crm.hubspot.values import midnight_utc_ms, parse_timestamp, to_wire
 
 # ----------------------------------------------------------------------------- paths
@@ -164,13 +164,16 @@ def _page(ids, after=None, mod="2026-11-01T00:00:00Z"):
 
 
 def test_search_restarts_on_object_id_before_the_cap():
-    scan = SearchScan("lastmodifieddate", 1000, ["email"], page_size=2, cap=4)
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    scan = SearchScan("lastmodifieddate", since, ["email"], page_size=2, cap=4)
     body = scan.next_request()
-    assert body["filterGroups"][0]["filters"] == [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1000"}]
+    assert body["filterGroups"] == [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1767225600000"}]}]
     assert body["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
     assert "after" not in body and body["limit"] == 2
+    assert set(body["properties"]) == {"email", "hs_object_id", "lastmodifieddate"}
     assert scan.feed(_page([1, 2], after=2)) == _page([1, 2])["results"]
-    assert scan.next_request()["after"] == "2"
+    body = scan.next_request()
+    assert body["after"] == "2" and len(body["filterGroups"][0]["filters"]) == 1  # same query, next offset
     scan.feed(_page([3, 4], after=4))  # next offset 4 + 2 > cap 4: restart
     body = scan.next_request()
     assert "after" not in body
@@ -180,13 +183,25 @@ def test_search_restarts_on_object_id_before_the_cap():
     rows = scan.feed(_page([4, 5], mod="2026-11-02T00:00:00Z"))
     assert [r["id"] for r in rows] == ["5"]
     assert scan.next_request() is None
-    assert scan.high_water == datetime(2026, 11, 2, tzinfo=UTC)
+    assert (scan.high_water, scan.high_water_id) == (datetime(2026, 11, 2, tzinfo=UTC), "5")
 
 
-def test_search_since_and_modified_property():
-    assert search_since(None, timedelta(hours=1)) == 0
-    hw = datetime(2026, 1, 1, 1, tzinfo=UTC)
-    assert search_since(hw, timedelta(hours=1)) == 1767225600000
+def test_search_cursor_is_tie_safe():
+    ts = datetime(2026, 11, 1, tzinfo=UTC)
+    scan = SearchScan("lastmodifieddate", ts, [], since_id=7)
+    ms = "1793491200000"
+    assert scan.next_request()["filterGroups"] == [
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": ms}]},
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "EQ", "value": ms},
+                     {"propertyName": "hs_object_id", "operator": "GT", "value": "7"}]},
+    ]
+    # same timestamp: ids up to the cursor's were emitted last time; older records never match
+    rows = scan.feed(_page([5, 8], mod="2026-11-01T00:00:00Z") | {"results": [
+        {"id": "5", "properties": {"lastmodifieddate": "2026-11-01T00:00:00Z"}},
+        {"id": "6", "properties": {"lastmodifieddate": "2026-10-01T00:00:00Z"}},
+        {"id": "8", "properties": {"lastmodifieddate": "2026-11-01T00:00:00Z"}},
+    ]})
+    assert [r["id"] for r in rows] == ["8"]
     assert last_modified_property("contacts") == "lastmodifieddate"
     assert last_modified_property("deals") == "hs_lastmodifieddate"
 
