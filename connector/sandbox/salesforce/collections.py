@@ -57,7 +57,7 @@ def _fields(rec: dict) -> dict:
 
 
 def _run(sb: SalesforceSandbox, items: list, all_or_none: bool,
-         one: Callable[[object], dict]) -> Response:
+         one: Callable[[object], dict], *, strip_created: bool = False) -> Response:
     results: list[dict] = []
     with sb.store.transaction() as tx:
         for item in items:
@@ -72,13 +72,17 @@ def _run(sb: SalesforceSandbox, items: list, all_or_none: bool,
         if all_or_none and any(not r["success"] for r in results):
             tx.rollback()
             results = [_rolled_back(r) for r in results]
+    if strip_created:  # plain creates do not report "created"
+        results = [{k: v for k, v in r.items() if k != "created"} for r in results]
     return Response.json(200, results)
 
 
 def _rolled_back(result: dict) -> dict:
     if not result["success"]:
         return result
-    out = {k: v for k, v in result.items() if k not in ("errors", "created")}
+    # A rolled-back insert has no id to report (the documented DUPLICATES_DETECTED sample).
+    drop = ("errors", "created", "id") if result.get("created", False) else ("errors", "created")
+    out = {k: v for k, v in result.items() if k not in drop}
     out.update(success=False, errors=[dict(ROLLED_BACK)])
     return out
 
@@ -91,9 +95,10 @@ def create(sb: SalesforceSandbox, req: Request) -> Response:
         sobject = _type(rec)
         if any(k.lower() == "id" for k in rec):
             raise DmlError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
-        return {"id": sb.dml.create(sobject, _fields(rec)), "success": True, "errors": []}
+        return {"id": sb.dml.create(sobject, _fields(rec)), "success": True, "errors": [],
+                "created": True}
 
-    return _run(sb, records, all_or_none, one)
+    return _run(sb, records, all_or_none, one, strip_created=True)
 
 
 def update(sb: SalesforceSandbox, req: Request) -> Response:
