@@ -59,6 +59,7 @@ class SalesforceAuthenticator(TokenAuthenticator):
         self.source = source
         self.token_url = token_url
         self.instance_url: str | None = None
+        self._warned = False
 
     def form(self) -> tuple[dict[str, str], dict[str, str]]:  # pragma: no cover - abstract
         """(form fields, extra headers) for the token request."""
@@ -81,7 +82,8 @@ class SalesforceAuthenticator(TokenAuthenticator):
             raise AuthenticationError("the token reply has no access_token", crm="salesforce")
         self.instance_url = body.get("instance_url")
         configured = self.source.instance_url.rstrip("/")
-        if self.instance_url and self.instance_url.rstrip("/") != configured:
+        if self.instance_url and self.instance_url.rstrip("/") != configured and not self._warned:
+            self._warned = True
             log.warning("the token reply names instance %s; requests go to the configured %s",
                         self.instance_url, configured)
         return Token(access_token=token, expires_at=None, extra={"instance_url": self.instance_url})
