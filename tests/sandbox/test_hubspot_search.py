@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.sandbox.hubspot_fixtures import assert_hubspot_error, client_for, make_sandbox
@@ -88,3 +90,29 @@ def test_deals_closed_won_since(api, hs):
         {"propertyName": "closedate", "operator": "GTE", "value": "1777593600000"}]}], "properties": ["dealname"]}
     found = api.post("/crm/objects/2026-03/deals/search", json=body).json()["results"]
     assert [r["properties"]["dealname"] for r in found] == ["won"]
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_modified_since_index_agrees_with_a_full_scan():
+    hs = make_sandbox()
+    ids = []
+    for i in range(40):
+        ids += hs.store.create("contacts", [{"email": f"m{i}@x.com", "firstname": "even" if i % 2 else "odd"}])
+        hs.clock.advance(seconds=10)
+    for i in (3, 17, 5):  # old records written again later
+        hs.store.update("contacts", ids[i], {"lastname": "touched"})
+        hs.clock.advance(seconds=10)
+    hs.store.archive("contacts", ids[38])
+    records = list(hs.store.records("contacts"))
+    with client_for(hs) as api:
+        for since in (ms("2026-06-01T12:03:00Z"), ms("2026-06-01T12:06:35Z"), ms("2026-06-01T12:06:40Z")):
+            for extra in ([], [{"propertyName": "firstname", "operator": "EQ", "value": "even"}]):
+                filters = [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(since)}] + extra
+                found = api.post(SEARCH, json={"filterGroups": [{"filters": filters}], "limit": 200}).json()
+                expected = [r["id"] for r in records if ms(r["updatedAt"]) >= since
+                            and (not extra or r["properties"]["firstname"] == "even")]
+                assert expected and [r["id"] for r in found["results"]] == expected
+    assert {ids[3], ids[17], ids[5]} <= set(expected)

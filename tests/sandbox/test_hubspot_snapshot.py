@@ -33,5 +33,8 @@ def test_snapshot_round_trip(tmp_path):
         assert assoc["results"][0]["to"][0]["toObjectId"] == int(ids[0])
         dup = api.post("/crm/v3/objects/contacts", json={"properties": {"email": "user0@example.com"}})
         assert dup.status_code == 409  # the email index came back too
+        since = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "2026-06-01T12:00:00Z"}
+        found = api.post("/crm/v3/objects/contacts/search", json={"filterGroups": [{"filters": [since]}]}).json()
+        assert [r["id"] for r in found["results"]] == ids[:2]  # the modified-since index was rebuilt
         (new,) = back.store.create("contacts", [{"email": "later@x.com"}])
         assert int(new) == int(ids[-1]) + 1

@@ -70,7 +70,7 @@ class ObjectsApi:
         archived = (request.arg("archived", "false") or "false").lower() == "true"
         names = request.arg_list("properties") or None
         with self.store.lock:
-            page = []
+            page: list[dict[str, Any]] = []
             next_id = None
             for record_id, rec in self.store.iter_rows(object_type, after, archived=archived):
                 if len(page) == limit:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox.hubspot.store import ListRecord, Record, Store
+from connector.sandbox.hubspot.store import ListRecord, Record, Store, TouchLog
 
 FORMAT = "segsync.sandbox.hubspot/1"
 
@@ -44,6 +44,10 @@ def load_state(store: Store, state: dict[str, Any]) -> None:
         for record_id, rec in store.iter_rows("contacts"):
             if rec.props.get("email"):
                 store.emails[rec.props["email"].lower()] = record_id
+        for object_type in store.rows:
+            log = store.touched[object_type] = TouchLog()
+            for updated, record_id in sorted((rec.updated, i) for i, rec in store.iter_rows(object_type)):
+                log.note(updated, record_id)
         for key, mapping in state["links"].items():
             a, b = key.split("->")
             store.links[(a, b)] = {int(k): set(v) for k, v in mapping.items()}

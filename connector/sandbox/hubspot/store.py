@@ -10,6 +10,8 @@ derived on read. Every timestamp comes from the SandboxClock.
 from __future__ import annotations
 
 import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +40,29 @@ class Record:
         self.updated = created
         self.archived = False
         self.props = props
+
+
+class TouchLog:
+    """(modified ms, id) of every write, in write order: an index for "modified since"
+    searches. The sandbox clock only moves forward, so the log is sorted by time and a
+    search for records modified since T reads only the tail after T, not every record."""
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.ids = array("q")
+        self.ordered = True
+
+    def note(self, ms: int, record_id: int) -> None:
+        if self.times and ms < self.times[-1]:
+            self.ordered = False  # a clock that went back (wall-clock mode): stop using the index
+        self.times.append(ms)
+        self.ids.append(record_id)
+
+    def since(self, ms: int) -> set[int] | None:
+        """Ids written at or after `ms` (a superset of those modified since), or None."""
+        if not self.ordered:
+            return None
+        return set(self.ids[bisect_left(self.times, ms):])
 
 
 class ListRecord:
@@ -69,6 +94,7 @@ class Store:
             for t, (g, label) in schema.BUILTIN_GROUPS.items()}
         self.rows: dict[str, list[Record | None]] = {t: [] for t in OBJECT_TYPES}
         self.emails: dict[str, int] = {}
+        self.touched = {t: TouchLog() for t in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[int, set[int]]] = {k: {} for k in ASSOCIATION_TYPE_IDS}
         self.list_by_id: dict[int, ListRecord] = {}
         self.next_list_id = 1
@@ -98,6 +124,7 @@ class Store:
         rows = self.rows[object_type]
         record_id = FIRST_ID[object_type] + len(rows)
         rows.append(Record(now, {k: v for k, v in clean.items() if v != ""}))
+        self.touched[object_type].note(now, record_id)
         if object_type == "contacts" and clean.get("email"):
             self.emails[clean["email"].lower()] = record_id
         self.version += 1
@@ -119,6 +146,7 @@ class Store:
             else:
                 rec.props[name] = value
         rec.updated = now
+        self.touched[object_type].note(now, record_id)
         self.version += 1
 
     def remove(self, object_type: str, record_id: int, now: int) -> bool:
