@@ -42,6 +42,8 @@ def test_list_pages_until_paging_disappears(hs, api, prefix):
     assert first["properties"] == {"createdate": "2026-06-01T12:00:00.000Z", "email": "user0@example.com",
                                    "hs_object_id": ids[0], "lastmodifieddate": "2026-06-01T12:00:00.000Z"}
     assert first["createdAt"] == "2026-06-01T12:00:00.000Z" and first["archived"] is False
+    hs.clock.advance(days=3)
+    assert api.get(f"{prefix}/contacts").headers["Date"] == "Thu, 04 Jun 2026 12:00:00 GMT"  # sandbox time
 
 
 def test_default_properties_repeated_query_args_and_string_values(hs, api):

@@ -14,6 +14,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,9 @@ class HubSpotSandbox:
         with self._count_lock:
             self.request_count[(kind, reply.status)] += 1
         reply.headers.append(("X-HubSpot-Correlation-Id", self.errors.ids.next()))
+        # The sandbox's time, not this machine's: clients that hold cursors back relative to
+        # the server's Date (as segsync does) must see simulated days.
+        reply.headers.append(("Date", format_datetime(self.clock.now(), usegmt=True)))
         status, headers, payload = encode_reply(reply)
         start_response(status, headers)
         return [payload]
