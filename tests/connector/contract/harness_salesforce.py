@@ -1,0 +1,83 @@
+"""The Salesforce harness of the contract suite: the in-process Salesforce sandbox."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+
+from connector.config import SalesforceDestination, SalesforceSource
+from connector.crm.base import FieldSpec, FieldUpdate
+from connector.crm.clock import ManualClock
+from connector.crm.salesforce import SalesforceConnector
+from connector.sandbox.clock import SandboxClock
+from connector.sandbox.salesforce import SalesforceSandbox
+
+SEGMENT_FIELD = "Segsync_Segment__c"
+
+
+class SalesforceHarness:
+    name = "salesforce"
+    reports_deletions = True
+
+    def __init__(self) -> None:
+        self.sandbox = SalesforceSandbox(clock=SandboxClock(datetime(2026, 3, 1, tzinfo=UTC)))
+        self._n = itertools.count()
+        self._connector: SalesforceConnector | None = None
+
+    def connector(self) -> SalesforceConnector:
+        if self._connector is None:
+            creds = self.sandbox.credentials
+            source = SalesforceSource.model_validate({
+                "instance_url": creds["instance_url"], "login_url": creds["login_url"],
+                "auth": {"method": "client_credentials", "client_id": creds["client_id"],
+                         "client_secret": creds["client_secret"]},
+                "page_size": 200, "http": {"concurrency": 2},
+            })
+            destination = SalesforceDestination(fields={"segment_name": SEGMENT_FIELD}, create_missing_fields=True)
+            self._connector = SalesforceConnector(source, destination, clock=ManualClock(),
+                                                  transport=httpx.WSGITransport(app=self.sandbox.app))
+        return self._connector
+
+    def seed_customers(self, n: int) -> list[str]:
+        rows = []
+        for _ in range(n):
+            i = next(self._n)
+            rows.append({"LastName": f"Contract{i}", "Email": f"contract{i}@example.com"})
+        return self.sandbox.store.insert("Contact", rows)
+
+    def seed_purchase(self, customer_id: str, amount: float, closed: date) -> str:
+        [oid] = self.sandbox.store.insert("Opportunity", [{
+            "Name": "deal", "StageName": "Closed Won", "CloseDate": closed.isoformat(),
+            "Amount": amount, "ContactId": customer_id}])
+        return oid
+
+    def touch_customers(self, ids: list[str]) -> None:
+        self.sandbox.clock.advance(seconds=60)
+        for rid in ids:
+            self.sandbox.store.update("Contact", rid, {"Email": f"touched-{rid.lower()}@example.com"})
+
+    def delete_customer(self, customer_id: str) -> None:
+        self.sandbox.clock.advance(seconds=60)
+        self.sandbox.store.delete("Contact", customer_id)
+
+    def missing_id(self) -> str:
+        return "003000000000000ZZZ"
+
+    def field_specs(self) -> list[FieldSpec]:
+        return [FieldSpec("segment_name", "Segment")]
+
+    def update_for(self, customer_id: str, segment_name: str) -> FieldUpdate:
+        return FieldUpdate(customer_id, {"segment_name": segment_name})
+
+    def read_segment_name(self, customer_id: str) -> Any:
+        return self.sandbox.store.get("Contact", customer_id).get(SEGMENT_FIELD)
+
+    def close(self) -> None:
+        if self._connector is not None:
+            self._connector.close()
+
+
+HARNESS = SalesforceHarness
