@@ -158,6 +158,17 @@ class BGNBD:
         x, tx, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         return 1.0 / (1.0 + self._dropout_odds(x, tx, T_))
 
+    def p_any_purchase(self, t: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> np.ndarray:
+        """P(at least one purchase in (T, T + t] | x, t_x, T).
+
+        Alive at T, the posterior purchase rate is Gamma(r + x, alpha + T), and a BG/NBD customer
+        can only drop out right after a purchase, so P(none | alive) = ((alpha+T)/(alpha+T+t))^(r+x).
+        """
+        r, alpha, _, _ = self._theta()
+        x, tx, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        none_if_alive = np.exp((r + x) * (np.log(alpha + T_) - np.log(alpha + T_ + t)))
+        return self.p_alive(x, tx, T_) * (1.0 - none_if_alive)
+
     def conditional_expected_purchases(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> np.ndarray:

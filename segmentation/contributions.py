@@ -76,6 +76,62 @@ def _leaves(nodes: np.ndarray) -> list[_Leaf]:
     return out
 
 
+@dataclass(frozen=True)
+class _Tree:
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    leaves: list[_Leaf]
+    used: np.ndarray  # distinct features the tree splits on
+    cuts: tuple[np.ndarray, ...]  # sorted distinct thresholds per used feature
+    strides: np.ndarray  # mixed-radix strides of the cell index
+    cells: np.ndarray | None  # (cells, len(used)) contributions, None when there are too many
+
+
+# A tree splits feature space into a grid of cells (one bin per used feature between its
+# thresholds); contributions are constant within a cell. When the grid is small, tabulate it
+# once and score each customer with one lookup per tree instead of one per leaf.
+MAX_CELLS = 1 << 16
+
+
+def _leaf_pattern_contributions(tree: _Tree, X: np.ndarray) -> np.ndarray:
+    """One tree's contributions for every row of X, leaf by leaf (handles NaN)."""
+    phi = np.zeros_like(X)
+    go_left: dict[int, np.ndarray] = {}
+    for leaf in tree.leaves:
+        pattern = np.zeros(len(X), dtype=np.int64)
+        for k, conditions in enumerate(leaf.conditions):
+            ok = np.ones(len(X), dtype=bool)
+            for node, left in conditions:
+                if node not in go_left:
+                    column = X[:, tree.feature[node]]
+                    go_left[node] = np.where(np.isnan(column), tree.missing_left[node], column <= tree.threshold[node])
+                ok &= go_left[node] if left else ~go_left[node]
+            pattern |= ok.astype(np.int64) << k
+        phi[:, leaf.features] += leaf.table[pattern]
+    return phi
+
+
+def _tree(nodes: np.ndarray, n_features: int) -> _Tree:
+    internal = ~nodes["is_leaf"].astype(bool)
+    feature, threshold = nodes["feature_idx"].copy(), nodes["num_threshold"].copy()
+    used = np.unique(feature[internal])
+    cuts = tuple(np.unique(threshold[internal & (feature == f)]) for f in used)
+    sizes = np.array([len(c) + 1 for c in cuts], dtype=np.int64)
+    strides = np.array([int(np.prod(sizes[k + 1:])) for k in range(len(sizes))], dtype=np.int64)
+    tree = _Tree(feature, threshold, nodes["missing_go_to_left"].astype(bool), _leaves(nodes), used, cuts,
+                 strides, None)
+    if np.prod(sizes) > MAX_CELLS:
+        return tree
+    bins = np.indices(tuple(sizes)).reshape(len(sizes), -1).T  # every cell, in stride order
+    representatives = np.zeros((len(bins), n_features))
+    for k, f in enumerate(used):
+        # bin b holds cuts[b-1] < x <= cuts[b]; cuts[b] itself (or +inf past the last) lies in it.
+        representatives[:, f] = np.append(cuts[k], np.inf)[bins[:, k]]
+    cells = _leaf_pattern_contributions(tree, representatives)[:, used]
+    return _Tree(feature, threshold, tree.missing_left, tree.leaves, used, cuts, strides, cells)
+
+
 class TreeExplainer:
     """Exact path-dependent TreeSHAP for a fitted binary ``HistGradientBoostingClassifier``.
 
@@ -90,49 +146,46 @@ class TreeExplainer:
         if len(predictors[0]) != 1:
             raise ValueError("only binary classifiers are supported")
         self.n_features_ = int(model.n_features_in_)
-        self.trees_ = []
+        self.trees_ = [_tree(predictor.nodes, self.n_features_) for (predictor,) in predictors]
+        # Every tree's thresholds come from the model's per-feature bin edges: bin each column
+        # once per batch, then map global bins to each tree's cell index with a lookup table.
+        self.edges_ = {
+            int(f): np.unique(np.concatenate([t.cuts[k] for t in self.trees_ for k in np.flatnonzero(t.used == f)]))
+            for f in np.unique(np.concatenate([t.used for t in self.trees_]))
+        }
+        self.lookups_ = [
+            [np.searchsorted(t.cuts[k], np.append(self.edges_[int(f)], np.inf), side="left") * t.strides[k]
+             for k, f in enumerate(t.used)]
+            for t in self.trees_
+        ]
         expected = float(np.ravel(model._baseline_prediction)[0])
         for (predictor,) in predictors:
             nodes = predictor.nodes
-            leaves = _leaves(nodes)
-            self.trees_.append(
-                (
-                    nodes["feature_idx"].copy(),
-                    nodes["num_threshold"].copy(),
-                    nodes["missing_go_to_left"].astype(bool),
-                    leaves,
-                )
-            )
             is_leaf = nodes["is_leaf"].astype(bool)
-            expected += float(
-                np.sum(nodes["value"][is_leaf] * nodes["count"][is_leaf]) / nodes["count"][0]
-            )
+            expected += float(np.sum(nodes["value"][is_leaf] * nodes["count"][is_leaf]) / nodes["count"][0])
         self.expected_value_ = expected
 
-    def contributions(self, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def contributions(self, X: np.ndarray, batch_size: int = 262144) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(f"X must have {self.n_features_} columns, got shape {X.shape}")
         out = np.zeros_like(X)
         for start in range(0, len(X), batch_size):
-            out[start : start + batch_size] = self._batch(X[start : start + batch_size])
+            out[start:start + batch_size] = self._batch(X[start:start + batch_size])
         return out
 
     def _batch(self, X: np.ndarray) -> np.ndarray:
-        phi = np.zeros_like(X)
-        for feature, threshold, missing_left, leaves in self.trees_:
-            go_left: dict[int, np.ndarray] = {}
-            for leaf in leaves:
-                pattern = np.zeros(len(X), dtype=np.int64)
-                for k, conditions in enumerate(leaf.conditions):
-                    ok = np.ones(len(X), dtype=bool)
-                    for node, left in conditions:
-                        if node not in go_left:
-                            column = X[:, feature[node]]
-                            go_left[node] = np.where(
-                                np.isnan(column), missing_left[node], column <= threshold[node]
-                            )
-                        ok &= go_left[node] if left else ~go_left[node]
-                    pattern |= ok.astype(np.int64) << k
-                phi[:, leaf.features] += leaf.table[pattern]
-        return phi
+        columns = np.ascontiguousarray(X.T)
+        phi = np.zeros_like(columns)
+        has_nan = np.isnan(columns).any(axis=1)
+        bins = {f: np.searchsorted(edges, columns[f], side="left") for f, edges in self.edges_.items()}
+        for tree, lookups in zip(self.trees_, self.lookups_, strict=True):
+            if tree.cells is None or has_nan[tree.used].any():
+                phi += _leaf_pattern_contributions(tree, X).T
+                continue
+            cell = np.zeros(len(X), dtype=np.int64)
+            for lookup, f in zip(lookups, tree.used, strict=True):
+                cell += np.take(lookup, bins[int(f)])
+            for k, f in enumerate(tree.used):
+                phi[f] += np.take(tree.cells[:, k], cell)
+        return phi.T

@@ -117,6 +117,9 @@ def test_predictions_match_lifetimes_test_suite(bgnbd: BGNBD) -> None:
     assert paper.p_purchases(0, 39) == pytest.approx(0.5737864, abs=1e-7)
     assert sum(bgnbd.p_purchases(n, 39) for n in range(150)) == pytest.approx(1.0, abs=1e-9)
     assert bgnbd.p_alive(0, 0, 30) == 1.0
+    # A customer who just made a first purchase is a new customer: P(any in t) = 1 - P(X(t) = 0).
+    assert bgnbd.p_any_purchase(39, 0, 0, 0) == pytest.approx(1 - bgnbd.p_purchases(0, 39))
+    assert bgnbd.p_any_purchase(39, 5, 2.0, 38.0) < bgnbd.p_any_purchase(39, 5, 37.0, 38.0)
     # Buying at T leaves only the chance of dropping out right after it: (b+x-1)/(a+b+x-1).
     a, b = bgnbd.params_["a"], bgnbd.params_["b"]
     assert bgnbd.p_alive(5, 38.0, 38.0) == pytest.approx((b + 4) / (a + b + 4))
