@@ -13,9 +13,10 @@ from bisect import bisect_left
 from typing import Any
 
 from connector.sandbox.hubspot.errors import ErrorFactory
+from connector.sandbox.hubspot.records import ListRecord
 from connector.sandbox.hubspot.routing import Reply, Request, Router
 from connector.sandbox.hubspot.schema import format_ms
-from connector.sandbox.hubspot.store import OBJECT_TYPE_IDS, ListRecord, Store
+from connector.sandbox.hubspot.store import OBJECT_TYPE_IDS, Store
 
 PROCESSING_TYPES = ("MANUAL", "SNAPSHOT", "DYNAMIC")
 MAX_MEMBERSHIP_PAGE, MAX_SEARCH_COUNT = 250, 500

@@ -15,9 +15,10 @@ from typing import Any
 
 from connector.sandbox.hubspot.errors import ErrorFactory
 from connector.sandbox.hubspot.objects import ObjectsApi
+from connector.sandbox.hubspot.records import Record
 from connector.sandbox.hubspot.routing import Reply, Request, Router
 from connector.sandbox.hubspot.schema import LAST_MODIFIED, parse_instant
-from connector.sandbox.hubspot.store import FIRST_ID, Record, Store
+from connector.sandbox.hubspot.store import FIRST_ID, Store
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
 MAX_LIMIT, RESULT_CAP = 200, 10_000

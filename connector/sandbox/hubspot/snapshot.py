@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox.hubspot.store import ListRecord, Record, Store, TouchLog
+from connector.sandbox.hubspot.records import ListRecord, Record, TouchLog
+from connector.sandbox.hubspot.store import Store
 
 FORMAT = "segsync.sandbox.hubspot/1"
 
