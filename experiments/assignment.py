@@ -113,13 +113,16 @@ def _check_columns(frame: pd.DataFrame, needed: Sequence[str], name: str) -> Non
 def _candidates(customers: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame) -> pd.DataFrame:
     """Customers in the target segments, with an id, not yet in the arms table for ``spec``."""
     frame = customers[["customer_id", "segment_id"]]
-    ids = frame["customer_id"].astype(str)
+    # Object dtype on purpose: pandas' arrow-backed string isin walks Python objects one by
+    # one (seconds per million); the object hashtable does it in a fraction of that.
+    ids = pd.Series(frame["customer_id"].astype(str).to_numpy(dtype=object), index=frame.index, dtype=object)
     keep = frame["customer_id"].notna().to_numpy() & (ids != "").to_numpy()
     if spec.segments:
-        keep &= frame["segment_id"].astype(str).isin(spec.segments).to_numpy()
+        segs = pd.Series(frame["segment_id"].astype(str).to_numpy(dtype=object), dtype=object)
+        keep &= segs.isin(list(spec.segments)).to_numpy()
     if len(existing):
-        known = existing.loc[existing["experiment"] == spec.key, "customer_id"].astype(str)
-        keep &= ~ids.isin(known).to_numpy()
+        known = existing.loc[existing["experiment"] == spec.key, "customer_id"].astype(str).to_numpy(dtype=object)
+        keep &= ~ids.isin(pd.Index(known, dtype=object)).to_numpy()
     out = pd.DataFrame({"customer_id": ids[keep], "segment_id": frame["segment_id"][keep]})
     dup = out["customer_id"].duplicated()
     if dup.any():

@@ -46,42 +46,68 @@ def cap_values(values: np.ndarray, quantile: float | None) -> np.ndarray:
     return np.minimum(v, np.quantile(positive, quantile))
 
 
+def _object_ids(values: pd.Series) -> np.ndarray:
+    # Object arrays on purpose: pandas' arrow-backed strings hash and look up one Python
+    # object at a time, several times slower than the object hashtable on a million ids.
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def _utc_instants(values: pd.Series) -> np.ndarray:
+    """datetime64[ns] in UTC (naive input is taken as UTC, aware input converted)."""
+    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
 def _assigned(arms: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
     _require(arms, ARM_COLUMNS, "arms")
     a = arms.loc[(arms["experiment"] == spec.key) & (arms["arm"] != HOLDOUT_ARM), ARM_COLUMNS[1:]]
-    a = a.assign(customer_id=a["customer_id"].astype(str), assigned_at=pd.to_datetime(a["assigned_at"], utc=True))
-    dup = a["customer_id"].duplicated()
+    a = pd.DataFrame({
+        "customer_id": _object_ids(a["customer_id"]), "segment_id": a["segment_id"].to_numpy(),
+        "arm": a["arm"].to_numpy(dtype=object), "assigned_at": _utc_instants(a["assigned_at"]),
+    })
+    dup = pd.Index(a["customer_id"], dtype=object).duplicated()
     if dup.any():
         raise ValueError(
             f"arms has several rows for one customer in experiment {spec.key!r}, "
             f"e.g. {a.loc[dup, 'customer_id'].head(3).tolist()}"
         )
-    unknown = sorted(set(a["arm"]) - set(spec.arm_names))
+    unknown = sorted(set(pd.unique(a["arm"])) - set(spec.arm_names))
     if unknown:
         raise ValueError(f"arms of experiment {spec.key!r} name unknown arms {unknown}")
-    return a.reset_index(drop=True)
+    return a
 
 
 def _windowed(outcomes: pd.DataFrame, assigned: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
-    """Outcome rows of ``spec`` inside each customer's conversion window."""
+    """Outcome rows of ``spec`` inside each customer's conversion window, with ``pos``:
+    the row of the customer in ``assigned``."""
     _require(outcomes, OUTCOME_COLUMNS, "outcomes")
-    o = outcomes.loc[outcomes["experiment"] == spec.key, ["customer_id", "metric", "value", "observed_at"]]
-    o = o.assign(customer_id=o["customer_id"].astype(str), observed_at=pd.to_datetime(o["observed_at"], utc=True))
-    o = o.merge(assigned[["customer_id", "assigned_at"]], on="customer_id", how="inner")
-    end = o["assigned_at"] + pd.Timedelta(days=spec.conversion_window_days)
-    return o[(o["observed_at"] >= o["assigned_at"]) & (o["observed_at"] < end)]
+    o = outcomes.loc[outcomes["experiment"] == spec.key]
+    pos = pd.Index(assigned["customer_id"], dtype=object).get_indexer(_object_ids(o["customer_id"]))
+    observed = _utc_instants(o["observed_at"])
+    instants = assigned["assigned_at"].to_numpy()
+    start = instants[np.maximum(pos, 0)] if len(instants) else np.zeros(len(pos), dtype="datetime64[ns]")
+    end = start + np.timedelta64(spec.conversion_window_days, "D")
+    keep = (pos >= 0) & (observed >= start) & (observed < end)
+    return pd.DataFrame({
+        "pos": pos[keep], "metric": o["metric"].to_numpy(dtype=object)[keep],
+        "value": pd.to_numeric(o["value"], errors="coerce").fillna(0.0).to_numpy(dtype=float)[keep],
+    })
 
 
-def _per_customer(rows: pd.DataFrame, ids: pd.Series, metric: str) -> np.ndarray:
-    values = pd.to_numeric(rows.loc[rows["metric"] == metric, "value"], errors="coerce").fillna(0.0)
-    sums = values.groupby(rows.loc[values.index, "customer_id"]).sum()
-    return sums.reindex(ids).fillna(0.0).to_numpy(dtype=float)
-
-
-def _any_positive(rows: pd.DataFrame, ids: pd.Series, metric: str) -> np.ndarray:
+def _per_customer(rows: pd.DataFrame, n: int, metric: str) -> np.ndarray:
     chosen = rows[rows["metric"] == metric]
-    positive = pd.to_numeric(chosen["value"], errors="coerce") > 0
-    return ids.isin(chosen.loc[positive, "customer_id"]).to_numpy(dtype=float)
+    return np.bincount(chosen["pos"], weights=chosen["value"], minlength=n).astype(float)
+
+
+def _any_positive(rows: pd.DataFrame, n: int, metric: str) -> np.ndarray:
+    chosen = rows[(rows["metric"] == metric) & (rows["value"] > 0)]
+    return (np.bincount(chosen["pos"], minlength=n) > 0).astype(float)
+
+
+def _pre_values(pre_period: pd.DataFrame, assigned: pd.DataFrame) -> np.ndarray:
+    _require(pre_period, ["customer_id", "value"], "pre_period")
+    pos = pd.Index(assigned["customer_id"], dtype=object).get_indexer(_object_ids(pre_period["customer_id"]))
+    value = pd.to_numeric(pre_period["value"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    return np.bincount(pos[pos >= 0], weights=value[pos >= 0], minlength=len(assigned)).astype(float)
 
 
 def customer_metrics(
@@ -94,22 +120,17 @@ def customer_metrics(
     (when ``pre_period`` is given) the covariate ``<metric>_pre``."""
     assigned = _assigned(arms, spec)
     rows = _windowed(outcomes, assigned, spec)
-    ids = assigned["customer_id"]
+    n = len(assigned)
     out = assigned[["customer_id", "segment_id", "arm"]].copy()
-    has_conversion_rows = bool((rows["metric"] == "conversion").any())
-    if pre_period is not None:
-        _require(pre_period, ["customer_id", "value"], "pre_period")
-        pre = pd.to_numeric(pre_period["value"], errors="coerce").fillna(0.0)
-        pre_sum = pre.groupby(pre_period["customer_id"].astype(str)).sum()
-        pre_values = pre_sum.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+    pre = _pre_values(pre_period, assigned) if pre_period is not None else None
     for metric in spec.metrics:
         if metric == "revenue":
-            out[metric] = cap_values(_per_customer(rows, ids, "revenue"), spec.revenue_cap_quantile)
-            if pre_period is not None:
-                out["revenue_pre"] = cap_values(pre_values, spec.revenue_cap_quantile)
+            out[metric] = cap_values(_per_customer(rows, n, "revenue"), spec.revenue_cap_quantile)
+            if pre is not None:
+                out["revenue_pre"] = cap_values(pre, spec.revenue_cap_quantile)
         else:
-            source = "conversion" if has_conversion_rows else "revenue"
-            out[metric] = _any_positive(rows, ids, source)
-            if pre_period is not None:
-                out["conversion_pre"] = (pre_values > 0).astype(float)
+            has_conversion_rows = bool((rows["metric"] == "conversion").any())
+            out[metric] = _any_positive(rows, n, "conversion" if has_conversion_rows else "revenue")
+            if pre is not None:
+                out["conversion_pre"] = (pre > 0).astype(float)
     return out

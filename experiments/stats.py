@@ -73,7 +73,8 @@ def _as_moments(x: object) -> SampleMoments:
     if isinstance(x, SampleMoments):
         return x
     if isinstance(x, tuple | list) and len(x) == 3:
-        return SampleMoments(*map(float, x))
+        n, total, squares = (float(v) for v in x)
+        return SampleMoments(n, total, squares)
     try:
         return SampleMoments(float(x.n), float(x.sum), float(x.sum_squares))  # type: ignore[attr-defined]
     except AttributeError:
