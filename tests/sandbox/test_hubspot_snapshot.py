@@ -1,8 +1,13 @@
-"""Snapshots: a demo can stop and resume with records, lists, associations and properties."""
+"""State: snapshots (a demo can stop and resume) and concurrent writers losing nothing."""
 
 from __future__ import annotations
 
+import threading
+
+import httpx
+
 from connector.sandbox.hubspot import HubSpotSandbox
+from connector.sandbox.server import SandboxServer
 from tests.sandbox.hubspot_fixtures import client_for, make_sandbox, seed_contacts
 
 
@@ -38,3 +43,28 @@ def test_snapshot_round_trip(tmp_path):
         assert [r["id"] for r in found["results"]] == ids[:2]  # the modified-since index was rebuilt
         (new,) = back.store.create("contacts", [{"email": "later@x.com"}])
         assert int(new) == int(ids[-1]) + 1
+
+
+def test_concurrent_writers_on_a_loopback_server_lose_nothing():
+    hs = make_sandbox()
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {hs.credentials['token']}"}) as api:
+                for b in range(5):
+                    inputs = [{"properties": {"email": f"w{w}b{b}i{i}@x.com"}} for i in range(20)]
+                    assert api.post("/crm/v3/objects/contacts/batch/create", json={"inputs": inputs}).status_code == 201
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+
+    with SandboxServer(hs.app) as server:
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    records = list(hs.store.records("contacts"))
+    assert len(records) == 400 and len({r["id"] for r in records}) == 400
+    assert len({r["properties"]["email"] for r in records}) == 400 == len(hs.store.emails)
