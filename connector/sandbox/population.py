@@ -27,6 +27,9 @@ import pandas as pd
 from connector.sandbox.scenario import Scenario
 
 BLOCK = 100_000
+# Streams are keyed [random_state, purpose, ...]. The purpose tag keeps them apart: SeedSequence
+# pads entropy with zeros, so [s, 0] and [s] would be the same stream.
+_STREAM = 0x90
 _NS_PER_DAY = 86_400 * 10**9
 
 
@@ -117,7 +120,7 @@ class PopulationGenerator:
     def _blocks(self) -> Iterator[_Block]:
         for b, start in enumerate(range(0, self.n_customers, BLOCK)):
             n = min(BLOCK, self.n_customers - start)
-            rng = np.random.default_rng(np.random.SeedSequence([self.random_state, b]))
+            rng = np.random.default_rng(np.random.SeedSequence([self.random_state, _STREAM, b]))
             yield self._draw(rng, np.arange(start, start + n))
 
     def _draw(self, rng: np.random.Generator, index: np.ndarray) -> _Block:
