@@ -176,6 +176,9 @@ class HubSpotSource(Strict):
     contact_properties: list[str] = Field(default_factory=lambda: ["email", "firstname", "lastname", "createdate"])
     attributes: dict[str, str] = Field(default_factory=dict, description="Canonical attribute name -> HubSpot property.")
     search_overlap_minutes: int = Field(60, ge=0, description="Incremental search re-reads this window (eventual consistency).")
+    track_deletions: bool = Field(
+        True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
+    )
     http: HttpConfig = Field(default_factory=HttpConfig)
 
 

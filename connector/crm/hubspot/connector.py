@@ -30,7 +30,7 @@ from connector.crm.hubspot.associations import associated_ids
 from connector.crm.hubspot.classifier import CRM
 from connector.crm.hubspot.lists import MembershipOutcome
 from connector.crm.hubspot.membership import ListManager
-from connector.crm.hubspot.reader import ObjectReader
+from connector.crm.hubspot.reader import FULL_SYNC, ObjectReader
 from connector.crm.hubspot.records import (
     CONTACT_CORE,
     DEAL_PROPERTIES,
@@ -96,6 +96,7 @@ class HubSpotConnector:
             if page.records or page.final:
                 sink(PullBatch(rows=rows, deleted_ids=(), cursor=page.cursor))
                 last = page.cursor
+        self._report_deletions(self._contacts, sink, since, last)
         return last if last is not None else since
 
     def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
@@ -110,9 +111,18 @@ class HubSpotConnector:
             if page.records or page.final:
                 sink(PullBatch(rows=rows, deleted_ids=gone, cursor=page.cursor))
                 last = page.cursor
+        self._report_deletions(self._deals, sink, since, last)
         if self.skipped:
             log.warning("hubspot: deals skipped by reason: %s", self.skipped)
         return last if last is not None else since
+
+    def _report_deletions(self, reader: ObjectReader, sink: Sink, since: Cursor | None, last: Cursor | None) -> None:
+        """After an incremental pull: records archived since the cursor, as deleted ids."""
+        if since is None or since.timestamp == FULL_SYNC or last is None or not self.source.track_deletions:
+            return
+        for ids in reader.archived_since(since.timestamp):
+            if ids:
+                sink(PullBatch(rows=[], deleted_ids=ids, cursor=last))
 
     # ------------------------------------------------------------------ writes
 

@@ -139,6 +139,31 @@ class ObjectReader:
             high = (scan.high_water, scan.high_water_id) if scan.high_water is not None else None
             yield Page(records, self._settle(high, since, horizon), final=True, incremental=True)
 
+    # ------------------------------------------------------------------ deletions
+
+    def archived_since(self, since: datetime) -> Iterator[list[str]]:
+        """Ids archived at or after `since`, one list per page.
+
+        Search never returns archived records and the list endpoint has no archived-since
+        filter, so every archived record is listed (`archived=true`, 100 per call) and
+        filtered on `archivedAt` here.
+        """
+        after: str | None = None
+        path = self.api.paths.objects(self.object_type)
+        while True:
+            params: dict[str, Any] = {"limit": LIST_PAGE, "archived": "true", "properties": "hs_object_id"}
+            if after:
+                params["after"] = after
+            reply = self.api.call("GET", path, kind=f"{self.object_type}_archived", params=params)
+            yield [
+                str(r["id"])
+                for r in reply.get("results") or []
+                if (parse_timestamp(r.get("archivedAt")) or parse_timestamp(r.get("updatedAt")) or since) >= since
+            ]
+            after = ((reply.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
     def _modified_at(self, record: dict[str, Any]) -> datetime:
         props = record.get("properties") or {}
         return parse_timestamp(props.get(self.modified)) or parse_timestamp(record.get("updatedAt")) or FULL_SYNC

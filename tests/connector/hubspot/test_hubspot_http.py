@@ -95,8 +95,13 @@ def test_incremental_pull_searches_after_the_cursor_and_paces_search(make_connec
     replies = [httpx.Response(r.status_code, json={**r.json(), "results": [
         {**c, "properties": {**c["properties"], "lastmodifieddate": c["properties"]["lastmodifieddate"].replace("10:00", "12:30")}} for c in r.json()["results"]]})
         for r in replies]
+    archived = [
+        {"id": "3", "properties": {}, "archived": True, "archivedAt": "2026-11-01T12:45:00Z"},
+        {"id": "4", "properties": {}, "archived": True, "archivedAt": "2026-10-01T00:00:00Z"},  # before the cursor
+    ]
     with respx.mock(base_url=BASE, assert_all_called=True) as mock:
         route = mock.post(f"{OBJ}/contacts/search").mock(side_effect=replies)
+        gone = mock.get(f"{OBJ}/contacts", params={"archived": "true"}).respond(200, json={"results": archived})
         pages = []
         cursor = conn.pull_customers(pages.append, since)
     body = body_of(route.calls[0])
@@ -110,6 +115,9 @@ def test_incremental_pull_searches_after_the_cursor_and_paces_search(make_connec
     assert body_of(route.calls[1])["after"] == "2"
     assert sum(len(p.rows) for p in pages) == 12
     assert cursor == Cursor(datetime(2026, 11, 1, 13, tzinfo=UTC), "12")
+    # deletions: archived records are listed (search never returns them), newer than the cursor
+    assert gone.calls[0].request.url.params["limit"] == "100"
+    assert [i for p in pages for i in p.deleted_ids] == ["3"] and pages[-1].cursor == cursor
     # six searches at 4 per second: the fifth waited for the window, without sleeping for real
     assert clock.sleeps and max(clock.sleeps) <= 1.0 and sum(clock.sleeps) > 0.5
 
@@ -124,6 +132,8 @@ def test_deals_become_transactions_through_v4_association_reads(make_connector):
         {"toObjectId": 51, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3}]},
         {"toObjectId": 7, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3}]}]}]}
     with respx.mock(base_url=BASE, assert_all_called=True) as mock:
+        archived = mock.get(f"{OBJ}/deals", params={"archived": "true"}).respond(200, json={"results": [
+            {"id": "777", "properties": {}, "archived": True, "archivedAt": "2026-10-05T00:00:00Z"}]})
         listed = mock.get(f"{OBJ}/deals").respond(200, json={"results": deals})
         read = mock.post("/crm/associations/2026-03/deals/contacts/batch/read").respond(200, json=assoc)
         pages = []
@@ -138,6 +148,7 @@ def test_deals_become_transactions_through_v4_association_reads(make_connector):
     assert list(pages[0].deleted_ids) == []
     assert body_of(searched.calls[0])["filterGroups"][0]["filters"][0]["propertyName"] == "hs_lastmodifieddate"
     assert list(pages[1].deleted_ids) == ["901"]  # no longer won: leaves the mirror
+    assert list(pages[2].deleted_ids) == ["777"] and archived.call_count == 1  # archived since the cursor
 
 
 # ----------------------------------------------------------------------------- push
