@@ -121,12 +121,11 @@ def test_query_all_over_tls_on_loopback(clock):
         session = requests.Session()
         session.verify = str(srv.cert_path)
         session.trust_env = False  # else REQUESTS_CA_BUNDLE silently overrides Session.verify
-        host = srv.url.removeprefix("https://")
         c = sb.credentials
         r = session.post(f"{srv.url}/services/oauth2/token", data={
             "grant_type": "password", "client_id": c["client_id"], "client_secret": c["client_secret"],
             "username": c["username"], "password": c["password"] + c["security_token"]})
         assert r.json()["instance_url"] == srv.url
-        sf = Salesforce(session_id=r.json()["access_token"], instance_url=host, session=session)
+        sf = Salesforce(session_id=r.json()["access_token"], instance_url=srv.url, session=session)
         res = sf.query_all("SELECT Id, LastName FROM Contact")
     assert res["totalSize"] == 2100 and len(res["records"]) == 2100
