@@ -27,11 +27,13 @@ __all__ = ["RESULT_COLUMNS", "analyse_experiment"]
 
 #: Columns of the result table. ``estimate``/``ci_*`` are the relative lift
 #: ``(mean_t - mean_c) / mean_c``, ``abs_*`` the absolute difference; ``mean_*`` are raw
-#: (unadjusted) means; ``cuped`` says whether the lift was regression-adjusted.
+#: (unadjusted) means; ``cuped`` says whether the lift was regression-adjusted;
+#: ``chance_to_win`` and ``credible_*`` are the Bayesian posterior of the relative lift.
 RESULT_COLUMNS = [
     "experiment", "segment_id", "arm", "metric", "n_control", "n_treatment",
     "mean_control", "mean_treatment", "estimate", "abs_estimate", "ci_low", "ci_high",
-    "abs_ci_low", "abs_ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p",
+    "abs_ci_low", "abs_ci_high", "p_value", "p_adjusted", "chance_to_win", "credible_low",
+    "credible_high", "srm_p",
     "srm_flag", "significant", "cuped",
 ]
 
@@ -68,7 +70,7 @@ def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str
     rel = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha, sequential_tuning=tuning)
     ab = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=False, alpha=alpha, sequential_tuning=tuning)
     fixed = rel if tuning is None else lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha)
-    chance = posterior_arrays(fixed[0], fixed[1], alpha=alpha, prior_sd=DEFAULT_PRIOR_SD)[3]
+    _, cred_low, cred_high, chance = posterior_arrays(fixed[0], fixed[1], alpha=alpha, prior_sd=DEFAULT_PRIOR_SD)
     with np.errstate(divide="ignore", invalid="ignore"):
         raw_c, raw_t = control.y / control.n, treated.y / treated.n
     return pd.DataFrame({
@@ -77,7 +79,7 @@ def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str
         "n_control": control.n.astype(np.int64), "n_treatment": treated.n.astype(np.int64),
         "mean_control": raw_c, "mean_treatment": raw_t, "estimate": rel[0], "abs_estimate": ab[0],
         "ci_low": rel[2], "ci_high": rel[3], "abs_ci_low": ab[2], "abs_ci_high": ab[3],
-        "p_value": rel[4], "chance_to_win": chance,
+        "p_value": rel[4], "chance_to_win": chance, "credible_low": cred_low, "credible_high": cred_high,
     })
 
 

@@ -126,8 +126,10 @@ def plan_experiment(
         for arm in spec.treatments:
             n_t = enrolled * weight[arm]
             ok = n_t >= 2 and n_c >= 2 and 0 < rate < 1
-            tuning = sequential_tuning if sequential_tuning is not None else None
-            mde = minimum_detectable_effect(n_t, rate, alpha, power, n_control=n_c, sequential_tuning=tuning) if ok else math.inf
+            mde = (
+                minimum_detectable_effect(n_t, rate, alpha, power, n_control=n_c, sequential_tuning=sequential_tuning)
+                if ok else math.inf
+            )
             rows.append((segment_id, arm, n_c, n_t, rate, mde))
     cols = ["segment_id", "arm", "n_control", "n_treatment", "baseline_rate", "mde"]
     return pd.DataFrame(rows, columns=cols).astype({"mde": np.float64})

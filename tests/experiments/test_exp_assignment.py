@@ -86,11 +86,23 @@ def test_output_shape_and_values():
     assert set(got["arm"]) == {"arm0", "arm1"} and len(got) == 50
 
 
-def test_deterministic_across_calls_and_row_order():
-    c = customers(500)
-    a = assign_arms(c, spec(), NONE, None, AT).set_index("customer_id")["arm"]
-    b = assign_arms(c.sample(frac=1, random_state=3), spec(), NONE, None, AT).set_index("customer_id")["arm"]
-    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+id_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=24)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    ids=st.lists(id_text, min_size=1, max_size=60, unique=True), key=id_text,
+    coverage=st.floats(0.05, 1.0), share=st.floats(0.0, 0.5), shuffle_seed=st.integers(0, 1000),
+)
+def test_deterministic_whatever_the_order_and_call(ids, key, coverage, share, shuffle_seed):
+    c = pd.DataFrame({"customer_id": ids, "segment_id": "s1"})
+    s, h = spec(weights=(0.2, 0.8), coverage=coverage, key=key), HoldoutSpec(share)
+    a = assign_arms(c, s, NONE, h, AT).set_index("customer_id")["arm"].sort_index()
+    b = assign_arms(c.sample(frac=1, random_state=shuffle_seed), s, NONE, h, AT).set_index("customer_id")["arm"].sort_index()
+    pd.testing.assert_series_equal(a, b)
+    for cid, arm in a.items():  # and each arm is the scalar GrowthBook computation
+        if arm != "holdout":
+            assert arm == f"arm{choose_variation(hash_value(key, cid, 2), bucket_ranges(2, coverage, [0.2, 0.8]))}"
 
 
 @settings(max_examples=15, deadline=None, derandomize=True)
