@@ -76,7 +76,7 @@ class FieldWriter:
         source = iter(updates)
         threshold = self.destination.bulk_ingest_threshold
         head = list(itertools.islice(source, threshold + 1))
-        if threshold and len(head) > threshold:
+        if len(head) > threshold:  # more than the threshold: one Bulk job (0 = always Bulk)
             yield from self._bulk(itertools.chain(head, source))
             return
         size = self.destination.batch_size

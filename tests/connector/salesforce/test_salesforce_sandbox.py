@@ -224,3 +224,16 @@ def test_request_limit_exceeded_403_stops_without_retry():
     assert (err.value.code, err.value.status) == ("REQUEST_LIMIT_EXCEEDED", 403)
     assert conn.counter.total(kind="query") == 2 and conn.counter.total(status="403") == 1
     assert len(sink.batches) == 1 and conn.client.clock.sleeps == []
+
+
+@pytest.mark.parametrize(("threshold", "kind"), [(0, "bulk_ingest"), (4, "bulk_ingest"), (5, "collections_upsert")])
+def test_bulk_threshold_boundary_and_no_update_is_lost(threshold, kind):
+    sb = make_sandbox()
+    seed_contacts(sb, 5, prefix="t-")
+    conn = make_connector(sb, {"external_id_field": "Segsync_Key__c", "fields": {"segment_name": "Segsync_Segment__c"},
+                               "bulk_ingest_threshold": threshold})
+    results = list(conn.push_updates(FieldUpdate(f"t-k{i}", {"segment_name": "x"}) for i in range(5)))
+    assert sorted(r.record_id for r in results if r.ok) == [f"t-k{i}" for i in range(5)]
+    assert conn.counter.total(kind=kind) == 1
+    before = conn.counter.total()
+    assert list(conn.push_updates([])) == [] and conn.counter.total() == before  # nothing to do: no call
