@@ -91,12 +91,18 @@ def _srm(data: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
 
 
 def _tuning(segments: list, spec: ExperimentSpec, sequential_tuning) -> np.ndarray | float | None:
-    if sequential_tuning is None or not isinstance(sequential_tuning, Mapping):
-        return sequential_tuning
-    missing = [s for s in segments if s not in sequential_tuning]
-    if missing:
-        raise ValueError(f"sequential_tuning has no entry for segments {missing[:5]}")
-    return np.repeat([float(sequential_tuning[s]) for s in segments], len(spec.treatments))
+    if sequential_tuning is None:
+        return None
+    if isinstance(sequential_tuning, Mapping):
+        missing = [s for s in segments if s not in sequential_tuning]
+        if missing:
+            raise ValueError(f"sequential_tuning has no entry for segments {missing[:5]}")
+        values = np.repeat([float(sequential_tuning[s]) for s in segments], len(spec.treatments))
+    else:
+        values = np.asarray(float(sequential_tuning))
+    if not (values >= 1).all():
+        raise ValueError(f"sequential_tuning must be >= 1 (got {sequential_tuning!r})")
+    return values
 
 
 def analyse_experiment(

@@ -149,7 +149,8 @@ def assign_arms(
     coverage may enrol them. Nobody is assigned outside ``spec.start``..``spec.end``.
     """
     _check_columns(customers, ["customer_id", "segment_id"], "customers")
-    _check_columns(existing, ["experiment", "customer_id"], "existing arms")
+    if len(existing.columns) or len(existing):  # a bare pd.DataFrame() means "no arms yet"
+        _check_columns(existing, ["experiment", "customer_id"], "existing arms")
     at = pd.Timestamp(assigned_at)
     at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
     if not spec.is_running(at):

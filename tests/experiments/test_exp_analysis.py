@@ -148,6 +148,8 @@ def test_sequential_tuning_per_segment():
         assert row(res, "revenue", seg)[["estimate", "ci_low", "ci_high", "p_value"]].tolist() == pytest.approx(list(expected))
     with pytest.raises(ValueError, match="no entry for segments"):
         analyse_experiment(arms, outcomes, spec, sequential_tuning={"s1": 500})
+    with pytest.raises(ValueError, match="must be >= 1"):
+        analyse_experiment(arms, outcomes, spec, sequential_tuning=0)
 
 
 def test_missing_arm_in_a_segment_gives_nan_row_not_a_crash():

@@ -146,6 +146,12 @@ def test_sticky_under_weight_and_segment_change(w, moved):
     assert again.set_index("customer_id")["arm"].sort_index().tolist() == expected.set_index("customer_id")["arm"].sort_index().tolist()
 
 
+def test_bare_empty_frame_means_no_existing_arms():
+    assert len(assign_arms(customers(10), spec(), pd.DataFrame(), None, AT)) == 10
+    with pytest.raises(ValueError, match="existing arms is missing columns"):
+        assign_arms(customers(10), spec(), pd.DataFrame({"customer": ["x"]}), None, AT)
+
+
 def test_existing_rows_of_other_experiments_do_not_block():
     c = customers(100)
     other = assign_arms(c, spec(key="other"), NONE, None, AT)
