@@ -259,6 +259,9 @@ class ScoringConfig(Strict):
     targets: list[ScoreTarget] = Field(default_factory=list)
     clv: ClvConfig = Field(default_factory=ClvConfig)
     cutoffs: int = Field(4, ge=1, le=24, description="Stacked training cutoffs; the last one validates out of time.")
+    retrain_every_days: int = Field(
+        7, ge=0, description="Reuse a score model younger than this (data days); 0 retrains every run."
+    )
     reason_codes: int = Field(3, ge=0, le=10)
     models: list[Literal["logistic", "gbm"]] = Field(default_factory=lambda: ["logistic", "gbm"])
     smote: bool = False

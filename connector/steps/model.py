@@ -99,6 +99,8 @@ def score(ctx: CycleContext) -> None:
     feats = ctx.outputs.get("features")
     if feats is None:
         return
+    from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
     ctx.outputs["scores"] = score_all(ctx)
+    save_insights(ctx)

@@ -1,11 +1,17 @@
-"""Scores for the `score` step: each configured target, then CLV and P(alive)."""
+"""Scores for the `score` step: each configured target, then CLV and P(alive).
+
+A model younger than `scoring.retrain_every_days` (in data days) scores without
+retraining, so a daily daemon does not refit every classifier every day.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from segmentation.scoring import ScoreParams, train_and_score
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -15,44 +21,55 @@ log = logging.getLogger("segsync.score")
 
 def score_all(ctx: CycleContext) -> pd.DataFrame:
     """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive."""
-    from segmentation.scoring import ScoreParams, train_and_score
-
     cfg = ctx.config.scoring
     feats = ctx.outputs["features"]
-    customers, tx, as_of = ctx.outputs["customers"], ctx.outputs["transactions"], ctx.outputs["as_of"]
     out = pd.DataFrame(index=feats.index)
     for target in cfg.targets:
-        params = ScoreParams(
-            name=target.name, kind=target.kind, horizon_days=target.horizon_days, field=target.field,
-            value=target.value, cutoffs=cfg.cutoffs, reason_codes=cfg.reason_codes, models=tuple(cfg.models),
-            smote=cfg.smote, random_state=cfg.random_state,
-        )
-        try:
-            result = train_and_score(customers, tx, params, as_of)
-        except ValueError as exc:
-            # too little history for an out-of-time validation is a data condition, not a crash
-            log.warning("score %s not trained: %s", target.name, exc)
-            continue
-        scores = result.scores.set_index("customer_id")
-        out = out.join(scores, how="left")
-        if not ctx.dry_run:
-            ctx.store.models.save("score", target.name, result.model, run_id=ctx.run_id, meta={"metrics": result.metrics})
-        ctx.count("scores", 1)
-        log.info("score %s: %s", target.name, _fmt(result.metrics))
+        scores = _score_target(ctx, ScoreParams.from_config(target, cfg))
+        if scores is not None:
+            out = out.join(scores.set_index("customer_id"), how="left")
+            ctx.count("scores", 1)
     if cfg.clv.enabled:
         from segmentation.clv import clv_scores
 
         try:
-            clv = clv_scores(tx, as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate).set_index("customer_id")
-            out = out.join(clv[["clv", "p_alive"]], how="left")
-        except (ValueError, RuntimeError) as exc:
+            clv = clv_scores(ctx.outputs["transactions"], ctx.outputs["as_of"], cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
+        except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
     return out
 
 
-def _fmt(metrics: dict) -> str:
-    chosen = metrics.get("chosen", metrics)
-    if isinstance(chosen, dict):
-        keys = ("model", "roc_auc", "pr_auc", "brier")
-        return ", ".join(f"{k} {chosen[k]:.3f}" if isinstance(chosen.get(k), float) else f"{k} {chosen.get(k)}" for k in keys if k in chosen)
-    return str(chosen)
+def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None:
+    as_of = ctx.outputs["as_of"]
+    latest = ctx.store.models.latest("score", params.name)
+    every = ctx.config.scoring.retrain_every_days
+    if latest is not None and every > 0:
+        model = latest[1]
+        age = (as_of - model.as_of).days
+        if 0 <= age < every:
+            try:
+                scores = model.score(ctx.outputs["features"])
+                log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
+                return scores
+            except (KeyError, ValueError) as exc:
+                log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
+    try:
+        result = train_and_score(ctx.outputs["customers"], ctx.outputs["transactions"], params, as_of)
+    except ValueError as exc:
+        # too little history for an out-of-time validation is a data condition, not a crash
+        log.warning("score %s not trained: %s", params.name, exc)
+        return None
+    if not ctx.dry_run:
+        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics)}
+        ctx.store.models.save("score", params.name, result.model, run_id=ctx.run_id, meta=meta)
+    log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
+    return result.scores
+
+
+def _calibration(cal: pd.DataFrame, metrics: dict[str, Any]) -> list[list[float]]:
+    if cal is None or cal.empty or "mean_predicted" not in cal:
+        return []
+    chosen = metrics.get("chosen")
+    rows = cal[cal["model"] == chosen] if "model" in cal and chosen in set(cal["model"]) else cal
+    return [[float(a), float(b)] for a, b in zip(rows["mean_predicted"], rows["observed_rate"], strict=True)]

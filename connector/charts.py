@@ -1,0 +1,138 @@
+"""Small inline-SVG charts for the HTML report: bars, heatmaps, a forest plot, lines.
+
+Hand-written SVG keeps the report self-contained (one HTML file, no scripts, no network) and
+segsync free of a plotting dependency. Every text is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+PALETTE = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#4a5568")
+
+
+def _svg(width: int, height: int, body: list[str], title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>{''.join(body)}</svg>"
+    )
+
+
+def _fmt(v: float) -> str:
+    if v != v:  # NaN
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], title: str, *, percent: bool = False) -> str:
+    """Grouped horizontal bars: one group per label, one bar per series."""
+    row_h, bar_h, left, width = 18 * max(1, len(series)) + 10, 16, 220, 720
+    height = 40 + row_h * len(labels) + 24
+    top = max((max(v, default=0) for v in series.values()), default=0) or 1
+    plot_w = width - left - 70
+    body = [f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>']
+    for i, label in enumerate(labels):
+        y0 = 34 + i * row_h
+        body.append(f'<text x="{left - 8}" y="{y0 + row_h / 2}" text-anchor="end" font-size="12">{escape(str(label))}</text>')
+        for j, (name, values) in enumerate(series.items()):
+            v = float(values[i])
+            w = max(0.0, v / top * plot_w)
+            y = y0 + j * 18
+            text = f"{v:.1%}" if percent else _fmt(v)
+            body.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(name)}: {text}</title></rect>')
+            body.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="11">{text}</text>')
+    legend_y = height - 10
+    for j, name in enumerate(series):
+        x = left + j * 160
+        body.append(f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>')
+        body.append(f'<text x="{x + 14}" y="{legend_y}" font-size="11">{escape(name)}</text>')
+    return _svg(width, height, body, title)
+
+
+def heatmap(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[float]], title: str, *, row_title: str = "", col_title: str = "") -> str:
+    """A matrix of counts or shares, darker for larger, with the value in each cell."""
+    cell, left, top = 46, 170, 60
+    width, height = left + cell * len(cols) + 20, top + cell * len(rows) + 20
+    peak = max((max(r, default=0) for r in values), default=0) or 1
+    body = [f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>']
+    if col_title:
+        body.append(f'<text x="{left}" y="38" font-size="11" fill="#4a5568">{escape(col_title)}</text>')
+    if row_title:
+        body.append(f'<text x="10" y="{top - 6}" font-size="11" fill="#4a5568">{escape(row_title)}</text>')
+    for j, c in enumerate(cols):
+        body.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 6}" text-anchor="middle" font-size="11">{escape(str(c))[:8]}</text>')
+    for i, r in enumerate(rows):
+        body.append(f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" font-size="11">{escape(str(r))[:24]}</text>')
+        for j, v in enumerate(values[i]):
+            v = float(v)
+            shade = 0.08 + 0.85 * (v / peak if peak else 0)
+            fg = "#fff" if shade > 0.55 else "#1a202c"
+            x, y = left + j * cell, top + i * cell
+            body.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="#2b6cb0" fill-opacity="{shade:.2f}"/>')
+            body.append(f'<text x="{x + cell / 2 - 1}" y="{y + cell / 2 + 4}" text-anchor="middle" font-size="11" fill="{fg}">{_fmt(v)}</text>')
+    return _svg(width, height, body, title)
+
+
+def forest_plot(rows: Sequence[dict], title: str) -> str:
+    """Estimate and interval per row (label, estimate, low, high, flag); a line at zero.
+
+    Relative lifts as fractions. A flagged row (SRM) is drawn grey and marked.
+    """
+    row_h, left, right, width = 26, 300, 90, 860
+    height = 50 + row_h * len(rows) + 30
+    finite = [v for r in rows for v in (r["low"], r["high"], r["estimate"]) if isinstance(v, float | int) and math.isfinite(v)]
+    lo, hi = (min(finite + [0.0]), max(finite + [0.0])) if finite else (-0.1, 0.1)
+    pad = (hi - lo) * 0.08 or 0.05
+    lo, hi = lo - pad, hi + pad
+    plot_w = width - left - right
+
+    def x(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return left + (v - lo) / (hi - lo) * plot_w
+
+    body = [f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>']
+    body.append(f'<line x1="{x(0):.1f}" y1="32" x2="{x(0):.1f}" y2="{height - 24}" stroke="#a0aec0" stroke-dasharray="4 3"/>')
+    for tick in _ticks(lo, hi):
+        body.append(f'<text x="{x(tick):.1f}" y="{height - 8}" text-anchor="middle" font-size="10">{tick:+.0%}</text>')
+    for i, r in enumerate(rows):
+        y = 44 + i * row_h
+        color = "#a0aec0" if r.get("flag") else ("#2f855a" if r.get("significant") else "#2b6cb0")
+        label = r["label"] + (" (SRM: untrustworthy)" if r.get("flag") else "")
+        body.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="11">{escape(label)}</text>')
+        est, low, high = (float(r[k]) for k in ("estimate", "low", "high"))
+        if all(math.isfinite(v) for v in (low, high)):
+            body.append(f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{color}" stroke-width="2"/>')
+        if math.isfinite(est):
+            body.append(f'<circle cx="{x(est):.1f}" cy="{y}" r="4.5" fill="{color}"><title>{escape(r["label"])}: {est:+.1%} [{low:+.1%}, {high:+.1%}]</title></circle>')
+            body.append(f'<text x="{width - right + 6}" y="{y + 4}" font-size="11">{est:+.1%}</text>')
+    return _svg(width, height, body, title)
+
+
+def line_chart(points: dict[str, Sequence[tuple[float, float]]], title: str, *, diagonal: bool = False) -> str:
+    """Lines in the unit square (e.g. a calibration curve), with an optional diagonal."""
+    size, left, top = 260, 40, 30
+    body = [f'<text x="10" y="18" font-weight="bold" font-size="13">{escape(title)}</text>']
+    body.append(f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#cbd5e0"/>')
+    if diagonal:
+        body.append(f'<line x1="{left}" y1="{top + size}" x2="{left + size}" y2="{top}" stroke="#a0aec0" stroke-dasharray="4 3"/>')
+    for j, (name, pts) in enumerate(points.items()):
+        coords = " ".join(f"{left + px * size:.1f},{top + size - py * size:.1f}" for px, py in pts if math.isfinite(px) and math.isfinite(py))
+        body.append(f'<polyline points="{coords}" fill="none" stroke="{PALETTE[j % len(PALETTE)]}" stroke-width="2"><title>{escape(name)}</title></polyline>')
+        body.append(f'<text x="{left + size + 8}" y="{top + 14 + j * 14}" font-size="11" fill="{PALETTE[j % len(PALETTE)]}">{escape(name)}</text>')
+    return _svg(left + size + 160, top + size + 20, body, title)
+
+
+def _ticks(lo: float, hi: float) -> list[float]:
+    span = hi - lo
+    step = 10 ** math.floor(math.log10(span / 4)) if span > 0 else 0.1
+    for m in (1, 2, 5, 10):
+        if span / (step * m) <= 6:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 1)]

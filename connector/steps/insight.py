@@ -1,0 +1,64 @@
+"""What the report shows of a run: profiles, RFM grid, migration, model metrics, priorities.
+
+Saved as a versioned artifact in the state store at the end of the `score` step, so
+`segsync report` reads state only and never recomputes a model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from segmentation.priority import priority_matrix
+from segmentation.rfm import rfm_scores
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+ARTIFACT = ("artifact", "insights")
+
+
+def save_insights(ctx: CycleContext) -> dict[str, Any] | None:
+    result = ctx.outputs.get("segmentation")
+    feats = ctx.outputs.get("features")
+    if result is None or feats is None:
+        return None
+    profiles = result.profiles.copy()
+    scores = ctx.outputs.get("scores")
+    seg = result.segments.set_index("customer_id")["segment_id"]
+    if scores is not None and "clv" in scores:
+        profiles["mean_clv"] = profiles["segment_id"].map(scores["clv"].groupby(seg.reindex(scores.index)).mean())
+    rfm = rfm_scores(feats)
+    insights = {
+        "as_of": str(ctx.outputs["as_of"].date()),
+        "run_id": ctx.run_id,
+        "method": ctx.config.segmentation.method,
+        "retrained": result.retrained,
+        "reason": result.reason,
+        "metrics": result.metrics,
+        "profiles": profiles,
+        "priority": priority_matrix(profiles, ctx.config.segmentation.channel_costs),
+        "rfm_grid": pd.crosstab(rfm["r_score"], rfm["f_score"]),
+        "rfm_segments": rfm["rfm_segment"].value_counts(),
+        "migration": result.drift.get("migration"),
+        "ari": result.drift.get("ari"),
+        "psi": result.drift.get("psi"),
+        "score_metrics": {name: meta.get("metrics") for name, meta in _score_metas(ctx).items()},
+        "calibration": {name: meta.get("calibration") for name, meta in _score_metas(ctx).items()},
+    }
+    if not ctx.dry_run:
+        version = ctx.store.models.save(*ARTIFACT, insights, run_id=ctx.run_id)
+        with ctx.store.transaction() as c:
+            c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*ARTIFACT, version - 5))
+    ctx.outputs["insights"] = insights
+    return insights
+
+
+def _score_metas(ctx: CycleContext) -> dict[str, dict[str, Any]]:
+    out = {}
+    for target in ctx.config.scoring.targets:
+        metas = ctx.store.models.metas("score", target.name)
+        if metas:
+            out[target.name] = metas[-1][2]
+    return out
