@@ -9,7 +9,7 @@
   tuning ``N*`` is the total sample of the two arms at which the sequence is tightest.
 
 Reference values from gbstats' own tests are reproduced to 5 decimals in
-``tests/experiments/test_stats.py``. ``lift_arrays`` is the vectorised core; the pipeline
+``tests/experiments/test_exp_stats.py``. ``lift_arrays`` is the vectorised core; the pipeline
 and the simulation study call it on whole arrays at once.
 """
 
