@@ -16,7 +16,8 @@ Time comes from an injected `Clock`, so tests never sleep. An httpx transport or
 be injected, so the in-process sandbox (a WSGI app behind `httpx.WSGITransport`) and respx
 serve the same code as a real CRM. Concurrency: `Transport.map` runs calls on a thread pool
 sized by `HttpConfig.concurrency`; the httpx client, pacers, counter and authenticators are
-thread-safe.
+thread-safe. The retry policy lives in backoff.py, the generic reading of replies in
+replies.py (re-exported here).
 """
 
 from __future__ import annotations
@@ -27,85 +28,30 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from connector.config import HttpConfig
 from connector.crm.auth import Authenticator, NoAuth
+from connector.crm.backoff import RetryPolicy
 from connector.crm.clock import Clock, SystemClock
 from connector.crm.counters import RequestCounter, RequestObservation
 from connector.crm.errors import (
     AuthenticationError,
-    CRMError,
-    FatalError,
     RateLimitedError,
     RetriableError,
     TokenExpiredError,
 )
 from connector.crm.pacing import Pacer, Unpaced
 from connector.crm.redaction import redact
+from connector.crm.replies import Classifier, classify_status, parse_retry_after
 
 __all__ = ["Classifier", "Transport", "classify_status", "parse_retry_after"]
 
 log = logging.getLogger("segsync.http")
-
-#: Maps a reply to None (success) or the error it means. One per CRM, the only place
-#: where that CRM's status codes and error bodies are interpreted.
-Classifier = Callable[[httpx.Response], CRMError | None]
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), else None.
-
-    An HTTP-date is measured against the reply's own Date header when present, so a skewed
-    local clock does not stretch or shrink the wait (RFC 9110 section 10.2.3).
-    """
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-        date = response.headers.get("Date")
-        if date:
-            ref = parsedate_to_datetime(date)
-        else:
-            from datetime import UTC, datetime
-
-            ref = datetime.now(UTC)
-        return max(0.0, (when - ref).total_seconds())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def classify_status(
-    response: httpx.Response, crm: str, message: str = "", code: str | None = None
-) -> CRMError | None:
-    """The generic meaning of a status code; CRM classifiers refine bodies and call this last."""
-    status = response.status_code
-    if status < 300:
-        return None
-    text = message or redact(response.text[:500])
-    kw: dict[str, Any] = {"crm": crm, "status": status, "code": code}
-    if status == 401:
-        return TokenExpiredError(text or "unauthorised", **kw)
-    if status == 429:
-        return RateLimitedError(text or "rate limited", retry_after=parse_retry_after(response), **kw)
-    if status == 408 or status >= 500:
-        return RetriableError(text or "server error", retry_after=parse_retry_after(response), **kw)
-    if status == 403:
-        return AuthenticationError(text or "forbidden", **kw)
-    return FatalError(text or f"unexpected HTTP {status}", **kw)
 
 
 @dataclass
@@ -152,7 +98,7 @@ class Transport:
         self.counter = counter or RequestCounter()
         self.before_request = before_request
         self.on_response = on_response
-        self._rng = rng or random.Random()
+        self.retry = RetryPolicy(config, crm, rng)
         self._timeout = httpx.Timeout(
             connect=config.connect_timeout,
             read=config.read_timeout,
@@ -213,15 +159,7 @@ class Transport:
             pacers=(self.pacer,) if pacer is None else (self.pacer, pacer),
             classify=classify or self.classify,
         )
-        retrying = Retrying(
-            retry=retry_if_exception_type(RetriableError),
-            wait=self._wait,
-            stop=self._stop,
-            sleep=self.clock.sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        return retrying(self._attempt, call)
+        return self.retry.retrying(self.clock.sleep)(self._attempt, call)
 
     def _attempt(self, call: _Call) -> httpx.Response:
         try:
@@ -269,7 +207,7 @@ class Transport:
         if error is None:
             return response
         if isinstance(error, RateLimitedError):
-            pause = error.retry_after if error.retry_after is not None else self._backoff(1)
+            pause = error.retry_after if error.retry_after is not None else self.retry.backoff(1)
             for p in call.pacers:
                 p.penalize(pause)
         raise error
@@ -282,36 +220,6 @@ class Transport:
     def _path(self, call: _Call) -> str:
         # Paths only: query strings carry SOQL with customer data, and never belong in logs.
         return httpx.URL(call.url).path
-
-    # ------------------------------------------------------------------ retry policy
-
-    def _backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with 'equal jitter': uniform in [cap/2, cap]."""
-        cap = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** (attempt - 1))
-        return self._rng.uniform(cap / 2, cap)
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        return self._backoff(state.attempt_number)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self.config.max_attempts:
-            return True
-        return state.idle_for + state.upcoming_sleep > self.config.max_wait_seconds
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "%s: retrying after %s (attempt %d of %d, waiting %.1f s)",
-            self.crm,
-            redact(str(exc)),
-            state.attempt_number,
-            self.config.max_attempts,
-            state.upcoming_sleep,
-        )
 
     # ------------------------------------------------------------------ concurrency
 

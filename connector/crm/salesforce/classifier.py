@@ -26,8 +26,8 @@ from connector.crm.errors import (
     RetriableError,
     TokenExpiredError,
 )
-from connector.crm.http import classify_status, parse_retry_after
 from connector.crm.redaction import redact
+from connector.crm.replies import classify_status, parse_retry_after
 
 CRM = "salesforce"
 

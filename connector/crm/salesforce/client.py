@@ -9,7 +9,7 @@ run before the next call once the configured share of the daily limit is used.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -72,7 +72,9 @@ class SalesforceClient:
         response = self.call(method, path, kind=kind, **kw)
         return response.json() if response.content else None
 
-    def query_pages(self, soql: str, *, include_deleted: bool = False, kind: str = "query") -> Iterator[dict[str, Any]]:
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False, kind: str = "query"
+    ) -> Generator[dict[str, Any], None, None]:
         """REST query replies, following nextRecordsUrl until done (one page in memory)."""
         endpoint = "queryAll" if include_deleted else "query"
         headers = {"Sforce-Query-Options": f"batchSize={self.source.page_size}"}

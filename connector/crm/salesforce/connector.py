@@ -65,7 +65,7 @@ class SalesforceConnector:
         self._transactions = StreamPuller(
             self.client, self.bulk, TransactionMapping(source.transactions), source.transactions.where
         )
-        dest = destination or SalesforceDestination(enabled=False)
+        dest = destination or SalesforceDestination.model_validate({"enabled": False})
         self._writer = FieldWriter(self.client, self.bulk, dest)
         self._lists = CampaignLists(self.client, dest)
         self._outcomes = OutcomeReader(self.client, source.transactions, self._lists.member_field)

@@ -63,7 +63,7 @@ class StreamPuller:
     def pull(self, sink: Sink, since: Cursor | None) -> Cursor | None:
         """Stream every row modified after `since`; return the final cursor (or `since`)."""
         incremental = since is not None
-        if incremental and self.where:
+        if since is not None and self.where:
             self._retract(sink, since)
         cursor = since
         pages = self.client.query_pages(self.soql(since), include_deleted=incremental, kind="query")
