@@ -185,3 +185,32 @@ def test_recent_writes_are_read_again_until_older_than_the_overlap(hs):
     pages.clear()
     assert conn.pull_customers(collect(pages), cursor) == cursor
     assert [r for p in pages for r in p.rows] == []
+
+
+def test_pull_into_the_mirror_resumes_after_a_crash_mid_scan(hs, tmp_path):
+    from connector.crm.sink import MirrorSink
+    from connector.state import StateStore
+
+    ids = hs.store.create("contacts", [{"email": f"u{i}@x.com"} for i in range(250)])
+    hs.clock.advance(days=1)
+    store = StateStore(tmp_path / "state.sqlite")
+    conn, _ = connect(hs)
+    sink = MirrorSink(store.mirror, "hubspot", "customers")
+
+    class Crash(Exception):
+        pass
+
+    def crashing(batch):
+        if sink.rows >= 100:
+            raise Crash  # the process dies while page 2 is being stored
+        sink(batch)
+
+    with pytest.raises(Crash):
+        conn.pull_customers(crashing, sink.cursor())
+    assert sink.cursor().id == "after:100101"  # page 1 and its cursor were committed together
+    conn.pull_customers(sink, sink.cursor())  # the next run resumes the list scan
+    assert hs.calls("objects.list") == 2 + 2  # page 2 read twice, page 1 once
+    mirrored = store.mirror.customers("hubspot")
+    assert sorted(mirrored["source_id"]) == ids
+    assert sink.cursor() == Cursor(START, ids[-1])
+    store.close()
