@@ -27,6 +27,7 @@ WON, LOST = "Closed Won", "Closed Lost"
 class Rules:
     def __init__(self, store: RecordStore) -> None:
         self.store = store
+        self._unique_fields: dict[tuple[str, int], list] = {}
 
     def defaults(self, obj: ObjectSchema, stamp: str) -> dict:
         d: dict = {f.name: False for f in obj.fields.values() if f.type == "boolean"}
@@ -71,8 +72,12 @@ class Rules:
             rec["IsClosed"] = rec["StageName"] in (WON, LOST)
 
     def _unique(self, obj: ObjectSchema, rec: dict, rid: str | None = None) -> None:
-        for f in obj.fields.values():
-            if f.unique and rec.get(f.name) is not None:
+        key = (obj.name, len(obj.fields))  # custom fields only ever get added
+        unique = self._unique_fields.get(key)
+        if unique is None:
+            unique = self._unique_fields[key] = [f for f in obj.fields.values() if f.unique]
+        for f in unique:
+            if rec.get(f.name) is not None:
                 hits = self.store.lookup(obj.name, (f.name,), (rec[f.name],)) - {rid}
                 if hits:
                     raise DmlError("DUPLICATE_VALUE", f"duplicate value found: {f.name} "
