@@ -214,3 +214,25 @@ def test_pull_into_the_mirror_resumes_after_a_crash_mid_scan(hs, tmp_path):
     assert sorted(mirrored["source_id"]) == ids
     assert sink.cursor() == Cursor(START, ids[-1])
     store.close()
+
+
+def test_incremental_search_resumes_after_a_crash_mid_scan(hs):
+    ids = hs.store.create("contacts", [{"email": f"u{i}@x.com"} for i in range(600)])
+    hs.clock.advance(days=1)
+    conn, _ = connect(hs)
+    since = Cursor(datetime(2026, 5, 1, tzinfo=UTC), "100")
+    stored: list = []
+
+    def crashing(batch):
+        if len(stored) == 1:
+            raise RuntimeError("killed")
+        stored.append(batch)
+
+    with pytest.raises(RuntimeError):
+        conn.pull_customers(crashing, since)
+    resume = stored[0].cursor
+    assert resume == Cursor(since.timestamp, f"search:100:{ids[199]}")
+    cursor = conn.pull_customers(stored.append, resume)
+    got = [r.source_id for b in stored for r in b.rows]
+    assert got == ids and hs.calls("objects.search") == 1 + 1 + 2
+    assert cursor == Cursor(START, ids[-1])
