@@ -111,12 +111,19 @@ def test_session_expiry_mid_run_is_refreshed_in_rest_and_bulk_paths():
     seed_contacts(sb, 300)
     conn = make_connector(sb, bulk_query_threshold=100)
     conn.pull_customers(ListSink())
-    sb.expire_sessions()
+    sb.expire_sessions()  # the REST query's session is gone
     sink = ListSink()
-    conn.pull_customers(sink)
-    assert len(sink.rows) == 300
-    assert conn.counter.total(kind="auth") == 2
-    assert conn.counter.total(status="401") == 1
+
+    def expire_again_after_first_page(batch):
+        sink(batch)
+        if len(sink.batches) == 1:
+            sb.expire_sessions()  # ... and again before the Bulk job is created
+
+    conn.pull_customers(expire_again_after_first_page)
+    assert len({r.source_id for r in sink.rows}) == 300
+    assert conn.counter.total(kind="auth") == 3
+    assert conn.counter.total(kind="query", status="401") == 1
+    assert conn.counter.total(kind="bulk_query", status="401") == 1
 
 
 def test_push_10000_updates_in_50_collections_calls():
