@@ -10,6 +10,7 @@ connection closes the socket without a reply, a stalled response withholds it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import logging
 import socketserver
@@ -72,6 +73,7 @@ class _FaultAwareHandler(ServerHandler):
     """Turns the app's injected-fault signals into socket behaviour."""
 
     stop_event: threading.Event
+    environ: dict
 
     def run(self, application: Any) -> None:
         # wsgiref's run() would turn the fault signals into a 500; handle them first.
@@ -105,7 +107,7 @@ class _RequestHandler(WSGIRequestHandler):
             environ["HTTPS"] = "on"
             environ["wsgi.url_scheme"] = "https"
         handler = _FaultAwareHandler(
-            self.rfile, self.wfile, self.get_stderr(), environ, multithread=True
+            self.rfile, self.wfile, self.get_stderr(), environ, multithread=True  # type: ignore[arg-type]
         )
         handler.stop_event = server.stop_event
         handler.request_handler = self  # type: ignore[attr-defined]
@@ -177,7 +179,9 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"sandbox-{self.port}", daemon=True
+            target=functools.partial(self._httpd.serve_forever, poll_interval=0.05),
+            name=f"sandbox-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -161,7 +161,8 @@ class IngestJobs:
                                                   if k.lower() != "id"})
             else:
                 dml.delete(job.object, str(rid))
-            return row, self.sb.store.find(job.object, str(rid))[0]["Id"], False
+            rec, _ = self.sb.store.find(job.object, str(rid))
+            return row, rec["Id"] if rec else str(rid), False
         except DmlError as exc:
             fields_txt = ",".join(exc.fields)
             return row, None, f"{exc.code}:{exc.message}:{fields_txt} --"

@@ -111,7 +111,7 @@ def update(sb: SalesforceSandbox, req: Request) -> Response:
         if not rid:
             raise DmlError("MISSING_ARGUMENT", "Id not specified in an update call")
         sb.dml.update(sobject, str(rid), _fields(rec))
-        return {"id": sb.store.find(sobject, str(rid))[0]["Id"], "success": True, "errors": []}
+        return {"id": sb.store.get(sobject, str(rid))["Id"], "success": True, "errors": []}
 
     return _run(sb, records, all_or_none, one)
 

@@ -111,7 +111,7 @@ def _full(sb: SalesforceSandbox, sobject: str, rec: dict, version: str, fields: 
                                f"No such column '{name.strip()}' on entity '{obj.name}'.")
             wanted.append(f.name)
         names = wanted
-    out = {"attributes": {"type": obj.name,
+    out: dict[str, object] = {"attributes": {"type": obj.name,
                           "url": f"/services/data/v{version}/sobjects/{obj.name}/{rec['Id']}"}}
     out.update((n, rec.get(n)) for n in names)
     return out

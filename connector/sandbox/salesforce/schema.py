@@ -91,16 +91,21 @@ SYSTEM_FIELDS = (
 )
 
 
+def _ro(f: Field) -> Field:
+    """Read-only: computed or system-maintained."""
+    f.createable = f.updateable = False
+    return f
+
+
 def _system() -> list[Field]:
-    ro = {"createable": False, "updateable": False}
     return [
-        Field("Id", "id", "Record ID", 18, **ro),
-        Field("IsDeleted", "boolean", "Deleted", **ro),
-        Field("CreatedDate", "datetime", "Created Date", **ro),
-        Field("CreatedById", "reference", "Created By ID", 18, reference_to=("User",), **ro),
-        Field("LastModifiedDate", "datetime", "Last Modified Date", **ro),
-        Field("LastModifiedById", "reference", "Last Modified By ID", 18, reference_to=("User",), **ro),
-        Field("SystemModstamp", "datetime", "System Modstamp", **ro),
+        _ro(Field("Id", "id", "Record ID", 18)),
+        _ro(Field("IsDeleted", "boolean", "Deleted")),
+        _ro(Field("CreatedDate", "datetime", "Created Date")),
+        _ro(Field("CreatedById", "reference", "Created By ID", 18, reference_to=("User",))),
+        _ro(Field("LastModifiedDate", "datetime", "Last Modified Date")),
+        _ro(Field("LastModifiedById", "reference", "Last Modified By ID", 18, reference_to=("User",))),
+        _ro(Field("SystemModstamp", "datetime", "System Modstamp")),
     ]
 
 
@@ -108,7 +113,6 @@ def _ref(name: str, target: str, **kw: object) -> Field:
     return Field(name, "reference", length=18, reference_to=(target,), **kw)  # type: ignore[arg-type]
 
 
-RO = {"createable": False, "updateable": False}
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
           "Negotiation/Review", "Closed Won", "Closed Lost")
 
@@ -124,7 +128,7 @@ def _standard_fields() -> dict[str, list[Field]]:
         ],
         "Contact": [
             _ref("AccountId", "Account"), Field("FirstName", length=40),
-            Field("LastName", length=80, required=True), Field("Name", length=121, **RO),
+            Field("LastName", length=80, required=True), _ro(Field("Name", length=121)),
             Field("Email", "email", length=80), Field("Phone", "phone", length=40),
             Field("Title", length=128), Field("MailingCity", length=40),
             Field("MailingCountry", length=80), Field("LeadSource", "picklist", length=255),
@@ -132,11 +136,11 @@ def _standard_fields() -> dict[str, list[Field]]:
         ],
         "Lead": [
             Field("FirstName", length=40), Field("LastName", length=80, required=True),
-            Field("Name", length=121, **RO), Field("Company", length=255, required=True),
+            _ro(Field("Name", length=121)), Field("Company", length=255, required=True),
             Field("Email", "email", length=80), Field("Phone", "phone", length=40),
             Field("Status", "picklist", length=255), Field("LeadSource", "picklist", length=255),
             Field("City", length=40), Field("Country", length=80),
-            Field("IsConverted", "boolean", **RO), _ref("ConvertedContactId", "Contact", **RO),
+            _ro(Field("IsConverted", "boolean")), _ro(_ref("ConvertedContactId", "Contact")),
             owner,
         ],
         "Opportunity": [
@@ -146,23 +150,23 @@ def _standard_fields() -> dict[str, list[Field]]:
             Field("StageName", "picklist", length=255, required=True, picklist=STAGES),
             Field("Probability", "percent"), Field("Type", "picklist", length=255),
             Field("LeadSource", "picklist", length=255),
-            Field("IsWon", "boolean", **RO), Field("IsClosed", "boolean", **RO), owner,
+            _ro(Field("IsWon", "boolean")), _ro(Field("IsClosed", "boolean")), owner,
         ],
         "Campaign": [
             Field("Name", length=80, required=True), Field("IsActive", "boolean"),
             Field("Status", "picklist", length=255), Field("Type", "picklist", length=255),
             Field("StartDate", "date"), Field("EndDate", "date"), _ref("ParentId", "Campaign"),
-            Field("NumberOfContacts", "int", **RO), Field("NumberOfLeads", "int", **RO),
-            Field("NumberOfResponses", "int", **RO),
-            Field("AmountWonOpportunities", "currency", **RO), owner,
+            _ro(Field("NumberOfContacts", "int")), _ro(Field("NumberOfLeads", "int")),
+            _ro(Field("NumberOfResponses", "int")),
+            _ro(Field("AmountWonOpportunities", "currency")), owner,
         ],
         "CampaignMember": [
             _ref("CampaignId", "Campaign", required=True, updateable=False),
             _ref("ContactId", "Contact", updateable=False),
             _ref("LeadId", "Lead", updateable=False),
             Field("Status", "picklist", length=40),
-            Field("HasResponded", "boolean", **RO), Field("FirstRespondedDate", "date", **RO),
-            Field("Type", "picklist", length=40, **RO),
+            _ro(Field("HasResponded", "boolean")), _ro(Field("FirstRespondedDate", "date")),
+            _ro(Field("Type", "picklist", length=40)),
         ],
         "CampaignMemberStatus": [
             _ref("CampaignId", "Campaign", required=True, updateable=False),

@@ -65,7 +65,7 @@ def select(text: str, store: RecordStore, *, include_deleted: bool = False) -> S
 
 
 def project(rec: dict, sel: Selection, version: str) -> dict:
-    out = {"attributes": {"type": sel.obj.name,
+    out: dict[str, object] = {"attributes": {"type": sel.obj.name,
                           "url": f"/services/data/v{version}/sobjects/{sel.obj.name}/{rec['Id']}"}}
     for f in sel.fields:
         out[f.name] = rec.get(f.name)

@@ -156,7 +156,7 @@ class RecordStore:
                     )
                 keymap.append((f.name, None if f.type in TEXT_TYPES else f))
             self._keymaps[(obj.name, keys)] = keymap
-        out = {}
+        out: dict[str, object] = {}
         for (name, f), value in zip(keymap, raw.values(), strict=True):
             if not name:
                 continue
