@@ -24,6 +24,8 @@ NOISE = -1
 _WARD_MAX_ROWS = 4_000
 # Silhouettes within this distance of the best count as a tie; Davies-Bouldin decides.
 _SILHOUETTE_TIE = 0.02
+# Silhouette is O(n^2) (sklearn#4701, #7175): each draw uses at most this many rows.
+SILHOUETTE_ROWS = 5_000
 
 
 class ClusterModel:
@@ -89,8 +91,9 @@ class ClusterModel:
     # --------------------------------------------------------------- families
 
     def _fit_kmeans(self, X: np.ndarray) -> None:
-        k = self._choose_k(X, lambda k: KMeans(k, n_init=3, random_state=self.random_state))
-        seed = KMeans(k, n_init=3, random_state=self.random_state).fit(X[self.sample_])
+        make = lambda k: KMeans(k, n_init=3, random_state=self.random_state)  # noqa: E731
+        k, seed = self._choose_k(X, make)
+        seed = seed or make(k).fit(X[self.sample_])
         # Warm start from the sample's centres: one Lloyd run on everyone converges fast.
         self.estimator_ = KMeans(
             k, init=seed.cluster_centers_, n_init=1, random_state=self.random_state
@@ -99,7 +102,7 @@ class ClusterModel:
         self.centers_ = self.estimator_.cluster_centers_
 
     def _fit_minibatch_kmeans(self, X: np.ndarray) -> None:
-        k = self._choose_k(X, lambda k: self._minibatch(k))
+        k, _ = self._choose_k(X, lambda k: self._minibatch(k))
         self.estimator_ = self._minibatch(k).fit(X)
         self.labels_ = self.estimator_.predict(X).astype("int64")
         self.centers_ = self.estimator_.cluster_centers_
@@ -124,7 +127,7 @@ class ClusterModel:
 
     def _gmm(self, k: int) -> GaussianMixture:
         return GaussianMixture(
-            k, covariance_type="full", n_init=2, reg_covar=1e-4, random_state=self.random_state
+            k, covariance_type="full", n_init=1, reg_covar=1e-4, random_state=self.random_state
         )
 
     def _fit_dbscan(self, X: np.ndarray) -> None:
@@ -180,7 +183,7 @@ class ClusterModel:
                 [sample[labels == c].mean(axis=0) for c in np.unique(labels)]
             )
             if self.k == "auto":
-                scores.append({"k": k, **quality(sample, labels, len(sample), self.random_state)})
+                scores.append({"k": k, **quality(sample, labels, self.random_state, draws=1)})
         if self.k == "auto":
             self.k_scores_ = pd.DataFrame(scores)
             k = pick_k(self.k_scores_)
@@ -189,16 +192,18 @@ class ClusterModel:
         self.centers_ = self.levels_[k]
         self.labels_ = nearest_center(X, self.centers_)
 
-    def _choose_k(self, X: np.ndarray, make) -> int:
+    def _choose_k(self, X: np.ndarray, make) -> tuple[int, object | None]:
+        """(k, the estimator fitted on the sample for that k, or None when k was given)."""
         if self.k != "auto":
-            return int(self.k)
+            return int(self.k), None
         sample = X[self.sample_]
-        rows = []
+        rows, fitted = [], {}
         for k in range(self.k_min, min(self.k_max, len(sample) - 1) + 1):
-            labels = make(k).fit(sample).labels_
-            rows.append({"k": k, **quality(sample, labels, len(sample), self.random_state)})
+            fitted[k] = make(k).fit(sample)
+            rows.append({"k": k, **quality(sample, fitted[k].labels_, self.random_state, draws=1)})
         self.k_scores_ = pd.DataFrame(rows)
-        return pick_k(self.k_scores_)
+        k = pick_k(self.k_scores_)
+        return k, fitted[k]
 
 
 def pick_k(scores: pd.DataFrame) -> int:
@@ -208,20 +213,31 @@ def pick_k(scores: pd.DataFrame) -> int:
     return int(close.sort_values(["davies_bouldin", "k"]).iloc[0]["k"])
 
 
-def quality(X: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> dict:
-    """silhouette (on a seeded sample: it is O(n^2)), Calinski-Harabasz and Davies-Bouldin
-    (O(n k), on all rows), ignoring noise; NaN when fewer than 2 clusters remain."""
+def quality(X: np.ndarray, labels: np.ndarray, random_state: int, draws: int = 3) -> dict:
+    """Cluster quality ignoring noise: silhouette as the mean (and sd) over `draws` seeded
+    samples of up to SILHOUETTE_ROWS rows; Calinski-Harabasz and Davies-Bouldin, O(n k), on
+    all rows. NaN when fewer than 2 clusters remain."""
     keep = labels != NOISE
     X, labels = X[keep], labels[keep]
     n_labels = len(np.unique(labels))
+    nan = float("nan")
     if n_labels < 2 or n_labels >= len(X):
-        return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
-    rows = sample_rows(len(X), sample_size, random_state)
-    sil = np.nan
-    if len(np.unique(labels[rows])) >= 2:
-        sil = float(silhouette_score(X[rows], labels[rows]))
+        return {
+            "silhouette": nan,
+            "silhouette_sd": nan,
+            "calinski_harabasz": nan,
+            "davies_bouldin": nan,
+        }
+    sils = []
+    for draw in range(draws):
+        rows = sample_rows(len(X), SILHOUETTE_ROWS, random_state + draw)
+        if len(np.unique(labels[rows])) >= 2:
+            sils.append(float(silhouette_score(X[rows], labels[rows])))
+        if len(rows) == len(X):
+            break  # every draw would be the same rows
     return {
-        "silhouette": sil,
+        "silhouette": float(np.mean(sils)) if sils else nan,
+        "silhouette_sd": float(np.std(sils)) if sils else nan,
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }

@@ -80,8 +80,10 @@ def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series) -> pd.Seri
     raw_amount, raw_when = frame["amount"], frame["occurred_at"]
     checks = [
         (frame["transaction_id"].isna(), lambda i: "missing transaction_id"),
-        (frame["customer_id"].isna() | (frame["customer_id"].astype(str).str.strip() == ""),
-         lambda i: "missing customer_id"),
+        (
+            frame["customer_id"].isna() | (frame["customer_id"].astype(str).str.strip() == ""),
+            lambda i: "missing customer_id",
+        ),
         (raw_when.isna(), lambda i: "missing occurred_at"),
         (when.isna(), lambda i: f"occurred_at is not a date ({raw_when[i]!r})"),
         (raw_amount.isna(), lambda i: "missing amount"),
@@ -157,7 +159,9 @@ def _behaviour(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame
     when = _parse_dates(transactions["occurred_at"])
     keep = (when <= cutoff).to_numpy()
     if when[keep].isna().any() or transactions["amount"][keep].isna().any():
-        raise ValueError("transactions contain missing dates or amounts; run clean_transactions first")
+        raise ValueError(
+            "transactions contain missing dates or amounts; run clean_transactions first"
+        )
     codes, uniques = pd.factorize(transactions["customer_id"][keep])
     # Work in float days since the cutoff (<= 0) so every aggregate is a plain numpy reduction.
     days = ((when[keep] - cutoff) / _DAY).to_numpy(dtype="float64")

@@ -41,7 +41,13 @@ def test_kmeans_is_deterministic_for_a_seed():
     a = ClusterModel("kmeans", sample_size=800, random_state=7).fit(X)
     b = ClusterModel("kmeans", sample_size=800, random_state=7).fit(X)
     assert np.array_equal(a.labels_, b.labels_)
-    assert list(a.k_scores_.columns) == ["k", "silhouette", "calinski_harabasz", "davies_bouldin"]
+    assert list(a.k_scores_.columns) == [
+        "k",
+        "silhouette",
+        "silhouette_sd",
+        "calinski_harabasz",
+        "davies_bouldin",
+    ]
 
 
 def test_gmm_keeps_soft_membership():
@@ -90,7 +96,7 @@ def test_bad_parameters_are_named():
 
 def test_quality_on_sample_and_noise():
     X, y = _planted(n=1000)
-    q = quality(X, y, sample_size=300, random_state=0)
+    q = quality(X, y, random_state=0)
     assert q["silhouette"] > 0.5 and q["davies_bouldin"] < 1.0 and q["calinski_harabasz"] > 100
-    assert np.isnan(quality(X, np.zeros(len(X), dtype=int), 300, 0)["silhouette"])
+    assert np.isnan(quality(X, np.zeros(len(X), dtype=int), 0)["silhouette"])
     assert len(sample_rows(1000, 300, 0)) == 300 and len(sample_rows(10, 300, 0)) == 10
