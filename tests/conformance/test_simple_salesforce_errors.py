@@ -12,12 +12,14 @@ from simple_salesforce import Salesforce  # noqa: E402
 from simple_salesforce.exceptions import (  # noqa: E402
     SalesforceAuthenticationFailed,
     SalesforceExpiredSession,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceMoreThanOneRecord,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
 
+from connector.sandbox.faults import FaultConfig  # noqa: E402
 from connector.sandbox.salesforce import SalesforceSandbox  # noqa: E402
 from connector.sandbox.server import SandboxServer  # noqa: E402
 from tests.conformance.conftest import mounted_session  # noqa: E402
@@ -129,3 +131,14 @@ def test_query_all_over_tls_on_loopback(clock):
         sf = Salesforce(session_id=r.json()["access_token"], instance_url=srv.url, session=session)
         res = sf.query_all("SELECT Id, LastName FROM Contact")
     assert res["totalSize"] == 2100 and len(res["records"]) == 2100
+
+
+def test_injected_faults_reach_the_client_as_its_errors(clock):
+    sb = SalesforceSandbox(clock=clock, faults=FaultConfig(p_503=1.0, exempt_paths=("/services/oauth2",)))
+    sf = jwt_client(sb)
+    with pytest.raises(SalesforceGeneralError) as caught:
+        sf.query("SELECT Id FROM Contact")
+    assert caught.value.status == 503
+    dropped = SalesforceSandbox(clock=clock, faults=FaultConfig(p_drop=1.0, only_paths=("/services/data",)))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        jwt_client(dropped).query("SELECT Id FROM Contact")

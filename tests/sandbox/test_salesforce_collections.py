@@ -138,3 +138,19 @@ def test_opportunity_won_flags_follow_stage(api):
     rows = api.query("SELECT Amount, IsWon, IsClosed FROM Opportunity WHERE IsWon = true "
                      "AND CloseDate >= 2026-01-01").json()["records"]
     assert [(x["Amount"], x["IsWon"], x["IsClosed"]) for x in rows] == [(120.5, True, True)]
+
+
+def test_member_statuses_created_through_the_api(api, sf, campaign):
+    cid, contacts = campaign
+    r = api("POST", "sobjects/CampaignMemberStatus", json={
+        "CampaignId": cid, "Label": "Clicked", "HasResponded": True, "IsDefault": True})
+    assert r.status_code == 201
+    rows = api.query("SELECT Label, IsDefault, SortOrder FROM CampaignMemberStatus "
+                     f"WHERE CampaignId = '{cid}' ORDER BY SortOrder").json()["records"]
+    assert [(x["Label"], x["IsDefault"], x["SortOrder"]) for x in rows] == [
+        ("Sent", False, 1), ("Responded", False, 2), ("Clicked", True, 3)]
+    dup = api("POST", "sobjects/CampaignMemberStatus", json={"CampaignId": cid, "Label": "Sent"})
+    assert dup.status_code == 400 and dup.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+    [member] = api("POST", "composite/sobjects", json={"records": members(cid, contacts[:1])}).json()
+    got = sf.store.get("CampaignMember", member["id"])
+    assert (got["Status"], got["HasResponded"]) == ("Clicked", True)  # the new default
