@@ -58,6 +58,7 @@ def test_order_by_multi_with_nulls(api, people):
     assert names(api.query("SELECT LastName FROM Contact ORDER BY Email")) == ["Lu", "Lee", "O'Neil"]
     assert names(api.query("SELECT LastName FROM Contact ORDER BY FirstName DESC LIMIT 2")) == [
         "Lu", "O'Neil"]  # case-insensitive sort: Cy > bob > Ann
+    assert names(api.query("SELECT LastName FROM Contact ORDER BY LastName LIMIT 1 OFFSET 1")) == ["Lu"]
 
 
 def test_record_shape_and_count(api, people):
@@ -122,6 +123,8 @@ def test_query_all_sees_deleted_rows(api, sf, people):
     ("SELECT Id FROM Contact WHERE Id = 'nope'", "INVALID_QUERY_FILTER_OPERATOR", "invalid ID field: nope", 35),
     ("SELECT Account.Name FROM Contact", "INVALID_FIELD", "Didn't understand relationship 'Account'", 8),
     ("SELECT Id, id FROM Contact", "MALFORMED_QUERY", "duplicate field selected: Id", 12),
+    ("SELECT Id FROM Contact OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE",
+     "Maximum SOQL offset allowed is 2000", 31),
 ])
 def test_errors_have_salesforce_shape(api, soql, code, detail, column):
     r = api.query(soql)

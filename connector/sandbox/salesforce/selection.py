@@ -20,6 +20,7 @@ from connector.sandbox.salesforce.store import RecordStore, _id18
 from connector.sandbox.salesforce.values import parse_datetime
 
 Pred = Callable[[dict], bool]
+MAX_OFFSET = 2000
 _NO_COLUMN = ("No such column '{f}' on entity '{o}'. If you are attempting to use a custom "
               "field, be sure to append the '__c' after the custom field name. Please reference "
               "your WSDL or the describe call for the appropriate names.")
@@ -51,6 +52,9 @@ def select(text: str, store: RecordStore, *, include_deleted: bool = False) -> S
         if f.name in seen:
             raise SoqlError("MALFORMED_QUERY", text, pos, f"duplicate field selected: {f.name}")
         seen.add(f.name)
+    if q.offset > MAX_OFFSET:
+        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", text, q.offset_pos,
+                        f"Maximum SOQL offset allowed is {MAX_OFFSET}")
     today = store.clock.now().date()
     pred = _compile(q, obj, q.where, today) if q.where is not None else None
     with store.lock:

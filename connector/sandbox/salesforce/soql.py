@@ -107,6 +107,7 @@ class Query:
     order: list[OrderKey] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
+    offset_pos: int = 0
 
 
 def tokenize(text: str) -> list[Tok]:
@@ -186,6 +187,7 @@ class Parser:
         if self.accept("LIMIT"):
             q.limit = self._int()
         if self.accept("OFFSET"):
+            q.offset_pos = self.peek().pos
             q.offset = self._int()
         if self.peek().kind != "eof":
             raise self.fail(self.peek())
