@@ -54,9 +54,9 @@ class SpendSpec(_Strict):
 
 class EffectSpec(_Strict):
     conversion_lift: float = Field(
-        0.0, ge=0, lt=1, description="Absolute rise in P(at least one purchase within window_days)."
+        default=0.0, ge=0, lt=1, description="Absolute rise in P(at least one purchase within window_days)."
     )
-    spend_lift: float = Field(0.0, gt=-1, description="Relative rise of every purchase amount in the window.")
+    spend_lift: float = Field(default=0.0, gt=-1, description="Relative rise of every purchase amount in the window.")
 
 
 class SegmentSpec(_Strict):
@@ -68,7 +68,7 @@ class SegmentSpec(_Strict):
     attributes: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="attribute -> {value: probability} within this segment."
     )
-    effect: EffectSpec = Field(default_factory=EffectSpec)
+    effect: EffectSpec = Field(default_factory=lambda: EffectSpec())
 
     @model_validator(mode="after")
     def _attribute_probabilities(self) -> SegmentSpec:
