@@ -93,23 +93,15 @@ def test_bulk2_query_pages_until_locator_null(sf, sb):
     assert sb.request_count[("bulk_query", 200)] == 1 + 2 + 3  # create, 2 polls, 3 pages
 
 
-def test_bulk2_upsert_and_failed_records(sf, sb):
-    data = "Ext_Id__c,LastName,Email\nX1,Renamed,\nNEW1,Brand,new@example.com\nNEW2,,x@example.com\n"
-    [result] = sf.bulk2.Contact.upsert(csv_file=_tmp_csv(data), external_id_field="Ext_Id__c", wait=0)
+def test_bulk2_upsert_and_failed_records(sf, sb, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("Ext_Id__c,LastName,Email\nX1,Renamed,\nNEW1,Brand,new@example.com\nNEW2,,x@example.com\n")
+    [result] = sf.bulk2.Contact.upsert(csv_file=str(path), external_id_field="Ext_Id__c", wait=0)
     assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (3, 1)
     failed = list(csv.DictReader(io.StringIO(sf.bulk2.Contact.get_failed_records(result["job_id"]))))
     assert failed[0]["sf__Error"].startswith("REQUIRED_FIELD_MISSING")
     assert failed[0]["Ext_Id__c"] == "NEW2"
     assert sf.query("SELECT LastName FROM Contact WHERE Ext_Id__c = 'X1'")["records"][0]["LastName"] == "Renamed"
-
-
-def _tmp_csv(text: str) -> str:
-    import tempfile
-
-    f = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)  # noqa: SIM115
-    f.write(text)
-    f.close()
-    return f.name
 
 
 def test_restful_composite_sobjects_campaign_members(sf, sb):
