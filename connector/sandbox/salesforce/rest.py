@@ -85,7 +85,7 @@ def _page(sel: Selection, loc: str, start: int, batch: int, version: str) -> Res
     body: dict = {"totalSize": sel.total, "done": end >= len(sel.records)}
     if not body["done"]:
         body["nextRecordsUrl"] = f"/services/data/v{version}/query/{loc}-{end}"
-    body["records"] = [project(r, sel, version) for r in rows]
+    body["records"] = project(rows, sel, version)
     return Response.json(200, body)
 
 

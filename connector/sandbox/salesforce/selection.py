@@ -68,11 +68,17 @@ def select(text: str, store: RecordStore, *, include_deleted: bool = False) -> S
     return Selection(obj, fields, q.count, [] if q.count else matched, len(matched))
 
 
-def project(rec: dict, sel: Selection, version: str) -> dict:
-    out: dict[str, object] = {"attributes": {"type": sel.obj.name,
-                          "url": f"/services/data/v{version}/sobjects/{sel.obj.name}/{rec['Id']}"}}
-    for f in sel.fields:
-        out[f.name] = rec.get(f.name)
+def project(rows: list[dict], sel: Selection, version: str) -> list[dict]:
+    """Records as the REST API returns them: attributes first, then the selected fields."""
+    sobject = sel.obj.name
+    base = f"/services/data/v{version}/sobjects/{sobject}/"
+    names = [f.name for f in sel.fields]
+    out = []
+    for r in rows:
+        rec: dict[str, object] = {"attributes": {"type": sobject, "url": base + r["Id"]}}
+        for n in names:
+            rec[n] = r.get(n)
+        out.append(rec)
     return out
 
 
