@@ -190,3 +190,22 @@ def test_simulation_needs_a_crm_and_one_clock():
     assert hs_only.placement.in_hubspot.all() and not hs_only.placement.in_salesforce.any()
     with pytest.raises(ValueError, match="days must be >= 0"):
         hs_only.advance_days(-1)
+
+
+def test_what_the_crms_hold_since_assignment_is_exactly_the_truths_conversions(treated):
+    sim, sf, hs, _, _ = treated
+    truth = sim.truth()
+    since = truth["assigned_at"].iloc[0].strftime("%Y-%m-%d")
+    by_sf = dict(zip(truth["salesforce_id"], truth.index, strict=True))
+    by_hs = dict(zip(truth["hubspot_id"], truth.index, strict=True))
+    bought: dict[int, float] = {}
+    for o in sf.store.records("Opportunity"):
+        if o["CloseDate"] >= since:
+            bought[by_sf[o["ContactId"]]] = bought.get(by_sf[o["ContactId"]], 0.0) + o["Amount"]
+    for deal_id, rec in hs.store.iter_rows("deals"):
+        if rec.props["closedate"][:10] >= since:
+            (contact,) = hs.store.linked("deals", deal_id, "contacts")
+            bought[by_hs[str(contact)]] = bought.get(by_hs[str(contact)], 0.0) + float(rec.props["amount"])
+    assert set(bought) == set(np.flatnonzero(truth["converted"].to_numpy()))
+    revenue = truth["revenue"].to_numpy()
+    assert np.allclose([bought[i] for i in sorted(bought)], revenue[sorted(bought)], atol=0.011)
