@@ -58,7 +58,9 @@ def classify(response: httpx.Response) -> CRMError | None:
     if status == 401:
         return TokenExpiredError(message or "session expired or invalid", **kw)
     if code == "REQUEST_LIMIT_EXCEEDED":
-        if "concurrent" in message.lower():
+        # Only the 403 is the daily allocation; a 429 carrying the same code (an edge or
+        # concurrency throttle, as the sandbox's injected 429s) is rate limiting: retry it.
+        if "concurrent" in message.lower() or status == 429:
             return RetriableError(message, retry_after=parse_retry_after(response), **kw)
         return QuotaExceededError(
             f"{message or 'daily API request limit exceeded'}; stopping cleanly, the next run resumes", **kw
