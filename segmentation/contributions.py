@@ -36,18 +36,23 @@ def linear_contributions(coef: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def _product_game_table(value: float, zero: np.ndarray) -> np.ndarray:
-    """Shapley values of v(S) = value * prod_S o_j * prod_{not S} z_j for every pattern o."""
+    """Shapley values of v(S) = value * prod_S o_j * prod_{not S} z_j for every pattern o.
+
+    phi_i = value * (o_i - z_i) * sum_m w_m c_m, where c_m is the coefficient of t^m in
+    prod_{j != i} (z_j + o_j t) and w_m = m! (d-m-1)! / d!; all 2^d patterns at once.
+    """
     d = len(zero)
     weights = np.array([factorial(m) * factorial(d - m - 1) / factorial(d) for m in range(d)])
+    ones = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(float)
     table = np.zeros((2**d, d))
-    for pattern in range(2**d):
-        ones = np.array([(pattern >> k) & 1 for k in range(d)], dtype=float)
-        for i in range(d):
-            poly = np.array([1.0])  # coefficients of prod_{j != i} (z_j + o_j t)
-            for j in range(d):
-                if j != i:
-                    poly = np.convolve(poly, [zero[j], ones[j]])
-            table[pattern, i] = value * (ones[i] - zero[i]) * float(poly @ weights[: len(poly)])
+    for i in range(d):
+        poly = np.zeros((2**d, d))
+        poly[:, 0] = 1.0
+        for j in range(d):
+            if j != i:  # multiply by (z_j + o_j t), column m holds the coefficient of t^m
+                poly[:, 1:] = poly[:, 1:] * zero[j] + poly[:, :-1] * ones[:, j : j + 1]
+                poly[:, 0] *= zero[j]
+        table[:, i] = value * (ones[:, i] - zero[i]) * (poly @ weights)
     return table
 
 

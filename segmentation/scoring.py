@@ -33,6 +33,7 @@ from segmentation.metrics import calibration_curve, classification_metrics
 from segmentation.reasons import reason_codes
 from segmentation.targets import (
     FeatureFn,
+    PurchaseIndex,
     attribute_history,
     cutoff_dates,
     eligible_and_labels,
@@ -60,7 +61,7 @@ class ScoreParams:
     attributes: tuple[str, ...] = ()
     class_weight: str | None = None
     calibration: str = "sigmoid"
-    max_train_rows: int = 500_000
+    max_train_rows: int = 250_000
     spacing_days: int | None = None
 
     def __post_init__(self) -> None:
@@ -195,14 +196,15 @@ def train_and_score(
     if params.kind == "conversion" and history is None:
         history = attribute_history(customers, str(params.field))
     cutoffs = cutoff_dates(as_of, params.horizon_days, params.cutoffs, params.spacing_days)
+    purchases = PurchaseIndex(transactions) if params.kind != "conversion" else None
     frame, y, which = training_set(customers, transactions, params.kind, params.horizon_days, cutoffs,
-                                   feature_fn, history, params.value)
+                                   feature_fn, history, params.value, purchases)
     fit_rows, valid_rows = _split(params, y, which)
     model, metrics, curves = select_model(params, frame.iloc[fit_rows], y[fit_rows], frame.iloc[valid_rows],
                                           y[valid_rows], as_of)
     current = feature_fn(customers, transactions, as_of)
     eligible, _ = eligible_and_labels(params.kind, current.index, transactions, as_of, params.horizon_days,
-                                      history, params.value)
+                                      history, params.value, purchases)
     scores = model.score(current.loc[eligible])
     summary: dict[str, Any] = {"chosen": model.chosen, "version": model.version, "models": metrics,
                                "cutoffs": [c.isoformat() for c in cutoffs],

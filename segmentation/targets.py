@@ -64,10 +64,27 @@ def attribute_history(customers: pd.DataFrame | None, field: str) -> pd.DataFram
     )
 
 
-def _buyers(transactions: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp) -> pd.Index:
-    when = pd.to_datetime(transactions["occurred_at"], utc=True)
-    mask = when <= end if start is None else (when > start) & (when <= end)
-    return pd.Index(transactions.loc[mask.to_numpy(), "customer_id"].astype(str).unique())
+class PurchaseIndex:
+    """Transactions keyed once by customer (string hashing dominates at a million customers),
+    so each cutoff's "who bought in this window" is an integer scatter, not a string join."""
+
+    def __init__(self, transactions: pd.DataFrame) -> None:
+        codes, uniques = pd.factorize(transactions["customer_id"].astype(str))
+        self.codes = codes
+        self.customers = pd.Index(uniques)
+        self.when = pd.to_datetime(transactions["occurred_at"], utc=True).reset_index(drop=True)
+
+    def bought(self, ids: pd.Index, windows: list[tuple[pd.Timestamp | None, pd.Timestamp]]) -> list[np.ndarray]:
+        """For each (start, end] window (start None = since ever), whether each of ``ids`` bought."""
+        position = self.customers.get_indexer(ids)
+        known = position >= 0
+        out = []
+        for start, end in windows:
+            mask = (self.when <= end) if start is None else (self.when > start) & (self.when <= end)
+            flag = np.zeros(len(self.customers), dtype=bool)
+            flag[self.codes[mask.to_numpy()]] = True
+            out.append(known & flag[np.where(known, position, 0)])
+        return out
 
 
 def _value_at(history: pd.DataFrame, moment: pd.Timestamp) -> pd.Series:
@@ -83,9 +100,11 @@ def eligible_and_labels(
     horizon_days: int,
     history: pd.DataFrame | None = None,
     value: object = None,
+    purchases: PurchaseIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(eligible mask, label) for customers ``ids`` at ``cutoff``; labels of ineligible rows are 0.
-    With ``cutoff + horizon`` in the future the labels are meaningless: use the mask only."""
+    With ``cutoff + horizon`` in the future the labels are meaningless: use the mask only.
+    ``purchases`` (built from ``transactions``) saves re-keying them when called per cutoff."""
     if kind not in KINDS:
         raise ValueError(f"unknown score kind {kind!r}; expected one of {KINDS}")
     ids = pd.Index(ids.astype(str))
@@ -101,10 +120,11 @@ def eligible_and_labels(
             window.loc[window["value"].astype(str) == target, "customer_id"].astype(str)
         )
         return eligible, ids.isin(hits) & eligible
-    bought = ids.isin(_buyers(transactions, cutoff, end))
+    purchases = purchases or PurchaseIndex(transactions)
     if kind == "propensity":
+        (bought,) = purchases.bought(ids, [(cutoff, end)])
         return np.ones(len(ids), dtype=bool), bought
-    eligible = ids.isin(_buyers(transactions, None, cutoff))
+    bought, eligible = purchases.bought(ids, [(cutoff, end), (None, cutoff)])
     return eligible, eligible & ~bought
 
 
@@ -117,6 +137,7 @@ def training_set(
     feature_fn: FeatureFn,
     history: pd.DataFrame | None = None,
     value: object = None,
+    purchases: PurchaseIndex | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Stacked (features, label, cutoff index) over ``cutoffs``, eligible customers only.
 
@@ -124,10 +145,12 @@ def training_set(
     item numbers each row's cutoff (0 = oldest) so callers can split by time.
     """
     frames, labels, which = [], [], []
+    if purchases is None and kind != "conversion":
+        purchases = PurchaseIndex(transactions)
     for k, cutoff in enumerate(cutoffs):
         features = feature_fn(customers, transactions, cutoff)
         eligible, label = eligible_and_labels(
-            kind, features.index, transactions, cutoff, horizon_days, history, value
+            kind, features.index, transactions, cutoff, horizon_days, history, value, purchases
         )
         frames.append(features.loc[eligible])
         labels.append(label[eligible].astype(np.int64))
