@@ -42,6 +42,9 @@ class Classifier:
         return self.family + ("+smote" if self.use_smote else "")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Classifier:
+        # The average real customer (before any synthetic rows) is the reference point of the
+        # linear contributions; one-hot and missing-flag columns are not centred by the encoder.
+        self.center_ = np.asarray(X, dtype=float).mean(axis=0)
         if self.use_smote:
             X, y = smote(X, y, random_state=self.random_state)
         if self.family == "logistic":
@@ -59,9 +62,10 @@ class Classifier:
         return np.asarray(self.estimator_.decision_function(X), dtype=float).ravel()
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Per encoded column; rows sum to ``margin(X) - expected`` (the model's mean margin)."""
+        """Per encoded column; rows sum to ``margin(X) - expected``: the margin of the mean
+        training row (logistic) or the cover-weighted mean margin (gbm)."""
         if self.family == "logistic":
-            return linear_contributions(self.estimator_.coef_, X)
+            return linear_contributions(self.estimator_.coef_, X - self.center_)
         if not hasattr(self, "explainer_"):
             self.explainer_ = TreeExplainer(self.estimator_)
         return self.explainer_.contributions(X)

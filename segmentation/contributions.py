@@ -1,7 +1,7 @@
 """Exact per-customer feature contributions to a model's log-odds, without the shap package.
 
 - Linear models: ``coef_j * (x_j - mean_j)``, the exact Shapley value of a linear model with
-  independent features (the encoded training means are 0).
+  independent features.
 - Gradient-boosted trees (scikit-learn ``HistGradientBoostingClassifier``): the exact
   path-dependent TreeSHAP values of Lundberg et al. (2020, "From local explanations to global
   understanding with explainable AI for trees", Algorithm 1's conditional expectation).
@@ -30,9 +30,9 @@ class _Leaf:
     table: np.ndarray  # (2^d, d) Shapley contribution per bit pattern
 
 
-def linear_contributions(coef: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Contribution of each encoded column to the log-odds (X centred on the training mean)."""
-    return X * np.asarray(coef, dtype=float).ravel()[None, :]
+def linear_contributions(coef: np.ndarray, centred: np.ndarray) -> np.ndarray:
+    """Contribution of each column to the log-odds; ``centred`` is X minus the training mean."""
+    return centred * np.asarray(coef, dtype=float).ravel()[None, :]
 
 
 def _product_game_table(value: float, zero: np.ndarray) -> np.ndarray:

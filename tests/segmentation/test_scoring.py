@@ -18,7 +18,7 @@ from segmentation.encoding import FeatureEncoder
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics, top_share_lift
 from segmentation.reasons import reason_codes
-from segmentation.scoring import ScoreParams, train_and_score
+from segmentation.scoring import ScoreParams, select_model, train_and_score
 from segmentation.smote import smote
 from segmentation.targets import cutoff_dates, eligible_and_labels, training_set
 
@@ -285,3 +285,46 @@ def test_single_class_validation_is_a_clear_error(simulated) -> None:
                         T0 + pd.Timedelta(days=6), feature_fn=small_features)
     with pytest.raises(ValueError, match="needs field and value"):
         ScoreParams(name="x", kind="conversion")
+
+
+def test_class_weights_are_undone_by_recalibration() -> None:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"signal": rng.normal(size=12000), "noise": rng.normal(size=12000)})
+    y = (rng.random(12000) < 1 / (1 + np.exp(-(1.5 * frame["signal"] - 3.0)))).astype(int)  # ~8 % positives
+    params = ScoreParams(name="p", kind="propensity", models=("logistic",), class_weight="balanced")
+    model, metrics, _ = select_model(params, frame.iloc[:6000], y[:6000], frame.iloc[6000:9000], y[6000:9000], T0)
+    raw = 1 / (1 + np.exp(-model.classifier.margin(model.encoder.transform(frame.iloc[9000:]))))
+    calibrated = model.predict_proba(frame.iloc[9000:])
+    assert raw.mean() > 2.5 * y[9000:].mean()  # balanced weights inflate every probability
+    assert calibrated.mean() == pytest.approx(y[9000:].mean(), abs=0.015)
+    assert abs(classification_metrics(y[9000:], calibrated)["calibration_slope"] - 1) < 0.2
+    assert metrics["logistic"]["calibration_intercept"] == pytest.approx(0, abs=0.3)
+
+
+def test_smote_candidate_is_kept_only_when_it_wins_out_of_time(simulated) -> None:
+    _, tx = simulated
+    params = ScoreParams(name="b", kind="propensity", horizon_days=60, cutoffs=3, models=("logistic",), smote=True)
+    result = train_and_score(None, tx, params, T0 + pd.Timedelta(days=540), feature_fn=small_features)
+    losses = {k: v["log_loss"] for k, v in result.metrics["models"].items()}
+    assert result.metrics["chosen"] == min(losses, key=losses.__getitem__)
+
+
+def test_linear_contributions_add_up_to_the_margin_from_the_average_customer(simulated) -> None:
+    customers, tx = simulated
+    features = build_features(customers, tx, T0 + pd.Timedelta(days=300), attributes=("plan",))
+    y = (features["recency_days"] < 60).to_numpy().astype(int)
+    classifier_params = ScoreParams(name="p", kind="propensity", models=("logistic",))
+    model, _, _ = select_model(classifier_params, features, y, features, y, T0)
+    X = model.encoder.transform(features)
+    phi = model.classifier.contributions(X)
+    at_mean = model.classifier.margin(model.classifier.center_[None, :])[0]
+    np.testing.assert_allclose(phi.sum(1) + at_mean, model.classifier.margin(X), atol=1e-9)
+
+
+def test_params_from_the_yaml_config_models() -> None:
+    from connector.config import ScoreTarget, ScoringConfig
+
+    target = ScoreTarget(name="upgrade", kind="conversion", horizon_days=45, field="plan", value="pro")
+    params = ScoreParams.from_config(target, ScoringConfig(cutoffs=5, smote=True, models=["gbm"]), attributes=("plan",))
+    assert (params.name, params.kind, params.horizon_days, params.field, params.value) == ("upgrade", "conversion", 45, "plan", "pro")
+    assert (params.cutoffs, params.models, params.smote, params.reason_codes, params.attributes) == (5, ("gbm",), True, 3, ("plan",))
