@@ -130,7 +130,7 @@ def make_unique(names: pd.Series, effects: pd.DataFrame) -> pd.Series:
         index=names.index,
     )
     taken: set[str] = set()
-    for key in out.index:
+    for key in sorted(out.index, key=str):
         candidate, n = out[key], 2
         while candidate in taken:
             candidate, n = f"{out[key]} {n}", n + 1

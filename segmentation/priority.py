@@ -3,7 +3,9 @@
 value = size x expected value per customer (mean CLV when the scoring step provided a clv
 column, else mean historical spend); cost = size x the sum of the per-channel costs of
 reaching one customer. Quadrants split at the median segment on value and on value per
-unit cost, so they say where a campaign budget goes furthest.
+unit cost: invest (both high), harvest (much value in total, little per unit cost: a large
+mass of modest customers), nurture (the reverse: small but valuable per head) and
+deprioritise (both low).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import pandas as pd
 
 QUADRANT_ACTIONS = {
     "invest": "prioritise: personalised campaigns on every channel",
-    "nurture": "scale cheaply: automated campaigns on the cheapest channel",
-    "harvest": "protect value: targeted offers, watch the cost",
+    "harvest": "scale cheaply: automated campaigns on the cheapest channel",
+    "nurture": "grow: targeted offers to a small, valuable group",
     "deprioritise": "minimal touch: low-cost reminders only",
 }
 # Name fragment -> the campaign that fits it, checked in order.
