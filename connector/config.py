@@ -394,7 +394,7 @@ class LoggingConfig(Strict):
 class MetricsConfig(Strict):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="Bind address; loopback unless you mean otherwise.")
-    port: int = Field(9464, ge=1, le=65535)
+    port: int = Field(9464, ge=0, le=65535, description="0 picks a free port (tests).")
 
 
 # --------------------------------------------------------------------------- root

@@ -29,6 +29,7 @@ from connector.state import StateStore
 
 log = logging.getLogger("segsync.pipeline")
 
+_COUNT_LOCK = threading.Lock()
 STEPS = ("pull", "features", "segment", "score", "assign", "plan", "push", "measure")
 
 
@@ -58,6 +59,11 @@ class CycleContext:
 
             factory = self.connector_factory or open_connectors
             self._connectors = factory(self.config)
+            for conn in self._connectors.values():
+                counter = getattr(conn, "counter", None)
+                if counter is not None:  # CRM requests by status code, for Prometheus
+                    counter.subscribe(lambda obs: self.metrics.crm_request(obs.crm, obs.status))
+                    counter.subscribe(lambda obs: self.count(f"requests_{obs.crm}_{obs.method.lower()}"))
         return self._connectors
 
     def close(self) -> None:
@@ -70,7 +76,8 @@ class CycleContext:
             raise Interrupted("stop requested")
 
     def count(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
+        with _COUNT_LOCK:  # request counters report from the transport's threads
+            self.counts[key] = self.counts.get(key, 0) + n
 
 
 StepFn = Callable[[CycleContext], None]

@@ -1,0 +1,253 @@
+"""`segsync demo`: the whole loop against the sandbox CRMs, no credentials needed.
+
+1. Start the Salesforce and HubSpot sandboxes and load CDNOW's 23,570 customers and 69,659
+   purchases into them (some customers in both CRMs, the rest in one).
+2. Run the cycle: pull, segment, score, assign arms of a per-segment experiment, push fields
+   and lists (Campaigns, static lists) to both CRMs.
+3. Advance simulated days: customers buy, and treated ones buy more (the scenario's true
+   effect per latent segment). Each day the cycle runs again and reads the outcomes.
+4. Write the HTML report and print estimated against true lift per segment.
+
+The CRMs run in-process (their WSGI apps behind httpx's WSGI transport): the same HTTP
+requests, bodies and replies as over a socket, without ports. `segsync sandbox serve` serves
+them on loopback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from connector.config import Config, load_config
+from connector.identity import email_key, normalise_email
+from connector.pipeline import run_cycle
+from connector.report import write_report
+from connector.sandbox.clock import SandboxClock
+from connector.state import StateLock, StateStore
+
+DEMO_START = datetime(1998, 7, 1, tzinfo=UTC)  # the day after CDNOW's last purchase
+EXPERIMENT = "demo-winback"
+
+CONFIG = """\
+# Written by `segsync demo`: the sandbox CRMs in this process. Secrets come from the
+# environment the demo sets; none is written here.
+version: 1
+state:
+  path: segsync-demo.sqlite
+sources:
+  salesforce:
+    instance_url: {sf_instance}
+    login_url: {sf_instance}
+    auth:
+      method: client_credentials
+      client_id: ${{DEMO_SF_CLIENT_ID}}
+      client_secret: ${{DEMO_SF_CLIENT_SECRET}}
+  hubspot:
+    auth:
+      method: token
+      token: ${{DEMO_HUBSPOT_TOKEN}}
+    tier_requests_per_10s: 190
+    # the sandbox's search index has no lag, so a short re-read window is enough here
+    search_overlap_minutes: 5
+destinations:
+  salesforce:
+    fields:
+      segment_id: Segsync_Segment_Id__c
+      segment_name: Segsync_Segment__c
+      arm: Segsync_Arm__c
+      buy_90d: Segsync_Buy_90d__c
+      buy_90d_reasons: Segsync_Buy_90d_Reasons__c
+      clv: Segsync_CLV__c
+    create_missing_fields: true
+  hubspot:
+    properties:
+      segment_id: segsync_segment_id
+      segment_name: segsync_segment
+      arm: segsync_arm
+      buy_90d: segsync_buy_90d
+      clv: segsync_clv
+segmentation:
+  method: kmeans
+  k: auto
+  k_min: 3
+  k_max: 6
+  retrain:
+    every_days: 60
+scoring:
+  targets:
+    - name: buy_90d
+      kind: propensity
+      horizon_days: 90
+  retrain_every_days: 60
+experiments:
+  holdout:
+    share: 0.05
+  sequential: true
+  correction: holm
+  items:
+    - key: {experiment}
+      arms:
+        - {{name: control, weight: 0.5, control: true}}
+        - {{name: treatment, weight: 0.5}}
+      metrics: [conversion, revenue]
+      conversion_window_days: 30
+      cuped_days: 90
+"""
+
+
+def sandbox_connectors(salesforce: Any | None, hubspot: Any | None, clock: SandboxClock) -> Callable[[Config], dict[str, Any]]:
+    """A connector factory that mounts the sandboxes' WSGI apps in-process."""
+
+    def factory(cfg: Config) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if cfg.sources.salesforce is not None and salesforce is not None:
+            from connector.crm.salesforce import SalesforceConnector
+
+            out["salesforce"] = SalesforceConnector(
+                cfg.sources.salesforce, cfg.destinations.salesforce, transport=httpx.WSGITransport(app=salesforce.app)
+            )
+        if cfg.sources.hubspot is not None and hubspot is not None:
+            from connector.crm.hubspot import HubSpotConnector
+
+            out["hubspot"] = HubSpotConnector(
+                cfg.sources.hubspot, cfg.destinations.hubspot, transport=httpx.WSGITransport(app=hubspot.app), now=clock.now
+            )
+        return out
+
+    return factory
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from connector.sandbox.hubspot import HubSpotSandbox
+    from connector.sandbox.salesforce import SalesforceSandbox
+    from connector.sandbox.simulation import Simulation
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("segsync-demo.sqlite*"):
+        stale.unlink()  # a demo starts from nothing
+    say = _printer()
+    say(f"segsync demo (seed {args.seed}, scenario {args.scenario}, {args.days} simulated days) in {out}")
+    clock = SandboxClock(DEMO_START, frozen=False)
+    sf = SalesforceSandbox(clock=clock, seed=args.seed)
+    hs = HubSpotSandbox(clock, seed=args.seed, tier_requests_per_10s=190)
+    say("loading CDNOW (23,570 customers, 69,659 purchases) into the Salesforce and HubSpot sandboxes ...")
+    sim = Simulation.cdnow(args.scenario, salesforce=sf, hubspot=hs, clock=clock, random_state=args.seed)
+    clock.advance(seconds=1800)  # the first sync starts after the load, as it would in a real org
+    env = {
+        "DEMO_SF_CLIENT_ID": sf.credentials["client_id"],
+        "DEMO_SF_CLIENT_SECRET": sf.credentials["client_secret"],
+        "DEMO_HUBSPOT_TOKEN": hs.credentials["token"],
+    }
+    cfg_path = out / "segsync.yaml"
+    cfg_path.write_text(CONFIG.format(sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT))
+    cfg = load_config(cfg_path, env={**os.environ, **env})
+    factory = sandbox_connectors(sf, hs, clock)
+    state_path = cfg.resolve(cfg.state.path)
+    with StateLock(state_path), StateStore(state_path, redact=list(env.values())) as store:
+        started = time.monotonic()
+        result = run_cycle(cfg, store, connector_factory=factory)
+        if result.status != "succeeded":
+            say(f"the first cycle ended {result.status}: {result.error}")
+            return 1
+        say(f"day 0: {_fmt_counts(result.counts)} ({time.monotonic() - started:.0f} s)")
+        for _ in range(args.days):
+            happened = sim.advance_days(1)
+            t0 = time.monotonic()
+            result = run_cycle(cfg, store, connector_factory=factory)
+            say(f"day {happened['day']}: {happened['purchases']} purchases ({happened['extra_purchases']} caused by the campaign); "
+                f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_lift_line(result.outputs.get('lift'))}")
+            if result.status != "succeeded":
+                say(f"stopping: {result.error}")
+                return 1
+        arms = store.experiments.arms(EXPERIMENT)
+    report = write_report(cfg, out / "report")
+    table = estimated_vs_true(result.outputs.get("lift"), arms, sim.truth())
+    say("\nestimated vs true conversion lift per segment (absolute, percentage points; "
+        "interval: always-valid 95 %):")
+    say(_render(table))
+    inside = int(table["true_inside"].sum())
+    say(f"\n{inside} of {len(table)} true effects inside their interval. Report: {report}")
+    say(f"State, config and report are in {out}; try `segsync status {cfg_path}`.")
+    return 0
+
+
+def estimated_vs_true(lift: pd.DataFrame | None, arms: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: segsync's estimate of the conversion lift and the simulation's true effect.
+
+    The truth is the mean, over the customers segsync assigned to the experiment in that
+    segment (either arm: intention to treat), of the rise in P(buy within the window) that
+    treatment gives each of them, from their latent segment in the scenario.
+    """
+    if lift is None or lift.empty:
+        return pd.DataFrame(columns=["segment_id", "n_control", "n_treatment", "estimate", "ci_low", "ci_high", "true_effect", "true_inside"])
+    keys = truth["email"].map(lambda e: email_key(normalise_email(e, _IDENTITY)) if normalise_email(e, _IDENTITY) else None)
+    effect = pd.Series(truth["expected_conversion_effect"].to_numpy(), index=keys)
+    effect = effect[effect.index.notna()]
+    effect = effect[~effect.index.duplicated()]
+    assigned = arms[arms["arm"] != "holdout"]
+    true = effect.reindex(assigned["customer_id"]).groupby(assigned["segment_id"].to_numpy()).mean()
+    conv = lift[lift["metric"] == "conversion"]
+    table = pd.DataFrame({
+        "segment_id": conv["segment_id"].to_numpy(),
+        "n_control": conv["n_control"].to_numpy(),
+        "n_treatment": conv["n_treatment"].to_numpy(),
+        "estimate": conv["abs_estimate"].to_numpy(dtype=float),
+        "ci_low": conv["abs_ci_low"].to_numpy(dtype=float),
+        "ci_high": conv["abs_ci_high"].to_numpy(dtype=float),
+    })
+    table["true_effect"] = table["segment_id"].map(true).astype(float)
+    table["true_inside"] = (table["ci_low"] <= table["true_effect"]) & (table["true_effect"] <= table["ci_high"])
+    return table
+
+
+def _render(table: pd.DataFrame) -> str:
+    lines = [f"{'segment':<10} {'n ctrl':>7} {'n treat':>7} {'estimate':>9} {'interval':>20} {'true':>7}  inside"]
+    for r in table.itertuples(index=False):
+        lines.append(
+            f"{r.segment_id:<10} {int(r.n_control):>7} {int(r.n_treatment):>7} {r.estimate * 100:>+8.2f} "
+            f"{f'[{r.ci_low * 100:+.2f}, {r.ci_high * 100:+.2f}]':>20} {r.true_effect * 100:>+7.2f}  {'yes' if r.true_inside else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def _lift_line(lift: pd.DataFrame | None) -> str:
+    if lift is None or lift.empty:
+        return "no outcomes yet"
+    conv = lift[lift["metric"] == "conversion"]
+    sig = int(conv["significant"].sum())
+    parts = [f"{r.segment_id} {r.abs_estimate * 100:+.1f}pt" for r in conv.itertuples(index=False) if pd.notna(r.abs_estimate)]
+    return f"conversion lift {', '.join(parts)} ({sig} significant)"
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    keys = ("customers", "segments", "new_arms", "pushed_salesforce", "pushed_hubspot", "list_adds_salesforce", "list_adds_hubspot")
+    return ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys if k in counts)
+
+
+def _printer() -> Callable[[str], None]:
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    return say
+
+
+class _Identity:
+    lowercase = True
+    strip_plus_tags = False
+
+
+_IDENTITY: Any = _Identity()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_demo(argparse.Namespace(out="segsync-demo", seed=7, days=31, scenario="default")))
