@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -19,8 +20,10 @@ def render_plan(outputs: dict[str, Any]) -> str:
         for note in p.get("notes", []):
             lines.append(f"    note: {note}")
     for power in outputs.get("power", []):
+        # experiments.power returns inf when no lift up to +1000 % is detectable
+        mde = f"{power['mde']:.1%}" if math.isfinite(power["mde"]) else "above +1000%"
         lines.append(
             f"  experiment {power['experiment']} segment {power['segment']}: n per arm {power['n_per_arm']}, "
-            f"baseline {power['baseline']:.3f}, minimum detectable lift {power['mde']:.1%} at 80% power"
+            f"baseline {power['baseline']:.3f}, minimum detectable lift {mde} at 80% power"
         )
     return "\n".join(lines)
