@@ -29,16 +29,20 @@ def desired_after(world: SandboxWorld, store: StateStore, config: Config) -> tup
     return result.outputs["desired"], result.outputs["plan"]
 
 
-def desired_lists(desired: pd.DataFrame, config: Config, id_column: str) -> dict[str, set[str]]:
-    """list name -> CRM ids, from the spec: one list per segment and per experiment arm."""
+def desired_lists(desired: pd.DataFrame, config: Config, destination: str, id_column: str) -> dict[str, set[str]]:
+    """list name -> CRM ids, from the spec: one list per segment and per experiment arm
+    (arm templates without a segment field only)."""
+    templates = getattr(config.destinations, destination).lists
     have = desired[desired[id_column].notna()]
     out: dict[str, set[str]] = {}
-    for name, group in have.groupby("segment_name"):
-        out[f"segsync {name}"] = set(group[id_column].astype(str))
+    for (seg_id, seg_name), group in have.groupby(["segment_id", "segment_name"]):
+        name = templates.segment_name_template.format(segment_id=seg_id, segment_name=seg_name)
+        out[name] = set(group[id_column].astype(str))
     for exp in config.experiments.items:
         for arm in exp.arms:
             mask = have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a)
-            out[f"segsync {exp.key} {arm.name}"] = set(have.loc[mask, id_column].astype(str))
+            name = templates.arm_name_template.format(experiment=exp.key, arm=arm.name, segment_id="", segment_name="")
+            out[name] = set(have.loc[mask, id_column].astype(str))
     return {k: v for k, v in out.items() if v}
 
 
@@ -108,7 +112,7 @@ def assert_converged(world: SandboxWorld, store: StateStore, config: Config, *, 
 
 
 def _assert_lists(desired, config, campaigns, members, hs_lists, world) -> None:
-    want_sf = desired_lists(desired, config, "salesforce_id")
+    want_sf = desired_lists(desired, config, "salesforce", "salesforce_id")
     by_campaign: dict[str, set[str]] = {}
     for (campaign, contact), _ in members.items():
         by_campaign.setdefault(campaign, set()).add(contact)
@@ -116,7 +120,7 @@ def _assert_lists(desired, config, campaigns, members, hs_lists, world) -> None:
         have = by_campaign.get(ids[0], set())
         assert have == want_sf.get(name, set()), f"Campaign {name!r}: {len(have ^ want_sf.get(name, set()))} wrong member(s)"
     assert set(want_sf) <= set(campaigns), f"missing Campaigns {set(want_sf) - set(campaigns)}"
-    want_hs = desired_lists(desired, config, "hubspot_id")
+    want_hs = desired_lists(desired, config, "hubspot", "hubspot_id")
     for name, ids in hs_lists.items():
         have = world.hs.store.list_members(ids[0])
         assert have == want_hs.get(name, set()), f"HubSpot list {name!r}: {len(have ^ want_hs.get(name, set()))} wrong member(s)"
