@@ -1,0 +1,197 @@
+"""One world, three cycles: a dry run, the first real run, and a second run with nothing new.
+
+- The dry run (what `segsync plan` and `run --dry-run` do) writes nothing to either CRM and
+  its rendered plan names, per destination, the updates, list adds, new arms and power.
+- After the first run both CRMs hold exactly the desired state the plan computed.
+- The second run, with no new data, makes zero write calls to either CRM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from connector.pipeline import CycleResult, run_cycle
+from connector.plan_view import render_plan
+from connector.state import StateStore
+from tests.e2e.crm_state import (
+    assert_crm_matches,
+    desired_lists,
+    hubspot_snapshot,
+    salesforce_snapshot,
+)
+from tests.e2e.world import EXPERIMENT_KEY, E2EWorld, Writes
+
+
+@dataclass
+class Synced:
+    world: E2EWorld
+    store: StateStore
+    dry: CycleResult
+    dry_writes: Writes
+    dry_text: str
+    first: CycleResult
+    first_writes: Writes
+    arms_after_first: pd.DataFrame
+    second: CycleResult
+    second_writes: Writes
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    world = E2EWorld(tmp_path_factory.mktemp("e2e-sync"), n_customers=2000, seed=3)
+    config = world.config()
+    with StateStore(world.tmp / "state.sqlite") as store:
+        mark = world.mark()
+        dry = run_cycle(config, store, dry_run=True, connector_factory=world.factory)
+        dry_writes = world.writes_since(mark)
+        mark = world.mark()
+        first = run_cycle(config, store, connector_factory=world.factory)
+        first_writes = world.writes_since(mark)
+        arms = store.experiments.arms()
+        world.settle()
+        mark = world.mark()
+        second = run_cycle(config, store, connector_factory=world.factory)
+        second_writes = world.writes_since(mark)
+        yield Synced(world, store, dry, dry_writes, render_plan(dry.outputs), first, first_writes, arms, second, second_writes)
+
+
+def test_runs_succeed(synced: Synced) -> None:
+    for result in (synced.dry, synced.first, synced.second):
+        assert result.status == "succeeded", result.error
+
+
+def test_first_run_leaves_both_crms_in_the_desired_state(synced: Synced) -> None:
+    world, desired = synced.world, synced.first.outputs["desired"]
+    config = world.config()
+    # every contact of each CRM is a customer of the desired state (no CRM record left out)
+    sf_ids = set(desired["salesforce_id"].dropna().astype(str))
+    hs_ids = set(desired["hubspot_id"].dropna().astype(str))
+    assert sf_ids == set(salesforce_snapshot(world.sf).records)
+    assert hs_ids == set(hubspot_snapshot(world.hs).records)
+    assert len(sf_ids) > 500 and len(hs_ids) > 500
+    # about 30 % of the population lives in both CRMs: one customer, one desired row
+    both = desired["salesforce_id"].notna() & desired["hubspot_id"].notna()
+    assert 0.2 < both.mean() < 0.4
+    assert desired["customer_id"].is_unique
+    # the values are real: four segments, scores in [0, 1], arms of the experiment or holdout
+    assert desired["segment_id"].nunique() == 4
+    assert desired["buy_90d"].between(0, 1).all()
+    assert set(desired["arm"].dropna()) == {"control", "offer", "holdout"}
+    assert_crm_matches(desired, config, world.sf, world.hs)
+
+
+def test_list_memberships_are_exact(synced: Synced) -> None:
+    """One Campaign / HubSpot list per segment and per arm, each with exactly the desired members."""
+    world, desired = synced.world, synced.first.outputs["desired"]
+    config = world.config()
+    for id_col, snap, lists_cfg in (
+        ("salesforce_id", salesforce_snapshot(world.sf), config.destinations.salesforce.lists),
+        ("hubspot_id", hubspot_snapshot(world.hs), config.destinations.hubspot.lists),
+    ):
+        want = desired_lists(desired, config, id_col, lists_cfg)
+        assert len(want) == 4 + 2  # four segments, two arms
+        assert {n for n in snap.lists if n.startswith("segsync ")} == set(want)
+        members = {name: set(snap.members[snap.lists[name][0]]) for name in want}
+        assert members == want
+        # segment lists partition the customers present in that CRM
+        segment_lists = [members[n] for n in want if EXPERIMENT_KEY not in n]
+        assert sum(map(len, segment_lists)) == len(set().union(*segment_lists)) == desired[id_col].notna().sum()
+
+
+def test_arms_are_stored_before_and_shown_in_the_crm(synced: Synced) -> None:
+    arms = synced.arms_after_first
+    desired = synced.first.outputs["desired"]
+    assert len(arms) == len(desired)  # every customer assigned once (holdout included)
+    assert not arms.duplicated(["experiment", "customer_id"]).any()
+    shown = desired.set_index("customer_id")["arm"]
+    stored = arms.set_index("customer_id")["arm"]
+    assert shown.reindex(stored.index).tolist() == stored.tolist()
+
+
+def test_first_run_write_calls_are_batched(synced: Synced) -> None:
+    """Field updates: ceil(records / 200) Collections PATCHes and ceil(records / 100) HubSpot
+    batch updates; lists: one create per list."""
+    world, desired = synced.world, synced.first.outputs["desired"]
+    n_sf, n_hs = desired["salesforce_id"].notna().sum(), desired["hubspot_id"].notna().sum()
+    writes = synced.first_writes
+    assert writes.salesforce["PATCH composite/sobjects"] == -(-n_sf // 200)
+    assert writes.hubspot["objects.batch.update"] == -(-n_hs // 100)
+    assert writes.hubspot["lists.create"] == 6
+    campaigns = [r for r in world.sf_log.requests if r.method == "POST" and r.path.endswith("/sobjects/Campaign")]
+    assert len(campaigns) == 6
+    assert synced.first.counts["pushed_salesforce"] == n_sf
+    assert synced.first.counts["pushed_hubspot"] == n_hs
+
+
+def test_second_run_without_changes_makes_zero_write_calls(synced: Synced) -> None:
+    writes = synced.second_writes
+    assert writes.total == 0, f"second run wrote: salesforce {dict(writes.salesforce)}, hubspot {dict(writes.hubspot)}"
+    plans = {p["destination"]: p for p in synced.second.outputs["plan"]}
+    for dest in ("salesforce", "hubspot"):
+        p = plans[dest]
+        assert (p["updates"], p["list_adds"], p["list_removals"], p["new_lists"], p["new_arms"]) == (0, 0, 0, 0, 0)
+        assert p["unchanged"] == synced.second.outputs["desired"][f"{dest}_id"].notna().sum()
+
+
+def test_second_run_computes_the_same_desired_state(synced: Synced) -> None:
+    """No new data, same as_of: segments, scores and arms do not drift between runs."""
+    cols = ["customer_id", "segment_id", "segment_name", "buy_90d", "arm"]
+    first = synced.first.outputs["desired"][cols].sort_values("customer_id").reset_index(drop=True)
+    second = synced.second.outputs["desired"][cols].sort_values("customer_id").reset_index(drop=True)
+    assert synced.first.outputs["as_of"] == synced.second.outputs["as_of"]
+    pd.testing.assert_frame_equal(first, second)
+    assert_crm_matches(synced.second.outputs["desired"], synced.world.config(), synced.world.sf, synced.world.hs)
+
+
+def test_dry_run_writes_nothing_to_any_crm(synced: Synced) -> None:
+    assert synced.dry_writes.total == 0, f"dry run wrote {synced.dry_writes}"
+    # nothing of the dry run's arms was stored: the first real run assigned them
+    assert synced.first.counts["new_arms"] == synced.dry.counts["new_arms"] > 0
+
+
+def test_dry_run_plan_lists_what_the_first_run_then_did(synced: Synced) -> None:
+    plans = {p["destination"]: p for p in synced.dry.outputs["plan"]}
+    counts = synced.first.counts
+    assert plans["salesforce"]["updates"] == counts["pushed_salesforce"]
+    assert plans["hubspot"]["updates"] == counts["pushed_hubspot"]
+    assert plans["salesforce"]["list_adds"] == counts["list_adds_salesforce"]
+    assert plans["hubspot"]["list_adds"] == counts["list_adds_hubspot"]
+    assert plans["salesforce"]["new_lists"] == plans["hubspot"]["new_lists"] == 6
+    assert plans["salesforce"]["new_arms"] == counts["new_arms"]
+
+
+def test_rendered_plan_names_each_destination_and_the_power(synced: Synced) -> None:
+    text = synced.dry_text
+    plans = {p["destination"]: p for p in synced.dry.outputs["plan"]}
+    assert "nothing below has been written to any CRM" in text
+    for dest in ("salesforce", "hubspot"):
+        block = _block(text, dest)
+        p = plans[dest]
+        assert re.search(rf"^\s+updates\s+{p['updates']}$", block, re.M), block
+        assert re.search(rf"^\s+list adds\s+{p['list_adds']}$", block, re.M), block
+        assert re.search(r"^\s+list removals\s+0$", block, re.M), block
+        assert re.search(rf"^\s+new arms\s+{p['new_arms']}$", block, re.M), block
+        assert re.search(r"^\s+rejected\s+\d+$", block, re.M), block
+    power = synced.dry.outputs["power"]
+    assert {row["segment"] for row in power} == set(synced.dry.outputs["desired"]["segment_id"])
+    for row in power:
+        assert row["n_per_arm"] > 0 and row["mde"] > 0
+        mde = f"{row['mde']:.1%}" if math.isfinite(row["mde"]) else "above +1000%"
+        line = (f"experiment {EXPERIMENT_KEY} segment {row['segment']}: n per arm {row['n_per_arm']}, "
+                f"baseline {row['baseline']:.3f}, minimum detectable lift {mde} at 80% power")
+        assert line in text
+    # the active segments (about a third bought in the last 30 days) have a finite MDE
+    assert any(math.isfinite(row["mde"]) for row in power)
+
+
+def _block(text: str, dest: str) -> str:
+    lines = text.splitlines()
+    start = lines.index(f"  {dest}:")
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("    ")), len(lines))
+    return "\n".join(lines[start:end])
