@@ -113,7 +113,7 @@ class HubSpotConnector:
                 last = page.cursor
         self._report_deletions(self._deals, sink, since, last)
         if self.skipped:
-            log.warning("hubspot: deals skipped by reason: %s", self.skipped)
+            log.warning("hubspot: incomplete deals by reason (quarantined with the reason, not dropped): %s", self.skipped)
         return last if last is not None else since
 
     def _report_deletions(self, reader: ObjectReader, sink: Sink, since: Cursor | None, last: Cursor | None) -> None:

@@ -47,25 +47,27 @@ def transaction_records(
     """Won deals as transactions of their first associated contact (lowest id).
 
     A deal may name several contacts; the purchase is counted once, for one of them, so
-    revenue is not multiplied. Deals without a contact or a close date cannot be placed and
-    are counted in `skipped` by reason. A non-numeric amount becomes NaN and is quarantined
-    downstream with its reason (segmentation.features.clean_transactions).
+    revenue is not multiplied. Deals without a contact, a close date or a numeric amount are
+    passed on (customer "" / no date / NaN), as the Connector protocol asks, so the pipeline
+    quarantines them with a reason (segmentation.features.clean_transactions) instead of
+    dropping them silently; `skipped` still counts them by reason for the log.
     """
     for deal in deals:
         props = deal.get("properties") or {}
         linked = contacts.get(str(deal["id"])) or []
         occurred = parse_timestamp(props.get("closedate"))
         modified = _stamp(props, deal, "hs_lastmodifieddate", "updatedAt")
+        if modified is None:
+            skipped["no_modified_date"] = skipped.get("no_modified_date", 0) + 1
+            continue
         if not linked:
             skipped["no_contact"] = skipped.get("no_contact", 0) + 1
-            continue
-        if occurred is None or modified is None:
+        if occurred is None:
             skipped["no_close_date"] = skipped.get("no_close_date", 0) + 1
-            continue
         amount = parse_amount(props.get("amount"))
         yield TransactionRecord(
             transaction_id=str(deal["id"]),
-            customer_source_id=linked[0],
+            customer_source_id=linked[0] if linked else "",
             occurred_at=occurred,
             amount=math.nan if amount is None else amount,
             source=CRM,
