@@ -83,7 +83,7 @@ class Mirror:
                 str(r["source_id"]),
                 None if r.get("customer_source_id") is None else str(r["customer_source_id"]),
                 _iso(r.get("occurred_at")),
-                None if r.get("amount") is None else str(r["amount"]),
+                _amount_text(r.get("amount")),
                 _iso(r.get("modstamp")),
                 int(bool(r.get("deleted", False))),
             )
@@ -147,6 +147,14 @@ class Mirror:
             sql += " WHERE " + " AND ".join(where)
         with self.store._lock:
             return pd.read_sql_query(sql, self.store.conn, params=params)
+
+
+def _amount_text(value: Any) -> str | None:
+    """Amounts are kept as text; a connector's NaN means the CRM had none: store it missing, so
+    the quarantine says "missing amount" rather than "not a number ('nan')"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
 
 
 def _iso(value: Any) -> str | None:
