@@ -118,8 +118,8 @@ def test_incremental_pull_searches_after_the_cursor_and_paces_search(make_connec
     # deletions: archived records are listed (search never returns them), newer than the cursor
     assert gone.calls[0].request.url.params["limit"] == "100"
     assert [i for p in pages for i in p.deleted_ids] == ["3"] and pages[-1].cursor == cursor
-    # six searches at 4 per second: the fifth waited for the window, without sleeping for real
-    assert clock.sleeps and max(clock.sleeps) <= 1.0 and sum(clock.sleeps) > 0.5
+    # six searches at 4 per second: the fifth waited for the window (paced 2.5 % wide), without sleeping for real
+    assert clock.sleeps and max(clock.sleeps) <= 1.025 + 1e-9 and sum(clock.sleeps) > 0.5
 
 
 def test_deals_become_transactions_through_v4_association_reads(make_connector):
