@@ -125,6 +125,19 @@ class SalesforceSandbox:
             raise KeyError(f"{sobject}.{field}")
         f.visible = True
 
+    def delete_custom_field(self, sobject: str, field: str) -> None:
+        """Delete a custom field as an admin would in Setup: its values go with it, and the
+        API answers INVALID_FIELD "No such column" for it from now on."""
+        obj = self.schema.get(sobject)
+        f = obj.fields.get(field.lower()) if obj else None
+        if obj is None or f is None or not f.custom:
+            raise KeyError(f"{sobject}.{field} is not a custom field")
+        with self.store.lock:
+            del obj.fields[field.lower()]
+            self.store._keymaps.clear()  # cached field maps may name the deleted field
+            for rec in self.store.live.get(obj.name, {}).values():
+                rec.pop(f.name, None)
+
     def expire_sessions(self) -> None:
         self.auth.expire_sessions()
 
