@@ -61,11 +61,20 @@ class Classifier:
     def margin(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator_.decision_function(X), dtype=float).ravel()
 
+    def expected_margin(self) -> float:
+        """The reference margin that ``contributions`` are measured from."""
+        if self.family == "logistic":
+            return float(self.margin(self.center_[None, :])[0])
+        return float(self._explainer().expected_value_)
+
+    def _explainer(self) -> TreeExplainer:
+        if not hasattr(self, "explainer_"):
+            self.explainer_ = TreeExplainer(self.estimator_)
+        return self.explainer_
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per encoded column; rows sum to ``margin(X) - expected``: the margin of the mean
         training row (logistic) or the cover-weighted mean margin (gbm)."""
         if self.family == "logistic":
             return linear_contributions(self.estimator_.coef_, X - self.center_)
-        if not hasattr(self, "explainer_"):
-            self.explainer_ = TreeExplainer(self.estimator_)
-        return self.explainer_.contributions(X)
+        return self._explainer().contributions(X)

@@ -17,7 +17,7 @@ from segmentation.contributions import TreeExplainer
 from segmentation.encoding import FeatureEncoder
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics, top_share_lift
-from segmentation.reasons import reason_codes
+from segmentation.reasons import describe, reason_codes
 from segmentation.scoring import ScoreParams, select_model, train_and_score
 from segmentation.smote import smote
 from segmentation.targets import cutoff_dates, eligible_and_labels, training_set
@@ -213,6 +213,10 @@ def test_reason_codes_list_the_strongest_raising_drivers() -> None:
     assert text[0] == "recency 94 days; days between purchases none (single purchase); frequency 1"
     assert text[1] == "plan pro"  # only one driver raises this customer's score
     assert reason_codes(contrib, features, top=0).tolist() == ["", ""]
+    assert describe("monetary_total", np.array([35.2, -0.004, -2.5, 1234.567])).tolist() == [
+        "total spend 35.20", "total spend 0.00", "total spend -2.50", "total spend 1234.57"]
+    assert describe("support_tickets", np.array([3.0, np.nan])).tolist() == ["support tickets 3", "support tickets unknown"]
+    assert describe("tier", np.array(["gold", None], dtype=object)).tolist() == ["tier gold", "tier unknown"]
 
 
 # ---------------------------------------------------------------------------- the facade
@@ -328,3 +332,12 @@ def test_params_from_the_yaml_config_models() -> None:
     params = ScoreParams.from_config(target, ScoringConfig(cutoffs=5, smote=True, models=["gbm"]), attributes=("plan",))
     assert (params.name, params.kind, params.horizon_days, params.field, params.value) == ("upgrade", "conversion", 45, "plan", "pro")
     assert (params.cutoffs, params.models, params.smote, params.reason_codes, params.attributes) == (5, ("gbm",), True, 3, ("plan",))
+
+
+def test_scores_from_contributions_equal_the_model_probabilities(simulated) -> None:
+    customers, tx = simulated
+    as_of = T0 + pd.Timedelta(days=540)
+    params = ScoreParams(name="c", kind="churn", horizon_days=90, cutoffs=3, models=("gbm",))
+    result = train_and_score(customers, tx, params, as_of)
+    current = build_features(customers, tx, as_of).loc[result.scores["customer_id"]]
+    np.testing.assert_allclose(result.scores["c"], result.model.predict_proba(current), atol=1e-9)
