@@ -177,7 +177,7 @@ def _train(features, params, previous, as_of, reason) -> SegmentationResult:
     proposed = name_segments(effects, profiles)
     if NOISE in proposed.index:
         proposed[NOISE] = NOISE_NAME
-    clusters, scale = _cluster_table(features, keys, params, proposed)
+    clusters, scale = _cluster_table(features, profiles, params, proposed)
     before = previous.assignments if previous is not None else None
     cluster_ids, method = align(registry, clusters, keys, before, scale, as_of.isoformat())
     ids = keys.map(cluster_ids)
@@ -215,16 +215,17 @@ def _describe(features, keys: pd.Series, params) -> tuple[pd.DataFrame, pd.DataF
 
 
 def _cluster_table(
-    features, keys: pd.Series, params, names: pd.Series
+    features, profiles: pd.DataFrame, params, names: pd.Series
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Per cluster: name, size and medians of the numeric features; plus the scale (sd of
-    signed-log values in the current population) that puts medians on one yardstick."""
+    """Per cluster key: name, size and medians of the numeric features (from the profiles,
+    whose rows follow the sorted keys); plus the scale (sd of signed-log values in the
+    current population) that puts medians on one yardstick."""
     numeric = [c for c in params.columns if pd.api.types.is_numeric_dtype(features[c])]
-    medians = features[numeric].groupby(keys.to_numpy(), sort=True).median()
-    table = medians.assign(
-        size=keys.value_counts().reindex(medians.index).to_numpy(),
-        name=names.reindex(medians.index),
+    table = pd.DataFrame(
+        {c: profiles[f"median_{c}"].to_numpy() for c in numeric}, index=names.index
     )
+    table["size"] = profiles["size"].to_numpy()
+    table["name"] = names.to_numpy()
     logged = np.sign(features[numeric]) * np.log1p(features[numeric].abs())
     scale = logged.std().fillna(1.0).replace(0.0, 1.0)
     return table, scale

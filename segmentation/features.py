@@ -162,27 +162,32 @@ def _behaviour(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame
         raise ValueError(
             "transactions contain missing dates or amounts; run clean_transactions first"
         )
-    codes, uniques = pd.factorize(transactions["customer_id"][keep])
-    # Work in float days since the cutoff (<= 0) so every aggregate is a plain numpy reduction.
-    days = ((when[keep] - cutoff) / _DAY).to_numpy(dtype="float64")
-    amount = transactions["amount"].to_numpy(dtype="float64")[keep]
-    n = len(uniques)
-    count = np.bincount(codes, minlength=n)
-    total = np.bincount(codes, weights=amount, minlength=n)
-    grouped = pd.Series(days).groupby(codes, sort=True)
-    last, first = grouped.max().to_numpy(), grouped.min().to_numpy()
+    rows = transactions if keep.all() else transactions[keep]  # skip a 10M-row copy if we can
+    when = when if keep.all() else when[keep]
+    # Float days relative to the cutoff (<= 0): every aggregate is then a plain reduction.
+    frame = pd.DataFrame(
+        {
+            "customer_id": rows["customer_id"].astype(str).array,
+            "day": ((when - cutoff) / _DAY).to_numpy(dtype="float64"),
+            "amount": rows["amount"].to_numpy(dtype="float64"),
+        }
+    )
+    grouped = frame.groupby("customer_id", sort=True)  # one grouping shared by every aggregate
+    last, first = grouped["day"].max().to_numpy(), grouped["day"].min().to_numpy()
+    count, total = grouped.size(), grouped["amount"].sum().to_numpy()
+    n = count.to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        ipt = np.where(count >= 2, (last - first) / (count - 1), np.nan)
+        ipt = np.where(n >= 2, (last - first) / (n - 1), np.nan)
     out = pd.DataFrame(
         {
             "recency_days": -last,
-            "frequency": count.astype("int64"),
+            "frequency": n.astype("int64"),
             "monetary_total": total,
-            "monetary_mean": total / np.maximum(count, 1),
+            "monetary_mean": total / np.maximum(n, 1),
             "tenure_days": -first,
             "ipt_mean_days": ipt,
         },
-        index=pd.Index(np.asarray(uniques).astype(str), name="customer_id"),
+        index=pd.Index(count.index, name="customer_id"),
     )
     return out
 

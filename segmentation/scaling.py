@@ -40,10 +40,14 @@ class FeatureScaler:
         }
         self.log_ = [c for c in self.numeric_ if _is_skewed(frame[c])]
         raw = self._numeric(frame)
-        with np.errstate(all="ignore"):
-            self.low_ = np.nan_to_num(np.nanquantile(raw, self.clip[0], axis=0))
-            self.high_ = np.nan_to_num(np.nanquantile(raw, self.clip[1], axis=0))
-            self.median_ = np.nan_to_num(np.nanmedian(raw, axis=0))
+        # One quantile call per column (np.nanquantile over a 2-D array is several times slower).
+        qs = np.zeros((3, raw.shape[1]))
+        for j in range(raw.shape[1]):
+            col = raw[:, j]
+            col = col[~np.isnan(col)]
+            if len(col):
+                qs[:, j] = np.quantile(col, [self.clip[0], 0.5, self.clip[1]])
+        self.low_, self.median_, self.high_ = qs
         dense = self._dense(frame, raw)
         self.mean_ = dense.mean(axis=0)
         scale = dense.std(axis=0)
