@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+_MODELS: tuple[Literal["logistic", "gbm"], ...] = ("logistic", "gbm")
+_METRICS: tuple[Literal["conversion", "revenue"], ...] = ("conversion", "revenue")
+
+
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, not silently dropped."""
 
@@ -263,7 +267,7 @@ class ScoringConfig(Strict):
         7, ge=0, description="Reuse a score model younger than this (data days); 0 retrains every run."
     )
     reason_codes: int = Field(3, ge=0, le=10)
-    models: list[Literal["logistic", "gbm"]] = Field(default_factory=lambda: ["logistic", "gbm"])
+    models: list[Literal["logistic", "gbm"]] = Field(default_factory=lambda: list(_MODELS))
     smote: bool = False
     random_state: int = 0
 
@@ -346,7 +350,7 @@ class ExperimentConfig(Strict):
     coverage: float = Field(1.0, gt=0, le=1, description="Raise to ramp up; nobody already assigned moves.")
     start: str | None = Field(None, description="ISO date the experiment starts.")
     end: str | None = Field(None, description="ISO date the experiment ends.")
-    metrics: list[Literal["conversion", "revenue"]] = Field(default_factory=lambda: ["conversion", "revenue"])
+    metrics: list[Literal["conversion", "revenue"]] = Field(default_factory=lambda: list(_METRICS))
     conversion_window_days: int = Field(30, ge=1)
     cuped_days: int = Field(90, ge=0, description="Pre-period for CUPED; 0 turns it off.")
     revenue_cap_quantile: float | None = Field(0.99, gt=0, le=1)

@@ -190,7 +190,8 @@ def estimated_vs_true(lift: pd.DataFrame | None, arms: pd.DataFrame, truth: pd.D
     """
     if lift is None or lift.empty:
         return pd.DataFrame(columns=["segment_id", "n_control", "n_treatment", "estimate", "ci_low", "ci_high", "true_effect", "true_inside"])
-    keys = truth["email"].map(lambda e: email_key(normalise_email(e, _IDENTITY)) if normalise_email(e, _IDENTITY) else None)
+    normalised = truth["email"].map(lambda e: normalise_email(e, _IDENTITY))
+    keys = normalised.map(lambda e: email_key(e) if e else None)
     effect = pd.Series(truth["expected_conversion_effect"].to_numpy(), index=keys)
     effect = effect[effect.index.notna()]
     effect = effect[~effect.index.duplicated()]

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 run_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("segsync_run_id", default=None)
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("segsync_step", default=None)
@@ -25,7 +26,7 @@ MASK = "**********"
 
 @contextmanager
 def log_context(*, run_id: int | None = None, step: str | None = None) -> Iterator[None]:
-    tokens = []
+    tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
     if run_id is not None:
         tokens.append((run_id_var, run_id_var.set(run_id)))
     if step is not None:

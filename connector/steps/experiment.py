@@ -30,7 +30,7 @@ def experiment_spec(cfg: ExperimentConfig, segments: pd.DataFrame | None) -> Exp
         key=cfg.key,
         arms=tuple(ArmSpec(a.name, a.weight, a.control) for a in cfg.arms),
         segments=tuple(names.get(s, s) for s in cfg.segments),
-        coverage=cfg.coverage, start=cfg.start, end=cfg.end, metrics=tuple(cfg.metrics),
+        coverage=cfg.coverage, start=cfg.start, end=cfg.end, metrics=tuple(cfg.metrics),  # type: ignore[arg-type]  # ISO text; the spec parses it
         conversion_window_days=cfg.conversion_window_days, cuped_days=cfg.cuped_days,
         revenue_cap_quantile=cfg.revenue_cap_quantile,
     )

@@ -35,6 +35,10 @@ def push(ctx: CycleContext) -> None:
         log.info("wrote %d customers to %s", len(table), path)
     for dest, p in (ctx.outputs.get("plan_detail") or {}).items():
         conn = ctx.connectors()[dest]
+        # this push re-sends every record the CRM has not confirmed: close the earlier refusals,
+        # so a record refused again has one open row (today's reason), and one that left the
+        # desired state (deleted in the CRM) does not stay open forever
+        ctx.store.rejected.resolve_step("push", dest)
         _provision(ctx, conn, p)
         _push_fields(ctx, conn, p)
         _push_lists(ctx, conn, p)
@@ -110,7 +114,8 @@ def _push_lists(ctx: CycleContext, conn, p: DestinationPlan) -> None:
 
 
 def _confirmed(results: Iterable[RecordResult], by_crm: dict[str, str], ctx: CycleContext, dest: str, name: str) -> list[str]:
-    done, refused = [], []
+    done: list[RecordResult] = []
+    refused: list[RecordResult] = []
     for r in results:
         (done if r.ok else refused).append(r)
     if refused:
