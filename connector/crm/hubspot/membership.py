@@ -95,7 +95,11 @@ class ListManager:
         outcome = self.change(list_id, ids if add else [], [] if add else ids)
         yield from (RecordResult(i, True, crm_id=i) for i in (outcome.added if add else outcome.removed))
         for i in outcome.missing:
-            # recordIdsMissing: the contact does not exist (deleted or merged), not a success.
+            if not add:
+                # removing a contact that no longer exists leaves the list as desired
+                yield RecordResult(i, True, crm_id=i)
+                continue
+            # recordIdsMissing on an add: the contact does not exist (deleted or merged), not a success.
             yield RecordResult(i, False, crm_id=i, error_code="OBJECT_NOT_FOUND", message="no such HubSpot contact (deleted?)")
 
 
