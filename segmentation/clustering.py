@@ -10,6 +10,8 @@ Label -1 means noise (DBSCAN/HDBSCAN); the engine turns it into a segment of its
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -33,7 +35,10 @@ class ClusterModel:
 
     Parameters mirror SegmentationConfig: method, k ("auto" or an int), k_min, k_max,
     sample_size (rows used for the super-linear steps), min_cluster_size (DBSCAN/HDBSCAN,
-    in sample rows), random_state.
+    in sample rows), random_state, warm_start (the previous model's centres in the space of
+    the matrix being fitted, or None: kmeans, minibatch_kmeans and gmm start from them when
+    the number of clusters matches, and k="auto" keeps that number when its silhouette ties
+    the best, so a retrain on similar data finds the same segments).
     Learned: labels_ (one per fitted row, -1 = noise), centers_ (k_ x d), k_, k_scores_
     (DataFrame k, silhouette, calinski_harabasz, davies_bouldin, bic when k was chosen),
     estimator_; for gmm `predict_proba`; for hierarchical linkage_ and levels_ (k -> centers,
@@ -49,6 +54,7 @@ class ClusterModel:
         sample_size: int = 20_000,
         min_cluster_size: int = 50,
         random_state: int = 0,
+        warm_start: np.ndarray | None = None,
     ) -> None:
         self.method = method
         self.k = k
@@ -57,6 +63,7 @@ class ClusterModel:
         self.sample_size = sample_size
         self.min_cluster_size = min_cluster_size
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def fit(self, X: np.ndarray) -> ClusterModel:
         if self.method not in METHODS:
@@ -93,17 +100,21 @@ class ClusterModel:
     def _fit_kmeans(self, X: np.ndarray) -> None:
         make = lambda k: KMeans(k, n_init=3, random_state=self.random_state)  # noqa: E731
         k, seed = self._choose_k(X, make)
-        seed = seed or make(k).fit(X[self.sample_])
-        # Warm start from the sample's centres: one Lloyd run on everyone converges fast.
-        self.estimator_ = KMeans(
-            k, init=seed.cluster_centers_, n_init=1, random_state=self.random_state
-        ).fit(X)
+        init = self._warm(k)
+        if init is None:
+            init = (seed or make(k).fit(X[self.sample_])).cluster_centers_
+        # Start from the previous model's or the sample's centres: one Lloyd run on everyone.
+        self.estimator_ = KMeans(k, init=init, n_init=1, random_state=self.random_state).fit(X)
         self.labels_ = self.estimator_.labels_.astype("int64")
         self.centers_ = self.estimator_.cluster_centers_
 
     def _fit_minibatch_kmeans(self, X: np.ndarray) -> None:
         k, _ = self._choose_k(X, lambda k: self._minibatch(k))
-        self.estimator_ = self._minibatch(k).fit(X)
+        init = self._warm(k)
+        estimator = self._minibatch(k)
+        if init is not None:
+            estimator.set_params(init=init, n_init=1)
+        self.estimator_ = estimator.fit(X)
         self.labels_ = self.estimator_.predict(X).astype("int64")
         self.centers_ = self.estimator_.cluster_centers_
 
@@ -121,7 +132,7 @@ class ClusterModel:
             k = int(self.k_scores_.sort_values(["bic", "k"]).iloc[0]["k"])
         else:
             k = int(self.k)
-        self.estimator_ = self._gmm(k).fit(sample)
+        self.estimator_ = self._gmm(k).set_params(means_init=self._warm(k)).fit(sample)
         self.labels_ = self.estimator_.predict(X).astype("int64")
         self.centers_ = self.estimator_.means_
 
@@ -186,13 +197,13 @@ class ClusterModel:
                 scores.append({"k": k, **quality(sample, labels, self.random_state, draws=1)})
         if self.k == "auto":
             self.k_scores_ = pd.DataFrame(scores)
-            k = pick_k(self.k_scores_)
+            k = pick_k(self.k_scores_, self._preferred_k())
         else:
             k = int(self.k)
         self.centers_ = self.levels_[k]
         self.labels_ = nearest_center(X, self.centers_)
 
-    def _choose_k(self, X: np.ndarray, make) -> tuple[int, object | None]:
+    def _choose_k(self, X: np.ndarray, make) -> tuple[int, Any]:
         """(k, the estimator fitted on the sample for that k, or None when k was given)."""
         if self.k != "auto":
             return int(self.k), None
@@ -202,14 +213,25 @@ class ClusterModel:
             fitted[k] = make(k).fit(sample)
             rows.append({"k": k, **quality(sample, fitted[k].labels_, self.random_state, draws=1)})
         self.k_scores_ = pd.DataFrame(rows)
-        k = pick_k(self.k_scores_)
+        k = pick_k(self.k_scores_, self._preferred_k())
         return k, fitted[k]
 
+    def _preferred_k(self) -> int | None:
+        return None if self.warm_start is None else len(self.warm_start)
 
-def pick_k(scores: pd.DataFrame) -> int:
-    """Best silhouette; near-ties (within 0.02) go to the lowest Davies-Bouldin, then smaller k."""
+    def _warm(self, k: int) -> np.ndarray | None:
+        if self.warm_start is None or len(self.warm_start) != k:
+            return None
+        return np.asarray(self.warm_start, dtype="float64")
+
+
+def pick_k(scores: pd.DataFrame, prefer: int | None = None) -> int:
+    """Best silhouette; among near-ties (within 0.02) `prefer` (the previous k) if present,
+    else the lowest Davies-Bouldin, then the smaller k."""
     best = scores["silhouette"].max()
     close = scores[scores["silhouette"] >= best - _SILHOUETTE_TIE]
+    if prefer is not None and prefer in set(close["k"]):
+        return int(prefer)
     return int(close.sort_values(["davies_bouldin", "k"]).iloc[0]["k"])
 
 

@@ -113,8 +113,8 @@ def segment(
     as_of = pd.Timestamp(as_of)
     if params.method == "rfm":
         return _segment_rfm(features, params, previous, as_of)
-    retrain, reason, reused = _decide(features, params, previous, as_of)
-    if not retrain:
+    _, reason, reused = _decide(features, params, previous, as_of)
+    if reused is not None:
         return reused
     return _train(features, params, previous, as_of, reason)
 
@@ -168,6 +168,7 @@ def _train(features, params, previous, as_of, reason) -> SegmentationResult:
         params.sample_size,
         params.min_cluster_size,
         params.random_state,
+        warm_start=_warm_start(previous, scaler, params),
     ).fit(X)
     keys = pd.Series(model.labels_, index=features.index)
     registry = (
@@ -205,6 +206,16 @@ def _train(features, params, previous, as_of, reason) -> SegmentationResult:
     result = _result(features, ids, names, state, report, True, reason, profiles)
     result.membership = _membership(state, X, features.index)
     return result
+
+
+def _warm_start(previous, scaler: FeatureScaler, params) -> np.ndarray | None:
+    """The previous model's centres in the new feature space (same method only), so a
+    retrain on similar data starts where the last one ended (reference/segmentation.md 5)."""
+    if previous is None or previous.model is None or previous.scaler is None:
+        return None
+    if previous.params.method != params.method or params.method in ("dbscan", "hdbscan"):
+        return None
+    return scaler.translate(previous.model.centers_, previous.scaler)
 
 
 def _describe(features, keys: pd.Series, params) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -119,7 +119,7 @@ def make_unique(names: pd.Series, effects: pd.DataFrame) -> pd.Series:
     "Dormant (Mid Spend)"): first the dimension giving the most distinct words, then the
     next for whoever still collides; numbers are the last resort. The result depends only
     on the names and effect sizes."""
-    words = {key: [] for key in names.index}
+    words: dict = {key: [] for key in names.index}
     for _, keys in names.groupby(names, sort=True).groups.items():
         if len(keys) > 1:
             _qualify(

@@ -66,6 +66,13 @@ class FeatureScaler:
         dense /= self.scale_
         return dense
 
+    def translate(self, points: np.ndarray, source: FeatureScaler) -> np.ndarray | None:
+        """Points standardised by `source` (e.g. last model's centres), re-expressed in this
+        scaler's space; None when the two disagree on columns or log transforms."""
+        if source.columns_out_ != self.columns_out_ or source.log_ != self.log_:
+            return None
+        return (np.asarray(points) * source.scale_ + source.mean_ - self.mean_) / self.scale_
+
     def fit_transform(self, frame: pd.DataFrame) -> np.ndarray:
         return self.fit(frame).transform(frame)
 

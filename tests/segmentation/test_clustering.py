@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation.clustering import METHODS, ClusterModel, nearest_center, quality, sample_rows
+from segmentation.clustering import (
+    METHODS,
+    ClusterModel,
+    nearest_center,
+    pick_k,
+    quality,
+    sample_rows,
+)
 
 
 def _planted(n: int = 3000, k: int = 4, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -100,3 +108,28 @@ def test_quality_on_sample_and_noise():
     assert q["silhouette"] > 0.5 and q["davies_bouldin"] < 1.0 and q["calinski_harabasz"] > 100
     assert np.isnan(quality(X, np.zeros(len(X), dtype=int), 0)["silhouette"])
     assert len(sample_rows(1000, 300, 0)) == 300 and len(sample_rows(10, 300, 0)) == 10
+
+
+def test_pick_k_prefers_the_previous_k_among_ties():
+    scores = pd.DataFrame(
+        {"k": [2, 3, 4], "silhouette": [0.30, 0.29, 0.20], "davies_bouldin": [1.2, 1.1, 0.9]}
+    )
+    assert pick_k(scores) == 3  # tie on silhouette, lower Davies-Bouldin
+    assert pick_k(scores, prefer=2) == 2
+    assert pick_k(scores, prefer=4) == 3  # 4 is not a near-tie
+
+
+def test_warm_start_reproduces_the_previous_centres():
+    X, _ = _planted()
+    first = ClusterModel("kmeans", k="auto", k_max=6, sample_size=1000).fit(X)
+    order = np.arange(first.k_)[::-1]
+    again = ClusterModel(
+        "kmeans",
+        k="auto",
+        k_max=6,
+        sample_size=1000,
+        random_state=99,
+        warm_start=first.centers_[order],
+    ).fit(X)
+    # Started from the (reversed) previous centres: cluster j is the previous cluster order[j].
+    np.testing.assert_allclose(again.centers_, first.centers_[order], atol=1e-6)

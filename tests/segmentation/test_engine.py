@@ -206,3 +206,15 @@ def test_bad_input_is_named(planted):
         segment(features, replace(PARAMS, features=("recency_days", "clv_score")), None, T0)
     with pytest.raises(ValueError, match="duplicates"):
         segment(pd.concat([features, features.iloc[:1]]), PARAMS, None, T0)
+
+
+def test_feature_scaler_translates_centres_between_fits(planted):
+    from segmentation.scaling import FeatureScaler
+
+    features, _ = _features(planted)
+    cols = ["recency_days", "frequency", "monetary_total"]
+    old = FeatureScaler(cols).fit(features)
+    new = FeatureScaler(cols).fit(features.iloc[::2])
+    points = old.transform(features.iloc[:5])
+    np.testing.assert_allclose(new.translate(points, old), new.transform(features.iloc[:5]))
+    assert FeatureScaler(cols[:2]).fit(features).translate(points, old) is None
