@@ -59,6 +59,11 @@ class Classifier:
         return self
 
     def margin(self, X: np.ndarray) -> np.ndarray:
+        """Raw log-odds. For gbm the explainer's cell tables give the same numbers as
+        ``decision_function`` in one numpy lookup per tree; sklearn's per-tree OpenMP loop
+        was 5-20x slower on a busy 2-core machine (benchmarks/bench_scoring.py)."""
+        if self.family == "gbm":
+            return self._explainer().margin(X)
         return np.asarray(self.estimator_.decision_function(X), dtype=float).ravel()
 
     def expected_margin(self) -> float:

@@ -91,6 +91,8 @@ class _Tree:
     cuts: tuple[np.ndarray, ...]  # sorted distinct thresholds per used feature
     strides: np.ndarray  # mixed-radix strides of the cell index
     cells: np.ndarray | None  # (cells, len(used)) contributions, None when there are too many
+    expected: float  # cover-weighted mean leaf value
+    values: np.ndarray | None  # leaf value of each cell (= expected + the cell's contributions)
 
 
 # A tree splits feature space into a grid of cells (one bin per used feature between its
@@ -124,8 +126,10 @@ def _tree(nodes: np.ndarray, n_features: int) -> _Tree:
     cuts = tuple(np.unique(threshold[internal & (feature == f)]) for f in used)
     sizes = np.array([len(c) + 1 for c in cuts], dtype=np.int64)
     strides = np.array([int(np.prod(sizes[k + 1:])) for k in range(len(sizes))], dtype=np.int64)
+    leaf = nodes["is_leaf"].astype(bool)
+    expected = float(np.sum(nodes["value"][leaf] * nodes["count"][leaf]) / nodes["count"][0])
     tree = _Tree(feature, threshold, nodes["missing_go_to_left"].astype(bool), _leaves(nodes), used, cuts,
-                 strides, None)
+                 strides, None, expected, None)
     if np.prod(sizes) > MAX_CELLS:
         return tree
     bins = np.indices(tuple(sizes)).reshape(len(sizes), -1).T  # every cell, in stride order
@@ -134,7 +138,8 @@ def _tree(nodes: np.ndarray, n_features: int) -> _Tree:
         # bin b holds cuts[b-1] < x <= cuts[b]; cuts[b] itself (or +inf past the last) lies in it.
         representatives[:, f] = np.append(cuts[k], np.inf)[bins[:, k]]
     cells = _leaf_pattern_contributions(tree, representatives)[:, used]
-    return _Tree(feature, threshold, tree.missing_left, tree.leaves, used, cuts, strides, cells)
+    return _Tree(feature, threshold, tree.missing_left, tree.leaves, used, cuts, strides, cells, expected,
+                 expected + cells.sum(axis=1))
 
 
 class TreeExplainer:
@@ -163,34 +168,50 @@ class TreeExplainer:
              for k, f in enumerate(t.used)]
             for t in self.trees_
         ]
-        expected = float(np.ravel(model._baseline_prediction)[0])
-        for (predictor,) in predictors:
-            nodes = predictor.nodes
-            is_leaf = nodes["is_leaf"].astype(bool)
-            expected += float(np.sum(nodes["value"][is_leaf] * nodes["count"][is_leaf]) / nodes["count"][0])
-        self.expected_value_ = expected
+        self.baseline_ = float(np.ravel(model._baseline_prediction)[0])
+        self.expected_value_ = self.baseline_ + sum(t.expected for t in self.trees_)
+
+    def margin(self, X: np.ndarray, batch_size: int = 262144) -> np.ndarray:
+        """The model's raw log-odds (``decision_function``), one cell lookup per tree."""
+        X = self._check(X)
+        out = np.empty(len(X))
+        for start in range(0, len(X), batch_size):
+            out[start:start + batch_size] = self._walk(X[start:start + batch_size], margin=True)[0]
+        return out
 
     def contributions(self, X: np.ndarray, batch_size: int = 262144) -> np.ndarray:
+        X = self._check(X)
+        out = np.zeros_like(X)
+        for start in range(0, len(X), batch_size):
+            out[start:start + batch_size] = self._walk(X[start:start + batch_size], margin=False)[1].T
+        return out
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(f"X must have {self.n_features_} columns, got shape {X.shape}")
-        out = np.zeros_like(X)
-        for start in range(0, len(X), batch_size):
-            out[start:start + batch_size] = self._batch(X[start:start + batch_size])
-        return out
+        return X
 
-    def _batch(self, X: np.ndarray) -> np.ndarray:
+    def _walk(self, X: np.ndarray, margin: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(margin, contributions by column) of a batch; only the one asked for is filled."""
         columns = np.ascontiguousarray(X.T)
-        phi = np.zeros_like(columns)
+        total, phi = np.full(len(X), self.baseline_), np.zeros((0, 0) if margin else columns.shape)
         has_nan = np.isnan(columns).any(axis=1)
         bins = {f: np.searchsorted(edges, columns[f], side="left") for f, edges in self.edges_.items()}
         for tree, lookups in zip(self.trees_, self.lookups_, strict=True):
-            if tree.cells is None or has_nan[tree.used].any():
-                phi += _leaf_pattern_contributions(tree, X).T
+            if tree.cells is None or tree.values is None or has_nan[tree.used].any():
+                slow = _leaf_pattern_contributions(tree, X)
+                if margin:
+                    total += tree.expected + slow.sum(axis=1)
+                else:
+                    phi += slow.T
                 continue
             cell = np.zeros(len(X), dtype=np.int64)
             for lookup, f in zip(lookups, tree.used, strict=True):
                 cell += np.take(lookup, bins[int(f)])
-            for k, f in enumerate(tree.used):
-                phi[f] += np.take(tree.cells[:, k], cell)
-        return phi.T
+            if margin:
+                total += np.take(tree.values, cell)
+            else:
+                for k, f in enumerate(tree.used):
+                    phi[f] += np.take(tree.cells[:, k], cell)
+        return total, phi

@@ -46,7 +46,12 @@ from segmentation.targets import (
 class ScoreParams:
     """One score target. ``kind``: propensity | churn | conversion (needs ``field``, ``value``).
     ``models``: candidates among "logistic", "gbm"; ``smote`` adds a SMOTE variant of each.
-    ``spacing_days``: gap between training cutoffs (default: the horizon)."""
+    ``spacing_days``: gap between training cutoffs (default: the horizon).
+    ``class_weight``: None or "balanced" (the calibrator undoes its prior shift).
+    ``calibration``: "sigmoid" (Platt) or "isotonic" (used only with >= 1000 of each class).
+    ``max_train_rows``: the stacked training rows are subsampled (seeded) above this; the
+    validation cutoff is always used whole.
+    ``attributes``: customer columns the default feature function adds."""
 
     name: str
     kind: str

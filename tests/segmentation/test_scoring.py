@@ -198,10 +198,12 @@ def test_tree_contributions_are_exact_shapley_values() -> None:
                     gain = sum(_path_expectation(t, x, {*subset, i}) - _path_expectation(t, x, set(subset)) for t in trees)
                     want[i] += weight * gain
         np.testing.assert_allclose(got, want, atol=1e-12)
+    np.testing.assert_allclose(explainer.margin(X), model.decision_function(X), atol=1e-10)
     gaps = X[:50].copy()
     gaps[::3, 1] = np.nan  # NaN rows take the leaf-by-leaf path (missing_go_to_left)
     np.testing.assert_allclose(explainer.contributions(gaps).sum(1) + explainer.expected_value_,
                                model.decision_function(gaps), atol=1e-10)
+    np.testing.assert_allclose(explainer.margin(gaps), model.decision_function(gaps), atol=1e-10)
     assert np.all(phi[:, 3] == 0) or np.abs(phi[:, 3]).mean() < np.abs(phi[:, 0]).mean()  # noise feature
 
 
