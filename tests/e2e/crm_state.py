@@ -33,7 +33,7 @@ class CrmSnapshot:
 
 def salesforce_snapshot(sf: Any) -> CrmSnapshot:
     store = sf.store
-    records = {r["Id"]: r for r in store.records("Contact")}
+    records = {r["Id"]: dict(r) for r in store.records("Contact")}  # copies: the store lives on
     lists: dict[str, list[str]] = {}
     for c in store.records("Campaign"):
         lists.setdefault(c["Name"], []).append(c["Id"])
@@ -44,7 +44,7 @@ def salesforce_snapshot(sf: Any) -> CrmSnapshot:
 
 
 def hubspot_snapshot(hs: Any) -> CrmSnapshot:
-    records = {str(r["id"]): r["properties"] for r in hs.store.records("contacts")}
+    records = {str(r["id"]): dict(r["properties"]) for r in hs.store.records("contacts")}
     lists: dict[str, list[str]] = {}
     members: dict[str, Counter] = {}
     with hs.store.lock:
@@ -119,10 +119,14 @@ def list_mismatches(want: dict[str, set[str]], snap: CrmSnapshot, prefix: str = 
 def assert_crm_matches(desired: pd.DataFrame, config: Config, sf: Any, hs: Any) -> tuple[CrmSnapshot, CrmSnapshot]:
     """Assert both CRMs hold exactly `desired` (fields and list memberships); returns the snapshots."""
     sf_snap, hs_snap = salesforce_snapshot(sf), hubspot_snapshot(hs)
+    assert_snapshots_match(desired, config, sf_snap, hs_snap)
+    return sf_snap, hs_snap
+
+
+def assert_snapshots_match(desired: pd.DataFrame, config: Config, sf_snap: CrmSnapshot, hs_snap: CrmSnapshot) -> None:
     dests = config.destinations
     problems = field_mismatches(desired, sf_snap, "salesforce_id", dests.salesforce.fields)
     problems += field_mismatches(desired, hs_snap, "hubspot_id", dests.hubspot.properties)
     problems += ["salesforce " + p for p in list_mismatches(desired_lists(desired, config, "salesforce_id", dests.salesforce.lists), sf_snap)]
     problems += ["hubspot " + p for p in list_mismatches(desired_lists(desired, config, "hubspot_id", dests.hubspot.lists), hs_snap)]
     assert not problems, f"{len(problems)} difference(s) between the CRMs and the desired state, e.g. {problems[:6]}"
-    return sf_snap, hs_snap

@@ -20,7 +20,9 @@ from connector.pipeline import CycleResult, run_cycle
 from connector.plan_view import render_plan
 from connector.state import StateStore
 from tests.e2e.crm_state import (
+    CrmSnapshot,
     assert_crm_matches,
+    assert_snapshots_match,
     desired_lists,
     hubspot_snapshot,
     salesforce_snapshot,
@@ -37,9 +39,15 @@ class Synced:
     dry_text: str
     first: CycleResult
     first_writes: Writes
+    crm_after_first: tuple[CrmSnapshot, CrmSnapshot]
     arms_after_first: pd.DataFrame
     second: CycleResult
     second_writes: Writes
+    quiet: CycleResult
+    quiet_writes: Writes
+    day: CycleResult
+    day_writes: Writes
+    day_purchases: int
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +62,26 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Any:
         first = run_cycle(config, store, connector_factory=world.factory)
         first_writes = world.writes_since(mark)
         arms = store.experiments.arms()
+        crm_after_first = salesforce_snapshot(world.sf), hubspot_snapshot(world.hs)
         world.settle()
         mark = world.mark()
         second = run_cycle(config, store, connector_factory=world.factory)
         second_writes = world.writes_since(mark)
-        yield Synced(world, store, dry, dry_writes, render_plan(dry.outputs), first, first_writes, arms, second, second_writes)
+        world.clock.advance(days=1)  # a quiet day: time passes, nobody buys
+        mark = world.mark()
+        quiet = run_cycle(config, store, connector_factory=world.factory)
+        quiet_writes = world.writes_since(mark)
+        happened = world.sim.advance_days(1)  # a day with purchases
+        world.settle()
+        mark = world.mark()
+        day = run_cycle(config, store, connector_factory=world.factory)
+        day_writes = world.writes_since(mark)
+        yield Synced(world, store, dry, dry_writes, render_plan(dry.outputs), first, first_writes, crm_after_first, arms, second, second_writes,
+                     quiet, quiet_writes, day, day_writes, happened["purchases"])
 
 
 def test_runs_succeed(synced: Synced) -> None:
-    for result in (synced.dry, synced.first, synced.second):
+    for result in (synced.dry, synced.first, synced.second, synced.quiet, synced.day):
         assert result.status == "succeeded", result.error
 
 
@@ -72,8 +91,9 @@ def test_first_run_leaves_both_crms_in_the_desired_state(synced: Synced) -> None
     # every contact of each CRM is a customer of the desired state (no CRM record left out)
     sf_ids = set(desired["salesforce_id"].dropna().astype(str))
     hs_ids = set(desired["hubspot_id"].dropna().astype(str))
-    assert sf_ids == set(salesforce_snapshot(world.sf).records)
-    assert hs_ids == set(hubspot_snapshot(world.hs).records)
+    sf_snap, hs_snap = synced.crm_after_first
+    assert sf_ids == set(sf_snap.records)
+    assert hs_ids == set(hs_snap.records)
     assert len(sf_ids) > 500 and len(hs_ids) > 500
     # about 30 % of the population lives in both CRMs: one customer, one desired row
     both = desired["salesforce_id"].notna() & desired["hubspot_id"].notna()
@@ -83,16 +103,17 @@ def test_first_run_leaves_both_crms_in_the_desired_state(synced: Synced) -> None
     assert desired["segment_id"].nunique() == 4
     assert desired["buy_90d"].between(0, 1).all()
     assert set(desired["arm"].dropna()) == {"control", "offer", "holdout"}
-    assert_crm_matches(desired, config, world.sf, world.hs)
+    assert_snapshots_match(desired, config, sf_snap, hs_snap)
 
 
 def test_list_memberships_are_exact(synced: Synced) -> None:
     """One Campaign / HubSpot list per segment and per arm, each with exactly the desired members."""
     world, desired = synced.world, synced.first.outputs["desired"]
     config = world.config()
+    sf_snap, hs_snap = synced.crm_after_first
     for id_col, snap, lists_cfg in (
-        ("salesforce_id", salesforce_snapshot(world.sf), config.destinations.salesforce.lists),
-        ("hubspot_id", hubspot_snapshot(world.hs), config.destinations.hubspot.lists),
+        ("salesforce_id", sf_snap, config.destinations.salesforce.lists),
+        ("hubspot_id", hs_snap, config.destinations.hubspot.lists),
     ):
         want = desired_lists(desired, config, id_col, lists_cfg)
         assert len(want) == 4 + 2  # four segments, two arms
@@ -146,7 +167,6 @@ def test_second_run_computes_the_same_desired_state(synced: Synced) -> None:
     second = synced.second.outputs["desired"][cols].sort_values("customer_id").reset_index(drop=True)
     assert synced.first.outputs["as_of"] == synced.second.outputs["as_of"]
     pd.testing.assert_frame_equal(first, second)
-    assert_crm_matches(synced.second.outputs["desired"], synced.world.config(), synced.world.sf, synced.world.hs)
 
 
 def test_dry_run_writes_nothing_to_any_crm(synced: Synced) -> None:
@@ -195,3 +215,39 @@ def _block(text: str, dest: str) -> str:
     start = lines.index(f"  {dest}:")
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("    ")), len(lines))
     return "\n".join(lines[start:end])
+
+
+def test_a_quiet_day_makes_zero_write_calls(synced: Synced) -> None:
+    """A day passes without purchases: as_of comes from the data, so nothing drifts."""
+    assert synced.quiet.outputs["as_of"] == synced.first.outputs["as_of"]
+    assert synced.quiet_writes.total == 0, f"quiet day wrote {synced.quiet_writes}"
+
+
+def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> None:
+    """New purchases move some customers: exactly they are sent, in the fewest batches, and
+    both CRMs end in the new desired state; no arm moves."""
+    world = synced.world
+    assert synced.day_purchases > 0
+    assert synced.day.outputs["as_of"] > synced.quiet.outputs["as_of"]
+    before = synced.quiet.outputs["desired"].set_index("customer_id")
+    after = synced.day.outputs["desired"].set_index("customer_id")
+    assert before.index.equals(after.index)  # nobody new, nobody gone
+    config = world.config()
+    for dest, mapping, batch, kind in (
+        ("salesforce", config.destinations.salesforce.fields, 200, None),
+        ("hubspot", config.destinations.hubspot.properties, 100, "objects.batch.update"),
+    ):
+        present = after[f"{dest}_id"].notna()
+        cols = list(mapping)
+        changed = (before.loc[present, cols].fillna("-").astype(str) != after.loc[present, cols].fillna("-").astype(str)).any(axis=1)
+        n_changed = int(changed.sum())
+        assert 0 < n_changed < present.sum()
+        assert synced.day.counts.get(f"pushed_{dest}", 0) == n_changed
+        calls = synced.day_writes.salesforce["PATCH composite/sobjects"] if kind is None else synced.day_writes.hubspot[kind]
+        assert calls == -(-n_changed // batch)
+    assert_crm_matches(synced.day.outputs["desired"], config, world.sf, world.hs)
+    arms = synced.store.experiments.arms()
+    pd.testing.assert_frame_equal(
+        arms.sort_values("customer_id").reset_index(drop=True),
+        synced.arms_after_first.sort_values("customer_id").reset_index(drop=True),
+    )
