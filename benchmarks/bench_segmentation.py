@@ -182,6 +182,44 @@ def _current_rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
+def cdnow(path: str, k_min: int) -> None:
+    """Segments, profiles, metrics and the priority matrix for the real CDNOW data."""
+    from segmentation.engine import SegmentationParams, segment
+    from segmentation.features import build_features, clean_transactions
+    from segmentation.priority import priority_matrix
+
+    raw = pd.read_csv(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
+    tx = pd.DataFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(len(raw))],
+            "customer_id": raw["customer_id"],
+            "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
+            "amount": raw["dollar_value"],
+            "source": "cdnow",
+        }
+    )
+    clean, rejected = clean_transactions(tx)
+    end = pd.Timestamp("1998-06-30", tz="UTC")
+    features = build_features(None, clean, end)
+    result = segment(features, SegmentationParams(k_min=k_min), None, end)
+    print(f"{len(features):,} customers, {len(clean):,} transactions, {len(rejected)} rejected")
+    print("metrics:", {k: round(v, 3) for k, v in result.metrics.items()})
+    print(result.state.model.k_scores_.round(3).to_string(index=False))
+    cols = ["segment_id", "segment_name", "size", "share", "revenue_share"]
+    cols += [
+        f"median_{c}" for c in ("recency_days", "frequency", "monetary_total", "monetary_mean")
+    ]
+    with pd.option_context("display.width", 250, "display.max_colwidth", 70):
+        print(result.profiles[cols].round(3).to_string(index=False))
+        print(result.profiles[["segment_id", "top_attributes"]].to_string(index=False))
+        matrix = priority_matrix(result.profiles, {"email": 0.01, "sms": 0.05})
+        print(
+            matrix[["segment_id", "segment_name", "value", "cost", "quadrant", "action"]]
+            .round(1)
+            .to_string(index=False)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -189,11 +227,17 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="OpenMP/BLAS threads (default: library default)"
     )
+    parser.add_argument(
+        "--cdnow", metavar="PATH", help="print CDNOW segments instead (tests/data/CDNOW_master.txt)"
+    )
+    parser.add_argument("--k-min", type=int, default=2, help="with --cdnow: smallest k tried")
     parser.add_argument("--child", choices=["segsync", "baseline"])
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.data)
+    if args.cdnow:
+        return cdnow(args.cdnow, args.k_min)
     env = dict(os.environ)
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))

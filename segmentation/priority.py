@@ -23,9 +23,9 @@ QUADRANT_ACTIONS = {
 _NAME_HINTS = (
     ("Prospects", "first-purchase nudge"),
     ("At-Risk", "win-back offer"),
-    ("Dormant", "reactivation at low cost"),
-    ("Lost", "reactivation at low cost"),
-    ("Hibernating", "reactivation at low cost"),
+    ("Dormant", "reactivation offer"),
+    ("Lost", "reactivation offer"),
+    ("Hibernating", "reactivation offer"),
     ("New", "onboarding series"),
     ("Promising", "onboarding series"),
     ("Loyal", "loyalty and referral programme"),
