@@ -91,6 +91,14 @@ class ClusterModel:
             return self._predict_by_neighbour(X)
         return nearest_center(X, self.centers_)
 
+    def predict_level(self, X: np.ndarray, k: int) -> np.ndarray:
+        """hierarchical only: cluster per row at the Ward level with k clusters, to split a
+        segment (k_ + 1) or merge two (k_ - 1) without refitting."""
+        levels = getattr(self, "levels_", None)
+        if levels is None or k not in levels:
+            raise ValueError(f"no stored level with k={k}; levels are {sorted(levels or {})}")
+        return nearest_center(X, levels[k])
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
         """Soft membership (n x k_) for gmm; None for the hard-assignment families."""
         return self.estimator_.predict_proba(X) if self.method == "gmm" else None

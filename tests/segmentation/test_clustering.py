@@ -75,8 +75,10 @@ def test_hierarchical_keeps_nested_levels():
     for k, centers in model.levels_.items():
         assert centers.shape == (k, X.shape[1])
     # Ward levels nest: each level-5 cluster lies inside one level-4 cluster.
-    fine = nearest_center(X, model.levels_[5])
-    coarse = nearest_center(X, model.levels_[4])
+    fine = model.predict_level(X, 5)
+    coarse = model.predict_level(X, 4)
+    with pytest.raises(ValueError, match="k=9"):
+        model.predict_level(X, 9)
     parents = [np.bincount(coarse[fine == c]).argmax() for c in range(5)]
     agree = np.mean([coarse[i] == parents[fine[i]] for i in range(len(X))])
     assert agree > 0.97
@@ -133,3 +135,9 @@ def test_warm_start_reproduces_the_previous_centres():
     ).fit(X)
     # Started from the (reversed) previous centres: cluster j is the previous cluster order[j].
     np.testing.assert_allclose(again.centers_, first.centers_[order], atol=1e-6)
+
+
+def test_nearest_center_in_chunks():
+    centers = np.array([[0.0, 0.0], [10.0, 10.0]])
+    X = np.array([[1.0, 1.0], [9.0, 8.0], [4.9, 4.9], [5.1, 5.1]])
+    assert nearest_center(X, centers, chunk=3).tolist() == [0, 1, 0, 1]
