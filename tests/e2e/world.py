@@ -31,6 +31,7 @@ from connector.crm.salesforce import SalesforceConnector
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.sandbox.salesforce import SalesforceSandbox
+from connector.sandbox.server import SandboxServer
 from connector.sandbox.simulation import Simulation
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -123,12 +124,13 @@ class Writes:
 class E2EWorld:
     """Both sandbox CRMs holding `n_customers` simulated customers, and a matching config."""
 
-    def __init__(self, tmp: Path, n_customers: int = 2000, seed: int = 0) -> None:
+    def __init__(self, tmp: Path, n_customers: int = 2000, seed: int = 0, *, hubspot_rate_limits: bool = True) -> None:
         self.tmp = tmp
         self.seed = seed
         self.clock = SandboxClock(START, frozen=True)
         self.sf = SalesforceSandbox(clock=self.clock, seed=seed)
-        self.hs = HubSpotSandbox(self.clock, seed=seed, tier_requests_per_10s=190)
+        self.hs = HubSpotSandbox(self.clock, seed=seed, tier_requests_per_10s=190, rate_limits=hubspot_rate_limits)
+        self.hs_url: str | None = None
         self.sim = Simulation.synthetic(n_customers, salesforce=self.sf, hubspot=self.hs, clock=self.clock, random_state=seed)
         self.sf_log = RequestLog(self.sf.app)
         self.hs_log = RequestLog(self.hs.app)
@@ -143,17 +145,20 @@ class E2EWorld:
     # ------------------------------------------------------------------ config
 
     def config_data(self, state_path: str | None = None, *, env_secrets: bool = False) -> dict[str, Any]:
-        c, h = self.sf.credentials, self.hs.credentials
+        c, h = self.sf.credentials, self.hs.credentials  # instance_url follows serve()
         secret, token = ("${E2E_SF_SECRET}", "${E2E_HS_TOKEN}") if env_secrets else (c["client_secret"], h["token"])
         return {
             "version": 1,
             "state": {"path": state_path or str(self.tmp / "state.sqlite")},
             "sources": {
                 "salesforce": {
-                    "instance_url": c["instance_url"], "login_url": c["login_url"],
+                    "instance_url": c["instance_url"],
+                    # served: the sandbox logs in on its own port too
+                    "login_url": c["instance_url"] if self.hs_url else c["login_url"],
                     "auth": {"method": "client_credentials", "client_id": c["client_id"], "client_secret": secret},
                 },
-                "hubspot": {"auth": {"method": "token", "token": token}, "tier_requests_per_10s": 190},
+                "hubspot": {"auth": {"method": "token", "token": token}, "tier_requests_per_10s": 190,
+                            **({"base_url": self.hs_url} if self.hs_url else {})},
             },
             "segmentation": {"method": "kmeans", "k": 4, "sample_size": 1000},
             "scoring": {
@@ -193,6 +198,17 @@ class E2EWorld:
         hs = HubSpotConnector(config.sources.hubspot, config.destinations.hubspot, clock=clock,
                               transport=httpx.WSGITransport(app=self.hs_log), now=self.clock.now)
         return {"salesforce": self.wrap("salesforce", sf), "hubspot": self.wrap("hubspot", hs)}
+
+    def serve(self) -> tuple[SandboxServer, SandboxServer]:
+        """Both sandboxes on 127.0.0.1 (behind the request logs), for a CLI run in this process.
+
+        The CLI's transport sleeps in real time, and a frozen sandbox clock never refills a
+        rate-limit window: build the world with hubspot_rate_limits=False to serve it.
+        """
+        sf_server, hs_server = SandboxServer(self.sf_log).start(), SandboxServer(self.hs_log).start()
+        self.sf.instance_url = sf_server.url
+        self.hs_url = hs_server.url
+        return sf_server, hs_server
 
     # ------------------------------------------------------------------ counting
 
