@@ -62,7 +62,7 @@ def load_cdnow() -> pd.DataFrame:
 
 def row(name: str, y: np.ndarray, score: np.ndarray) -> str:
     lift, capture = top_share_lift(y, score)
-    return f"| {name:<44} | {roc_auc_score(y, score):.4f} | {lift:.2f} | {capture:.3f} |"
+    return f"| {name:<60} | {roc_auc_score(y, score):.4f} | {lift:.2f} | {capture:.3f} |"
 
 
 def cdnow() -> None:
@@ -76,12 +76,23 @@ def cdnow() -> None:
     print(row("BG/NBD P(alive)", y, bg.p_alive(x, tx_, T)))
     print(row("BG/NBD P(any purchase in holdout)", y, bg.p_any_purchase(39, x, tx_, T)))
     print(row("BG/NBD expected holdout purchases", y, bg.conditional_expected_purchases(39, x, tx_, T)))
-    for horizon, spacing, cutoffs in ((60, 30, 4), (91, 30, 3)):
+    for horizon, spacing, cutoffs, extra in ((60, 30, 4, False), (91, 30, 3, False), (60, 30, 4, True)):
         params = ScoreParams(name="buys", kind="propensity", horizon_days=horizon, cutoffs=cutoffs, spacing_days=spacing)
-        result = train_and_score(None, tx, params, "1997-09-30")
+        result = train_and_score(None, tx, params, "1997-09-30", feature_fn=with_btyd if extra else None)
         score = result.scores.set_index("customer_id")["buys"].reindex(s.index).to_numpy()
-        label = f"classifier {horizon}d x{cutoffs} cutoffs ({result.metrics['chosen']})"
+        label = f"classifier {horizon}d x{cutoffs} cutoffs{' + BG/NBD features' if extra else ''} ({result.metrics['chosen']})"
         print(row(label, y, score))
+
+
+def with_btyd(customers, transactions, cutoff):
+    """build_features plus P(alive) and 90-day expected purchases of a BG/NBD fit at the cutoff."""
+    features = build_features(customers, transactions, cutoff)
+    s = summary_from_transactions(transactions, cutoff, freq="D")
+    model = BGNBD().fit(s["frequency"], s["recency"], s["T"])
+    args = (s["frequency"], s["recency"], s["T"])
+    features["p_alive"] = pd.Series(model.p_alive(*args), index=s.index).reindex(features.index)
+    features["expected_90d"] = pd.Series(model.conditional_expected_purchases(90, *args), index=s.index).reindex(features.index)
+    return features
 
 
 def telco() -> None:
