@@ -26,7 +26,7 @@ h1{font-size:24px}h2{font-size:19px;margin-top:36px;border-bottom:1px solid #e2e
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #e2e8f0;padding:4px 8px;text-align:right}
 th{background:#f7fafc}td:first-child,th:first-child{text-align:left}.note{color:#4a5568;font-size:13px}
 .card{border:1px solid #e2e8f0;border-radius:6px;padding:12px 16px;margin:10px 0;background:#fbfdff}
-.flag{color:#c53030;font-weight:bold}.ok{color:#2f855a}
+.flag{color:#c53030;font-weight:bold}.ok{color:#2f855a}.wide{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}
 @media print{.pagebreak{page-break-before:always}}
 """
 
@@ -89,7 +89,7 @@ def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
                 text = str(v)
             cells.append(f"<td>{escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _summary(insights: dict[str, Any], lifts: dict[str, list]) -> str:
