@@ -19,7 +19,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector.config import Config, ScheduleConfig
+from connector.config import Config, ScheduleConfig, secret_values
 from connector.metrics import Metrics
 from connector.pipeline import CycleResult, StepFn, run_cycle
 from connector.state import StateLock, StateStore
@@ -65,7 +65,7 @@ class Daemon:
         """Block until a stop is requested; returns the process exit code (0 on a clean stop)."""
         state_path = self.config.resolve(self.config.state.path)
         with StateLock(state_path):
-            store = StateStore(state_path)
+            store = StateStore(state_path, redact=secret_values(self.config))  # as `segsync run` does
             try:
                 if install_signals:
                     signal.signal(signal.SIGTERM, self.request_stop)
