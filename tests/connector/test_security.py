@@ -142,3 +142,34 @@ def test_field_name_injection_in_config_is_refused_before_any_query(tmp_path):
     assert result.status == "failed"
     assert "not a valid Salesforce field name" in result.error and "MailingCountry FROM Contact" in result.error
     assert world.sf.request_count["query"] == 0
+
+
+def test_daemon_redacts_secrets_in_the_state_file_like_segsync_run(tmp_path):
+    """The daemon stores failed cycles' errors through the same redaction as `segsync run`."""
+    import threading
+
+    from connector.daemon import Daemon
+
+    secret = "pat-na1-daemon-s3cret-0f9e8d7c"
+    config = Config.model_validate({
+        "state": {"path": str(tmp_path / "state.sqlite")},
+        "schedule": {"interval_minutes": 1440, "run_on_start": True},
+        "sources": {"hubspot": {"auth": {"method": "token", "token": secret}}},
+    })
+    failed = threading.Event()
+
+    def leaky_pull(ctx) -> None:
+        failed.set()
+        raise RuntimeError(f"refused with token {secret}")
+
+    daemon = Daemon(config, steps={"pull": leaky_pull})
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
+    thread.start()
+    assert failed.wait(60)
+    daemon.request_stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    with StateStore(tmp_path / "state.sqlite") as store:
+        (run,) = store.runs.last()
+    assert run.status == "failed" and "refused with token" in run.error
+    assert secret not in _files_text(tmp_path)
