@@ -245,9 +245,14 @@ def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> No
         assert synced.day.counts.get(f"pushed_{dest}", 0) == n_changed
         calls = synced.day_writes.salesforce["PATCH composite/sobjects"] if kind is None else synced.day_writes.hubspot[kind]
         assert calls == -(-n_changed // batch)
+        # a customer who changed segment left the old segment's list and joined the new one
+        moved = int((before.loc[present, "segment_id"] != after.loc[present, "segment_id"]).sum())
+        assert moved > 0
+        assert synced.day.counts[f"list_removals_{dest}"] == synced.day.counts[f"list_adds_{dest}"] == moved
     assert_crm_matches(synced.day.outputs["desired"], config, world.sf, world.hs)
     arms = synced.store.experiments.arms()
     pd.testing.assert_frame_equal(
         arms.sort_values("customer_id").reset_index(drop=True),
         synced.arms_after_first.sort_values("customer_id").reset_index(drop=True),
     )
+

@@ -111,10 +111,12 @@ def salesforce_write_kind(req: Request) -> str | None:
 
 @dataclass(frozen=True)
 class Writes:
-    """Write calls to both CRMs in one window: Counter of labels per CRM."""
+    """Write calls to both CRMs in one window: Counter of labels per CRM (every attempt,
+    refused ones included); hubspot_applied counts only the HubSpot writes answered 2xx."""
 
     salesforce: Counter
     hubspot: Counter
+    hubspot_applied: Counter
 
     @property
     def total(self) -> int:
@@ -220,12 +222,18 @@ class E2EWorld:
         sf = Counter(k for k in map(salesforce_write_kind, self.sf_log.since(sf_mark)) if k)
         by_kind = Counter(self.hs.request_count)
         by_kind.subtract(hs_counts)
-        hs = Counter({kind: n for (kind, _status), n in by_kind.items() if kind in HS_WRITE_KINDS and n})
+        hs: Counter = Counter()
+        applied: Counter = Counter()
+        for (kind, status), n in by_kind.items():
+            if kind in HS_WRITE_KINDS and n:
+                hs[kind] += n
+                if 200 <= status < 300:
+                    applied[kind] += n
         # cross-check the portal's own counters against the requests seen on the wire
         wire = [r for r in self.hs_log.since(hs_mark) if r.method != "GET" and "/search" not in r.path
                 and not r.path.endswith("/batch/read") and not r.path.startswith("/oauth")]
         assert len(wire) == sum(hs.values()), f"HubSpot writes on the wire {len(wire)} != portal counters {hs}"
-        return Writes(sf, hs)
+        return Writes(sf, hs, applied)
 
     def salesforce_requests(self, mark: tuple[int, int, Counter], method: str, path_part: str) -> list[Request]:
         return [r for r in self.sf_log.since(mark[0]) if r.method == method and path_part in r.path]
