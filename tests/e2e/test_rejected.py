@@ -10,19 +10,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from connector.cli import main as cli_main
-from connector.pipeline import run_cycle
+from connector.pipeline import CycleResult, run_cycle
 from connector.state import StateStore
 from connector.steps import STEP_FUNCTIONS
-from tests.e2e.crm_state import assert_crm_matches, hubspot_snapshot, salesforce_snapshot
+from tests.e2e.crm_state import (
+    CrmSnapshot,
+    assert_crm_matches,
+    hubspot_snapshot,
+    salesforce_snapshot,
+)
 from tests.e2e.world import SF_FIELDS, E2EWorld
 
 RULE_MESSAGE = "Segment fields are locked while the contact is under legal review"
@@ -70,23 +78,34 @@ class ValidationRule:
         return json.loads(reply)
 
 
-def test_bad_rows_and_refusals_are_stored_listed_and_retried(
-    world: E2EWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@dataclass
+class Story:
+    """Three runs: the rule active (and a contact archived mid-run), active again, deactivated."""
+
+    world: E2EWorld
+    refused: set[str]  # Contact Ids the rule refuses
+    refused_keys: set[str]  # their customer ids
+    archived_id: str  # the HubSpot contact archived between the plan and the push
+    archived_key: str
+    bad_opp: str
+    bad_deal: str
+    runs: list[CycleResult] = field(default_factory=list)
+    open_rows: list[pd.DataFrame] = field(default_factory=list)  # open rejected rows after each run
+    patched: list[list[str]] = field(default_factory=list)  # Contact Ids sent in each run's updates
+    sf_ledger_after_first: dict = field(default_factory=dict)
+    sf_after_first: CrmSnapshot | None = None
+    status_after_first: str = ""
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    world = E2EWorld(tmp_path_factory.mktemp("e2e-rejected"), n_customers=1500, seed=11)
     sf_contacts = sorted(world.sf.store.records("Contact"), key=lambda r: r["Id"])
+    hs_contacts = sorted(hubspot_snapshot(world.hs).records, key=int)
     refused = {sf_contacts[3]["Id"], sf_contacts[40]["Id"]}
     rule = ValidationRule(world.sf.app, refused)
     world.sf_log.app = rule
-    # bad purchases, one in each CRM
-    bad_opp = world.sf.store.insert("Opportunity", [{
-        "Name": "Refund 1", "StageName": "Closed Won", "CloseDate": "2026-02-20", "Amount": -25.0,
-        "ContactId": sf_contacts[7]["Id"]}])[0]
-    hs_contacts = sorted(hubspot_snapshot(world.hs).records, key=int)
-    bad_deal = world.hs.store.create("deals", [{
-        "dealname": "Refund 2", "dealstage": "closedwon", "pipeline": "default", "amount": "-40.00",
-        "closedate": "2026-02-21T12:00:00.000Z"}])[0]
-    world.hs.store.associate("deals", bad_deal, "contacts", hs_contacts[5])
-    world.settle()
+    bad_opp, bad_deal = _bad_purchases(world, sf_contacts[7]["Id"], hs_contacts[5])
     archived = hs_contacts[11]
 
     def plan_then_archive(ctx: Any) -> None:
@@ -94,79 +113,115 @@ def test_bad_rows_and_refusals_are_stored_listed_and_retried(
         world.hs.store.archive("contacts", archived)  # gone between the plan and the push
 
     config = world.config()
-    cfg_path = world.write_config(monkeypatch)
-    with StateStore(world.tmp / "state.sqlite") as store:
-        first = run_cycle(config, store, connector_factory=world.factory, steps={**STEP_FUNCTIONS, "plan": plan_then_archive})
-        assert first.status == "succeeded", first.error
-        desired = first.outputs["desired"]
-        keys = desired.set_index("salesforce_id")["customer_id"]
-        refused_keys = {keys[i] for i in refused}
-        archived_key = desired.loc[desired["hubspot_id"] == archived, "customer_id"].item()
+    with pytest.MonkeyPatch.context() as mp, StateStore(world.tmp / "state.sqlite") as store:
+        cfg_path = world.write_config(mp)
+        for run, steps in enumerate(({**STEP_FUNCTIONS, "plan": plan_then_archive}, None, None)):
+            if run == 2:
+                rule.active = False  # the admin deactivates the rule
+            mark = world.mark()
+            result = run_cycle(config, store, connector_factory=world.factory, steps=steps)
+            assert result.status == "succeeded", result.error
+            if run == 0:
+                desired = result.outputs["desired"]
+                keys = desired.set_index("salesforce_id")["customer_id"]
+                story = Story(world, refused, {keys[i] for i in refused}, archived,
+                              desired.loc[desired["hubspot_id"] == archived, "customer_id"].item(), bad_opp, bad_deal)
+                story.sf_ledger_after_first = store.ledger.confirmed_fields("salesforce")
+                story.sf_after_first = salesforce_snapshot(world.sf)
+                story.status_after_first = _status(cfg_path)
+            story.runs.append(result)
+            story.open_rows.append(store.rejected.open())
+            story.patched.append([r["id"] for req in world.salesforce_requests(mark, "PATCH", "/composite/sobjects")
+                                  for r in req.json()["records"]])
+        yield story
 
-        rows = store.rejected.open()
-        assert _reasons(rows, "features", "salesforce", f"salesforce-{bad_opp}") == ["amount is negative (-25.0)"]
-        assert _reasons(rows, "features", "hubspot", f"hubspot-{bad_deal}") == ["amount is negative (-40.0)"]
-        sf_push = rows[(rows["step"] == "push") & (rows["source"] == "salesforce")]
-        assert set(sf_push["record_key"]) == refused_keys
-        assert all(r == f"FIELD_CUSTOM_VALIDATION_EXCEPTION: {RULE_MESSAGE}" for r in sf_push["reason"])
-        hs_push = rows[(rows["step"] == "push") & (rows["source"] == "hubspot")]
-        assert list(hs_push["record_key"].unique()) == [archived_key]
-        # its field update and its two list adds (its segment's list and its arm's list)
-        reasons = sorted(hs_push["reason"], key=lambda r: r.startswith("list"))
-        assert len(reasons) == 3 and reasons[0].startswith("OBJECT_NOT_FOUND: ")
-        assert all(r.startswith("list 'segsync ") and ": OBJECT_NOT_FOUND" in r for r in reasons[1:])
-        # the bad purchases are quarantined, not counted: the customer's monetary value excludes them
-        assert first.counts["rejected_rows"] == 2
-        # refused records are not confirmed, so the next plan sends them again
-        ledger = store.ledger.confirmed_fields("salesforce")
-        assert refused_keys.isdisjoint(ledger)
-        assert len(ledger) == desired["salesforce_id"].notna().sum() - len(refused)
-        snap = salesforce_snapshot(world.sf)
-        assert all(snap.records[i].get(SF_FIELDS["segment_id"]) in (None, "") for i in refused)
 
-        # `segsync status` lists them with their reasons
-        capsys.readouterr()
+def _bad_purchases(world: E2EWorld, sf_contact: str, hs_contact: str) -> tuple[str, str]:
+    """A refund booked as a won Opportunity and as a closed-won deal, both negative."""
+    bad_opp = world.sf.store.insert("Opportunity", [{
+        "Name": "Refund 1", "StageName": "Closed Won", "CloseDate": "2026-02-20", "Amount": -25.0,
+        "ContactId": sf_contact}])[0]
+    bad_deal = world.hs.store.create("deals", [{
+        "dealname": "Refund 2", "dealstage": "closedwon", "pipeline": "default", "amount": "-40.00",
+        "closedate": "2026-02-21T12:00:00.000Z"}])[0]
+    world.hs.store.associate("deals", bad_deal, "contacts", hs_contact)
+    world.settle()
+    return bad_opp, bad_deal
+
+
+def _status(cfg_path: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
         assert cli_main(["status", str(cfg_path)]) == 0
-        out = capsys.readouterr().out
-        assert f"open rejected rows: {len(rows)}" in out
-        assert f"features/salesforce salesforce-{bad_opp}: amount is negative (-25.0)" in out
-        assert f"features/hubspot hubspot-{bad_deal}: amount is negative (-40.0)" in out
-        for key in refused_keys:
-            assert f"push/salesforce {key}: FIELD_CUSTOM_VALIDATION_EXCEPTION: {RULE_MESSAGE}" in out
-        assert f"push/hubspot {archived_key}: OBJECT_NOT_FOUND" in out
+    return out.getvalue()
 
-        # retried next run: refused again while the rule is active
-        mark = world.mark()
-        second = run_cycle(config, store, connector_factory=world.factory)
-        assert second.status == "succeeded", second.error
-        patched = [r["id"] for req in world.salesforce_requests(mark, "PATCH", "/composite/sobjects") for r in req.json()["records"]]
-        assert sorted(patched) == sorted(refused)
-        rows = store.rejected.open()
-        pushed = rows[rows["step"] == "push"]
-        # one open row per refused record (this run's), not one more per run
-        assert sorted(pushed["record_key"]) == sorted(refused_keys)
-        assert set(pushed["run_id"]) == {second.run_id}
-        # the archived contact left the desired state with the pull that saw it archived: its
-        # refusals are closed, nothing is sent to it again
-        assert archived not in set(second.outputs["desired"]["hubspot_id"].dropna())
-        assert archived_key not in set(rows["record_key"])
 
-        # the admin deactivates the rule: the next run gets them through and closes the rows
-        rule.active = False
-        mark = world.mark()
-        third = run_cycle(config, store, connector_factory=world.factory)
-        assert third.status == "succeeded", third.error
-        patched = [r["id"] for req in world.salesforce_requests(mark, "PATCH", "/composite/sobjects") for r in req.json()["records"]]
-        assert sorted(patched) == sorted(refused)
-        still_open = store.rejected.open()
-        assert refused_keys.isdisjoint(set(still_open["record_key"]))
-        assert_crm_matches(third.outputs["desired"], config, world.sf, world.hs)
-        snap = salesforce_snapshot(world.sf)
-        for sf_id in refused:
-            row = third.outputs["desired"].set_index("salesforce_id").loc[sf_id]
-            assert snap.records[sf_id][SF_FIELDS["segment_id"]] == row["segment_id"]
-        assert set(still_open["step"]) == {"features"}  # only the bad purchases stay quarantined
-        assert archived not in hubspot_snapshot(world.hs).records
+def test_bad_purchases_are_quarantined_with_reasons(story: Story) -> None:
+    rows = story.open_rows[0]
+    assert _reasons(rows, "features", "salesforce", f"salesforce-{story.bad_opp}") == ["amount is negative (-25.0)"]
+    assert _reasons(rows, "features", "hubspot", f"hubspot-{story.bad_deal}") == ["amount is negative (-40.0)"]
+    assert story.runs[0].counts["rejected_rows"] == 2
+    # quarantined, not counted: the refunds are in no customer's purchases
+    tx = story.runs[0].outputs["transactions"]
+    assert not tx["transaction_id"].isin([f"salesforce-{story.bad_opp}", f"hubspot-{story.bad_deal}"]).any()
+    assert (tx["amount"] >= 0).all()
+    # still quarantined after the last run (the data did not change)
+    assert set(story.open_rows[2]["step"]) == {"features"}
+
+
+def test_crm_refusals_are_stored_with_the_crm_reason(story: Story) -> None:
+    rows = story.open_rows[0]
+    sf_push = rows[(rows["step"] == "push") & (rows["source"] == "salesforce")]
+    assert set(sf_push["record_key"]) == story.refused_keys
+    assert (sf_push["reason"] == f"FIELD_CUSTOM_VALIDATION_EXCEPTION: {RULE_MESSAGE}").all()
+    hs_push = rows[(rows["step"] == "push") & (rows["source"] == "hubspot")]
+    assert list(hs_push["record_key"].unique()) == [story.archived_key]
+    # its field update and its two list adds (its segment's list and its arm's list)
+    reasons = sorted(hs_push["reason"], key=lambda r: r.startswith("list"))
+    assert len(reasons) == 3 and reasons[0].startswith("OBJECT_NOT_FOUND: ")
+    assert all(r.startswith("list 'segsync ") and ": OBJECT_NOT_FOUND" in r for r in reasons[1:])
+    # refused records are not confirmed (so the next plan sends them again) nor written
+    ledger = story.sf_ledger_after_first
+    assert story.refused_keys.isdisjoint(ledger)
+    assert len(ledger) == story.runs[0].outputs["desired"]["salesforce_id"].notna().sum() - len(story.refused)
+    assert story.sf_after_first is not None
+    assert all(story.sf_after_first.records[i].get(SF_FIELDS["segment_id"]) in (None, "") for i in story.refused)
+
+
+def test_status_lists_every_open_rejected_row(story: Story) -> None:
+    out, rows = story.status_after_first, story.open_rows[0]
+    assert f"open rejected rows: {len(rows)}" in out
+    assert f"features/salesforce salesforce-{story.bad_opp}: amount is negative (-25.0)" in out
+    assert f"features/hubspot hubspot-{story.bad_deal}: amount is negative (-40.0)" in out
+    for key in story.refused_keys:
+        assert f"push/salesforce {key}: FIELD_CUSTOM_VALIDATION_EXCEPTION: {RULE_MESSAGE}" in out
+    assert f"push/hubspot {story.archived_key}: OBJECT_NOT_FOUND" in out
+
+
+def test_refused_records_are_retried_each_run_with_one_open_row(story: Story) -> None:
+    assert sorted(story.patched[1]) == sorted(story.refused)  # retried, and only they
+    pushed = story.open_rows[1][story.open_rows[1]["step"] == "push"]
+    assert sorted(pushed["record_key"]) == sorted(story.refused_keys)  # one row each, not one per run
+    assert set(pushed["run_id"]) == {story.runs[1].run_id}
+
+
+def test_an_archived_contact_leaves_the_desired_state_and_its_rows_close(story: Story) -> None:
+    archived = story.archived_id
+    assert archived not in set(story.runs[1].outputs["desired"]["hubspot_id"].dropna())
+    assert story.archived_key not in set(story.open_rows[1]["record_key"])
+    assert archived not in hubspot_snapshot(story.world.hs).records
+
+
+def test_once_the_rule_is_gone_the_retry_succeeds(story: Story) -> None:
+    third = story.runs[2]
+    assert sorted(story.patched[2]) == sorted(story.refused)
+    assert story.refused_keys.isdisjoint(set(story.open_rows[2]["record_key"]))
+    world = story.world
+    assert_crm_matches(third.outputs["desired"], world.config(), world.sf, world.hs)
+    snap = salesforce_snapshot(world.sf)
+    by_sf = third.outputs["desired"].set_index("salesforce_id")
+    for sf_id in story.refused:
+        assert snap.records[sf_id][SF_FIELDS["segment_id"]] == by_sf.loc[sf_id, "segment_id"]
 
 
 def _reasons(rows: pd.DataFrame, step: str, source: str, key: str) -> list[str]:
