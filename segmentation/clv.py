@@ -74,7 +74,11 @@ def clv_scores(
     if len(fit) > max_fit_customers:
         fit = np.random.default_rng(random_state).choice(fit, max_fit_customers, replace=False)
     bgnbd = BGNBD(penalizer=penalizer).fit(x[fit], tx[fit], T[fit])
-    spend = GammaGamma(penalizer=penalizer).fit(x[fit], summary["monetary_value"].to_numpy(float)[fit])
+    money = summary["monetary_value"].to_numpy(float)
+    # Gamma-Gamma is defined for positive spend only: repeat buyers whose repeat purchases were
+    # all free (CDNOW has $0 rows) inform the purchase process, not the spend model.
+    paid = fit[money[fit] > 0]
+    spend = GammaGamma(penalizer=penalizer).fit(x[paid], money[paid])
     steps = max(1, int(np.ceil(horizon_days / 30)))
     clv = customer_lifetime_value(bgnbd, spend, summary, horizon_days, annual_discount_rate, 365.25, steps)
     return pd.DataFrame(
