@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_compute.py                        # 1M customers / 10M purchases
     .venv/bin/python benchmarks/bench_compute.py --customers 100000 1000000 3000000   # cost growth
+    .venv/bin/python benchmarks/bench_compute.py --threads 1    # OpenMP/BLAS pinned (a busy machine)
+
+On a shared machine OpenMP's spinning threads (HistGradientBoosting, KMeans) lose badly to
+other processes; `--threads 1` gives steadier figures there. Wall and CPU seconds are shown.
 
 Data: seeded synthetic customers (about 10 purchases each) who start buying on a random day
 of two years, buy as a Poisson process at their own rate and stop for good at an exponential
@@ -152,7 +156,7 @@ def child(mode: str, data: str) -> None:
     print(json.dumps(out, default=float))
 
 
-def measure(n: int) -> dict[str, dict]:
+def measure(n: int, threads: int | None) -> dict[str, dict]:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "transactions.parquet")
@@ -160,9 +164,12 @@ def measure(n: int) -> dict[str, dict]:
         print(f"\n{n:,} customers, {len(tx):,} transactions; load average {os.getloadavg()}", flush=True)
         tx.to_parquet(data)
         del tx
+        env = dict(os.environ)
+        if threads:
+            env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
         for mode in ("baseline", "segsync-same", "segsync-full"):
             done = subprocess.run([sys.executable, __file__, "--child", mode, f"--data={data}"],
-                                  capture_output=True, text=True, check=True)
+                                  capture_output=True, text=True, check=True, env=env)
             r = results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             phases = "  ".join(f"{k} {v:6.1f} s" for k, v in r["phases"].items())
             print(f"  {mode:13s} total {r['total_s']:6.1f} s wall ({r['cpu_s']:6.1f} s CPU)  peak RSS "
@@ -175,14 +182,15 @@ def measure(n: int) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--threads", type=int, help="OpenMP/BLAS threads per side (default: the libraries' own)")
     parser.add_argument("--child", choices=["baseline", "segsync-same", "segsync-full"])
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.data)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, threads {args.threads or 'library default'}")
     for n in args.customers:
-        measure(n)
+        measure(n, args.threads)
 
 
 if __name__ == "__main__":
