@@ -61,8 +61,12 @@ def plan(ctx: CycleContext) -> None:
         record_col = "customer_id" if dests.salesforce.external_id_field else "salesforce_id"
         plans["salesforce"] = _crm_plan(ctx, "salesforce", table, dests.salesforce.fields, "salesforce_id", record_col, dests.salesforce.lists)
     if dests.hubspot is not None:
-        record_col = "email" if dests.hubspot.match == "email" else "hubspot_id"
-        plans["hubspot"] = _crm_plan(ctx, "hubspot", table, dests.hubspot.properties, "hubspot_id", record_col, dests.hubspot.lists)
+        hs_table, record_col = table, "hubspot_id"
+        if dests.hubspot.match == "email" and "hubspot_id" in table.columns:
+            # upsert on the contact's email as HubSpot holds it: the identity-normalised one may
+            # differ (strip_plus_tags) and would create a second contact
+            hs_table, record_col = table.assign(hubspot_email=table["hubspot_id"].map(_crm_emails(ctx, "hubspot"))), "hubspot_email"
+        plans["hubspot"] = _crm_plan(ctx, "hubspot", hs_table, dests.hubspot.properties, "hubspot_id", record_col, dests.hubspot.lists)
     ctx.outputs["plan_detail"] = plans
     new_arms = int(ctx.counts.get("new_arms", 0))
     rejected = ctx.store.rejected.open_count()
@@ -73,6 +77,12 @@ def plan(ctx: CycleContext) -> None:
     ctx.outputs["power"] = _power(ctx)
     for s in summaries:
         log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
+
+
+def _crm_emails(ctx: CycleContext, source: str) -> dict[str, str]:
+    """CRM record id -> the email as stored in that CRM (from the mirror)."""
+    mirror = ctx.store.mirror.customers(source)
+    return dict(zip(mirror["source_id"].astype(str), mirror["email"], strict=True))
 
 
 def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_col: str, record_col: str, lists_cfg) -> DestinationPlan:
