@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from connector.config import Config
 from connector.identity import email_key
 from connector.pipeline import run_cycle
 from connector.state import StateStore
@@ -57,3 +58,31 @@ def test_new_customer_in_both_crms_is_one_customer_with_one_arm(world: E2EWorld)
         n_lists = 1 if row["arm"] == "holdout" else 2
         assert second.counts["list_adds_salesforce"] == second.counts["list_adds_hubspot"] == n_lists
         assert_crm_matches(desired, config, world.sf, world.hs)
+
+
+def test_upsert_by_email_updates_the_contact_as_hubspot_holds_it(world: E2EWorld) -> None:
+    """identity.strip_plus_tags joins a+news@x.com to a@x.com, but HubSpot's upsert by email
+    must be keyed on the contact's own email, or it creates a second contact."""
+    hs_id = world.hs.store.create("contacts", [{"email": "Plus+News@Example.com", "firstname": "Pat"}])[0]
+    deal = world.hs.store.create("deals", [{"dealname": "Order P", "dealstage": "closedwon", "pipeline": "default",
+                                            "amount": "80.00", "closedate": "2026-02-12T12:00:00.000Z"}])[0]
+    world.hs.store.associate("deals", deal, "contacts", hs_id)
+    world.settle()
+    data = world.config_data()
+    data["identity"] = {"strip_plus_tags": True}
+    data["destinations"]["hubspot"]["match"] = "email"
+    config = Config.model_validate(data)
+    n_contacts = len(hubspot_snapshot(world.hs).records)
+    with StateStore(world.tmp / "state.sqlite") as store:
+        for _ in range(2):
+            result = run_cycle(config, store, connector_factory=world.factory)
+            assert result.status == "succeeded", result.error
+            assert len(hubspot_snapshot(world.hs).records) == n_contacts  # no contact created
+        upserts = world.hs.calls(kind="objects.batch.upsert")
+        assert upserts > 0 and world.hs.calls(kind="objects.batch.update") == 0
+        desired = result.outputs["desired"].set_index("hubspot_id")
+        assert desired.loc[hs_id, "customer_id"] == email_key("plus@example.com")
+        rec = hubspot_snapshot(world.hs).records[hs_id]
+        assert rec[HS_PROPERTIES["segment_id"]] == desired.loc[hs_id, "segment_id"]
+        assert_crm_matches(result.outputs["desired"], config, world.sf, world.hs)
+        assert store.rejected.open().empty
