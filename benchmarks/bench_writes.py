@@ -6,7 +6,8 @@
 calls: both sandbox CRMs in-process with a simulated population (30 % of customers in both),
 whole cycles through `run_cycle`. Every request is classified from the wire (method and
 path), so the figures do not depend on segsync's own counters. For each cycle and CRM:
-field-update calls against ceil(updates / batch size), list calls against the per-list
+field-update calls against ceil(updates / batch size) (above 10,000 changes Salesforce goes
+through one Bulk API 2.0 ingest job: create, upload, close, whatever the size), list calls against the per-list
 minimum (one create per new list, ceil(adds / chunk) and ceil(removals / chunk) per list:
 200 CampaignMembers per Collections call, 1,000 ids per HubSpot membership call), and
 provisioning calls (first cycle only). Cycle 1 is the first full push, cycle 2 changes
@@ -63,7 +64,7 @@ def classify(method: str, path: str) -> str:
         return "provisioning"
     if path.endswith("/composite/sobjects"):
         return "field updates" if method == "PATCH" else "list members"
-    if "/batch/update" in path or "/batch/upsert" in path:
+    if "/batch/update" in path or "/batch/upsert" in path or "/jobs/ingest" in path:  # Bulk API 2.0 ingest too
         return "field updates"
     if "/memberships/" in path:
         return "list members"
