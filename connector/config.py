@@ -286,8 +286,14 @@ class ListsConfig(Strict):
 class SalesforceDestination(Strict):
     enabled: bool = True
     object: Literal["Contact", "Lead", "Account"] = "Contact"
+    match: Literal["id", "external_id"] = Field(
+        "id",
+        description="Write by record Id (segsync pulled every record it writes), or upsert on external_id_field "
+        "(every record must already carry segsync's customer key there, e.g. stamped by earlier runs).",
+    )
     external_id_field: str | None = Field(
-        None, description="Unique External ID field to upsert on; update by record Id when unset."
+        None, description="A unique External ID field: segsync stamps its stable customer key there (and, with "
+        "match: external_id, upserts on it)."
     )
     fields: dict[str, str] = Field(
         default_factory=lambda: {
@@ -302,6 +308,12 @@ class SalesforceDestination(Strict):
     member_status: str = Field("Sent", description="CampaignMember Status for new members.")
     batch_size: int = Field(200, ge=1, le=200)
     bulk_ingest_threshold: int = Field(10_000, ge=0, description="Use Bulk API 2.0 ingest above this many changes.")
+
+    @model_validator(mode="after")
+    def _external_id(self) -> SalesforceDestination:
+        if self.match == "external_id" and not self.external_id_field:
+            raise ValueError("match external_id needs external_id_field")
+        return self
 
 
 class HubSpotDestination(Strict):

@@ -58,8 +58,11 @@ def plan(ctx: CycleContext) -> None:
     plans: dict[str, DestinationPlan] = {}
     dests = ctx.config.destinations
     if dests.salesforce is not None:
-        record_col = "customer_id" if dests.salesforce.external_id_field else "salesforce_id"
-        plans["salesforce"] = _crm_plan(ctx, "salesforce", table, dests.salesforce.fields, "salesforce_id", record_col, dests.salesforce.lists)
+        sf = dests.salesforce
+        # by Id unless told to upsert on the External ID; either way segsync stamps its key there
+        record_col = "customer_id" if sf.match == "external_id" else "salesforce_id"
+        mapping = {**sf.fields, "customer_id": sf.external_id_field} if sf.external_id_field else sf.fields
+        plans["salesforce"] = _crm_plan(ctx, "salesforce", table, mapping, "salesforce_id", record_col, sf.lists)
     if dests.hubspot is not None:
         hs_table, record_col = table, "hubspot_id"
         if dests.hubspot.match == "email" and "hubspot_id" in table.columns:
@@ -89,7 +92,8 @@ def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_c
     keys = [k for k in mapping if k in table.columns]
     missing = sorted(set(mapping) - set(keys))
     mapping_hash = hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
-    p = DestinationPlan(dest, mapping_hash, keys, specs=field_specs(keys, table))
+    # segsync's key goes to an existing External ID field, checked by the connector: not provisioned
+    p = DestinationPlan(dest, mapping_hash, keys, specs=field_specs([k for k in keys if k != "customer_id"], table))
     if missing:
         p.notes.append(f"mapped key(s) with no value this run: {', '.join(missing)}")
     ledger = ctx.store.ledger.confirmed_fields(dest)

@@ -1,16 +1,9 @@
-"""destinations.salesforce.external_id_field: upserting on a Unique External ID field.
-
-Known defect, kept as a strict xfail so it turns red when fixed: the plan keys the upsert on
-segsync's own customer_id ("e-" + a hash of the email), a value no Contact carries in its
-External ID field, so every upsert tries to create a Contact (refused here for the missing
-LastName; on an object without required fields it would create duplicates).
-"""
+"""destinations.salesforce.external_id_field: segsync stamps its stable key into a unique External
+ID field (writing by Id), and once every record carries it, `match: external_id` upserts on it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from connector.config import Config
 from connector.pipeline import run_cycle
@@ -19,8 +12,7 @@ from tests.e2e.crm_state import assert_crm_matches, salesforce_snapshot
 from tests.e2e.world import E2EWorld
 
 
-@pytest.mark.xfail(strict=True, reason="plan upserts on customer_id, which no Contact holds in the External ID field")
-def test_upsert_on_an_external_id_field_updates_the_existing_contacts(tmp_path: Path) -> None:
+def test_key_stamped_by_id_then_upserts_update_the_same_contacts(tmp_path: Path) -> None:
     world = E2EWorld(tmp_path, n_customers=300, seed=2)
     world.sf.schema.add_custom_field("Contact", {"name": "Segsync_Key__c", "type": "Text", "length": 40,
                                                  "externalId": True, "unique": True})
@@ -31,6 +23,21 @@ def test_upsert_on_an_external_id_field_updates_the_existing_contacts(tmp_path: 
     with StateStore(tmp_path / "state.sqlite") as store:
         result = run_cycle(config, store, connector_factory=world.factory)
         assert result.status == "succeeded", result.error
-        assert len(salesforce_snapshot(world.sf).records) == n_contacts
-        assert store.rejected.open().empty, store.rejected.open()["reason"].iloc[0]
+        assert len(salesforce_snapshot(world.sf).records) == n_contacts  # nothing created
+        assert store.rejected.open().empty
         assert_crm_matches(result.outputs["desired"], config, world.sf, world.hs)
+        desired = result.outputs["desired"].dropna(subset=["salesforce_id"]).set_index("salesforce_id")["customer_id"]
+        contacts = {r["Id"]: r for r in world.sf.store.records("Contact")}
+        assert {i: contacts[i].get("Segsync_Key__c") for i in desired.index} == desired.to_dict()
+
+        # every Contact now carries segsync's key: upserting on it updates the same records
+        data["destinations"]["salesforce"]["match"] = "external_id"
+        data["destinations"]["salesforce"]["fields"]["segment_name"] = "Segsync_Segment__c"
+        upsert_config = Config.model_validate(data)
+        store.ledger.forget("salesforce")  # force a full resend through the upsert path
+        again = run_cycle(upsert_config, store, connector_factory=world.factory)
+        assert again.status == "succeeded", again.error
+        assert again.counts.get("pushed_salesforce") == len(desired)
+        assert len(salesforce_snapshot(world.sf).records) == n_contacts
+        assert store.rejected.open().empty
+        assert_crm_matches(again.outputs["desired"], upsert_config, world.sf, world.hs)

@@ -58,13 +58,18 @@ class FieldWriter:
         self.bulk = bulk
         self.destination = destination
         self.sobject = destination.object
-        self.key_field = identifier(destination.external_id_field) if destination.external_id_field else "Id"
+        # upsert on the External ID only when asked to: segsync pulled every record it writes,
+        # so it knows each Id, and an upsert on a key a record does not carry yet creates one
+        self.upsert = destination.match == "external_id" and bool(destination.external_id_field)
+        self.key_field = identifier(destination.external_id_field) if self.upsert and destination.external_id_field else "Id"
 
     def field_name(self, key: str) -> str:
         """The Salesforce field for a desired-state key (or a field name given directly)."""
         name = self.destination.fields.get(key)
         if name is not None:
             return identifier(name)
+        if key == "customer_id" and self.destination.external_id_field:
+            return identifier(self.destination.external_id_field)  # segsync's key, stamped
         if key.endswith("__c"):
             return identifier(key)
         raise ConfigurationError(
@@ -89,7 +94,7 @@ class FieldWriter:
     def _record(self, update: FieldUpdate) -> dict[str, Any]:
         record: dict[str, Any] = {"attributes": {"type": self.sobject}}
         record.update({self.field_name(k): wire_value(v) for k, v in update.values.items()})
-        if self.destination.external_id_field:
+        if self.upsert:
             record[self.key_field] = update.record_id
         else:
             record["id"] = update.record_id
@@ -97,7 +102,7 @@ class FieldWriter:
 
     def _collections(self, batch: Sequence[FieldUpdate]) -> list[RecordResult]:
         body = {"allOrNone": False, "records": [self._record(u) for u in batch]}
-        if self.destination.external_id_field:
+        if self.upsert:
             path, kind = f"/{self.sobject}/{self.key_field}", "collections_upsert"
         else:
             path, kind = "", "collections_update"
@@ -130,9 +135,9 @@ class FieldWriter:
 
     def _ingest_job(self, columns: list[str], rows: list[list[Any]]) -> Iterator[RecordResult]:
         header = [self.key_field, *columns]
-        operation = "upsert" if self.destination.external_id_field else "update"
+        operation = "upsert" if self.upsert else "update"
         outcome = self.bulk.ingest(
-            self.sobject, operation, write_csv(header, rows), external_id_field=self.destination.external_id_field
+            self.sobject, operation, write_csv(header, rows), external_id_field=self.destination.external_id_field if self.upsert else None
         )
         seen: set[str] = set()
         for r in outcome.successful:

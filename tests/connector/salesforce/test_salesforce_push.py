@@ -28,7 +28,7 @@ def updates(n: int, start: int = 0) -> list[FieldUpdate]:
             for i in range(start, start + n)]
 
 
-DEST = {"external_id_field": "Segsync_Key__c",
+DEST = {"match": "external_id", "external_id_field": "Segsync_Key__c",
         "fields": {"segment_id": "Segsync_Segment_Id__c", "segment_name": "Segsync_Segment__c", "churn": "Churn__c"}}
 
 

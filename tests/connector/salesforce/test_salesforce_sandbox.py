@@ -129,7 +129,7 @@ def test_session_expiry_mid_run_is_refreshed_in_rest_and_bulk_paths():
 def test_push_10000_updates_in_50_collections_calls():
     sb = make_sandbox()
     seed_contacts(sb, 10_000)
-    conn = make_connector(sb, {"external_id_field": "Segsync_Key__c", "fields": {"segment_name": "Segsync_Segment__c"},
+    conn = make_connector(sb, {"match": "external_id", "external_id_field": "Segsync_Key__c", "fields": {"segment_name": "Segsync_Segment__c"},
                                "bulk_ingest_threshold": 20_000})
     updates = [FieldUpdate(f"k{i}", {"segment_name": f"seg-{i % 4}"}) for i in range(10_000)]
     results = list(conn.push_updates(updates))
@@ -237,7 +237,7 @@ def test_request_limit_exceeded_403_stops_without_retry():
 def test_bulk_threshold_boundary_and_no_update_is_lost(threshold, kind):
     sb = make_sandbox()
     seed_contacts(sb, 5, prefix="t-")
-    conn = make_connector(sb, {"external_id_field": "Segsync_Key__c", "fields": {"segment_name": "Segsync_Segment__c"},
+    conn = make_connector(sb, {"match": "external_id", "external_id_field": "Segsync_Key__c", "fields": {"segment_name": "Segsync_Segment__c"},
                                "bulk_ingest_threshold": threshold})
     results = list(conn.push_updates(FieldUpdate(f"t-k{i}", {"segment_name": "x"}) for i in range(5)))
     assert sorted(r.record_id for r in results if r.ok) == [f"t-k{i}" for i in range(5)]
