@@ -1,0 +1,54 @@
+"""The YAML configuration: pydantic models, ${ENV} interpolation and key-path errors.
+
+Precedence: values come from the YAML file; `${VAR}` references in it are resolved from the
+process environment when the file is loaded (Docker Compose syntax: `${VAR}`,
+`${VAR:-default}`, `${VAR:?message}`, and `$$` for a literal dollar). Secret fields are
+`SecretStr`: they print as '**********' and are never written to logs or the state store.
+
+Every component receives its own sub-model (`SalesforceSource`, `SegmentationConfig`, ...),
+never the root config or a dict.
+"""
+
+
+from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.destinations import (
+    DestinationsConfig,
+    FilesDestination,
+    HubSpotDestination,
+    ListsConfig,
+    SalesforceDestination,
+)
+from connector.config.models import (
+    Arm,
+    ClvConfig,
+    ExperimentConfig,
+    ExperimentsConfig,
+    HoldoutConfig,
+    RetrainPolicy,
+    ScoreTarget,
+    ScoringConfig,
+    SegmentationConfig,
+)
+from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
+from connector.config.sources import (
+    FilesSource,
+    HttpConfig,
+    HubSpotAuth,
+    HubSpotSource,
+    IdentityConfig,
+    SalesforceAuth,
+    SalesforceCustomers,
+    SalesforceSource,
+    SalesforceTransactions,
+    SourcesConfig,
+)
+from connector.crm.errors import ConfigurationError
+
+__all__ = [
+    "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
+    "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
+    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig",
+    "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
+    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
+    "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
+]

@@ -1,0 +1,139 @@
+"""The root model and loading: ${ENV} interpolation, validation with key-path errors, the JSON Schema."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.destinations import DestinationsConfig
+from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
+from connector.config.sources import IdentityConfig, SourcesConfig
+from connector.configload import load_yaml_with_lines, render_validation_errors
+from connector.crm.errors import ConfigurationError
+
+# --------------------------------------------------------------------------- root
+
+
+class Config(Strict):
+    version: Literal[1] = 1
+    state: StateConfig = Field(default_factory=StateConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    #: Directory of the file the config was loaded from; relative paths resolve against it.
+    base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        if self.destinations.salesforce is not None and self.sources.salesforce is None:
+            raise ValueError("destinations.salesforce needs sources.salesforce (credentials and instance)")
+        if self.destinations.hubspot is not None and self.sources.hubspot is None:
+            raise ValueError("destinations.hubspot needs sources.hubspot (credentials)")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+
+# --------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\})")
+
+
+def interpolate(text: str, env: dict[str, str] | os._Environ[str], where: str) -> str:
+    """Resolve `${VAR}`, `${VAR:-default}`, `${VAR:?message}` and `$$` in one string.
+
+    An unset `${VAR}` with no default is an error, as in Vector: silently empty credentials
+    make for confusing authentication failures much later.
+    """
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1):
+            return "$"
+        name, op, arg = m.group(2), m.group(3), m.group(4)
+        value = env.get(name)
+        if op == ":-":
+            return value if value else arg
+        if op == ":?":
+            if not value:
+                raise ConfigurationError(f"{where}: {arg or 'required'} (environment variable {name} is not set)")
+            return value
+        if value is None:
+            raise ConfigurationError(
+                f"{where}: environment variable {name} is not set (use ${{{name}:-default}} for a default)"
+            )
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Load, interpolate and validate a config file; raise ConfigurationError listing every problem."""
+    path = Path(path)
+    env_map = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+    data, lines, errors = load_yaml_with_lines(text, path.name, lambda s, where: interpolate(s, env_map, where))
+    if errors:
+        raise ConfigurationError("\n".join(errors))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path.name}:1: the top level must be a mapping of sections")
+    from pydantic import ValidationError
+
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError("\n".join(render_validation_errors(exc, Config, lines, path.name))) from None
+    return cfg.model_copy(update={"base_dir": path.resolve().parent})
+
+
+def secret_values(cfg: BaseModel) -> list[str]:
+    """Every secret value in a config tree, for log redaction."""
+    found: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, SecretStr):
+            v = obj.get_secret_value()
+            if v:
+                found.append(v)
+        elif isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                walk(getattr(obj, name))
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                walk(v)
+
+    walk(cfg)
+    return found
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file, for `# yaml-language-server: $schema=`."""
+    schema = Config.model_json_schema()
+    schema.get("properties", {}).pop("base_dir", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "segsync configuration"
+    return schema

@@ -1,0 +1,146 @@
+"""Where customers and purchases come from: Salesforce, HubSpot, files; identity; the HTTP transport's knobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from connector.config.base import Strict
+
+# --------------------------------------------------------------------------- transport
+
+
+class HttpConfig(Strict):
+    """The one HTTP transport's knobs, per CRM."""
+
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request, first one included.")
+    max_wait_seconds: float = Field(300.0, gt=0, description="Cap on the total time spent waiting to retry one request.")
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(60.0, gt=0)
+    concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once during a push.")
+    verify_tls: bool = Field(True, description="Leave on. Only the sandbox on loopback may turn it off.")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SalesforceAuth(Strict):
+    method: Literal["jwt", "client_credentials", "password"] = "jwt"
+    client_id: str = Field(..., description="Consumer key of the External Client App.")
+    client_secret: SecretStr | None = None
+    username: str | None = Field(None, description="JWT subject / password-grant user.")
+    private_key_file: Path | None = Field(None, description="PEM private key for the JWT bearer flow.")
+    private_key: SecretStr | None = Field(None, description="PEM private key given inline (e.g. from ${SF_PRIVATE_KEY}).")
+    password: SecretStr | None = Field(None, description="Password grant only (deprecated by Salesforce).")
+    security_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SalesforceAuth:
+        need: dict[str, tuple[str, ...]] = {
+            "jwt": ("username",),
+            "client_credentials": ("client_secret",),
+            "password": ("username", "password", "client_secret"),
+        }
+        missing = [f for f in need[self.method] if getattr(self, f) is None]
+        if self.method == "jwt" and self.private_key_file is None and self.private_key is None:
+            missing.append("private_key_file or private_key")
+        if missing:
+            raise ValueError(f"method {self.method} needs {', '.join(missing)}")
+        return self
+
+
+class SalesforceCustomers(Strict):
+    object: Literal["Contact", "Lead", "Account"] = "Contact"
+    email_field: str = "Email"
+    fields: list[str] = Field(default_factory=list, description="Extra fields to pull.")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="Canonical attribute name -> Salesforce field, e.g. country: MailingCountry."
+    )
+    where: str | None = Field(None, description="Extra SOQL condition (trusted: written by the admin).")
+
+
+class SalesforceTransactions(Strict):
+    object: str = "Opportunity"
+    amount_field: str = "Amount"
+    date_field: str = "CloseDate"
+    customer_field: str = Field("ContactId", description="Lookup from the transaction to the customer.")
+    where: str | None = Field("IsWon = true", description="SOQL condition for a completed purchase.")
+
+
+class SalesforceSource(Strict):
+    instance_url: str = Field(..., description="https://<MyDomain>.my.salesforce.com")
+    login_url: str = Field("https://login.salesforce.com", description="Token endpoint host (test. for sandboxes).")
+    api_version: str = Field("66.0", pattern=r"^\d{2,3}\.0$")
+    auth: SalesforceAuth
+    customers: SalesforceCustomers = Field(default_factory=SalesforceCustomers)
+    transactions: SalesforceTransactions = Field(default_factory=SalesforceTransactions)
+    bulk_query_threshold: int = Field(10_000, ge=0, description="Use Bulk API 2.0 query above this many records.")
+    page_size: int = Field(2000, ge=200, le=2000)
+    quota_stop_share: float = Field(
+        0.8, gt=0, le=1, description="Stop the run cleanly once this share of the daily API limit is used."
+    )
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+
+class HubSpotAuth(Strict):
+    method: Literal["token", "oauth"] = "token"
+    token: SecretStr | None = Field(None, description="Service key or private-app token (Bearer).")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    token_path: Literal["2026-03", "v1"] = Field("2026-03", description="OAuth token endpoint version.")
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> HubSpotAuth:
+        need = {"token": ("token",), "oauth": ("client_id", "client_secret", "refresh_token")}
+        missing = [f for f in need[self.method] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"method {self.method} needs {', '.join(missing)}")
+        return self
+
+
+class HubSpotSource(Strict):
+    base_url: str = "https://api.hubapi.com"
+    api_version: Literal["2026-03", "v3"] = Field("2026-03", description="Date-versioned CRM paths, or legacy /crm/v3.")
+    auth: HubSpotAuth
+    tier_requests_per_10s: Literal[100, 110, 190, 250] = Field(
+        100, description="Burst limit of the account: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (capacity pack), 110 (OAuth app)."
+    )
+    search_requests_per_second: float = Field(4.0, gt=0, le=10)
+    contact_properties: list[str] = Field(default_factory=lambda: ["email", "firstname", "lastname", "createdate"])
+    attributes: dict[str, str] = Field(default_factory=dict, description="Canonical attribute name -> HubSpot property.")
+    search_overlap_minutes: int = Field(60, ge=0, description="Incremental search re-reads this window (eventual consistency).")
+    track_deletions: bool = Field(
+        True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
+    )
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+
+class FilesSource(Strict):
+    """A CSV or Parquet of transactions, for running without a CRM."""
+
+    transactions: Path
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    customer_id_column: str = "CustomerID"
+    amount_column: str = "amount"
+    date_column: str = "date"
+    transaction_id_column: str | None = None
+    date_format: str | None = Field(None, description="strftime format, e.g. %Y%m%d; parsed as ISO 8601 when unset.")
+    attribute_columns: list[str] = Field(default_factory=list)
+    delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+
+
+class SourcesConfig(Strict):
+    salesforce: SalesforceSource | None = None
+    hubspot: HubSpotSource | None = None
+    files: FilesSource | None = None
+
+
+class IdentityConfig(Strict):
+    match_on: Literal["email"] = Field("email", description="How one customer in both CRMs is recognised.")
+    lowercase: bool = True
+    strip_plus_tags: bool = Field(False, description="Treat a+tag@x.com as a@x.com.")
