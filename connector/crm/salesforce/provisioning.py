@@ -57,14 +57,13 @@ class FieldProvisioner:
             return ProvisionReport(existing=existing)
         if not self.destination.create_missing_fields:
             raise ConfigurationError(self._manual_steps(missing, wanted))
-        created, invisible = [], []
         for name in missing:
-            if self._create(name, wanted[name]):
-                created.append(name)
-            else:
-                invisible.append(name)
+            self._create(name, wanted[name])
+        # "already a field named" means hidden by FLS, or created by our own earlier attempt
+        # whose reply was lost (a retried POST): the second describe tells which.
         visible = self.describe()
-        invisible += [n for n in created if n not in visible]
+        created = [n for n in missing if n in visible]
+        invisible = [n for n in missing if n not in visible]
         if invisible:
             raise ConfigurationError(
                 f"Salesforce {obj} fields {', '.join(sorted(set(invisible)))} exist but the integration user "
