@@ -52,17 +52,33 @@ class CampaignLists:
         with self._lock:
             if name in self._ids:
                 return self._ids[name]
-            soql = select(["Id"], "Campaign", [f"Name = {quote(name)}"], ["CreatedDate", "Id"], limit=1)
-            found = list(self.client.query_records(soql, kind="campaign_lookup"))
+            found = self._named(name, limit=1)
             if found:
-                campaign_id = str(found[0]["Id"])
+                campaign_id = found[0]
             else:
-                reply = self.client.json("POST", "sobjects/Campaign", kind="campaign_create",
-                                         json={"Name": name, "IsActive": True})
-                campaign_id = str(reply["id"])
+                self.client.json("POST", "sobjects/Campaign", kind="campaign_create",
+                                 json={"Name": name, "IsActive": True})
+                campaign_id = self._keep_oldest(name)
                 self._add_status(campaign_id)
             self._ids[name] = campaign_id
             return campaign_id
+
+    def _named(self, name: str, limit: int | None = None) -> list[str]:
+        soql = select(["Id"], "Campaign", [f"Name = {quote(name)}"], ["CreatedDate", "Id"], limit=limit)
+        return [str(r["Id"]) for r in self.client.query_records(soql, kind="campaign_lookup")]
+
+    def _keep_oldest(self, name: str) -> str:
+        """After a create: the oldest Campaign of that name; newer twins are deleted.
+
+        Campaign names are not unique and a create is a POST: when its reply is lost (a dropped
+        connection) the transport retries it, and the first attempt may have succeeded. The
+        twins were created a moment ago by this call, so they have no members yet.
+        """
+        ids = self._named(name)
+        if len(ids) > 1:
+            self.client.collections("DELETE", "", params={"ids": ",".join(ids[1:]), "allOrNone": "false"},
+                                    kind="campaign_dedupe")
+        return ids[0]
 
     def _add_status(self, campaign_id: str) -> None:
         status = self.destination.member_status

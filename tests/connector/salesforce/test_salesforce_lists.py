@@ -32,7 +32,7 @@ def rows(records) -> httpx.Response:
 @respx.mock
 def test_ensure_list_finds_by_escaped_name_or_creates_with_member_status():
     respx.post(TOKEN_URL).mock(return_value=token_reply())
-    query = respx.get(f"{API}/query").mock(side_effect=[rows([]), rows([{"Id": "701OLD"}])])
+    query = respx.get(f"{API}/query").mock(side_effect=[rows([]), rows([{"Id": "701NEW"}]), rows([{"Id": "701OLD"}])])
     create = respx.post(f"{API}/sobjects/Campaign").mock(return_value=httpx.Response(201, json={"id": "701NEW", "success": True, "errors": []}))
     status = respx.post(f"{API}/sobjects/CampaignMemberStatus").mock(return_value=httpx.Response(201, json={"id": "01Y", "success": True}))
     conn = connector(dest=destination(member_status="Targeted"))
@@ -43,7 +43,19 @@ def test_ensure_list_finds_by_escaped_name_or_creates_with_member_status():
                                "ORDER BY CreatedDate, Id LIMIT 1")
     assert body(create.calls.last) == {"Name": "segsync O'Neil's \"best\"", "IsActive": True}
     assert body(status.calls.last) == {"CampaignId": "701NEW", "Label": "Targeted", "HasResponded": False, "SortOrder": 3}
-    assert create.call_count == 1 and query.call_count == 2
+    assert create.call_count == 1 and query.call_count == 3  # lookup, twin check after the create, lookup
+
+
+@respx.mock
+def test_ensure_list_deletes_a_twin_made_by_a_retried_create():
+    """The create's reply was lost and the transport retried it: two Campaigns of that name."""
+    respx.post(TOKEN_URL).mock(return_value=token_reply())
+    respx.get(f"{API}/query").mock(side_effect=[rows([]), rows([{"Id": "701FIRST"}, {"Id": "701TWIN"}])])
+    respx.post(f"{API}/sobjects/Campaign").mock(return_value=httpx.Response(201, json={"id": "701TWIN", "success": True}))
+    delete = respx.delete(f"{API}/composite/sobjects").mock(return_value=httpx.Response(200, json=[
+        {"id": "701TWIN", "success": True, "errors": []}]))
+    assert connector(dest=destination()).ensure_list("segsync Dormant") == "701FIRST"
+    assert delete.call_count == 1 and delete.calls.last.request.url.params["ids"] == "701TWIN"
 
 
 def test_campaign_name_longer_than_80_is_refused():
