@@ -40,8 +40,10 @@ class ListManager:
                 reply = self.api.call("POST", self.api.paths.lists(), kind="list_create", json=body)
                 found = _list_id(reply, name)
             except FatalError as exc:
-                # Another writer created it between our lookup and our create: names are unique.
-                if exc.status != 409 or (found := self._find(name)) is None:
+                # The name is taken: another writer created it between our lookup and our create,
+                # or our own earlier attempt did and its reply was lost (a retried POST). HubSpot
+                # answers 409, or 400 VALIDATION_ERROR "A list named ... already exists".
+                if exc.status not in (400, 409) or (found := self._find(name)) is None:
                     raise
         with self._lock:
             self._ids[name] = found
