@@ -38,6 +38,7 @@ __all__ = [
     "RecordResult",
     "Sink",
     "TransactionRecord",
+    "change_members",
     "set_members",
     "utc",
 ]
@@ -243,6 +244,20 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def change_members(
+    connector: Connector, list_id: str, to_add: Sequence[str], to_remove: Sequence[str]
+) -> tuple[list[RecordResult], list[RecordResult]]:
+    """(add results, removal results). A CRM that changes both in one call (HubSpot's
+    add-and-remove) offers `change_member_results`; otherwise adds, then removals."""
+    combined = getattr(connector, "change_member_results", None)
+    if combined is not None and to_add and to_remove:
+        adds, removes = combined(list_id, to_add, to_remove)
+        return list(adds), list(removes)
+    adds = list(connector.add_members(list_id, to_add)) if to_add else []
+    removes = list(connector.remove_members(list_id, to_remove)) if to_remove else []
+    return adds, removes
 
 
 def set_members(connector: Connector, list_id: str, record_ids: Iterable[str]) -> list[RecordResult]:

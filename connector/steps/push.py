@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from connector.crm.base import RecordResult
+from connector.crm.base import RecordResult, change_members
 from connector.crm.files import write_segments_csv
 from connector.steps.plan import DestinationPlan
 
@@ -97,19 +97,18 @@ def _push_lists(ctx: CycleContext, conn, p: DestinationPlan) -> None:
             list_id = conn.ensure_list(name)
             ctx.store.ledger.remember_list(p.destination, name, list_id)
             ctx.count(f"lists_created_{p.destination}", 1)
-        adds = p.list_adds.get(name, {})
-        if adds:
-            by_crm = {crm: key for key, crm in adds.items()}
-            done = _confirmed(conn.add_members(list_id, list(by_crm)), by_crm, ctx, p.destination, name)
-            ctx.store.ledger.confirm_list_changes(p.destination, name, added=[(by_crm[c], c) for c in done], run_id=ctx.run_id)
-            ctx.count(f"list_adds_{p.destination}", len(done))
+        adds = {crm: key for key, crm in p.list_adds.get(name, {}).items()}
         removes = p.list_removes.get(name, {})
-        if removes:
-            by_crm = {str(crm): key for key, crm in removes.items() if crm is not None}
-            done = _confirmed(conn.remove_members(list_id, list(by_crm)), by_crm, ctx, p.destination, name)
-            gone = [by_crm[c] for c in done] + [k for k, crm in removes.items() if crm is None]
-            ctx.store.ledger.confirm_list_changes(p.destination, name, removed=gone, run_id=ctx.run_id)
-            ctx.count(f"list_removals_{p.destination}", len(gone))
+        by_crm_removed = {str(crm): key for key, crm in removes.items() if crm is not None}
+        added, removed = change_members(conn, list_id, list(adds), list(by_crm_removed))
+        done = _confirmed(added, adds, ctx, p.destination, name)
+        gone = [by_crm_removed[c] for c in _confirmed(removed, by_crm_removed, ctx, p.destination, name)]
+        gone += [k for k, crm in removes.items() if crm is None]  # never confirmed in the CRM: nothing to remove
+        ctx.store.ledger.confirm_list_changes(
+            p.destination, name, added=[(adds[c], c) for c in done], removed=gone, run_id=ctx.run_id
+        )
+        ctx.count(f"list_adds_{p.destination}", len(done))
+        ctx.count(f"list_removals_{p.destination}", len(gone))
         ctx.check_stop()
 
 

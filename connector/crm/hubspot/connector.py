@@ -158,6 +158,23 @@ class HubSpotConnector:
         """Adds and removals in shared add-and-remove calls (fewer calls than add, then remove)."""
         return self.lists.change(list_id, to_add, to_remove)
 
+    def change_member_results(
+        self, list_id: str, to_add: Sequence[str], to_remove: Sequence[str]
+    ) -> tuple[list[RecordResult], list[RecordResult]]:
+        """(results of the adds, results of the removals) from shared add-and-remove calls.
+
+        A missing id is refused on an add (the contact does not exist) and a success on a
+        removal (it is not a member), as in add_members / remove_members.
+        """
+        out = self.change_members(list_id, to_add, to_remove)
+        missing = set(out.missing)
+        adds = [RecordResult(i, True, crm_id=i) for i in out.added if i in set(map(str, to_add))]
+        adds += [RecordResult(i, False, crm_id=i, error_code="OBJECT_NOT_FOUND", message="no such HubSpot contact (deleted?)")
+                 for i in dict.fromkeys(map(str, to_add)) if i in missing]
+        removes = [RecordResult(i, True, crm_id=i) for i in out.removed if i in set(map(str, to_remove))]
+        removes += [RecordResult(i, True, crm_id=i) for i in dict.fromkeys(map(str, to_remove)) if i in missing]
+        return adds, removes
+
     # ------------------------------------------------------------------ outcomes, quota
 
     def read_outcomes(self, lists: Mapping[str, Sequence[str]], since: date) -> Iterator[OutcomeRecord]:

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from connector.config import HttpConfig, HubSpotAuth, HubSpotDestination, HubSpotSource, ListsConfig
-from connector.crm.base import Cursor, FieldSpec, FieldUpdate, set_members
+from connector.crm.base import Cursor, FieldSpec, FieldUpdate, change_members, set_members
 from connector.crm.hubspot import HubSpotConnector
 from connector.crm.hubspot.lists import list_name
 from connector.sandbox.clock import SandboxClock
@@ -242,3 +242,20 @@ def test_incremental_search_resumes_after_a_crash_mid_scan(hs):
     got = [r.source_id for b in stored for r in b.rows]
     assert got == ids and hs.calls("objects.search") == 1 + 1 + 2
     assert cursor == Cursor(START, ids[-1])
+
+
+def test_adds_and_removals_share_one_add_and_remove_call(hs):
+    ids = hs.store.create("contacts", [{"email": f"m{i}@x.com"} for i in range(10)])
+    conn, _ = connect(hs)
+    list_id = conn.ensure_list("segsync shared call")
+    set_members(conn, list_id, ids[:5])
+    hs.store.archive("contacts", ids[4])  # a member deleted since: its removal is a success
+    hs.store.archive("contacts", ids[9])  # a deleted contact cannot be added
+    before = hs.calls("lists.memberships.add-and-remove")
+    added, removed = change_members(conn, list_id, ids[5:], [ids[3], ids[4]])
+    assert hs.calls("lists.memberships.add-and-remove") == before + 1
+    assert sorted((r.record_id, r.ok, r.error_code) for r in added) == sorted(
+        [(i, True, None) for i in ids[5:9]] + [(ids[9], False, "OBJECT_NOT_FOUND")]
+    )
+    assert sorted((r.record_id, r.ok) for r in removed) == [(ids[3], True), (ids[4], True)]
+    assert hs.store.list_members(list_id) == set(ids[:3]) | set(ids[5:9])
