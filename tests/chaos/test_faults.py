@@ -35,7 +35,7 @@ def small_batches(world: SandboxWorld):
     return Config.model_validate(data)
 
 
-@pytest.mark.parametrize("seed", seeds(3, 20))
+@pytest.mark.parametrize("seed", seeds(6, 30))
 def test_cycle_under_faults_converges_in_one_run(seed, tmp_path):
     world = faulty_world(seed)
     config = small_batches(world)
@@ -61,7 +61,7 @@ def test_cycle_under_faults_converges_in_one_run(seed, tmp_path):
 def test_faults_are_really_injected_in_every_family(tmp_path):
     """Over the CI seeds together, each fault kind of the issue's mix happened."""
     total = {}
-    for seed in seeds(3, 20):
+    for seed in seeds(6, 30):
         world = faulty_world(seed)
         with StateStore(tmp_path / f"{seed}.sqlite") as store:
             run_cycle(small_batches(world), store, connector_factory=world.factory)
