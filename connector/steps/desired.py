@@ -12,9 +12,10 @@ from connector.crm.base import FieldSpec
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
-#: Decimals kept per kind of value: a retrain that moves a probability by 0.001 is not a change
-#: worth an API call.
-SCORE_DECIMALS, MONEY_DECIMALS = 2, 2
+#: Decimals kept per kind of value: a retrain that moves a probability by 0.001, or a day that
+#: moves a lifetime value by a few cents, is not a change worth an API call. (CLV at two
+#: decimals rewrote nearly every record every day: benchmarks/bench_writes.py.)
+SCORE_DECIMALS, MONEY_DECIMALS = 2, 0
 
 
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
