@@ -164,18 +164,21 @@ def _behaviour(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame
         )
     rows = transactions if keep.all() else transactions[keep]  # skip a 10M-row copy if we can
     when = when if keep.all() else when[keep]
-    # Float days relative to the cutoff (<= 0): every aggregate is then a plain reduction.
-    frame = pd.DataFrame(
-        {
-            "customer_id": rows["customer_id"].astype(str).array,
-            "day": ((when - cutoff) / _DAY).to_numpy(dtype="float64"),
-            "amount": rows["amount"].to_numpy(dtype="float64"),
-        }
-    )
-    grouped = frame.groupby("customer_id", sort=True)  # one grouping shared by every aggregate
-    last, first = grouped["day"].max().to_numpy(), grouped["day"].min().to_numpy()
-    count, total = grouped.size(), grouped["amount"].sum().to_numpy()
-    n = count.to_numpy()
+    # Float days relative to the cutoff (<= 0): every aggregate is then a plain reduction over
+    # integer customer codes (bincount, ufunc.at), several times faster than a groupby on the
+    # id strings; a categorical customer_id (train_and_score passes one) is not even factorised.
+    day = ((when - cutoff) / _DAY).to_numpy(dtype="float64")
+    amount = rows["amount"].to_numpy(dtype="float64")
+    codes, ids = _customer_codes(rows["customer_id"])
+    m = len(ids)
+    n = np.bincount(codes, minlength=m)
+    total = np.bincount(codes, weights=amount, minlength=m)
+    last = np.full(m, -np.inf)
+    first = np.full(m, np.inf)
+    np.maximum.at(last, codes, day)
+    np.minimum.at(first, codes, day)
+    seen = n > 0
+    n, total, last, first = n[seen], total[seen], last[seen], first[seen]
     with np.errstate(divide="ignore", invalid="ignore"):
         ipt = np.where(n >= 2, (last - first) / (n - 1), np.nan)
     out = pd.DataFrame(
@@ -187,9 +190,17 @@ def _behaviour(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame
             "tenure_days": -first,
             "ipt_mean_days": ipt,
         },
-        index=pd.Index(count.index, name="customer_id"),
+        index=pd.Index(ids[seen], name="customer_id", dtype=str),
     )
-    return out
+    return out.sort_index()
+
+
+def _customer_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(integer code per row, customer id per code) for the customer_id column."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return ids.cat.codes.to_numpy(dtype="int64"), ids.cat.categories.astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(ids.astype(str), sort=False)
+    return codes.astype("int64", copy=False), np.asarray(uniques, dtype=object)
 
 
 def _customers_as_of(
