@@ -49,10 +49,11 @@ EXPERIMENT = {
 
 
 def issue_faults(seed: int) -> FaultConfig:
-    """The issue's fault mix: 10 % 429, 3 % 5xx, 1 % dropped, latency with a long tail."""
+    """The issue's fault mix: 10 % 429, 3 % 5xx, 1 % dropped, latency with a long tail, and
+    0.5 % read timeouts on top."""
     return FaultConfig(
         seed=seed, p_429=0.10, p_500=0.01, p_502=0.005, p_503=0.01, p_504=0.005, p_drop=0.01,
-        latency=Latency.lognormal(120, sigma=1.0),
+        p_timeout=0.005, latency=Latency.lognormal(120, sigma=1.0),
     )
 
 
