@@ -45,3 +45,23 @@ class SandboxClock:
     def monotonic(self) -> float:
         """Seconds on this clock, for rate-limit windows and token lifetimes."""
         return self.now().timestamp()
+
+
+class TransportClock:
+    """The HTTP transport's clock (connector.crm.clock.Clock: now, sleep) on a SandboxClock.
+
+    A connector's backoff and pacing then move simulated time instead of sleeping, so tests and
+    simulations against the sandbox never wait, and rate-limit windows still pass.
+    """
+
+    def __init__(self, clock: SandboxClock) -> None:
+        self.clock = clock
+        self.slept = 0.0
+
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.slept += seconds
+            self.clock.advance(seconds=seconds)

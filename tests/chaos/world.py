@@ -21,7 +21,7 @@ from typing import Any
 from connector.config import Config
 from connector.crm.hubspot import HubSpotConnector
 from connector.crm.salesforce import SalesforceConnector
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import SandboxClock, TransportClock
 from connector.sandbox.faults import DroppedConnection, FaultConfig, Latency, WSGIFaultTransport
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.sandbox.salesforce import SalesforceSandbox
@@ -55,20 +55,6 @@ def issue_faults(seed: int) -> FaultConfig:
         seed=seed, p_429=0.10, p_500=0.01, p_502=0.005, p_503=0.01, p_504=0.005, p_drop=0.01,
         p_timeout=0.005, latency=Latency.lognormal(120, sigma=1.0),
     )
-
-
-class TransportClock:
-    """connector.crm.clock.Clock on the sandbox clock: a sleep moves simulated time."""
-
-    def __init__(self, clock: SandboxClock) -> None:
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.clock.advance(seconds=seconds)
 
 
 class LostReplies:

@@ -28,7 +28,7 @@ import pytest
 from connector.config import Config
 from connector.crm.hubspot import HubSpotConnector
 from connector.crm.salesforce import SalesforceConnector
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import SandboxClock, TransportClock
 from connector.sandbox.hubspot import HubSpotSandbox
 from connector.sandbox.salesforce import SalesforceSandbox
 from connector.sandbox.server import SandboxServer
@@ -241,15 +241,3 @@ class E2EWorld:
         return [r for r in self.sf_log.since(mark[0]) if r.method == method and path_part in r.path]
 
 
-class TransportClock:
-    """connector.crm.clock.Clock on the sandbox clock: a sleep moves simulated time."""
-
-    def __init__(self, clock: SandboxClock) -> None:
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.clock.advance(seconds=seconds)

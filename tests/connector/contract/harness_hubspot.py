@@ -19,25 +19,11 @@ from pydantic import SecretStr
 from connector.config import HttpConfig, HubSpotAuth, HubSpotDestination, HubSpotSource
 from connector.crm.base import FieldSpec, FieldUpdate
 from connector.crm.hubspot import HubSpotConnector
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import SandboxClock, TransportClock
 from connector.sandbox.hubspot import HubSpotSandbox
 
 SEGMENT_PROPERTY = "segsync_segment"
 SETTLE_SECONDS = 2 * 3600
-
-
-class SandboxTransportClock:
-    """connector.crm.clock.Clock on the sandbox's clock: sleep advances simulated time."""
-
-    def __init__(self, clock: SandboxClock) -> None:
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.clock.advance(seconds=seconds)
 
 
 class HubSpotHarness:
@@ -60,7 +46,7 @@ class HubSpotHarness:
             )
             destination = HubSpotDestination(properties={"segment_name": SEGMENT_PROPERTY})
             self._connector = HubSpotConnector(
-                source, destination, clock=SandboxTransportClock(self.sandbox.clock),
+                source, destination, clock=TransportClock(self.sandbox.clock),
                 transport=httpx.WSGITransport(app=self.sandbox.app), now=self.sandbox.clock.now,
             )
         return self._connector

@@ -17,26 +17,10 @@ from connector.config import HttpConfig, HubSpotAuth, HubSpotDestination, HubSpo
 from connector.crm.base import Cursor, FieldSpec, FieldUpdate, change_members, set_members
 from connector.crm.hubspot import HubSpotConnector
 from connector.crm.hubspot.lists import list_name
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import SandboxClock, TransportClock
 from connector.sandbox.hubspot import HubSpotSandbox
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-class LinkedClock:
-    """The transport's Clock on the sandbox's clock: sleeping advances simulated time."""
-
-    def __init__(self, clock: SandboxClock) -> None:
-        self.clock = clock
-        self.slept = 0.0
-
-    def now(self) -> float:
-        return self.clock.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.slept += seconds
-            self.clock.advance(seconds=seconds)
 
 
 @pytest.fixture
@@ -54,7 +38,7 @@ def connect(hs: HubSpotSandbox, destination: HubSpotDestination | None = None, *
     source_kw.setdefault("tier_requests_per_10s", 190)
     source = HubSpotSource(base_url="http://hubspot.test", auth=auth,
                            http=HttpConfig(concurrency=source_kw.pop("concurrency", 1)), **source_kw)
-    clock = LinkedClock(hs.clock)
+    clock = TransportClock(hs.clock)
     conn = HubSpotConnector(source, destination or HubSpotDestination(), clock=clock,
                             transport=httpx.WSGITransport(app=hs.app), now=hs.clock.now)
     return conn, clock
