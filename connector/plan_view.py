@@ -23,7 +23,9 @@ def render_plan(outputs: dict[str, Any]) -> str:
         # experiments.power returns inf when no lift up to +1000 % is detectable
         mde = f"{power['mde']:.1%}" if math.isfinite(power["mde"]) else "above +1000%"
         lines.append(
-            f"  experiment {power['experiment']} segment {power['segment']}: n per arm {power['n_per_arm']}, "
+            f"  experiment {power['experiment']} segment {power['segment']}"
+            + (f" ({power['segment_name']})" if power.get("segment_name") else "")
+            + f" arm {power['arm']}: n per arm {power['n_per_arm']}, "
             f"baseline {power['baseline']:.3f}, minimum detectable lift {mde} at 80% power"
         )
     return "\n".join(lines)

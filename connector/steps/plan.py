@@ -143,9 +143,10 @@ def _power(ctx: CycleContext) -> list[dict[str, Any]]:
     recent = (feats["recency_days"] <= 30).rename("recent")
     base = segments.set_index("customer_id").join(recent).groupby("segment_id")["recent"].mean().clip(0.001, 0.999)
     cfg = ctx.config.experiments
+    names = dict(zip(segments["segment_id"], segments["segment_name"], strict=False))
     for exp in cfg.items:
         spec = experiment_spec(exp, segments)
         table = plan_experiment(sizes, base, spec, holdout_spec(cfg), alpha=cfg.alpha)
         for r in table.itertuples(index=False):
-            rows.append({"experiment": exp.key, "segment": r.segment_id, "arm": r.arm, "n_per_arm": int(r.n_treatment), "baseline": float(r.baseline_rate), "mde": float(r.mde)})
+            rows.append({"experiment": exp.key, "segment": r.segment_id, "segment_name": names.get(r.segment_id, ""), "arm": r.arm, "n_per_arm": int(r.n_treatment), "baseline": float(r.baseline_rate), "mde": float(r.mde)})
     return rows
