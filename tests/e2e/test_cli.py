@@ -46,7 +46,7 @@ def test_plan_and_dry_run_through_the_cli_write_nothing(
                 assert n < adds <= 2 * n
                 assert _value(out, dest, "new arms") > 0.8 * 800 * 0.9
                 assert _value(out, dest, "rejected") == 0
-            assert len(re.findall(rf"^  experiment {EXPERIMENT_KEY} segment seg-\d+: n per arm \d+", out, re.M)) == 4
+            assert len(re.findall(rf"^  experiment {EXPERIMENT_KEY} segment seg-\d+ \(.+\) arm offer: n per arm \d+", out, re.M)) == 4
             with StateStore(tmp_path / "state.sqlite") as store:
                 assert store.experiments.arms().empty  # a dry run stores no arm
                 assert store.ledger.confirmed_fields("salesforce") == {}

@@ -204,7 +204,8 @@ def test_rendered_plan_names_each_destination_and_the_power(synced: Synced) -> N
     for row in power:
         assert row["n_per_arm"] > 0 and row["mde"] > 0
         mde = f"{row['mde']:.1%}" if math.isfinite(row["mde"]) else "above +1000%"
-        line = (f"experiment {EXPERIMENT_KEY} segment {row['segment']}: n per arm {row['n_per_arm']}, "
+        line = (f"experiment {EXPERIMENT_KEY} segment {row['segment']} ({row['segment_name']}) arm {row['arm']}: "
+                f"n per arm {row['n_per_arm']}, "
                 f"baseline {row['baseline']:.3f}, minimum detectable lift {mde} at 80% power")
         assert line in text
     # the active segments (about a third bought in the last 30 days) have a finite MDE
