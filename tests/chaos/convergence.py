@@ -10,9 +10,7 @@ the ledger), then checks three things independently of segsync's own bookkeeping
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from typing import Any
 
 import pandas as pd
 
@@ -20,6 +18,7 @@ from connector.config import Config
 from connector.pipeline import run_cycle
 from connector.state import StateStore
 from tests.chaos.world import SandboxWorld
+from tests.e2e.crm_state import desired_lists, same_value
 
 
 def desired_after(world: SandboxWorld, store: StateStore, config: Config) -> tuple[pd.DataFrame, list[dict]]:
@@ -27,34 +26,6 @@ def desired_after(world: SandboxWorld, store: StateStore, config: Config) -> tup
     result = run_cycle(config, store, dry_run=True, connector_factory=world.factory)
     assert result.status == "succeeded", result.error
     return result.outputs["desired"], result.outputs["plan"]
-
-
-def desired_lists(desired: pd.DataFrame, config: Config, destination: str, id_column: str) -> dict[str, set[str]]:
-    """list name -> CRM ids, from the spec: one list per segment and per experiment arm
-    (arm templates without a segment field only)."""
-    templates = getattr(config.destinations, destination).lists
-    have = desired[desired[id_column].notna()]
-    out: dict[str, set[str]] = {}
-    for (seg_id, seg_name), group in have.groupby(["segment_id", "segment_name"]):
-        name = templates.segment_name_template.format(segment_id=seg_id, segment_name=seg_name)
-        out[name] = set(group[id_column].astype(str))
-    for exp in config.experiments.items:
-        for arm in exp.arms:
-            mask = have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a)
-            name = templates.arm_name_template.format(experiment=exp.key, arm=arm.name, segment_id="", segment_name="")
-            out[name] = set(have.loc[mask, id_column].astype(str))
-    return {k: v for k, v in out.items() if v}
-
-
-def same_value(want: Any, have: Any) -> bool:
-    if want is None or (isinstance(want, float) and math.isnan(want)):
-        return have in (None, "")
-    if isinstance(want, int | float) and not isinstance(want, bool):
-        try:
-            return math.isclose(float(have), float(want), rel_tol=1e-9, abs_tol=1e-9)
-        except (TypeError, ValueError):
-            return False
-    return str(have) == str(want)
 
 
 def salesforce_state(world: SandboxWorld) -> tuple[dict[str, dict], dict[str, list[str]], Counter]:
@@ -112,7 +83,7 @@ def assert_converged(world: SandboxWorld, store: StateStore, config: Config, *, 
 
 
 def _assert_lists(desired, config, campaigns, members, hs_lists, world) -> None:
-    want_sf = desired_lists(desired, config, "salesforce", "salesforce_id")
+    want_sf = desired_lists(desired, config, "salesforce_id", config.destinations.salesforce.lists)
     by_campaign: dict[str, set[str]] = {}
     for (campaign, contact), _ in members.items():
         by_campaign.setdefault(campaign, set()).add(contact)
@@ -120,7 +91,7 @@ def _assert_lists(desired, config, campaigns, members, hs_lists, world) -> None:
         have = by_campaign.get(ids[0], set())
         assert have == want_sf.get(name, set()), f"Campaign {name!r}: {len(have ^ want_sf.get(name, set()))} wrong member(s)"
     assert set(want_sf) <= set(campaigns), f"missing Campaigns {set(want_sf) - set(campaigns)}"
-    want_hs = desired_lists(desired, config, "hubspot", "hubspot_id")
+    want_hs = desired_lists(desired, config, "hubspot_id", config.destinations.hubspot.lists)
     for name, ids in hs_lists.items():
         have = world.hs.store.list_members(ids[0])
         assert have == want_hs.get(name, set()), f"HubSpot list {name!r}: {len(have ^ want_hs.get(name, set()))} wrong member(s)"

@@ -22,7 +22,6 @@ from connector.crm.base import Connector, FieldSpec, FieldUpdate
 class Harness(Protocol):
     name: str
     #: Whether incremental pulls report records deleted in the CRM as `deleted_ids`.
-    reports_deletions: bool
 
     def connector(self) -> Connector:
         """A connector on this harness's sandbox (same sandbox on every call)."""

@@ -29,7 +29,6 @@ SETTLE_SECONDS = 2 * 3600
 class HubSpotHarness:
     name = "hubspot"
     # Search does not return archived records; incremental pulls list them (track_deletions).
-    reports_deletions = True
 
     def __init__(self) -> None:
         self.sandbox = HubSpotSandbox(SandboxClock(datetime(2026, 3, 1, tzinfo=UTC)), tier_requests_per_10s=190)

@@ -20,7 +20,6 @@ SEGMENT_FIELD = "Segsync_Segment__c"
 
 class SalesforceHarness:
     name = "salesforce"
-    reports_deletions = True
 
     def __init__(self) -> None:
         self.sandbox = SalesforceSandbox(clock=SandboxClock(datetime(2026, 3, 1, tzinfo=UTC)))

@@ -89,8 +89,6 @@ def test_incremental_pull_reads_only_changes(harness):
 
 
 def test_deletions_are_reported(harness):
-    if not harness.reports_deletions:
-        pytest.skip(f"{harness.name} does not report deletions in incremental pulls")
     ids = harness.seed_customers(3)
     conn = harness.connector()
     cursor = conn.pull_customers(Sink())
