@@ -39,7 +39,8 @@ EXPERIMENT = "demo-winback"
 
 CONFIG = """\
 # Written by `segsync demo`: the sandbox CRMs in this process. Secrets come from the
-# environment the demo sets; none is written here.
+# environment; the defaults below are the sandbox's own dummy credentials (never real ones),
+# so `segsync status` and `segsync report` work on this file as it is.
 version: 1
 state:
   path: segsync-demo.sqlite
@@ -49,12 +50,12 @@ sources:
     login_url: {sf_instance}
     auth:
       method: client_credentials
-      client_id: ${{DEMO_SF_CLIENT_ID}}
-      client_secret: ${{DEMO_SF_CLIENT_SECRET}}
+      client_id: ${{DEMO_SF_CLIENT_ID:-{sf_client_id}}}
+      client_secret: ${{DEMO_SF_CLIENT_SECRET:-{sf_client_secret}}}
   hubspot:
     auth:
       method: token
-      token: ${{DEMO_HUBSPOT_TOKEN}}
+      token: ${{DEMO_HUBSPOT_TOKEN:-{hs_token}}}
     tier_requests_per_10s: 190
     # the sandbox's search index has no lag, so a short re-read window is enough here
     search_overlap_minutes: 5
@@ -149,7 +150,10 @@ def run_demo(args: argparse.Namespace) -> int:
         "DEMO_HUBSPOT_TOKEN": hs.credentials["token"],
     }
     cfg_path = out / "segsync.yaml"
-    cfg_path.write_text(CONFIG.format(sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT))
+    cfg_path.write_text(CONFIG.format(
+        sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT, sf_client_id=env["DEMO_SF_CLIENT_ID"],
+        sf_client_secret=env["DEMO_SF_CLIENT_SECRET"], hs_token=env["DEMO_HUBSPOT_TOKEN"],
+    ))
     cfg = load_config(cfg_path, env={**os.environ, **env})
     factory = sandbox_connectors(sf, hs, clock)
     state_path = cfg.resolve(cfg.state.path)
