@@ -48,7 +48,6 @@ class Unpaced:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock.now() + seconds)
 
-
 class RollingWindowPacer:
     """At most `limit` slots in any `window` seconds, slots in order of request.
 
@@ -86,3 +85,22 @@ class RollingWindowPacer:
     def penalize(self, seconds: float) -> None:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock.now() + seconds)
+
+    def observe_remaining(self, remaining: int) -> int:
+        """Take in the server's count of requests left in its window (HubSpot sends it on
+        every reply). When it is lower than ours, other clients share the limit (another
+        integration, an earlier process): book their slots now so we wait instead of meeting a
+        429 and its whole-window penalty. Returns the slots booked.
+
+        A reply counted its own request at the server, and every request we sent since is
+        already in our count, so a stale reply can only make the server look freer than ours,
+        never busier: booking is conservative.
+        """
+        with self._lock:
+            now = self._clock.now()
+            ours = sum(1 for slot in self._slots if slot > now - self.window)
+            missing = (self.limit - ours) - max(int(remaining), 0)
+            for _ in range(max(missing, 0)):
+                # after the last slot, so slots stay in order and the invariant holds
+                self._slots.append(max(now, self._slots[-1]) if self._slots else now)
+            return max(missing, 0)

@@ -121,6 +121,9 @@ class HubSpotApi:
             if moment is not None and moment.tzinfo is not None:
                 with self._lock:
                     self._server_time = moment
+        window_left = response.headers.get("X-HubSpot-RateLimit-Remaining")
+        if window_left and window_left.isdigit():
+            self.pacer.observe_remaining(int(window_left))  # the limit is per account, shared
         daily = response.headers.get("X-HubSpot-RateLimit-Daily")
         remaining = response.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
         if daily and remaining and daily.isdigit() and remaining.isdigit():

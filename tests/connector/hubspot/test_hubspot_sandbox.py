@@ -243,3 +243,19 @@ def test_adds_and_removals_share_one_add_and_remove_call(hs):
     )
     assert sorted((r.record_id, r.ok) for r in removed) == [(ids[3], True), (ids[4], True)]
     assert hs.store.list_members(list_id) == set(ids[:3]) | set(ids[5:9])
+
+
+def test_a_limit_shared_with_another_client_costs_no_429(hs):
+    """Another integration (here: a first connector) spends most of the account's 10-second
+    window; a second connector reads X-HubSpot-RateLimit-Remaining and waits its turn."""
+    ids = hs.store.create("contacts", [{"email": f"s{i}@x.com"} for i in range(15_000)])
+    dest = HubSpotDestination(properties={"segment_name": "segsync_segment"})
+    first, _ = connect(hs, dest)
+    first.provision([FieldSpec("segment_name", "Segment", "enumeration", ("A", "B"))])
+    assert all(r.ok for r in first.push_updates(FieldUpdate(i, {"segment_name": "A"}) for i in ids))  # 150 calls
+    second, clock = connect(hs, dest)
+    before = hs.calls(status=429)
+    results = list(second.push_updates(FieldUpdate(i, {"segment_name": "B"}) for i in ids[:5_000]))
+    assert all(r.ok for r in results) and len(results) == 5_000
+    assert hs.calls(status=429) == before  # no 429: the second connector booked the first one's calls
+    assert clock.slept > 5  # it waited for the window instead
