@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole loop against the sandbox CRMs, no credentials needed")
     demo.add_argument("--out", default="segsync-demo", help="folder for the state file and the report")
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--days", type=int, default=30, help="simulated days of the experiment")
+    demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
     demo.add_argument("--scenario", default="default", help="scenario name (default, null) or a YAML file")
     return p
 
