@@ -182,7 +182,7 @@ def run_demo(args: argparse.Namespace) -> int:
     inside = int(table["true_inside"].sum())
     say(f"\n{inside} of {len(table)} true effects inside their interval. Report: {report}")
     window = cfg.experiments.items[0].conversion_window_days
-    if args.days <= window:
+    if args.days < window:
         say(f"(After {args.days} day(s) the {window}-day conversion window has not closed: the estimates are still "
             f"rising towards the true effect over the whole window. Run with --days {window + 1} to see it recovered.)")
     say(f"State, config and report are in {out}; try `segsync status {cfg_path}`.")
