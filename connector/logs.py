@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.crm.redaction import redact
+
 run_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("segsync_run_id", default=None)
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("segsync_step", default=None)
 
-_BEARER = re.compile(r"(?i)(bearer\s+|access_token[\"'=:\s]+|refresh_token[\"'=:\s]+|client_secret[\"'=:\s]+)([A-Za-z0-9._~+/=-]{8,})")
 MASK = "**********"
 
 
@@ -41,12 +41,10 @@ def log_context(*, run_id: int | None = None, step: str | None = None) -> Iterat
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets = [s for s in secrets if s]
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, MASK)
-        return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+        return redact(text, self.secrets, mask=MASK)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

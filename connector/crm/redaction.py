@@ -8,7 +8,7 @@ bodies, form posts and headers can carry secrets, so everything quoted passes th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 MASK = "***"
 
@@ -23,19 +23,25 @@ _PATTERNS = [
     re.compile(
         r"(?i)\b((?:access_token|refresh_token|client_secret|password|assertion|token|code)=)[^&\s\"']+"
     ),
+    # free text, as a log line may put it: "refresh_token: abc...", "client_secret 'abc...'"
+    re.compile(r"(?i)\b((?:access_token|refresh_token|client_secret)[\"':\s]+)[A-Za-z0-9._~+/=-]{8,}"),
 ]
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 
 
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with bearer/basic credentials, token fields and the given literal secrets masked."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, MASK)
-    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)} {MASK}", text)
-    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
-    return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{MASK}", text)
+def redact(text: str, secrets: Iterable[str] = (), *, mask: str = MASK) -> str:
+    """`text` with bearer/basic credentials, token fields and the given literal secrets masked.
+
+    The one redaction of the project: the transport's error texts, log lines (logs.py) and
+    texts stored in the state file (state/store.py) all pass through it.
+    """
+    for s in sorted({s for s in secrets if s}, key=len, reverse=True):  # longest first: no partial leaks
+        text = text.replace(s, mask)
+    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)} {mask}", text)
+    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{mask}{m.group(2)}", text)
+    text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{mask}", text)
+    return _PATTERNS[3].sub(lambda m: f"{m.group(1)}{mask}", text)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connector.crm.redaction import redact
+from connector.logs import MASK
 from connector.state.migrations import migrate
 
 
@@ -90,12 +92,10 @@ class StateStore:
             return cur.fetchall()
 
     def redact(self, text: str | None) -> str | None:
-        """Remove every known secret value from a text before it is stored."""
+        """Remove every known secret value (and anything shaped like a credential) before storing."""
         if text is None:
             return None
-        for secret in self.secrets:
-            text = text.replace(secret, "**********")
-        return text
+        return redact(text, self.secrets, mask=MASK)
 
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
