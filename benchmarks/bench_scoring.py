@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from connector.sandbox.cdnow import cdnow_sample_transactions
 from segmentation.clv import BGNBD, clv_scores, summary_from_transactions
 from segmentation.features import build_features
 from segmentation.metrics import classification_metrics, top_share_lift
@@ -53,11 +54,7 @@ class Clock:
 
 
 def load_cdnow() -> pd.DataFrame:
-    raw = pd.read_csv(DATA / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["master", "sample", "date", "n", "amount"], dtype={"master": str, "sample": str, "date": str})
-    return pd.DataFrame({"transaction_id": [str(i) for i in range(len(raw))], "customer_id": raw["sample"],
-                         "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
-                         "amount": raw["amount"].astype(float)})
+    return cdnow_sample_transactions(DATA / "CDNOW_sample.txt")
 
 
 def row(name: str, y: np.ndarray, score: np.ndarray) -> str:

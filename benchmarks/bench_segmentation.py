@@ -184,21 +184,12 @@ def _current_rss_mb() -> float:
 
 def cdnow(path: str, k_min: int) -> None:
     """Segments, profiles, metrics and the priority matrix for the real CDNOW data."""
+    from connector.sandbox.cdnow import cdnow_transactions
     from segmentation.engine import SegmentationParams, segment
     from segmentation.features import build_features, clean_transactions
     from segmentation.priority import priority_matrix
 
-    raw = pd.read_csv(path, sep=r"\s+", dtype={"customer_id": str, "date": str})
-    tx = pd.DataFrame(
-        {
-            "transaction_id": [f"t{i}" for i in range(len(raw))],
-            "customer_id": raw["customer_id"],
-            "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
-            "amount": raw["dollar_value"],
-            "source": "cdnow",
-        }
-    )
-    clean, rejected = clean_transactions(tx)
+    clean, rejected = clean_transactions(cdnow_transactions(path))
     end = pd.Timestamp("1998-06-30", tz="UTC")
     features = build_features(None, clean, end)
     result = segment(features, SegmentationParams(k_min=k_min), None, end)

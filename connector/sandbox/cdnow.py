@@ -39,6 +39,32 @@ def read_cdnow(path: str | Path = CDNOW_PATH) -> pd.DataFrame:
     return raw
 
 
+def cdnow_transactions(path: str | Path = CDNOW_PATH) -> pd.DataFrame:
+    """CDNOW_master.txt as canonical transactions: transaction_id, customer_id (the zero-padded
+    id), occurred_at (UTC), amount (float), source ('cdnow')."""
+    raw = read_cdnow(path)
+    return pd.DataFrame({
+        "transaction_id": [f"t{i}" for i in range(len(raw))],
+        "customer_id": raw["customer_id"],
+        "occurred_at": raw["date"],
+        "amount": raw["dollar_value"].astype(float),
+        "source": "cdnow",
+    })
+
+
+def cdnow_sample_transactions(path: str | Path) -> pd.DataFrame:
+    """The BG/NBD paper's 1/10 sample (CDNOW_sample.txt: no header; master id, sample id,
+    yyyymmdd, CDs, dollars) as canonical transactions, customer_id = the sample id."""
+    raw = pd.read_csv(path, sep=r"\s+", header=None, names=["master", "sample", "date", "n", "amount"],
+                      dtype={"master": str, "sample": str, "date": str})
+    return pd.DataFrame({
+        "transaction_id": [str(i) for i in range(len(raw))],
+        "customer_id": raw["sample"],
+        "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
+        "amount": raw["amount"].astype(float),
+    })
+
+
 def cdnow_population(
     scenario: Scenario, *, random_state: int = 0, path: str | Path = CDNOW_PATH
 ) -> Population:

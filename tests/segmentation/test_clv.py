@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from connector.sandbox.cdnow import cdnow_sample_transactions
 from segmentation.clv import (
     BGNBD,
     GammaGamma,
@@ -22,14 +23,7 @@ CDNOW = Path(__file__).resolve().parents[1] / "data" / "CDNOW_sample.txt"
 
 def load_cdnow() -> pd.DataFrame:
     """CDNOW_sample.txt as canonical transactions (customer_id = the 4-digit sample id)."""
-    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master", "sample", "date", "n", "amount"],
-                      dtype={"master": str, "sample": str, "date": str})
-    return pd.DataFrame({
-        "transaction_id": [str(i) for i in range(len(raw))],
-        "customer_id": raw["sample"],
-        "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
-        "amount": raw["amount"].astype(float),
-    })
+    return cdnow_sample_transactions(CDNOW)
 
 
 @pytest.fixture(scope="module")

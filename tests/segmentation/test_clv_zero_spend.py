@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from connector.sandbox.cdnow import cdnow_transactions
 from segmentation.clv import clv_scores, summary_from_transactions
 
 CDNOW = Path(__file__).resolve().parents[1] / "data" / "CDNOW_master.txt"
@@ -14,13 +15,7 @@ CDNOW = Path(__file__).resolve().parents[1] / "data" / "CDNOW_master.txt"
 
 @pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
-    raw = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str, "date": str})
-    return pd.DataFrame({
-        "transaction_id": range(len(raw)),
-        "customer_id": raw["customer_id"],
-        "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
-        "amount": raw["dollar_value"].astype(float),
-    })
+    return cdnow_transactions(CDNOW)
 
 
 def test_free_repeat_purchases_do_not_break_the_spend_model(cdnow: pd.DataFrame) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from connector.sandbox.cdnow import cdnow_transactions
 from segmentation.engine import SegmentationParams, segment
 from segmentation.features import build_features, clean_transactions
 
@@ -19,17 +20,7 @@ PARAMS = SegmentationParams(k_min=4, k_max=8, sample_size=8000)
 
 @pytest.fixture(scope="module")
 def cdnow_features() -> pd.DataFrame:
-    raw = pd.read_csv(DATA, sep=r"\s+", dtype={"customer_id": str, "date": str})
-    tx = pd.DataFrame(
-        {
-            "transaction_id": [f"t{i}" for i in range(len(raw))],
-            "customer_id": raw["customer_id"],
-            "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
-            "amount": raw["dollar_value"],
-            "source": "cdnow",
-        }
-    )
-    clean, rejected = clean_transactions(tx)
+    clean, rejected = clean_transactions(cdnow_transactions(DATA))
     assert rejected.empty  # the 80 $0 rows are valid purchases, not rejects
     return build_features(None, clean, END)
 
