@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from typing import TYPE_CHECKING
 
 from connector.sandbox.salesforce.bulk_query import (
     CSV_TYPE,
     DELIMITERS,
     Job,
+    JobCollection,
     format_options,
     write_csv,
 )
@@ -26,30 +26,14 @@ from connector.sandbox.salesforce.values import format_datetime, record_id
 from connector.sandbox.salesforce.wire import Request, Response, not_found, sf_error
 
 if TYPE_CHECKING:
-    from connector.sandbox.salesforce.sandbox import SalesforceSandbox
+    pass
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 
 
-class IngestJobs:
-    def __init__(self, sb: SalesforceSandbox) -> None:
-        self.sb = sb
-        self.jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-
-    def route(self, req: Request, version: str, rest: list[str]) -> Response:
-        if not rest:
-            if req.method == "POST":
-                return self.create(req, version)
-            if req.method == "GET":
-                items = [j.info() for j in self.jobs.values()]
-                return Response.json(200, {"done": True, "records": items, "nextRecordsUrl": None})
-            raise not_found()
-        job = self.jobs.get(rest[0])
-        if job is None:
-            raise not_found()
-        tail = rest[1:]
+class IngestJobs(JobCollection):
+    def job_route(self, req: Request, version: str, job: Job, tail: list[str]) -> Response:
         if not tail:
             return self._job(req, job)
         if tail == ["batches"] and req.method == "PUT":

@@ -76,11 +76,13 @@ def write_csv(header: list[str], rows: list[list[str]], delimiter: str, ending: 
     return buf.getvalue().encode()
 
 
-class QueryJobs:
+class JobCollection:
+    """A Bulk API 2.0 job collection (/jobs/query, /jobs/ingest): POST creates a job, GET lists
+    them, /{id}/... goes to the job (`job_route`, per kind)."""
+
     def __init__(self, sb: SalesforceSandbox) -> None:
         self.sb = sb
         self.jobs: dict[str, Job] = {}
-        self.rows: dict[str, Selection] = {}
         self._lock = threading.Lock()
 
     def route(self, req: Request, version: str, rest: list[str]) -> Response:
@@ -93,10 +95,25 @@ class QueryJobs:
             raise not_found()
         job = self.jobs.get(rest[0])
         if job is None:
-            raise sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        if len(rest) == 1:
+            raise not_found()
+        return self.job_route(req, version, job, rest[1:])
+
+    def create(self, req: Request, version: str) -> Response:
+        raise NotImplementedError
+
+    def job_route(self, req: Request, version: str, job: Job, tail: list[str]) -> Response:
+        raise NotImplementedError
+
+
+class QueryJobs(JobCollection):
+    def __init__(self, sb: SalesforceSandbox) -> None:
+        super().__init__(sb)
+        self.rows: dict[str, Selection] = {}
+
+    def job_route(self, req: Request, version: str, job: Job, tail: list[str]) -> Response:
+        if not tail:
             return self._job(req, job)
-        if rest[1:] == ["results"] and req.method == "GET":
+        if tail == ["results"] and req.method == "GET":
             return self.results(req, version, job)
         raise not_found()
 
