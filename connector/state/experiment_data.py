@@ -26,8 +26,7 @@ class ExperimentData:
         if experiment is not None:
             sql += " WHERE experiment = ?"
             params.append(experiment)
-        with self.store._lock:
-            return pd.read_sql_query(sql, self.store.conn, params=params)
+        return self.store.frame(sql, params)
 
     def add_arms(self, arms: pd.DataFrame, run_id: int | None = None) -> int:
         """Insert new assignments; an existing (experiment, customer_id) is kept as it is."""
@@ -51,8 +50,7 @@ class ExperimentData:
         if experiment is not None:
             sql += " WHERE experiment = ?"
             params.append(experiment)
-        with self.store._lock:
-            df = pd.read_sql_query(sql, self.store.conn, params=params)
+        df = self.store.frame(sql, params)
         df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True, format="ISO8601")
         return df
 

@@ -145,8 +145,7 @@ class Mirror:
             where.append("deleted = 0")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self.store._lock:
-            return pd.read_sql_query(sql, self.store.conn, params=params)
+        return self.store.frame(sql, params)
 
 
 def _amount_text(value: Any) -> str | None:

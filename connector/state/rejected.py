@@ -64,8 +64,7 @@ class Rejected:
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self.store._lock:
-            return pd.read_sql_query(sql, self.store.conn)
+        return self.store.frame(sql)
 
     def open_count(self) -> int:
         return int(self.store.query("SELECT count(*) AS n FROM rejected WHERE resolved_at IS NULL")[0]["n"])

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from connector.crm.redaction import redact
 from connector.logs import MASK
 from connector.state.migrations import migrate
@@ -90,6 +92,11 @@ class StateStore:
             cur = self.conn.execute(sql, params)
             cur.row_factory = sqlite3.Row  # type: ignore[assignment]
             return cur.fetchall()
+
+    def frame(self, sql: str, params: tuple | list = ()) -> pd.DataFrame:
+        """A query's rows as a DataFrame (the accessors' reads)."""
+        with self._lock:
+            return pd.read_sql_query(sql, self.conn, params=list(params))
 
     def redact(self, text: str | None) -> str | None:
         """Remove every known secret value (and anything shaped like a credential) before storing."""

@@ -120,11 +120,7 @@ class RecordStore:
     def update(self, sobject: str, rid: str, fields: dict) -> None:
         obj = self.obj(sobject)
         with self.lock:
-            rec, deleted = self.find(obj.name, rid)
-            if rec is None:
-                raise DmlError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-            if deleted:
-                raise DmlError("ENTITY_IS_DELETED", "entity is deleted")
+            rec = self._live(obj, rid)
             changes = self.canonical(obj, fields)
             changes.pop("Id", None)
             self.rules.update(obj, rec, changes)
@@ -132,12 +128,16 @@ class RecordStore:
     def delete(self, sobject: str, rid: str) -> None:
         obj = self.obj(sobject)
         with self.lock:
-            rec, deleted = self.find(obj.name, rid)
-            if rec is None:
-                raise DmlError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
-            if deleted:
-                raise DmlError("ENTITY_IS_DELETED", "entity is deleted")
-            self.rules.delete(obj, rec)
+            self.rules.delete(obj, self._live(obj, rid))
+
+    def _live(self, obj: ObjectSchema, rid: str) -> dict:
+        """The live record `rid`, or the DML error Salesforce gives for a missing or deleted one."""
+        rec, deleted = self.find(obj.name, rid)
+        if rec is None:
+            raise DmlError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        if deleted:
+            raise DmlError("ENTITY_IS_DELETED", "entity is deleted")
+        return rec
 
     def canonical(self, obj: ObjectSchema, raw: dict) -> dict:
         """`raw` with canonical field names and stored value types; DmlError otherwise."""
