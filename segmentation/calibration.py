@@ -18,12 +18,14 @@ ISOTONIC_MIN_SAMPLES = 1000
 
 class Calibrator:
     """``fit(margin, y)`` then ``predict(margin)`` -> probability. ``method_`` is what was used:
-    "sigmoid", or "isotonic" when asked for and both classes have >= ISOTONIC_MIN_SAMPLES rows."""
+    "sigmoid", or "isotonic" when asked for and both classes have >= ``isotonic_min_samples``
+    rows (0 when cross-validation already judged isotonic on this much data)."""
 
-    def __init__(self, method: str = "sigmoid") -> None:
+    def __init__(self, method: str = "sigmoid", isotonic_min_samples: int = ISOTONIC_MIN_SAMPLES) -> None:
         if method not in ("sigmoid", "isotonic"):
             raise ValueError(f"calibration method must be sigmoid or isotonic, got {method!r}")
         self.method = method
+        self.isotonic_min_samples = isotonic_min_samples
 
     def fit(self, margin: np.ndarray, y: np.ndarray) -> Calibrator:
         margin, y = np.asarray(margin, dtype=float).ravel(), np.asarray(y, dtype=int).ravel()
@@ -31,7 +33,7 @@ class Calibrator:
             raise ValueError(
                 "calibration data has a single class; widen the horizon or add cutoffs"
             )
-        enough = min(np.sum(y == 1), np.sum(y == 0)) >= ISOTONIC_MIN_SAMPLES
+        enough = min(np.sum(y == 1), np.sum(y == 0)) >= self.isotonic_min_samples
         self.method_ = "isotonic" if self.method == "isotonic" and enough else "sigmoid"
         if self.method_ == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(
@@ -49,16 +51,20 @@ class Calibrator:
 
 
 def cross_fitted_probabilities(
-    margin: np.ndarray, y: np.ndarray, method: str, random_state: int, folds: int = 2
+    margin: np.ndarray, y: np.ndarray, method: str, random_state: int = 0, folds: int = 2,
+    fold_of: np.ndarray | None = None, isotonic_min_samples: int = ISOTONIC_MIN_SAMPLES,
 ) -> np.ndarray:
     """Calibrated probabilities for the calibration set itself, each row predicted by a
-    calibrator fitted on the other fold(s), so that metrics on it are not in-sample."""
+    calibrator fitted on the other folds, so that metrics on it are not in-sample. ``fold_of``
+    gives each row's fold (default: ``folds`` random ones; a single given fold: halves)."""
     margin, y = np.asarray(margin, dtype=float), np.asarray(y, dtype=int)
-    fold = np.random.default_rng(random_state).permutation(len(y)) % folds
+    if fold_of is None or len(np.unique(fold_of)) < 2:
+        fold_of = np.random.default_rng(random_state).permutation(len(y)) % folds
     out = np.empty(len(y))
-    for k in range(folds):
-        train = fold != k
+    for k in np.unique(fold_of):
+        train = fold_of != k
         if len(np.unique(y[train])) < 2:
-            raise ValueError("too few positives in the validation cutoff to calibrate")
-        out[fold == k] = Calibrator(method).fit(margin[train], y[train]).predict(margin[fold == k])
+            raise ValueError("too few positives in the validation rows to calibrate")
+        calibrator = Calibrator(method, isotonic_min_samples).fit(margin[train], y[train])
+        out[fold_of == k] = calibrator.predict(margin[fold_of == k])
     return out
