@@ -10,6 +10,7 @@ shift of class weights or resampling.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -18,12 +19,13 @@ ISOTONIC_MIN_SAMPLES = 1000
 
 class Calibrator:
     """``fit(margin, y)`` then ``predict(margin)`` -> probability. ``method_`` is what was used:
-    "sigmoid", or "isotonic" when asked for and both classes have >= ``isotonic_min_samples``
-    rows (0 when cross-validation already judged isotonic on this much data)."""
+    "sigmoid"; "isotonic" when asked for and both classes have >= ``isotonic_min_samples`` rows
+    (0 when cross-validation already judged isotonic on this much data); "none" (the model's
+    own probability, 1 / (1 + exp(-margin))) when asked for."""
 
     def __init__(self, method: str = "sigmoid", isotonic_min_samples: int = ISOTONIC_MIN_SAMPLES) -> None:
-        if method not in ("sigmoid", "isotonic"):
-            raise ValueError(f"calibration method must be sigmoid or isotonic, got {method!r}")
+        if method not in ("sigmoid", "isotonic", "none"):
+            raise ValueError(f"calibration method must be sigmoid, isotonic or none, got {method!r}")
         self.method = method
         self.isotonic_min_samples = isotonic_min_samples
 
@@ -34,7 +36,9 @@ class Calibrator:
                 "calibration data has a single class; widen the horizon or add cutoffs"
             )
         enough = min(np.sum(y == 1), np.sum(y == 0)) >= self.isotonic_min_samples
-        self.method_ = "isotonic" if self.method == "isotonic" and enough else "sigmoid"
+        self.method_ = "sigmoid" if self.method == "isotonic" and not enough else self.method
+        if self.method_ == "none":
+            return self
         if self.method_ == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(
                 margin, y
@@ -45,6 +49,8 @@ class Calibrator:
 
     def predict(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, dtype=float).ravel()
+        if self.method_ == "none":
+            return np.asarray(expit(margin))
         if self.method_ == "isotonic":
             return np.asarray(self.model_.predict(margin))
         return self.model_.predict_proba(margin[:, None])[:, 1]

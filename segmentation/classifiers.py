@@ -61,7 +61,9 @@ class Candidate:
 
 
 class Classifier:
-    """A fitted candidate; ``columns`` (boolean mask over the encoded columns) selects its inputs."""
+    """A fitted candidate; ``columns`` (boolean mask over the encoded columns) selects its
+    inputs. Columns constant in the training rows are left out too (``columns_``): they carry
+    nothing, and left in, a linear model would give weight to a level never seen varying."""
 
     def __init__(self, candidate: Candidate, columns: np.ndarray | None = None, class_weight: str | None = None,
                  random_state: int = 0) -> None:
@@ -75,13 +77,15 @@ class Classifier:
         return self.candidate.name
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        return X if self.columns is None else X[:, self.columns]
+        return np.asarray(X, dtype=float)[:, self.columns_]
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None) -> Classifier:
+        X = np.asarray(X, dtype=float)
+        wanted = np.ones(X.shape[1], dtype=bool) if self.columns is None else np.asarray(self.columns, dtype=bool)
+        varies = wanted & (np.nanmax(X, axis=0) > np.nanmin(X, axis=0)) if len(X) else wanted
+        self.columns_ = varies if varies.any() else wanted
         X, y = self._inputs(X), np.asarray(y, dtype=int)
-        self.n_columns_ = len(self.columns) if self.columns is not None else X.shape[1]
         # The average real customer (before any synthetic rows) is the reference point of the
         # linear contributions; one-hot and missing-flag columns are not centred by the encoder.
         self.center_ = X.mean(axis=0)
@@ -136,8 +140,6 @@ class Classifier:
             part = linear_contributions(self.estimator_.coef_, inputs - self.center_)
         else:
             part = self._explainer().contributions(inputs)
-        if self.columns is None:
-            return part
-        out = np.zeros((len(inputs), len(self.columns)))
-        out[:, self.columns] = part
+        out = np.zeros((len(inputs), len(self.columns_)))
+        out[:, self.columns_] = part
         return out

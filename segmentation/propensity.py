@@ -9,7 +9,7 @@ Fitting (1) encodes the frame (:mod:`segmentation.encoding`: rare and unseen lev
 (:mod:`segmentation.selection`: logistic regressions over ``C`` and gradient boosting over
 leaves / learning rate / regularisation with early stopping) on time-ordered folds when
 ``time_column`` is given (:mod:`segmentation.folds`), stratified k-fold otherwise, picking the
-model and its calibration (sigmoid or isotonic) with the lowest out-of-fold Brier score, then
+model and its calibration (sigmoid or isotonic) with the lowest out-of-fold log-loss, then
 (3) refits the winner on all rows and fits the calibrator on the out-of-fold margins.
 
 Cost stays bounded on large tables: the search runs on at most ``max_search_rows`` rows and
@@ -42,8 +42,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     holding each row's time: folds are then time-ordered and the column is not a feature);
     ``time_gap`` (rows at least this much older than a validation block train for it: a
     Timedelta for datetimes, a number otherwise); ``pos_label`` (default: the larger of the
-    two sorted labels); ``cv`` (folds); ``calibration`` ("auto" = chosen by CV, "sigmoid",
-    "isotonic"); ``class_weight`` (None or "balanced"); ``smote`` (add SMOTE twins);
+    two sorted labels); ``cv`` (folds); ``calibration`` ("auto" = chosen by CV among "none"
+    (the model's own probability), "sigmoid" and "isotonic"; or one of them); ``class_weight`` (None or "balanced"); ``smote`` (add SMOTE twins);
     ``min_frequency`` / ``max_categories`` (categorical levels kept; the rest is "other");
     ``max_search_rows`` / ``max_fit_rows`` (cost caps); ``random_state``.
 
@@ -83,7 +83,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         frame, times = self._frame(X, reset=True)
         target = self._labels(y, len(frame))
         if self.calibration not in ("auto", *CALIBRATIONS):
-            raise ValueError(f"calibration must be 'auto', 'sigmoid' or 'isotonic', got {self.calibration!r}")
+            raise ValueError(f"calibration must be 'auto', 'none', 'sigmoid' or 'isotonic', got {self.calibration!r}")
         rng = np.random.default_rng(self.random_state)
         self.encoder_ = FeatureEncoder(self.max_categories, self.min_frequency).fit(frame)
         encoded = self.encoder_.transform(frame)
@@ -119,7 +119,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
-            raise ValueError(f"y has only one class ({classes[0]!r} in all {len(y)} rows); "
+            raise ValueError(f"y has only one class ({classes.tolist()[0]!r} in all {len(y)} rows); "
                              "a propensity model needs rows of both outcomes to train")
         if len(classes) > 2:
             raise ValueError(f"Only binary classification is supported. The type of the target is multiclass: "

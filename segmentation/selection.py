@@ -4,9 +4,11 @@ Every candidate (a family and its capacity, :class:`segmentation.classifiers.Can
 fit on each fold's training rows and gives margins on its validation rows. Gradient boosting
 stops early on the validation rows' log-loss and the rounds it needed are averaged for the
 refit, so its search costs about one long fit per fold and setting. Each candidate's
-out-of-fold margins are then calibrated (sigmoid and, where asked, isotonic), cross-fitted
+out-of-fold margins are then calibrated (left as they are, sigmoid, isotonic), cross-fitted
 over the same folds so no row is calibrated by a map fitted on itself, and the (candidate,
-calibration) pair with the lowest out-of-fold Brier score wins (log-loss breaks ties).
+calibration) pair with the lowest out-of-fold log-loss wins (Brier breaks ties): log-loss
+punishes the overconfident 0 and 1 that isotonic calibration gives on small data, which
+Brier barely sees but ROC AUC does (its steps tie rows that the model ranked).
 The boosting candidates' rounds and the logistic ``C`` are tuned on the same out-of-fold
 rows that judge them, for every family alike.
 """
@@ -27,7 +29,7 @@ LOGISTIC_C = (0.1, 1.0, 10.0)
 # (max_leaf_nodes, learning_rate, l2_regularization, min_samples_leaf): from small and heavily
 # regularised (few hundred rows) to scikit-learn's default capacity (rich data).
 GBM_SETTINGS = ((7, 0.1, 1.0, 20), (31, 0.1, 0.0, 20))
-CALIBRATIONS = ("sigmoid", "isotonic")
+CALIBRATIONS = ("none", "sigmoid", "isotonic")
 
 
 def candidates(models: tuple[str, ...], use_smote: bool) -> list[Candidate]:
@@ -80,7 +82,7 @@ def cross_validate(X: np.ndarray, y: np.ndarray, folds: list[Fold], grid: list[C
                                             isotonic_min_samples=0)
             records.append({"candidate": candidate, "name": candidate.name, "settings": tuned[candidate].settings,
                             "calibration": method, "probability": p, **_losses(y[rows], p)})
-    table = pd.DataFrame(records).sort_values(["brier", "log_loss"], kind="stable").reset_index(drop=True)
+    table = pd.DataFrame(records).sort_values(["log_loss", "brier"], kind="stable").reset_index(drop=True)
     best = table.iloc[0]
     probabilities = {name: group.iloc[0]["probability"] for name, group in table.groupby("name", sort=False)}
     return Search(tuned[best["candidate"]], str(best["calibration"]), rows, y[rows], margins[best["candidate"]],
