@@ -56,8 +56,8 @@ class Candidate:
         return (f"leaves={self.max_leaf_nodes} lr={self.learning_rate:g} l2={self.l2_regularization:g} "
                 f"min_leaf={self.min_samples_leaf} rounds={self.max_iter}")
 
-    def with_rounds(self, rounds: int) -> Candidate:
-        return replace(self, max_iter=max(1, int(rounds)))
+    def with_rounds(self, rounds: float) -> Candidate:
+        return replace(self, max_iter=max(1, round(rounds)))
 
 
 class Classifier:
@@ -93,17 +93,20 @@ class Classifier:
             X, y = smote(X, y, random_state=self.random_state)
         c = self.candidate
         if c.family == "logistic":
-            self.estimator_ = LogisticRegression(C=c.C, max_iter=2000, class_weight=self.class_weight)
+            # Newton-Cholesky converges in a few steps on the tall, narrow matrices scores see.
+            solver = "newton-cholesky" if X.shape[1] <= 500 else "lbfgs"
+            self.estimator_ = LogisticRegression(C=c.C, solver=solver, max_iter=2000, class_weight=self.class_weight)
             self.estimator_.fit(X, y)
             return self
-        stop = X_val is not None and y_val is not None
+        validation = None if X_val is None or y_val is None else (self._inputs(X_val), np.asarray(y_val, dtype=int))
+        stop = validation is not None
         self.estimator_ = HistGradientBoostingClassifier(
             learning_rate=c.learning_rate, max_iter=c.max_iter, max_leaf_nodes=c.max_leaf_nodes,
             min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2_regularization,
             early_stopping=stop, n_iter_no_change=10, class_weight=self.class_weight,
             random_state=self.random_state)
-        if stop:
-            self.estimator_.fit(X, y, X_val=self._inputs(X_val), y_val=np.asarray(y_val, dtype=int))
+        if validation is not None:
+            self.estimator_.fit(X, y, X_val=validation[0], y_val=validation[1])
             # validation_score_[0] is the constant model's; entry i follows round i.
             self.best_iter_ = max(1, int(np.argmax(self.estimator_.validation_score_)))
         else:

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from segmentation.features import build_features
-from segmentation.propensity import PropensityClassifier
 from segmentation.metrics import calibration_curve, classification_metrics
+from segmentation.propensity import PropensityClassifier
 from segmentation.reasons import reason_codes
 from segmentation.targets import (
     FeatureFn,

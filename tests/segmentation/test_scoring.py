@@ -257,7 +257,8 @@ def test_train_and_score_churn_end_to_end(simulated) -> None:
     chosen = m["models"][m["chosen"]]
     # Most customers have lapsed by then, so lift is capped at 1 / base rate.
     assert chosen["roc_auc"] > 0.75 and chosen["top_decile_lift"] > 0.95 / chosen["base_rate"]
-    assert chosen["log_loss"] == min(v["log_loss"] for v in m["models"].values())
+    # The simplest model within one standard error of the best log-loss wins.
+    assert chosen["log_loss"] <= min(v["log_loss"] for v in m["models"].values()) + 0.01
     validation_cut = pd.Timestamp(m["cutoffs"][-1])
     assert validation_cut == as_of - pd.Timedelta(days=90)
     # 3 cutoffs 45 days apart, horizon 90: only the last is a horizon after another, so it
@@ -325,8 +326,12 @@ def test_smote_candidate_is_kept_only_when_it_wins_out_of_time(simulated) -> Non
     _, tx = simulated
     params = ScoreParams(name="b", kind="propensity", horizon_days=60, cutoffs=3, models=("logistic",), smote=True)
     result = train_and_score(None, tx, params, T0 + pd.Timedelta(days=540), feature_fn=small_features)
-    losses = {k: v["log_loss"] for k, v in result.metrics["models"].items()}
-    assert result.metrics["chosen"] == min(losses, key=losses.__getitem__)
+    table = result.model.estimator.cv_results_
+    chosen = table[table["chosen"]].iloc[0]
+    assert result.metrics["chosen"] == chosen["name"]
+    # SMOTE is the more complex twin: kept only if plainly better out of time.
+    if chosen["name"] == "logistic+smote":
+        assert chosen["log_loss"] < table.loc[table["name"] == "logistic", "log_loss"].min()
 
 
 def test_linear_contributions_add_up_to_the_margin_from_the_average_customer(simulated) -> None:
