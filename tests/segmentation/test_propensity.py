@@ -173,3 +173,19 @@ def test_time_column_orders_the_folds_and_is_not_a_feature() -> None:
     assert "month" not in model.encoder_.columns_ and list(model.feature_names_in_) == list(X.columns[:-1])
     assert model.search_.rows.min() == 300  # the oldest month only trains
     np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X.drop(columns="month")))
+
+
+def test_one_standard_error_rule_prefers_the_simpler_of_close_models() -> None:
+    from segmentation.selection import _simplest_within_one_se
+
+    y = np.tile([0, 1], 200).astype(float)
+    good = np.where(y == 1, 0.8, 0.2)
+    # Row 2 is better on average by a hair (0.0006), with a per-row spread (0.036) far larger.
+    tweak = np.where(np.arange(len(y)) % 4 < 2, 0.03, -0.028)
+    close = good + tweak * np.where(y == 1, 1, -1)
+    assert np.mean(np.log(np.where(y == 1, close, 1 - close))) > np.mean(np.log(np.where(y == 1, good, 1 - good)))
+    table = pd.DataFrame({"probability": [np.where(y == 1, 0.6, 0.4), good, close]})
+    # Row 2 is best by a hair (well within one standard error of row 1); row 0 is clearly worse.
+    assert _simplest_within_one_se(table, y) == 1
+    table = pd.DataFrame({"probability": [good, np.where(y == 1, 0.95, 0.05)]})
+    assert _simplest_within_one_se(table, y) == 1  # a clear gain is taken

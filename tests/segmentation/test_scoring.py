@@ -264,7 +264,11 @@ def test_train_and_score_churn_end_to_end(simulated) -> None:
     # 3 cutoffs 45 days apart, horizon 90: only the last is a horizon after another, so it
     # alone is validated (by a model fitted on the first cutoff); the refit uses all three.
     assert m["n_validation"] == tx.loc[tx["occurred_at"] <= validation_cut, "customer_id"].nunique()
-    assert m["calibration"] in ("sigmoid", "isotonic") and m["settings"]
+    assert m["calibration"] in ("none", "sigmoid", "isotonic") and m["settings"]
+    # The pipeline's chronological scoring is the public estimator with the cutoff as time column.
+    estimator = result.model.estimator
+    assert isinstance(estimator, PropensityClassifier) and estimator.time_column == "_cutoff"
+    assert estimator.time_gap == pd.Timedelta(days=90) and "_cutoff" not in estimator.encoder_.columns_
     assert set(result.calibration.columns) == {"model", "bin", "count", "mean_predicted", "observed_rate"}
     restored = pickle.loads(pickle.dumps(result.model))
     current = build_features(customers, tx, as_of, attributes=("plan",)).loc[scores["customer_id"]]
@@ -344,6 +348,15 @@ def test_linear_contributions_add_up_to_the_margin_from_the_average_customer(sim
     np.testing.assert_allclose(phi.sum(axis=1) + model.base_margin(), model.margin(features), atol=1e-9)
     center = model.classifier_.center_
     assert model.base_margin() == pytest.approx(float(model.classifier_.estimator_.decision_function(center[None])[0]))
+
+
+def test_a_model_stored_by_an_older_version_asks_for_retraining() -> None:
+    from segmentation.scoring import ScoreModel
+
+    old = object.__new__(ScoreModel)
+    old.__dict__.update(name="churn_90d", kind="churn", chosen="gbm", reason_codes=3)  # no estimator
+    with pytest.raises(ValueError, match="older segsync; it must be retrained"):
+        old.score(pd.DataFrame({"recency_days": [1.0]}, index=["c1"]))
 
 
 def test_params_from_the_yaml_config_models() -> None:
