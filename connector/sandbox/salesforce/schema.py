@@ -168,6 +168,15 @@ def _standard_fields() -> dict[str, list[Field]]:
             _ro(Field("HasResponded", "boolean")), _ro(Field("FirstRespondedDate", "date")),
             _ro(Field("Type", "picklist", length=40)),
         ],
+        # The integration user segsync logs in as (one record, seeded by the sandbox).
+        # UserPermissionsMarketingUser is the "Marketing User" checkbox: without it the user
+        # cannot create or edit Campaigns (reference crm-apis.md §A7 [29]).
+        "User": [
+            Field("Username", length=80, required=True), Field("Email", "email", length=128),
+            Field("FirstName", length=40), Field("LastName", length=80, required=True),
+            _ro(Field("Name", length=121)), Field("IsActive", "boolean"),
+            Field("UserPermissionsMarketingUser", "boolean"),
+        ],
         "CampaignMemberStatus": [
             _ref("CampaignId", "Campaign", required=True, updateable=False),
             Field("Label", length=765, required=True), Field("HasResponded", "boolean"),
@@ -181,6 +190,9 @@ class ObjectSchema:
     name: str
     key_prefix: str
     fields: dict[str, Field] = field(default_factory=dict)  # lower-case name -> Field
+    #: Object permissions of the integration user (profile / permission sets).
+    createable: bool = True
+    updateable: bool = True
 
     def add(self, f: Field) -> None:
         self.fields[f.name.lower()] = f
@@ -200,8 +212,8 @@ class ObjectSchema:
             "label": self.name,
             "keyPrefix": self.key_prefix,
             "custom": False,
-            "createable": True,
-            "updateable": True,
+            "createable": self.createable,
+            "updateable": self.updateable,
             "deletable": True,
             "queryable": True,
             "fields": [f.describe() for f in self.visible_fields()],
