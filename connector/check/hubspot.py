@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from connector.check.result import Check, Findings, answered
+from connector.check.result import Check, Findings, answered, check_tls
 from connector.config import HubSpotDestination, HubSpotSource
 from connector.crm.errors import AuthenticationError, CRMError
 from connector.crm.hubspot.api import HubSpotApi
@@ -97,6 +97,7 @@ def _login(api: HubSpotApi, found: Findings, source: HubSpotSource) -> bool:
             return False
         details = {}  # account-info unavailable to this token type: login itself worked
     found.ok("reachable", answered(source.base_url, source.http.verify_tls))
+    check_tls(found, source.base_url, source.http.verify_tls)
     kind = str(details.get("accountType") or "unknown type").lower().replace("_", " ")
     found.ok(f"login ({method})", f"portal {details.get('portalId', '?')} ({kind})")
     return True
@@ -109,14 +110,31 @@ def _token_scopes(api: HubSpotApi, source: HubSpotSource) -> set[str] | None:
         if auth.method == "token" and auth.token is not None:
             body = api.call("POST", "/oauth/v2/private-apps/get/access-token-info", kind="check",
                             json={"tokenKey": auth.token.get_secret_value()})
-        elif auth.refresh_token is not None:
-            body = api.call("GET", f"/oauth/v1/refresh-tokens/{auth.refresh_token.get_secret_value()}", kind="check")
+        elif auth.refresh_token is not None and auth.client_secret is not None:
+            body = _introspect(api, auth.client_id or "", auth.client_secret.get_secret_value(),
+                               auth.refresh_token.get_secret_value())
         else:
             return None
     except CRMError:
         return None
     scopes = body.get("scopes")
-    return set(scopes) if isinstance(scopes, list) else None
+    if isinstance(scopes, list):
+        return set(scopes)
+    scope = body.get("scope")  # RFC 7662: space-separated
+    return set(scope.split()) if isinstance(scope, str) and body.get("active") else None
+
+
+def _introspect(api: HubSpotApi, client_id: str, client_secret: str, refresh_token: str) -> dict[str, Any]:
+    """The 2026-03 introspection endpoint (the token travels in the form, not the URL); where it
+    does not list scopes, the v1 refresh-token metadata does."""
+    form = {"client_id": client_id, "client_secret": client_secret, "token": refresh_token,
+            "token_type_hint": "refresh_token"}
+    reply = api.transport.request("POST", "/oauth/2026-03/token/introspect", kind="check", data=form,
+                                  authenticate=False)
+    body: dict[str, Any] = reply.json() if reply.content else {}
+    if body.get("active") and (body.get("scopes") or body.get("scope")):
+        return body
+    return api.call("GET", f"/oauth/v1/refresh-tokens/{refresh_token}", kind="check")
 
 
 def _scopes(api: HubSpotApi, found: Findings, need: dict[str, str], granted: set[str] | None) -> None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+import httpx
+
 PASS, FAIL = "✓", "✗"
 
 
@@ -47,6 +49,15 @@ def answered(url: str, verify_tls: bool) -> str:
     if url.lower().startswith("https://"):
         return f"{url} answered over {'verified' if verify_tls else 'UNVERIFIED'} TLS"
     return f"{url} answered over plain HTTP (loopback sandbox only)"
+
+
+def check_tls(found: Findings, url: str, verify_tls: bool) -> None:
+    """A ✗ when TLS verification is off for anything but a loopback host."""
+    host = (httpx.URL(url).host or "").lower()
+    if not verify_tls and host not in ("127.0.0.1", "localhost", "::1"):
+        found.fail("TLS verification", f"verify_tls is off for {host}",
+                   "set http.verify_tls: true (only the loopback sandbox may turn it off); for a "
+                   "corporate proxy, trust its CA through SSL_CERT_FILE instead")
 
 
 def all_passed(checks: Iterable[Check]) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connector.check.result import Check, Findings, answered
+from connector.check.result import Check, Findings, answered, check_tls
 from connector.config import SalesforceDestination, SalesforceSource
 from connector.crm.errors import (
     AuthenticationError,
@@ -86,6 +86,7 @@ def _login(client: SalesforceClient, found: Findings, source: SalesforceSource) 
         _unreachable(found, "login host reachable", source.login_url, exc)
         return False
     found.ok("login host reachable", answered(source.login_url, source.http.verify_tls))
+    check_tls(found, source.instance_url, source.http.verify_tls)
     found.ok(f"login ({method})", f"token issued for client {source.auth.client_id[:6]}…")
     return True
 

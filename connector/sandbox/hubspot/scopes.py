@@ -10,7 +10,11 @@ Token introspection, as HubSpot documents it:
 - OAuth access tokens: `GET /oauth/v1/access-tokens/{token}` -> `{"token", "user", "hub_id",
   "app_id", "scopes", "token_type", "expires_in", "user_id", "hub_domain"}`;
 - OAuth refresh tokens: `GET /oauth/v1/refresh-tokens/{token}` -> `{"token", "user", "hub_id",
-  "client_id", "scopes", "token_type", "user_id", "hub_domain"}`.
+  "client_id", "scopes", "token_type", "user_id", "hub_domain"}`;
+- both kinds, without the token in the URL: `POST /oauth/2026-03/token/introspect` with the form
+  `client_id, client_secret, token, token_type_hint`. HubSpot's page shows only `{"active": true}`;
+  the other members here are RFC 7662's (`scope` space-separated, `client_id`, `token_type`) plus
+  `hub_id` *(unverified beyond `active`)*; an unknown or foreign token is `{"active": false}`.
 
 A sandbox is created with every scope (`granted=None`); `HubSpotSandbox(granted_scopes=...)`
 or `revoke_scope` plays an app that was set up without one.
@@ -54,10 +58,10 @@ def required_scope(kind: str, method: str, params: dict[str, str]) -> str | None
     mode = "read" if method in _READ_METHODS or kind in _POST_READS else "write"
     if kind.startswith("lists."):
         return f"crm.lists.{mode}"
-    if kind.startswith("properties."):
-        return f"crm.schemas.{_object_name(params.get('objectType'))}.{mode}"
-    obj = params.get("objectType") or params.get("fromObjectType")
-    return f"crm.objects.{_object_name(obj)}.{mode}"
+    obj = _object_name(params.get("objectType") or params.get("fromObjectType"))
+    if obj not in OBJECT_TYPES.values():
+        return None  # an unknown object type: the handler answers its own 400
+    return f"crm.{'schemas' if kind.startswith('properties.') else 'objects'}.{obj}.{mode}"
 
 
 class ScopeGrant:
@@ -120,8 +124,20 @@ def token_info_routes(grant: ScopeGrant, auth: TokenAuthority) -> list[tuple[str
                            "utcOffsetMilliseconds": -18_000_000, "uiDomain": "app.hubspot.com",
                            "dataHostingLocation": "na1"})
 
+    def introspect(request: Request) -> Reply:
+        form = request.form()
+        if form.get("client_id") != auth.client_id or form.get("client_secret") != auth.client_secret:
+            raise grant.errors.make(401, "missing or invalid client credentials", "INVALID_AUTHENTICATION")
+        token = form.get("token", "")
+        kind = "refresh_token" if token == auth.refresh_token else "access_token" if auth.is_live(token) else None
+        if kind is None:
+            return Reply(200, {"active": False})
+        return Reply(200, {"active": True, "scope": " ".join(scopes()), "client_id": auth.client_id,
+                           "token_type": kind, "hub_id": auth.portal_id})
+
     return [
         ("GET", "/account-info/v3/details", "account.details", account_details),
+        ("POST", "/oauth/2026-03/token/introspect", "oauth.token-info", introspect),
         ("POST", "/oauth/v2/private-apps/get/access-token-info", "oauth.token-info", private_app),
         ("GET", "/oauth/v1/access-tokens/{token}", "oauth.token-info", access_token),
         ("GET", "/oauth/v1/refresh-tokens/{token}", "oauth.token-info", refresh_token),

@@ -84,9 +84,9 @@ class SalesforceSandbox:
             for spec in specs:
                 self.schema.add_custom_field(sobject, spec)
         self.store = RecordStore(self.schema, self.clock)
-        self._seed_integration_user()
         self.dml = Dml(self.store)
         self.creds = credentials or _default_credentials()
+        self._seed_integration_user()
         self.auth = Auth(self.clock, self.creds, session_seconds=session_seconds,
                          instance_url=instance_url)
         self.limits = ApiLimits(self.clock, daily_api_limit, burst_allowance=burst_allowance)
@@ -151,7 +151,7 @@ class SalesforceSandbox:
     def _seed_integration_user(self) -> None:
         stamp = format_datetime(self.clock.now())
         self.store.put_new("User", {
-            "Id": USER_ID, "Username": "integration@segsync-sandbox.example", "FirstName": "segsync",
+            "Id": USER_ID, "Username": self.creds.username, "FirstName": "segsync",
             "LastName": "Integration", "Name": "segsync Integration", "Email": "integration@segsync-sandbox.example",
             "IsActive": True, "UserPermissionsMarketingUser": True, "IsDeleted": False,
             "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,

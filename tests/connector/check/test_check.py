@@ -52,7 +52,7 @@ def test_every_check_passes_and_nothing_is_written(world: E2EWorld) -> None:
             "contact properties to read"} <= names
     assert sum(c.name == "daily API allowance" for c in checks) == 2
     identity = next(c for c in checks if c.name == "identity")
-    assert "integration@segsync-sandbox.example" in identity.detail and "00D5g000004SbxEEAS" in identity.detail
+    assert world.sf.credentials["username"] in identity.detail and "00D5g000004SbxEEAS" in identity.detail
     assert world.writes_since(mark).total == 0
     assert all(r.method == "GET" or r.path.startswith("/services/oauth2") for r in world.sf_log.since(mark[0]))
 
@@ -155,7 +155,8 @@ def test_oauth_scopes_come_from_the_refresh_token(world: E2EWorld) -> None:
     finally:
         configure_logging("INFO", "text")
     assert list(failed(checks)) == ["scope crm.lists.read"]
-    assert h["refresh_token"] not in logs.getvalue() and "/refresh-tokens/***" in logs.getvalue()
+    assert h["refresh_token"] not in logs.getvalue() and "check POST /oauth/2026-03/token/introspect" in logs.getvalue()
+    assert world.hs.calls("oauth.token-info", 200) == 1  # introspection listed the scopes: no v1 fallback
 
 
 def test_a_token_without_info_endpoint_is_probed(world: E2EWorld, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,3 +222,10 @@ def world_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_token_paths_are_redacted() -> None:
     assert redact("GET /oauth/v1/refresh-tokens/na1-abc-123 failed") == "GET /oauth/v1/refresh-tokens/*** failed"
     assert redact("/oauth/v1/access-tokens/COabc?x=1") == "/oauth/v1/access-tokens/***?x=1"
+
+
+def test_tls_verification_off_is_refused_for_a_remote_host(world: E2EWorld) -> None:
+    data = world.config_data()
+    data["sources"]["hubspot"]["http"] = {"verify_tls": False}
+    bad = failed(checks_of(world, Config.model_validate(data)))
+    assert list(bad) == ["TLS verification"] and "api.hubapi.com" in bad["TLS verification"].detail
