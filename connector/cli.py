@@ -134,7 +134,7 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     if plan_only or dry_run:
         from connector.plan_view import render_plan
 
-        print(render_plan(result.outputs))
+        print(render_plan(result.plan, result.power))
     print(f"run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else ""))
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
 

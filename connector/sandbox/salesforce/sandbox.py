@@ -27,10 +27,10 @@ from connector.sandbox.salesforce.bulk_ingest import IngestJobs
 from connector.sandbox.salesforce.bulk_query import QueryJobs
 from connector.sandbox.salesforce.dml import Dml
 from connector.sandbox.salesforce.limits import ApiLimits
+from connector.sandbox.salesforce.org import seed_org
 from connector.sandbox.salesforce.rest import Cursors
 from connector.sandbox.salesforce.schema import Schema
 from connector.sandbox.salesforce.store import USER_ID, RecordStore
-from connector.sandbox.salesforce.values import format_datetime
 from connector.sandbox.salesforce.wire import ApiError, Request, error_response
 
 SNAPSHOT_FORMAT = 1
@@ -84,9 +84,9 @@ class SalesforceSandbox:
             for spec in specs:
                 self.schema.add_custom_field(sobject, spec)
         self.store = RecordStore(self.schema, self.clock)
+        seed_org(self.store)
         self.dml = Dml(self.store)
         self.creds = credentials or _default_credentials()
-        self._seed_integration_user()
         self.auth = Auth(self.clock, self.creds, session_seconds=session_seconds,
                          instance_url=instance_url)
         self.limits = ApiLimits(self.clock, daily_api_limit, burst_allowance=burst_allowance)
@@ -147,15 +147,6 @@ class SalesforceSandbox:
             obj = self.schema.get(name)
             assert obj is not None
             obj.createable = obj.updateable = enabled
-
-    def _seed_integration_user(self) -> None:
-        stamp = format_datetime(self.clock.now())
-        self.store.put_new("User", {
-            "Id": USER_ID, "Username": self.creds.username, "FirstName": "segsync",
-            "LastName": "Integration", "Name": "segsync Integration", "Email": "integration@segsync-sandbox.example",
-            "IsActive": True, "UserPermissionsMarketingUser": True, "IsDeleted": False,
-            "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
-            "CreatedById": USER_ID, "LastModifiedById": USER_ID})
 
     def delete_custom_field(self, sobject: str, field: str) -> None:
         """Delete a custom field as an admin would in Setup: its values go with it, and the
@@ -218,7 +209,8 @@ class SalesforceSandbox:
                 "custom_fields": [
                     {"sobject": o.name, "visible": f.visible, "spec": {
                         "name": f.name, "type": f.type, "length": f.length, "label": f.label,
-                        "externalId": f.external_id, "unique": f.unique}}
+                        "externalId": f.external_id, "unique": f.unique,
+                        "picklist": list(f.picklist), "restricted": f.restricted}}
                     for o in self.schema.objects.values() for f in o.fields.values() if f.custom],
                 "live": {k: list(v.values()) for k, v in self.store.live.items() if v},
                 "deleted": {k: list(v.values()) for k, v in self.store.deleted.items() if v},

@@ -20,6 +20,8 @@ from connector.config import Config, load_config
 from connector.crm.redaction import redact
 from connector.demo import CONFIG, EXPERIMENT
 from connector.logs import configure_logging
+from connector.sandbox.salesforce.auth import ORG_ID
+from connector.sandbox.salesforce.store import USER_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
 from world import E2EWorld  # noqa: E402
@@ -52,7 +54,7 @@ def test_every_check_passes_and_nothing_is_written(world: E2EWorld) -> None:
             "contact properties to read"} <= names
     assert sum(c.name == "daily API allowance" for c in checks) == 2
     identity = next(c for c in checks if c.name == "identity")
-    assert world.sf.credentials["username"] in identity.detail and "00D5g000004SbxEEAS" in identity.detail
+    assert identity.detail == (f"{world.sf.credentials['username']} (user {USER_ID}, org {ORG_ID}, sandbox)")
     assert world.writes_since(mark).total == 0
     assert all(r.method == "GET" or r.path.startswith("/services/oauth2") for r in world.sf_log.since(mark[0]))
 
