@@ -67,7 +67,7 @@ def make_scorer(
         raise ValueError(f"unknown offer method {method!r}; expected one of {', '.join((*BASELINES, 'ranker'))}")
     h = snapshot.history
     first = pd.Timestamp(items["occurred_at"].min())
-    examples = []
+    examples: list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]] = []
     for j in range(training_snapshots):
         start = h.as_of - pd.Timedelta(days=horizon_days + j * SNAPSHOT_STEP_DAYS)
         if start - first < pd.Timedelta(days=SNAPSHOT_STEP_DAYS) and examples:
