@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.crm.hubspot.api import HubSpotApi
-from connector.crm.hubspot.search import SearchScan, last_modified_property
+from connector.crm.hubspot.search import MAX_PAGE, SearchScan, last_modified_property
 from connector.crm.hubspot.values import parse_timestamp
 from connector.cursor import BEGINNING, Cursor, query_key, warn_if_stale
 
@@ -68,6 +68,8 @@ class ObjectReader:
         self.modified = last_modified_property(object_type)
         self.properties = list(dict.fromkeys([*properties, self.modified]))
         self.overlap = overlap
+        self.list_page = LIST_PAGE  # records per list call (HubSpot's maximum)
+        self.search_page = MAX_PAGE  # records per search call (HubSpot's maximum); tests page smaller
 
     def pages(self, since: Cursor | None) -> Iterator[Page]:
         """The pages of the window after `since` (everything when None): the list endpoint
@@ -94,7 +96,7 @@ class ObjectReader:
         first, *rest = split_properties(self.properties)
         high: tuple[datetime, str] | None = None
         while True:
-            params: dict[str, Any] = {"limit": LIST_PAGE, "properties": ",".join(first), "archived": "false"}
+            params: dict[str, Any] = {"limit": self.list_page, "properties": ",".join(first), "archived": "false"}
             if after:
                 params["after"] = after
             reply = self.api.call("GET", self.api.paths.objects(self.object_type), kind=f"{self.object_type}_list", params=params)
@@ -124,7 +126,7 @@ class ObjectReader:
         assert at.scan is not None
         position = at.scan.position
         scan = SearchScan(self.modified, at.timestamp, self.properties, since_id=int(at.id) if at.id.isdigit() else None,
-                          last_id=int(position) if position.isdigit() else None)
+                          last_id=int(position) if position.isdigit() else None, page_size=self.search_page)
         path = self.api.paths.search(self.object_type)
         while (body := scan.next_request()) is not None:
             reply = self.api.call("POST", path, kind=f"{self.object_type}_search", json=body, search=True)
