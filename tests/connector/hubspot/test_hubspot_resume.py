@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -149,3 +149,27 @@ def test_resuming_a_scan_older_than_the_overlap_warns(tmp_path: Path, caplog: py
             pull(hs, store, "customers")
     [warning] = [r.getMessage() for r in caplog.records if "overlap" in r.getMessage()]
     assert "hubspot contacts" in warning and "0:01:10" in warning and "search_overlap_minutes" in warning
+
+
+def test_cursors_stored_before_the_shared_type_restart_their_scan_from_its_bound(tmp_path: Path) -> None:
+    hs = HubSpotSandbox(SandboxClock(START), tier_requests_per_10s=190)
+    ids = hs.store.create("contacts", [{"email": f"u{i}@x.com"} for i in range(250)])
+    hs.clock.advance(days=1)
+    with StateStore(tmp_path / "state.sqlite") as store:
+        # an unfinished list scan as the old code stored it: its start unknown, so it restarts
+        store.conn.execute("INSERT INTO cursors (source, stream, ts, last_id, extra, updated_at) "
+                           "VALUES ('hubspot', 'customers', '1970-01-01T00:00:00+00:00', 'after:100201', '{}', '')")
+        store.conn.commit()
+        pull(hs, store, "customers")
+        assert hs.calls("objects.list") == 3  # from the first page, not from 100201
+        assert sorted(store.mirror.customers("hubspot")["source_id"]) == ids
+        # an unfinished search: resumed from its window's bound, (ts, 100100), not its id floor
+        hs.store.update("contacts", ids[0], {"email": "low@x.com"})
+        hs.store.update("contacts", ids[-1], {"email": "high@x.com"})
+        hs.clock.advance(seconds=120)
+        store.conn.execute("UPDATE cursors SET ts = ?, last_id = ?, extra = '{}'",
+                           ((START + timedelta(hours=1)).isoformat(), f"search:100100:{ids[-2]}"))
+        store.conn.commit()
+        pull(hs, store, "customers")
+        got = mirrored(store, "customers")
+        assert (got[ids[0]], got[ids[-1]]) == ("low@x.com", "high@x.com")
