@@ -140,6 +140,12 @@ class Cursor:
         """The same window with an unfinished scan of `query` at `position` (rule 1)."""
         return Cursor(self.timestamp, self.id, Scan(query, position, started_at))
 
+    def moved(self, position: str) -> Cursor:
+        """The same unfinished scan, got as far as `position`."""
+        if self.scan is None:
+            raise ValueError("only a scan in progress has a position to move")
+        return self.scanning(self.scan.query, position, self.scan.started_at)
+
     def complete(self, high: tuple[datetime, str] | None, overlap: timedelta = timedelta(0)) -> Cursor:
         """The bound after the scan finished (rule 3): its high-water mark `high`, held strictly
         before the scan's first start minus `overlap` (a row written in the very moment the

@@ -17,6 +17,11 @@ from typing import Protocol
 
 import httpx
 
+from connector.cursor import Cursor
+
+#: HTTP dates have whole seconds.
+DATE_RESOLUTION = timedelta(seconds=1)
+
 
 class Clock(Protocol):
     """Monotonic seconds and a way to wait."""
@@ -84,13 +89,26 @@ class ServerClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        known = self.known()
+        return known if known is not None else datetime.now(UTC)
+
+    def known(self) -> datetime | None:
+        """The CRM's time if injected or seen in a reply; None before any reply."""
         if self._now is not None:
             return self._now()
         with self._lock:
             seen = self._seen
         if seen is None:
-            return datetime.now(UTC)
+            return None
         return seen[0] + timedelta(seconds=max(0.0, self._clock.now() - seen[1]))
+
+    def stamp(self, at: Cursor) -> Cursor:
+        """`at` with its scan's start: kept when known, else (the time was unknown before the
+        scan's first call) that call's reply time less the Date header's one-second resolution,
+        so the start is never later than the CRM's clock was when the scan began."""
+        if at.scan is None or at.scan.started_at is not None:
+            return at
+        return at.scanning(at.scan.query, at.scan.position, self.now() - DATE_RESOLUTION)
 
     def observe(self, response: httpx.Response) -> None:
         """Take the time from a reply's `Date` header, when it has a valid one."""

@@ -24,10 +24,12 @@ MIN = timedelta(minutes=1)
 def test_a_scan_keeps_its_windows_bound_and_only_its_position_moves():
     window = Cursor(T, "7")
     at = window.scanning("q", "120", T + MIN)
-    at = at.scanning("q", "240", T + MIN)
+    at = at.moved("240")
     assert at.bound == window and at.scan == Scan("q", "240", T + MIN)
     assert at == Cursor(T, "7", Scan("q", "240", T + MIN)) and at != window
     assert not at < window and not window < at  # ordered by the bound alone
+    with pytest.raises(ValueError, match="only a scan in progress"):
+        window.moved("1")
 
 
 def test_a_position_is_resumed_only_by_the_same_query():

@@ -81,7 +81,7 @@ class ObjectReader:
         if scan is not None:
             warn_if_stale(window, self.api.server_now(), self.overlap, stream=f"hubspot {self.object_type}",
                           setting="search_overlap_minutes")
-        started = scan.started_at if scan is not None and scan.started_at is not None else self.api.server_now()
+        started = scan.started_at if scan is not None else self.api.server_clock.known()
         at = window.scanning(query, scan.position if scan is not None else "", started)
         if window.full_sync:
             yield from self._list_pages(at)
@@ -100,13 +100,14 @@ class ObjectReader:
             if after:
                 params["after"] = after
             reply = self.api.call("GET", self.api.paths.objects(self.object_type), kind=f"{self.object_type}_list", params=params)
+            at = self.api.server_clock.stamp(at)
             records = list(reply.get("results") or [])
             for chunk in rest:
                 self._fill(records, chunk)
             for record in records:
                 high = _later(high, self._modified_at(record), str(record["id"]))
             after = ((reply.get("paging") or {}).get("next") or {}).get("after")
-            at = at.scanning(at.scan.query, after or "", at.scan.started_at)
+            at = at.moved(after or "")
             yield Page(records, at, None if after else at.complete(high, self.overlap), incremental=False)
             if not after:
                 return
@@ -130,8 +131,9 @@ class ObjectReader:
         path = self.api.paths.search(self.object_type)
         while (body := scan.next_request()) is not None:
             reply = self.api.call("POST", path, kind=f"{self.object_type}_search", json=body, search=True)
+            at = self.api.server_clock.stamp(at)
             records = scan.feed(reply)
-            at = at.scanning(at.scan.query, "" if scan.last_id is None else str(scan.last_id), at.scan.started_at)
+            at = at.moved("" if scan.last_id is None else str(scan.last_id))
             high = (scan.high_water, scan.high_water_id) if scan.high_water is not None else None
             yield Page(records, at, at.complete(high, self.overlap) if scan.done else None, incremental=True)
 

@@ -69,7 +69,7 @@ class StreamPuller:
         window = since if since is not None else Cursor(BEGINNING)
         query = query_key("salesforce", self.mapping.sobject, self.where or "")
         scan = window.resumable(query)
-        started = scan.started_at if scan is not None and scan.started_at else self.client.server_clock.now()
+        started = scan.started_at if scan is not None else self.client.server_clock.known()
         at = window.scanning(query, scan.position if scan is not None else "", started)
         incremental = not window.full_sync
         if incremental and self.where:
@@ -77,6 +77,7 @@ class StreamPuller:
         start = _position(at) or (window.bound if incremental else None)
         pages = self.client.query_pages(self.soql(start), include_deleted=incremental, kind="query")
         first = next(pages)
+        at = self.client.server_clock.stamp(at)
         at, high = self._emit(sink, first.get("records", []), at, None, flat=False)
         if first.get("done", True):
             return self._complete(sink, at, high, since)
@@ -112,8 +113,7 @@ class StreamPuller:
         rows, deleted, last = self._split(records, flat)
         if last is None:
             return at, high
-        assert at.scan is not None
-        at = at.scanning(at.scan.query, encode_mark(last.timestamp, last.id), at.scan.started_at)
+        at = at.moved(encode_mark(last.timestamp, last.id))
         sink(PullBatch(rows=rows, deleted_ids=deleted, cursor=at))
         return at, later(high, last)
 
