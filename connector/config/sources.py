@@ -134,6 +134,24 @@ class FilesSource(Strict):
     date_format: str | None = Field(None, description="strftime format, e.g. %Y%m%d; parsed as ISO 8601 when unset.")
     attribute_columns: list[str] = Field(default_factory=list)
     delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+    product_column: str | None = Field(
+        None, description="Each row is a line item of this product (offers need it); rows sharing transaction_id_column "
+        "are one purchase."
+    )
+    product_name_column: str | None = Field(None, description="Product name (the code is used when unset).")
+    category_column: str | None = Field(None, description="Product category (for offer rules and diversity).")
+    quantity_column: str | None = Field(None, description="Units on the line; 1 when unset.")
+    unit_price_column: str | None = Field(
+        None, description="Price per unit; with quantity_column and no amount column, amount = quantity x unit price."
+    )
+
+    @model_validator(mode="after")
+    def _line_columns(self) -> FilesSource:
+        extra = ("product_name_column", "category_column", "quantity_column", "unit_price_column")
+        named = [f for f in extra if getattr(self, f)]
+        if named and not self.product_column:
+            raise ValueError(f"{', '.join(named)} need product_column")
+        return self
 
 
 class SourcesConfig(Strict):
