@@ -88,18 +88,19 @@ def _columns(frame: pd.DataFrame) -> list[pd.Series]:
 
 
 def _numeric_stats(values: pd.Series) -> dict[str, float | bool]:
-    finite = values[np.isfinite(values)]
-    median = float(finite.median()) if len(finite) else 0.0
-    filled = values.where(np.isfinite(values), median)
-    log = bool(len(finite) and finite.min() >= 0)
+    raw = values.to_numpy(dtype=float)
+    finite = np.isfinite(raw)
+    median = float(np.median(raw[finite])) if finite.any() else 0.0
+    filled = np.where(finite, raw, median)
+    log = bool(finite.any() and raw[finite].min() >= 0)
     shaped = np.log1p(filled) if log else filled
-    return {"median": median, "log": log, "flag": bool(len(finite) < len(values)),
+    return {"median": median, "log": log, "flag": bool(not finite.all()),
             "mean": float(shaped.mean()), "scale": _scale(shaped),
             "raw_mean": float(filled.mean()), "raw_scale": _scale(filled)}
 
 
-def _scale(values: pd.Series) -> float:
-    scale = float(values.std(ddof=0))
+def _scale(values: np.ndarray) -> float:
+    scale = float(values.std())
     return scale if np.isfinite(scale) and scale > 0 else 1.0
 
 

@@ -88,7 +88,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         self.encoder_ = FeatureEncoder(self.max_categories, self.min_frequency).fit(frame)
         encoded = self.encoder_.transform(frame)
         rows = _subsample(len(target), self.max_search_rows, rng)
-        folds = self._folds(target[rows], None if times is None else times[rows])
+        folds = self._folds(target[rows], times, rows)
         methods = CALIBRATIONS if self.calibration == "auto" else (self.calibration,)
         self.search_ = cross_validate(encoded[rows], target[rows], folds, candidates(tuple(self.models), self.smote),
                                       methods, self.encoder_.tree_columns_, self.class_weight, self.random_state)
@@ -104,13 +104,13 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         self.chosen_, self.settings_, self.calibration_ = chosen.name, chosen.settings, search.calibration
         self.cv_results_ = search.results
 
-    def _folds(self, target: np.ndarray, times: np.ndarray | None) -> list[Fold]:
+    def _folds(self, target: np.ndarray, times: pd.Series | None, rows: np.ndarray) -> list[Fold]:
         if self.cv < 2:
             raise ValueError(f"cv must be at least 2, got {self.cv}")
         if times is None:
             return stratified_folds(target, self.cv, self.random_state)
         values, gap = time_values(times, self.time_gap)
-        return time_folds(values, target, self.cv, gap)
+        return time_folds(values[rows], target, self.cv, gap)
 
     def _labels(self, y: Any, n_rows: int) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -130,12 +130,12 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, self.pos_label_ = classes, positive
         return np.asarray(y == positive, dtype=int)
 
-    def _frame(self, X: Any, reset: bool) -> tuple[pd.DataFrame, np.ndarray | None]:
+    def _frame(self, X: Any, reset: bool) -> tuple[pd.DataFrame, pd.Series | None]:
         """The feature frame (string column names) and the time column's values, if any."""
         times = None
         if isinstance(X, pd.DataFrame):
             if self.time_column is not None and self.time_column in X.columns:
-                times, X = X[self.time_column].to_numpy(), X.drop(columns=[self.time_column])
+                times, X = X[self.time_column], X.drop(columns=[self.time_column])
             elif self.time_column is not None and reset:
                 raise ValueError(f"time_column {self.time_column!r} is not a column of X")
             validate_data(self, X, reset=reset, skip_check_array=True)
