@@ -85,21 +85,22 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         if self.calibration not in ("auto", *CALIBRATIONS):
             raise ValueError(f"calibration must be 'auto', 'none', 'sigmoid' or 'isotonic', got {self.calibration!r}")
         rng = np.random.default_rng(self.random_state)
-        self.encoder_ = FeatureEncoder(self.max_categories, self.min_frequency).fit(frame)
-        encoded = self.encoder_.transform(frame)
-        rows = _subsample(len(target), self.max_search_rows, rng)
+        rows, fit_rows = (_subsample(len(target), cap, rng) for cap in (self.max_search_rows, self.max_fit_rows))
+        # Levels and medians come from the refit's rows: all of them below max_fit_rows.
+        self.encoder_ = FeatureEncoder(self.max_categories, self.min_frequency).fit(frame.iloc[fit_rows])
         folds = self._folds(target[rows], times, rows)
         methods = CALIBRATIONS if self.calibration == "auto" else (self.calibration,)
-        self.search_ = cross_validate(encoded[rows], target[rows], folds, candidates(tuple(self.models), self.smote),
-                                      methods, self.encoder_.tree_columns_, self.class_weight, self.random_state)
-        self._refit(encoded, target, self.search_, _subsample(len(target), self.max_fit_rows, rng))
+        self.search_ = cross_validate(self.encoder_.transform(frame.iloc[rows]), target[rows], folds,
+                                      candidates(tuple(self.models), self.smote), methods,
+                                      self.encoder_.tree_columns_, self.class_weight, self.random_state)
+        self._refit(self.encoder_.transform(frame.iloc[fit_rows]), target[fit_rows], self.search_)
         return self
 
-    def _refit(self, encoded: np.ndarray, target: np.ndarray, search: Search, rows: np.ndarray) -> None:
+    def _refit(self, encoded: np.ndarray, target: np.ndarray, search: Search) -> None:
         chosen = search.chosen
         columns = self.encoder_.tree_columns_ if chosen.family == "gbm" else None
         self.classifier_ = Classifier(chosen, columns, self.class_weight, self.random_state)
-        self.classifier_.fit(encoded[rows], target[rows])
+        self.classifier_.fit(encoded, target)
         self.calibrator_ = Calibrator(search.calibration, isotonic_min_samples=0).fit(search.margin, search.labels)
         self.chosen_, self.settings_, self.calibration_ = chosen.name, chosen.settings, search.calibration
         self.cv_results_ = search.results
