@@ -64,3 +64,12 @@ def _judged(v: ModelVersion) -> str:
 
 def _number(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+def timeline(versions: list[ModelVersion]) -> list[dict[str, str]]:
+    """The retrains, newest first, for the report: when, model, version, trigger, decision, alias."""
+    rows = [v for v in versions if v.kind == "score" or (v.kind == "segmentation" and v.meta.get("retrained"))]
+    return [{"when (UTC)": v.created_at[:19], "model": f"{v.kind}/{v.name}", "version": str(v.version),
+             "trigger": str(v.meta.get("trigger") or v.meta.get("reason") or ""),
+             "decision": str(v.meta.get("decision") or ""), "alias": ",".join(v.aliases) or "-"}
+            for v in sorted(rows, key=lambda v: (v.created_at, v.kind, v.version), reverse=True)]

@@ -84,7 +84,8 @@ class Models:
         try:
             obj = load_model(data)
         except IncompatibleModel as exc:
-            log.warning("stored %s model %r version %d cannot be used (%s): retraining", kind, name, version, exc)
+            then = "retraining" if kind in ("segmentation", "score") else "it is rebuilt by the next run"
+            log.warning("stored %s model %r version %d cannot be used (%s): %s", kind, name, version, exc, then)
             return None
         if read_header(data) is None:  # a bare pickle of an earlier segsync: migrate it once
             with self.store.transaction() as c:

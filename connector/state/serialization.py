@@ -51,8 +51,9 @@ _EXACT: dict[str, frozenset[str]] = {
     "numpy.random._pcg64": frozenset({"PCG64"}),
     "numpy.random._generator": frozenset({"Generator"}),
     "scipy.sparse": frozenset({"csr_matrix", "csc_matrix", "coo_matrix"}),
-    "pandas": frozenset({"Timestamp", "Timedelta", "DataFrame", "Series", "Index", "CategoricalDtype",
-                         "StringDtype", "ArrowDtype"}),
+    "pandas": frozenset({"Timestamp", "Timedelta", "DataFrame", "Series", "Index", "RangeIndex", "MultiIndex",
+                         "DatetimeIndex", "CategoricalIndex", "Categorical", "CategoricalDtype", "DatetimeTZDtype",
+                         "StringDtype", "ArrowDtype", "Interval", "Period", "NaT"}),
     # pandas' Arrow-backed strings pickle to these (pandas >= 3)
     "pyarrow.lib": frozenset({"_restore_array", "py_buffer", "type_for_alias", "chunked_array", "schema", "field",
                               "_reconstruct_table"}),

@@ -186,6 +186,12 @@ def test_models_list_promote_and_rollback(tmp_path: Path, tx: pd.DataFrame, caps
     assert score_lines[0].split()[1:3] == ["1", "champion"] and score_lines[1].split()[1:3] == ["2", "challenger"]
     assert "roc_auc" in score_lines[1] and "does not beat" in score_lines[1]
     assert any(line.startswith("segmentation/default") for line in out)
+    from connector.report import render_report
+
+    with StateStore(tmp_path / "state.sqlite") as store:
+        html = render_report(store, cfg)
+    timeline = html.split("<h2>Model versions</h2>", 1)[1].split("<h2>", 1)[0]
+    assert timeline.count("score/buy_90d") == 2 and "champion is 60 day(s) old" in timeline and "does not beat" in timeline
 
     assert cli_main(["models", "promote", str(path), "score/buy_90d", "2"]) == 0
     with StateStore(tmp_path / "state.sqlite") as store:
