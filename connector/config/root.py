@@ -19,6 +19,7 @@ from connector.config.base import (
 )
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
+from connector.config.offers import OffersConfig
 from connector.config.sources import IdentityConfig, SourcesConfig
 from connector.configload import load_yaml_with_lines, render_validation_errors
 from connector.crm.errors import ConfigurationError
@@ -34,6 +35,7 @@ class Config(Strict):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    offers: OffersConfig = Field(default_factory=OffersConfig)
     destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
