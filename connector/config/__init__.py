@@ -30,6 +30,7 @@ from connector.config.models import (
     SegmentationConfig,
 )
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
+from connector.config.serve import ServeConfig
 from connector.config.sources import (
     FilesSource,
     HttpConfig,
@@ -49,6 +50,6 @@ __all__ = [
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
-    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
+    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
     "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
 ]

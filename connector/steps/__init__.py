@@ -10,6 +10,7 @@ from connector.steps.model import features, score, segment
 from connector.steps.plan import plan
 from connector.steps.pull import pull
 from connector.steps.push import push
+from connector.steps.snapshot import publish_snapshot
 
 STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {
     "pull": pull,
@@ -20,4 +21,5 @@ STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {
     "plan": plan,
     "push": push,
     "measure": measure,
+    "publish": publish_snapshot,
 }

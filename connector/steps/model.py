@@ -27,6 +27,12 @@ KEEP_MODEL_VERSIONS = 5
 def features(ctx: CycleContext) -> None:
     store, cfg = ctx.store, ctx.config
     tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, ctx.outputs.get("files"))
+    # live events accepted by `segsync serve` are a source: purchases count as transactions
+    events_through = store.events.last_id()
+    live = store.events.purchases(events_through)
+    if len(live):
+        tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
+    ctx.outputs["events_through"] = events_through
     clean, rejected = clean_transactions(tables.transactions)
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
