@@ -8,6 +8,7 @@ version it came from (body `snapshot_version`, header `X-Snapshot-Version`).
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -73,6 +74,13 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
         # name the field and the rule; never echo the value (it may be personal data)
         fields = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()]
         return _json({"error": "invalid request: " + "; ".join(f"{f['field']}: {f['message']}" for f in fields), "fields": fields}, 422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this answer; the guard logs the type and the route, nothing else
+        request_id = uuid.uuid4().hex[:12]
+        request.scope["segsync.request_id"] = request_id
+        return _json({"error": "internal error", "request_id": request_id}, 500)
 
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, exc: NotReady) -> Response:

@@ -60,7 +60,7 @@ class Guard:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:  # noqa: BLE001 - the client gets a 500 without detail, the log the type
-            request_id = uuid.uuid4().hex[:12]
+            request_id = scope.get("segsync.request_id") or uuid.uuid4().hex[:12]
             log.error("request %s on %s failed: %s", request_id, _route(scope), type(exc).__name__)
             status = 500
             if not started_response:

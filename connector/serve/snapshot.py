@@ -102,7 +102,7 @@ def publish(directory: Path, tables: SnapshotTables) -> Path:
     tmp = directory / f".run-{tables.run_id}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(mode=0o700)
-    np.savez(tmp / "columns.npz", **_columns(tables))
+    np.savez(tmp / "columns.npz", **_columns(tables))  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
     meta = {
         "version": tables.run_id, "as_of": tables.as_of.isoformat(), "score_names": tables.score_names,
         "models": tables.models, "events_through": tables.events_through,

@@ -39,7 +39,6 @@ segmentation:
   method: kmeans
   k: 3
   sample_size: 1000
-  attributes: [country]
 scoring:
   targets:
     - {name: buy_90d, kind: propensity, horizon_days: 90}
