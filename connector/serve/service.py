@@ -96,7 +96,7 @@ class ServeService:
         if by == "email":
             email = normalise_email(key, self.config.identity)
             if email is None:
-                raise BadKey("key: not an email address")
+                return None  # nobody has that email: a 404 like any other unknown key
             key = email_key(email)
         row = snap.locate(key, by)
         if row is None:
