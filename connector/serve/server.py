@@ -9,6 +9,7 @@ only arms and events, and never to a CRM.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -68,10 +69,10 @@ class ApiServer:
             self.close()
         return 0
 
-    def start_background(self) -> threading.Thread:
-        """Serve from a thread (the daemon's case); `stop` ends it."""
+    def start_background(self, sock: socket.socket | None = None) -> threading.Thread:
+        """Serve from a thread (the daemon's case); `stop` ends it. `sock`: an already bound listening socket."""
         self._watcher.start()
-        thread = threading.Thread(target=self.server.run, name="segsync-serve", daemon=True)
+        thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock] if sock else None}, name="segsync-serve", daemon=True)
         thread.start()
         return thread
 

@@ -16,7 +16,6 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-
 from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
 from connector.serve.access import KeyRing, RateLimiter  # noqa: E402
@@ -25,6 +24,7 @@ from connector.serve.metrics import ServeMetrics  # noqa: E402
 from connector.serve.service import ServeService  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from tests.connector.serve.conftest import Shop  # noqa: E402
+
 
 @pytest.fixture
 def contract_app(shop_template: Shop) -> Iterator[tuple[object, str]]:
@@ -48,9 +48,9 @@ def test_every_route_holds_its_contract(contract_app: tuple[object, str]) -> Non
 
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-        def check(case) -> None:  # type: ignore[no-untyped-def]
+        def check(case, headers=headers, name=f"{operation.method.upper()} {operation.path}") -> None:  # type: ignore[no-untyped-def]
             response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
-            seen.setdefault(f"{operation.method.upper()} {operation.path}", set()).add(response.status_code)
+            seen.setdefault(name, set()).add(response.status_code)
 
         check()
     assert len(seen) == 8

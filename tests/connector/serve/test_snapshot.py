@@ -10,7 +10,14 @@ import pytest
 
 from connector.config import IdentityConfig
 from connector.identity import email_key, normalise_email
-from connector.serve.snapshot import KEEP, Snapshot, SnapshotTables, current_name, load_current, publish
+from connector.serve.snapshot import (
+    KEEP,
+    Snapshot,
+    SnapshotTables,
+    current_name,
+    load_current,
+    publish,
+)
 
 AS_OF = pd.Timestamp("2026-03-01", tz="UTC")
 
