@@ -23,15 +23,16 @@ log = logging.getLogger("segsync.publish")
 
 
 def publish_snapshot(ctx: CycleContext) -> None:
-    out = ctx.outputs
-    segments, features = out.get("segments"), out.get("features")
-    if ctx.dry_run or segments is None or features is None:
+    r = ctx.results
+    if ctx.dry_run or r.features is None or r.segment is None:
         return
+    segments = r.segment.segments
     tables = SnapshotTables(
-        run_id=ctx.run_id, as_of=out["as_of"], customers=_customer_keys(ctx, out["customers"]),
-        segments=segments, scores=out.get("scores"), features=features, arms=out.get("arms"),
-        actions=_actions(out.get("insights")), score_names=[t.name for t in ctx.config.scoring.targets],
-        models=_pinned(ctx), events_through=int(out.get("events_through", 0)), offers=out.get("offers"),
+        run_id=ctx.run_id, as_of=r.features.as_of, customers=_customer_keys(ctx, r.features.customers),
+        segments=segments, scores=r.score.scores if r.score else None, features=r.features.features,
+        arms=r.assign.arms if r.assign else None, actions=_actions(r.score.insights if r.score else None),
+        score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
+        events_through=r.features.events_through, offers=None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))

@@ -45,10 +45,11 @@ def test_every_route_holds_its_contract(contract_app: tuple[object, str]) -> Non
     seen: dict[str, set[int]] = {}
     for operation in operations:
         headers = {"Authorization": f"Bearer {token}"} if operation.path.startswith("/v1/") else {}
+        name = f"{operation.method.upper()} {operation.path}"
 
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-        def check(case, headers=headers, name=f"{operation.method.upper()} {operation.path}") -> None:  # type: ignore[no-untyped-def]
+        def check(case, headers=headers, name=name) -> None:  # type: ignore[no-untyped-def]
             response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
             seen.setdefault(name, set()).add(response.status_code)
 
