@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
+from connector.config.offers import OffersConfig
 from connector.config.serve import ServeConfig
 from connector.config.sources import IdentityConfig, SourcesConfig
 from connector.configload import load_yaml_with_lines, render_validation_errors
@@ -28,6 +29,7 @@ class Config(Strict):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    offers: OffersConfig = Field(default_factory=OffersConfig)
     destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

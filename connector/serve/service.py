@@ -147,7 +147,7 @@ class ServeService:
             "customer_id": cid, "known": snap.locate(cid) is not None,
             "segment_id": segment_id, "segment_name": name,
             "scores": evaluation.scores, "reasons": evaluation.reasons, "clv": None,
-            "offers": offers_for(table, segment_id),
+            "offers": offers_for(snap, segment_id),
             "arms": {e: a for e, a in zip(arms["experiment"], arms["arm"], strict=True) if e in running},
             "run_id": snap.version, "as_of": snap.as_of.isoformat(), "snapshot_version": snap.version,
         }

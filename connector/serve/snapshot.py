@@ -25,6 +25,7 @@ import pandas as pd
 CURRENT = "CURRENT"
 KEEP = 2
 LOOKUPS = ("customer_id", "salesforce_id", "hubspot_id", "email")
+UNIT = "\x1f"  # joins a segment's offers in one text cell (no product name contains it)
 
 
 @dataclass
@@ -36,7 +37,8 @@ class SnapshotTables:
     customer_id-indexed, one column per score, <score>_reasons, clv, p_alive (any may be
     absent). features: customer_id-indexed, the features the models were fitted on. arms:
     experiment, customer_id, arm. actions: segment_id -> the segment's action. offers:
-    customer_id, offer_1..3, offer_reasons (or None).
+    customer_id, offer_1..3, offer_reasons (or None); segment_offers: segment_id -> the
+    segment's own top offers (for a customer whose segment moved, or a new one).
     """
 
     run_id: int
@@ -51,6 +53,7 @@ class SnapshotTables:
     models: dict[str, int] = field(default_factory=dict)
     events_through: int = 0
     offers: pd.DataFrame | None = None
+    segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +73,7 @@ def _columns(t: SnapshotTables) -> dict[str, np.ndarray]:
     names = t.segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
     cols["segment.names"] = np.asarray([str(names.get(s, s)) for s in cols["segment.ids"]], dtype=str)
     cols["segment.actions"] = np.asarray([t.actions.get(s, "") for s in cols["segment.ids"]], dtype=str)
+    cols["segment.offers"] = np.asarray([UNIT.join(t.segment_offers.get(s, ())) for s in cols["segment.ids"]], dtype=str)
     scores = t.scores.reindex(ids) if t.scores is not None else pd.DataFrame(index=ids)
     for name in [*t.score_names, "clv", "p_alive"]:
         if name in scores:
@@ -160,6 +164,8 @@ class Snapshot:
             self.index[name] = {k: i for i, k in enumerate(keys) if k}
         c = columns
         self._segments = {str(i): (str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)}
+        offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
+        self.segment_offers = {str(i): tuple(o for o in str(v).split(UNIT) if o) for i, v in zip(c["segment.ids"], offers, strict=True)}
         self.experiments = sorted({k.split(".")[1] for k in columns if k.startswith("arm.") and k.endswith(".code")})
 
     @classmethod

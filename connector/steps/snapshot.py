@@ -32,7 +32,8 @@ def publish_snapshot(ctx: CycleContext) -> None:
         segments=segments, scores=r.score.scores if r.score else None, features=r.features.features,
         arms=r.assign.arms if r.assign else None, actions=_actions(r.score.insights if r.score else None),
         score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
-        events_through=r.features.events_through, offers=None,
+        events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
+        segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))

@@ -82,3 +82,25 @@ def test_snapshot_load_reads_the_folder_it_was_given(tmp_path: Path) -> None:
     publish(tmp_path, tables(1))
     publish(tmp_path, tables(2, "seg-3"))
     assert Snapshot.load(tmp_path / "run-1").segment(0)[0] == "seg-1"
+
+
+def test_next_best_offers_are_served_with_their_reasons(tmp_path: Path) -> None:
+    from connector.serve.record import base_record, offers_for
+
+    t = tables()
+    t.offers = pd.DataFrame({"customer_id": ["a", "c"], "offer_1": ["Tea", "Mug"], "offer_2": ["Cup", None], "offer_3": [None, None],
+                             "offer_reasons": ["1: bought it once, last 2026-02-01 | 2: bought with Tea by 40 customers", "1: top seller in Dormant"],
+                             "method": ["cooccurrence", "popular"]})
+    t.segment_offers = {"seg-2": ("Mug", "Spoon", "Plate", "Bowl")}
+    publish(tmp_path, t)
+    snap = load_current(tmp_path)
+    assert snap is not None
+    assert base_record(snap, 0, ["exp1"])["offers"] == [
+        {"offer": "Tea", "reason": "bought it once, last 2026-02-01", "source": "next_best_offer"},
+        {"offer": "Cup", "reason": "bought with Tea by 40 customers", "source": "next_best_offer"},
+    ]
+    record_b = base_record(snap, 1, ["exp1"])  # no own offers: the segment's top three
+    assert [o["offer"] for o in record_b["offers"]] == ["Mug", "Spoon", "Plate"] == [o["offer"] for o in offers_for(snap, "seg-2")]
+    assert record_b["offers"][0]["source"] == "segment_offers"
+    assert offers_for(snap, "seg-1") == [{"offer": "VIP programme", "reason": "action for segment Champions", "source": "segment_action"}]
+    assert base_record(snap, 2, [])["arms"] == {} and base_record(snap, 2, ["exp1"])["arms"] == {"exp1": "offer"}
