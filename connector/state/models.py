@@ -65,7 +65,13 @@ class Models:
                 return r["version"], loaded, json.loads(r["meta"])
         return None
 
-    def get(self, kind: str, name: str, version: int) -> tuple[int, Any, dict[str, Any]] | None:
+    def get(self, kind: str, name: str, version: int) -> Any | None:
+        """One stored version's object, or None (the serving snapshot pins the versions its cycle used)."""
+        found = self.entry(kind, name, version)
+        return None if found is None else found[1]
+
+    def entry(self, kind: str, name: str, version: int) -> tuple[int, Any, dict[str, Any]] | None:
+        """(version, object, meta) of one stored version, or None when missing or unreadable."""
         rows = self.store.query(
             "SELECT version, data, meta FROM models WHERE kind = ? AND name = ? AND version = ?", (kind, name, version)
         )
@@ -77,8 +83,12 @@ class Models:
     def champion(self, kind: str, name: str) -> tuple[int, Any, dict[str, Any]] | None:
         """The version aliased `champion`, else the newest readable one."""
         version = self.aliases(kind, name).get(CHAMPION)
-        found = self.get(kind, name, version) if version is not None else None
+        found = self.entry(kind, name, version) if version is not None else None
         return found or self.latest(kind, name)
+
+    def champion_version(self, kind: str, name: str) -> int | None:
+        """The champion's version number (else the newest), without loading anything."""
+        return self.aliases(kind, name).get(CHAMPION) or self.latest_version(kind, name)
 
     def _load(self, kind: str, name: str, version: int, data: bytes) -> Any | None:
         try:
@@ -93,6 +103,10 @@ class Models:
                           (dump_model(obj), kind, name, version))
             log.info("migrated stored %s model %r version %d to the versioned format", kind, name, version)
         return obj
+
+    def latest_version(self, kind: str, name: str) -> int | None:
+        rows = self.store.query("SELECT max(version) AS v FROM models WHERE kind = ? AND name = ?", (kind, name))
+        return rows[0]["v"] if rows else None
 
     def metas(self, kind: str, name: str) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.store.query(
