@@ -119,7 +119,8 @@ class ScoreModel:
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability for each row of a feature frame (same columns as in training)."""
-        return self.estimator.predict_proba(self._inputs(features))[:, 1]
+        inputs = self._inputs(features)  # first: it names a model stored by an older segsync
+        return self.estimator.predict_proba(inputs)[:, 1]
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """customer_id (the frame's index), <name> (probability), <name>_reasons (text)."""

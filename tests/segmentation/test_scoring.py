@@ -355,8 +355,9 @@ def test_a_model_stored_by_an_older_version_asks_for_retraining() -> None:
 
     old = object.__new__(ScoreModel)
     old.__dict__.update(name="churn_90d", kind="churn", chosen="gbm", reason_codes=3)  # no estimator
-    with pytest.raises(ValueError, match="older segsync; it must be retrained"):
-        old.score(pd.DataFrame({"recency_days": [1.0]}, index=["c1"]))
+    for method in (old.score, old.predict_proba):
+        with pytest.raises(ValueError, match="older segsync; it must be retrained"):
+            method(pd.DataFrame({"recency_days": [1.0]}, index=["c1"]))
 
 
 def test_params_from_the_yaml_config_models() -> None:
