@@ -18,6 +18,7 @@ from connector.config.destinations import (
     ListsConfig,
     SalesforceDestination,
 )
+from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
     Arm,
     ClvConfig,
@@ -47,7 +48,8 @@ from connector.crm.errors import ConfigurationError
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig",
+    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
+    "MaterialityRule", "MetricsConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
     "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",

@@ -8,26 +8,24 @@ import numpy as np
 import pandas as pd
 
 from connector.crm.base import FieldSpec
+from connector.steps.materiality import round_scores
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
-#: Decimals kept per kind of value: a retrain that moves a probability by 0.001, or a day that
-#: moves a lifetime value by a few cents, is not a change worth an API call. (CLV at two
-#: decimals rewrote nearly every record every day: benchmarks/bench_writes.py.)
-SCORE_DECIMALS, MONEY_DECIMALS = 2, 0
-
-
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
     """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
-    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict)."""
+    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict).
+
+    Scores and CLV are on their materiality rule's unit (whole percentage points and whole
+    currency units by default): connector.steps.materiality."""
     segments = ctx.outputs["segments"]
     customers = ctx.outputs["customers"]
     ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
     table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
     scores = ctx.outputs.get("scores")
     if scores is not None and len(scores.columns):
-        table = table.merge(_rounded(scores), left_on="customer_id", right_index=True, how="left")
+        table = table.merge(round_scores(scores, ctx.config.destinations.materiality), left_on="customer_id", right_index=True, how="left")
     arms = ctx.outputs.get("arms")
     if arms is not None and len(arms):
         by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
@@ -35,14 +33,6 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
         single = len(ctx.config.experiments.items) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
     return table
-
-
-def _rounded(scores: pd.DataFrame) -> pd.DataFrame:
-    out = scores.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(MONEY_DECIMALS if col == "clv" else SCORE_DECIMALS)
-    return out
 
 
 def _arm_text(arms: object, single: bool) -> str | None:

@@ -61,7 +61,8 @@ def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None
         log.warning("score %s not trained: %s", params.name, exc)
         return None
     if not ctx.dry_run:
-        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics)}
+        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics),
+                "drivers": [[str(k), float(v)] for k, v in result.drivers.items()]}  # pairs: JSON keeps the order
         ctx.store.models.save("score", params.name, result.model, run_id=ctx.run_id, meta=meta)
     log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
     return result.scores
