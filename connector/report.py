@@ -24,7 +24,7 @@ from segmentation.priority import priority_targets
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1a202c}
 h1{font-size:24px}h2{font-size:19px;margin-top:36px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%}td,th{border:1px solid #e2e8f0;padding:4px 6px;text-align:right;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%}td,th{border:1px solid #e2e8f0;padding:4px 6px;text-align:right}td.t{text-align:left}
 th{background:#f7fafc;font-weight:600}td:first-child,th:first-child{text-align:left}.note{color:#4a5568;font-size:13px}
 .card{border:1px solid #e2e8f0;border-radius:6px;padding:12px 16px;margin:10px 0;background:#fbfdff}
 .flag{color:#c53030;font-weight:bold}.ok{color:#2f855a}.wide{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}
@@ -89,7 +89,7 @@ def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
                 text = "n/a" if math.isnan(v) else f"{v:,.2f}"
             else:
                 text = str(v)
-            cells.append(f"<td>{escape(text)}</td>")
+            cells.append(f"<td class='t'>{escape(text)}</td>" if isinstance(v, str) else f"<td>{escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
@@ -162,11 +162,11 @@ def _priority(pr: pd.DataFrame) -> str:
         y_split=float(pr["value"].median()), x_label="cost to reach per 100 of revenue potential (lower is cheaper)",
         y_label="revenue potential (size x value per customer)", corners=("invest", "harvest", "nurture", "deprioritise"))
     t = priority_targets(pr)
-    text = (f"Targets: <b>{escape(', '.join(t['targets']))}</b> ({t['target_value']:,.0f} of revenue potential for "
-            f"{t['target_cost']:,.2f} to reach). Opportunity cost of the rest"
-            + (f" ({escape(', '.join(t['rest']))}): {t['rest_value']:,.0f} of revenue potential ({t['rest_share']:.0%} "
-               f"of the total) left to cheaper treatments; reaching them too would cost {t['rest_cost']:,.2f}."
-               if t["rest"] else ": none, every segment is a target."))
+    text = (f"Targets: <b>{escape(', '.join(t.targets))}</b> ({t.target_value:,.0f} of revenue potential for "
+            f"{t.target_cost:,.2f} to reach). Opportunity cost of the rest"
+            + (f" ({escape(', '.join(t.rest))}): {t.rest_value:,.0f} of revenue potential ({t.rest_share:.0%} "
+               f"of the total) left to cheaper treatments; reaching them too would cost {t.rest_cost:,.2f}."
+               if t.rest else ": none, every segment is a target."))
     return ("<h3>Priority matrix</h3>" + chart + f"<p class='note'>{text} Bubble area: segment size. Split at the "
             "median segment on each axis.</p>"
             + _table(pr[["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]]))
@@ -266,15 +266,36 @@ def _experiments(lifts: dict[str, list]) -> str:
             "<p class='flag'>Sample ratio mismatch (p &lt; 0.001) in segment(s): " + escape(", ".join(map(str, flagged["segment_id"].unique()))) + ". Their results are untrustworthy.</p>"
             if len(flagged) else "<p class='ok'>No sample ratio mismatch.</p>"
         )
-        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant") if c in res]
         parts.append(
             f"<h3>{escape(exp)}</h3><p class='note'>Run {run_id}, {escape(computed[:16])}. Relative lift against control with always-valid intervals; "
             "green = significant after multiple-testing correction.</p>"
             + charts.forest_plot(rows, f"{exp}: relative lift with intervals")
             + srm
-            + _table(res[cols], {"estimate": "+.2%", "ci_low": "+.2%", "ci_high": "+.2%", "p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
+            + _table(_lift_table(res), {"p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
         )
     return "".join(parts)
+
+
+def _lift_table(res: pd.DataFrame) -> pd.DataFrame:
+    """The lift rows in 12 columns that fit the page: n per arm and the interval each in one cell."""
+    def lift(r: pd.Series) -> str:
+        if not math.isfinite(r["estimate"]):
+            return "n/a"
+        return f"{r['estimate']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}]"
+
+    out = pd.DataFrame({"segment_id": res["segment_id"].astype(str), "arm": res["arm"].astype(str), "metric": res["metric"].astype(str)})
+    if {"n_control", "n_treatment"} <= set(res.columns):
+        out["n (control / treatment)"] = [f"{int(a):,} / {int(b):,}" for a, b in zip(res["n_control"], res["n_treatment"], strict=True)]
+    for col in ("mean_control", "mean_treatment"):
+        if col in res:
+            out[col] = res[col]
+    out["relative lift [95% interval]"] = res.apply(lift, axis=1) if len(res) else []
+    for col in ("p_value", "p_adjusted", "chance_to_win", "srm_p"):
+        if col in res:
+            out[col] = res[col]
+    if "significant" in res:
+        out["significant"] = res["significant"].map({True: "yes", False: "no"})
+    return out
 
 
 def _operations(store: StateStore) -> str:

@@ -9,6 +9,8 @@ and how far it must move from the value the CRM last confirmed before it is rewr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from connector.config.base import Strict
@@ -34,6 +36,10 @@ class MaterialityConfig(Strict):
     clv: MaterialityRule = Field(
         default_factory=lambda: MaterialityRule(round_to=1, min_change=1, min_relative_change=0.10),
         description="Customer lifetime value: whole currency units, rewritten when it moved 10 % (and at least 1).",
+    )
+    reasons: Literal["drivers", "text"] = Field(
+        "drivers", description="<score>_reasons: rewritten with their score or when the drivers they name change "
+        "(drivers), or on any change of the text, e.g. 'recency 94 days' -> '95 days' (text)."
     )
     keys: dict[str, MaterialityRule] = Field(
         default_factory=dict, description="Per desired-state key (a score's name, clv, p_alive): overrides the rule above."

@@ -60,9 +60,10 @@ def settle(values: Mapping[str, Any], confirmed: Mapping[str, Any], policy: Mate
     out = dict(values)
     for key in numeric:
         new, old = out.get(key), confirmed.get(key)
-        if _number(new) and _number(old) and new != old and not is_material(float(new), float(old), policy.rule(key)):
+        if isinstance(new, int | float) and isinstance(old, int | float) and _number(new) and _number(old) \
+                and new != old and not is_material(float(new), float(old), policy.rule(key)):
             out[key] = old
-    for key, new in values.items():
+    for key, new in values.items() if policy.reasons == "drivers" else ():
         score = key.removesuffix("_reasons")
         rewritten = score in out and out[score] != confirmed.get(score)
         old = confirmed.get(key)

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from connector.config import ConfigurationError, MaterialityConfig, MaterialityRule, load_config
-from connector.steps.materiality import is_material, policy_fingerprint, round_scores, round_to, settle
+from connector.steps.materiality import (
+    is_material,
+    policy_fingerprint,
+    round_scores,
+    round_to,
+    settle,
+)
 
 
 def test_scores_are_written_as_whole_percentage_points_and_clv_as_whole_units() -> None:
@@ -100,3 +106,5 @@ def test_reason_codes_follow_their_score_and_the_drivers_they_name() -> None:
     alone = {"buy_90d_reasons": "recency 95 days; frequency 1; total spend 35.20"}  # reasons mapped without the score
     assert settle(alone, confirmed, policy, numeric) == {"buy_90d_reasons": confirmed["buy_90d_reasons"]}
     assert settle({"buy_90d": 0.4, "buy_90d_reasons": ""}, confirmed, policy, numeric)["buy_90d_reasons"] == ""
+    text = MaterialityConfig(reasons="text")  # every change of the text is written
+    assert settle(a_day_later, confirmed, text, numeric)["buy_90d_reasons"] == a_day_later["buy_90d_reasons"]
