@@ -1,7 +1,7 @@
 """The command front: thin, each command a few lines over the components.
 
-Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration or usage, 4 stopped at a CRM
-quota (resume later), 75 another segsync holds the state file's lock.
+Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration or usage, 3 a `check` failed,
+4 stopped at a CRM quota (resume later), 75 another segsync holds the state file's lock.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from connector.crm.errors import ConfigurationError, LockedError
 from connector.logs import configure_logging
 from connector.state import EXIT_LOCKED, StateLock, StateStore
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_QUOTA = 0, 1, 2, 4
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CHECK, EXIT_QUOTA = 0, 1, 2, 3, 4
 log = logging.getLogger("segsync")
 
 
@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("validate", help="check a config file; exit 2 listing every problem").add_argument("config")
     sub.add_parser("schema", help="print the config's JSON Schema (for yaml-language-server)")
+    check = sub.add_parser("check", help="preflight every source and destination; writes nothing; exit 3 on a failed check")
+    check.add_argument("config")
+    check.add_argument("--json", action="store_true", help="machine-readable result")
     sub.add_parser("plan", help="what a run would change, per destination; writes nothing to any CRM").add_argument("config")
     run = sub.add_parser("run", help="run one cycle now")
     run.add_argument("config")
@@ -89,6 +92,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = _load(args)
         print(f"{args.config}: valid ({_summary(cfg)})")
         return EXIT_OK
+    if cmd == "check":
+        return _check(_load(args), as_json=args.json)
     if cmd in ("run", "plan"):
         return _run_once(_load(args), dry_run=cmd == "plan" or args.dry_run, plan_only=cmd == "plan")
     if cmd == "daemon":
@@ -134,9 +139,17 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     if plan_only or dry_run:
         from connector.plan_view import render_plan
 
-        print(render_plan(result.outputs))
+        print(render_plan(result.plan, result.power))
     print(f"run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else ""))
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
+
+
+def _check(cfg: Config, *, as_json: bool) -> int:
+    from connector.check import render_json, render_text, run_checks
+
+    checks = run_checks(cfg)
+    print(render_json(checks) if as_json else render_text(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_CHECK
 
 
 def _status(cfg: Config, n: int, *, verbose: bool = False, as_json: bool = False) -> int:

@@ -193,7 +193,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return 1
         arms = store.experiments.arms(EXPERIMENT)
     report = write_report(cfg, out / "report")
-    table = estimated_vs_true(result.outputs.get("lift"), arms, world.sim.truth())
+    table = estimated_vs_true(result.lift, arms, world.sim.truth())
     say("\nestimated vs true conversion lift per segment (absolute, percentage points; "
         "interval: always-valid 95 %):")
     say(_render(table))
@@ -221,7 +221,7 @@ def _cycles(world: DemoWorld, store: StateStore, days: int, say: Callable[[str],
         result = run_cycle(world.cfg, store, connector_factory=world.factory)
         say(f"day {happened['day']}: {happened['purchases']} purchases ({happened['extra_purchases']} caused by the campaign); "
             f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_writes_line(result.counts)}; "
-            f"{_lift_line(result.outputs.get('lift'))}")
+            f"{_lift_line(result.lift)}")
         if result.status != "succeeded":
             say(f"stopping: {result.error}")
             return None

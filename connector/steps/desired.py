@@ -19,14 +19,15 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
 
     Scores and CLV are on their materiality rule's unit (whole percentage points and whole
     currency units by default): connector.steps.materiality."""
-    segments = ctx.outputs["segments"]
-    customers = ctx.outputs["customers"]
+    done = ctx.results
+    assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
+    segments, customers = done.segment.segments, done.features.customers
     ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
     table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
-    scores = ctx.outputs.get("scores")
+    scores = done.score.scores if done.score is not None else None
     if scores is not None and len(scores.columns):
         table = table.merge(round_scores(scores, ctx.config.destinations.materiality), left_on="customer_id", right_index=True, how="left")
-    arms = ctx.outputs.get("arms")
+    arms = done.assign.arms if done.assign is not None else None
     if arms is not None and len(arms):
         by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
         table["arms"] = table["customer_id"].map(by_customer)

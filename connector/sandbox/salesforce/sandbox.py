@@ -27,9 +27,10 @@ from connector.sandbox.salesforce.bulk_ingest import IngestJobs
 from connector.sandbox.salesforce.bulk_query import QueryJobs
 from connector.sandbox.salesforce.dml import Dml
 from connector.sandbox.salesforce.limits import ApiLimits
+from connector.sandbox.salesforce.org import seed_org
 from connector.sandbox.salesforce.rest import Cursors
 from connector.sandbox.salesforce.schema import Schema
-from connector.sandbox.salesforce.store import RecordStore
+from connector.sandbox.salesforce.store import USER_ID, RecordStore
 from connector.sandbox.salesforce.wire import ApiError, Request, error_response
 
 SNAPSHOT_FORMAT = 1
@@ -83,6 +84,7 @@ class SalesforceSandbox:
             for spec in specs:
                 self.schema.add_custom_field(sobject, spec)
         self.store = RecordStore(self.schema, self.clock)
+        seed_org(self.store)
         self.dml = Dml(self.store)
         self.creds = credentials or _default_credentials()
         self.auth = Auth(self.clock, self.creds, session_seconds=session_seconds,
@@ -124,6 +126,27 @@ class SalesforceSandbox:
         if f is None:
             raise KeyError(f"{sobject}.{field}")
         f.visible = True
+
+    def hide_field(self, sobject: str, field: str) -> None:
+        """Take field-level security away from a field (standard or custom): it leaves
+        describe, and SOQL and DML answer INVALID_FIELD for it, as in a real org."""
+        obj = self.schema.get(sobject)
+        f = obj.fields.get(field.lower()) if obj else None
+        if f is None:
+            raise KeyError(f"{sobject}.{field}")
+        f.visible = False
+        self.store._keymaps.clear()  # cached field maps may name the hidden field
+
+    def set_marketing_user(self, enabled: bool) -> None:
+        """Tick or clear the integration user's Marketing User checkbox: without it, Campaigns
+        and their member statuses cannot be created or edited."""
+        with self.store.lock:
+            rec = self.store.live["User"][USER_ID]
+            self.store.replace("User", USER_ID, {**rec, "UserPermissionsMarketingUser": enabled})
+        for name in ("Campaign", "CampaignMemberStatus"):
+            obj = self.schema.get(name)
+            assert obj is not None
+            obj.createable = obj.updateable = enabled
 
     def delete_custom_field(self, sobject: str, field: str) -> None:
         """Delete a custom field as an admin would in Setup: its values go with it, and the
@@ -186,7 +209,8 @@ class SalesforceSandbox:
                 "custom_fields": [
                     {"sobject": o.name, "visible": f.visible, "spec": {
                         "name": f.name, "type": f.type, "length": f.length, "label": f.label,
-                        "externalId": f.external_id, "unique": f.unique}}
+                        "externalId": f.external_id, "unique": f.unique,
+                        "picklist": list(f.picklist), "restricted": f.restricted}}
                     for o in self.schema.objects.values() for f in o.fields.values() if f.custom],
                 "live": {k: list(v.values()) for k, v in self.store.live.items() if v},
                 "deleted": {k: list(v.values()) for k, v in self.store.deleted.items() if v},
