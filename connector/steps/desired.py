@@ -29,7 +29,10 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
         table = table.merge(round_scores(scores, ctx.config.destinations.materiality), left_on="customer_id", right_index=True, how="left")
     arms = done.assign.arms if done.assign is not None else None
     if arms is not None and len(arms):
-        by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
+        # one pass over the rows: a groupby-apply building a dict per customer took 24 s of a demo day
+        by_customer: dict[str, dict[str, str]] = {}
+        for customer, experiment, arm in zip(arms["customer_id"], arms["experiment"], arms["arm"], strict=True):
+            by_customer.setdefault(customer, {})[experiment] = arm
         table["arms"] = table["customer_id"].map(by_customer)
         single = len(ctx.config.experiments.items) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -58,16 +58,19 @@ def settle(values: Mapping[str, Any], confirmed: Mapping[str, Any], policy: Mate
     because a day later recency reads 95 days.
     """
     out = dict(values)
+    if out == confirmed:  # most records on most days: nothing moved at all
+        return out
     for key in numeric:
         new, old = out.get(key), confirmed.get(key)
-        if isinstance(new, int | float) and isinstance(old, int | float) and _number(new) and _number(old) \
-                and new != old and not is_material(float(new), float(old), policy.rule(key)):
+        if new != old and _number(new) and _number(old) and not is_material(new, old, policy.rule(key)):
             out[key] = old
     for key, new in values.items() if policy.reasons == "drivers" else ():
+        old = confirmed.get(key)
+        if new == old or not key.endswith("_reasons") or not isinstance(new, str) or not isinstance(old, str):
+            continue
         score = key.removesuffix("_reasons")
         rewritten = score in out and out[score] != confirmed.get(score)
-        old = confirmed.get(key)
-        if key != score and not rewritten and isinstance(new, str) and isinstance(old, str) and named_drivers(old) == named_drivers(new):
+        if not rewritten and named_drivers(old) == named_drivers(new):
             out[key] = old
     return out
 
@@ -86,5 +89,6 @@ def policy_fingerprint(policy: MaterialityConfig) -> str:
     return hashlib.sha256(json.dumps(policy.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+def _number(v: object) -> TypeGuard[float]:
+    """A real number (not a bool, not NaN)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and v == v

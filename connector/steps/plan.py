@@ -122,7 +122,8 @@ def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_c
         if seen is not None:
             # a score that moved less than its step keeps the confirmed value (connector.steps.materiality)
             values = settle(values, seen["fields"], policy, numeric)
-            if seen["fields"] == json.loads(json.dumps(values, default=str)):
+            # the ledger holds JSON: compare as JSON, unless the plain values already match
+            if seen["fields"] == values or seen["fields"] == json.loads(json.dumps(values, default=str)):
                 p.unchanged += 1
                 continue
         rid = str(row[record_col])
