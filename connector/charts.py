@@ -153,10 +153,7 @@ def quadrant_chart(points: Sequence[dict], title: str, *, x_label: str, y_label:
             f'<line x1="{left}" y1="{py(y_split):.1f}" x2="{left + plot_w}" y2="{py(y_split):.1f}" stroke="#a0aec0" stroke-dasharray="4 3"/>',
             f'<text x="{left + plot_w / 2}" y="{height - 12}" text-anchor="middle" font-size="12">{escape(x_label)}</text>',
             f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 {top + plot_h / 2})">{escape(y_label)}</text>']
-    for (cx, anchor), (cy, name) in zip(((left + 8, "start"), (left + plot_w - 8, "end")) * 2,
-                                        ((top + 18, corners[0]), (top + 18, corners[1]), (top + plot_h - 8, corners[2]),
-                                         (top + plot_h - 8, corners[3])), strict=True):
-        body.append(f'<text x="{cx}" y="{cy}" text-anchor="{anchor}" font-size="13" fill="#718096" font-weight="bold">{escape(name)}</text>')
+    body += _corner_labels(corners, left, top, plot_w, plot_h)
     peak = max((float(p["size"]) for p in points), default=1.0) or 1.0
     for i, p in enumerate(points):
         x, y, r = px(float(p["x"])), py(float(p["y"])), 6 + 22 * math.sqrt(max(float(p["size"]), 0.0) / peak)
@@ -171,6 +168,14 @@ def quadrant_chart(points: Sequence[dict], title: str, *, x_label: str, y_label:
     for tick in _ticks(y_lo, y_hi):
         body.append(f'<text x="{left - 6}" y="{py(tick) + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
     return _svg(width, height, body, title)
+
+
+def _corner_labels(corners: tuple[str, str, str, str], left: float, top: float, w: float, h: float) -> list[str]:
+    """The quadrant names in the plot's corners: top-left, top-right, bottom-left, bottom-right."""
+    spots = ((left + 8, top + 18, "start"), (left + w - 8, top + 18, "end"),
+             (left + 8, top + h - 8, "start"), (left + w - 8, top + h - 8, "end"))
+    return [f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="13" fill="#718096" font-weight="bold">{escape(name)}</text>'
+            for (x, y, anchor), name in zip(spots, corners, strict=True)]
 
 
 def _padded(values: Sequence[float]) -> tuple[float, float]:
