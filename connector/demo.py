@@ -124,7 +124,7 @@ def sandbox_connectors(salesforce: Any | None, hubspot: Any | None, clock: Sandb
 
             out["salesforce"] = SalesforceConnector(
                 cfg.sources.salesforce, cfg.destinations.salesforce, transport=httpx.WSGITransport(app=salesforce.app),
-                clock=waits,
+                clock=waits, now=clock.now,
             )
         if cfg.sources.hubspot is not None and hubspot is not None:
             from connector.crm.hubspot import HubSpotConnector

@@ -19,6 +19,9 @@ from connector.config import Config, secret_values
 from connector.crm.errors import ConfigurationError
 from connector.state import StateStore
 from connector.steps.insight import ARTIFACT
+from connector.steps.offers import ARTIFACT as OFFERS
+from connector.tables import html_table as _table
+from connector.tables import lift_table
 from segmentation.priority import priority_targets
 
 CSS = """
@@ -59,6 +62,9 @@ def render_report(store: StateStore, cfg: Config) -> str:
     ]
     if insights:
         parts += [_segments(insights), _rfm(insights), _migration(insights), _models(insights)]
+    offers = store.models.latest(*OFFERS)
+    if offers:
+        parts.append(_offers(offers[1]))
     parts += [_experiments(lifts), _operations(store)]
     return f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>segsync report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
 
@@ -73,25 +79,6 @@ def _numeric(res: pd.DataFrame) -> pd.DataFrame:
         if col in res:
             res[col] = res[col].fillna(False).astype(bool)
     return res
-
-
-def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
-    formats = formats or {}
-    # spaced headers wrap, so a wide table narrows to the page instead of running off it
-    head = "".join(f"<th>{escape(str(c).replace('_', ' '))}</th>" for c in df.columns)
-    rows = []
-    for rec in df.itertuples(index=False):
-        cells = []
-        for col, v in zip(df.columns, rec, strict=True):
-            if isinstance(v, float) and col in formats:
-                text = "n/a" if math.isnan(v) else format(v, formats[col])
-            elif isinstance(v, float):
-                text = "n/a" if math.isnan(v) else f"{v:,.2f}"
-            else:
-                text = str(v)
-            cells.append(f"<td class='t'>{escape(text)}</td>" if isinstance(v, str) else f"<td>{escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _summary(insights: dict[str, Any], lifts: dict[str, list]) -> str:
@@ -170,6 +157,25 @@ def _priority(pr: pd.DataFrame) -> str:
     return ("<h3>Priority matrix</h3>" + chart + f"<p class='note'>{text} Bubble area: segment size. Split at the "
             "median segment on each axis.</p>"
             + _table(pr[["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]]))
+
+
+def _offers(summary: dict[str, Any]) -> str:
+    """Top offers per segment and the out-of-time table of methods (the `offers` artifact)."""
+    html = (
+        f"<h2 class='pagebreak'>Next best offer ({escape(summary['method'])}, {escape(summary['mode'])} mode)</h2>"
+        f"<p class='note'>{escape(summary['reason'])}. Data as of {escape(summary['as_of'])}.</p>"
+        + "<h3>Top offers per segment</h3>" + _table(summary["top_by_segment"])
+    )
+    table = summary.get("evaluation")
+    if table is None or table.empty:
+        return html + "<p class='note'>No out-of-time table: the history is shorter than two horizons.</p>"
+    cols = {"precision_at_3": "precision@3", "precision_lo": "p@3 low", "precision_hi": "p@3 high", "hit_at_3": "hit@3",
+            "lift_vs_best_baseline": "vs best baseline", "lift_lo": "lift low", "lift_hi": "lift high"}
+    shown = table[["mode", "method", "customers", "best_baseline", *[c for c in cols if c in table]]].rename(columns=cols)
+    return html + (
+        "<h3>Out of time: trained before the cutoff, judged on the next window (95 % bootstrap intervals)</h3>"
+        + _table(shown, {v: ".3f" for v in cols.values()})
+    )
 
 
 def _rfm(ins: dict[str, Any]) -> str:
@@ -271,31 +277,9 @@ def _experiments(lifts: dict[str, list]) -> str:
             "green = significant after multiple-testing correction.</p>"
             + charts.forest_plot(rows, f"{exp}: relative lift with intervals")
             + srm
-            + _table(_lift_table(res), {"p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
+            + _table(lift_table(res), {"p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
         )
     return "".join(parts)
-
-
-def _lift_table(res: pd.DataFrame) -> pd.DataFrame:
-    """The lift rows in 12 columns that fit the page: n per arm and the interval each in one cell."""
-    def lift(r: pd.Series) -> str:
-        if not math.isfinite(r["estimate"]):
-            return "n/a"
-        return f"{r['estimate']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}]"
-
-    out = pd.DataFrame({"segment_id": res["segment_id"].astype(str), "arm": res["arm"].astype(str), "metric": res["metric"].astype(str)})
-    if {"n_control", "n_treatment"} <= set(res.columns):
-        out["n (control / treatment)"] = [f"{int(a):,} / {int(b):,}" for a, b in zip(res["n_control"], res["n_treatment"], strict=True)]
-    for col in ("mean_control", "mean_treatment"):
-        if col in res:
-            out[col] = res[col]
-    out["relative lift [95% interval]"] = res.apply(lift, axis=1) if len(res) else []
-    for col in ("p_value", "p_adjusted", "chance_to_win", "srm_p"):
-        if col in res:
-            out[col] = res[col]
-    if "significant" in res:
-        out["significant"] = res["significant"].map({True: "yes", False: "no"})
-    return out
 
 
 def _operations(store: StateStore) -> str:

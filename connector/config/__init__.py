@@ -30,7 +30,9 @@ from connector.config.models import (
     ScoringConfig,
     SegmentationConfig,
 )
+from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
+from connector.config.serve import ServeConfig
 from connector.config.sources import (
     FilesSource,
     HttpConfig,
@@ -49,8 +51,8 @@ __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
-    "MaterialityRule", "MetricsConfig",
+    "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
-    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
+    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
     "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -19,19 +19,23 @@ from connector.steps.model import (
     score,
     segment,
 )
+from connector.steps.offers import OffersResult, offers
 from connector.steps.plan import PlanResult, plan
 from connector.steps.pull import PullResult, pull
 from connector.steps.push import push
+from connector.steps.snapshot import publish_snapshot
 
 STEP_FUNCTIONS: dict[str, Callable[[Any], object]] = {
     "pull": pull,
     "features": features,
     "segment": segment,
     "score": score,
+    "offers": offers,
     "assign": assign,
     "plan": plan,
     "push": push,
     "measure": measure,
+    "publish": publish_snapshot,
 }
 
 #: What each step returns (the field of the same name in pipeline.StepResults).
@@ -40,6 +44,7 @@ RESULT_TYPES: dict[str, type] = {
     "features": FeaturesResult,
     "segment": SegmentResult,
     "score": ScoreResult,
+    "offers": OffersResult,
     "assign": AssignResult,
     "plan": PlanResult,
     "measure": MeasureResult,

@@ -13,9 +13,13 @@ from connector.steps.materiality import round_scores
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
+OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
+
+
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
     """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
-    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict).
+    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict), and
+    with line items offer_1..3 and offer_reasons (an arm may switch them to the segment's own).
 
     Scores and CLV are on their materiality rule's unit (whole percentage points and whole
     currency units by default): connector.steps.materiality."""
@@ -36,6 +40,24 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
         table["arms"] = table["customer_id"].map(by_customer)
         single = len(ctx.config.experiments.items) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
+    if done.offers is not None:
+        table = table.merge(done.offers.offers[["customer_id", *OFFER_KEYS]], on="customer_id", how="left")
+        table = _offer_source(ctx, table, done.offers.defaults)
+    return table
+
+
+def _offer_source(ctx: CycleContext, table: pd.DataFrame, defaults) -> pd.DataFrame:
+    """Customers in an arm whose `offers` is segment_default get their segment's own offers."""
+    switch = {(e.key, a.name) for e in ctx.config.experiments.items for a in e.arms if a.offers == "segment_default"}
+    if not switch or "arms" not in table.columns:
+        return table
+    hit = table["arms"].map(lambda d: isinstance(d, dict) and any((k, v) in switch for k, v in d.items())).astype(bool)
+    for idx in table.index[hit]:
+        seg_id, seg_name = table.at[idx, "segment_id"], table.at[idx, "segment_name"]
+        own = list(defaults.get(str(seg_id), ()))[:3]
+        for j in range(3):
+            table.at[idx, f"offer_{j + 1}"] = own[j] if j < len(own) else None
+        table.at[idx, "offer_reasons"] = " | ".join(f"{j + 1}: the default offer of {seg_name}" for j in range(len(own)))
     return table
 
 

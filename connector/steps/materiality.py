@@ -52,10 +52,11 @@ def settle(values: Mapping[str, Any], confirmed: Mapping[str, Any], policy: Mate
            numeric: Iterable[str]) -> dict[str, Any]:
     """`values` with every numeric key that moved immaterially from `confirmed` set back to it.
 
-    A value appearing or disappearing (None on either side) is always material. A score's
-    reason codes (`<score>_reasons`, e.g. "recency 94 days; frequency 1") follow their score:
-    when the score was not rewritten, they are rewritten only if the drivers named changed, not
-    because a day later recency reads 95 days.
+    A value appearing or disappearing (None on either side) is always material. With
+    `reasons: drivers`, explanations follow what they explain: a score's reason codes
+    (`<score>_reasons`, e.g. "recency 94 days; frequency 1") are rewritten with their score or
+    when the drivers named change, not because a day later recency reads 95 days; offer_reasons
+    with offer_1..3.
     """
     out = dict(values)
     if out == confirmed:  # most records on most days: nothing moved at all
@@ -64,15 +65,27 @@ def settle(values: Mapping[str, Any], confirmed: Mapping[str, Any], policy: Mate
         new, old = out.get(key), confirmed.get(key)
         if new != old and _number(new) and _number(old) and not is_material(new, old, policy.rule(key)):
             out[key] = old
-    for key, new in values.items() if policy.reasons == "drivers" else ():
+    if policy.reasons == "drivers":
+        _keep_reasons(out, values, confirmed)
+    return out
+
+
+def _keep_reasons(out: dict[str, Any], values: Mapping[str, Any], confirmed: Mapping[str, Any]) -> None:
+    """Confirmed reason texts stay when what they explain was not rewritten: `<score>_reasons`
+    when the score kept its value and the drivers named are the same; offer_reasons (a share
+    that moved, a later "last bought" date) when offer_1..3 are the same."""
+    if "offer_reasons" in values and isinstance(confirmed.get("offer_reasons"), str) \
+            and all(out.get(k) == confirmed.get(k) for k in ("offer_1", "offer_2", "offer_3")):
+        out["offer_reasons"] = confirmed["offer_reasons"]
+    for key, new in values.items():
         old = confirmed.get(key)
-        if new == old or not key.endswith("_reasons") or not isinstance(new, str) or not isinstance(old, str):
+        if new == old or key == "offer_reasons" or not key.endswith("_reasons") or not isinstance(new, str) \
+                or not isinstance(old, str):
             continue
         score = key.removesuffix("_reasons")
         rewritten = score in out and out[score] != confirmed.get(score)
         if not rewritten and named_drivers(old) == named_drivers(new):
             out[key] = old
-    return out
 
 
 def named_drivers(reasons: str) -> list[str]:

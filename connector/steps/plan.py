@@ -112,7 +112,7 @@ def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_c
         p.notes.append(f"mapped key(s) with no value this run: {', '.join(missing)}")
     ledger = ctx.store.ledger.confirmed_fields(dest)
     if ledger and any(v["mapping_hash"] != mapping_hash for v in ledger.values()):
-        p.notes.append("the field mapping or the materiality policy changed since the last push: every record is resent")
+        p.notes.append("the field mapping changed since the last push, or the materiality policy did: every record is resent")
         ledger = {}
     present = table[table[id_col].notna() & table[record_col].notna()] if id_col in table.columns else table.iloc[0:0]
     numeric = [k for k in keys if pd.api.types.is_float_dtype(table[k])]

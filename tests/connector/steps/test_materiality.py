@@ -108,3 +108,12 @@ def test_reason_codes_follow_their_score_and_the_drivers_they_name() -> None:
     assert settle({"buy_90d": 0.4, "buy_90d_reasons": ""}, confirmed, policy, numeric)["buy_90d_reasons"] == ""
     text = MaterialityConfig(reasons="text")  # every change of the text is written
     assert settle(a_day_later, confirmed, text, numeric)["buy_90d_reasons"] == a_day_later["buy_90d_reasons"]
+
+
+def test_offer_reasons_follow_the_offers() -> None:
+    policy = MaterialityConfig()
+    confirmed = {"offer_1": "P1", "offer_2": "P2", "offer_3": "P3", "offer_reasons": "1: 40% of similar customers bought it"}
+    shares_moved = {**confirmed, "offer_reasons": "1: 41% of similar customers bought it"}
+    assert settle(shares_moved, confirmed, policy, []) == confirmed
+    new_offer = {**shares_moved, "offer_2": "P9"}
+    assert settle(new_offer, confirmed, policy, []) == new_offer  # the offers changed: their reasons are fresh
