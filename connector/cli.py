@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hubspot-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    serve.add_argument("--jwt-dir", default="segsync-sandbox",
+                       help="folder for the JWT bearer flow's private key and certificate (reused if there)")
     demo = sub.add_parser("demo", help="the whole loop against the sandbox CRMs, no credentials needed")
     demo.add_argument("--out", default="segsync-demo", help="folder for the state file and the report")
     demo.add_argument("--seed", type=int, default=7)
