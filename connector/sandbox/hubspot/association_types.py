@@ -23,7 +23,8 @@ CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED")
 def pair_of(errors: ErrorFactory, from_raw: str, to_raw: str) -> tuple[str, str]:
     """The canonical (from, to) object types of a v4 path; 400 for a pair with no types."""
     from_type, to_type = object_type_of(from_raw), object_type_of(to_raw)
-    if unemulated_object(from_raw) or unemulated_object(to_raw):
+    if (from_type is None and unemulated_object(from_raw)) or \
+            (to_type is None and unemulated_object(to_raw)):
         raise errors.make(501, f"Associations {from_raw} -> {to_raw} exist in HubSpot but the "
                           "segsync sandbox does not emulate them", "NOT_IMPLEMENTED")
     if from_type is None or to_type is None or (from_type, to_type) not in ASSOCIATION_TYPE_IDS:

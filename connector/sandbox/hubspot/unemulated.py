@@ -31,6 +31,8 @@ _ROUTES = [re.compile(p) for p in (
 
 
 def unemulated_object(name: str) -> bool:
+    """True for a HubSpot object name the store does not hold (callers ask only after their
+    own lookup failed, so an object added to the store later wins)."""
     return name.lower() in OBJECTS
 
 
