@@ -30,7 +30,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 CUTOFF = pd.Timestamp("2011-09-01", tz="UTC")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+END = pd.Timestamp("2026-01-01", tz="UTC")
+
 
 @dataclass(frozen=True)
 class PlantedProducts:
@@ -31,7 +33,7 @@ class PlantedProducts:
 
 def planted_products(
     n_customers: int, n_products: int, n_segments: int = 6, *, mean_days: float = 4.0, days: int = 540,
-    end: pd.Timestamp = pd.Timestamp("2026-01-01", tz="UTC"), zipf: float = 1.1, shared: float = 0.2, seed: int = 0,
+    end: pd.Timestamp = END, zipf: float = 1.1, shared: float = 0.2, seed: int = 0,
 ) -> PlantedProducts:
     rng = np.random.default_rng(seed)
     product_ids = np.char.add("P", np.char.zfill(np.arange(n_products).astype(str), 5))
