@@ -1,6 +1,6 @@
 """One cycle as named steps, each checkpointed under the run id.
 
-pull -> features -> segment -> score -> offers -> assign -> plan -> push -> measure
+pull -> features -> segment -> score -> offers -> assign -> plan -> push -> measure -> publish
 
 `assign` runs before `plan` and `push` (DESIGN.md draws it after): an arm must be stored
 before any CRM shows it, or a crash between the push and the assignment could expose a
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("segsync.pipeline")
 
 _COUNT_LOCK = threading.Lock()
-STEPS = ("pull", "features", "segment", "score", "offers", "assign", "plan", "push", "measure")
+STEPS = ("pull", "features", "segment", "score", "offers", "assign", "plan", "push", "measure", "publish")
 
 
 class Interrupted(Exception):

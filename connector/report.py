@@ -260,7 +260,7 @@ def _experiments(lifts: dict[str, list]) -> str:
             "<p class='flag'>Sample ratio mismatch (p &lt; 0.001) in segment(s): " + escape(", ".join(map(str, flagged["segment_id"].unique()))) + ". Their results are untrustworthy.</p>"
             if len(flagged) else "<p class='ok'>No sample ratio mismatch.</p>"
         )
-        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant") if c in res]
+        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant", "note") if c in res]
         parts.append(
             f"<h3>{escape(exp)}</h3><p class='note'>Run {run_id}, {escape(computed[:16])}. Relative lift against control with always-valid intervals; "
             "green = significant after multiple-testing correction.</p>"

@@ -113,7 +113,9 @@ class HubSpotSource(Strict):
     search_requests_per_second: float = Field(4.0, gt=0, le=10)
     contact_properties: list[str] = Field(default_factory=lambda: ["email", "firstname", "lastname", "createdate"])
     attributes: dict[str, str] = Field(default_factory=dict, description="Canonical attribute name -> HubSpot property.")
-    search_overlap_minutes: int = Field(60, ge=0, description="Incremental search re-reads this window (eventual consistency).")
+    search_overlap_minutes: int = Field(
+        60, ge=0, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
+        "clock skew (search is eventually consistent). See connector/cursor.py.")
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )

@@ -40,6 +40,15 @@ class Models:
         r = rows[0]
         return r["version"], pickle.loads(r["data"]), json.loads(r["meta"])  # noqa: S301
 
+    def get(self, kind: str, name: str, version: int) -> Any | None:
+        """One stored version (the serving snapshot pins the versions its cycle used)."""
+        rows = self.store.query("SELECT data FROM models WHERE kind = ? AND name = ? AND version = ?", (kind, name, version))
+        return pickle.loads(rows[0]["data"]) if rows else None  # noqa: S301
+
+    def latest_version(self, kind: str, name: str) -> int | None:
+        rows = self.store.query("SELECT max(version) AS v FROM models WHERE kind = ? AND name = ?", (kind, name))
+        return rows[0]["v"] if rows else None
+
     def metas(self, kind: str, name: str) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.store.query(
             "SELECT version, created_at, meta FROM models WHERE kind = ? AND name = ? ORDER BY version", (kind, name)

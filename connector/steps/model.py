@@ -28,12 +28,14 @@ KEEP_MODEL_VERSIONS = 5
 @dataclass(frozen=True)
 class FeaturesResult:
     """customers and transactions: the canonical tables (transactions cleaned); features: one
-    row per customer_id (segmentation.features.build_features); as_of: the data's day."""
+    row per customer_id (segmentation.features.build_features); as_of: the data's day;
+    events_through: the newest live event (segsync serve) these tables include."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     features: pd.DataFrame
     as_of: pd.Timestamp
+    events_through: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
     files = ctx.results.pull.files if ctx.results.pull is not None else None
     tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files)
+    # live events accepted by `segsync serve` are a source: their purchases count as transactions
+    events_through = store.events.last_id()
+    live = store.events.purchases(events_through)
+    if len(live):
+        tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
     clean, rejected = clean_transactions(tables.transactions)
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
@@ -69,12 +76,12 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
-    return FeaturesResult(tables.customers, clean, feats, as_of)
+    return FeaturesResult(tables.customers, clean, feats, as_of, events_through)
 
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot"):
+    for source in ("files", "salesforce", "hubspot", "events"):
         ctx.store.rejected.resolve_step("features", source)
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
     rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())

@@ -48,7 +48,9 @@ def pull(ctx: CycleContext) -> PullResult:
             ctx.count(f"pulled_{name}_{stream}", sink.rows)
             if sink.deleted:
                 ctx.count(f"deleted_{name}_{stream}", sink.deleted)
-            log.info("%s %s: %d changed record(s) since %s", name, stream, sink.rows, since.timestamp.isoformat() if since else "the beginning")
+            window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
+            resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
+            log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
     files = ctx.config.sources.files
     if files is None:
         return PullResult()

@@ -21,6 +21,7 @@ from typing import Any
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.faults import FaultConfig, FaultInjector
 from connector.sandbox.hubspot import snapshot
+from connector.sandbox.hubspot.association_types import LabelsApi
 from connector.sandbox.hubspot.associations import AssociationsApi
 from connector.sandbox.hubspot.auth import TOKEN_PATHS, TokenAuthority
 from connector.sandbox.hubspot.batch import BatchApi
@@ -110,6 +111,7 @@ class HubSpotSandbox:
         objects.register(router)
         PropertiesApi(self.store, self.errors, objects).register(router)
         AssociationsApi(self.store, self.errors).register(router)
+        LabelsApi(self.store, self.errors).register(router)
         ListsApi(self.store, self.errors).register(router)
         return router
 

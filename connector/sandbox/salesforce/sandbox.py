@@ -16,6 +16,7 @@ import gzip
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,10 @@ class SalesforceSandbox:
             resp = routes.dispatch(self, req)
         except ApiError as err:
             resp = error_response(err)
-        start_response(resp.status_line(), [*resp.headers, ("Content-Length", str(len(resp.body)))])
+        # Every Salesforce reply carries the org's time, as HTTP does; pull cursors are held
+        # back relative to it (connector.crm.clock.ServerClock).
+        date = ("Date", format_datetime(self.clock.now(), usegmt=True))
+        start_response(resp.status_line(), [*resp.headers, date, ("Content-Length", str(len(resp.body)))])
         return [resp.body]
 
     def _counting(self, app: Callable) -> Callable:
