@@ -3,7 +3,6 @@
 Where segsync's answers differ from gbstats 0.8.0, and why: the parity table in
 ``experiments/__init__.py``.
 
-
 * Fixed horizon: Welch two-sample t-test (Welch-Satterthwaite degrees of freedom), as
   gbstats ``TwoSidedTTest``. The relative lift ``(mu_t - mu_c) / |mu_c|`` gets its variance
   from the delta method (gbstats ``frequentist_variance``, zero covariance). gbstats 0.8.0
