@@ -124,16 +124,28 @@ class ScoreModel:
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """customer_id (the frame's index), <name> (probability), <name>_reasons (text)."""
-        inputs = self._inputs(features)
         if self.reason_codes <= 0:
-            probability = self.estimator.predict_proba(inputs)[:, 1]
-            reasons = np.full(len(features), "", dtype=object)
+            probability = self.estimator.predict_proba(self._inputs(features))[:, 1]
+            return self._frame(features, probability, np.full(len(features), "", dtype=object))
+        return self.score_and_drivers(features)[0]
+
+    def score_and_drivers(self, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """``score``'s frame, and the global drivers: mean |contribution| to the log-odds per source
+        feature over these customers, largest first (a customer's reason codes, averaged)."""
+        inputs = self._inputs(features)
+        shares = self.estimator.contributions(inputs).to_numpy()
+        # Contributions add up exactly to the margin, which spares a second pass over the trees.
+        margin = self.estimator.base_margin() + shares.sum(axis=1)
+        probability = self.estimator.probabilities_from_margin(margin)[:, 1]
+        if self.reason_codes > 0:
+            reasons = reason_codes(shares, inputs, self.reason_codes)
         else:
-            shares = self.estimator.contributions(inputs)
-            # Contributions add up exactly to the margin, which spares a second pass over the trees.
-            margin = self.estimator.base_margin() + shares.to_numpy().sum(axis=1)
-            probability = self.estimator.probabilities_from_margin(margin)[:, 1]
-            reasons = reason_codes(shares.to_numpy(), inputs, self.reason_codes)
+            reasons = np.full(len(features), "", dtype=object)
+        drivers = pd.Series(np.abs(shares).mean(axis=0) if len(features) else 0.0,
+                            index=pd.Index(list(inputs.columns), name="feature"), name="mean_abs_contribution")
+        return self._frame(features, probability, reasons), drivers.sort_values(ascending=False, kind="stable")
+
+    def _frame(self, features: pd.DataFrame, probability: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": features.index.astype(str).to_numpy(), self.name: probability,
                              f"{self.name}_reasons": reasons})
 
@@ -142,12 +154,15 @@ class ScoreModel:
 class ScoreResult:
     """``scores``: customer_id, <name>, <name>_reasons; ``metrics``: per candidate (out of
     time, out of fold) plus "chosen", "settings", "calibration" and "version"; ``calibration``:
-    model, bin, count, mean_predicted, observed_rate of the out-of-fold probabilities."""
+    model, bin, count, mean_predicted, observed_rate of the out-of-fold probabilities;
+    ``drivers``: mean |contribution| to the log-odds per feature over the scored customers,
+    largest first."""
 
     scores: pd.DataFrame
     model: ScoreModel
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drivers: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
 
 
 def _default_features(attributes: tuple[str, ...]) -> FeatureFn:
@@ -201,11 +216,16 @@ def train_and_score(
     current = feature_fn(customers, transactions, as_of)
     eligible, _ = eligible_and_labels(params.kind, current.index, transactions, as_of, params.horizon_days,
                                       history, params.value, purchases)
-    scores = model.score(current.loc[eligible])
+    scored = current.loc[eligible]
+    if params.reason_codes > 0:
+        scores, drivers = model.score_and_drivers(scored)
+    else:  # the scores need no contributions: the drivers come from an even sample of at most ~20,000
+        scores = model.score(scored)
+        drivers = model.score_and_drivers(scored.iloc[:: max(1, len(scored) // 20_000)])[1]
     estimator = model.estimator
     summary: dict[str, Any] = {"chosen": model.chosen, "settings": estimator.settings_,
                                "calibration": estimator.calibration_, "version": model.version, "models": metrics,
                                "cutoffs": [c.isoformat() for c in cutoffs],
                                "n_train": int(min(len(y), params.max_train_rows)),
                                "n_validation": int(len(estimator.search_.rows))}
-    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves)
+    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves, drivers=drivers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -50,7 +51,8 @@ class MlflowTracker:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=artifact_location(uri))
 
     def log_version(self, family: str, version: int, *, params: dict[str, Any], metrics: dict[str, float],
                     artifacts: dict[str, Any], model: Any, trigger: str, example: pd.DataFrame | None = None) -> None:
@@ -91,6 +93,14 @@ class MlflowTracker:
             if (mv.tags or {}).get(VERSION_TAG) == str(version):
                 return str(mv.version)
         return None
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts beside a local SQLite store (MLflow's default would be ./mlruns in the working
+    directory); a tracking server decides for itself."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlflow-artifacts").resolve().as_uri()
+    return None
 
 
 def _jsonable(content: Any) -> Any:

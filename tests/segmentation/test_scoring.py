@@ -376,3 +376,7 @@ def test_scores_from_contributions_equal_the_model_probabilities(simulated) -> N
     result = train_and_score(customers, tx, params, as_of)
     current = build_features(customers, tx, as_of).loc[result.scores["customer_id"]]
     np.testing.assert_allclose(result.scores["c"], result.model.predict_proba(current), atol=1e-9)
+    drivers = result.drivers  # global drivers: mean |contribution| per source feature, largest first
+    shares = result.model.estimator.contributions(current[list(result.model.estimator.feature_names_in_)])
+    np.testing.assert_allclose(drivers.to_numpy(), shares.abs().mean().loc[drivers.index].to_numpy(), atol=1e-12)
+    assert drivers.is_monotonic_decreasing and set(drivers.index) == set(current.columns)

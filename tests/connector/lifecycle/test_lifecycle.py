@@ -218,3 +218,38 @@ def test_same_writes_with_and_without_mlflow(tmp_path: Path, tx: pd.DataFrame) -
                 assert cycle(Daemon(cfg), store) == "succeeded"
         outputs.append((folder / "out.csv").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_same_crm_writes_with_and_without_mlflow(tmp_path: Path) -> None:
+    """Both sandbox CRMs, two runs a simulated month apart (the score retrains on the second):
+    with MLflow tracking or without, the CRMs end with the same fields and list members."""
+    import sys
+
+    from connector.config import Config
+    from connector.pipeline import run_cycle
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
+    from crm_state import hubspot_snapshot, salesforce_snapshot
+    from world import E2EWorld
+
+    ends = []
+    for name, tracking in (("builtin", {"kind": "builtin"}),
+                           ("mlflow", {"kind": "mlflow", "uri": f"sqlite:///{tmp_path / 'crm.db'}"})):
+        world = E2EWorld(tmp_path / name, n_customers=300, seed=5)
+        data = world.config_data() | {"tracking": tracking}
+        data["scoring"]["retrain_every_days"] = 14
+        config = Config.model_validate(data)
+        with StateStore(world.tmp / "state.sqlite") as store:
+            for _ in range(2):
+                assert run_cycle(config, store, connector_factory=world.factory).status == "succeeded"
+                world.sim.advance_days(30)
+                world.settle()
+            versions = [v.version for v in store.models.versions("score")]
+        assert versions == [1, 2]
+        sf, hs = salesforce_snapshot(world.sf), hubspot_snapshot(world.hs)
+        ends.append(({k: {f: v for f, v in r.items() if f.startswith("Segsync_")} for k, r in sf.records.items()},
+                     {k: {f: v for f, v in r.items() if f.startswith("segsync_")} for k, r in hs.records.items()},
+                     {n: sorted(sf.members.get(i[0], {})) for n, i in sf.lists.items()},
+                     {n: sorted(hs.members.get(i[0], {})) for n, i in hs.lists.items()}))
+    assert ends[0] == ends[1]
+    assert any(r for r in ends[0][0].values())  # segsync did write fields
