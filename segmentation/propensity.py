@@ -45,7 +45,10 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     two sorted labels); ``cv`` (folds); ``calibration`` ("auto" = chosen by CV among "none"
     (the model's own probability), "sigmoid" and "isotonic"; or one of them); ``class_weight`` (None or "balanced"); ``smote`` (add SMOTE twins);
     ``min_frequency`` / ``max_categories`` (categorical levels kept; the rest is "other");
-    ``max_search_rows`` / ``max_fit_rows`` (cost caps); ``random_state``.
+    ``max_search_rows`` / ``max_fit_rows`` (cost caps); ``random_state``. Class weights shift
+    the prior and the calibrator, fitted on unweighted out-of-fold rows, undoes that shift:
+    probabilities stay calibrated, which is why scikit-learn's check_class_weight_classifiers
+    (it expects weights to move predictions) is the one estimator check that fails.
 
     Learned: ``classes_``, ``pos_label_``, ``encoder_``, ``classifier_`` (the refit winner),
     ``calibrator_``, ``chosen_`` (candidate name), ``settings_``, ``calibration_``,
