@@ -118,7 +118,7 @@ class ServeService:
         purchases = events[events["type"] == PURCHASE].rename(columns={"value": "amount"})
         features = add_purchases(snap.feature_row(row), purchases, snap.as_of)
         evaluation = current.models.evaluate(features)[0]
-        record = live_record(snap, row, self._running(current), evaluation, events)
+        record = live_record(snap, row, self._running(current), evaluation, events, features)
         self._cache[cid] = (snap.version, newest, record)
         return record
 

@@ -204,6 +204,13 @@ class Snapshot:
         """segment_id -> (segment_name, action)."""
         return self._segments
 
+    def feature_values(self, row: int) -> dict[str, float | str | None]:
+        """The row's features by name (None where missing), as the answer shows them."""
+        out: dict[str, float | str | None] = {}
+        for name in self.meta["features"]:
+            out[name] = self.number(f"feature.{name}", row) if f"feature.{name}" in self.columns else self.text(f"category.{name}", row)
+        return out
+
     def feature_row(self, row: int) -> pd.DataFrame:
         """The row's features as a one-row frame, in the columns and types the models were fitted on."""
         values: dict[str, Any] = {}
