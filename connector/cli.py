@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the HTML report")
     report.add_argument("config")
     report.add_argument("--out", required=True, help="output folder")
+    models = sub.add_parser("models", help="model versions, champion and challengers; promote or roll back")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="one line per model version").add_argument("config")
+    promote = models_sub.add_parser("promote", help="make a version the champion")
+    promote.add_argument("config")
+    promote.add_argument("model", help="kind/name as `models list` prints it, e.g. score/buy_90d")
+    promote.add_argument("version", type=int)
+    rollback = models_sub.add_parser("rollback", help="make the previous champion champion again")
+    rollback.add_argument("config")
+    rollback.add_argument("model", help="kind/name, e.g. score/buy_90d")
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox CRMs")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     serve = sandbox_sub.add_parser("serve", help="serve the Salesforce and HubSpot emulators on loopback")
@@ -51,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hubspot-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    serve.add_argument("--jwt-dir", default="segsync-sandbox",
+                       help="folder for the JWT bearer flow's private key and certificate (reused if there)")
     api = sub.add_parser("serve", help="the real-time API over the last cycle's snapshot (needs segsync[serve])")
     api.add_argument("config")
     api.add_argument("--host", help="bind address (default: serve.host, 127.0.0.1)")
@@ -124,6 +136,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return ApiServer(_load(args), host=args.host, port=args.port).run()
     if cmd == "apikey":
         return _apikey(_load(args), args)
+    if cmd == "models":
+        from connector.lifecycle.commands import run_models_command
+
+        return run_models_command(_load(args), args)
     if cmd == "sandbox":
         from connector.sandbox.serve import serve_forever
 

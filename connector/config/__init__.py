@@ -10,7 +10,14 @@ never the root config or a dict.
 """
 
 
-from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.base import (
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    StateConfig,
+    Strict,
+    TrackingConfig,
+)
 from connector.config.destinations import (
     DestinationsConfig,
     FilesDestination,
@@ -52,5 +59,5 @@ __all__ = [
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
-    "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
+    "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.base import (
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    StateConfig,
+    Strict,
+    TrackingConfig,
+)
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
 from connector.config.offers import OffersConfig
@@ -35,6 +42,7 @@ class Config(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     serve: ServeConfig | None = Field(None, description="The real-time API; `segsync daemon` serves it alongside the schedule.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     #: Directory of the file the config was loaded from; relative paths resolve against it.
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")

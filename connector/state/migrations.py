@@ -179,6 +179,28 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX arms_customer ON arms (customer_id);
         """,
     ),
+    (
+        3,
+        "model aliases (champion, challenger) and their history",
+        """
+        CREATE TABLE model_aliases (
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (kind, name, alias)
+        );
+        CREATE TABLE model_alias_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER,
+            set_at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
 ]
 
 

@@ -116,19 +116,39 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
     previous = latest[1] if latest else None
     result = run_segmentation(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
-        version = ctx.store.models.save(
-            *SEGMENTATION, result.state, run_id=ctx.run_id,
-            meta={"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics},
-        )
+        meta = {"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics}
+        if result.retrained:  # a retrain is a tracked version, champion at once (connector.lifecycle)
+            version = ctx.registry().register(
+                *SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta, trigger=result.reason,
+                params={"method": result.state.params.method, "k": result.metrics.get("k"),
+                        "features": ",".join(result.state.params.columns)},
+                artifacts={"segment_profiles": result.profiles}, example=feats.features.head(50),
+                metrics={**result.metrics, **_drift_figures(result.drift)}).version
+        else:  # the model as it stands after this run (last assignments, for the next stability check)
+            version = ctx.store.models.save(*SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta)
         _prune_models(ctx, version)
     ctx.count("segments", int(result.segments["segment_id"].nunique()))
     log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
     return SegmentResult(result)
 
 
+def _drift_figures(drift: dict[str, Any]) -> dict[str, float]:
+    """The drift that led to a retrain, as numbers a tracker charts: the largest PSI, the
+    largest segment share shift, and the stability (ARI) against the previous assignment."""
+    psi, shift = drift.get("psi"), drift.get("share_shift")
+    out = {"ari": drift.get("ari")}
+    if isinstance(psi, pd.DataFrame) and len(psi):
+        out["psi_max"] = float(psi["psi"].max())
+    if isinstance(shift, pd.DataFrame) and len(shift):
+        out["share_shift_max"] = float(shift["shift"].abs().max())
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _prune_models(ctx: CycleContext, newest: int) -> None:
+    """Drop old per-run checkpoints; retrained versions (the model history) are kept."""
     with ctx.store.transaction() as c:
-        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
+        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ? "
+                  "AND json_extract(meta, '$.retrained') = 0", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
 
 
 def score(ctx: CycleContext) -> ScoreResult | None:

@@ -64,7 +64,7 @@ def _pinned(ctx: CycleContext) -> dict[str, int]:
     if seg:
         models["segmentation"] = int(seg)
     for target in ctx.config.scoring.targets:
-        version = ctx.store.models.latest_version("score", target.name)
+        version = ctx.store.models.champion_version("score", target.name)  # what the cycle scored with
         if version:
             models[f"score.{target.name}"] = int(version)
     return models
