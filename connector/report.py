@@ -62,7 +62,7 @@ def render_report(store: StateStore, cfg: Config) -> str:
     offers = store.models.latest(*OFFERS)
     if offers:
         parts.append(_offers(offers[1]))
-    parts += [_experiments(lifts), _operations(store)]
+    parts += [_experiments(lifts), _model_timeline(store), _operations(store)]
     return f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>segsync report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
 
 
@@ -260,7 +260,7 @@ def _experiments(lifts: dict[str, list]) -> str:
             "<p class='flag'>Sample ratio mismatch (p &lt; 0.001) in segment(s): " + escape(", ".join(map(str, flagged["segment_id"].unique()))) + ". Their results are untrustworthy.</p>"
             if len(flagged) else "<p class='ok'>No sample ratio mismatch.</p>"
         )
-        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant") if c in res]
+        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant", "note") if c in res]
         parts.append(
             f"<h3>{escape(exp)}</h3><p class='note'>Run {run_id}, {escape(computed[:16])}. Relative lift against control with always-valid intervals; "
             "green = significant after multiple-testing correction.</p>"
@@ -269,6 +269,16 @@ def _experiments(lifts: dict[str, list]) -> str:
             + _table(res[cols], {"estimate": "+.2%", "ci_low": "+.2%", "ci_high": "+.2%", "p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
         )
     return "".join(parts)
+
+
+def _model_timeline(store: StateStore) -> str:
+    """Every retrain with the trigger that caused it and the promotion decision."""
+    from connector.lifecycle.commands import timeline
+
+    rows = timeline(store.models.versions())
+    note = ("<p class='note'>Each retrain, what triggered it (age, PSI, share shift, a changed definition) and "
+            "whether it became champion. `segsync models promote|rollback` overrides.</p>")
+    return "<h2>Model versions</h2>" + note + (_table(pd.DataFrame(rows)) if rows else "<p>No model trained yet.</p>")
 
 
 def _operations(store: StateStore) -> str:

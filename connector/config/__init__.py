@@ -10,7 +10,14 @@ never the root config or a dict.
 """
 
 
-from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.base import (
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    StateConfig,
+    Strict,
+    TrackingConfig,
+)
 from connector.config.destinations import (
     DestinationsConfig,
     FilesDestination,
@@ -31,6 +38,7 @@ from connector.config.models import (
 )
 from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
+from connector.config.serve import ServeConfig
 from connector.config.sources import (
     FilesSource,
     HttpConfig,
@@ -50,6 +58,6 @@ __all__ = [
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
-    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
-    "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
+    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
+    "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -49,12 +49,14 @@ def _offer_source(ctx: CycleContext, table: pd.DataFrame, defaults) -> pd.DataFr
     if not switch or "arms" not in table.columns:
         return table
     hit = table["arms"].map(lambda d: isinstance(d, dict) and any((k, v) in switch for k, v in d.items())).astype(bool)
-    for idx in table.index[hit]:
-        seg_id, seg_name = table.at[idx, "segment_id"], table.at[idx, "segment_name"]
-        own = list(defaults.get(str(seg_id), ()))[:3]
-        for j in range(3):
-            table.at[idx, f"offer_{j + 1}"] = own[j] if j < len(own) else None
-        table.at[idx, "offer_reasons"] = " | ".join(f"{j + 1}: the default offer of {seg_name}" for j in range(len(own)))
+    seg_id, seg_name = table.loc[hit, "segment_id"].astype(str), table.loc[hit, "segment_name"].astype(str)
+    own = seg_id.map(lambda s: (*tuple(defaults.get(s, ()))[:3], None, None, None))
+    for j in range(3):
+        table.loc[hit, f"offer_{j + 1}"] = own.map(lambda t, j=j: t[j])
+    table.loc[hit, "offer_reasons"] = [
+        " | ".join(f"{j + 1}: the default offer of {name}" for j in range(sum(v is not None for v in t[:3])))
+        for t, name in zip(own, seg_name, strict=True)
+    ]
     return table
 
 

@@ -1,7 +1,10 @@
 """Scores for the `score` step: each configured target, then CLV and P(alive).
 
-A model younger than `scoring.retrain_every_days` (in data days) scores without
-retraining, so a daily daemon does not refit every classifier every day.
+The champion (connector.lifecycle) scores while it is younger than
+`scoring.retrain_every_days` (in data days), so a daily daemon does not refit every classifier
+every day. A retrained model is judged against the champion out of time on the same window;
+it scores only if it became champion, otherwise the champion keeps scoring and the new version
+waits as challenger.
 """
 
 from __future__ import annotations
@@ -42,29 +45,64 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
 
 def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> pd.DataFrame | None:
     as_of = feats.as_of
-    latest = ctx.store.models.latest("score", params.name)
+    champion = ctx.store.models.champion("score", params.name)
     every = ctx.config.scoring.retrain_every_days
-    if latest is not None and every > 0:
-        model = latest[1]
+    trigger = "first model"
+    if champion is not None:
+        model = champion[1]
         age = (as_of - model.as_of).days
-        if 0 <= age < every:
+        trigger = f"champion is {age} day(s) old (retrain_every_days {every})"
+        if every > 0 and 0 <= age < every:
             try:
                 scores = model.score(feats.features)
-                log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
+                log.info("score %s: champion %s (version %d, %d day(s) old)", params.name, model.version,
+                         champion[0], age)
                 return scores
             except (KeyError, ValueError) as exc:
-                log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
+                trigger = f"the champion cannot score these features ({exc})"
+                log.info("score %s: %s; retraining", params.name, trigger)
     try:
         result = train_and_score(feats.customers, feats.transactions, params, as_of)
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
         return None
-    if not ctx.dry_run:
-        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics)}
-        ctx.store.models.save("score", params.name, result.model, run_id=ctx.run_id, meta=meta)
     log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
-    return result.scores
+    if ctx.dry_run:
+        return result.scores
+    judged = _judge(ctx, feats, params, result.model, champion[1] if champion else None)
+    calibration = _calibration(result.calibration, result.metrics)
+    registered = ctx.registry().register(
+        "score", params.name, result.model, run_id=ctx.run_id, trigger=trigger, judged=judged,
+        meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged},
+        params={"kind": params.kind, "horizon_days": params.horizon_days, "candidates": ",".join(params.models),
+                "chosen": result.model.chosen, "cutoffs": params.cutoffs},
+        artifacts={"calibration": calibration}, example=feats.features.head(50),
+        metrics={**result.metrics.get("models", {}).get(result.model.chosen, {}),
+                 "n_train": result.metrics.get("n_train"), "n_validation": result.metrics.get("n_validation"),
+                 **({"challenger_" + ctx.config.tracking.promote_on: judged[0],
+                     "champion_" + ctx.config.tracking.promote_on: judged[1]} if judged else {})})
+    if registered.champion or champion is None:
+        return result.scores
+    return champion[1].score(feats.features.loc[result.scores["customer_id"].to_numpy()])
+
+
+def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challenger: Any,
+           champion: Any | None) -> tuple[float | None, float | None] | None:
+    """(challenger, champion) on `tracking.promote_on` over the same out-of-time window; None
+    without a champion (the first version is champion)."""
+    if champion is None:
+        return None
+    from segmentation.champion import out_of_time_metrics
+
+    metric = ctx.config.tracking.promote_on
+    models = {"challenger": challenger, "champion": champion}
+    try:
+        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of)
+    except (KeyError, ValueError) as exc:  # the champion cannot score today's features: it cannot defend
+        log.info("score %s: the champion cannot be judged (%s)", params.name, exc)
+        return (None, None)
+    return found["challenger"].get(metric), found["champion"].get(metric)
 
 
 def _calibration(cal: pd.DataFrame, metrics: dict[str, Any]) -> list[list[float]]:
