@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the last runs and open rejected rows")
     status.add_argument("config")
     status.add_argument("-n", type=int, default=10, help="how many runs to show")
+    detail = status.add_mutually_exclusive_group()
+    detail.add_argument("--verbose", "-v", action="store_true", help="every counter and the full error under each run")
+    detail.add_argument("--json", action="store_true", help="runs and open rejected rows as JSON")
     report = sub.add_parser("report", help="write the HTML report")
     report.add_argument("config")
     report.add_argument("--out", required=True, help="output folder")
@@ -82,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
     demo.add_argument("--scenario", default="default", help="scenario name (default, null) or a YAML file")
+    demo.add_argument("--realistic-pacing", action="store_true",
+                      help="wait out the sandbox CRMs' rate limits in real time (by default waits move the simulated clock)")
     return p
 
 
@@ -122,7 +127,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return Daemon(_load(args)).run()
     if cmd == "status":
-        return _status(_load(args), args.n)
+        return _status(_load(args), args.n, verbose=args.verbose, as_json=args.json)
     if cmd == "report":
         from connector.report import write_report
 
@@ -205,24 +210,28 @@ def _check(cfg: Config, *, as_json: bool) -> int:
     return EXIT_OK if all(c.ok for c in checks) else EXIT_CHECK
 
 
-def _status(cfg: Config, n: int) -> int:
+def _status(cfg: Config, n: int, *, verbose: bool = False, as_json: bool = False) -> int:
+    from connector.status_view import HEADER, render_json, render_line, render_verbose, run_summary
+
     state_path = cfg.resolve(cfg.state.path)
     if not state_path.exists():
         print(f"no state file yet at {state_path}: no run has happened")
         return EXIT_OK
     with StateStore(state_path, redact=secret_values(cfg)) as store:
         runs = store.runs.last(n)
-        print(f"{'run':>5}  {'status':<14} {'started (UTC)':<20} {'step':<9} counts / error")
-        for r in runs:
-            detail = r.error or ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items()))
-            print(f"{r.id:>5}  {r.status:<14} {r.started_at[:19]:<20} {r.current_step or '-':<9} {detail}")
         rejected = store.rejected.open(limit=20)
         total = store.rejected.open_count()
-        print(f"\nopen rejected rows: {total}")
-        for row in rejected.itertuples(index=False):
-            print(f"  run {row.run_id} {row.step}/{row.source} {row.record_key}: {row.reason}")
-        if total > len(rejected):
-            print(f"  ... and {total - len(rejected)} more")
+    if as_json:
+        print(render_json(runs, rejected, total))
+        return EXIT_OK
+    print(HEADER)
+    for r in runs:
+        print((render_verbose if verbose else render_line)(run_summary(r)))
+    print(f"\nopen rejected rows: {total}")
+    for row in rejected.itertuples(index=False):
+        print(f"  run {row.run_id} {row.step}/{row.source} {row.record_key}: {row.reason}")
+    if total > len(rejected):
+        print(f"  ... and {total - len(rejected)} more")
     return EXIT_OK
 
 

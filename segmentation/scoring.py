@@ -107,17 +107,28 @@ class ScoreModel:
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """customer_id (the frame's index), <name> (probability), <name>_reasons (text)."""
-        encoded = self.encoder.transform(features)
         if self.reason_codes <= 0:
-            probability = self.calibrator.predict(self.classifier.margin(encoded))
-            reasons = np.full(len(features), "", dtype=object)
-        else:
-            per_column = self.classifier.contributions(encoded)
-            # Contributions add up exactly to the margin, which spares a second pass over the trees.
-            probability = self.calibrator.predict(self.classifier.expected_margin() + per_column.sum(axis=1))
-            membership = np.eye(len(self.encoder.columns_))[self.encoder.groups_]  # encoded -> source
-            per_feature = per_column @ membership
+            probability = self.calibrator.predict(self.classifier.margin(self.encoder.transform(features)))
+            return self._frame(features, probability, np.full(len(features), "", dtype=object))
+        return self.score_and_drivers(features)[0]
+
+    def score_and_drivers(self, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """``score``'s frame, and the global drivers: mean |contribution| to the log-odds per source
+        feature over these customers, largest first (a customer's reason codes, averaged)."""
+        per_column = self.classifier.contributions(self.encoder.transform(features))
+        # Contributions add up exactly to the margin, which spares a second pass over the trees.
+        probability = self.calibrator.predict(self.classifier.expected_margin() + per_column.sum(axis=1))
+        membership = np.eye(len(self.encoder.columns_))[self.encoder.groups_]  # encoded -> source
+        per_feature = per_column @ membership
+        if self.reason_codes > 0:
             reasons = reason_codes(per_feature, features[self.encoder.columns_], self.reason_codes)
+        else:
+            reasons = np.full(len(features), "", dtype=object)
+        drivers = pd.Series(np.abs(per_feature).mean(axis=0) if len(features) else 0.0,
+                            index=pd.Index(self.encoder.columns_, name="feature"), name="mean_abs_contribution")
+        return self._frame(features, probability, reasons), drivers.sort_values(ascending=False, kind="stable")
+
+    def _frame(self, features: pd.DataFrame, probability: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": features.index.astype(str).to_numpy(), self.name: probability,
                              f"{self.name}_reasons": reasons})
 
@@ -126,12 +137,14 @@ class ScoreModel:
 class ScoreResult:
     """``scores``: customer_id, <name>, <name>_reasons; ``metrics``: per candidate (validation
     cutoff) plus "chosen" and "version"; ``calibration``: model, bin, count, mean_predicted,
-    observed_rate on the validation cutoff."""
+    observed_rate on the validation cutoff; ``drivers``: mean |contribution| to the log-odds per
+    feature over the scored customers, largest first."""
 
     scores: pd.DataFrame
     model: ScoreModel
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drivers: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
 
 
 def _default_features(attributes: tuple[str, ...]) -> FeatureFn:
@@ -219,8 +232,13 @@ def train_and_score(
     current = feature_fn(customers, transactions, as_of)
     eligible, _ = eligible_and_labels(params.kind, current.index, transactions, as_of, params.horizon_days,
                                       history, params.value, purchases)
-    scores = model.score(current.loc[eligible])
+    scored = current.loc[eligible]
+    if params.reason_codes > 0:
+        scores, drivers = model.score_and_drivers(scored)
+    else:  # the scores need no contributions: the drivers come from an even sample of at most ~20,000
+        scores = model.score(scored)
+        drivers = model.score_and_drivers(scored.iloc[:: max(1, len(scored) // 20_000)])[1]
     summary: dict[str, Any] = {"chosen": model.chosen, "version": model.version, "models": metrics,
                                "cutoffs": [c.isoformat() for c in cutoffs],
                                "n_train": int(len(fit_rows)), "n_validation": int(len(valid_rows))}
-    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves)
+    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves, drivers=drivers)

@@ -25,6 +25,7 @@ from connector.config.destinations import (
     ListsConfig,
     SalesforceDestination,
 )
+from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
     Arm,
     ClvConfig,
@@ -56,7 +57,8 @@ from connector.crm.errors import ConfigurationError
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
+    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
+    "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
     "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",

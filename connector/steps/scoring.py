@@ -74,7 +74,8 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
     calibration = _calibration(result.calibration, result.metrics)
     registered = ctx.registry().register(
         "score", params.name, result.model, run_id=ctx.run_id, trigger=trigger, judged=judged,
-        meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged},
+        meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged,
+              "drivers": [[str(k), float(v)] for k, v in result.drivers.items()]},  # pairs: JSON keeps the order
         params={"kind": params.kind, "horizon_days": params.horizon_days, "candidates": ",".join(params.models),
                 "chosen": result.model.chosen, "cutoffs": params.cutoffs},
         artifacts={"calibration": calibration}, example=feats.features.head(50),
