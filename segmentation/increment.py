@@ -9,6 +9,8 @@ every customer is still compared on one time axis with the model's training data
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -53,3 +55,23 @@ def add_purchases(features: pd.DataFrame, purchases: pd.DataFrame, cutoff: pd.Ti
     if "ipt_mean_days" in out:
         out.loc[rows, "ipt_mean_days"] = ipt
     return out
+
+
+def features_of_one(occurred_at: Sequence[pd.Timestamp], amounts: Sequence[float], created_at: pd.Timestamp | None,
+                    cutoff: pd.Timestamp) -> dict[str, float]:
+    """One customer's behaviour features from their purchases, as `build_features` gives them.
+
+    For the real-time API's one-customer requests, where a DataFrame group-by costs more than
+    the model. Purchases after `cutoff` count as made on it (see the module docstring).
+    """
+    cutoff = pd.Timestamp(cutoff)
+    days = np.minimum(np.array([(pd.Timestamp(t) - cutoff) / _DAY for t in occurred_at], dtype=float), 0.0)
+    money = np.asarray(amounts, dtype=float)
+    n = len(days)
+    if n == 0:
+        since = float("nan") if created_at is None else (cutoff - pd.Timestamp(created_at)) / _DAY
+        return {"recency_days": since, "frequency": 0.0, "monetary_total": 0.0, "monetary_mean": 0.0,
+                "tenure_days": since, "ipt_mean_days": float("nan")}
+    last, first, total = float(days.max()), float(days.min()), float(money.sum())
+    return {"recency_days": -last, "frequency": float(n), "monetary_total": total, "monetary_mean": total / n,
+            "tenure_days": -first, "ipt_mean_days": (last - first) / (n - 1) if n >= 2 else float("nan")}

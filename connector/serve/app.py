@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -49,8 +49,8 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
                max_body_bytes: int = 1_048_576) -> Guard:
     app = FastAPI(title="segsync serve", version="1", description=__doc__, openapi_url="/openapi.json", docs_url=None, redoc_url=None)
 
-    def scope(name: str) -> Callable[[Request], str]:
-        def check(request: Request) -> str:
+    def scope(name: str) -> Callable[[Request], Awaitable[str]]:
+        async def check(request: Request) -> str:  # async: no thread hop per request
             found = keys.check(request.headers.get("authorization"))
             if found is None:
                 raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})

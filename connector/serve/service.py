@@ -29,8 +29,7 @@ from connector.serve.record import base_record, live_record, offers_for
 from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
 from connector.state.events import PURCHASE
-from segmentation.features import build_features
-from segmentation.increment import add_purchases
+from segmentation.increment import add_purchases, features_of_one
 
 log = logging.getLogger("segsync.serve")
 BY = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -119,7 +118,7 @@ class ServeService:
         purchases = events[events["type"] == PURCHASE].rename(columns={"value": "amount"})
         features = add_purchases(snap.feature_row(row), purchases, snap.as_of)
         evaluation = current.models.evaluate(features)[0]
-        record = live_record(snap, row, self._running(current), evaluation, events)
+        record = live_record(snap, row, self._running(current), evaluation, events, features)
         self._cache[cid] = (snap.version, newest, record)
         return record
 
@@ -162,20 +161,12 @@ class ServeService:
 
     def _features(self, snap: Snapshot, cid: str, attributes: dict[str, Any], transactions: Sequence[dict[str, Any]],
                   created_at: datetime | None) -> pd.DataFrame:
-        # Purchases after the snapshot's cutoff count as made on it (see segmentation.increment).
-        tx = pd.DataFrame({
-            "customer_id": cid,
-            "occurred_at": pd.to_datetime([min(pd.Timestamp(t["occurred_at"]), snap.as_of) for t in transactions], utc=True),
-            "amount": [float(t["amount"]) for t in transactions],
-        }) if transactions else pd.DataFrame({"customer_id": pd.Series(dtype=str), "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"), "amount": pd.Series(dtype=float)})
-        attrs = self.config.segmentation.attributes
-        customers = pd.DataFrame({"customer_id": [cid], "created_at": [pd.Timestamp(created_at or snap.as_of)], **{a: [attributes.get(a)] for a in attrs}})
-        customers["created_at"] = pd.to_datetime(customers["created_at"], utc=True)
-        feats = build_features(customers, tx, snap.as_of, attributes=attrs)
-        for name in snap.meta["features"]:
-            if name not in feats:
-                feats[name] = float("nan")
-        return feats[snap.meta["features"]]
+        """The one-row feature frame the models take, in the snapshot's columns (absent ones NaN)."""
+        values: dict[str, Any] = dict(features_of_one(
+            [t["occurred_at"] for t in transactions], [t["amount"] for t in transactions], created_at, snap.as_of))
+        values.update({a: attributes.get(a) for a in self.config.segmentation.attributes})
+        row = {name: [values.get(name, float("nan"))] for name in snap.meta["features"]}
+        return pd.DataFrame(row, index=pd.Index([cid], name="customer_id"))
 
     # ------------------------------------------------------------------ events
 
