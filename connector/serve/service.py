@@ -88,9 +88,9 @@ class ServeService:
 
     # ------------------------------------------------------------------ look-ups
 
-    def lookup(self, key: str, by: str = "customer_id") -> dict[str, Any] | None:
-        """The customer's answer, or None when the snapshot has no such customer."""
-        current = self.loaded()
+    def lookup(self, key: str, by: str = "customer_id", current: Loaded | None = None) -> dict[str, Any] | None:
+        """The customer's answer, or None when the snapshot has no such customer (`current`: answer from that version)."""
+        current = current or self.loaded()
         snap = current.snapshot
         if by == "email":
             email = normalise_email(key, self.config.identity)
