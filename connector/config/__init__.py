@@ -36,6 +36,7 @@ from connector.config.sources import (
     HubSpotAuth,
     HubSpotSource,
     IdentityConfig,
+    QuarantineConfig,
     SalesforceAuth,
     SalesforceCustomers,
     SalesforceSource,
@@ -48,7 +49,7 @@ __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig",
-    "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
+    "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
     "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -28,13 +28,21 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
     scores = ctx.outputs.get("scores")
     if scores is not None and len(scores.columns):
         table = table.merge(_rounded(scores), left_on="customer_id", right_index=True, how="left")
-    arms = ctx.outputs.get("arms")
+    arms = current_arms(ctx.outputs.get("arms"), [e.key for e in ctx.config.experiments.items])
     if arms is not None and len(arms):
         by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
         table["arms"] = table["customer_id"].map(by_customer)
         single = len(ctx.config.experiments.items) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
     return table
+
+
+def current_arms(arms: pd.DataFrame | None, configured: list[str]) -> pd.DataFrame | None:
+    """Only the configured experiments' arms are current: a retired experiment's stay in the state
+    (they are history, and sticky should it come back) but are never written to a CRM."""
+    if arms is None:
+        return None
+    return arms[arms["experiment"].isin(configured)]
 
 
 def _rounded(scores: pd.DataFrame) -> pd.DataFrame:

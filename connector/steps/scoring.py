@@ -6,6 +6,9 @@ retraining, so a daily daemon does not refit every classifier every day.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -40,20 +43,40 @@ def score_all(ctx: CycleContext) -> pd.DataFrame:
     return out
 
 
-def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None:
-    as_of = ctx.outputs["as_of"]
+def definition_hash(params: ScoreParams) -> str:
+    """Everything that defines a score model (kind, horizon, candidates, cutoffs, seed, ...)."""
+    return hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reusable(ctx: CycleContext, params: ScoreParams) -> tuple[Any, int] | None:
+    """(stored model, age in days) when the stored model may score this run, else None (and why, logged).
+
+    Its definition must be unchanged, and it must be younger than retrain_every_days both in
+    data days and on the wall clock: a file that never changes would otherwise keep it forever."""
     latest = ctx.store.models.latest("score", params.name)
     every = ctx.config.scoring.retrain_every_days
-    if latest is not None and every > 0:
-        model = latest[1]
-        age = (as_of - model.as_of).days
-        if 0 <= age < every:
-            try:
-                scores = model.score(ctx.outputs["features"])
-                log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
-                return scores
-            except (KeyError, ValueError) as exc:
-                log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
+    if latest is None or every <= 0:
+        return None
+    _, model, meta = latest
+    if meta.get("definition") != definition_hash(params):
+        log.info("score %s: its definition changed since model %s; retraining", params.name, model.version)
+        return None
+    trained = pd.Timestamp(meta.get("trained_at") or model.as_of)
+    age = max((ctx.outputs["as_of"] - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
+    return (model, age) if 0 <= age < every else None
+
+
+def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None:
+    as_of = ctx.outputs["as_of"]
+    reusable = _reusable(ctx, params)
+    if reusable is not None:
+        model, age = reusable
+        try:
+            scores = model.score(ctx.outputs["features"])
+            log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
+            return scores
+        except (KeyError, ValueError) as exc:
+            log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
     try:
         result = train_and_score(ctx.outputs["customers"], ctx.outputs["transactions"], params, as_of)
     except ValueError as exc:
@@ -61,7 +84,8 @@ def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None
         log.warning("score %s not trained: %s", params.name, exc)
         return None
     if not ctx.dry_run:
-        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics)}
+        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics),
+                "definition": definition_hash(params), "trained_at": pd.Timestamp.now(tz="UTC").isoformat()}
         ctx.store.models.save("score", params.name, result.model, run_id=ctx.run_id, meta=meta)
     log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
     return result.scores
