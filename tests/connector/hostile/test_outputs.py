@@ -15,7 +15,7 @@ from connector.config import Config
 from connector.config.paths import refuse_overwrite
 from connector.crm.errors import ConfigurationError
 from connector.crm.files import neutralise_formulas
-from tests.connector.hostile.shop import config, run, transactions, write_config, write_shop
+from tests.connector.hostile.shop import config, run, transactions, write_shop
 
 
 @pytest.mark.parametrize("target", ["data/tx.csv", "segsync.yaml", "state.sqlite", "state.sqlite-wal", "link-to-tx.csv"])
