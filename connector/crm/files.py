@@ -8,6 +8,7 @@ so no row is silently dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import os
@@ -46,7 +47,8 @@ class FilesReader:
         missing = [c for c in needed if c not in raw.columns]
         if missing:
             raise ConfigurationError(
-                f"{self.path}: column(s) {', '.join(missing)} not found; the file has {', '.join(map(str, raw.columns))}"
+                f"{self.path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
+                f"the file has {', '.join(map(str, raw.columns))}"
             )
         tx = pd.DataFrame(
             {
@@ -99,7 +101,10 @@ class FilesReader:
             return pd.read_csv(self.path, **kwargs)
         except pd.errors.EmptyDataError:
             raise ConfigurationError(f"sources.files.transactions: {self.path} is empty (not even a header row)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"{self.path}: line {_first_bad_utf8_line(self.path)} is not UTF-8; "
+                                     "save the file as UTF-8") from None
+        except (pd.errors.ParserError, ValueError) as exc:
             raise ConfigurationError(f"{self.path}: cannot be read as CSV ({_first_line(exc)})") from None
         except OSError as exc:
             raise ConfigurationError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
@@ -120,6 +125,20 @@ def _sniff(path: Path) -> str:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    """1-based line of the first byte sequence that is not UTF-8 (read in chunks: files can be large)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[: max(exc.start, 0)].count(b"\n")
+            line += chunk.count(b"\n")
+    return line
 
 
 def _first_line(exc: BaseException) -> str:
