@@ -94,14 +94,15 @@ def cycle(world: SandboxWorld, store: StateStore, counters: dict[str, WireCount]
     for c in counters.values():
         c.calls.clear()
     started = time.perf_counter()
-    result = run_cycle(default_mapping(world), store, connector_factory=world.factory)
+    seen = []
+    result = run_cycle(default_mapping(world), store, connector_factory=world.factory, observe=seen.append)
     took = time.perf_counter() - started
     assert result.status == "succeeded", result.error
-    detail = result.outputs.get("plan_detail") or {}
+    detail = seen[0].plan.destinations if seen[0].plan is not None else {}
     print(f"\n{label}: {result.status} in {took:.1f} s")
     for crm, (batch, chunk) in (("salesforce", (SF_BATCH, SF_MEMBERS)), ("hubspot", (HS_BATCH, HS_MEMBERS))):
         p = detail.get(crm)
-        summary = next(s for s in result.outputs["plan"] if s["destination"] == crm)
+        summary = next(s for s in result.plan if s["destination"] == crm)
         low = minimum(summary, batch, chunk, p.list_adds if p else {}, p.list_removes if p else {})
         calls = counters[crm].calls
         lists = calls["list members"] + calls["list create"]

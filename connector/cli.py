@@ -155,7 +155,7 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     if plan_only or dry_run:
         from connector.plan_view import render_plan
 
-        print(render_plan(result.outputs))
+        print(render_plan(result.plan, result.power))
     if result.invalid_input:
         print(f"run {result.run_id}: stopped: {result.error}", file=sys.stderr)
         return EXIT_CONFIG

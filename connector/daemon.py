@@ -3,6 +3,10 @@
 max_instances=1 and coalesce=True so a slow cycle never overlaps the next and a backlog of
 missed runs collapses into one; an explicit misfire grace time because APScheduler's default
 silently drops a run that starts late (agronholm/apscheduler#296).
+
+A daemon runs for months: it keeps the summaries of the last RECENT cycles (CycleResult holds
+no population-sized frame) and nothing else of a cycle, so its memory does not grow with the
+number of cycles (benchmarks/bench_daemon_memory.py).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
@@ -25,6 +30,7 @@ from connector.pipeline import CycleResult, StepFn, run_cycle
 from connector.state import StateLock, StateStore
 
 log = logging.getLogger("segsync.daemon")
+RECENT = 50
 
 
 def build_trigger(schedule: ScheduleConfig) -> BaseTrigger:
@@ -43,11 +49,12 @@ class Daemon:
         self.metrics = metrics or Metrics(enabled=config.metrics.enabled)
         self.stop = threading.Event()
         self.finished = threading.Event()
-        self.results: list[CycleResult] = []
+        self.results: deque[CycleResult] = deque(maxlen=RECENT)  # the last cycles' summaries
         self.scheduler = BackgroundScheduler(timezone=config.schedule.timezone)
         self._cycle_lock = threading.Lock()
 
-    def _cycle(self, store: StateStore) -> None:
+    def cycle(self, store: StateStore) -> None:
+        """One scheduled cycle (APScheduler's job)."""
         if self.stop.is_set():
             return
         with self._cycle_lock:
@@ -76,7 +83,7 @@ class Daemon:
                 sched = self.config.schedule
                 extra = {"next_run_time": datetime.now(UTC)} if sched.run_on_start else {}
                 job = self.scheduler.add_job(
-                    self._cycle, build_trigger(sched), args=[store], id="cycle", max_instances=1,
+                    self.cycle, build_trigger(sched), args=[store], id="cycle", max_instances=1,
                     coalesce=True, misfire_grace_time=sched.misfire_grace_seconds, **extra,
                 )
                 self.scheduler.start()

@@ -169,13 +169,13 @@ def run_demo(args: argparse.Namespace) -> int:
             t0 = time.monotonic()
             result = run_cycle(cfg, store, connector_factory=factory)
             say(f"day {happened['day']}: {happened['purchases']} purchases ({happened['extra_purchases']} caused by the campaign); "
-                f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_lift_line(result.outputs.get('lift'))}")
+                f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_lift_line(result.lift)}")
             if result.status != "succeeded":
                 say(f"stopping: {result.error}")
                 return 1
         arms = store.experiments.arms(EXPERIMENT)
     report = write_report(cfg, out / "report")
-    table = estimated_vs_true(result.outputs.get("lift"), arms, sim.truth())
+    table = estimated_vs_true(result.lift, arms, sim.truth())
     say("\nestimated vs true conversion lift per segment (absolute, percentage points; "
         "interval: always-valid 95 %):")
     say(_render(table))

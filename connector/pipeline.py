@@ -6,6 +6,11 @@ pull -> features -> segment -> score -> assign -> plan -> push -> measure
 before any CRM shows it, or a crash between the push and the assignment could expose a
 customer to an arm that was never recorded, and a later weight change would then move them.
 
+Steps exchange typed results, one dataclass per step (`StepResults`), and only a small
+`CycleResult` (status, counts, plan summaries, lift) leaves `run_cycle`: the step results hold
+DataFrames of the whole population and are dropped with the cycle, so a daemon that runs for
+months keeps nothing of a cycle but its summary.
+
 Every step is idempotent against the state store: pulls resume from cursors that moved only
 with the data, pushes send the diff of the desired state against the ledger of what the CRM
 confirmed, arms are sticky. So a run that died is finished by simply running the cycle again:
@@ -19,8 +24,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from connector.config import Config
 from connector.crm.errors import ConfigurationError, QuotaExceededError
@@ -28,6 +33,14 @@ from connector.logs import log_context
 from connector.metrics import Metrics
 from connector.state import StateStore
 from connector.state.store import describe_state_error
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from connector.steps.experiment import AssignResult, MeasureResult
+    from connector.steps.model import FeaturesResult, ScoreResult, SegmentResult
+    from connector.steps.plan import PlanResult
+    from connector.steps.pull import PullResult
 
 log = logging.getLogger("segsync.pipeline")
 
@@ -40,8 +53,34 @@ class Interrupted(Exception):
 
 
 @dataclass
+class StepResults:
+    """What the steps of one cycle produced, one typed result per step (None: not run, or
+    nothing to do). Lives only as long as the cycle."""
+
+    pull: PullResult | None = None
+    features: FeaturesResult | None = None
+    segment: SegmentResult | None = None
+    score: ScoreResult | None = None
+    assign: AssignResult | None = None
+    plan: PlanResult | None = None
+    measure: MeasureResult | None = None
+
+    def record(self, step: str, result: object) -> None:
+        """Keep a step's result; a step that returns something of another type is a bug."""
+        if result is None:
+            return
+        from connector.steps import RESULT_TYPES
+
+        expected = RESULT_TYPES.get(step)
+        if expected is None or not isinstance(result, expected):
+            want = expected.__name__ if expected else "nothing"
+            raise TypeError(f"step {step!r} returned a {type(result).__name__}; it should return {want}")
+        setattr(self, step, result)
+
+
+@dataclass
 class CycleContext:
-    """What a step gets: its config, the store, the run id, a stop check, and the others' outputs."""
+    """What a step gets: its config, the store, the run id, a stop check, and the earlier steps' results."""
 
     config: Config
     store: StateStore
@@ -49,7 +88,7 @@ class CycleContext:
     dry_run: bool
     stop: threading.Event
     metrics: Metrics
-    outputs: dict[str, Any] = field(default_factory=dict)
+    results: StepResults = field(default_factory=StepResults)
     counts: dict[str, int] = field(default_factory=dict)
     connector_factory: Callable[[Config], dict[str, Any]] | None = None
     _connectors: dict[str, Any] | None = None
@@ -82,19 +121,42 @@ class CycleContext:
             self.counts[key] = self.counts.get(key, 0) + n
 
 
-StepFn = Callable[[CycleContext], None]
+StepFn = Callable[[CycleContext], object]
 
 
 @dataclass(frozen=True)
 class CycleResult:
+    """The summary of one cycle: everything in it is small (bounded by the number of
+    destinations, experiments, segments and arms, never by the number of customers).
+
+    plan: per-destination summaries (connector.steps.plan.DestinationPlan.summary);
+    power: minimum detectable lift rows per experiment segment and arm;
+    lift: experiments.analysis rows per experiment x segment x arm, or None;
+    as_of: the data's day (None when nothing was pulled)."""
+
     run_id: int
     status: str
     counts: dict[str, int]
     error: str | None
-    outputs: dict[str, Any]
+    as_of: pd.Timestamp | None = None
+    plan: tuple[dict[str, Any], ...] = ()
+    power: tuple[dict[str, Any], ...] = ()
+    lift: pd.DataFrame | None = None
     #: The cycle stopped on a configuration or input problem (a person must fix the config, a
     #: file or the state file): `error` is the one-line message, and `segsync run` exits 2.
     invalid_input: bool = False
+
+
+def summarise(run_id: int, status: str, counts: dict[str, int], error: str | None, results: StepResults) -> CycleResult:
+    """The CycleResult of a cycle: its summaries, none of the step results' population frames."""
+    plan, measure = results.plan, results.measure
+    return CycleResult(
+        run_id, status, dict(counts), error,
+        as_of=results.features.as_of if results.features is not None else None,
+        plan=tuple(plan.summaries) if plan is not None else (),
+        power=tuple(plan.power) if plan is not None else (),
+        lift=measure.lift if measure is not None else None,
+    )
 
 
 def default_steps() -> dict[str, StepFn]:
@@ -113,11 +175,14 @@ def run_cycle(
     metrics: Metrics | None = None,
     steps: dict[str, StepFn] | None = None,
     connector_factory: Callable[[Config], dict[str, Any]] | None = None,
+    observe: Callable[[StepResults], None] | None = None,
 ) -> CycleResult:
     """Run one cycle now. The caller holds the state lock.
 
     `connector_factory` builds the CRM connectors (tests and the demo pass one that mounts
-    the sandbox in-process); by default they come from the config.
+    the sandbox in-process); by default they come from the config. `observe`, if given, is
+    called once with the step results before they are dropped (tests and benchmarks look
+    inside a cycle with it; the daemon and the CLI never pass one).
     """
     stop = stop or threading.Event()
     metrics = metrics or Metrics.disabled()
@@ -140,7 +205,7 @@ def run_cycle(
                 ctx.check_stop()
                 with log_context(step=name):
                     store.runs.step_started(run_id, name)
-                    fn(ctx)
+                    ctx.results.record(name, fn(ctx))
                     store.runs.step_done(run_id, name)
         except Interrupted:
             status, error = "interrupted", "stopped by signal at a checkpoint"
@@ -166,9 +231,11 @@ def run_cycle(
         store.runs.finish(run_id, status, counts=ctx.counts, error=error)
         metrics.run_finished(status, time.monotonic() - started)
         log.info("cycle %s in %.1f s: %s", status, time.monotonic() - started, _fmt_counts(ctx.counts))
+    if observe is not None:
+        observe(ctx.results)
     if ctrl_c:
         raise KeyboardInterrupt
-    return CycleResult(run_id, status, dict(ctx.counts), store.redact(error), ctx.outputs, invalid_input=invalid)
+    return replace(summarise(run_id, status, ctx.counts, store.redact(error), ctx.results), invalid_input=invalid)
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:

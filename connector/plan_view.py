@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 
-def render_plan(outputs: dict[str, Any]) -> str:
-    """outputs['plan'] is a list of per-destination summaries (see connector.steps.plan)."""
-    plans = outputs.get("plan")
+def render_plan(plans: Sequence[dict[str, Any]], power: Sequence[dict[str, Any]] = ()) -> str:
+    """plans: per-destination summaries (CycleResult.plan, see connector.steps.plan);
+    power: minimum detectable lift rows (CycleResult.power)."""
     if not plans:
         return "plan: nothing to change (no destination configured, or no data pulled yet)"
     lines = ["plan (nothing below has been written to any CRM):"]
@@ -19,13 +20,13 @@ def render_plan(outputs: dict[str, Any]) -> str:
                 lines.append(f"    {key.replace('_', ' '):<14} {p[key]}")
         for note in p.get("notes", []):
             lines.append(f"    note: {note}")
-    for power in outputs.get("power", []):
+    for row in power:
         # experiments.power returns inf when no lift up to +1000 % is detectable
-        mde = f"{power['mde']:.1%}" if math.isfinite(power["mde"]) else "above +1000%"
+        mde = f"{row['mde']:.1%}" if math.isfinite(row["mde"]) else "above +1000%"
         lines.append(
-            f"  experiment {power['experiment']} segment {power['segment']}"
-            + (f" ({power['segment_name']})" if power.get("segment_name") else "")
-            + f" arm {power['arm']}: n per arm {power['n_per_arm']}, "
-            f"baseline {power['baseline']:.3f}, minimum detectable lift {mde} at 80% power"
+            f"  experiment {row['experiment']} segment {row['segment']}"
+            + (f" ({row['segment_name']})" if row.get("segment_name") else "")
+            + f" arm {row['arm']}: n per arm {row['n_per_arm']}, "
+            f"baseline {row['baseline']:.3f}, minimum detectable lift {mde} at 80% power"
         )
     return "\n".join(lines)

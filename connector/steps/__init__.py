@@ -1,17 +1,29 @@
-"""The cycle's step implementations, one module per step concept."""
+"""The cycle's step implementations, one module per step concept.
+
+Each step takes the CycleContext and returns its typed result (or None: nothing to do); the
+pipeline keeps it in `ctx.results` for the steps after it. `push` returns nothing: what it did
+is in the counts, the ledger and the rejected rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from connector.steps.experiment import assign, measure
-from connector.steps.model import features, score, segment
-from connector.steps.plan import plan
-from connector.steps.pull import pull
+from connector.steps.experiment import AssignResult, MeasureResult, assign, measure
+from connector.steps.model import (
+    FeaturesResult,
+    ScoreResult,
+    SegmentResult,
+    features,
+    score,
+    segment,
+)
+from connector.steps.plan import PlanResult, plan
+from connector.steps.pull import PullResult, pull
 from connector.steps.push import push
 
-STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {
+STEP_FUNCTIONS: dict[str, Callable[[Any], object]] = {
     "pull": pull,
     "features": features,
     "segment": segment,
@@ -20,4 +32,15 @@ STEP_FUNCTIONS: dict[str, Callable[[Any], None]] = {
     "plan": plan,
     "push": push,
     "measure": measure,
+}
+
+#: What each step returns (the field of the same name in pipeline.StepResults).
+RESULT_TYPES: dict[str, type] = {
+    "pull": PullResult,
+    "features": FeaturesResult,
+    "segment": SegmentResult,
+    "score": ScoreResult,
+    "assign": AssignResult,
+    "plan": PlanResult,
+    "measure": MeasureResult,
 }

@@ -21,14 +21,15 @@ SCORE_DECIMALS, MONEY_DECIMALS = 2, 0
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
     """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
     segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict)."""
-    segments = ctx.outputs["segments"]
-    customers = ctx.outputs["customers"]
+    done = ctx.results
+    assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
+    segments, customers = done.segment.segments, done.features.customers
     ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
     table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
-    scores = ctx.outputs.get("scores")
+    scores = done.score.scores if done.score is not None else None
     if scores is not None and len(scores.columns):
         table = table.merge(_rounded(scores), left_on="customer_id", right_index=True, how="left")
-    arms = current_arms(ctx.outputs.get("arms"), [e.key for e in ctx.config.experiments.items])
+    arms = current_arms(done.assign.arms if done.assign is not None else None, [e.key for e in ctx.config.experiments.items])
     if arms is not None and len(arms):
         by_customer = arms.groupby("customer_id").apply(lambda g: dict(zip(g["experiment"], g["arm"], strict=True)), include_groups=False)
         table["arms"] = table["customer_id"].map(by_customer)

@@ -8,6 +8,7 @@ every source, a files source included, is measured the same way.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.experiments")
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    """new_arms: this run's assignments; arms: every stored assignment plus the new ones
+    (experiment, customer_id, arm, segment_id, assigned_at)."""
+
+    new_arms: pd.DataFrame
+    arms: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """lift: experiments.analysis rows per experiment x segment x arm (None: nothing to measure)."""
+
+    lift: pd.DataFrame | None
 
 
 def experiment_spec(cfg: ExperimentConfig, segments: pd.DataFrame | None) -> ExperimentSpec:
@@ -41,17 +58,17 @@ def holdout_spec(cfg: ExperimentsConfig) -> HoldoutSpec:
     return HoldoutSpec(cfg.holdout.share, cfg.holdout.seed)
 
 
-def assign(ctx: CycleContext) -> None:
-    segments = ctx.outputs.get("segments")
+def assign(ctx: CycleContext) -> AssignResult | None:
     cfg = ctx.config.experiments
-    if segments is None or not cfg.items:
-        return
+    if ctx.results.segment is None or ctx.results.features is None or not cfg.items:
+        return None
+    segments, as_of = ctx.results.segment.segments, ctx.results.features.as_of
     existing = ctx.store.experiments.arms()
     new = []
     for exp in cfg.items:
         _warn_unknown_segments(exp, segments)
         spec = experiment_spec(exp, segments)
-        rows = assign_arms(segments[["customer_id", "segment_id"]], spec, existing[existing["experiment"] == exp.key], holdout_spec(cfg), ctx.outputs["as_of"])
+        rows = assign_arms(segments[["customer_id", "segment_id"]], spec, existing[existing["experiment"] == exp.key], holdout_spec(cfg), as_of)
         new.append(rows)
         counts = rows["arm"].value_counts().to_dict()
         if counts:
@@ -61,9 +78,8 @@ def assign(ctx: CycleContext) -> None:
         ctx.store.experiments.add_arms(new_arms, ctx.run_id)  # stored before any CRM shows them
         for exp in cfg.items:
             ctx.store.experiments.remember_definition(exp.key, definition_of(exp, cfg.holdout))
-    ctx.outputs["new_arms"] = new_arms
-    ctx.outputs["arms"] = pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms
     ctx.count("new_arms", int((new_arms["arm"] != HOLDOUT_ARM).sum()))
+    return AssignResult(new_arms, pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms)
 
 
 def _warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> None:
@@ -76,15 +92,16 @@ def _warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> Non
                     "segments are: %s", exp.key, ", ".join(unknown), ", ".join(names))
 
 
-def measure(ctx: CycleContext) -> None:
+def measure(ctx: CycleContext) -> MeasureResult | None:
     cfg = ctx.config.experiments
-    tx = ctx.outputs.get("transactions")
-    arms = ctx.outputs.get("arms")
-    if not cfg.items or tx is None or arms is None or arms.empty:
-        return
+    done = ctx.results
+    if not cfg.items or done.features is None or done.assign is None or done.assign.arms.empty:
+        return None
+    tx, arms = done.features.transactions, done.assign.arms
+    segments = done.segment.segments if done.segment is not None else None
     results = []
     for exp in cfg.items:
-        spec = experiment_spec(exp, ctx.outputs.get("segments"))
+        spec = experiment_spec(exp, segments)
         exp_arms = arms[arms["experiment"] == exp.key]
         if exp_arms.empty:
             continue
@@ -102,7 +119,7 @@ def measure(ctx: CycleContext) -> None:
         results.append(res)
         flagged = int(res["srm_flag"].fillna(False).sum()) if "srm_flag" in res else 0
         log.info("experiment %s: %d result row(s), %d significant, %d SRM flag(s)", exp.key, len(res), int(res["significant"].sum()), flagged)
-    ctx.outputs["lift"] = pd.concat(results, ignore_index=True) if results else None
+    return MeasureResult(pd.concat(results, ignore_index=True) if results else None)
 
 
 def outcome_tables(arms: pd.DataFrame, tx: pd.DataFrame, spec: ExperimentSpec) -> tuple[pd.DataFrame, pd.DataFrame]:

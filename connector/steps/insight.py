@@ -15,23 +15,22 @@ from segmentation.rfm import rfm_scores
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
+    from connector.steps.model import FeaturesResult
 
 ARTIFACT = ("artifact", "insights")
 
 
-def save_insights(ctx: CycleContext) -> dict[str, Any] | None:
-    result = ctx.outputs.get("segmentation")
-    feats = ctx.outputs.get("features")
-    if result is None or feats is None:
+def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame | None) -> dict[str, Any] | None:
+    if ctx.results.segment is None:
         return None
+    result = ctx.results.segment.segmentation
     profiles = result.profiles.copy()
-    scores = ctx.outputs.get("scores")
     seg = result.segments.set_index("customer_id")["segment_id"]
     if scores is not None and "clv" in scores:
         profiles["mean_clv"] = profiles["segment_id"].map(scores["clv"].groupby(seg.reindex(scores.index)).mean())
-    rfm = rfm_scores(feats)
+    rfm = rfm_scores(feats.features)
     insights = {
-        "as_of": str(ctx.outputs["as_of"].date()),
+        "as_of": str(feats.as_of.date()),
         "run_id": ctx.run_id,
         "method": ctx.config.segmentation.method,
         "retrained": result.retrained,
@@ -51,7 +50,6 @@ def save_insights(ctx: CycleContext) -> dict[str, Any] | None:
         version = ctx.store.models.save(*ARTIFACT, insights, run_id=ctx.run_id)
         with ctx.store.transaction() as c:
             c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*ARTIFACT, version - 5))
-    ctx.outputs["insights"] = insights
     return insights
 
 

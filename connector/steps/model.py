@@ -7,12 +7,13 @@ file and a live CRM are treated alike, and so is the sandbox's simulated time.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from connector.identity import canonical_tables
-from segmentation.engine import SegmentationParams
+from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
 from segmentation.features import Plausible, build_features, clean_transactions
 
@@ -25,6 +26,36 @@ SEGMENTATION = ("segmentation", "default")
 KEEP_MODEL_VERSIONS = 5
 
 
+@dataclass(frozen=True)
+class FeaturesResult:
+    """customers and transactions: the canonical tables (transactions cleaned); features: one
+    row per customer_id (segmentation.features.build_features); as_of: the data's day."""
+
+    customers: pd.DataFrame
+    transactions: pd.DataFrame
+    features: pd.DataFrame
+    as_of: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    segmentation: SegmentationResult
+
+    @property
+    def segments(self) -> pd.DataFrame:
+        """customer_id, segment_id, segment_name, model_version."""
+        return self.segmentation.segments
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """scores: customer_id-indexed, one column per target, <target>_reasons, clv, p_alive;
+    insights: what the report shows of this run (connector.steps.insight), or None."""
+
+    scores: pd.DataFrame
+    insights: dict[str, Any] | None
+
+
 def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
     """The quarantine's bounds as of `now`: no purchase from the future, none absurdly early or large."""
     return Plausible(
@@ -34,24 +65,24 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
     )
 
 
-def features(ctx: CycleContext) -> None:
+def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, ctx.outputs.get("files"))
+    files = ctx.results.pull.files if ctx.results.pull is not None else None
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files)
     clean, rejected = clean_transactions(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
         log.warning("nothing was segmented: no usable purchases (%d read, %d quarantined); "
                     "every output keeps what the last run wrote", len(tables.transactions), len(rejected))
-        ctx.outputs["features"] = None
         ctx.count("customers", 0)
-        return
+        return None
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
     feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
                            attributes=cfg.segmentation.attributes)
-    ctx.outputs.update(customers=tables.customers, keys=tables.keys, transactions=clean, features=feats, as_of=as_of)
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
+    return FeaturesResult(tables.customers, clean, feats, as_of)
 
 
 def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -92,15 +123,13 @@ def segmentation_params(ctx: CycleContext) -> SegmentationParams:
     )
 
 
-def segment(ctx: CycleContext) -> None:
-    feats = ctx.outputs.get("features")
+def segment(ctx: CycleContext) -> SegmentResult | None:
+    feats = ctx.results.features
     if feats is None:
-        return
+        return None
     latest = ctx.store.models.latest(*SEGMENTATION)
     previous = latest[1] if latest else None
-    result = run_segmentation(feats, segmentation_params(ctx), previous, ctx.outputs["as_of"])
-    ctx.outputs["segmentation"] = result
-    ctx.outputs["segments"] = result.segments
+    result = run_segmentation(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
         version = ctx.store.models.save(
             *SEGMENTATION, result.state, run_id=ctx.run_id,
@@ -112,6 +141,7 @@ def segment(ctx: CycleContext) -> None:
         log.warning("segmentation: %s", result.reason)
     else:
         log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
+    return SegmentResult(result)
 
 
 def _prune_models(ctx: CycleContext, newest: int) -> None:
@@ -119,13 +149,13 @@ def _prune_models(ctx: CycleContext, newest: int) -> None:
         c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
 
 
-def score(ctx: CycleContext) -> None:
+def score(ctx: CycleContext) -> ScoreResult | None:
     """Train (out of time) and score each configured target, and CLV / P(alive)."""
-    feats = ctx.outputs.get("features")
+    feats = ctx.results.features
     if feats is None:
-        return
+        return None
     from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
-    ctx.outputs["scores"] = score_all(ctx)
-    save_insights(ctx)
+    scores = score_all(ctx, feats)
+    return ScoreResult(scores, save_insights(ctx, feats, scores))

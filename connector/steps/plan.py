@@ -17,6 +17,8 @@ from connector.crm.base import FieldUpdate
 from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.plan")
@@ -50,11 +52,22 @@ class DestinationPlan:
         }
 
 
-def plan(ctx: CycleContext) -> None:
-    if ctx.outputs.get("segments") is None:
-        return
+@dataclass(frozen=True)
+class PlanResult:
+    """desired: one row per customer (connector.steps.desired.desired_state); destinations:
+    the diff per CRM, which `push` sends; summaries: one small dict per destination
+    (DestinationPlan.summary, plus the files destination); power: minimum detectable lift rows."""
+
+    desired: pd.DataFrame
+    destinations: dict[str, DestinationPlan]
+    summaries: list[dict[str, Any]]
+    power: list[dict[str, Any]]
+
+
+def plan(ctx: CycleContext) -> PlanResult | None:
+    if ctx.results.segment is None:
+        return None
     table = desired_state(ctx)
-    ctx.outputs["desired"] = table
     plans: dict[str, DestinationPlan] = {}
     dests = ctx.config.destinations
     if dests.salesforce is not None:
@@ -70,16 +83,14 @@ def plan(ctx: CycleContext) -> None:
             # differ (strip_plus_tags) and would create a second contact
             hs_table, record_col = table.assign(hubspot_email=table["hubspot_id"].map(_crm_emails(ctx, "hubspot"))), "hubspot_email"
         plans["hubspot"] = _crm_plan(ctx, "hubspot", hs_table, dests.hubspot.properties, "hubspot_id", record_col, dests.hubspot.lists)
-    ctx.outputs["plan_detail"] = plans
     new_arms = int(ctx.counts.get("new_arms", 0))
     rejected = ctx.store.rejected.open_count()
     summaries = [p.summary(new_arms, rejected) for p in plans.values()]
     if dests.files is not None:
         summaries.append({"destination": f"files ({dests.files.path})", "updates": len(table), "new_arms": new_arms, "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
-    ctx.outputs["plan"] = summaries
-    ctx.outputs["power"] = _power(ctx)
     for s in summaries:
         log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
+    return PlanResult(table, plans, summaries, _power(ctx))
 
 
 def _crm_emails(ctx: CycleContext, source: str) -> dict[str, str]:
@@ -134,11 +145,12 @@ def _power(ctx: CycleContext) -> list[dict[str, Any]]:
     from connector.steps.experiment import experiment_spec, holdout_spec
     from experiments.power import plan_experiment
 
-    segments, feats = ctx.outputs["segments"], ctx.outputs.get("features")
+    done = ctx.results
+    if done.segment is None or done.features is None:
+        return []
+    segments, feats = done.segment.segments, done.features.features
     sizes = segments.groupby("segment_id").size()
     rows: list[dict[str, Any]] = []
-    if feats is None:
-        return rows
     # baseline: share of each segment's customers who bought in the last 30 days
     recent = (feats["recency_days"] <= 30).rename("recent")
     base = segments.set_index("customer_id").join(recent).groupby("segment_id")["recent"].mean().clip(0.001, 0.999)

@@ -8,7 +8,10 @@ quiet day reads nothing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from connector.crm.base import PullBatch
 from connector.crm.files import FilesReader
@@ -20,7 +23,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("segsync.pull")
 
 
-def pull(ctx: CycleContext) -> None:
+@dataclass(frozen=True)
+class PullResult:
+    """The files source's tables as read this run (customers, transactions), or None; CRM
+    pulls land in the state store's mirror, not here."""
+
+    files: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+
+def pull(ctx: CycleContext) -> PullResult:
     for name, conn in ctx.connectors().items():
         for stream in ("customers", "transactions"):
             sink = MirrorSink(ctx.store.mirror, name, stream)
@@ -37,8 +48,9 @@ def pull(ctx: CycleContext) -> None:
                 ctx.count(f"deleted_{name}_{stream}", sink.deleted)
             log.info("%s %s: %d changed record(s) since %s", name, stream, sink.rows, since.timestamp.isoformat() if since else "the beginning")
     files = ctx.config.sources.files
-    if files is not None:
-        customers, transactions = FilesReader(files, ctx.config.base_dir).read()
-        ctx.outputs["files"] = (customers, transactions)
-        ctx.count("pulled_files_transactions", len(transactions))
-        log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
+    if files is None:
+        return PullResult()
+    customers, transactions = FilesReader(files, ctx.config.base_dir).read()
+    ctx.count("pulled_files_transactions", len(transactions))
+    log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
+    return PullResult(files=(customers, transactions))

@@ -28,14 +28,17 @@ FLUSH = 1000
 def push(ctx: CycleContext) -> None:
     if ctx.dry_run:
         return
+    planned = ctx.results.plan
+    if planned is None:
+        return
     files = ctx.config.destinations.files
-    if files is not None and ctx.outputs.get("desired") is not None:
-        table = ctx.outputs["desired"].drop(columns=["arms", "email"], errors="ignore")
+    if files is not None:
+        table = planned.desired.drop(columns=["arms", "email"], errors="ignore")
         refuse_overwrite(ctx.config, ctx.config.resolve(files.path), "destinations.files.path")
         path = write_segments_csv(files, ctx.config.base_dir, table)
         ctx.count("files_rows_written", len(table))
         log.info("wrote %d customers to %s", len(table), path)
-    for dest, p in (ctx.outputs.get("plan_detail") or {}).items():
+    for dest, p in planned.destinations.items():
         conn = ctx.connectors()[dest]
         # this push re-sends every record the CRM has not confirmed: close the earlier refusals,
         # so a record refused again has one open row (today's reason), and one that left the

@@ -18,17 +18,17 @@ from segmentation.scoring import ScoreParams, train_and_score
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
+    from connector.steps.model import FeaturesResult
 
 log = logging.getLogger("segsync.score")
 
 
-def score_all(ctx: CycleContext) -> pd.DataFrame:
+def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
     """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive."""
     cfg = ctx.config.scoring
-    feats = ctx.outputs["features"]
-    out = pd.DataFrame(index=feats.index)
+    out = pd.DataFrame(index=feats.features.index)
     for target in cfg.targets:
-        scores = _score_target(ctx, ScoreParams.from_config(target, cfg))
+        scores = _score_target(ctx, feats, ScoreParams.from_config(target, cfg))
         if scores is not None:
             out = out.join(scores.set_index("customer_id"), how="left")
             ctx.count("scores", 1)
@@ -36,7 +36,7 @@ def score_all(ctx: CycleContext) -> pd.DataFrame:
         from segmentation.clv import clv_scores
 
         try:
-            clv = clv_scores(ctx.outputs["transactions"], ctx.outputs["as_of"], cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            clv = clv_scores(feats.transactions, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
             out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
@@ -48,7 +48,7 @@ def definition_hash(params: ScoreParams) -> str:
     return hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _reusable(ctx: CycleContext, params: ScoreParams) -> tuple[Any, int] | None:
+def _reusable(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> tuple[Any, int] | None:
     """(stored model, age in days) when the stored model may score this run, else None (and why, logged).
 
     Its definition must be unchanged, and it must be younger than retrain_every_days both in
@@ -62,23 +62,23 @@ def _reusable(ctx: CycleContext, params: ScoreParams) -> tuple[Any, int] | None:
         log.info("score %s: its definition changed since model %s; retraining", params.name, model.version)
         return None
     trained = pd.Timestamp(meta.get("trained_at") or model.as_of)
-    age = max((ctx.outputs["as_of"] - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
+    age = max((feats.as_of - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
     return (model, age) if 0 <= age < every else None
 
 
-def _score_target(ctx: CycleContext, params: ScoreParams) -> pd.DataFrame | None:
-    as_of = ctx.outputs["as_of"]
-    reusable = _reusable(ctx, params)
+def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> pd.DataFrame | None:
+    as_of = feats.as_of
+    reusable = _reusable(ctx, feats, params)
     if reusable is not None:
         model, age = reusable
         try:
-            scores = model.score(ctx.outputs["features"])
+            scores = model.score(feats.features)
             log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
             return scores
         except (KeyError, ValueError) as exc:
             log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
     try:
-        result = train_and_score(ctx.outputs["customers"], ctx.outputs["transactions"], params, as_of)
+        result = train_and_score(feats.customers, feats.transactions, params, as_of)
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)

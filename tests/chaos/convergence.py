@@ -15,17 +15,18 @@ from collections import Counter
 import pandas as pd
 
 from connector.config import Config
-from connector.pipeline import run_cycle
 from connector.state import StateStore
 from tests.chaos.world import SandboxWorld
 from tests.e2e.crm_state import desired_lists, same_value
+from tests.e2e.observed import run_observed
 
 
 def desired_after(world: SandboxWorld, store: StateStore, config: Config) -> tuple[pd.DataFrame, list[dict]]:
     """(desired table, plan summaries) from a dry run: nothing is written to either CRM."""
-    result = run_cycle(config, store, dry_run=True, connector_factory=world.factory)
+    result, steps = run_observed(config, store, dry_run=True, connector_factory=world.factory)
     assert result.status == "succeeded", result.error
-    return result.outputs["desired"], result.outputs["plan"]
+    assert steps.plan is not None
+    return steps.plan.desired, list(result.plan)
 
 
 def salesforce_state(world: SandboxWorld) -> tuple[dict[str, dict], dict[str, list[str]], Counter]:

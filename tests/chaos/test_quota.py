@@ -80,7 +80,7 @@ def test_quota_stop_mid_push_then_next_runs_finish(crm, share, calls_per_cycle, 
         stopped = run_cycle(config, store, connector_factory=world.factory)
         assert stopped.status == "quota_stopped", (stopped.status, stopped.error)
         assert "next run" in stopped.error
-        wanted = stopped.outputs["plan"][0 if crm == "salesforce" else 1]
+        wanted = stopped.plan[0 if crm == "salesforce" else 1]
         assert wanted["destination"] == crm
         pushed = [stopped.counts.get(f"pushed_{crm}", 0)]
         assert 0 < pushed[0] < wanted["updates"] or stopped.counts.get(f"list_adds_{crm}", 0) < wanted["list_adds"], \

@@ -156,7 +156,7 @@ def test_config_change_between_runs(change, tmp_path):
         assert run_cycle(world.config(), store, connector_factory=world.factory).status == "succeeded"
         arms = store.experiments.arms()
         config = _changed(world, change)
-        plan = run_cycle(config, store, dry_run=True, connector_factory=world.factory).outputs["plan"]
+        plan = run_cycle(config, store, dry_run=True, connector_factory=world.factory).plan
         sf, hs = plan[0], plan[1]
         if change == "mapping":  # a full resend of Salesforce only, and the plan says why
             assert any("mapping changed" in n and "resent" in n for n in sf["notes"]), sf["notes"]

@@ -141,7 +141,7 @@ def test_deleted_custom_field_gives_reasons_and_breaks_nothing_else(tmp_path):
         assert len(pushed) == result.counts["push_failed_salesforce"] > 0
         assert pushed["reason"].str.contains("Segsync_Clv__c").all(), pushed["reason"].iloc[0]
         assert not (rejected["source"] == "hubspot").any()
-        plan = run_cycle(config, store, dry_run=True, connector_factory=world.factory).outputs["plan"]
+        plan = run_cycle(config, store, dry_run=True, connector_factory=world.factory).plan
         assert plan[0]["updates"] == len(pushed), "refused records are retried next run"
         assert (plan[1]["updates"], plan[1]["list_adds"], plan[1]["list_removals"]) == (0, 0, 0)
     # once the admin restores the field, the retry converges everything

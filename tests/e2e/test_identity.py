@@ -7,16 +7,16 @@ import pandas as pd
 
 from connector.config import Config
 from connector.identity import email_key
-from connector.pipeline import run_cycle
 from connector.state import StateStore
 from tests.e2e.crm_state import assert_crm_matches, hubspot_snapshot, salesforce_snapshot
+from tests.e2e.observed import run_observed
 from tests.e2e.world import HS_PROPERTIES, SF_FIELDS, E2EWorld
 
 
 def test_new_customer_in_both_crms_is_one_customer_with_one_arm(world: E2EWorld) -> None:
     config = world.config()
     with StateStore(world.tmp / "state.sqlite") as store:
-        first = run_cycle(config, store, connector_factory=world.factory)
+        first, first_steps = run_observed(config, store, connector_factory=world.factory)
         assert first.status == "succeeded", first.error
         arms_before = store.experiments.arms()
 
@@ -30,16 +30,17 @@ def test_new_customer_in_both_crms_is_one_customer_with_one_arm(world: E2EWorld)
         world.settle()
 
         mark = world.mark()
-        second = run_cycle(config, store, connector_factory=world.factory)
+        second, second_steps = run_observed(config, store, connector_factory=world.factory)
         assert second.status == "succeeded", second.error
         writes = world.writes_since(mark)
-        desired = second.outputs["desired"]
+        assert first_steps.plan is not None and second_steps.plan is not None and second_steps.features is not None
+        desired = second_steps.plan.desired
         key = email_key("ada.nguyen@example.com")
         row = desired.set_index("customer_id").loc[key]
         assert (row["salesforce_id"], row["hubspot_id"]) == (sf_id, hs_id)
-        assert len(desired) == len(first.outputs["desired"]) + 1
+        assert len(desired) == len(first_steps.plan.desired) + 1
         # both purchases count for the one customer
-        feats = second.outputs["features"].loc[key]
+        feats = second_steps.features.features.loc[key]
         assert (feats["frequency"], feats["monetary_total"]) == (2, 200.0)
 
         arms_after = store.experiments.arms()
@@ -51,7 +52,7 @@ def test_new_customer_in_both_crms_is_one_customer_with_one_arm(world: E2EWorld)
         assert sf_rec[SF_FIELDS["segment_id"]] == hs_rec[HS_PROPERTIES["segment_id"]] == row["segment_id"]
 
         # nobody else changed: one record written per CRM, the new customer's lists only
-        assert second.outputs["as_of"] == first.outputs["as_of"]
+        assert second.as_of == first.as_of
         assert (second.counts["pushed_salesforce"], second.counts["pushed_hubspot"]) == (1, 1)
         assert writes.salesforce["PATCH composite/sobjects"] == 1
         assert writes.hubspot["objects.batch.update"] == 1
@@ -75,14 +76,15 @@ def test_upsert_by_email_updates_the_contact_as_hubspot_holds_it(world: E2EWorld
     n_contacts = len(hubspot_snapshot(world.hs).records)
     with StateStore(world.tmp / "state.sqlite") as store:
         for _ in range(2):
-            result = run_cycle(config, store, connector_factory=world.factory)
+            result, steps = run_observed(config, store, connector_factory=world.factory)
             assert result.status == "succeeded", result.error
             assert len(hubspot_snapshot(world.hs).records) == n_contacts  # no contact created
         upserts = world.hs.calls(kind="objects.batch.upsert")
         assert upserts > 0 and world.hs.calls(kind="objects.batch.update") == 0
-        desired = result.outputs["desired"].set_index("hubspot_id")
+        assert steps.plan is not None
+        desired = steps.plan.desired.set_index("hubspot_id")
         assert desired.loc[hs_id, "customer_id"] == email_key("plus@example.com")
         rec = hubspot_snapshot(world.hs).records[hs_id]
         assert rec[HS_PROPERTIES["segment_id"]] == desired.loc[hs_id, "segment_id"]
-        assert_crm_matches(result.outputs["desired"], config, world.sf, world.hs)
+        assert_crm_matches(steps.plan.desired, config, world.sf, world.hs)
         assert store.rejected.open().empty

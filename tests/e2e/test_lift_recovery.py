@@ -50,7 +50,7 @@ def measure(tmp: Path, scenario: Path | str) -> tuple:
         last = run_cycle(config, store, connector_factory=world.factory)
         assert last.status == "succeeded", last.error
         arms = store.experiments.arms(EXPERIMENT_KEY)
-    return last.outputs["lift"], estimated_vs_true(last.outputs["lift"], arms, world.sim.truth())
+    return last.lift, estimated_vs_true(last.lift, arms, world.sim.truth())
 
 
 def test_true_effects_fall_inside_the_intervals_and_are_detected(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from connector.cli import main as cli_main
-from connector.pipeline import CycleResult, run_cycle
+from connector.pipeline import CycleResult
 from connector.state import StateStore
 from connector.steps import STEP_FUNCTIONS
 from tests.e2e.crm_state import (
@@ -31,6 +31,7 @@ from tests.e2e.crm_state import (
     hubspot_snapshot,
     salesforce_snapshot,
 )
+from tests.e2e.observed import run_observed
 from tests.e2e.world import SF_FIELDS, E2EWorld
 
 RULE_MESSAGE = "Segment fields are locked while the contact is under legal review"
@@ -90,6 +91,8 @@ class Story:
     bad_opp: str
     bad_deal: str
     runs: list[CycleResult] = field(default_factory=list)
+    desired: list[pd.DataFrame] = field(default_factory=list)  # each run's desired state
+    transactions: list[pd.DataFrame] = field(default_factory=list)  # each run's clean canonical purchases
     open_rows: list[pd.DataFrame] = field(default_factory=list)  # open rejected rows after each run
     patched: list[list[str]] = field(default_factory=list)  # Contact Ids sent in each run's updates
     sf_ledger_after_first: dict = field(default_factory=dict)
@@ -108,9 +111,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     bad_opp, bad_deal = _bad_purchases(world, sf_contacts[7]["Id"], hs_contacts[5])
     archived = hs_contacts[11]
 
-    def plan_then_archive(ctx: Any) -> None:
-        STEP_FUNCTIONS["plan"](ctx)
+    def plan_then_archive(ctx: Any) -> object:
+        planned = STEP_FUNCTIONS["plan"](ctx)
         world.hs.store.archive("contacts", archived)  # gone between the plan and the push
+        return planned
 
     config = world.config()
     with pytest.MonkeyPatch.context() as mp, StateStore(world.tmp / "state.sqlite") as store:
@@ -119,10 +123,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             if run == 2:
                 rule.active = False  # the admin deactivates the rule
             mark = world.mark()
-            result = run_cycle(config, store, connector_factory=world.factory, steps=steps)
+            result, done = run_observed(config, store, connector_factory=world.factory, steps=steps)
             assert result.status == "succeeded", result.error
+            assert done.plan is not None and done.features is not None
+            desired = done.plan.desired
             if run == 0:
-                desired = result.outputs["desired"]
                 keys = desired.set_index("salesforce_id")["customer_id"]
                 story = Story(world, refused, {keys[i] for i in refused}, archived,
                               desired.loc[desired["hubspot_id"] == archived, "customer_id"].item(), bad_opp, bad_deal)
@@ -130,6 +135,8 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 story.sf_after_first = salesforce_snapshot(world.sf)
                 story.status_after_first = _status(cfg_path)
             story.runs.append(result)
+            story.desired.append(desired)
+            story.transactions.append(done.features.transactions)
             story.open_rows.append(store.rejected.open())
             story.patched.append([r["id"] for req in world.salesforce_requests(mark, "PATCH", "/composite/sobjects")
                                   for r in req.json()["records"]])
@@ -162,7 +169,7 @@ def test_bad_purchases_are_quarantined_with_reasons(story: Story) -> None:
     assert _reasons(rows, "features", "hubspot", f"hubspot-{story.bad_deal}") == ["amount is negative (-40.0)"]
     assert story.runs[0].counts["rejected_rows"] == 2
     # quarantined, not counted: the refunds are in no customer's purchases
-    tx = story.runs[0].outputs["transactions"]
+    tx = story.transactions[0]
     assert not tx["transaction_id"].isin([f"salesforce-{story.bad_opp}", f"hubspot-{story.bad_deal}"]).any()
     assert (tx["amount"] >= 0).all()
     # still quarantined after the last run (the data did not change)
@@ -183,7 +190,7 @@ def test_crm_refusals_are_stored_with_the_crm_reason(story: Story) -> None:
     # refused records are not confirmed (so the next plan sends them again) nor written
     ledger = story.sf_ledger_after_first
     assert story.refused_keys.isdisjoint(ledger)
-    assert len(ledger) == story.runs[0].outputs["desired"]["salesforce_id"].notna().sum() - len(story.refused)
+    assert len(ledger) == story.desired[0]["salesforce_id"].notna().sum() - len(story.refused)
     assert story.sf_after_first is not None
     assert all(story.sf_after_first.records[i].get(SF_FIELDS["segment_id"]) in (None, "") for i in story.refused)
 
@@ -207,19 +214,18 @@ def test_refused_records_are_retried_each_run_with_one_open_row(story: Story) ->
 
 def test_an_archived_contact_leaves_the_desired_state_and_its_rows_close(story: Story) -> None:
     archived = story.archived_id
-    assert archived not in set(story.runs[1].outputs["desired"]["hubspot_id"].dropna())
+    assert archived not in set(story.desired[1]["hubspot_id"].dropna())
     assert story.archived_key not in set(story.open_rows[1]["record_key"])
     assert archived not in hubspot_snapshot(story.world.hs).records
 
 
 def test_once_the_rule_is_gone_the_retry_succeeds(story: Story) -> None:
-    third = story.runs[2]
     assert sorted(story.patched[2]) == sorted(story.refused)
     assert story.refused_keys.isdisjoint(set(story.open_rows[2]["record_key"]))
     world = story.world
-    assert_crm_matches(third.outputs["desired"], world.config(), world.sf, world.hs)
+    assert_crm_matches(story.desired[2], world.config(), world.sf, world.hs)
     snap = salesforce_snapshot(world.sf)
-    by_sf = third.outputs["desired"].set_index("salesforce_id")
+    by_sf = story.desired[2].set_index("salesforce_id")
     for sf_id in story.refused:
         assert snap.records[sf_id][SF_FIELDS["segment_id"]] == by_sf.loc[sf_id, "segment_id"]
 

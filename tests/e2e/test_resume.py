@@ -23,6 +23,7 @@ from connector.pipeline import run_cycle
 from connector.state import StateStore
 from connector.steps.push import FLUSH
 from tests.e2e.crm_state import assert_crm_matches, salesforce_snapshot
+from tests.e2e.observed import run_observed
 from tests.e2e.world import E2EWorld
 
 
@@ -101,14 +102,15 @@ def test_stop_mid_push_is_completed_by_the_next_run(tmp_path: Path) -> None:
     world.wrap = lambda name, conn: StopAfter(conn, stop, 200) if name == "salesforce" else conn
     with StateStore(world.tmp / "state.sqlite") as store:
         mark = world.mark()
-        first = run_cycle(config, store, stop=stop, connector_factory=world.factory)
+        first, first_steps = run_observed(config, store, stop=stop, connector_factory=world.factory)
         assert first.status == "interrupted", first.error
-        assert first.outputs.get("measure") is None
+        assert first_steps.measure is None and first.lift is None  # stopped in push: measure never ran
+        assert first_steps.plan is not None
         confirmed_first = store.ledger.confirmed_fields("salesforce")
         sent_first = _patched_ids(world, mark)
         arms_first = store.experiments.arms()
         # stopped at the first checkpoint after the stop: some, not all, confirmed; HubSpot untouched
-        n_sf = first.outputs["desired"]["salesforce_id"].notna().sum()
+        n_sf = first_steps.plan.desired["salesforce_id"].notna().sum()
         assert n_sf > FLUSH
         assert len(confirmed_first) == FLUSH  # the first checkpoint after the stop request
         assert "list_adds_salesforce" not in first.counts
@@ -117,11 +119,12 @@ def test_stop_mid_push_is_completed_by_the_next_run(tmp_path: Path) -> None:
 
         world.wrap = lambda name, conn: conn
         mark = world.mark()
-        second = run_cycle(config, store, connector_factory=world.factory)
+        second, second_steps = run_observed(config, store, connector_factory=world.factory)
         assert second.status == "succeeded", second.error
         sent_second = _patched_ids(world, mark)
 
-        desired = second.outputs["desired"]
+        assert second_steps.plan is not None
+        desired = second_steps.plan.desired
         assert_crm_matches(desired, config, world.sf, world.hs)
         # each record confirmed once: the second run sent only what the first had not confirmed
         by_key = desired.dropna(subset=["salesforce_id"]).set_index("customer_id")["salesforce_id"]
@@ -144,7 +147,7 @@ def test_lost_replies_mid_push_leave_no_duplicates(world: E2EWorld) -> None:
     with StateStore(world.tmp / "state.sqlite") as store:
         statuses, arms_first = [], None
         for _ in range(5):
-            result = run_cycle(config, store, connector_factory=world.factory)
+            result, steps = run_observed(config, store, connector_factory=world.factory)
             statuses.append(result.status)
             arms_first = store.experiments.arms() if arms_first is None else arms_first
             if result.status == "succeeded":
@@ -153,7 +156,8 @@ def test_lost_replies_mid_push_leave_no_duplicates(world: E2EWorld) -> None:
         assert fired == {"add_members", "ensure_list", "push_updates"}
         assert statuses == ["failed", "failed", "failed", "succeeded"]
 
-        desired = result.outputs["desired"]
+        assert steps.plan is not None
+        desired = steps.plan.desired
         sf_snap, _ = assert_crm_matches(desired, config, world.sf, world.hs)
         # no Campaign twice, nobody twice in a Campaign (also checked by assert_crm_matches)
         segsync = {n: ids for n, ids in sf_snap.lists.items() if n.startswith("segsync ")}

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from connector.pipeline import CycleResult, run_cycle
+from connector.pipeline import CycleResult, StepResults
 from connector.plan_view import render_plan
 from connector.state import StateStore
 from tests.e2e.crm_state import (
@@ -27,6 +27,7 @@ from tests.e2e.crm_state import (
     hubspot_snapshot,
     salesforce_snapshot,
 )
+from tests.e2e.observed import run_observed
 from tests.e2e.world import EXPERIMENT_KEY, E2EWorld, Writes
 
 
@@ -48,36 +49,48 @@ class Synced:
     day: CycleResult
     day_writes: Writes
     day_purchases: int
+    desired: dict[str, pd.DataFrame]  # each run's desired state, by run name
 
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory: pytest.TempPathFactory) -> Any:
     world = E2EWorld(tmp_path_factory.mktemp("e2e-sync"), n_customers=2000, seed=3)
     config = world.config()
+    desired: dict[str, pd.DataFrame] = {}
     with StateStore(world.tmp / "state.sqlite") as store:
         mark = world.mark()
-        dry = run_cycle(config, store, dry_run=True, connector_factory=world.factory)
+        dry, seen = run_observed(config, store, dry_run=True, connector_factory=world.factory)
+        desired['dry'] = _desired(seen)
         dry_writes = world.writes_since(mark)
         mark = world.mark()
-        first = run_cycle(config, store, connector_factory=world.factory)
+        first, seen = run_observed(config, store, connector_factory=world.factory)
+        desired['first'] = _desired(seen)
         first_writes = world.writes_since(mark)
         arms = store.experiments.arms()
         crm_after_first = salesforce_snapshot(world.sf), hubspot_snapshot(world.hs)
         world.settle()
         mark = world.mark()
-        second = run_cycle(config, store, connector_factory=world.factory)
+        second, seen = run_observed(config, store, connector_factory=world.factory)
+        desired['second'] = _desired(seen)
         second_writes = world.writes_since(mark)
         world.clock.advance(days=1)  # a quiet day: time passes, nobody buys
         mark = world.mark()
-        quiet = run_cycle(config, store, connector_factory=world.factory)
+        quiet, seen = run_observed(config, store, connector_factory=world.factory)
+        desired['quiet'] = _desired(seen)
         quiet_writes = world.writes_since(mark)
         happened = world.sim.advance_days(1)  # a day with purchases
         world.settle()
         mark = world.mark()
-        day = run_cycle(config, store, connector_factory=world.factory)
+        day, seen = run_observed(config, store, connector_factory=world.factory)
+        desired['day'] = _desired(seen)
         day_writes = world.writes_since(mark)
-        yield Synced(world, store, dry, dry_writes, render_plan(dry.outputs), first, first_writes, crm_after_first, arms, second, second_writes,
-                     quiet, quiet_writes, day, day_writes, happened["purchases"])
+        yield Synced(world, store, dry, dry_writes, render_plan(dry.plan, dry.power), first, first_writes, crm_after_first, arms, second, second_writes,
+                     quiet, quiet_writes, day, day_writes, happened["purchases"], desired)
+
+
+def _desired(steps: StepResults) -> pd.DataFrame:
+    assert steps.plan is not None, "the cycle planned nothing"
+    return steps.plan.desired
 
 
 def test_runs_succeed(synced: Synced) -> None:
@@ -86,7 +99,7 @@ def test_runs_succeed(synced: Synced) -> None:
 
 
 def test_first_run_leaves_both_crms_in_the_desired_state(synced: Synced) -> None:
-    world, desired = synced.world, synced.first.outputs["desired"]
+    world, desired = synced.world, synced.desired["first"]
     config = world.config()
     # every contact of each CRM is a customer of the desired state (no CRM record left out)
     sf_ids = set(desired["salesforce_id"].dropna().astype(str))
@@ -108,7 +121,7 @@ def test_first_run_leaves_both_crms_in_the_desired_state(synced: Synced) -> None
 
 def test_list_memberships_are_exact(synced: Synced) -> None:
     """One Campaign / HubSpot list per segment and per arm, each with exactly the desired members."""
-    world, desired = synced.world, synced.first.outputs["desired"]
+    world, desired = synced.world, synced.desired["first"]
     config = world.config()
     sf_snap, hs_snap = synced.crm_after_first
     for id_col, snap, lists_cfg in (
@@ -127,7 +140,7 @@ def test_list_memberships_are_exact(synced: Synced) -> None:
 
 def test_arms_shown_are_the_stored_ones(synced: Synced) -> None:
     arms = synced.arms_after_first
-    desired = synced.first.outputs["desired"]
+    desired = synced.desired["first"]
     assert len(arms) == len(desired)  # every customer assigned once (holdout included)
     assert not arms.duplicated(["experiment", "customer_id"]).any()
     shown = desired.set_index("customer_id")["arm"]
@@ -138,7 +151,7 @@ def test_arms_shown_are_the_stored_ones(synced: Synced) -> None:
 def test_first_run_write_calls_are_batched(synced: Synced) -> None:
     """Field updates: ceil(records / 200) Collections PATCHes and ceil(records / 100) HubSpot
     batch updates; lists: one create per list."""
-    world, desired = synced.world, synced.first.outputs["desired"]
+    world, desired = synced.world, synced.desired["first"]
     n_sf, n_hs = desired["salesforce_id"].notna().sum(), desired["hubspot_id"].notna().sum()
     writes = synced.first_writes
     assert writes.salesforce["PATCH composite/sobjects"] == -(-n_sf // 200)
@@ -154,19 +167,19 @@ def test_first_run_write_calls_are_batched(synced: Synced) -> None:
 def test_second_run_without_changes_makes_zero_write_calls(synced: Synced) -> None:
     writes = synced.second_writes
     assert writes.total == 0, f"second run wrote: salesforce {dict(writes.salesforce)}, hubspot {dict(writes.hubspot)}"
-    plans = {p["destination"]: p for p in synced.second.outputs["plan"]}
+    plans = {p["destination"]: p for p in synced.second.plan}
     for dest in ("salesforce", "hubspot"):
         p = plans[dest]
         assert (p["updates"], p["list_adds"], p["list_removals"], p["new_lists"], p["new_arms"]) == (0, 0, 0, 0, 0)
-        assert p["unchanged"] == synced.second.outputs["desired"][f"{dest}_id"].notna().sum()
+        assert p["unchanged"] == synced.desired["second"][f"{dest}_id"].notna().sum()
 
 
 def test_second_run_computes_the_same_desired_state(synced: Synced) -> None:
     """No new data, same as_of: segments, scores and arms do not drift between runs."""
     cols = ["customer_id", "segment_id", "segment_name", "buy_90d", "arm"]
-    first = synced.first.outputs["desired"][cols].sort_values("customer_id").reset_index(drop=True)
-    second = synced.second.outputs["desired"][cols].sort_values("customer_id").reset_index(drop=True)
-    assert synced.first.outputs["as_of"] == synced.second.outputs["as_of"]
+    first = synced.desired["first"][cols].sort_values("customer_id").reset_index(drop=True)
+    second = synced.desired["second"][cols].sort_values("customer_id").reset_index(drop=True)
+    assert synced.first.as_of == synced.second.as_of
     pd.testing.assert_frame_equal(first, second)
 
 
@@ -177,7 +190,7 @@ def test_dry_run_writes_nothing_to_any_crm(synced: Synced) -> None:
 
 
 def test_dry_run_plan_lists_what_the_first_run_then_did(synced: Synced) -> None:
-    plans = {p["destination"]: p for p in synced.dry.outputs["plan"]}
+    plans = {p["destination"]: p for p in synced.dry.plan}
     counts = synced.first.counts
     assert plans["salesforce"]["updates"] == counts["pushed_salesforce"]
     assert plans["hubspot"]["updates"] == counts["pushed_hubspot"]
@@ -189,7 +202,7 @@ def test_dry_run_plan_lists_what_the_first_run_then_did(synced: Synced) -> None:
 
 def test_rendered_plan_names_each_destination_and_the_power(synced: Synced) -> None:
     text = synced.dry_text
-    plans = {p["destination"]: p for p in synced.dry.outputs["plan"]}
+    plans = {p["destination"]: p for p in synced.dry.plan}
     assert "nothing below has been written to any CRM" in text
     for dest in ("salesforce", "hubspot"):
         block = _block(text, dest)
@@ -199,8 +212,8 @@ def test_rendered_plan_names_each_destination_and_the_power(synced: Synced) -> N
         assert re.search(r"^\s+list removals\s+0$", block, re.M), block
         assert re.search(rf"^\s+new arms\s+{p['new_arms']}$", block, re.M), block
         assert re.search(r"^\s+rejected\s+\d+$", block, re.M), block
-    power = synced.dry.outputs["power"]
-    assert {row["segment"] for row in power} == set(synced.dry.outputs["desired"]["segment_id"])
+    power = synced.dry.power
+    assert {row["segment"] for row in power} == set(synced.desired["dry"]["segment_id"])
     for row in power:
         assert row["n_per_arm"] > 0 and row["mde"] > 0
         mde = f"{row['mde']:.1%}" if math.isfinite(row["mde"]) else "above +1000%"
@@ -221,7 +234,7 @@ def _block(text: str, dest: str) -> str:
 
 def test_a_quiet_day_makes_zero_write_calls(synced: Synced) -> None:
     """A day passes without purchases: as_of comes from the data, so nothing drifts."""
-    assert synced.quiet.outputs["as_of"] == synced.first.outputs["as_of"]
+    assert synced.quiet.as_of == synced.first.as_of
     assert synced.quiet_writes.total == 0, f"quiet day wrote {synced.quiet_writes}"
 
 
@@ -230,9 +243,9 @@ def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> No
     both CRMs end in the new desired state; no arm moves."""
     world = synced.world
     assert synced.day_purchases > 0
-    assert synced.day.outputs["as_of"] > synced.quiet.outputs["as_of"]
-    before = synced.quiet.outputs["desired"].set_index("customer_id")
-    after = synced.day.outputs["desired"].set_index("customer_id")
+    assert synced.day.as_of > synced.quiet.as_of
+    before = synced.desired["quiet"].set_index("customer_id")
+    after = synced.desired["day"].set_index("customer_id")
     assert before.index.equals(after.index)  # nobody new, nobody gone
     config = world.config()
     for dest, mapping, batch, kind in (
@@ -251,7 +264,7 @@ def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> No
         moved = int((before.loc[present, "segment_id"] != after.loc[present, "segment_id"]).sum())
         assert moved > 0
         assert synced.day.counts[f"list_removals_{dest}"] == synced.day.counts[f"list_adds_{dest}"] == moved
-    assert_crm_matches(synced.day.outputs["desired"], config, world.sf, world.hs)
+    assert_crm_matches(synced.desired["day"], config, world.sf, world.hs)
     arms = synced.store.experiments.arms()
     pd.testing.assert_frame_equal(
         arms.sort_values("customer_id").reset_index(drop=True),

@@ -121,7 +121,7 @@ def test_query_all_sees_deleted_rows(api, sf, people):
     ("SELECT Id FROM Contact WHERE LastName = 5", "INVALID_FIELD",
      "must be of type string and should be enclosed in quotes", 41),
     ("SELECT Id FROM Contact WHERE Id = 'nope'", "INVALID_QUERY_FILTER_OPERATOR", "invalid ID field: nope", 35),
-    ("SELECT Account.Name FROM Contact", "INVALID_FIELD", "Didn't understand relationship 'Account'", 8),
+    ("SELECT Acount.Name FROM Contact", "INVALID_FIELD", "Didn't understand relationship 'Acount'", 8),
     ("SELECT Id, id FROM Contact", "MALFORMED_QUERY", "duplicate field selected: Id", 12),
     ("SELECT Id FROM Contact OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE",
      "Maximum SOQL offset allowed is 2000", 31),

@@ -128,9 +128,7 @@ class QueryJobs(JobCollection):
         except SoqlError as exc:
             raise sf_error(400, "INVALIDJOB", f"Failed to process query: {exc.code}: "
                            f"{exc.message.strip()}") from exc
-        if sel.count:
-            raise sf_error(400, "INVALIDJOB", "Failed to process query: FeatureNotEnabled : "
-                           "Aggregate queries are not supported")
+        _bulk_supported(sel)
         with self._lock:
             n = len(self.jobs) + 1
             job = Job(record_id("750", "5g", n), body["operation"], sel.obj.name, version,
@@ -175,13 +173,28 @@ class QueryJobs(JobCollection):
         sel = self.rows[job.id]
         page = sel.records[start : start + int(size)]
         end = start + len(page)
-        names = [f.name for f in sel.fields]
-        body = write_csv(names, [[to_csv(r.get(n)) for n in names] for r in page],
-                         job.delimiter, job.line_ending)
+        # Parent paths are columns named as in the query: "Account.Name" [Bulk API 2.0].
+        names = [c.path for c in sel.columns]
+        readers = [c.reader(self.sb.store) for c in sel.columns]
+        with self.sb.store.lock:
+            cells = [[to_csv(read(r)) for read in readers] for r in page]
+        body = write_csv(names, cells, job.delimiter, job.line_ending)
         locator = _locator(end) if end < len(sel.records) else "null"
         headers = [("Content-Type", CSV_TYPE), ("Sforce-NumberOfRecords", str(len(page))),
                    ("Sforce-Locator", locator)]
         return Response(200, body, headers)
+
+
+def _bulk_supported(sel: Selection) -> None:
+    """Bulk API 2.0 refuses aggregates, GROUP BY, OFFSET and parent-to-child subqueries
+    [Bulk API 2.0 Developer Guide, Understanding Bulk API 2.0 Query: Limits]."""
+    q = sel.query
+    what = ("Aggregate queries" if sel.count or sel.aggregate else
+            "Parent-to-child relationship queries" if sel.children else
+            "OFFSET" if q is not None and q.offset else "")
+    if what:
+        raise sf_error(400, "INVALIDJOB", "Failed to process query: FeatureNotEnabled : "
+                       f"{what} are not supported")
 
 
 def _locator(offset: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from connector.sandbox.salesforce.schema import ObjectSchema
+from connector.sandbox.salesforce.schema import Field, ObjectSchema
 from connector.sandbox.salesforce.store import DmlError, RecordStore
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -54,6 +54,11 @@ class Dml:
             if f.type == "email" and value and not _EMAIL.match(value):
                 raise DmlError("INVALID_EMAIL_ADDRESS", f"{f.label or name}: invalid email "
                                f"address: {value}", [name])
+            if f.restricted and value is not None and value not in f.picklist:
+                raise DmlError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"{f.label or name}: "
+                               f"bad value for restricted picklist field: {value}", [name])
+            if f.type == "reference" and value:
+                self._check_lookup(f, str(value))
         if creating:
             missing = [f.name for f in obj.fields.values()
                        if f.required and f.createable and rec.get(f.name) is None]
@@ -62,8 +67,31 @@ class Dml:
                                f"Required fields are missing: [{', '.join(missing)}]", missing)
         return rec
 
+    def _check_lookup(self, f: Field, value: str) -> None:
+        """A lookup must name a live record of its target object, as in a real org."""
+        label = f.label or f.name
+        if len(value) not in (15, 18) or not value.isalnum():
+            raise DmlError("MALFORMED_ID", f"{label}: id value of incorrect type: {value}", [f.name])
+        target = self.store.schema.get(f.reference_to[0]) if f.reference_to else None
+        if target is None:
+            return
+        if value[:3] != target.key_prefix:
+            raise DmlError("FIELD_INTEGRITY_EXCEPTION",
+                           f"{label}: id value of incorrect type: {value}", [f.name])
+        rec, deleted = self.store.find(target.name, value)
+        if deleted:
+            raise DmlError("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+        if rec is None:
+            raise DmlError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
+
+    def _writable(self, obj: ObjectSchema, verb: str) -> None:
+        if not obj.writable:
+            raise DmlError("INVALID_TYPE_FOR_OPERATION",
+                           f"entity type cannot be {verb}: {obj.name}")
+
     def create(self, sobject: str, raw: dict) -> str:
         obj = self.store.obj(sobject)
+        self._writable(obj, "inserted")
         rec = self._checked(obj, raw, creating=True)
         if "Id" in rec:
             raise _unwritable(["Id"])
@@ -71,11 +99,13 @@ class Dml:
 
     def update(self, sobject: str, rid: str, raw: dict) -> None:
         obj = self.store.obj(sobject)
+        self._writable(obj, "updated")
         rec = self._checked(obj, raw, creating=False)
         rec.pop("Id", None)
         self.store.update(obj.name, rid, rec)
 
     def delete(self, sobject: str, rid: str) -> None:
+        self._writable(self.store.obj(sobject), "deleted")
         self.store.delete(sobject, rid)
 
     def upsert(self, sobject: str, field: str, value: str, raw: dict) -> tuple[str, bool]:

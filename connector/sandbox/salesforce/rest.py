@@ -226,12 +226,21 @@ def tooling_custom_field(sb: SalesforceSandbox, req: Request) -> Response:
                        f"There is already a field named {name.removesuffix('__c')} on {obj.name}.", [])
     spec = {"name": name, "type": meta.get("type", "Text"), "length": meta.get("length"),
             "label": meta.get("label", ""), "externalId": meta.get("externalId", False),
-            "unique": meta.get("unique", False)}
+            "unique": meta.get("unique", False), **_value_set(meta)}
     sb.schema.add_custom_field(obj.name, spec, visible=sb.fls_on_create)
     sb.tooling_ids += 1
     fid = record_id("00N", "5g", sb.tooling_ids)
     return Response.json(201, {"id": fid, "success": True, "errors": [], "warnings": [],
                                "infos": []})
+
+
+def _value_set(meta: dict) -> dict:
+    """A picklist's values and `restricted` flag from CustomField Metadata.valueSet
+    [Metadata API, ValueSet: restricted, valueSetDefinition.value[].fullName]."""
+    value_set = meta.get("valueSet") or {}
+    values = (value_set.get("valueSetDefinition") or {}).get("value") or []
+    return {"picklist": [str(v.get("fullName")) for v in values if isinstance(v, dict)],
+            "restricted": bool(value_set.get("restricted", False))}
 
 
 def _method(req: Request) -> ApiError:

@@ -27,6 +27,7 @@ from connector.sandbox.salesforce.bulk_ingest import IngestJobs
 from connector.sandbox.salesforce.bulk_query import QueryJobs
 from connector.sandbox.salesforce.dml import Dml
 from connector.sandbox.salesforce.limits import ApiLimits
+from connector.sandbox.salesforce.org import seed_org
 from connector.sandbox.salesforce.rest import Cursors
 from connector.sandbox.salesforce.schema import Schema
 from connector.sandbox.salesforce.store import RecordStore
@@ -83,6 +84,7 @@ class SalesforceSandbox:
             for spec in specs:
                 self.schema.add_custom_field(sobject, spec)
         self.store = RecordStore(self.schema, self.clock)
+        seed_org(self.store)
         self.dml = Dml(self.store)
         self.creds = credentials or _default_credentials()
         self.auth = Auth(self.clock, self.creds, session_seconds=session_seconds,
@@ -186,7 +188,8 @@ class SalesforceSandbox:
                 "custom_fields": [
                     {"sobject": o.name, "visible": f.visible, "spec": {
                         "name": f.name, "type": f.type, "length": f.length, "label": f.label,
-                        "externalId": f.external_id, "unique": f.unique}}
+                        "externalId": f.external_id, "unique": f.unique,
+                        "picklist": list(f.picklist), "restricted": f.restricted}}
                     for o in self.schema.objects.values() for f in o.fields.values() if f.custom],
                 "live": {k: list(v.values()) for k, v in self.store.live.items() if v},
                 "deleted": {k: list(v.values()) for k, v in self.store.deleted.items() if v},

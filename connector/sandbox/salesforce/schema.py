@@ -20,7 +20,9 @@ KEY_PREFIXES = {
     "Campaign": "701",
     "CampaignMemberStatus": "01Y",
     "User": "005",
+    "Organization": "00D",
 }
+READ_ONLY_OBJECTS = ("User", "Organization")  # the API reads them; this sandbox never writes
 
 # Field types, with the SOAP type describe reports for each.
 SOAP_TYPES = {
@@ -59,6 +61,17 @@ class Field:
     reference_to: tuple[str, ...] = ()
     picklist: tuple[str, ...] = ()
     visible: bool = True  # False: created but field-level security not yet granted
+    restricted: bool = False  # a restricted picklist refuses values outside `picklist`
+    child_name: str | None = None  # the child relationship this lookup gives its parent
+
+    @property
+    def relationship_name(self) -> str | None:
+        """The name SOQL walks through: AccountId -> Account, Foo__c -> Foo__r."""
+        if self.type != "reference" or self.name == "Id":
+            return None
+        if self.custom:
+            return self.name.removesuffix("__c") + "__r"
+        return self.name.removesuffix("Id") or None
 
     def describe(self) -> dict:
         return {
@@ -78,6 +91,8 @@ class Field:
             "sortable": self.type != "textarea",
             "defaultedOnCreate": self.name in SYSTEM_FIELDS or self.type == "boolean",
             "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship_name,
+            "restrictedPicklist": self.restricted,
             "picklistValues": [
                 {"active": True, "defaultValue": False, "label": v, "value": v}
                 for v in self.picklist
@@ -109,8 +124,11 @@ def _system() -> list[Field]:
     ]
 
 
-def _ref(name: str, target: str, **kw: object) -> Field:
-    return Field(name, "reference", length=18, reference_to=(target,), **kw)  # type: ignore[arg-type]
+def _ref(name: str, target: str, child: str | None = None, **kw: object) -> Field:
+    """A lookup to `target`; `child` names the list of these records on the parent in SOQL
+    (Account.Contacts)."""
+    return Field(name, "reference", length=18, reference_to=(target,), child_name=child,
+                 **kw)  # type: ignore[arg-type]
 
 
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
@@ -127,7 +145,7 @@ def _standard_fields() -> dict[str, list[Field]]:
             Field("NumberOfEmployees", "int"), owner,
         ],
         "Contact": [
-            _ref("AccountId", "Account"), Field("FirstName", length=40),
+            _ref("AccountId", "Account", "Contacts"), Field("FirstName", length=40),
             Field("LastName", length=80, required=True), _ro(Field("Name", length=121)),
             Field("Email", "email", length=80), Field("Phone", "phone", length=40),
             Field("Title", length=128), Field("MailingCity", length=40),
@@ -144,8 +162,10 @@ def _standard_fields() -> dict[str, list[Field]]:
             owner,
         ],
         "Opportunity": [
-            Field("Name", length=120, required=True), _ref("AccountId", "Account"),
-            _ref("ContactId", "Contact"), _ref("CampaignId", "Campaign"),
+            Field("Name", length=120, required=True),
+            _ref("AccountId", "Account", "Opportunities"),
+            _ref("ContactId", "Contact", "Opportunities"),
+            _ref("CampaignId", "Campaign", "Opportunities"),
             Field("Amount", "currency"), Field("CloseDate", "date", required=True),
             Field("StageName", "picklist", length=255, required=True, picklist=STAGES),
             Field("Probability", "percent"), Field("Type", "picklist", length=255),
@@ -155,24 +175,37 @@ def _standard_fields() -> dict[str, list[Field]]:
         "Campaign": [
             Field("Name", length=80, required=True), Field("IsActive", "boolean"),
             Field("Status", "picklist", length=255), Field("Type", "picklist", length=255),
-            Field("StartDate", "date"), Field("EndDate", "date"), _ref("ParentId", "Campaign"),
+            Field("StartDate", "date"), Field("EndDate", "date"), _ref("ParentId", "Campaign", "ChildCampaigns"),
             _ro(Field("NumberOfContacts", "int")), _ro(Field("NumberOfLeads", "int")),
             _ro(Field("NumberOfResponses", "int")),
             _ro(Field("AmountWonOpportunities", "currency")), owner,
         ],
         "CampaignMember": [
-            _ref("CampaignId", "Campaign", required=True, updateable=False),
-            _ref("ContactId", "Contact", updateable=False),
-            _ref("LeadId", "Lead", updateable=False),
+            _ref("CampaignId", "Campaign", "CampaignMembers", required=True, updateable=False),
+            _ref("ContactId", "Contact", "CampaignMembers", updateable=False),
+            _ref("LeadId", "Lead", "CampaignMembers", updateable=False),
             Field("Status", "picklist", length=40),
             _ro(Field("HasResponded", "boolean")), _ro(Field("FirstRespondedDate", "date")),
             _ro(Field("Type", "picklist", length=40)),
         ],
         "CampaignMemberStatus": [
-            _ref("CampaignId", "Campaign", required=True, updateable=False),
+            _ref("CampaignId", "Campaign", "CampaignMemberStatuses", required=True,
+                 updateable=False),
             Field("Label", length=765, required=True), Field("HasResponded", "boolean"),
             Field("IsDefault", "boolean"), Field("SortOrder", "int"),
         ],
+        "User": [_ro(f) for f in (
+            Field("Username", length=80), Field("FirstName", length=40),
+            Field("LastName", length=80), Field("Name", length=121), Field("Email", "email", length=128),
+            Field("Alias", length=8), Field("IsActive", "boolean"))],
+        "Organization": [_ro(f) for f in (
+            Field("Name", length=80), Field("IsSandbox", "boolean"),
+            Field("OrganizationType", "picklist", length=255), Field("InstanceName", length=5),
+            Field("NamespacePrefix", length=15), Field("TrialExpirationDate", "datetime"),
+            Field("LanguageLocaleKey", "picklist", length=40),
+            Field("TimeZoneSidKey", "picklist", length=40),
+            Field("DefaultLocaleSidKey", "picklist", length=40),
+            Field("Country", length=80))],
     }
 
 
@@ -181,9 +214,20 @@ class ObjectSchema:
     name: str
     key_prefix: str
     fields: dict[str, Field] = field(default_factory=dict)  # lower-case name -> Field
+    writable: bool = True  # False: User and Organization, read through the API only
+
+    # lower-case child relationship name -> (child object, its lookup field); set by Schema
+    children: dict[str, tuple[ObjectSchema, Field]] = field(default_factory=dict, repr=False,
+                                                            compare=False)
 
     def add(self, f: Field) -> None:
         self.fields[f.name.lower()] = f
+
+    def parent_field(self, relationship: str) -> Field | None:
+        """The visible lookup whose relationship name is `relationship` (any case)."""
+        wanted = relationship.lower()
+        return next((f for f in self.visible_fields()
+                     if (f.relationship_name or "").lower() == wanted), None)
 
     def field(self, name: str) -> Field | None:
         """The visible field named `name` (any case), else None."""
@@ -200,11 +244,15 @@ class ObjectSchema:
             "label": self.name,
             "keyPrefix": self.key_prefix,
             "custom": False,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
+            "createable": self.writable,
+            "updateable": self.writable,
+            "deletable": self.writable,
             "queryable": True,
             "fields": [f.describe() for f in self.visible_fields()],
+            "childRelationships": [
+                {"childSObject": child.name, "field": f.name, "relationshipName": f.child_name,
+                 "cascadeDelete": False}
+                for child, f in self.children.values()],
             "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
         }
 
@@ -218,7 +266,16 @@ class Schema:
             obj = ObjectSchema(name, KEY_PREFIXES[name])
             for f in _system() + extra:
                 obj.add(f)
+            obj.writable = name not in READ_ONLY_OBJECTS
             self.objects[name.lower()] = obj
+        for obj in self.objects.values():
+            for f in obj.fields.values():
+                self._link_child(obj, f)
+
+    def _link_child(self, child: ObjectSchema, f: Field) -> None:
+        parent = self.get(f.reference_to[0]) if f.reference_to and f.child_name else None
+        if parent is not None and f.child_name:
+            parent.children[f.child_name.lower()] = (child, f)
 
     def get(self, name: str) -> ObjectSchema | None:
         return self.objects.get(name.lower())
@@ -237,7 +294,7 @@ class Schema:
             name, ftype, spec.get("label", ""), int(spec.get("length") or (255 if ftype in TEXT_TYPES else 0)),
             custom=True, external_id=bool(spec.get("externalId", False)),
             unique=bool(spec.get("unique", False)), visible=visible,
-            picklist=tuple(spec.get("picklist", ())),
+            picklist=tuple(spec.get("picklist", ())), restricted=bool(spec.get("restricted", False)),
         )
         obj.add(f)
         return f

@@ -4,230 +4,201 @@ Salesforce semantics kept here: text comparisons and LIKE are case-insensitive; 
 NOT IN match nulls; date/datetime fields take unquoted literals of their own type and
 refuse others with INVALID_FIELD ("value of filter criterion for field 'CreatedDate' must be
 of type dateTime and should not be enclosed in quotes"); ORDER BY defaults to NULLS FIRST
-ascending and NULLS LAST descending.
+ascending and NULLS LAST descending. Paths through parent lookups (relationships.py) work in
+the select list, WHERE and ORDER BY; child subqueries give each record a nested query
+result, or null when it has no children; GROUP BY and aggregates live in aggregation.py.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
 
-from connector.sandbox.salesforce.schema import TEXT_TYPES, Field, ObjectSchema
-from connector.sandbox.salesforce.soql import BoolOp, Cmp, Literal, Not, Query, SoqlError, parse
-from connector.sandbox.salesforce.store import RecordStore, _id18
-from connector.sandbox.salesforce.values import parse_datetime
+from connector.sandbox.salesforce import aggregation
+from connector.sandbox.salesforce.conditions import compile_condition, sort_rows
+from connector.sandbox.salesforce.relationships import Column, child, resolve
+from connector.sandbox.salesforce.schema import Field, ObjectSchema
+from connector.sandbox.salesforce.soql import (
+    Aggregate,
+    FieldRef,
+    FieldsMacro,
+    Query,
+    SoqlError,
+    SubQuery,
+    parse,
+)
+from connector.sandbox.salesforce.store import RecordStore
 
-Pred = Callable[[dict], bool]
 MAX_OFFSET = 2000
-_NO_COLUMN = ("No such column '{f}' on entity '{o}'. If you are attempting to use a custom "
-              "field, be sure to append the '__c' after the custom field name. Please reference "
-              "your WSDL or the describe call for the appropriate names.")
+FIELDS_LIMIT = 200  # FIELDS(ALL) and FIELDS(CUSTOM) need LIMIT <= 200
 _NO_TYPE = ("sObject type '{o}' is not supported. If you are attempting to use a custom object, "
             "be sure to append the '__c' after the entity name. Please reference your WSDL or "
             "the describe call for the appropriate names.")
-_KIND_FOR = {"date": "date", "datetime": "dateTime", "boolean": "boolean", "double": "double",
-             "currency": "double", "percent": "double", "int": "double"}
+
+
+@dataclass
+class ChildQuery:
+    """A subquery in the select list, run per parent record at projection time."""
+
+    name: str  # the child relationship name, canonical spelling
+    obj: ObjectSchema
+    lookup: Field  # the child's lookup to the parent
+    sel: Selection  # columns, filter and order of the subquery (records unused)
 
 
 @dataclass
 class Selection:
     obj: ObjectSchema
-    fields: list[Field]
+    columns: list[Column]
     count: bool
-    records: list[dict]  # live store records, in result order (not copies)
+    records: list[dict]  # live store records in result order (not copies), or aggregate rows
     total: int
+    items: list[Column | ChildQuery] = field(default_factory=list)  # select-list order
+    aggregate: bool = False  # records are AggregateResult rows, already shaped
+    store: RecordStore | None = None
+    where: object = None  # compiled predicate, kept for subqueries
+    query: Query | None = None
+
+    @property
+    def children(self) -> list[ChildQuery]:
+        return [i for i in self.items if isinstance(i, ChildQuery)]
+
+    @property
+    def fields(self) -> list[Field]:
+        return [c.field for c in self.columns]
 
 
 def select(text: str, store: RecordStore, *, include_deleted: bool = False) -> Selection:
     """Parse and run `text`; SoqlError with Salesforce's code and message on failure."""
-    q = parse(text)
+    return run(parse(text), store, include_deleted=include_deleted)
+
+
+def run(q: Query, store: RecordStore, *, include_deleted: bool = False) -> Selection:
+    """Run a parsed query (also the inner query of a semi-join)."""
     obj = store.schema.get(q.sobject)
     if obj is None:
-        raise SoqlError("INVALID_TYPE", text, q.sobject_pos, _NO_TYPE.format(o=q.sobject))
-    fields = [_field(q, obj, name, pos) for name, pos in q.fields]
-    seen: set[str] = set()
-    for (_name, pos), f in zip(q.fields, fields, strict=True):
-        if f.name in seen:
-            raise SoqlError("MALFORMED_QUERY", text, pos, f"duplicate field selected: {f.name}")
-        seen.add(f.name)
+        raise SoqlError("INVALID_TYPE", q.text, q.sobject_pos, _NO_TYPE.format(o=q.sobject))
     if q.offset > MAX_OFFSET:
-        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", text, q.offset_pos,
+        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", q.text, q.offset_pos,
                         f"Maximum SOQL offset allowed is {MAX_OFFSET}")
-    today = store.clock.now().date()
-    pred = _compile(q, obj, q.where, today) if q.where is not None else None
+    pred = compile_condition(q, store, obj, q.where) if q.where is not None else None
     with store.lock:
         rows = store.records(obj.name, include_deleted=include_deleted)
         matched = [r for r in rows if pred(r)] if pred else list(rows)
-    _sort(q, obj, matched)
+    if q.group_by or any(isinstance(i, Aggregate) for i in q.items):
+        groups = aggregation.aggregate(q, store, obj, matched)
+        page = _page(q, groups)
+        return Selection(obj, [], q.count, [] if q.count else page, len(page), aggregate=True,
+                         store=store, query=q)
+    items = _items(q, store, obj)
+    columns = [i for i in items if isinstance(i, Column)]
+    sort_rows(q, store, obj, matched)
+    matched = _page(q, matched)
+    return Selection(obj, columns, q.count, [] if q.count else matched, len(matched), items,
+                     store=store, where=pred, query=q)
+
+
+def _page(q: Query, rows: list) -> list:
     if q.offset:
-        matched = matched[q.offset:]
-    if q.limit is not None:
-        matched = matched[: q.limit]
-    return Selection(obj, fields, q.count, [] if q.count else matched, len(matched))
+        rows = rows[q.offset:]
+    return rows if q.limit is None else rows[: q.limit]
+
+
+def _items(q: Query, store: RecordStore, obj: ObjectSchema) -> list[Column | ChildQuery]:
+    items: list[Column | ChildQuery] = []
+    seen: set[str] = set()
+    for item in q.items:
+        if isinstance(item, SubQuery):
+            items.append(_child(q, store, obj, item))
+            continue
+        for col, pos in _expand(q, store, obj, item):
+            key = col.path.lower()
+            if key in seen:
+                raise SoqlError("MALFORMED_QUERY", q.text, pos,
+                                f"duplicate field selected: {col.path}")
+            seen.add(key)
+            items.append(col)
+    return items
+
+
+def _expand(q: Query, store: RecordStore, obj: ObjectSchema,
+            item: FieldRef | FieldsMacro | Aggregate) -> list[tuple[Column, int]]:
+    if isinstance(item, FieldsMacro):
+        if item.kind != "STANDARD" and (q.limit is None or q.limit > FIELDS_LIMIT):
+            raise SoqlError("MALFORMED_QUERY", q.text, item.pos,
+                            f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}")
+        wanted = [f for f in obj.visible_fields()
+                  if item.kind == "ALL" or f.custom == (item.kind == "CUSTOM")]
+        return [(Column((), f), item.pos) for f in wanted]
+    assert isinstance(item, FieldRef)
+    if item.alias:
+        raise SoqlError("MALFORMED_QUERY", q.text, item.pos,
+                        "Only aggregate expressions use field aliasing")
+    return [(resolve(q, store.schema, obj, item.path, item.pos), item.pos)]
+
+
+def _child(q: Query, store: RecordStore, parent: ObjectSchema, item: SubQuery) -> ChildQuery:
+    sub = item.query
+    obj, lookup = child(q, parent, sub.sobject, sub.sobject_pos)
+    if sub.group_by or any(isinstance(i, (Aggregate, SubQuery)) for i in sub.items):
+        raise SoqlError("MALFORMED_QUERY", q.text, item.pos,
+                        "Nesting of semi join sub-selects or aggregates is not supported")
+    items = _items(sub, store, obj)
+    pred = compile_condition(sub, store, obj, sub.where) if sub.where is not None else None
+    sel = Selection(obj, [i for i in items if isinstance(i, Column)], False, [], 0, items,
+                    store=store, where=pred, query=sub)
+    return ChildQuery(lookup.child_name or sub.sobject, obj, lookup, sel)
+
+
+def child_records(cq: ChildQuery, parent_id: str) -> list[dict]:
+    """The live child records of one parent, filtered, sorted and limited as the subquery says."""
+    store, q = cq.sel.store, cq.sel.query
+    assert store is not None and q is not None
+    ids = store.lookup(cq.obj.name, (cq.lookup.name,), (parent_id,))
+    live = store.live[cq.obj.name]
+    rows = [live[i] for i in sorted(ids)]
+    pred = cq.sel.where
+    if pred is not None:
+        rows = [r for r in rows if pred(r)]  # type: ignore[operator]
+    sort_rows(q, store, cq.obj, rows)
+    return rows if q.limit is None else rows[: q.limit]
 
 
 def project(rows: list[dict], sel: Selection, version: str) -> list[dict]:
-    """Records as the REST API returns them: attributes first, then the selected fields."""
-    sobject = sel.obj.name
-    base = f"/services/data/v{version}/sobjects/{sobject}/"
-    names = [f.name for f in sel.fields]
-    out = []
-    for r in rows:
-        rec: dict[str, object] = {"attributes": {"type": sobject, "url": base + r["Id"]}}
-        for n in names:
-            rec[n] = r.get(n)
-        out.append(rec)
+    """Records as the REST API returns them: attributes first, then the selected items in
+    select-list order; parent paths nest ("Account": {"attributes": ..., "Name": ...})."""
+    if sel.aggregate:
+        return rows
+    return [_shape(r, sel, version) for r in rows]
+
+
+def _shape(r: dict, sel: Selection, version: str) -> dict:
+    out: dict = {"attributes": _attributes(sel.obj.name, r["Id"], version)}
+    for item in sel.items:
+        if isinstance(item, ChildQuery):
+            kids = child_records(item, r["Id"])
+            out[item.name] = {"totalSize": len(kids), "done": True, "records": [
+                _shape(k, item.sel, version) for k in kids]} if kids else None
+        else:
+            _put_path(out, r, item, sel.store, version)
     return out
 
 
-def _field(q: Query, obj: ObjectSchema, name: str, pos: int) -> Field:
-    if "." in name:
-        rel = name.split(".", 1)[0]
-        raise SoqlError("INVALID_FIELD", q.text, pos,
-                        f"Didn't understand relationship '{rel}' in field path. If you are "
-                        "attempting to use a custom relationship, be sure to append the '__r' "
-                        "after the custom relationship name. Please reference your WSDL or the "
-                        "describe call for the appropriate names.")
-    f = obj.field(name)
-    if f is None:
-        raise SoqlError("INVALID_FIELD", q.text, pos, _NO_COLUMN.format(f=name, o=obj.name))
-    return f
+def _put_path(out: dict, r: dict, col: Column, store: RecordStore | None, version: str) -> None:
+    """Set `col` on `out`, nesting one {"attributes", ...} object per parent hop."""
+    container: dict = out
+    rec: dict | None = r
+    for hop in col.hops:
+        parent = store.live[hop.target.name].get(rec.get(hop.lookup.name) or "") \
+            if store is not None and rec is not None else None
+        if hop.name not in container:
+            container[hop.name] = None if parent is None else {
+                "attributes": _attributes(hop.target.name, parent["Id"], version)}
+        nested = container[hop.name]
+        if nested is None:
+            return
+        container, rec = nested, parent
+    container[col.field.name] = rec.get(col.field.name) if rec is not None else None
 
 
-def _sort(q: Query, obj: ObjectSchema, rows: list[dict]) -> None:
-    for key in reversed(q.order):
-        f = _field(q, obj, key.field, key.pos)
-        if f.type == "textarea":
-            raise SoqlError("INVALID_FIELD", q.text, key.pos,
-                            f"field '{f.name}' can not be sorted in a query call")
-        name, text = f.name, f.type in TEXT_TYPES and f.type not in ("id", "reference")
-        null_key = (2,) if key.nulls_last != key.desc else (0,)
-
-        def sort_key(r: dict, name: str = name, text: bool = text, null_key: tuple = null_key):
-            v = r.get(name)
-            if v is None:
-                return null_key
-            return (1, v.casefold() if text else v)
-
-        rows.sort(key=sort_key, reverse=key.desc)
-
-
-def _compile(q: Query, obj: ObjectSchema, node: object, today: date) -> Pred:
-    if isinstance(node, BoolOp):
-        parts = [_compile(q, obj, p, today) for p in node.parts]
-        if node.op == "AND":
-            return lambda r: all(p(r) for p in parts)
-        return lambda r: any(p(r) for p in parts)
-    if isinstance(node, Not):
-        inner = _compile(q, obj, node.part, today)
-        return lambda r: not inner(r)
-    assert isinstance(node, Cmp)
-    f = _field(q, obj, node.field, node.pos)
-    if node.op == "LIKE":
-        return _like(q, f, node.values[0])
-    if node.values and node.values[0].kind == "relative" and node.op not in ("IN", "NOT IN"):
-        _check(q, f, node.values[0])
-        return _in_range(f, node.op, _range(f, node.values[0], today))
-    values = [_value(q, f, lit) for lit in node.values]
-    return _comparison(f, node.op, values)
-
-
-def _check(q: Query, f: Field, lit: Literal) -> None:
-    ok = {
-        "date": ("date", "relative", "null"),
-        "datetime": ("datetime", "relative", "null"),
-        "boolean": ("boolean", "null"),
-    }.get(f.type, ("string", "null") if f.type in TEXT_TYPES else ("number", "null"))
-    if lit.kind not in ok:
-        kind = _KIND_FOR.get(f.type, "string")
-        quote = "should be enclosed in quotes" if f.type in TEXT_TYPES else \
-            "should not be enclosed in quotes"
-        raise SoqlError("INVALID_FIELD", q.text, lit.pos,
-                        f"value of filter criterion for field '{f.name}' must be of type {kind} "
-                        f"and {quote}")
-
-
-def _value(q: Query, f: Field, lit: Literal) -> object:
-    _check(q, f, lit)
-    v = lit.value
-    if v is None:
-        return None
-    if f.type in ("id", "reference"):
-        s = str(v)
-        if len(s) not in (15, 18) or not s.isalnum():
-            raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", q.text, lit.pos, f"invalid ID field: {s}")
-        return _id18(s)
-    if f.type in TEXT_TYPES:
-        return str(v).casefold()
-    if f.type == "datetime":
-        return parse_datetime(str(v))
-    if f.type == "int" and isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
-
-
-def _comparison(f: Field, op: str, values: list) -> Pred:
-    name = f.name
-    fold = f.type in TEXT_TYPES and f.type not in ("id", "reference")
-
-    def get(r: dict) -> object:
-        v = r.get(name)
-        return v.casefold() if fold and v is not None else v
-
-    if op in ("IN", "NOT IN"):
-        members = set(values)
-        if op == "IN":
-            return lambda r: (v := get(r)) is not None and v in members
-        return lambda r: get(r) not in members
-    target = values[0]
-    if op == "=":
-        return lambda r: get(r) == target
-    if op == "!=":
-        return lambda r: get(r) != target
-    if target is None:
-        return lambda r: False
-    cmp = {"<": lambda a: a < target, "<=": lambda a: a <= target,
-           ">": lambda a: a > target, ">=": lambda a: a >= target}[op]
-    return lambda r: (v := get(r)) is not None and cmp(v)
-
-
-def _range(f: Field, lit: Literal, today: date) -> tuple[str, str]:
-    word, n = str(lit.value), lit.n
-    start, end = {
-        "TODAY": (0, 1), "YESTERDAY": (-1, 0), "TOMORROW": (1, 2),
-        "LAST_N_DAYS": (-n, 1), "NEXT_N_DAYS": (1, n + 1), "N_DAYS_AGO": (-n, -n + 1),
-    }[word]
-    lo, hi = today + timedelta(days=start), today + timedelta(days=end)
-    if f.type == "date":
-        return lo.isoformat(), hi.isoformat()
-    return f"{lo.isoformat()}T00:00:00.000+0000", f"{hi.isoformat()}T00:00:00.000+0000"
-
-
-def _in_range(f: Field, op: str, bounds: tuple[str, str]) -> Pred:
-    lo, hi = bounds
-    name = f.name
-    inside = {
-        "=": lambda v: lo <= v < hi, "!=": lambda v: not lo <= v < hi,
-        "<": lambda v: v < lo, "<=": lambda v: v < hi, ">": lambda v: v >= hi, ">=": lambda v: v >= lo,
-    }[op]
-    if op == "!=":
-        return lambda r: (v := r.get(name)) is None or inside(v)
-    return lambda r: (v := r.get(name)) is not None and inside(v)
-
-
-def _like(q: Query, f: Field, lit: Literal) -> Pred:
-    _check(q, f, lit)
-    pattern, i, raw = [], 0, str(lit.value or "")
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            pattern.append(re.escape(raw[i + 1]))
-            i += 2
-            continue
-        pattern.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    rx = re.compile("".join(pattern), re.IGNORECASE | re.DOTALL)
-    name = f.name
-    return lambda r: (v := r.get(name)) is not None and rx.fullmatch(str(v)) is not None
+def _attributes(sobject: str, rid: str, version: str) -> dict:
+    return {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{rid}"}

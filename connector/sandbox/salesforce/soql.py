@@ -1,143 +1,46 @@
 """A SOQL parser for the subset segsync and its users write.
 
-SELECT f1, f2 | COUNT() FROM Object [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...]
-[LIMIT n] [OFFSET n]; cond has = != <> < <= > >= IN / NOT IN / LIKE, NOT, AND/OR with
-parentheses. SOQL has no precedence between AND and OR: mixing them at one level without
-parentheses is MALFORMED_QUERY ("unexpected token: OR"), as in a real org. Literals:
-'strings' with backslash escapes, numbers, null, true/false, unquoted dates (2026-01-31),
-datetimes (2026-01-31T00:00:00Z) and relative date literals (TODAY, LAST_N_DAYS:30).
+SELECT items FROM Object [WHERE cond] [GROUP BY paths [HAVING cond]]
+[ORDER BY key [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n].
+
+Select items: field paths through parent relationships (`Account.Name`,
+`Opportunity.Account.Name`), child subqueries (`(SELECT Id FROM Opportunities)`), `COUNT()`,
+aggregate functions with optional aliases (`COUNT(Id) n`, SUM, AVG, MIN, MAX,
+COUNT_DISTINCT) and `FIELDS(STANDARD|CUSTOM|ALL)`. Conditions have = != <> < <= > >=,
+IN / NOT IN (a list or a semi-join subquery), LIKE, NOT, AND/OR with parentheses. SOQL has no
+precedence between AND and OR: mixing them at one level without parentheses is
+MALFORMED_QUERY ("unexpected token: OR"), as in a real org. Literals: 'strings' with
+backslash escapes, numbers, null, true/false, unquoted dates (2026-01-31), datetimes
+(2026-01-31T00:00:00Z) and every relative date literal (date_literals.py).
 
 Errors carry the real message layout: the query, a caret, "ERROR at Row:r:Column:c".
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
-  | (?P<date>\d{4}-\d{2}-\d{2}(?![\d:T]))
-  | (?P<number>-?\d+(?:\.\d+)?)
-  | (?P<string>'(?:[^'\\]|\\.)*')
-  | (?P<op>!=|<>|<=|>=|=|<|>)
-  | (?P<punct>[(),:])
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<bad>.)
-    """,
-    re.VERBOSE | re.DOTALL,
+from connector.sandbox.salesforce.date_literals import RELATIVE_DATES, takes_n
+from connector.sandbox.salesforce.soql_ast import (
+    AGGREGATES,
+    KEYWORDS,
+    Aggregate,
+    BoolOp,
+    Cmp,
+    FieldRef,
+    FieldsMacro,
+    Literal,
+    Not,
+    OrderKey,
+    Query,
+    SelectItem,
+    SoqlError,
+    SubQuery,
+    Tok,
+    tokenize,
+    unescape,
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\",
-            "_": "\\_", "%": "\\%"}
-KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC",
-            "DESC", "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE",
-            "INCLUDES", "EXCLUDES", "GROUP", "HAVING"}
-RELATIVE_DATES = {"TODAY", "YESTERDAY", "TOMORROW", "LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO"}
 
-
-class SoqlError(Exception):
-    """errorCode MALFORMED_QUERY, INVALID_FIELD or INVALID_TYPE with Salesforce's message."""
-
-    def __init__(self, code: str, query: str, pos: int, detail: str) -> None:
-        row = query.count("\n", 0, pos) + 1
-        line_start = query.rfind("\n", 0, pos) + 1
-        col = pos - line_start + 1
-        line = query.splitlines()[row - 1] if query else ""
-        self.code = code
-        self.message = f"\n{line}\n{' ' * (col - 1)}^\nERROR at Row:{row}:Column:{col}\n{detail}"
-        super().__init__(self.message)
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    text: str
-    pos: int
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper()
-
-
-@dataclass
-class Literal:
-    kind: str  # string number date datetime null boolean relative
-    value: object
-    pos: int
-    n: int = 0  # for LAST_N_DAYS:n
-
-
-@dataclass
-class Cmp:
-    field: str
-    pos: int
-    op: str  # = != < <= > >= IN NOT IN LIKE
-    values: list[Literal]
-
-
-@dataclass
-class BoolOp:
-    op: str  # AND / OR
-    parts: list
-
-
-@dataclass
-class Not:
-    part: object
-
-
-@dataclass
-class OrderKey:
-    field: str
-    pos: int
-    desc: bool = False
-    nulls_last: bool = False
-
-
-@dataclass
-class Query:
-    text: str
-    fields: list[tuple[str, int]] = field(default_factory=list)  # (name, position)
-    count: bool = False
-    sobject: str = ""
-    sobject_pos: int = 0
-    where: object | None = None
-    order: list[OrderKey] = field(default_factory=list)
-    limit: int | None = None
-    offset: int = 0
-    offset_pos: int = 0
-
-
-def tokenize(text: str) -> list[Tok]:
-    toks = []
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup or "bad"
-        if kind == "ws":
-            continue
-        if kind == "bad":
-            raise SoqlError("MALFORMED_QUERY", text, m.start(), f"unexpected token: {m.group()}")
-        toks.append(Tok(kind, m.group(), m.start()))
-    toks.append(Tok("eof", "", len(text)))
-    return toks
-
-
-def unescape(raw: str, text: str, pos: int) -> str:
-    out, i, body = [], 0, raw[1:-1]
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\":
-            nxt = body[i + 1] if i + 1 < len(body) else ""
-            if nxt not in _ESCAPES:
-                raise SoqlError("MALFORMED_QUERY", text, pos + i + 1,
-                                "Invalid string literal: Illegal character sequence '\\" + nxt + "'")
-            out.append(_ESCAPES[nxt])
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+__all__ = ["Aggregate", "BoolOp", "Cmp", "FieldRef", "FieldsMacro", "Literal", "Not", "OrderKey",
+           "Query", "SelectItem", "SoqlError", "SubQuery", "parse"]
 
 
 class Parser:
@@ -146,8 +49,8 @@ class Parser:
         self.toks = tokenize(text)
         self.i = 0
 
-    def peek(self) -> Tok:
-        return self.toks[self.i]
+    def peek(self, ahead: int = 0) -> Tok:
+        return self.toks[min(self.i + ahead, len(self.toks) - 1)]
 
     def next(self) -> Tok:
         tok = self.toks[self.i]
@@ -170,17 +73,20 @@ class Parser:
             return True
         return False
 
-    def parse(self) -> Query:
+    def parse(self, *, nested: bool = False) -> Query:
         q = Query(self.text)
         self.expect("SELECT")
-        self._select_list(q)
+        self._select_list(q, nested)
         self.expect("FROM")
-        tok = self.next()
-        if tok.kind != "ident" or tok.upper in KEYWORDS:
-            raise self.fail(tok)
+        tok = self._name()
         q.sobject, q.sobject_pos = tok.text, tok.pos
         if self.accept("WHERE"):
             q.where = self._or()
+        if self.accept("GROUP"):
+            self.expect("BY")
+            q.group_by = self._paths()
+            if self.accept("HAVING"):
+                q.having = self._or()
         if self.accept("ORDER"):
             self.expect("BY")
             q.order = self._order()
@@ -189,24 +95,69 @@ class Parser:
         if self.accept("OFFSET"):
             q.offset_pos = self.peek().pos
             q.offset = self._int()
-        if self.peek().kind != "eof":
+        if not nested and self.peek().kind != "eof":
             raise self.fail(self.peek())
         return q
 
-    def _select_list(self, q: Query) -> None:
-        tok = self.peek()
-        if tok.upper == "COUNT" and self.toks[self.i + 1].text == "(":
-            self.i += 2
-            self.expect(")")
+    def _name(self) -> Tok:
+        tok = self.next()
+        if tok.kind != "ident" or tok.upper in KEYWORDS:
+            raise self.fail(tok)
+        return tok
+
+    def _select_list(self, q: Query, nested: bool) -> None:
+        if self.peek().upper == "COUNT" and self.peek(1).text == "(" and self.peek(2).text == ")":
+            self.i += 3
             q.count = True
             return
         while True:
-            tok = self.next()
-            if tok.kind != "ident" or tok.upper in KEYWORDS:
-                raise self.fail(tok)
-            q.fields.append((tok.text, tok.pos))
+            q.items.append(self._select_item(nested))
             if not (self.peek().text == "," and self.next()):
                 return
+
+    def _select_item(self, nested: bool) -> SelectItem:
+        tok = self.peek()
+        if tok.text == "(" and not nested:
+            return SubQuery(self._nested(), tok.pos)
+        if tok.upper == "FIELDS" and self.peek(1).text == "(":
+            self.i += 2
+            kind = self.next()
+            if kind.upper not in ("STANDARD", "CUSTOM", "ALL") or self.next().text != ")":
+                raise self.fail(kind if kind.upper not in ("STANDARD", "CUSTOM", "ALL")
+                                else self.toks[self.i - 1])
+            return FieldsMacro(kind.upper, tok.pos)
+        item: FieldRef | Aggregate
+        item = self._aggregate() if self._at_aggregate() else FieldRef(self._name().text, tok.pos)
+        alias, after = self.peek(), self.peek(1)
+        # An alias is one word followed by "," or FROM; else the word is the caller's typo.
+        if alias.kind == "ident" and alias.upper not in KEYWORDS and \
+                (after.text == "," or after.upper == "FROM"):
+            self.next()
+            item.alias = alias.text
+        return item
+
+    def _at_aggregate(self) -> bool:
+        return self.peek().upper in AGGREGATES and self.peek(1).text == "("
+
+    def _aggregate(self) -> Aggregate:
+        tok = self.next()
+        self.next()  # (
+        path = None
+        if self.peek().text != ")":
+            path = self._name().text
+        elif tok.upper != "COUNT":
+            raise self.fail(self.peek())
+        if self.next().text != ")":
+            raise self.fail(self.toks[self.i - 1])
+        return Aggregate(tok.upper, path, tok.pos)
+
+    def _paths(self) -> list[FieldRef]:
+        paths = []
+        while True:
+            tok = self._name()
+            paths.append(FieldRef(tok.text, tok.pos))
+            if not (self.peek().text == "," and self.next()):
+                return paths
 
     def _int(self) -> int:
         tok = self.next()
@@ -217,10 +168,12 @@ class Parser:
     def _order(self) -> list[OrderKey]:
         keys = []
         while True:
-            tok = self.next()
-            if tok.kind != "ident" or tok.upper in KEYWORDS:
-                raise self.fail(tok)
-            key = OrderKey(tok.text, tok.pos)
+            if self._at_aggregate():
+                agg = self._aggregate()
+                key = OrderKey(agg.text, agg.pos, agg=agg)
+            else:
+                tok = self._name()
+                key = OrderKey(tok.text, tok.pos)
             if self.accept("DESC"):
                 key.desc = key.nulls_last = True
             else:
@@ -259,22 +212,32 @@ class Parser:
         return self._comparison()
 
     def _comparison(self) -> Cmp:
-        tok = self.next()
-        if tok.kind != "ident" or tok.upper in KEYWORDS:
-            raise self.fail(tok)
+        agg = self._aggregate() if self._at_aggregate() else None
+        tok = self.toks[self.i - 1] if agg else self._name()
+        name, pos = (agg.text, agg.pos) if agg else (tok.text, tok.pos)
         op_tok = self.next()
         if op_tok.kind == "op":
             op = "!=" if op_tok.text == "<>" else op_tok.text
-            return Cmp(tok.text, tok.pos, op, [self._literal()])
+            return Cmp(name, pos, op, [self._literal()], agg)
         op = op_tok.upper
         if op == "NOT":
             self.expect("IN")
             op = "NOT IN"
         if op in ("IN", "NOT IN"):
-            return Cmp(tok.text, tok.pos, op, self._list())
+            if self.peek().text == "(" and self.peek(1).upper == "SELECT":
+                return Cmp(name, pos, op, [], agg, semi_join=self._nested())
+            return Cmp(name, pos, op, self._list(), agg)
         if op == "LIKE":
-            return Cmp(tok.text, tok.pos, "LIKE", [self._literal()])
+            return Cmp(name, pos, "LIKE", [self._literal()], agg)
         raise self.fail(op_tok)
+
+    def _nested(self) -> Query:
+        """A parenthesised inner SELECT (child subquery or semi-join), parentheses included."""
+        self.next()  # (
+        query = self.parse(nested=True)
+        if self.next().text != ")":
+            raise self.fail(self.toks[self.i - 1])
+        return query
 
     def _list(self) -> list[Literal]:
         tok = self.next()
@@ -303,7 +266,7 @@ class Parser:
             return Literal(kind, None if kind == "null" else tok.upper == "TRUE", tok.pos)
         if k == "ident" and tok.upper in RELATIVE_DATES:
             lit = Literal("relative", tok.upper, tok.pos)
-            if tok.upper.endswith("_DAYS") or tok.upper == "N_DAYS_AGO":
+            if takes_n(tok.upper):
                 if self.next().text != ":":
                     raise self.fail(self.toks[self.i - 1])
                 lit.n = self._int()
