@@ -93,7 +93,7 @@ def test_any_transactions_file_runs_or_is_refused_with_file_and_line(content: by
         assert tx.read_bytes() == content  # the input is never written over
         assert code in (0, 2), errors
         if code == 2:
-            [message] = [line for line in errors.splitlines() if str(tx) in line]
+            message = [line for line in errors.splitlines() if str(tx) in line][-1]
             assert re.search(r"line \d+|empty", message), message
             return
         with StateStore(folder / "state.sqlite") as store:
