@@ -33,8 +33,9 @@ def describe_state_error(path: Path, exc: sqlite3.DatabaseError) -> str:
             f"{path.parent} (SQLite creates -wal and -shm files next to it). The file itself is fine: do not move it aside"
         )
     return (
-        f"state file {path} is damaged ({text}): restore it from a backup, or try `sqlite3 {path} .recover`. "
-        "Moving it aside starts from nothing (arms, cursors and the push ledger are lost; a full resync follows)"
+        f"state file {path} is damaged ({text}): restore it from a backup, or try `sqlite3 {path} .recover`; "
+        "only if neither works, move it aside to start from nothing (arms, cursors and the push ledger are lost; "
+        "a full resync follows)"
     )
 
 
