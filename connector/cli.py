@@ -1,8 +1,8 @@
 """The command front: thin, each command a few lines over the components.
 
 Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration, input file, state file or
-usage (one line saying what to fix, no traceback), 4 stopped at a CRM quota (resume later),
-75 another segsync holds the state file's lock, 130 interrupted by Ctrl-C.
+usage (one line saying what to fix, no traceback), 3 a `check` failed, 4 stopped at a CRM quota
+(resume later), 75 another segsync holds the state file's lock, 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from connector.state import EXIT_LOCKED, StateLock, StateStore
 from connector.state.experiment_data import experiment_changes, read_experiment_definitions
 from connector.state.store import describe_state_error
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CHECK, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 log = logging.getLogger("segsync")
 
 
@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("validate", help="check a config file; exit 2 listing every problem").add_argument("config")
     sub.add_parser("schema", help="print the config's JSON Schema (for yaml-language-server)")
+    check = sub.add_parser("check", help="preflight every source and destination; writes nothing; exit 3 on a failed check")
+    check.add_argument("config")
+    check.add_argument("--json", action="store_true", help="machine-readable result")
     sub.add_parser("plan", help="what a run would change, per destination; writes nothing to any CRM").add_argument("config")
     run = sub.add_parser("run", help="run one cycle now")
     run.add_argument("config")
@@ -99,6 +102,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             log.warning("%s", warning)
         print(f"{args.config}: valid ({_summary(cfg)})")
         return EXIT_OK
+    if cmd == "check":
+        return _check(_load(args), as_json=args.json)
     if cmd in ("run", "plan"):
         return _run_once(_load(args), dry_run=cmd == "plan" or args.dry_run, plan_only=cmd == "plan")
     if cmd == "daemon":
@@ -163,6 +168,14 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     if result.status == "succeeded" and not result.counts.get("customers"):
         print("nothing was segmented: no usable purchases; outputs keep what the last run wrote (see the log)")
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
+
+
+def _check(cfg: Config, *, as_json: bool) -> int:
+    from connector.check import render_json, render_text, run_checks
+
+    checks = run_checks(cfg)
+    print(render_json(checks) if as_json else render_text(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_CHECK
 
 
 def _status(cfg: Config, n: int) -> int:

@@ -114,7 +114,8 @@ def sandbox_connectors(salesforce: Any | None, hubspot: Any | None, clock: Sandb
             from connector.crm.salesforce import SalesforceConnector
 
             out["salesforce"] = SalesforceConnector(
-                cfg.sources.salesforce, cfg.destinations.salesforce, transport=httpx.WSGITransport(app=salesforce.app)
+                cfg.sources.salesforce, cfg.destinations.salesforce, transport=httpx.WSGITransport(app=salesforce.app),
+                now=clock.now,
             )
         if cfg.sources.hubspot is not None and hubspot is not None:
             from connector.crm.hubspot import HubSpotConnector

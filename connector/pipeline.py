@@ -1,6 +1,6 @@
 """One cycle as named steps, each checkpointed under the run id.
 
-pull -> features -> segment -> score -> assign -> plan -> push -> measure
+pull -> features -> segment -> score -> offers -> assign -> plan -> push -> measure
 
 `assign` runs before `plan` and `push` (DESIGN.md draws it after): an arm must be stored
 before any CRM shows it, or a crash between the push and the assignment could expose a
@@ -39,13 +39,14 @@ if TYPE_CHECKING:
 
     from connector.steps.experiment import AssignResult, MeasureResult
     from connector.steps.model import FeaturesResult, ScoreResult, SegmentResult
+    from connector.steps.offers import OffersResult
     from connector.steps.plan import PlanResult
     from connector.steps.pull import PullResult
 
 log = logging.getLogger("segsync.pipeline")
 
 _COUNT_LOCK = threading.Lock()
-STEPS = ("pull", "features", "segment", "score", "assign", "plan", "push", "measure")
+STEPS = ("pull", "features", "segment", "score", "offers", "assign", "plan", "push", "measure")
 
 
 class Interrupted(Exception):
@@ -61,6 +62,7 @@ class StepResults:
     features: FeaturesResult | None = None
     segment: SegmentResult | None = None
     score: ScoreResult | None = None
+    offers: OffersResult | None = None
     assign: AssignResult | None = None
     plan: PlanResult | None = None
     measure: MeasureResult | None = None

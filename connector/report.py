@@ -20,6 +20,7 @@ from connector.config import Config, secret_values
 from connector.crm.errors import ConfigurationError
 from connector.state import StateStore
 from connector.steps.insight import ARTIFACT
+from connector.steps.offers import ARTIFACT as OFFERS
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1a202c}
@@ -63,6 +64,9 @@ def render_report(store: StateStore, cfg: Config) -> str:
     ]
     if insights:
         parts += [_segments(insights), _rfm(insights), _migration(insights), _models(insights)]
+    offers = store.models.latest(*OFFERS)
+    if offers:
+        parts.append(_offers(offers[1]))
     parts += [_experiments(lifts), _operations(store)]
     return f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>segsync report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
 
@@ -149,6 +153,25 @@ def _segments(ins: dict[str, Any]) -> str:
         + _table(prof[cols], {"share": ".1%", "revenue_share": ".1%"})
         + "<h3>Priority matrix</h3>"
         + _table(ins["priority"][["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]])
+    )
+
+
+def _offers(summary: dict[str, Any]) -> str:
+    """Top offers per segment and the out-of-time table of methods (the `offers` artifact)."""
+    html = (
+        f"<h2 class='pagebreak'>Next best offer ({escape(summary['method'])}, {escape(summary['mode'])} mode)</h2>"
+        f"<p class='note'>{escape(summary['reason'])}. Data as of {escape(summary['as_of'])}.</p>"
+        + "<h3>Top offers per segment</h3>" + _table(summary["top_by_segment"])
+    )
+    table = summary.get("evaluation")
+    if table is None or table.empty:
+        return html + "<p class='note'>No out-of-time table: the history is shorter than two horizons.</p>"
+    cols = {"precision_at_3": "precision@3", "precision_lo": "p@3 low", "precision_hi": "p@3 high", "hit_at_3": "hit@3",
+            "lift_vs_best_baseline": "vs best baseline", "lift_lo": "lift low", "lift_hi": "lift high"}
+    shown = table[["mode", "method", "customers", "best_baseline", *[c for c in cols if c in table]]].rename(columns=cols)
+    return html + (
+        "<h3>Out of time: trained before the cutoff, judged on the next window (95 % bootstrap intervals)</h3>"
+        + _table(shown, {v: ".3f" for v in cols.values()})
     )
 
 
@@ -242,7 +265,7 @@ def _experiments(lifts: dict[str, list]) -> str:
             "<p class='flag'>Sample ratio mismatch (p &lt; 0.001) in segment(s): " + escape(", ".join(map(str, flagged["segment_id"].unique()))) + ". Their results are untrustworthy.</p>"
             if len(flagged) else "<p class='ok'>No sample ratio mismatch.</p>"
         )
-        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant") if c in res]
+        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant", "note") if c in res]
         parts.append(
             f"<h3>{escape(exp)}</h3><p class='note'>Run {run_id}, {escape(computed[:16])}. Relative lift against control with always-valid intervals; "
             "green = significant after multiple-testing correction.</p>"

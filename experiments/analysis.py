@@ -5,7 +5,9 @@ assignment (intention to treat). Per cell: relative and absolute lift (CUPED-adj
 when a pre-period is given and ``spec.cuped_days > 0``), the frequentist interval and
 p-value (fixed horizon, or the always-valid confidence sequence with
 ``sequential_tuning``), the Bayesian chance to beat control, the segment's SRM check, and
-p-values adjusted over the whole experiment.
+p-values adjusted over the whole experiment. A cell that cannot be compared (a control that
+converted nobody, an arm whose values do not vary: ``experiments.stats.refusal_reasons``,
+judged on the raw values even under CUPED) has NaN lifts and says why in ``note``.
 """
 
 from __future__ import annotations
@@ -21,21 +23,23 @@ from experiments.cuped import ArmSums, adjusted_moments, pooled_theta
 from experiments.outcomes import customer_metrics
 from experiments.spec import ExperimentSpec
 from experiments.srm import SRM_THRESHOLD, srm_p_value
-from experiments.stats import lift_arrays
+from experiments.stats import lift_arrays, refusal_reasons
 
 __all__ = ["RESULT_COLUMNS", "analyse_experiment"]
 
 #: Columns of the result table. ``estimate``/``ci_*`` are the relative lift
 #: ``(mean_t - mean_c) / mean_c``, ``abs_*`` the absolute difference; ``mean_*`` are raw
 #: (unadjusted) means; ``cuped`` says whether the lift was regression-adjusted;
-#: ``chance_to_win`` and ``credible_*`` are the Bayesian posterior of the relative lift.
+#: ``chance_to_win`` and ``credible_*`` are the Bayesian posterior of the relative lift;
+#: ``note`` is why a cell has no lift ("" when it has one).
 RESULT_COLUMNS = [
     "experiment", "segment_id", "arm", "metric", "n_control", "n_treatment",
     "mean_control", "mean_treatment", "estimate", "abs_estimate", "ci_low", "ci_high",
     "abs_ci_low", "abs_ci_high", "p_value", "p_adjusted", "chance_to_win", "credible_low",
     "credible_high", "srm_p",
-    "srm_flag", "significant", "cuped",
+    "srm_flag", "significant", "cuped", "note",
 ]
+NOT_ESTIMABLE = "the CUPED-adjusted control mean is 0, so a relative lift is undefined"
 
 _SUMS = ("n", "y", "yy", "x", "xx", "xy")
 
@@ -67,12 +71,17 @@ def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str
     binary = metric == "conversion"
     mc, vc = adjusted_moments(control, theta, mean_x, binary)
     mt, vt = adjusted_moments(treated, theta, mean_x, binary)
-    rel = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha, sequential_tuning=tuning)
-    ab = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=False, alpha=alpha, sequential_tuning=tuning)
-    fixed = rel if tuning is None else lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha)
+    # judged on the raw values: the adjustment gives a control that converted nobody a
+    # non-zero mean, and a constant arm the covariate's variance
+    raw_c, raw_vc = adjusted_moments(control, np.zeros_like(theta), mean_x, binary)
+    raw_t, raw_vt = adjusted_moments(treated, np.zeros_like(theta), mean_x, binary)
+    reasons = refusal_reasons(raw_c, raw_vc, control.n, raw_vt, treated.n, relative=True)
+    refused = reasons != ""
+    rel = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha, sequential_tuning=tuning, refused=refused)
+    ab = lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=False, alpha=alpha, sequential_tuning=tuning, refused=refused)
+    fixed = rel if tuning is None else lift_arrays(mc, vc, control.n, mt, vt, treated.n, relative=True, alpha=alpha, refused=refused)
     _, cred_low, cred_high, chance = posterior_arrays(fixed[0], fixed[1], alpha=alpha, prior_sd=DEFAULT_PRIOR_SD)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raw_c, raw_t = control.y / control.n, treated.y / treated.n
+    reasons = np.where((reasons == "") & np.isnan(rel[0]), NOT_ESTIMABLE, reasons)
     return pd.DataFrame({
         "segment_id": [s for s in segments for _ in spec.treatments],
         "arm": [t for _ in segments for t in spec.treatments], "metric": metric,
@@ -80,6 +89,7 @@ def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str
         "mean_control": raw_c, "mean_treatment": raw_t, "estimate": rel[0], "abs_estimate": ab[0],
         "ci_low": rel[2], "ci_high": rel[3], "abs_ci_low": ab[2], "abs_ci_high": ab[3],
         "p_value": rel[4], "chance_to_win": chance, "credible_low": cred_low, "credible_high": cred_high,
+        "note": reasons,
     })
 
 

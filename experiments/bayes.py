@@ -1,12 +1,14 @@
-"""Bayesian lift with a Gaussian prior on the effect (gbstats ``EffectBayesianABTest``).
+"""Bayesian lift with a Gaussian prior on the effect (the model of gbstats ``EffectBayesianABTest``).
 
 The likelihood of the true lift is normal around the delta-method estimate with its
 variance; a proper Gaussian prior ``N(prior_mean, prior_sd^2)`` on the *relative* lift is
-updated conjugately (precision-weighted). ``prior_sd=None`` is gbstats' improper flat
-prior (the posterior is the likelihood). The default, a proper ``N(0, 0.3^2)`` on the
-relative lift, shrinks implausibly large lifts from small segments, which matters when
-dozens of segment x arm cells are read at once. For an absolute lift the prior is scaled
-by ``|mean_control|`` so the same setting means the same thing.
+updated conjugately (precision-weighted), as gbstats does. The *default* prior is not
+gbstats': gbstats 0.8.0 defaults to an improper flat prior (``GaussianPrior(mean=0,
+variance=1, proper=False)``: the posterior is the likelihood), which is ``prior_sd=None``
+here. segsync's default, a proper ``N(0, 0.3^2)`` on the relative lift, shrinks implausibly
+large lifts from small segments, which matters when dozens of segment x arm cells are read
+at once. For an absolute lift the prior is scaled by ``|mean_control|`` so the same setting
+means the same thing (gbstats rescales a relative prior the same way).
 """
 
 from __future__ import annotations

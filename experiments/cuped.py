@@ -6,7 +6,12 @@ treatment too, so theta cannot absorb the treatment effect's own arm). The adjus
 of arm ``k`` is ``mean_y_k - theta * (mean_x_k - mean_x)`` and its per-unit variance
 ``var_y + theta^2 var_x - 2 theta cov_xy``: lower by the share of variance the covariate
 explains, unbiased because assignment is independent of the pre-period. The relative
-lift is the ratio of adjusted means, through the usual delta method.
+lift is the ratio of adjusted means, through the usual delta method, so the estimate and its
+variance describe the same ratio. gbstats 0.8.0 differs: it divides the adjusted difference
+by the *raw* control mean and takes the delta-method variance from the raw means. The two
+agree when the arms are balanced on the covariate (then adjusted and raw means coincide).
+A raw control mean of 0 is refused by both (``experiments.analysis`` checks the raw values:
+the adjustment would give a control that converted nobody a non-zero mean).
 
 Everything here works on per-arm sums so whole tables of segment x arm cells adjust at once.
 """

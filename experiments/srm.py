@@ -1,7 +1,12 @@
 """Sample ratio mismatch: are the arms the sizes the weights promise?
 
 Pearson chi-square of observed arm counts against ``total * weight`` with ``k - 1``
-degrees of freedom, skipping zero-weight arms (gbstats ``utils.check_srm``). GrowthBook
+degrees of freedom over the arms with a positive weight. gbstats 0.8.0 ``utils.check_srm``
+differs when an arm has weight 0: it leaves that arm out of the statistic but counts its
+units in the total (so every expected count is too high) and the arm in ``k - 1``. Here a
+zero-weight arm is left out entirely: its members are sticky assignments from before its
+weight was set to 0, and say nothing about whether the live arms are the sizes their
+weights promise. GrowthBook
 and Eppo both warn at p < 0.001 (``docs/app/experiment-results.mdx``): a mismatch means
 assignment or data collection is broken, so the lifts of that segment are not to be
 trusted. Changing arm weights mid-experiment also trips it, rightly: the arms then mix

@@ -1,12 +1,28 @@
-"""Frequentist lift of a treatment over the control, as gbstats computes it.
+"""Frequentist lift of a treatment over the control: gbstats' tests, with its gaps closed.
 
-* Fixed horizon: Welch two-sample t-test (Welch-Satterthwaite degrees of freedom). The
-  relative lift ``(mu_t - mu_c) / |mu_c|`` gets its variance from the delta method
-  (gbstats ``frequentist_variance`` / ``variance_of_ratios`` with zero covariance).
+* Fixed horizon: Welch two-sample t-test (Welch-Satterthwaite degrees of freedom), as
+  gbstats ``TwoSidedTTest``. The relative lift ``(mu_t - mu_c) / |mu_c|`` gets its variance
+  from the delta method (gbstats ``frequentist_variance``, zero covariance). gbstats 0.8.0
+  divides by the *signed* control mean, so against a negative control a treatment that does
+  better reads as a negative lift; with ``|mu_c|`` the sign of the lift is the sign of the
+  difference. Both agree whenever the control mean is positive (every conversion and revenue
+  metric).
 * Sequential: the asymptotic confidence sequence of Waudby-Smith et al. (arXiv
   2103.06476, eqs. 9, 155, 161), gbstats ``SequentialTwoSidedTTest``. It stays valid
   however often it is read, which is what a daemon that reports every day needs. The
   tuning ``N*`` is the total sample of the two arms at which the sequence is tightest.
+
+Comparisons that cannot be made are refused, with a reason (``refusal_reasons``): fewer than
+two units in an arm, a control mean of 0 for a relative lift, and **an arm whose values do
+not vary** (0 % or 100 % conversion, a constant metric). In that last case the Welch test
+would run on the other arm's variance alone, as if the constant arm's mean were known
+exactly; in A/A tests at p = 0.01 with 300 per arm, 36 % of the runs with a zero-conversion
+arm came out "significant". gbstats refuses these too (its placeholder: estimate 0, p = 1);
+segsync gives NaN rather than a p-value that looks like evidence. Refusing is the honest
+answer there: given that one arm converted nobody, a test's false-positive rate depends on the
+unknown rate (Fisher's exact test, exact overall, rejects 8.5 % of such A/A runs).
+``benchmarks/bench_aa_zero_arm.py`` measures it; the parity table with gbstats 0.8.0 is in
+the package docs (``experiments/__init__.py``).
 
 Reference values from gbstats' own tests are reproduced to 5 decimals in
 ``tests/experiments/test_exp_stats.py``. ``lift_arrays`` is the vectorised core; the pipeline
@@ -22,7 +38,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["LiftResult", "SampleMoments", "frequentist_lift", "lift_arrays", "sequential_rho"]
+__all__ = ["LiftResult", "SampleMoments", "frequentist_lift", "lift_arrays", "refusal_reasons", "sequential_rho"]
+
+FEW_UNITS = "fewer than 2 units in an arm"
+ZERO_CONTROL = "the control mean is 0, so a relative lift is undefined"
+ZERO_VARIANCE = "an arm's values do not vary (0 % or 100 % conversion, or a constant value), so no test is valid"
 
 
 @dataclass(frozen=True)
@@ -99,23 +119,39 @@ def _effect(mean_a, var_a, n_a, mean_b, var_b, n_b, relative: bool):
     return est, variance
 
 
+def refusal_reasons(mean_a, var_a, n_a, var_b, n_b, *, relative: bool = True) -> np.ndarray:
+    """Why each comparison cannot be made, ``""`` where it can (an object array of str).
+
+    Give the *raw* moments (CUPED-adjusted ones hide a zero control mean and a constant arm).
+    The first reason that applies is given: too few units, a zero control mean (relative
+    lift only), then an arm whose values do not vary.
+    """
+    arrs = [np.asarray(x, dtype=float) for x in (mean_a, var_a, n_a, var_b, n_b)]
+    mean_a, var_a, n_a, var_b, n_b = np.broadcast_arrays(*arrs)
+    few = (n_a < 2) | (n_b < 2)
+    zero_control = (mean_a == 0) if relative else np.zeros(mean_a.shape, dtype=bool)
+    constant = ~(var_a > 0) | ~(var_b > 0)
+    return np.select([few, zero_control, constant], [FEW_UNITS, ZERO_CONTROL, ZERO_VARIANCE], "").astype(object)
+
+
 def lift_arrays(
     mean_a, var_a, n_a, mean_b, var_b, n_b, *, relative: bool = True, alpha: float = 0.05,
-    sequential_tuning=None,
+    sequential_tuning=None, refused=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised lift: ``(estimate, std_error, ci_low, ci_high, p_value)`` arrays.
 
     Inputs broadcast; ``var_*`` are per-observation variances. Rows that cannot be tested
-    (fewer than two units, zero variance, or a zero control mean for a relative lift) get
-    NaN everywhere, like gbstats' default output but without pretending p = 1.
+    (``refusal_reasons`` of these moments, or True in ``refused``: the caller's verdict on
+    the raw moments behind adjusted ones) get NaN everywhere, like gbstats' placeholder but
+    without pretending p = 1.
     """
     arrs = [np.asarray(x, dtype=float) for x in (mean_a, var_a, n_a, mean_b, var_b, n_b)]
     mean_a, var_a, n_a, mean_b, var_b, n_b = np.broadcast_arrays(*arrs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         est, variance = _effect(mean_a, var_a, n_a, mean_b, var_b, n_b, relative)
-        bad = ~(variance > 0) | (n_a < 2) | (n_b < 2) | ~np.isfinite(est)
-        if relative:
-            bad |= mean_a == 0
+        bad = ~(variance > 0) | ~np.isfinite(est) | (refusal_reasons(mean_a, var_a, n_a, var_b, n_b, relative=relative) != "")
+        if refused is not None:
+            bad |= np.asarray(refused, dtype=bool)
         se = np.sqrt(variance)
         z = est / se
         if sequential_tuning is None:

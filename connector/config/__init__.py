@@ -29,6 +29,7 @@ from connector.config.models import (
     ScoringConfig,
     SegmentationConfig,
 )
+from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
 from connector.config.sources import (
     FilesSource,
@@ -48,7 +49,7 @@ from connector.crm.errors import ConfigurationError
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig",
+    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
     "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",

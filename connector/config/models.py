@@ -99,6 +99,10 @@ class Arm(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_-]{1,40}$")
     weight: float = Field(..., gt=0, le=1)
     control: bool = False
+    offers: Literal["personalised", "segment_default"] | None = Field(
+        None, description="Which offers (offer_1..3) this arm's customers get: personalised (the model's) or "
+        "segment_default (their segment's most popular products); unset leaves the offers alone.",
+    )
 
 
 class HoldoutConfig(Strict):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
+from connector.config.offers import OffersConfig
 from connector.config.paths import check_outputs
 from connector.config.sources import IdentityConfig, QuarantineConfig, SourcesConfig
 from connector.configload import (
@@ -33,6 +34,7 @@ class Config(Strict):
     quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    offers: OffersConfig = Field(default_factory=OffersConfig)
     destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

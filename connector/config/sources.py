@@ -123,7 +123,9 @@ class HubSpotSource(Strict):
     search_requests_per_second: float = Field(4.0, gt=0, le=10)
     contact_properties: list[str] = Field(default_factory=lambda: ["email", "firstname", "lastname", "createdate"])
     attributes: dict[str, str] = Field(default_factory=dict, description="Canonical attribute name -> HubSpot property.")
-    search_overlap_minutes: int = Field(60, ge=0, le=10_080, description="Incremental search re-reads this window (eventual consistency).")
+    search_overlap_minutes: int = Field(
+        60, ge=0, le=10_080, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
+        "clock skew (search is eventually consistent). See connector/cursor.py.")
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )
@@ -150,6 +152,24 @@ class FilesSource(Strict):
     date_format: str | None = Field(None, description="strftime format, e.g. %Y%m%d; parsed as ISO 8601 when unset.")
     attribute_columns: list[str] = Field(default_factory=list)
     delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+    product_column: str | None = Field(
+        None, description="Each row is a line item of this product (offers need it); rows sharing transaction_id_column "
+        "are one purchase."
+    )
+    product_name_column: str | None = Field(None, description="Product name (the code is used when unset).")
+    category_column: str | None = Field(None, description="Product category (for offer rules and diversity).")
+    quantity_column: str | None = Field(None, description="Units on the line; 1 when unset.")
+    unit_price_column: str | None = Field(
+        None, description="Price per unit; with quantity_column and no amount column, amount = quantity x unit price."
+    )
+
+    @model_validator(mode="after")
+    def _line_columns(self) -> FilesSource:
+        extra = ("product_name_column", "category_column", "quantity_column", "unit_price_column")
+        named = [f for f in extra if getattr(self, f)]
+        if named and not self.product_column:
+            raise ValueError(f"{', '.join(named)} need product_column")
+        return self
 
 
 class QuarantineConfig(Strict):

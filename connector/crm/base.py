@@ -10,9 +10,9 @@ back as (source, source_id, email, ...), a transaction and an outcome name the c
 
 Pulls stream: a connector hands the sink one `PullBatch` per page (rows, ids deleted in the
 CRM, and the cursor after them), and the sink stores rows and cursor together, so a cursor
-never runs ahead of the data it covers. Cursors are (timestamp, id) pairs: rows are read in
-(modified, id) order and resumed with `modified > ts OR (modified = ts AND id > id)`, so ties
-on a timestamp are neither skipped nor read twice.
+never runs ahead of the data it covers. The cursor type is shared by every source
+(connector.cursor): a window's tie-safe (timestamp, id) lower bound plus, while a scan is
+unfinished, where that scan got to; the bound moves only when a scan completes.
 
 Writes report per record: one refused row never fails the batch. Each `RecordResult` names
 the record by the key the caller passed, says whether the CRM confirmed it, and if not, why.
@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from connector.cursor import Cursor, utc
 
 __all__ = [
     "Connector",
@@ -42,28 +44,6 @@ __all__ = [
     "set_members",
     "utc",
 ]
-
-
-def utc(value: datetime) -> datetime:
-    """`value` as an aware UTC datetime; naive values are refused (they hide a time zone bug)."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: CRM timestamps must carry a zone")
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class Cursor:
-    """Where a pull stopped: the last row's modification time (UTC) and id. Ordered."""
-
-    timestamp: datetime
-    id: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp", utc(self.timestamp))
-
-    def after(self, timestamp: datetime, id: str) -> bool:
-        """Whether a row at (timestamp, id) comes after this cursor."""
-        return (utc(timestamp), id) > (self.timestamp, self.id)
 
 
 @dataclass(frozen=True, slots=True)

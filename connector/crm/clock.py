@@ -3,13 +3,24 @@
 Everything that waits (retry backoff, rate-limit pacing, token lifetimes) reads time from a
 `Clock`. Production uses `SystemClock`; tests use `ManualClock`, whose `sleep` just moves its
 time forward and records the wait, so a test can assert "waited 10 s" without waiting.
+`ServerClock` is the other time a connector needs: the CRM's own wall clock.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Protocol
+
+import httpx
+
+from connector.cursor import Cursor
+
+#: HTTP dates have whole seconds.
+DATE_RESOLUTION = timedelta(seconds=1)
 
 
 class Clock(Protocol):
@@ -60,3 +71,54 @@ class ManualClock:
             raise ValueError("time only moves forward")
         with self._lock:
             self._now += seconds
+
+
+class ServerClock:
+    """The CRM's wall-clock time, which bounds where a pull cursor may go (connector.cursor).
+
+    `now`, when injected (tests: the sandbox's clock), is the answer. Otherwise the `Date`
+    header of the last reply `observe` saw, plus the time `clock` says has passed since (so a
+    connector that lives across runs does not fall behind); the header has whole seconds, so
+    the estimate errs early, the safe side. Before any reply: this machine's UTC clock.
+    """
+
+    def __init__(self, now: Callable[[], datetime] | None = None, clock: Clock | None = None) -> None:
+        self._now = now
+        self._clock: Clock = clock or SystemClock()
+        self._seen: tuple[datetime, float] | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        known = self.known()
+        return known if known is not None else datetime.now(UTC)
+
+    def known(self) -> datetime | None:
+        """The CRM's time if injected or seen in a reply; None before any reply."""
+        if self._now is not None:
+            return self._now()
+        with self._lock:
+            seen = self._seen
+        if seen is None:
+            return None
+        return seen[0] + timedelta(seconds=max(0.0, self._clock.now() - seen[1]))
+
+    def stamp(self, at: Cursor) -> Cursor:
+        """`at` with its scan's start: kept when known, else (the time was unknown before the
+        scan's first call) that call's reply time less the Date header's one-second resolution,
+        so the start is never later than the CRM's clock was when the scan began."""
+        if at.scan is None or at.scan.started_at is not None:
+            return at
+        return at.scanning(at.scan.query, at.scan.position, self.now() - DATE_RESOLUTION)
+
+    def observe(self, response: httpx.Response) -> None:
+        """Take the time from a reply's `Date` header, when it has a valid one."""
+        date = response.headers.get("Date")
+        if not date:
+            return
+        try:
+            moment = parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            return
+        if moment.tzinfo is not None:
+            with self._lock:
+                self._seen = (moment, self._clock.now())

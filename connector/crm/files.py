@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import logging
 import os
 import tempfile
@@ -33,31 +34,32 @@ class FilesReader:
         self.path = cfg.transactions if cfg.transactions.is_absolute() else base_dir / cfg.transactions
 
     def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(customers, transactions) with canonical column names.
+        """(customers, transactions) with canonical column names (see read_all)."""
+        customers, tx, _ = self.read_all()
+        return customers, tx
+
+    def read_all(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """(customers, transactions, line_items) with canonical column names.
 
         customers: customer_id, plus the configured attribute columns (first value seen).
         transactions: transaction_id, customer_id, occurred_at (parsed, NaT when unparseable
-        is left to the quarantine), amount (raw), source='files'.
+        is left to the quarantine), amount (raw), source='files'. With a product_column each
+        row is a line item: lines sharing a transaction id are one transaction whose amount is
+        the sum of the lines (quantity x unit price when the file has no amount column).
+        line_items: the canonical line_items table (values raw, for
+        segmentation.line_items.clean_line_items), or None without a product_column.
         """
         raw = self._load()
         cfg = self.cfg
-        needed = [cfg.customer_id_column, cfg.amount_column, cfg.date_column, *cfg.attribute_columns]
-        if cfg.transaction_id_column:
-            needed.append(cfg.transaction_id_column)
-        missing = [c for c in needed if c not in raw.columns]
-        if missing:
-            raise ConfigurationError(
-                f"{self.path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
-                f"the file has {', '.join(map(str, raw.columns))}"
-            )
+        self._check_columns(raw)
+        ids = raw[cfg.transaction_id_column].astype(str) if cfg.transaction_id_column else pd.Series(
+            [f"row-{i + 2}" for i in range(len(raw))], index=raw.index)  # +2: header is line 1
         tx = pd.DataFrame(
             {
-                "transaction_id": raw[cfg.transaction_id_column].astype(str)
-                if cfg.transaction_id_column
-                else [f"row-{i + 2}" for i in range(len(raw))],  # +2: header is line 1
+                "transaction_id": ids,
                 "customer_id": raw[cfg.customer_id_column].astype("string").str.strip(),
                 "occurred_at": self._dates(raw[cfg.date_column]),
-                "amount": raw[cfg.amount_column],
+                "amount": self._amounts(raw),
                 "source": "files",
             }
         )
@@ -69,7 +71,47 @@ class FilesReader:
             .drop_duplicates("customer_id")
             .reset_index(drop=True)
         )
-        return customers, tx
+        if not cfg.product_column:
+            return customers, tx, None
+        return customers, _one_row_per_transaction(tx), self._line_items(raw, tx)
+
+    def _check_columns(self, raw: pd.DataFrame) -> None:
+        cfg = self.cfg
+        optional = [cfg.transaction_id_column, cfg.product_column, cfg.product_name_column, cfg.category_column,
+                    cfg.quantity_column, cfg.unit_price_column]
+        needed = [cfg.customer_id_column, cfg.date_column, *cfg.attribute_columns, *[c for c in optional if c]]
+        if not self._amount_from_lines(raw):
+            needed.append(cfg.amount_column)
+        missing = [c for c in needed if c not in raw.columns]
+        if missing:
+            raise ConfigurationError(
+                f"{self.path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
+                f"the file has {', '.join(map(str, raw.columns))}"
+            )
+
+    def _amount_from_lines(self, raw: pd.DataFrame) -> bool:
+        cfg = self.cfg
+        return bool(cfg.quantity_column and cfg.unit_price_column) and cfg.amount_column not in raw.columns
+
+    def _amounts(self, raw: pd.DataFrame) -> pd.Series:
+        if not self._amount_from_lines(raw):
+            return raw[self.cfg.amount_column]
+        qty = pd.to_numeric(raw[self.cfg.quantity_column], errors="coerce")
+        price = pd.to_numeric(raw[self.cfg.unit_price_column], errors="coerce")
+        return qty * price
+
+    def _line_items(self, raw: pd.DataFrame, tx: pd.DataFrame) -> pd.DataFrame:
+        cfg = self.cfg
+
+        def col(name: str | None, default: object) -> object:
+            return raw[name] if name else default
+
+        return pd.DataFrame({
+            "transaction_id": tx["transaction_id"], "customer_id": tx["customer_id"], "occurred_at": tx["occurred_at"],
+            "product_id": raw[cfg.product_column].astype("string").str.strip(),
+            "product_name": col(cfg.product_name_column, None), "category": col(cfg.category_column, None),
+            "quantity": col(cfg.quantity_column, 1.0), "unit_price": col(cfg.unit_price_column, float("nan")),
+        })
 
     def _warn_duplicates(self, tx: pd.DataFrame) -> None:
         """Without a transaction id two identical rows are two purchases: say how many there are."""
@@ -118,8 +160,20 @@ class FilesReader:
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
 
 
+def _one_row_per_transaction(lines: pd.DataFrame) -> pd.DataFrame:
+    """Lines of one transaction id as one transaction: first customer and date, summed amount
+    (NaN when a line's amount is not a number, which the quarantine then reports)."""
+    amount = pd.to_numeric(lines["amount"], errors="coerce")
+    total = amount.groupby(lines["transaction_id"], sort=False).sum(min_count=1)
+    bad = amount.isna().groupby(lines["transaction_id"], sort=False).any()
+    first = lines.drop_duplicates("transaction_id").set_index("transaction_id")
+    first["amount"] = total.where(~bad).reindex(first.index)
+    return first.reset_index()
+
+
 def _sniff(path: Path) -> str:
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as f:
         sample = f.read(64 * 1024)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter

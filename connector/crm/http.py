@@ -219,7 +219,7 @@ class Transport:
 
     def _path(self, call: _Call) -> str:
         # Paths only: query strings carry SOQL with customer data, and never belong in logs.
-        return httpx.URL(call.url).path
+        return redact(httpx.URL(call.url).path)
 
     # ------------------------------------------------------------------ concurrency
 

@@ -25,6 +25,8 @@ _PATTERNS = [
     ),
     # free text, as a log line may put it: "refresh_token: abc...", "client_secret 'abc...'"
     re.compile(r"(?i)\b((?:access_token|refresh_token|client_secret)[\"':\s]+)[A-Za-z0-9._~+/=-]{8,}"),
+    # tokens in URL paths: HubSpot's introspection endpoints /oauth/v1/{access,refresh}-tokens/{token}
+    re.compile(r"(/(?:access|refresh)-tokens/)[^/?\s\"']+"),
 ]
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
@@ -41,7 +43,8 @@ def redact(text: str, secrets: Iterable[str] = (), *, mask: str = MASK) -> str:
     text = _PATTERNS[0].sub(lambda m: f"{m.group(1)} {mask}", text)
     text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{mask}{m.group(2)}", text)
     text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{mask}", text)
-    return _PATTERNS[3].sub(lambda m: f"{m.group(1)}{mask}", text)
+    text = _PATTERNS[3].sub(lambda m: f"{m.group(1)}{mask}", text)
+    return _PATTERNS[4].sub(lambda m: f"{m.group(1)}{mask}", text)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -8,27 +8,12 @@ the deletions and the cursor after them in one transaction of the state store's 
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.crm.base import Cursor, CustomerRecord, PullBatch, TransactionRecord
 
 if TYPE_CHECKING:
-    from connector.state.mirror import Cursor as StoredCursor
     from connector.state.mirror import Mirror
-
-
-def to_stored(cursor: Cursor) -> StoredCursor:
-    from connector.state.mirror import Cursor as StoredCursor
-
-    return StoredCursor(ts=cursor.timestamp.isoformat(), last_id=cursor.id)
-
-
-def from_stored(stored: StoredCursor | None) -> Cursor | None:
-    """The connector cursor for a stored one (None when the stream was never pulled)."""
-    if stored is None or stored.ts is None or stored.last_id is None:
-        return None
-    return Cursor(datetime.fromisoformat(stored.ts), stored.last_id)
 
 
 def _customer_row(r: CustomerRecord) -> dict[str, Any]:
@@ -56,7 +41,7 @@ class MirrorSink:
 
     def cursor(self) -> Cursor | None:
         """Where the stream's last pull stopped."""
-        return from_stored(self.mirror.cursor(self.source, self.stream))
+        return self.mirror.cursor(self.source, self.stream)
 
     def __call__(self, batch: PullBatch) -> None:
         if self.stream == "customers":
@@ -64,6 +49,6 @@ class MirrorSink:
         else:
             rows = [_transaction_row(r) for r in batch.rows]  # type: ignore[arg-type]
         rows += [{"source_id": i, "deleted": True} for i in batch.deleted_ids]
-        self.mirror.commit_page(self.source, self.stream, cursor=to_stored(batch.cursor), **{self.stream: rows})
+        self.mirror.commit_page(self.source, self.stream, cursor=batch.cursor, **{self.stream: rows})
         self.rows += len(batch.rows)
         self.deleted += len(batch.deleted_ids)

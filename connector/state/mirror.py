@@ -2,14 +2,14 @@
 
 A page of records and the cursor after it commit in one transaction (as dlt does), so a
 cursor never moves past data that was not stored, and a crash mid-pull re-reads at most one
-page. Cursors are (timestamp, id) pairs: tie-safe when many records share a timestamp.
+page. The cursor is the one every source uses (connector.cursor.Cursor): its (timestamp, id)
+bound goes to `ts` / `last_id`, an unfinished scan to `extra` as JSON.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -17,16 +17,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from connector.state.store import StateStore
 
+from connector.cursor import Cursor
 from connector.state.store import utcnow_iso
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a stream's incremental pull resumes: after (ts, last_id)."""
-
-    ts: str | None = None
-    last_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Mirror:
@@ -39,7 +31,9 @@ class Mirror:
         if not rows:
             return None
         r = rows[0]
-        return Cursor(r["ts"], r["last_id"], json.loads(r["extra"] or "{}"))
+        if r["ts"] is None or r["last_id"] is None:
+            return None
+        return Cursor.stored(r["ts"], r["last_id"], r["extra"])
 
     def reset_cursor(self, source: str, stream: str | None = None) -> None:
         """Forget a cursor (full resync next run)."""
@@ -111,7 +105,7 @@ class Mirror:
                     "INSERT INTO cursors (source, stream, ts, last_id, extra, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(source, stream) DO UPDATE SET ts = excluded.ts, last_id = excluded.last_id, "
                     "extra = excluded.extra, updated_at = excluded.updated_at",
-                    (source, stream, cursor.ts, cursor.last_id, json.dumps(cursor.extra, sort_keys=True), utcnow_iso()),
+                    (source, stream, cursor.timestamp.isoformat(), cursor.id, cursor.scan_json(), utcnow_iso()),
                 )
         return len(cust) + len(txs)
 

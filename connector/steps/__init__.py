@@ -19,6 +19,7 @@ from connector.steps.model import (
     score,
     segment,
 )
+from connector.steps.offers import OffersResult, offers
 from connector.steps.plan import PlanResult, plan
 from connector.steps.pull import PullResult, pull
 from connector.steps.push import push
@@ -28,6 +29,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Any], object]] = {
     "features": features,
     "segment": segment,
     "score": score,
+    "offers": offers,
     "assign": assign,
     "plan": plan,
     "push": push,
@@ -40,6 +42,7 @@ RESULT_TYPES: dict[str, type] = {
     "features": FeaturesResult,
     "segment": SegmentResult,
     "score": ScoreResult,
+    "offers": OffersResult,
     "assign": AssignResult,
     "plan": PlanResult,
     "measure": MeasureResult,

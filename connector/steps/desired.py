@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 #: moves a lifetime value by a few cents, is not a change worth an API call. (CLV at two
 #: decimals rewrote nearly every record every day: benchmarks/bench_writes.py.)
 SCORE_DECIMALS, MONEY_DECIMALS = 2, 0
+OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
 
 
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
     """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
-    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict)."""
+    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict), and
+    with line items offer_1..3 and offer_reasons (an arm may switch them to the segment's own)."""
     done = ctx.results
     assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
     segments, customers = done.segment.segments, done.features.customers
@@ -35,6 +37,9 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
         table["arms"] = table["customer_id"].map(by_customer)
         single = len(ctx.config.experiments.items) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
+    if done.offers is not None:
+        table = table.merge(done.offers.offers[["customer_id", *OFFER_KEYS]], on="customer_id", how="left")
+        table = _offer_source(ctx, table, done.offers.defaults)
     return table
 
 
@@ -44,6 +49,33 @@ def current_arms(arms: pd.DataFrame | None, configured: list[str]) -> pd.DataFra
     if arms is None:
         return None
     return arms[arms["experiment"].isin(configured)]
+
+
+def _offer_source(ctx: CycleContext, table: pd.DataFrame, defaults) -> pd.DataFrame:
+    """Customers in an arm whose `offers` is segment_default get their segment's own offers."""
+    switch = {(e.key, a.name) for e in ctx.config.experiments.items for a in e.arms if a.offers == "segment_default"}
+    if not switch or "arms" not in table.columns:
+        return table
+    hit = table["arms"].map(lambda d: isinstance(d, dict) and any((k, v) in switch for k, v in d.items())).astype(bool)
+    for idx in table.index[hit]:
+        seg_id, seg_name = table.at[idx, "segment_id"], table.at[idx, "segment_name"]
+        own = list(defaults.get(str(seg_id), ()))[:3]
+        for j in range(3):
+            table.at[idx, f"offer_{j + 1}"] = own[j] if j < len(own) else None
+        table.at[idx, "offer_reasons"] = " | ".join(f"{j + 1}: the default offer of {seg_name}" for j in range(len(own)))
+    return table
+
+
+def material_change(values: dict[str, object], confirmed: dict[str, object]) -> bool:
+    """Whether `values` differ from what the CRM confirmed in a way worth a write: the offer
+    reasons alone (a share that moved, a later "last bought" date) never rewrite a record
+    whose three offers are the same."""
+    if values == confirmed:
+        return False
+    if "offer_reasons" in values and all(values.get(k) == confirmed.get(k) for k in OFFER_KEYS[:3]):
+        rest = {k: v for k, v in values.items() if k != "offer_reasons"}
+        return rest != {k: v for k, v in confirmed.items() if k != "offer_reasons"}
+    return True
 
 
 def _rounded(scores: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connector.crm.base import FieldUpdate
-from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
+from connector.steps.desired import (
+    desired_state,
+    field_specs,
+    list_memberships,
+    material_change,
+    record_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,7 +121,7 @@ def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_c
     for row in present.to_dict("records"):
         values = record_values(row, keys)
         seen = ledger.get(row["customer_id"])
-        if seen is not None and seen["fields"] == json.loads(json.dumps(values, default=str)):
+        if seen is not None and not material_change(json.loads(json.dumps(values, default=str)), seen["fields"]):
             p.unchanged += 1
             continue
         rid = str(row[record_col])

@@ -25,10 +25,12 @@ log = logging.getLogger("segsync.pull")
 
 @dataclass(frozen=True)
 class PullResult:
-    """The files source's tables as read this run (customers, transactions), or None; CRM
-    pulls land in the state store's mirror, not here."""
+    """The files source's tables as read this run (customers, transactions), or None, and its
+    line items (raw canonical line_items) when it names a product column; CRM pulls land in
+    the state store's mirror, not here."""
 
     files: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    line_items: pd.DataFrame | None = None
 
 
 def pull(ctx: CycleContext) -> PullResult:
@@ -46,11 +48,15 @@ def pull(ctx: CycleContext) -> PullResult:
             ctx.count(f"pulled_{name}_{stream}", sink.rows)
             if sink.deleted:
                 ctx.count(f"deleted_{name}_{stream}", sink.deleted)
-            log.info("%s %s: %d changed record(s) since %s", name, stream, sink.rows, since.timestamp.isoformat() if since else "the beginning")
+            window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
+            resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
+            log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
     files = ctx.config.sources.files
     if files is None:
         return PullResult()
-    customers, transactions = FilesReader(files, ctx.config.base_dir).read()
+    customers, transactions, line_items = FilesReader(files, ctx.config.base_dir).read_all()
     ctx.count("pulled_files_transactions", len(transactions))
+    if line_items is not None:
+        ctx.count("pulled_files_line_items", len(line_items))
     log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
-    return PullResult(files=(customers, transactions))
+    return PullResult(files=(customers, transactions), line_items=line_items)

@@ -205,7 +205,7 @@ class SandboxWorld:
         return {
             "salesforce": SalesforceConnector(
                 config.sources.salesforce, config.destinations.salesforce, clock=clock,
-                transport=WSGIFaultTransport(app=self.sf_app), rng=random.Random(self.seed)),
+                transport=WSGIFaultTransport(app=self.sf_app), rng=random.Random(self.seed), now=self.clock.now),
             "hubspot": HubSpotConnector(
                 config.sources.hubspot, config.destinations.hubspot, clock=clock,
                 transport=WSGIFaultTransport(app=self.hs_app), now=self.clock.now),

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import threading
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ import respx
 
 from connector.config import HttpConfig
 from connector.crm.auth import StaticTokenAuthenticator, Token, TokenAuthenticator
-from connector.crm.clock import ManualClock
+from connector.crm.clock import ManualClock, ServerClock
 from connector.crm.errors import (
     AuthenticationError,
     FatalError,
@@ -24,6 +25,7 @@ from connector.crm.errors import (
 from connector.crm.http import Transport, classify_status, parse_retry_after
 from connector.crm.pacing import RollingWindowPacer
 from connector.crm.redaction import redact, redact_headers
+from connector.cursor import Cursor
 
 BASE = "https://crm.test"
 
@@ -273,3 +275,23 @@ def test_listener_sees_every_attempt():
     t.counter.subscribe(lambda obs: seen.append((obs.crm, obs.kind, obs.method, obs.status)))
     t.request("DELETE", "/x", kind="delete")
     assert seen == [("testcrm", "delete", "DELETE", "200")]
+
+
+def test_server_clock_follows_the_date_header_and_the_time_passed_since():
+    clock = ManualClock(100.0)
+    server = ServerClock(clock=clock)
+    before = server.now()  # no reply yet: this machine's clock, but not a known CRM time
+    assert abs((before - datetime.now(UTC)).total_seconds()) < 60 and server.known() is None
+    scanning = Cursor(datetime(2026, 5, 1, tzinfo=UTC)).scanning("q", "", server.known())
+    server.observe(httpx.Response(200, headers={"Date": "Mon, 01 Jun 2026 12:00:00 GMT"}))
+    assert server.now() == server.known() == datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    # a scan whose start was unknown takes its first reply's time, less the Date's resolution
+    assert server.stamp(scanning).scan.started_at == datetime(2026, 6, 1, 11, 59, 59, tzinfo=UTC)
+    assert server.stamp(server.stamp(scanning)) == server.stamp(scanning)
+    clock.sleep(90)  # a connector living across runs does not fall behind the CRM
+    assert server.now() == datetime(2026, 6, 1, 12, 1, 30, tzinfo=UTC)
+    server.observe(httpx.Response(200, headers={"Date": "not a date"}))  # ignored
+    assert server.now() == datetime(2026, 6, 1, 12, 1, 30, tzinfo=UTC)
+    injected = ServerClock(lambda: datetime(2030, 1, 1, tzinfo=UTC), clock)
+    injected.observe(httpx.Response(200, headers={"Date": "Mon, 01 Jun 2026 12:00:00 GMT"}))
+    assert injected.now() == datetime(2030, 1, 1, tzinfo=UTC)

@@ -198,7 +198,7 @@ class E2EWorld:
     def factory(self, config: Config) -> dict[str, Any]:
         clock = TransportClock(self.clock)
         sf = SalesforceConnector(config.sources.salesforce, config.destinations.salesforce, clock=clock,
-                                 transport=httpx.WSGITransport(app=self.sf_log))
+                                 transport=httpx.WSGITransport(app=self.sf_log), now=self.clock.now)
         hs = HubSpotConnector(config.sources.hubspot, config.destinations.hubspot, clock=clock,
                               transport=httpx.WSGITransport(app=self.hs_log), now=self.clock.now)
         return {"salesforce": self.wrap("salesforce", sf), "hubspot": self.wrap("hubspot", hs)}

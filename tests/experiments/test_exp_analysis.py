@@ -169,3 +169,39 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="several rows for one customer"):
         analyse_experiment(dup, OUTCOMES, SPEC)
     assert analyse_experiment(ARMS.iloc[:0], OUTCOMES, SPEC).empty
+
+
+def control_converted_nobody() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """0 of 10 control customers bought, 3 of 10 treated did; pre-period buyers differ by arm."""
+    ids = [f"c{i}" for i in range(10)] + [f"t{i}" for i in range(10)]
+    arms = arms_frame([("e1", c, "ctl" if c[0] == "c" else "tx", "s1", T0) for c in ids])
+    outcomes = outcomes_frame([("e1", t, "revenue", 25.0, T0 + DAY) for t in ("t0", "t1", "t2")])
+    pre_buyers = {"c0": 40.0, "c1": 10.0, "t0": 30.0, "t1": 50.0, "t2": 20.0, "t3": 15.0, "t4": 35.0}
+    pre = pd.DataFrame({"customer_id": ids, "value": [pre_buyers.get(c, 0.0) for c in ids]})
+    return arms, outcomes, pre
+
+
+@pytest.mark.parametrize("cuped", [True, False], ids=["cuped", "plain"])
+def test_a_control_that_converted_nobody_has_no_relative_lift_and_says_why(cuped):
+    arms, outcomes, pre = control_converted_nobody()
+    res = analyse_experiment(arms, outcomes, SPEC, pre_period=pre if cuped else None)
+    assert res["cuped"].all() == cuped
+    for metric in ("conversion", "revenue"):
+        r = row(res, metric)
+        assert (r["mean_control"], r["mean_treatment"]) == (0.0, 0.3 if metric == "conversion" else 7.5)
+        assert r[["estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "abs_estimate", "abs_ci_low", "abs_ci_high"]].isna().all()
+        assert r["note"] == "the control mean is 0, so a relative lift is undefined"
+        assert not r["significant"]
+
+
+def test_an_arm_that_does_not_vary_is_not_compared_and_a_normal_cell_has_no_note():
+    arms, outcomes, pre = control_converted_nobody()
+    everyone_bought = outcomes_frame([("e1", c, "revenue", 25.0, T0 + DAY) for c in arms["customer_id"] if c[0] == "c"])
+    res = analyse_experiment(arms, pd.concat([outcomes, everyone_bought]), SPEC, pre_period=pre)
+    conv, rev = row(res, "conversion"), row(res, "revenue")
+    assert conv["mean_control"] == 1.0 and rev["mean_control"] == 25.0  # 100 % conversion, a constant revenue
+    for r in (conv, rev):
+        assert r[["estimate", "ci_low", "ci_high", "p_value", "abs_estimate", "abs_ci_low", "abs_ci_high"]].isna().all()
+        assert r["note"].startswith("an arm's values do not vary")
+    normal = analyse_experiment(ARMS, OUTCOMES, SPEC)
+    assert (normal["note"] == "").all() and normal["estimate"].notna().all()

@@ -13,7 +13,15 @@ from scipy import stats as sps
 from experiments.bayes import bayesian_lift
 from experiments.correction import adjust_p_values
 from experiments.srm import srm_p_value
-from experiments.stats import LiftResult, SampleMoments, frequentist_lift
+from experiments.stats import (
+    FEW_UNITS,
+    ZERO_CONTROL,
+    ZERO_VARIANCE,
+    LiftResult,
+    SampleMoments,
+    frequentist_lift,
+    refusal_reasons,
+)
 
 CONTROL = (3407, 1396.87, 52377.9767)  # (n, sum, sum_squares): gbstats SampleMeanStatistic
 TREATMENT = (3461, 2422.7, 134698.29)
@@ -140,3 +148,36 @@ def test_holm_and_bh_by_hand_and_against_scipy():
     assert np.array_equal(adjust_p_values(q, "none"), q)
     with pytest.raises(ValueError, match="correction"):
         adjust_p_values(q, "bonferroni")
+
+
+ZERO_VARIANCE_CASES = {
+    "control-converted-nobody": (SampleMoments.proportion(300, 0), SampleMoments.proportion(300, 8)),
+    "treatment-converted-nobody": (SampleMoments.proportion(300, 8), SampleMoments.proportion(300, 0)),
+    "control-converted-everyone": (SampleMoments.proportion(300, 300), SampleMoments.proportion(300, 290)),
+    "constant-revenue-in-control": (SampleMoments.from_values(np.full(50, 20.0)), SampleMoments.from_values(np.arange(50.0))),
+}
+
+
+@pytest.mark.parametrize("case", list(ZERO_VARIANCE_CASES))
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+@pytest.mark.parametrize("tuning", [None, 600], ids=["fixed", "sequential"])
+def test_an_arm_whose_values_do_not_vary_is_refused(case, relative, tuning):
+    """Before, the test ran on the other arm's variance alone: 0/300 against 8/300 gave an
+    absolute lift with p = 0.004, a false winner in most A/A runs with a zero arm."""
+    control, treatment = ZERO_VARIANCE_CASES[case]
+    res = frequentist_lift(control, treatment, relative=relative, sequential_tuning=tuning)
+    assert all(math.isnan(v) for v in res), res
+    posterior = bayesian_lift(control, treatment, relative=relative)
+    assert math.isnan(posterior.estimate) and posterior.chance_to_win == 0.5
+
+
+def test_refusal_reasons_name_the_first_reason_that_applies():
+    n = np.array([300, 1, 300, 300, 300])
+    mean_a = np.array([0.0, 0.5, 0.5, 1.0, 0.2])
+    var_a = mean_a * (1 - mean_a)
+    var_b = np.array([0.01, 0.2, 0.0, 0.2, 0.16])
+    rel = refusal_reasons(mean_a, var_a, n, var_b, np.full(5, 300), relative=True)
+    assert rel.tolist() == [ZERO_CONTROL, FEW_UNITS, ZERO_VARIANCE, ZERO_VARIANCE, ""]
+    absolute = refusal_reasons(mean_a, var_a, n, var_b, np.full(5, 300), relative=False)
+    assert absolute.tolist() == [ZERO_VARIANCE, FEW_UNITS, ZERO_VARIANCE, ZERO_VARIANCE, ""]
+    assert ZERO_CONTROL == "the control mean is 0, so a relative lift is undefined"

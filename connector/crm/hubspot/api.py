@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +20,7 @@ import httpx
 
 from connector.config import HubSpotSource
 from connector.crm.base import QuotaInfo
-from connector.crm.clock import Clock, SystemClock
+from connector.crm.clock import Clock, ServerClock, SystemClock
 from connector.crm.counters import RequestCounter
 from connector.crm.errors import CRMError
 from connector.crm.http import Transport
@@ -63,10 +62,9 @@ class HubSpotApi:
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
-        self._now = now
-        self._server_time: datetime | None = None
         self.paths = HubSpotPaths(source.api_version)
         self.clock = clock or SystemClock()
+        self.server_clock = ServerClock(now, self.clock)
         self.pacer = RollingWindowPacer(
             source.tier_requests_per_10s, BURST_WINDOW_SECONDS * WINDOW_SAFETY, self.clock
         )
@@ -103,24 +101,12 @@ class HubSpotApi:
         return parse_body(reply.content)
 
     def server_now(self) -> datetime:
-        """HubSpot's current time: the injected `now`, else the last reply's Date header,
-        else this machine's UTC clock. Pull cursors are held back relative to it."""
-        if self._now is not None:
-            return self._now()
-        with self._lock:
-            seen = self._server_time
-        return seen or datetime.now(UTC)
+        """HubSpot's current time (connector.crm.clock.ServerClock); pull cursors are held
+        back relative to it."""
+        return self.server_clock.now()
 
     def _read_limits(self, response: httpx.Response) -> None:
-        date = response.headers.get("Date")
-        if date:
-            try:
-                moment = parsedate_to_datetime(date)
-            except (TypeError, ValueError, IndexError):
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                with self._lock:
-                    self._server_time = moment
+        self.server_clock.observe(response)
         window_left = response.headers.get("X-HubSpot-RateLimit-Remaining")
         if window_left and window_left.isdigit():
             self.pacer.observe_remaining(int(window_left))  # the limit is per account, shared

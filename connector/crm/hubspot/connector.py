@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,7 @@ from connector.crm.base import (
     QuotaInfo,
     RecordResult,
     Sink,
+    TransactionRecord,
 )
 from connector.crm.clock import Clock
 from connector.crm.counters import RequestCounter
@@ -30,7 +32,7 @@ from connector.crm.hubspot.associations import associated_ids
 from connector.crm.hubspot.classifier import CRM
 from connector.crm.hubspot.lists import MembershipOutcome
 from connector.crm.hubspot.membership import ListManager
-from connector.crm.hubspot.reader import FULL_SYNC, ObjectReader
+from connector.crm.hubspot.reader import ObjectReader, Page
 from connector.crm.hubspot.records import (
     CONTACT_CORE,
     DEAL_PROPERTIES,
@@ -84,45 +86,53 @@ class HubSpotConnector:
     # ------------------------------------------------------------------ pulls
 
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        last: Cursor | None = None
-        for page in self._contacts.pages(since):
-            rows: list[CustomerRecord] = []
+        def rows(page: Page) -> tuple[list[CustomerRecord], list[str]]:
+            out: list[CustomerRecord] = []
             for record in page.records:
                 row = customer_record(record, self.source.attributes)
                 if row is None:
                     self.skipped["contact_without_dates"] = self.skipped.get("contact_without_dates", 0) + 1
                 else:
-                    rows.append(row)
-            if page.records or page.final:
-                sink(PullBatch(rows=rows, deleted_ids=(), cursor=page.cursor))
-                last = page.cursor
-        self._report_deletions(self._contacts, sink, since, last)
-        return last if last is not None else since
+                    out.append(row)
+            return out, []
+
+        return self._pull(self._contacts, sink, since, rows)
 
     def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        last: Cursor | None = None
-        for page in self._deals.pages(since):
+        def rows(page: Page) -> tuple[list[TransactionRecord], list[str]]:
             won = [d for d in page.records if is_won(d)]
             # A deal seen by an incremental read that is no longer won (reopened, lost) must
             # leave the mirror if it was a transaction before.
             gone = [str(d["id"]) for d in page.records if not is_won(d)] if page.incremental else []
             contacts = associated_ids(self.api, "deals", "contacts", [str(d["id"]) for d in won]) if won else {}
-            rows = list(transaction_records(won, contacts, self.skipped))
-            if page.records or page.final:
-                sink(PullBatch(rows=rows, deleted_ids=gone, cursor=page.cursor))
-                last = page.cursor
-        self._report_deletions(self._deals, sink, since, last)
+            return list(transaction_records(won, contacts, self.skipped)), gone
+
+        last = self._pull(self._deals, sink, since, rows)
         if self.skipped:
             log.warning("hubspot: incomplete deals by reason (quarantined with the reason, not dropped): %s", self.skipped)
-        return last if last is not None else since
+        return last
 
-    def _report_deletions(self, reader: ObjectReader, sink: Sink, since: Cursor | None, last: Cursor | None) -> None:
-        """After an incremental pull: records archived since the cursor, as deleted ids."""
-        if since is None or since.timestamp == FULL_SYNC or last is None or not self.source.track_deletions:
-            return
-        for ids in reader.archived_since(since.timestamp):
+    def _pull(self, reader: ObjectReader, sink: Sink, since: Cursor | None,
+              rows: Callable[[Page], tuple[Sequence[Any], list[str]]]) -> Cursor | None:
+        """Sink each page with its scan-in-progress cursor; after an incremental scan, the
+        records archived in its window; then the completed cursor, so a crash anywhere before
+        resumes the same scan and the window's bound moves only once everything is stored."""
+        at, done = since, None
+        for page in reader.pages(since):
+            found, gone = rows(page)
+            if page.done is not None and not (page.incremental and self.source.track_deletions):
+                sink(PullBatch(rows=found, deleted_ids=gone, cursor=page.done))
+                return page.done
+            if page.records:
+                sink(PullBatch(rows=found, deleted_ids=gone, cursor=page.cursor))
+            at, done = page.cursor, page.done
+        if done is None or at is None:
+            return at
+        for ids in reader.archived_since(at.timestamp):  # the window's bound: kept by every page
             if ids:
-                sink(PullBatch(rows=[], deleted_ids=ids, cursor=last))
+                sink(PullBatch(rows=[], deleted_ids=ids, cursor=at))
+        sink(PullBatch(rows=[], deleted_ids=(), cursor=done))
+        return done
 
     # ------------------------------------------------------------------ writes
 

@@ -6,30 +6,30 @@ A full sync pages `GET /crm/objects/2026-03/{type}?limit=100&properties=...&afte
 rest is read for the same page by `POST .../batch/read`, whose body has no such limit.
 Later runs search for records after the (modified, id) cursor (search.py).
 
-Each page comes with the cursor a crash may resume from. While a scan is unfinished that
-cursor says where the scan was (`after:<token>` for the list, `search:<cursor id>:<last id>`
-for a search) at the scan's starting timestamp; only the last page carries the scan's
-high-water mark, so a cursor never claims data the mirror does not hold. That mark is held
-back to the scan's start minus `search_overlap_minutes`: search is eventually consistent,
-so writes from the last window may not be visible yet and are searched again next run
-(Estuary holds back an hour for the same reason). Re-read records are the same rows, and
-the mirror's upsert by id absorbs them.
+Each page comes with the cursor a crash may resume from (connector.cursor): the window's
+lower bound, which stays put while the scan runs, and the scan's position (the list's `after`
+token, or the last id a search emitted) and first start. A position is reused only by a scan
+of the same query over the same window. The last page also carries the completed cursor: the
+scan's high-water mark, held back to before the moment the scan *first* started minus
+`search_overlap_minutes`, however many runs it took. Search is eventually consistent, so writes
+from the last window may not be visible yet and are searched again next run (Estuary holds
+back an hour for the same reason); and a record edited while a killed scan waited, below its
+resume position, is modified after that start, so the next scan reads it (issue 23).
+Re-read records are the same rows, and the mirror's upsert by id absorbs them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from connector.crm.base import Cursor
 from connector.crm.hubspot.api import HubSpotApi
-from connector.crm.hubspot.search import SearchScan, last_modified_property
+from connector.crm.hubspot.search import MAX_PAGE, SearchScan, last_modified_property
 from connector.crm.hubspot.values import parse_timestamp
+from connector.cursor import BEGINNING, Cursor, query_key, warn_if_stale
 
-#: Cursor timestamp of a full sync that has not finished yet.
-FULL_SYNC = datetime(1970, 1, 1, tzinfo=UTC)
 LIST_PAGE = 100
 URL_PROPERTY_BUDGET = 8_000
 
@@ -50,9 +50,12 @@ def split_properties(names: Sequence[str], budget: int = URL_PROPERTY_BUDGET) ->
 
 @dataclass
 class Page:
+    """One page of a scan: its records, the cursor to commit with them (the scan unfinished),
+    and on the last page `done`, the cursor once the scan is complete."""
+
     records: list[dict[str, Any]]
     cursor: Cursor
-    final: bool
+    done: Cursor | None
     incremental: bool
 
 
@@ -65,52 +68,49 @@ class ObjectReader:
         self.modified = last_modified_property(object_type)
         self.properties = list(dict.fromkeys([*properties, self.modified]))
         self.overlap = overlap
+        self.list_page = LIST_PAGE  # records per list call (HubSpot's maximum)
+        self.search_page = MAX_PAGE  # records per search call (HubSpot's maximum); tests page smaller
 
     def pages(self, since: Cursor | None) -> Iterator[Page]:
-        if since is None or since.timestamp == FULL_SYNC:
-            resume = since.id.removeprefix("after:") if since is not None and since.id.startswith("after:") else None
-            yield from self._list_pages(resume)
-            return
-        if since.id.startswith("search:"):
-            _, since_id, last_id = since.id.split(":")
-            yield from self._search_pages(Cursor(since.timestamp, since_id), int(last_id) if last_id else None)
-            return
-        yield from self._search_pages(since, None)
-
-    def _settle(self, high: tuple[datetime, str] | None, floor: Cursor | None, horizon: datetime) -> Cursor:
-        """The cursor after a finished scan: its high-water mark, but never later than the
-        scan's start minus the overlap (writes HubSpot may not have indexed yet are read
-        again next run) and never earlier than where the scan began."""
-        cursor = Cursor(*high) if high is not None else floor
-        if cursor is None:
-            return Cursor(FULL_SYNC, "")
-        if cursor.timestamp > horizon:
-            cursor = Cursor(horizon, "")
-        return max(cursor, floor) if floor is not None else cursor
+        """The pages of the window after `since` (everything when None): the list endpoint
+        until a full sync completed once, search after."""
+        window = _window(since)
+        kind = "list" if window.full_sync else "search"
+        query = query_key(f"hubspot-{kind}", self.object_type)
+        scan = window.resumable(query)
+        if scan is not None:
+            warn_if_stale(window, self.api.server_now(), self.overlap, stream=f"hubspot {self.object_type}",
+                          setting="search_overlap_minutes")
+        started = scan.started_at if scan is not None else self.api.server_clock.known()
+        at = window.scanning(query, scan.position if scan is not None else "", started)
+        if window.full_sync:
+            yield from self._list_pages(at)
+        else:
+            yield from self._search_pages(at)
 
     # ------------------------------------------------------------------ full sync
 
-    def _list_pages(self, after: str | None) -> Iterator[Page]:
+    def _list_pages(self, at: Cursor) -> Iterator[Page]:
+        assert at.scan is not None
+        after = at.scan.position or None
         first, *rest = split_properties(self.properties)
         high: tuple[datetime, str] | None = None
-        horizon: datetime | None = None
         while True:
-            params: dict[str, Any] = {"limit": LIST_PAGE, "properties": ",".join(first), "archived": "false"}
+            params: dict[str, Any] = {"limit": self.list_page, "properties": ",".join(first), "archived": "false"}
             if after:
                 params["after"] = after
             reply = self.api.call("GET", self.api.paths.objects(self.object_type), kind=f"{self.object_type}_list", params=params)
-            horizon = horizon or self.api.server_now() - self.overlap
+            at = self.api.server_clock.stamp(at)
             records = list(reply.get("results") or [])
             for chunk in rest:
                 self._fill(records, chunk)
             for record in records:
                 high = _later(high, self._modified_at(record), str(record["id"]))
             after = ((reply.get("paging") or {}).get("next") or {}).get("after")
-            if after:
-                yield Page(records, Cursor(FULL_SYNC, f"after:{after}"), final=False, incremental=False)
-                continue
-            yield Page(records, self._settle(high, None, horizon), final=True, incremental=False)
-            return
+            at = at.moved(after or "")
+            yield Page(records, at, None if after else at.complete(high, self.overlap), incremental=False)
+            if not after:
+                return
 
     def _fill(self, records: list[dict[str, Any]], properties: list[str]) -> None:
         if not records:
@@ -123,21 +123,19 @@ class ObjectReader:
 
     # ------------------------------------------------------------------ incremental
 
-    def _search_pages(self, since: Cursor, last_id: int | None) -> Iterator[Page]:
-        since_id = int(since.id) if since.id.isdigit() else None
-        scan = SearchScan(self.modified, since.timestamp, self.properties, since_id=since_id, last_id=last_id)
+    def _search_pages(self, at: Cursor) -> Iterator[Page]:
+        assert at.scan is not None
+        position = at.scan.position
+        scan = SearchScan(self.modified, at.timestamp, self.properties, since_id=int(at.id) if at.id.isdigit() else None,
+                          last_id=int(position) if position.isdigit() else None, page_size=self.search_page)
         path = self.api.paths.search(self.object_type)
-        horizon: datetime | None = None
         while (body := scan.next_request()) is not None:
             reply = self.api.call("POST", path, kind=f"{self.object_type}_search", json=body, search=True)
-            horizon = horizon or self.api.server_now() - self.overlap
+            at = self.api.server_clock.stamp(at)
             records = scan.feed(reply)
-            if not scan.done:
-                resume = f"search:{since.id}:{scan.last_id if scan.last_id is not None else ''}"
-                yield Page(records, Cursor(since.timestamp, resume), final=False, incremental=True)
-                continue
+            at = at.moved("" if scan.last_id is None else str(scan.last_id))
             high = (scan.high_water, scan.high_water_id) if scan.high_water is not None else None
-            yield Page(records, self._settle(high, since, horizon), final=True, incremental=True)
+            yield Page(records, at, at.complete(high, self.overlap) if scan.done else None, incremental=True)
 
     # ------------------------------------------------------------------ deletions
 
@@ -166,7 +164,20 @@ class ObjectReader:
 
     def _modified_at(self, record: dict[str, Any]) -> datetime:
         props = record.get("properties") or {}
-        return parse_timestamp(props.get(self.modified)) or parse_timestamp(record.get("updatedAt")) or FULL_SYNC
+        return parse_timestamp(props.get(self.modified)) or parse_timestamp(record.get("updatedAt")) or BEGINNING
+
+
+def _window(since: Cursor | None) -> Cursor:
+    """The window to scan. Cursors stored before the shared cursor type kept a scan's position
+    in the id ("after:<token>", "search:<id>:<last id>") without its start: those scans restart
+    from their window's bound, the only position known to be safe."""
+    if since is None:
+        return Cursor(BEGINNING)
+    if since.scan is None and since.id.startswith("after:"):
+        return Cursor(BEGINNING)
+    if since.scan is None and since.id.startswith("search:"):
+        return Cursor(since.timestamp, since.id.split(":")[1])
+    return since
 
 
 def _later(current: tuple[datetime, str] | None, ts: datetime, rid: str) -> tuple[datetime, str]:

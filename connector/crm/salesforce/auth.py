@@ -86,7 +86,9 @@ class SalesforceAuthenticator(TokenAuthenticator):
             self._warned = True
             log.warning("the token reply names instance %s; requests go to the configured %s",
                         self.instance_url, configured)
-        return Token(access_token=token, expires_at=None, extra={"instance_url": self.instance_url})
+        # `id` is the identity URL .../id/<org id>/<user id> (`segsync check` shows both).
+        return Token(access_token=token, expires_at=None,
+                     extra={"instance_url": self.instance_url, "id": body.get("id")})
 
 
 class JwtBearerAuthenticator(SalesforceAuthenticator):

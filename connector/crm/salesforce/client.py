@@ -9,14 +9,15 @@ run before the next call once the configured share of the daily limit is used.
 from __future__ import annotations
 
 import random
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from connector.config import SalesforceSource
 from connector.crm.auth import Authenticator
-from connector.crm.clock import Clock
+from connector.crm.clock import Clock, ServerClock
 from connector.crm.counters import RequestCounter
 from connector.crm.http import Transport
 from connector.crm.salesforce.auth import build_authenticator
@@ -38,6 +39,7 @@ class SalesforceClient:
         clock: Clock | None = None,
         counter: RequestCounter | None = None,
         rng: random.Random | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.api = f"/services/data/v{source.api_version}"
@@ -54,8 +56,13 @@ class SalesforceClient:
             transport=transport,
             rng=rng,
             before_request=self.guard.check,
-            on_response=self.guard.observe,
+            on_response=self._observe,
         )
+        self.server_clock = ServerClock(now, self.http.clock)
+
+    def _observe(self, response: httpx.Response) -> None:
+        self.guard.observe(response)
+        self.server_clock.observe(response)
 
     @property
     def clock(self) -> Clock:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 
 import httpx
 
@@ -38,7 +38,9 @@ class SalesforceConnector:
 
     `destination` may be None for a pull-only source; write methods then raise
     ConfigurationError. `transport` injects an httpx transport (the in-process sandbox),
-    `clock` the time source, `counter` a shared RequestCounter for metrics.
+    `clock` the time source, `counter` a shared RequestCounter for metrics, `now` the org's
+    wall-clock time (default: the replies' Date header), which bounds how far a pull cursor
+    may advance.
     """
 
     name = "salesforce"
@@ -54,11 +56,12 @@ class SalesforceConnector:
         counter: RequestCounter | None = None,
         rng: random.Random | None = None,
         bulk: BulkJobs | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.destination = destination
         self.client = SalesforceClient(
-            source, transport=transport, authenticator=authenticator, clock=clock, counter=counter, rng=rng
+            source, transport=transport, authenticator=authenticator, clock=clock, counter=counter, rng=rng, now=now
         )
         self.bulk = bulk or BulkJobs(self.client)
         self._customers = StreamPuller(self.client, self.bulk, CustomerMapping(source.customers), source.customers.where)

@@ -16,10 +16,13 @@ cursor come back flagged and are reported as `deleted_ids`. A row that stops mat
 configured `where` (an Opportunity no longer won) is reported as deleted too: before the
 main query, a small query for rows modified since the cursor that do NOT match it.
 
-Cursor safety: REST pages arrive in cursor order, so each page carries the cursor after its
-last row. Bulk results are unordered, so every Bulk page carries the cursor from before the
-job except the last, which carries the highest (timestamp, Id) seen: a crash re-reads the
-job's rows next time rather than skipping some.
+Cursor safety (connector.cursor): every page keeps the window's bound and records the scan's
+position, the last (timestamp, Id) read, so a crash resumes the same query from there. Bulk
+results are unordered, so every Bulk page keeps the position where the job started: a crash
+re-reads the job's rows rather than skipping some. Only the completed scan moves the bound,
+to the highest (timestamp, Id) seen but strictly before the moment the scan first started
+(the org's time, from the replies' Date header): whatever changed while a killed scan
+waited, deletions and rows that stopped matching `where` included, is read by the next scan.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from connector.crm.salesforce.bulk import BulkJobs
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.records import MODSTAMP, flatten, parse_bool, row_cursor
 from connector.crm.salesforce.soql import after_cursor, select
+from connector.cursor import BEGINNING, decode_mark, encode_mark, query_key
 
 
 class RowMapping(Protocol):
@@ -61,29 +65,35 @@ class StreamPuller:
         return select(fields or self.mapping.fields(), self.mapping.sobject, conditions, order)
 
     def pull(self, sink: Sink, since: Cursor | None) -> Cursor | None:
-        """Stream every row modified after `since`; return the final cursor (or `since`)."""
-        incremental = since is not None
-        if since is not None and self.where:
-            self._retract(sink, since)
-        cursor = since
-        pages = self.client.query_pages(self.soql(since), include_deleted=incremental, kind="query")
+        """Stream every row modified after `since` (all when None); return the completed cursor."""
+        window = since if since is not None else Cursor(BEGINNING)
+        query = query_key("salesforce", self.mapping.sobject, self.where or "")
+        scan = window.resumable(query)
+        started = scan.started_at if scan is not None else self.client.server_clock.known()
+        at = window.scanning(query, scan.position if scan is not None else "", started)
+        incremental = not window.full_sync
+        if incremental and self.where:
+            self._retract(sink, window)
+        start = _position(at) or (window.bound if incremental else None)
+        pages = self.client.query_pages(self.soql(start), include_deleted=incremental, kind="query")
         first = next(pages)
-        cursor = self._emit(sink, first.get("records", []), cursor, flat=False)
+        at = self.client.server_clock.stamp(at)
+        at, high = self._emit(sink, first.get("records", []), at, None, flat=False)
         if first.get("done", True):
-            return cursor
+            return self._complete(sink, at, high, since)
         if first.get("totalSize", 0) > self.client.source.bulk_query_threshold:
-            pages.close()  # abandon the REST locator; Bulk reads the rest from `cursor`
-            return self._bulk(sink, cursor, incremental)
+            pages.close()  # abandon the REST locator; Bulk reads the rest from the position
+            return self._bulk(sink, at, high, incremental, since)
         for page in pages:
-            cursor = self._emit(sink, page.get("records", []), cursor, flat=False)
-        return cursor
+            at, high = self._emit(sink, page.get("records", []), at, high, flat=False)
+        return self._complete(sink, at, high, since)
 
-    def _retract(self, sink: Sink, since: Cursor) -> None:
-        """Rows changed since the cursor that no longer match `where`: gone from the stream."""
-        soql = self.soql(since, ordered=False, negate_where=True, fields=["Id", MODSTAMP])
+    def _retract(self, sink: Sink, window: Cursor) -> None:
+        """Rows changed in the window that no longer match `where`: gone from the stream."""
+        soql = self.soql(window.bound, ordered=False, negate_where=True, fields=["Id", MODSTAMP])
         ids = [str(r["Id"]) for r in self.client.query_records(soql, include_deleted=True, kind="query")]
         for start in range(0, len(ids), 2000):
-            sink(PullBatch(rows=[], deleted_ids=ids[start : start + 2000], cursor=since))
+            sink(PullBatch(rows=[], deleted_ids=ids[start : start + 2000], cursor=window))
 
     def _split(self, records: Iterable[Mapping[str, Any]], flat: bool) -> tuple[list[Any], list[str], Cursor | None]:
         """(canonical rows, deleted ids, highest cursor) of one page."""
@@ -97,33 +107,39 @@ class StreamPuller:
             last = later(last, row_cursor(row))
         return rows, deleted, last
 
-    def _emit(self, sink: Sink, records: Iterable[Mapping[str, Any]], cursor: Cursor | None, *, flat: bool) -> Cursor | None:
+    def _emit(self, sink: Sink, records: Iterable[Mapping[str, Any]], at: Cursor, high: Cursor | None, *,
+              flat: bool) -> tuple[Cursor, Cursor | None]:
+        """Sink an ordered page with the scan's position moved to its last row."""
         rows, deleted, last = self._split(records, flat)
         if last is None:
-            return cursor
-        sink(PullBatch(rows=rows, deleted_ids=deleted, cursor=last))
-        return last
+            return at, high
+        at = at.moved(encode_mark(last.timestamp, last.id))
+        sink(PullBatch(rows=rows, deleted_ids=deleted, cursor=at))
+        return at, later(high, last)
 
-    def _bulk(self, sink: Sink, start: Cursor | None, include_deleted: bool) -> Cursor | None:
-        best = start
-        held: list[dict[str, str]] | None = None
-        for page in self.bulk.query(self.soql(start, ordered=False), include_deleted=include_deleted):
-            if held is not None:
-                best = self._sink_unordered(sink, held, best, cursor=start)
-            held = page
-        if held is not None:
-            best = self._sink_unordered(sink, held, best, cursor=None)
-        return best
+    def _bulk(self, sink: Sink, at: Cursor, high: Cursor | None, include_deleted: bool,
+              since: Cursor | None) -> Cursor | None:
+        """The rest of the scan by one Bulk query job; its pages keep the job's start as position."""
+        for page in self.bulk.query(self.soql(_position(at), ordered=False), include_deleted=include_deleted):
+            rows, deleted, last = self._split(page, flat=True)
+            high = later(high, last)
+            if rows or deleted:
+                sink(PullBatch(rows=rows, deleted_ids=deleted, cursor=at))
+        return self._complete(sink, at, high, since)
 
-    def _sink_unordered(self, sink: Sink, page: list[dict[str, str]], best: Cursor | None,
-                        cursor: Cursor | None) -> Cursor | None:
-        """Sink a Bulk page with `cursor` (the job's start) or, for the last page, the best seen."""
-        rows, deleted, last = self._split(page, flat=True)
-        best = later(best, last)
-        at = cursor if cursor is not None else best
-        if at is not None:
-            sink(PullBatch(rows=rows, deleted_ids=deleted, cursor=at))
-        return best
+    def _complete(self, sink: Sink, at: Cursor, high: Cursor | None, since: Cursor | None) -> Cursor:
+        """Commit the completed scan's cursor (not when a quiet run leaves it as it was)."""
+        done = at.complete((high.timestamp, high.id) if high is not None else None)
+        if done != since:
+            sink(PullBatch(rows=[], deleted_ids=(), cursor=done))
+        return done
+
+
+def _position(at: Cursor) -> Cursor | None:
+    """The (timestamp, Id) an unfinished scan got to, as a cursor to query after."""
+    if at.scan is None or not at.scan.position:
+        return None
+    return Cursor(*decode_mark(at.scan.position))
 
 
 def later(a: Cursor | None, b: Cursor | None) -> Cursor | None:

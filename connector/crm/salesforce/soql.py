@@ -83,9 +83,13 @@ def identifier(name: str, what: str = "field") -> str:
 
 
 def after_cursor(cursor: Cursor, timestamp_field: str = "SystemModstamp") -> str:
-    """Rows strictly after (timestamp, id): ties on the timestamp are broken by Id."""
+    """Rows strictly after (timestamp, id): ties on the timestamp are broken by Id. A cursor
+    without an id (a bound held back to a moment, connector.cursor) takes every row at or after
+    its timestamp: Salesforce refuses `Id > ''` (INVALID_QUERY_FILTER_OPERATOR)."""
     ts = datetime_literal(cursor.timestamp)
     f = identifier(timestamp_field)
+    if not cursor.id:
+        return f"({f} >= {ts})"
     return f"({f} > {ts} OR ({f} = {ts} AND Id > {quote(cursor.id)}))"
 
 

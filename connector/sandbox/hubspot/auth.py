@@ -54,6 +54,12 @@ class TokenAuthority:
             self._expiry[token] = self.clock.monotonic() + self.token_seconds
         return token
 
+    def is_live(self, token: str) -> bool:
+        """An OAuth access token this portal issued that has not expired."""
+        with self._lock:
+            expires = self._expiry.get(token)
+        return expires is not None and self.clock.monotonic() < expires
+
     def check(self, request: Request) -> str:
         """The kind of principal ("static" or "oauth"), or raise the 401 HubSpot sends."""
         header = request.headers.get("authorization", "")

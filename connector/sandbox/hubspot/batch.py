@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from connector.sandbox.hubspot.association_types import apply_links, plan_links
 from connector.sandbox.hubspot.errors import ErrorFactory
 from connector.sandbox.hubspot.objects import ObjectsApi
 from connector.sandbox.hubspot.routing import Reply, Request, Router
@@ -81,10 +82,13 @@ class BatchApi:
         cleaned = [self.objects.clean_or_raise(object_type, i.get("properties", {})) for i in inputs]
         with self.store.lock:
             self._refuse_duplicate_emails(object_type, cleaned)
+            links = [plan_links(self.store, self.errors, object_type, i.get("associations"))
+                     for i in inputs]
             now = self.store.now_ms()
             results = []
-            for clean in cleaned:
+            for clean, planned in zip(cleaned, links, strict=True):
                 record_id = self.store.insert(object_type, clean, now)
+                apply_links(self.store, object_type, record_id, planned)
                 rec = self.store.row(object_type, record_id)
                 assert rec is not None
                 results.append(self.store.render(object_type, record_id, rec, list(clean)))

@@ -66,6 +66,12 @@ class RateLimiter:
             # The search endpoints don't send the standard rate-limit headers.
             return [] if search else self._headers(principal)
 
+    def use(self, n: int) -> None:
+        """Pretend `n` calls were already made today (other apps share the account's budget)."""
+        with self._lock:
+            self._roll_day()
+            self.daily_used += n
+
     def _roll_day(self) -> None:
         day = self.clock.now().date().isoformat()
         if day != self._day:

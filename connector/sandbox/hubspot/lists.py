@@ -1,5 +1,5 @@
-"""Lists v3 (now "segments"): MANUAL lists with unique names, find by name, search, and
-memberships.
+"""Lists v3 (now "segments"): MANUAL lists with unique names, find by name or by ids, search,
+rename, memberships, and the lists one record belongs to.
 
 HubSpot spells the add reply `recordsIdsAdded` (sic; its own OpenAPI spec and
 hubspot-api-client's MembershipsUpdateResponse use that key), while the remove reply says
@@ -35,7 +35,11 @@ class ListsApi:
         router.add("POST", base, "lists.create", self.create)
         router.add("POST", base + "/search", "lists.search", self.search)
         router.add("GET", base + "/object-type-id/{objectTypeId}/name/{listName}", "lists.get", self.by_name)
+        router.add("GET", base, "lists.get", self.by_ids)
         router.add("GET", base + "/{listId}", "lists.get", self.by_id)
+        router.add("PUT", base + "/{listId}/update-list-name", "lists.update", self.rename)
+        router.add("GET", base + "/records/{objectTypeId}/{recordId}/memberships",
+                   "lists.memberships.read", self.record_memberships)
         router.add("DELETE", base + "/{listId}", "lists.delete", self.delete)
         router.add("GET", base + "/{listId}/memberships", "lists.memberships.read", self.memberships)
         router.add("DELETE", base + "/{listId}/memberships", "lists.memberships.clear", self.clear)
@@ -79,6 +83,45 @@ class ListsApi:
     def by_id(self, request: Request) -> Reply:
         with self.store.lock:
             return Reply(200, {"list": self.render(self._list(request))})
+
+    def by_ids(self, request: Request) -> Reply:
+        """GET /crm/v3/lists?listIds=1&listIds=2: the lists that exist, unknown ids left out."""
+        ids = request.arg_list("listIds")
+        if not all(i.isdigit() for i in ids):
+            raise self.errors.validation(f"listIds must be numeric list ids, got {ids}")
+        with self.store.lock:
+            found = [self.store.list_by_id[int(i)] for i in ids if int(i) in self.store.list_by_id]
+            return Reply(200, {"lists": [self.render(lst) for lst in found]})
+
+    def rename(self, request: Request) -> Reply:
+        name = request.arg("listName")
+        if not name:
+            raise self.errors.validation("The query parameter listName is required.")
+        with self.store.lock:
+            lst = self._list(request)
+            other = self.store.list_named(name)
+            if other is not None and other is not lst:
+                raise self.errors.validation(f"A list named '{name}' already exists.")
+            lst.name = name
+            lst.updated = self.store.now_ms()
+            return Reply(200, {"updatedList": self.render(lst)})
+
+    def record_memberships(self, request: Request) -> Reply:
+        """The lists holding one record, with when it was added [Lists v3, Memberships:
+        GET /crm/v3/lists/records/{objectTypeId}/{recordId}/memberships]."""
+        type_id, raw = request.params["objectTypeId"], request.params["recordId"]
+        object_type = _TYPE_BY_ID.get(type_id)
+        if object_type is None:
+            raise self.errors.validation(f"objectTypeId {type_id} is not supported by the sandbox")
+        with self.store.lock:
+            if self.store.row(object_type, raw) is None:
+                raise self.errors.not_found()
+            results = [{"listId": str(lst.list_id), "listVersion": lst.version,
+                        "firstAddedTimestamp": format_ms(lst.members[int(raw)]),
+                        "lastAddedTimestamp": format_ms(lst.members[int(raw)])}
+                       for lst in self.store.list_by_id.values()
+                       if lst.object_type_id == type_id and int(raw) in lst.members]
+        return Reply(200, {"results": results, "total": len(results)})
 
     def delete(self, request: Request) -> Reply:
         with self.store.lock:

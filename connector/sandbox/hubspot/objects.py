@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.sandbox.hubspot import schema
+from connector.sandbox.hubspot.association_types import apply_links, associations_of, plan_links
 from connector.sandbox.hubspot.errors import ErrorFactory
 from connector.sandbox.hubspot.routing import Reply, Request, Router
 from connector.sandbox.hubspot.store import Store, object_type_of
@@ -76,7 +77,8 @@ class ObjectsApi:
                 if len(page) == limit:
                     next_id = record_id
                     break
-                page.append(self.store.render(object_type, record_id, rec, names))
+                page.append(self.with_associations(
+                    request, object_type, record_id, self.store.render(object_type, record_id, rec, names)))
         body: dict[str, Any] = {"results": page}
         if next_id is not None:
             link = f"{request.base_url}{request.path}?limit={limit}&after={next_id}"
@@ -92,7 +94,16 @@ class ObjectsApi:
             rec = None if record_id is None else self.store.row(object_type, record_id, archived=archived)
             if rec is None or record_id is None:
                 raise self.errors.not_found()
-            return Reply(200, self.store.render(object_type, record_id, rec, names))
+            return Reply(200, self.with_associations(request, object_type, record_id,
+                                                     self.store.render(object_type, record_id, rec, names)))
+
+    def with_associations(self, request: Request, object_type: str, record_id: int,
+                          rendered: dict[str, Any]) -> dict[str, Any]:
+        """`rendered` plus the `associations` block ?associations=... asks for (only
+        non-empty ones, as HubSpot leaves out a type with nothing associated)."""
+        wanted = request.arg_list("associations")
+        found = associations_of(self.store, object_type, record_id, wanted) if wanted else {}
+        return {**rendered, "associations": found} if found else rendered
 
     def create_one(self, request: Request) -> Reply:
         object_type = self.object_type(request)
@@ -102,7 +113,9 @@ class ObjectsApi:
             existing = self.duplicate_email(object_type, clean)
             if existing is not None:
                 raise self.conflict(existing)
+            links = plan_links(self.store, self.errors, object_type, (body or {}).get("associations"))
             record_id = self.store.insert(object_type, clean, self.store.now_ms())
+            apply_links(self.store, object_type, record_id, links)
             rec = self.store.row(object_type, record_id)
             assert rec is not None
             return Reply(201, self.store.render(object_type, record_id, rec, list(clean)))

@@ -21,6 +21,7 @@ from typing import Any
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.faults import FaultConfig, FaultInjector
 from connector.sandbox.hubspot import snapshot
+from connector.sandbox.hubspot.association_types import LabelsApi
 from connector.sandbox.hubspot.associations import AssociationsApi
 from connector.sandbox.hubspot.auth import TOKEN_PATHS, TokenAuthority
 from connector.sandbox.hubspot.batch import BatchApi
@@ -37,6 +38,7 @@ from connector.sandbox.hubspot.routing import (
     read_request,
     uri_length,
 )
+from connector.sandbox.hubspot.scopes import ScopeGrant, token_info_routes
 from connector.sandbox.hubspot.search import SearchApi
 from connector.sandbox.hubspot.store import Store
 
@@ -54,7 +56,7 @@ class HubSpotSandbox:
                  daily_limit: int = 250_000, token_seconds: int = 1800,
                  search_requests_per_second: int = 4, search_lag_seconds: float = 0.0,
                  rate_limits: bool = True, max_uri_chars: int = MAX_URI_CHARS,
-                 portal_id: int = 46_000_001) -> None:
+                 portal_id: int = 46_000_001, granted_scopes: Iterable[str] | None = None) -> None:
         if tier_requests_per_10s <= 0 or daily_limit <= 0 or token_seconds <= 0:
             raise ValueError("rate limits, daily limit and token lifetime must be positive")
         self.config = {
@@ -72,6 +74,7 @@ class HubSpotSandbox:
         self.store = Store(self.clock)
         self.auth = TokenAuthority(self.clock, self.errors, seed=seed, token_seconds=token_seconds,
                                    portal_id=portal_id)
+        self.scopes = ScopeGrant(self.errors, granted_scopes)
         self.limits = RateLimiter(
             self.clock, ids, tier_requests_per_10s=tier_requests_per_10s,
             oauth_requests_per_10s=oauth_requests_per_10s, daily_limit=daily_limit,
@@ -99,6 +102,8 @@ class HubSpotSandbox:
         router = Router()
         for path in TOKEN_PATHS:
             router.add("POST", path, "oauth.token", self.auth.token_endpoint)
+        for method, path, kind, handler in token_info_routes(self.scopes, self.auth):
+            router.add(method, path, kind, handler)
         objects = ObjectsApi(self.store, self.errors)
         # Search and batch routes first: "/search" and "/batch/x" must not match "/{objectId}".
         SearchApi(self.store, self.errors, objects, search_lag_seconds=search_lag_seconds).register(router)
@@ -106,6 +111,7 @@ class HubSpotSandbox:
         objects.register(router)
         PropertiesApi(self.store, self.errors, objects).register(router)
         AssociationsApi(self.store, self.errors).register(router)
+        LabelsApi(self.store, self.errors).register(router)
         ListsApi(self.store, self.errors).register(router)
         return router
 
@@ -135,9 +141,10 @@ class HubSpotSandbox:
         request.params = params
         rate_headers: list[tuple[str, str]] = []
         try:
-            if route.kind != "oauth.token":
+            if not route.kind.startswith("oauth."):
                 principal = self.auth.check(request)
                 rate_headers = self.limits.admit(principal, search=route.kind == "objects.search")
+                self.scopes.check(route.kind, request)
             reply = route.handler(request)
         except ApiError as exc:
             reply = error_reply(exc)

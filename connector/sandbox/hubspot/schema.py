@@ -28,24 +28,45 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Computed on read, never stored: the store derives them from the record itself.
 COMPUTED = {
     "contacts": ("hs_object_id", "createdate", "lastmodifieddate"),
+    "companies": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
     "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate", "hs_is_closed_won", "hs_is_closed"),
 }
 # Returned when a read names no properties (what the real API returns by default).
 DEFAULT_READ = {
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
               "hs_object_id", "pipeline"),
 }
 # Always returned with any explicit property list.
 ALWAYS_READ = {
     "contacts": ("createdate", "hs_object_id", "lastmodifieddate"),
+    "companies": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 BUILTIN_GROUPS = {"contacts": ("contactinformation", "Contact information"),
+                  "companies": ("companyinformation", "Company information"),
                   "deals": ("dealinformation", "Deal information")}
-LAST_MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+LAST_MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate",
+                 "companies": "hs_lastmodifieddate"}
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
                "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
+LEAD_STATUS = ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
+               "CONNECTED", "BAD_TIMING")
+INDUSTRIES = ("ACCOUNTING", "AIRLINES_AVIATION", "APPAREL_FASHION", "BANKING", "COMPUTER_SOFTWARE",
+              "CONSUMER_GOODS", "CONSUMER_SERVICES", "E_LEARNING", "FINANCIAL_SERVICES",
+              "FOOD_BEVERAGES", "HOSPITAL_HEALTH_CARE", "INFORMATION_TECHNOLOGY_AND_SERVICES",
+              "INTERNET", "MARKETING_AND_ADVERTISING", "RETAIL", "SPORTING_GOODS", "WHOLESALE")
+# Text properties every portal has on contacts, beyond the ones with their own rules below
+# [HubSpot Knowledge Base, "HubSpot's default contact properties"].
+CONTACT_TEXT = (("address", "Street Address", "text"), ("city", "City", "text"),
+                ("state", "State/Region", "text"), ("zip", "Postal Code", "text"),
+                ("jobtitle", "Job Title", "text"), ("mobilephone", "Mobile Phone Number", "phonenumber"),
+                ("website", "Website URL", "text"), ("industry", "Industry", "text"))
+COMPANY_TEXT = (("name", "Company name", "text"), ("domain", "Company Domain Name", "text"),
+                ("city", "City", "text"), ("state", "State/Region", "text"),
+                ("country", "Country/Region", "text"), ("phone", "Phone Number", "phonenumber"),
+                ("website", "Website URL", "text"))
 LIFECYCLE = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
              "customer", "evangelist", "other")
 
@@ -117,6 +138,21 @@ def builtin_properties(object_type: str, created_at: str) -> dict[str, dict[str,
             d("country", "Country/Region", "string", "text", group, created_at=created_at),
             d("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", group,
               options=option_list(LIFECYCLE), created_at=created_at),
+            d("hs_lead_status", "Lead Status", "enumeration", "radio", group,
+              options=option_list(LEAD_STATUS), created_at=created_at),
+            *(d(n, label, "string", ft, group, created_at=created_at) for n, label, ft in CONTACT_TEXT),
+        ]
+    elif object_type == "companies":
+        group = "companyinformation"
+        props = common + [
+            d("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group, read_only=True,
+              created_at=created_at),
+            *(d(n, label, "string", ft, group, created_at=created_at) for n, label, ft in COMPANY_TEXT),
+            d("industry", "Industry", "enumeration", "select", group,
+              options=option_list(INDUSTRIES), created_at=created_at),
+            d("numberofemployees", "Number of Employees", "number", "number", group,
+              created_at=created_at),
+            d("annualrevenue", "Annual Revenue", "number", "number", group, created_at=created_at),
         ]
     else:
         group = "dealinformation"

@@ -31,6 +31,9 @@ def dump_state(store: Store, config: dict[str, Any]) -> dict[str, Any]:
             "lists": [[lst.list_id, lst.name, lst.object_type_id, lst.processing_type, lst.created, lst.updated,
                        lst.version, {str(k): v for k, v in lst.members.items()}] for lst in store.list_by_id.values()],
             "next_list_id": store.next_list_id,
+            "label_defs": {f"{a}->{b}": {str(t): label for t, label in defs.items()}
+                           for (a, b), defs in store.label_defs.items() if defs},
+            "link_labels": [[*key, sorted(types)] for key, types in store.link_labels.items()],
         }
 
 
@@ -38,9 +41,11 @@ def load_state(store: Store, state: dict[str, Any]) -> None:
     if state.get("format") != FORMAT:
         raise ValueError(f"not a HubSpot sandbox snapshot (format {state.get('format')!r}, expected {FORMAT!r})")
     with store.lock:
-        store.properties = state["properties"]
-        store.groups = state["groups"]
-        store.rows = {t: [None if r is None else _record(r) for r in rows] for t, rows in state["rows"].items()}
+        # update, not replace: a snapshot from before an object type existed keeps it empty
+        store.properties.update(state["properties"])
+        store.groups.update(state["groups"])
+        store.rows.update({t: [None if r is None else _record(r) for r in rows]
+                           for t, rows in state["rows"].items()})
         store.emails = {}
         for record_id, rec in store.iter_rows("contacts"):
             if rec.props.get("email"):
@@ -52,6 +57,11 @@ def load_state(store: Store, state: dict[str, Any]) -> None:
         for key, mapping in state["links"].items():
             a, b = key.split("->")
             store.links[(a, b)] = {int(k): set(v) for k, v in mapping.items()}
+        for key, defs in state.get("label_defs", {}).items():
+            a, b = key.split("->")
+            store.label_defs[(a, b)] = {int(t): label for t, label in defs.items()}
+        store.link_labels = {(a, int(f), b, int(t)): set(types)
+                             for a, f, b, t, types in state.get("link_labels", [])}
         store.list_by_id = {}
         for list_id, name, type_id, processing, created, updated, version, members in state["lists"]:
             lst = ListRecord(list_id, name, type_id, processing, created)

@@ -18,12 +18,19 @@ from connector.sandbox.hubspot import schema
 from connector.sandbox.hubspot.records import ListRecord, Record, TouchLog
 from connector.sandbox.hubspot.schema import format_ms, to_ms
 
-OBJECT_TYPES = ("contacts", "deals")
-FIRST_ID = {"contacts": 100_001, "deals": 9_000_001}
-OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3"}
-_ALIASES = {"contact": "contacts", "0-1": "contacts", "deal": "deals", "0-3": "deals"}
-# v4 association type ids, both HUBSPOT_DEFINED (reference §B3, unverified there).
-ASSOCIATION_TYPE_IDS = {("contacts", "deals"): 4, ("deals", "contacts"): 3}
+OBJECT_TYPES = ("contacts", "deals", "companies")
+FIRST_ID = {"contacts": 100_001, "deals": 9_000_001, "companies": 5_000_001}
+OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "companies": "0-2"}
+SINGULAR = {"contacts": "contact", "deals": "deal", "companies": "company"}
+_ALIASES = {"contact": "contacts", "0-1": "contacts", "deal": "deals", "0-3": "deals",
+            "company": "companies", "0-2": "companies"}
+# v4 unlabeled association type ids, HUBSPOT_DEFINED [HubSpot docs, Associations v4:
+# association type id values]: contact->deal 4, deal->contact 3, contact->company 279,
+# company->contact 280, deal->company 341, company->deal 342.
+ASSOCIATION_TYPE_IDS = {("contacts", "deals"): 4, ("deals", "contacts"): 3,
+                        ("contacts", "companies"): 279, ("companies", "contacts"): 280,
+                        ("deals", "companies"): 341, ("companies", "deals"): 342}
+FIRST_LABEL_TYPE_ID = 1_000  # user-defined label type ids are handed out from here
 
 
 def object_type_of(name: str) -> str | None:
@@ -47,6 +54,9 @@ class Store:
         self.emails: dict[str, int] = {}
         self.touched = {t: TouchLog() for t in OBJECT_TYPES}
         self.links: dict[tuple[str, str], dict[int, set[int]]] = {k: {} for k in ASSOCIATION_TYPE_IDS}
+        # user-defined labels: (from, to) -> typeId -> label; typeIds set on one link
+        self.label_defs: dict[tuple[str, str], dict[int, str]] = {k: {} for k in ASSOCIATION_TYPE_IDS}
+        self.link_labels: dict[tuple[str, int, str, int], set[int]] = {}
         self.list_by_id: dict[int, ListRecord] = {}
         self.next_list_id = 1
 
@@ -161,6 +171,31 @@ class Store:
 
     def linked(self, from_type: str, from_id: int, to_type: str) -> list[int]:
         return sorted(self.links[(from_type, to_type)].get(from_id, ()))
+
+    def unlink(self, from_type: str, from_id: int, to_type: str, to_id: int) -> None:
+        """Remove the association both ways, labels included (v4 archive)."""
+        self.links[(from_type, to_type)].get(from_id, set()).discard(to_id)
+        self.links[(to_type, from_type)].get(to_id, set()).discard(from_id)
+        self.link_labels.pop((from_type, from_id, to_type, to_id), None)
+        self.link_labels.pop((to_type, to_id, from_type, from_id), None)
+        self.version += 1
+
+    def label_link(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> None:
+        """Add a user-defined label to a link (the link itself is made too)."""
+        self.link(from_type, from_id, to_type, to_id)
+        self.link_labels.setdefault((from_type, from_id, to_type, to_id), set()).add(type_id)
+        self.link_labels.setdefault((to_type, to_id, from_type, from_id), set()).add(type_id)
+
+    def labels_of(self, from_type: str, from_id: int, to_type: str, to_id: int) -> list[int]:
+        return sorted(self.link_labels.get((from_type, from_id, to_type, to_id), ()))
+
+    def define_label(self, from_type: str, to_type: str, label: str) -> int:
+        """A new user-defined label for the pair, usable both ways; returns its typeId."""
+        used = [t for defs in self.label_defs.values() for t in defs]
+        type_id = max(used, default=FIRST_LABEL_TYPE_ID - 1) + 1
+        self.label_defs[(from_type, to_type)][type_id] = label
+        self.label_defs[(to_type, from_type)][type_id] = label
+        return type_id
 
     # ---- lists ---------------------------------------------------------------------
     def list_named(self, name: str) -> ListRecord | None:

@@ -38,6 +38,11 @@ class Dml:
         self.store = store
 
     def _checked(self, obj: ObjectSchema, raw: dict, *, creating: bool) -> dict:
+        if not (obj.createable if creating else obj.updateable):
+            # The user's profile lacks Create/Edit on the object (for Campaign: not a
+            # Marketing User).
+            verb = "inserted" if creating else "updated"
+            raise DmlError("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", f"entity type cannot be {verb}: {obj.name}")
         rec = self.store.canonical(obj, raw)
         bad = [n for n in rec if n != "Id" and not getattr(
             obj.fields[n.lower()], "createable" if creating else "updateable")]

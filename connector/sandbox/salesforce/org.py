@@ -7,11 +7,9 @@ objects are read-only through the API (INVALID_TYPE_FOR_OPERATION on DML).
 
 from __future__ import annotations
 
+from connector.sandbox.salesforce.auth import ORG_ID  # the org the token's identity URL names
 from connector.sandbox.salesforce.store import USER_ID, RecordStore
-from connector.sandbox.salesforce.values import format_datetime, id_suffix
-
-ORG_ID15 = "00D5g000004SgSy"
-ORG_ID = ORG_ID15 + id_suffix(ORG_ID15)
+from connector.sandbox.salesforce.values import format_datetime
 
 
 def seed_org(store: RecordStore) -> None:
@@ -28,4 +26,5 @@ def seed_org(store: RecordStore) -> None:
         store.put_new("User", {
             **system, "Id": USER_ID, "Username": "integration@segsync.sandbox",
             "FirstName": "Integration", "LastName": "User", "Name": "Integration User",
-            "Email": "integration@segsync.sandbox", "Alias": "integ", "IsActive": True})
+            "Email": "integration@segsync.sandbox", "Alias": "integ", "IsActive": True,
+            "UserPermissionsMarketingUser": True})

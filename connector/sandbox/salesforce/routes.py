@@ -90,6 +90,11 @@ def _versioned(sb: SalesforceSandbox, req: Request, version: str, parts: list[st
         return sb.ingest_jobs.route(req, version, rest_[1:])
     if head == "tooling" and [p.lower() for p in rest_] == ["sobjects", "customfield"]:
         return rest.tooling_custom_field(sb, req)
+    if head == "tooling" and [p.lower() for p in rest_] == ["sobjects"]:
+        _only(req, "GET")  # the Tooling API's describe global (what `segsync check` reads)
+        return Response.json(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [
+            {"name": "CustomField", "createable": True, "queryable": True,
+             "urls": {"sobject": f"/services/data/v{version}/tooling/sobjects/CustomField"}}]})
     raise not_found()
 
 

@@ -16,6 +16,7 @@ import gzip
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from connector.sandbox.salesforce.limits import ApiLimits
 from connector.sandbox.salesforce.org import seed_org
 from connector.sandbox.salesforce.rest import Cursors
 from connector.sandbox.salesforce.schema import Schema
-from connector.sandbox.salesforce.store import RecordStore
+from connector.sandbox.salesforce.store import USER_ID, RecordStore
 from connector.sandbox.salesforce.wire import ApiError, Request, error_response
 
 SNAPSHOT_FORMAT = 1
@@ -127,6 +128,27 @@ class SalesforceSandbox:
             raise KeyError(f"{sobject}.{field}")
         f.visible = True
 
+    def hide_field(self, sobject: str, field: str) -> None:
+        """Take field-level security away from a field (standard or custom): it leaves
+        describe, and SOQL and DML answer INVALID_FIELD for it, as in a real org."""
+        obj = self.schema.get(sobject)
+        f = obj.fields.get(field.lower()) if obj else None
+        if f is None:
+            raise KeyError(f"{sobject}.{field}")
+        f.visible = False
+        self.store._keymaps.clear()  # cached field maps may name the hidden field
+
+    def set_marketing_user(self, enabled: bool) -> None:
+        """Tick or clear the integration user's Marketing User checkbox: without it, Campaigns
+        and their member statuses cannot be created or edited."""
+        with self.store.lock:
+            rec = self.store.live["User"][USER_ID]
+            self.store.replace("User", USER_ID, {**rec, "UserPermissionsMarketingUser": enabled})
+        for name in ("Campaign", "CampaignMemberStatus"):
+            obj = self.schema.get(name)
+            assert obj is not None
+            obj.createable = obj.updateable = enabled
+
     def delete_custom_field(self, sobject: str, field: str) -> None:
         """Delete a custom field as an admin would in Setup: its values go with it, and the
         API answers INVALID_FIELD "No such column" for it from now on."""
@@ -150,7 +172,10 @@ class SalesforceSandbox:
             resp = routes.dispatch(self, req)
         except ApiError as err:
             resp = error_response(err)
-        start_response(resp.status_line(), [*resp.headers, ("Content-Length", str(len(resp.body)))])
+        # Every Salesforce reply carries the org's time, as HTTP does; pull cursors are held
+        # back relative to it (connector.crm.clock.ServerClock).
+        date = ("Date", format_datetime(self.clock.now(), usegmt=True))
+        start_response(resp.status_line(), [*resp.headers, date, ("Content-Length", str(len(resp.body)))])
         return [resp.body]
 
     def _counting(self, app: Callable) -> Callable:

@@ -197,7 +197,10 @@ def _standard_fields() -> dict[str, list[Field]]:
         "User": [_ro(f) for f in (
             Field("Username", length=80), Field("FirstName", length=40),
             Field("LastName", length=80), Field("Name", length=121), Field("Email", "email", length=128),
-            Field("Alias", length=8), Field("IsActive", "boolean"))],
+            Field("Alias", length=8), Field("IsActive", "boolean"),
+            # The "Marketing User" checkbox: without it the user cannot create or edit
+            # Campaigns (reference crm-apis.md §A7 [29]; SalesforceSandbox.set_marketing_user).
+            Field("UserPermissionsMarketingUser", "boolean"))],
         "Organization": [_ro(f) for f in (
             Field("Name", length=80), Field("IsSandbox", "boolean"),
             Field("OrganizationType", "picklist", length=255), Field("InstanceName", length=5),
@@ -215,6 +218,9 @@ class ObjectSchema:
     key_prefix: str
     fields: dict[str, Field] = field(default_factory=dict)  # lower-case name -> Field
     writable: bool = True  # False: User and Organization, read through the API only
+    #: Object permissions of the integration user (profile / permission sets).
+    createable: bool = True
+    updateable: bool = True
 
     # lower-case child relationship name -> (child object, its lookup field); set by Schema
     children: dict[str, tuple[ObjectSchema, Field]] = field(default_factory=dict, repr=False,
@@ -244,8 +250,8 @@ class ObjectSchema:
             "label": self.name,
             "keyPrefix": self.key_prefix,
             "custom": False,
-            "createable": self.writable,
-            "updateable": self.writable,
+            "createable": self.writable and self.createable,
+            "updateable": self.writable and self.updateable,
             "deletable": self.writable,
             "queryable": True,
             "fields": [f.describe() for f in self.visible_fields()],

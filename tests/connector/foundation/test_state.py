@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from connector.crm.errors import ConfigurationError
+from connector.cursor import encode_mark
 from connector.state import Cursor, StateStore
 from connector.state.migrations import MIGRATIONS, migrate
+
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_created_on_first_use_with_mode_0600_and_wal(tmp_path: Path) -> None:
@@ -65,8 +69,8 @@ def test_runs_steps_checkpoints_and_unfinished(tmp_path: Path) -> None:
 def test_page_and_cursor_commit_together(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.sqlite")
     rows = [{"source_id": f"003{i}", "email": f"c{i}@x.com", "attributes": {"plan": "pro"}} for i in range(3)]
-    store.mirror.commit_page("salesforce", "customers", customers=rows, cursor=Cursor("2026-01-01T00:00:00Z", "0032"))
-    assert store.mirror.cursor("salesforce", "customers") == Cursor("2026-01-01T00:00:00Z", "0032", {})
+    store.mirror.commit_page("salesforce", "customers", customers=rows, cursor=Cursor(JAN, "0032"))
+    assert store.mirror.cursor("salesforce", "customers") == Cursor(JAN, "0032")
 
     class Boom(Exception):
         pass
@@ -74,8 +78,13 @@ def test_page_and_cursor_commit_together(tmp_path: Path) -> None:
     # a failure while writing a page leaves neither its rows nor its cursor behind
     bad = [{"source_id": "0039", "email": "x"}, {"email": "no id"}]
     with pytest.raises(KeyError):
-        store.mirror.commit_page("salesforce", "customers", customers=bad, cursor=Cursor("2027", "0039"))
-    assert store.mirror.cursor("salesforce", "customers").ts == "2026-01-01T00:00:00Z"
+        store.mirror.commit_page("salesforce", "customers", customers=bad, cursor=Cursor(JAN.replace(year=2027), "0039"))
+    assert store.mirror.cursor("salesforce", "customers") == Cursor(JAN, "0032")
+    # an unfinished scan travels with the cursor: bound, query, position and first start
+    scanning = Cursor(JAN, "0032").scanning("salesforce:abc", encode_mark(JAN.replace(day=2), "0035"), JAN.replace(day=3))
+    store.mirror.commit_page("salesforce", "customers", cursor=scanning)
+    assert store.mirror.cursor("salesforce", "customers") == scanning
+    assert store.conn.execute("SELECT ts, last_id FROM cursors").fetchone() == ("2026-01-01T00:00:00+00:00", "0032")
     df = store.mirror.customers("salesforce")
     assert sorted(df["source_id"]) == ["0030", "0031", "0032"]
     assert df["attributes"].iloc[0] == {"plan": "pro"}

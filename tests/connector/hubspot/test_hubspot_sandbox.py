@@ -148,9 +148,12 @@ def test_search_cap_crossed_on_25000_changes(hs):
     assert len(got) == 25_000 and sorted(got, key=int) == ids and len(set(got)) == 25_000
     assert hs.calls("objects.search") == 125 and hs.calls("objects.search", 400) == 0
     assert hs.calls(status=429) == 0 and clock.slept >= 30  # 125 searches at 4 per second
-    assert cursor == Cursor(START, ids[-1])  # overlap 0: the high-water mark itself
-    # mid-scan pages carry a resumable search cursor, the last one the high-water mark
-    assert pages[0].cursor.id.startswith("search:") and not pages[-1].cursor.id.startswith("search:")
+    # overlap 0: the high-water mark, held strictly before the scan's start (all were written in
+    # that very millisecond, so an edit then may not have been seen): read at or after START
+    assert cursor == Cursor(START, "")
+    # mid-scan pages keep the window's bound and carry the search position; the last is complete
+    assert pages[0].cursor.bound == Cursor(datetime(2026, 5, 1, tzinfo=UTC), "0")
+    assert pages[0].cursor.scan.position == ids[199] and pages[-1].cursor.scan is None
 
 
 def test_recent_writes_are_read_again_until_older_than_the_overlap(hs):
@@ -197,12 +200,13 @@ def test_pull_into_the_mirror_resumes_after_a_crash_mid_scan(hs, tmp_path):
 
     with pytest.raises(Crash):
         conn.pull_customers(crashing, sink.cursor())
-    assert sink.cursor().id == "after:100101"  # page 1 and its cursor were committed together
+    # page 1 and its cursor were committed together: the list position after it, the bound unmoved
+    assert sink.cursor().scan.position == "100101" and sink.cursor().full_sync
     conn.pull_customers(sink, sink.cursor())  # the next run resumes the list scan
     assert hs.calls("objects.list") == 2 + 2  # page 2 read twice, page 1 once
     mirrored = store.mirror.customers("hubspot")
     assert sorted(mirrored["source_id"]) == ids
-    assert sink.cursor() == Cursor(START, ids[-1])
+    assert sink.cursor() == Cursor(START, ids[-1])  # written a day before the scan: the high-water mark
     store.close()
 
 
@@ -221,7 +225,7 @@ def test_incremental_search_resumes_after_a_crash_mid_scan(hs):
     with pytest.raises(RuntimeError):
         conn.pull_customers(crashing, since)
     resume = stored[0].cursor
-    assert resume == Cursor(since.timestamp, f"search:100:{ids[199]}")
+    assert resume.bound == since and resume.scan.position == ids[199]
     cursor = conn.pull_customers(stored.append, resume)
     got = [r.source_id for b in stored for r in b.rows]
     assert got == ids and hs.calls("objects.search") == 1 + 1 + 2

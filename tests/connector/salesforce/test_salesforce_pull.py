@@ -11,6 +11,7 @@ import respx
 
 from connector.crm.base import Cursor
 from connector.crm.errors import FatalError, QuotaExceededError
+from connector.cursor import BEGINNING, encode_mark
 from tests.connector.salesforce.salesforce_testkit import (
     API,
     LIMIT_HEADER,
@@ -58,9 +59,13 @@ def test_full_pull_follows_next_records_url_and_streams_pages():
                     "FROM Contact ORDER BY SystemModstamp, Id")
     assert first.calls.last.request.headers["Sforce-Query-Options"] == "batchSize=2000"
     assert nxt.call_count == 1
-    assert [len(b.rows) for b in sink.batches] == [2, 1]
-    assert sink.batches[0].cursor == Cursor(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000002")
-    assert cursor == Cursor(datetime(2026, 3, 2, 8, tzinfo=UTC), "003000000000000003")
+    # each page keeps the window's bound (the beginning) and moves the scan's position; then the
+    # completed scan's cursor alone
+    assert [len(b.rows) for b in sink.batches] == [2, 1, 0]
+    assert sink.batches[0].cursor.bound == Cursor(BEGINNING)
+    assert sink.batches[0].cursor.scan.position == encode_mark(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000002")
+    assert sink.batches[1].cursor.scan.position == encode_mark(datetime(2026, 3, 2, 8, tzinfo=UTC), "003000000000000003")
+    assert cursor == sink.batches[2].cursor == Cursor(datetime(2026, 3, 2, 8, tzinfo=UTC), "003000000000000003")
     r = sink.rows[0]
     assert (r.source, r.source_id, r.email) == ("salesforce", "003000000000000001", "c1@x.com")
     assert r.attributes == {"country": "FR", "industry": "Retail"}
@@ -208,10 +213,12 @@ def test_large_pull_switches_to_bulk_after_the_first_page():
     params = [dict(parse_qs(urlsplit(str(c.request.url)).query)) for c in results.calls]
     assert params[1] == {"maxRecords": ["50000"]} and params[2] == {"locator": ["MTAwMDA"], "maxRecords": ["50000"]}
     assert results.calls[2].request.headers["Accept"] == "text/csv"
-    # unordered Bulk pages: the first keeps the cursor from before the job, the last carries the maximum
-    first_page_cursor = Cursor(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000001")
-    assert [b.cursor for b in sink.batches] == [first_page_cursor, first_page_cursor,
-                                                Cursor(datetime(2026, 3, 5, tzinfo=UTC), "003Z")]
+    # unordered Bulk pages keep the position where the job started (after the REST page); only
+    # the completed scan carries the maximum
+    job_start = encode_mark(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000001")
+    assert [b.cursor.scan.position for b in sink.batches[:3]] == [job_start] * 3
+    assert {b.cursor.bound for b in sink.batches[:3]} == {Cursor(BEGINNING)}
+    assert sink.batches[3].cursor == Cursor(datetime(2026, 3, 5, tzinfo=UTC), "003Z")
     assert cursor == Cursor(datetime(2026, 3, 5, tzinfo=UTC), "003Z")
     assert [r.source_id for r in sink.rows] == ["003000000000000001", "003Z", "003B"]
     assert sink.deleted == ["003C"]

@@ -45,7 +45,7 @@ def make_connector(sb: SalesforceSandbox, dest: dict | None = None, **src) -> Sa
     data.update(src)
     destination = SalesforceDestination.model_validate(dest) if dest is not None else None
     return SalesforceConnector(SalesforceSource.model_validate(data), destination,
-                               transport=httpx.WSGITransport(app=sb.app), clock=ManualClock())
+                               transport=httpx.WSGITransport(app=sb.app), clock=ManualClock(), now=sb.clock.now)
 
 
 def seed_contacts(sb: SalesforceSandbox, n: int, prefix: str = "") -> list[str]:
@@ -63,6 +63,7 @@ def shared() -> SalesforceSandbox:
 def test_full_then_incremental_pull_reads_only_changes(tmp_path):
     sb = make_sandbox()
     ids = seed_contacts(sb, 500)  # one timestamp for all: the cursor's tie-break carries the pull
+    sb.clock.advance(seconds=1)  # written before the pull starts, not in its very millisecond
     conn = make_connector(sb, customers={"attributes": {"country": "MailingCountry"}})
     store = StateStore(tmp_path / "state.sqlite")
     sink = MirrorSink(store.mirror, "salesforce", "customers")
@@ -77,6 +78,7 @@ def test_full_then_incremental_pull_reads_only_changes(tmp_path):
     for rid in ids[10:17]:
         sb.store.update("Contact", rid, {"Email": f"new-{rid}@example.com"})
     sb.store.delete("Contact", ids[3])
+    sb.clock.advance(seconds=1)
     conn.counter.reset()
     sink2 = MirrorSink(store.mirror, "salesforce", "customers")
     cursor2 = conn.pull_customers(sink2, sink.cursor())
@@ -96,6 +98,7 @@ def test_full_then_incremental_pull_reads_only_changes(tmp_path):
 def test_large_pull_goes_through_bulk_without_loss_or_duplicates():
     sb = make_sandbox()
     ids = seed_contacts(sb, 700)
+    sb.clock.advance(seconds=1)
     conn = make_connector(sb, bulk_query_threshold=250)
     sink = ListSink()
     cursor = conn.pull_customers(sink)

@@ -1,0 +1,152 @@
+"""Out-of-time evaluation of offer methods: train on history to a cutoff, judge on what each
+customer buys in the next window.
+
+precision@3 is the share of the three offers the customer bought in the window (a short list
+still counts three slots); hit@3 is the share of customers who bought at least one. Both are
+averaged over customers who bought before the cutoff and bought something in the window (in
+cross-sell mode: something new to them). Intervals are percentile bootstraps over customers,
+paired between methods for the lift of one over another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from segmentation.offer_methods import BASELINES, Baseline, OfferScorer
+from segmentation.offer_ranker import OfferRanker
+from segmentation.offer_selection import select_offers
+from segmentation.offer_signals import ProductSignals
+from segmentation.purchases import PurchaseHistory, bought_between, lookup
+
+K = 3
+SNAPSHOT_STEP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """History and signals as of a date, over fixed product and customer axes."""
+
+    history: PurchaseHistory
+    signals: ProductSignals
+
+    @classmethod
+    def build(cls, items: pd.DataFrame, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series) -> Snapshot:
+        history = PurchaseHistory.build(items, as_of, products, customers)
+        return cls(history, ProductSignals.build(history, segments))
+
+
+def window_truth(items: pd.DataFrame, start: pd.Timestamp, days: int, history: PurchaseHistory, cross_sell: bool) -> sp.csr_matrix:
+    """customers x products of `history`: 1 where bought in [start, start + days); in cross-sell
+    mode only products the customer had not bought before `start`."""
+    pairs = bought_between(items, start, start + pd.Timedelta(days=days))
+    c = history.customer_ids.get_indexer(pairs["customer_id"])
+    p = history.product_ids.get_indexer(pairs["product_id"])
+    ok = (c >= 0) & (p >= 0)
+    truth = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (c[ok], p[ok])), shape=history.counts.shape)
+    if cross_sell:
+        truth = truth - truth.multiply(history.owned)
+        truth.eliminate_zeros()
+    return truth.tocsr()
+
+
+def make_scorer(
+    method: str, items: pd.DataFrame, snapshot: Snapshot, segments: pd.Series, *, horizon_days: int,
+    cross_sell: bool, price: np.ndarray, training_snapshots: int = 3, random_state: int = 0,
+) -> OfferScorer:
+    """A baseline, or the ranker trained on snapshots `horizon_days` (then SNAPSHOT_STEP_DAYS
+    more each) earlier, each labelled by what was bought in the `horizon_days` after it, all
+    before this snapshot's date."""
+    if method in BASELINES:
+        return Baseline(method)
+    if method != "ranker":
+        raise ValueError(f"unknown offer method {method!r}; expected one of {', '.join((*BASELINES, 'ranker'))}")
+    h = snapshot.history
+    first = pd.Timestamp(items["occurred_at"].min())
+    examples: list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]] = []
+    for j in range(training_snapshots):
+        start = h.as_of - pd.Timedelta(days=horizon_days + j * SNAPSHOT_STEP_DAYS)
+        if start - first < pd.Timedelta(days=SNAPSHOT_STEP_DAYS) and examples:
+            break  # too little history before this snapshot to say anything
+        earlier = Snapshot.build(items, start, h.product_ids, h.customer_ids, segments)
+        examples.append((earlier.history, earlier.signals, window_truth(items, start, horizon_days, earlier.history, cross_sell)))
+    ranker = OfferRanker(cross_sell=cross_sell, price=price, random_state=random_state)
+    return ranker.fit(examples)
+
+
+def evaluate_offers(
+    items: pd.DataFrame, segments: pd.Series, cutoff: pd.Timestamp, *, horizon_days: int = 90,
+    methods: Sequence[str] = (*BASELINES, "ranker"), modes: Sequence[str] = ("any", "cross_sell"),
+    max_customers: int | None = None, n_boot: int = 500, random_state: int = 0,
+) -> pd.DataFrame:
+    """One row per (mode, method): customers, precision_at_3 (+ _lo, _hi), hit_at_3 (+ _lo, _hi),
+    lift_vs_best_baseline (relative precision@3 over the mode's best baseline, + _lo, _hi).
+
+    items: clean line items; segments: segment_id by customer_id as of the cutoff.
+    """
+    past = items[items["occurred_at"] < cutoff]
+    products = pd.Index(np.sort(past["product_id"].unique()))
+    customers = pd.Index(np.sort(past["customer_id"].unique()))
+    snap = Snapshot.build(items, cutoff, products, customers, segments)
+    price = past.groupby("product_id")["unit_price"].median().reindex(products).to_numpy(dtype="float64")
+    rows = []
+    for mode in modes:
+        cross = mode == "cross_sell"
+        truth = window_truth(items, cutoff, horizon_days, snap.history, cross)
+        judged = _judged(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state)
+        hits = {}
+        for method in methods:
+            scorer = make_scorer(method, items, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price, random_state=random_state)
+            picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
+            hits[method] = _hits(picks, truth[judged])
+        rows.extend(_summarise(mode, hits, n_boot, random_state))
+    return pd.DataFrame(rows)
+
+
+def _judged(items, cutoff, horizon_days, history, truth, cross, max_customers, random_state) -> np.ndarray:
+    """Customers with history who bought (something new, in cross-sell) in the window, even
+    products never seen before the cutoff (those count as misses)."""
+    window = bought_between(items, cutoff, cutoff + pd.Timedelta(days=horizon_days))
+    pos = history.customer_ids.get_indexer(window["customer_id"])
+    p = history.product_ids.get_indexer(window["product_id"])
+    if cross:  # unseen products are new to everyone; seen ones count if not owned
+        owned = np.asarray(history.owned[pos[pos >= 0], np.maximum(p[pos >= 0], 0)]).ravel() > 0
+        fresh = (p[pos >= 0] < 0) | ~owned
+        pos = pos[pos >= 0][fresh]
+    rows = np.unique(pos[pos >= 0])
+    rows = rows[history.txn_count[rows] > 0]
+    if max_customers is not None and len(rows) > max_customers:
+        rows = np.sort(np.random.default_rng(random_state).choice(rows, max_customers, replace=False))
+    return rows
+
+
+def _hits(picks: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    got = lookup(truth, np.repeat(np.arange(len(picks)), picks.shape[1]), np.maximum(picks, 0).ravel()).reshape(picks.shape) > 0
+    return (got & (picks >= 0)).sum(axis=1)
+
+
+def _summarise(mode: str, hits: dict[str, np.ndarray], n_boot: int, random_state: int) -> list[dict]:
+    n = len(next(iter(hits.values())))
+    idx = np.random.default_rng(random_state).integers(0, n, size=(n_boot, n)) if n else np.zeros((n_boot, 0), int)
+    prec = {m: (h / K) for m, h in hits.items()}
+    boot = {m: p[idx].mean(axis=1) if n else np.zeros(n_boot) for m, p in prec.items()}
+    base = [m for m in hits if m in BASELINES]
+    best = max(base, key=lambda m: prec[m].mean()) if base else None
+    out = []
+    for m, p in prec.items():
+        hit = (hits[m] > 0).astype(float)
+        hb = hit[idx].mean(axis=1) if n else np.zeros(n_boot)
+        row = {"mode": mode, "method": m, "customers": n, "precision_at_3": p.mean() if n else np.nan,
+               "precision_lo": np.quantile(boot[m], 0.025), "precision_hi": np.quantile(boot[m], 0.975),
+               "hit_at_3": hit.mean() if n else np.nan, "hit_lo": np.quantile(hb, 0.025), "hit_hi": np.quantile(hb, 0.975),
+               "best_baseline": best}
+        if best is not None and n:
+            rel = boot[m] / np.maximum(boot[best], 1e-12) - 1.0
+            row |= {"lift_vs_best_baseline": p.mean() / max(prec[best].mean(), 1e-12) - 1.0,
+                    "lift_lo": np.quantile(rel, 0.025), "lift_hi": np.quantile(rel, 0.975)}
+        out.append(row)
+    return out

@@ -1,0 +1,116 @@
+"""Business rules on offers and the top-k selection under them.
+
+Rules (all optional): products and categories never offered; eligibility per segment (a
+segment named there is offered only the listed products or categories); products or
+categories that are never offered again to someone who bought them (non-repeatable); and
+diversity, at most N offers of one category per customer. Cross-sell mode is the rule "nothing
+the customer already bought".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from segmentation.offer_methods import OfferScorer, mask_owned, top_k
+from segmentation.offer_signals import ProductSignals
+from segmentation.purchases import PurchaseHistory
+
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class OfferRules:
+    """Product ids and category names; `eligible` is keyed by segment id or segment name."""
+
+    exclude_products: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
+    eligible: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    non_repeatable: tuple[str, ...] = ()
+    max_per_category: int | None = None
+
+    def compile(self, catalog: pd.DataFrame, signals: ProductSignals, segment_names: Mapping[str, str]) -> CompiledRules:
+        """Against a catalog (index product_id, column category) and the signals' segments."""
+        pid = catalog.index.astype(str)
+        cat = catalog["category"].astype("string")
+
+        def hit(names: tuple[str, ...]) -> np.ndarray:
+            wanted = set(names)
+            return (pid.isin(wanted) | cat.isin(wanted).fillna(False).to_numpy()).astype(bool)
+
+        allowed = ~hit(self.exclude_products) & ~hit(self.exclude_categories)
+        per_segment = np.ones((len(signals.segment_ids) + 1, len(pid)), dtype=bool)  # last row: unknown
+        for row, seg in enumerate(signals.segment_ids):
+            key = next((k for k in (str(seg), segment_names.get(str(seg))) if k is not None and k in self.eligible), None)
+            if key is not None:
+                per_segment[row] = hit(tuple(self.eligible[key]))
+        codes = pd.factorize(cat)[0] if self.max_per_category else np.full(len(pid), -1)
+        return CompiledRules(allowed, per_segment, hit(self.non_repeatable), codes, self.max_per_category)
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Rules as arrays over the catalog's products (see OfferRules.compile)."""
+
+    allowed: np.ndarray
+    per_segment: np.ndarray
+    non_repeatable: np.ndarray
+    category_codes: np.ndarray
+    max_per_category: int | None
+
+    def apply(self, scores: np.ndarray, history: PurchaseHistory, codes: np.ndarray) -> np.ndarray:
+        """Set every product a rule forbids for that customer to -inf (in place)."""
+        scores[:, ~self.allowed] = -np.inf
+        seg_rows = np.where(codes >= 0, codes, len(self.per_segment) - 1)
+        scores[~self.per_segment[seg_rows]] = -np.inf
+        if self.non_repeatable.any():
+            owned = history.counts.tocoo()
+            bad = self.non_repeatable[owned.col]
+            scores[owned.row[bad], owned.col[bad]] = -np.inf
+        return scores
+
+    def diversify(self, cand: np.ndarray, k: int) -> np.ndarray:
+        """Keep, in order, candidates within max_per_category of one category; first k of them."""
+        if not self.max_per_category:
+            return cand[:, :k]
+        cats = np.where(cand >= 0, self.category_codes[np.maximum(cand, 0)], -1)
+        same = (cats[:, :, None] == cats[:, None, :]) & (cats[:, :, None] >= 0)
+        earlier = np.tril(np.ones((cand.shape[1],) * 2, dtype=bool), -1)
+        keep = (cand >= 0) & ((same & earlier).sum(axis=2) < self.max_per_category)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+        return np.where(np.take_along_axis(keep, order, axis=1), np.take_along_axis(cand, order, axis=1), -1)
+
+
+def select_offers(
+    scorer: OfferScorer, history: PurchaseHistory, signals: ProductSignals, *, cross_sell: bool = False,
+    rules: CompiledRules | None = None, k: int = 3, rows: np.ndarray | None = None, chunk: int = CHUNK,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(products (customers, k) as catalog positions, -1 for none; their scores, NaN for none).
+
+    `rows`: positions in `history` (which `signals` was built from) to serve; all by default.
+    """
+    rows = np.arange(history.counts.shape[0]) if rows is None else rows
+    n = len(rows)
+    picks = np.full((n, k), -1, dtype=np.int64)
+    values = np.full((n, k), np.nan, dtype=np.float32)
+    wide = k * 4 if rules is not None and rules.max_per_category else k
+    for start in range(0, n, chunk):
+        sel = rows[start:start + chunk]
+        part, codes = history.take(sel), signals.segment_codes[sel]
+        s = scorer.scores(part, signals, codes)
+        if cross_sell:
+            s = mask_owned(s, part)
+        if rules is not None:
+            s = rules.apply(s, part, codes)
+        cand = top_k(s, wide)
+        cand = np.where(np.isfinite(np.take_along_axis(s, cand, axis=1)), cand, -1)
+        if rules is not None:
+            cand = rules.diversify(cand, k)
+        cand = cand[:, :k]
+        picks[start:start + len(cand), : cand.shape[1]] = cand
+        got = np.take_along_axis(s, np.maximum(cand, 0), axis=1)
+        values[start:start + len(cand), : cand.shape[1]] = np.where(cand >= 0, got, np.nan)
+    return picks, values

@@ -1,0 +1,154 @@
+"""Next best offer: the top three products per customer, with a score and a reason a rep can read.
+
+`recommend_offers(items, segments, as_of, params, rules)` is the facade the pipeline calls:
+
+1. out of time, it compares every method (segmentation.offer_evaluation) at `as_of -
+   horizon_days`, in both modes, when the history is long enough;
+2. it takes the configured method, or with method "auto" the best precision@3 of that
+   comparison in the configured mode;
+3. it scores every customer as of `as_of` under the business rules and keeps three offers.
+
+Tables: items are clean line items (segmentation.line_items); segments has customer_id,
+segment_id, segment_name. The offers table has customer_id, offer_1, offer_2, offer_3 (product
+name or code), offer_reasons, method, and offer_1_id.., offer_1_score.. for those who need more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_scorer
+from segmentation.offer_methods import METHODS, MODES
+from segmentation.offer_reasons import explain_offers
+from segmentation.offer_selection import OfferRules, select_offers
+from segmentation.purchases import product_catalog
+
+OFFER_COLUMNS = ("customer_id", "offer_1", "offer_2", "offer_3", "offer_reasons", "method")
+FALLBACK = {"any": "repeat", "cross_sell": "cooccurrence"}
+
+
+@dataclass(frozen=True)
+class OfferParams:
+    """Plain mirror of connector.config.OffersConfig."""
+
+    method: str = "auto"
+    mode: str = "any"
+    label: str = "name"
+    horizon_days: int = 90
+    evaluate: bool = True
+    max_eval_customers: int = 20_000
+    n_boot: int = 200
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in (*METHODS, "auto"):
+            raise ValueError(f"offers method {self.method!r}: expected auto or one of {', '.join(METHODS)}")
+        if self.mode not in MODES:
+            raise ValueError(f"offers mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.label not in ("name", "code"):
+            raise ValueError(f"offers label {self.label!r}: expected name or code")
+
+
+@dataclass(frozen=True)
+class OfferResult:
+    """offers (see module doc); evaluation: the out-of-time table (None when the history is
+    shorter than two horizons); method and why; defaults: segment_id -> the segment's own
+    three offers (its most popular allowed products), for experiments that compare them."""
+
+    offers: pd.DataFrame
+    evaluation: pd.DataFrame | None
+    method: str
+    reason: str
+    defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def recommend_offers(
+    items: pd.DataFrame, segments: pd.DataFrame, as_of: pd.Timestamp, params: OfferParams | None = None,
+    rules: OfferRules | None = None,
+) -> OfferResult:
+    """Three offers for every customer in `segments` or `items` (see module doc)."""
+    params, rules = params or OfferParams(), rules or OfferRules()
+    past = items[items["occurred_at"] < as_of]
+    seg = segments.drop_duplicates("customer_id").set_index("customer_id")
+    evaluation = _evaluate(past, seg["segment_id"], as_of, params)
+    method, reason = _choose(params, evaluation)
+    catalog = product_catalog(past)
+    customers = pd.Index(np.sort(pd.unique(pd.concat([seg.index.to_series().astype(str), past["customer_id"]]))))
+    snap = Snapshot.build(past, as_of, catalog.index, customers, seg["segment_id"])
+    cross = params.mode == "cross_sell"
+    scorer = make_scorer(
+        method, past, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
+        price=catalog["price"].to_numpy(dtype="float64"), random_state=params.random_state,
+    )
+    seg_names = dict(zip(seg["segment_id"].astype(str), seg.get("segment_name", seg["segment_id"]).astype(str), strict=True))
+    compiled = rules.compile(catalog, snap.signals, seg_names)
+    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K)
+    labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
+    reasons = explain_offers(picks, snap.history, snap.signals, method, labels, seg_names)
+    offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, method)
+    defaults = _defaults(snap, compiled, labels)
+    return OfferResult(offers, evaluation, method, reason, defaults)
+
+
+def _evaluate(past: pd.DataFrame, segments: pd.Series, as_of: pd.Timestamp, params: OfferParams) -> pd.DataFrame | None:
+    if not params.evaluate or past.empty:
+        return None
+    cutoff = as_of - pd.Timedelta(days=params.horizon_days)
+    if past["occurred_at"].min() > cutoff - pd.Timedelta(days=params.horizon_days):
+        return None  # the ranker needs a horizon of history before the evaluation's own training window
+    methods = METHODS if params.method in ("auto", "ranker") else (*[m for m in METHODS if m != "ranker"],)
+    return evaluate_offers(
+        past, segments, cutoff, horizon_days=params.horizon_days, methods=methods,
+        max_customers=params.max_eval_customers, n_boot=params.n_boot, random_state=params.random_state,
+    )
+
+
+def _choose(params: OfferParams, evaluation: pd.DataFrame | None) -> tuple[str, str]:
+    if params.method != "auto":
+        return params.method, "configured"
+    if evaluation is None or evaluation.empty:
+        m = FALLBACK[params.mode]
+        return m, f"auto: history shorter than two horizons, so no out-of-time comparison; {m} by default"
+    rows = evaluation[evaluation["mode"] == params.mode].sort_values("precision_at_3", ascending=False)
+    best = rows.iloc[0]
+    return str(best["method"]), f"auto: best out-of-time precision@3 in {params.mode} mode ({best['precision_at_3']:.3f})"
+
+
+def _table(customers, picks, scores, labels, ids, reasons, method) -> pd.DataFrame:
+    out = pd.DataFrame({"customer_id": customers.astype(str)})
+    for j in range(K):
+        got = picks[:, j] >= 0
+        out[f"offer_{j + 1}"] = np.where(got, labels[np.maximum(picks[:, j], 0)], None)
+    out["offer_reasons"] = reasons
+    out["method"] = method
+    for j in range(K):
+        got = picks[:, j] >= 0
+        out[f"offer_{j + 1}_id"] = np.where(got, ids[np.maximum(picks[:, j], 0)], None)
+        out[f"offer_{j + 1}_score"] = np.round(scores[:, j].astype("float64"), 4)
+    return out
+
+
+def _defaults(snap: Snapshot, compiled, labels: np.ndarray) -> dict[str, tuple[str, ...]]:
+    """Each segment's most popular products allowed by the rules (its "default offer")."""
+    out: dict[str, tuple[str, ...]] = {}
+    for row, seg_id in enumerate(snap.signals.segment_ids):
+        share = snap.signals.segment_share[row].copy()
+        share[~compiled.allowed | ~compiled.per_segment[row]] = -np.inf
+        top = np.argsort(-share, kind="stable")[:K]
+        out[str(seg_id)] = tuple(labels[top[np.isfinite(share[top])]])
+    return out
+
+
+def top_offers_by_segment(offers: pd.DataFrame, segments: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """segment_id, segment_name, rank, offer, customers: the offers made most often per segment."""
+    long = offers.melt(id_vars="customer_id", value_vars=[f"offer_{j + 1}" for j in range(K)], value_name="offer").dropna(subset=["offer"])
+    long = long.merge(segments[["customer_id", "segment_id", "segment_name"]], on="customer_id")
+    counts = long.groupby(["segment_id", "segment_name", "offer"]).size().rename("customers").reset_index()
+    counts = counts.sort_values(["segment_id", "customers", "offer"], ascending=[True, False, True])
+    top = counts.groupby("segment_id").head(n).copy()
+    top["rank"] = top.groupby("segment_id").cumcount() + 1
+    return top[["segment_id", "segment_name", "rank", "offer", "customers"]].reset_index(drop=True)

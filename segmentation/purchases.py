@@ -1,0 +1,110 @@
+"""Who bought what, as of a cutoff: the sparse customer x product history every offer method reads.
+
+`PurchaseHistory.build(line_items, as_of, products, customers)` counts, for each customer and
+product, the transactions that contained it and the days since the last one, from clean line
+items dated before `as_of` only (so an out-of-time evaluation never sees the future). The
+product and customer axes are passed in so two snapshots of the same data line up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+_DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """customers x products, as of `as_of`.
+
+    counts: transactions containing the product (csr, float32); last_days: 1 + days since the
+    last such transaction (csr, same pattern; 0 means never); spend_price: the customer's mean
+    unit price paid (NaN when unknown); txn_count: transactions per customer; last_any_days:
+    days since the customer's last purchase (NaN when none).
+    """
+
+    as_of: pd.Timestamp
+    customer_ids: pd.Index
+    product_ids: pd.Index
+    counts: sp.csr_matrix
+    last_days: sp.csr_matrix
+    spend_price: np.ndarray
+    txn_count: np.ndarray
+    last_any_days: np.ndarray
+
+    @classmethod
+    def build(
+        cls, items: pd.DataFrame, as_of: pd.Timestamp, product_ids: pd.Index, customer_ids: pd.Index
+    ) -> PurchaseHistory:
+        """From clean line items (segmentation.line_items); rows at or after as_of are ignored."""
+        past = items[items["occurred_at"] < as_of]
+        c = customer_ids.get_indexer(past["customer_id"])
+        p = product_ids.get_indexer(past["product_id"])
+        keep = (c >= 0) & (p >= 0)
+        c, p = c[keep], p[keep]
+        days = ((as_of - past["occurred_at"][keep]) / _DAY).to_numpy(dtype="float64")
+        tx = past["transaction_id"][keep].to_numpy()
+        pairs = pd.DataFrame({"c": c, "p": p, "days": days, "tx": tx})
+        per = pairs.groupby(["c", "p"], sort=False).agg(n=("tx", "nunique"), days=("days", "min"))
+        ci, pi = per.index.get_level_values(0).to_numpy(), per.index.get_level_values(1).to_numpy()
+        shape = (len(customer_ids), len(product_ids))
+        counts = sp.csr_matrix((per["n"].to_numpy(np.float32), (ci, pi)), shape=shape)
+        last = sp.csr_matrix((1.0 + per["days"].to_numpy(np.float32), (ci, pi)), shape=shape)
+        by_c = pairs.groupby("c").agg(n=("tx", "nunique"), days=("days", "min"))
+        txn = np.zeros(len(customer_ids))
+        txn[by_c.index.to_numpy()] = by_c["n"].to_numpy()
+        last_any = np.full(len(customer_ids), np.nan)
+        last_any[by_c.index.to_numpy()] = by_c["days"].to_numpy()
+        return cls(as_of, customer_ids, product_ids, counts, last, _mean_price(past[keep], c, len(customer_ids)), txn, last_any)
+
+    @property
+    def owned(self) -> sp.csr_matrix:
+        """1 where the customer bought the product before as_of (csr, float32)."""
+        out = self.counts.copy()
+        out.data[:] = 1.0
+        return out
+
+    def take(self, rows: np.ndarray | slice) -> PurchaseHistory:
+        """The same history restricted to some customers (positions or a slice)."""
+        return PurchaseHistory(
+            self.as_of, pd.Index(self.customer_ids[rows]), self.product_ids, self.counts[rows],
+            self.last_days[rows], self.spend_price[rows], self.txn_count[rows], self.last_any_days[rows],
+        )
+
+
+def _mean_price(past: pd.DataFrame, c: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, np.nan)
+    price = pd.to_numeric(past["unit_price"], errors="coerce").to_numpy(dtype="float64")
+    ok = np.isfinite(price) & (price > 0)
+    if ok.any():
+        logp = pd.Series(np.log(price[ok])).groupby(c[ok]).mean()
+        out[logp.index.to_numpy()] = np.exp(logp.to_numpy())
+    return out
+
+
+def product_catalog(items: pd.DataFrame) -> pd.DataFrame:
+    """One row per product: product_id (index), product_name (the most recent), category,
+    price (median unit price paid), buyers (distinct customers)."""
+    latest = items.sort_values("occurred_at").drop_duplicates("product_id", keep="last").set_index("product_id")
+    price = pd.to_numeric(items["unit_price"], errors="coerce").groupby(items["product_id"]).median()
+    buyers = items.groupby("product_id")["customer_id"].nunique()
+    out = pd.DataFrame({"product_name": latest["product_name"], "category": latest["category"]})
+    out["price"] = price.reindex(out.index)
+    out["buyers"] = buyers.reindex(out.index).fillna(0).astype("int64")
+    out.index.name = "product_id"
+    return out.sort_index()
+
+
+def bought_between(items: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+    """Distinct (customer_id, product_id) pairs purchased in [start, stop)."""
+    window = items[(items["occurred_at"] >= start) & (items["occurred_at"] < stop)]
+    return window[["customer_id", "product_id"]].drop_duplicates().reset_index(drop=True)
+
+
+def lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """matrix[rows[i], cols[i]] for each i, as a flat float array."""
+    return np.asarray(matrix[rows, cols]).ravel()
