@@ -13,6 +13,7 @@ import csv
 import gzip
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -196,7 +197,9 @@ def _first_bad_utf8_line(path: Path) -> int:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The parser's message on one line; its 0-based "row N" becomes the file's 1-based "line N + 1"."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"\brow (\d+)", lambda m: f"line {int(m.group(1)) + 1}", text)
 
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP, "CSV Injection").
