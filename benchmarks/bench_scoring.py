@@ -34,7 +34,7 @@ from connector.sandbox.cdnow import cdnow_sample_transactions
 from segmentation.clv import BGNBD, clv_scores, summary_from_transactions
 from segmentation.features import build_features
 from segmentation.metrics import classification_metrics, top_share_lift
-from segmentation.scoring import ScoreParams, select_model, train_and_score
+from segmentation.scoring import PropensityClassifier, ScoreParams, train_and_score
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
@@ -97,17 +97,15 @@ def telco() -> None:
     y = (frame.pop("churn") == "Yes").to_numpy().astype(int)
     frame.index = pd.Index([f"c{i}" for i in range(len(frame))], name="customer_id")
     fit, test = train_test_split(np.arange(len(frame)), test_size=0.3, stratify=y, random_state=0)
-    train, valid = train_test_split(fit, test_size=0.3, stratify=y[fit], random_state=1)
     dummies = pd.get_dummies(frame, drop_first=True).astype(float).fillna(0.0)
     scaler = StandardScaler().fit(dummies.iloc[fit])
     plain = LogisticRegression(max_iter=5000).fit(scaler.transform(dummies.iloc[fit]), y[fit])
     rows = {"plain logistic regression": plain.predict_proba(scaler.transform(dummies.iloc[test]))[:, 1]}
     for smote in (False, True):
-        model, metrics, _ = select_model(ScoreParams(name="churn", kind="churn", smote=smote), frame.iloc[train],
-                                         y[train], frame.iloc[valid], y[valid], "2024-01-01")
-        picks = ", ".join(f"{k} {v['log_loss']:.4f}" for k, v in metrics.items())
-        print(f"validation log-loss (smote={smote}): {picks} -> {model.chosen}")
-        rows[f"churn model, smote={smote} ({model.chosen})"] = model.predict_proba(frame.iloc[test])
+        model = PropensityClassifier(smote=smote).fit(frame.iloc[fit], y[fit])
+        picks = model.cv_results_.groupby("name")["log_loss"].min()
+        print(f"out-of-fold log-loss (smote={smote}): {picks.round(4).to_dict()} -> {model.chosen_} {model.settings_}")
+        rows[f"churn model, smote={smote} ({model.chosen_})"] = model.predict_proba(frame.iloc[test])[:, 1]
     print(f"Telco: {len(test)} test customers, churn rate {y[test].mean():.3f} (plain stratified holdout)")
     print("| model | ROC AUC | PR AUC | Brier | log-loss | top-decile lift | capture | cal. slope |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""Small inline-SVG charts for the HTML report: bars, heatmaps, a forest plot, lines.
+"""Small inline-SVG charts for the HTML report: bars, heatmaps, a forest plot, lines, a 2x2.
 
 Hand-written SVG keeps the report self-contained (one HTML file, no scripts, no network) and
 segsync free of a plotting dependency. Every text is escaped.
@@ -125,6 +125,63 @@ def line_chart(points: dict[str, Sequence[tuple[float, float]]], title: str, *, 
         body.append(f'<polyline points="{coords}" fill="none" stroke="{PALETTE[j % len(PALETTE)]}" stroke-width="2"><title>{escape(name)}</title></polyline>')
         body.append(f'<text x="{left + size + 8}" y="{top + 14 + j * 14}" font-size="11" fill="{PALETTE[j % len(PALETTE)]}">{escape(name)}</text>')
     return _svg(left + size + 160, top + size + 20, body, title)
+
+
+def quadrant_chart(points: Sequence[dict], title: str, *, x_label: str, y_label: str, x_split: float, y_split: float,
+                   corners: tuple[str, str, str, str]) -> str:
+    """A 2x2 chart: one bubble per point (label, x, y, size, highlight), lines at the splits.
+
+    corners: the quadrant names top-left, top-right, bottom-left, bottom-right. Bubble area
+    follows `size`; highlighted points are filled, the others outlined.
+    """
+    width, height, left, top, right, bottom = 860, 440, 80, 40, 40, 50
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [float(p["x"]) for p in points if math.isfinite(float(p["x"]))] + [x_split]
+    ys = [float(p["y"]) for p in points if math.isfinite(float(p["y"]))] + [y_split]
+    x_lo, x_hi = _padded(xs)
+    y_lo, y_hi = _padded(ys)
+
+    def px(v: float) -> float:
+        return left + (min(max(v, x_lo), x_hi) - x_lo) / (x_hi - x_lo) * plot_w
+
+    def py(v: float) -> float:
+        return top + plot_h - (min(max(v, y_lo), y_hi) - y_lo) / (y_hi - y_lo) * plot_h
+
+    body = [f'<text x="10" y="20" font-weight="bold">{escape(title)}</text>',
+            f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#cbd5e0"/>',
+            f'<line x1="{px(x_split):.1f}" y1="{top}" x2="{px(x_split):.1f}" y2="{top + plot_h}" stroke="#a0aec0" stroke-dasharray="4 3"/>',
+            f'<line x1="{left}" y1="{py(y_split):.1f}" x2="{left + plot_w}" y2="{py(y_split):.1f}" stroke="#a0aec0" stroke-dasharray="4 3"/>',
+            f'<text x="{left + plot_w / 2}" y="{height - 12}" text-anchor="middle" font-size="12">{escape(x_label)}</text>',
+            f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 {top + plot_h / 2})">{escape(y_label)}</text>']
+    body += _corner_labels(corners, left, top, plot_w, plot_h)
+    peak = max((float(p["size"]) for p in points), default=1.0) or 1.0
+    for i, p in enumerate(points):
+        x, y, r = px(float(p["x"])), py(float(p["y"])), 6 + 22 * math.sqrt(max(float(p["size"]), 0.0) / peak)
+        color = PALETTE[i % len(PALETTE)]
+        fill = f'fill="{color}" fill-opacity="0.55"' if p.get("highlight") else 'fill="#fff" fill-opacity="0.6"'
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {fill} stroke="{color}" stroke-width="2">'
+                    f'<title>{escape(str(p["label"]))}: {escape(str(p.get("detail", "")))}</title></circle>')
+        anchor, dx = ("end", -r - 4) if x > left + plot_w * 0.7 else ("start", r + 4)
+        body.append(f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" font-size="12">{escape(str(p["label"]))}</text>')
+    for tick in _ticks(x_lo, x_hi):
+        body.append(f'<text x="{px(tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10">{_fmt(tick)}</text>')
+    for tick in _ticks(y_lo, y_hi):
+        body.append(f'<text x="{left - 6}" y="{py(tick) + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
+    return _svg(width, height, body, title)
+
+
+def _corner_labels(corners: tuple[str, str, str, str], left: float, top: float, w: float, h: float) -> list[str]:
+    """The quadrant names in the plot's corners: top-left, top-right, bottom-left, bottom-right."""
+    spots = ((left + 8, top + 18, "start"), (left + w - 8, top + 18, "end"),
+             (left + 8, top + h - 8, "start"), (left + w - 8, top + h - 8, "end"))
+    return [f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="13" fill="#718096" font-weight="bold">{escape(name)}</text>'
+            for (x, y, anchor), name in zip(spots, corners, strict=True)]
+
+
+def _padded(values: Sequence[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.12 or abs(hi) * 0.1 or 1.0
+    return lo - pad, hi + pad
 
 
 def _ticks(lo: float, hi: float) -> list[float]:

@@ -46,9 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the last runs and open rejected rows")
     status.add_argument("config")
     status.add_argument("-n", type=int, default=10, help="how many runs to show")
+    detail = status.add_mutually_exclusive_group()
+    detail.add_argument("--verbose", "-v", action="store_true", help="every counter and the full error under each run")
+    detail.add_argument("--json", action="store_true", help="runs and open rejected rows as JSON")
     report = sub.add_parser("report", help="write the HTML report")
     report.add_argument("config")
     report.add_argument("--out", required=True, help="output folder")
+    models = sub.add_parser("models", help="model versions, champion and challengers; promote or roll back")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="one line per model version").add_argument("config")
+    promote = models_sub.add_parser("promote", help="make a version the champion")
+    promote.add_argument("config")
+    promote.add_argument("model", help="kind/name as `models list` prints it, e.g. score/buy_90d")
+    promote.add_argument("version", type=int)
+    rollback = models_sub.add_parser("rollback", help="make the previous champion champion again")
+    rollback.add_argument("config")
+    rollback.add_argument("model", help="kind/name, e.g. score/buy_90d")
     sandbox = sub.add_parser("sandbox", help="the embedded sandbox CRMs")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     serve = sandbox_sub.add_parser("serve", help="serve the Salesforce and HubSpot emulators on loopback")
@@ -57,11 +70,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hubspot-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    serve.add_argument("--jwt-dir", default="segsync-sandbox",
+                       help="folder for the JWT bearer flow's private key and certificate (reused if there)")
+    api = sub.add_parser("serve", help="the real-time API over the last cycle's snapshot (needs segsync[serve])")
+    api.add_argument("config")
+    api.add_argument("--host", help="bind address (default: serve.host, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default: serve.port, 8080)")
+    apikey = sub.add_parser("apikey", help="API keys of segsync serve: create, list, revoke")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_sub.add_parser("create", help="create a key; prints it alone on the last line (shown once)")
+    create.add_argument("config")
+    create.add_argument("--scope", required=True, help="comma-separated: read, score, events")
+    create.add_argument("--name", default="", help="a label for `apikey list`")
+    apikey_sub.add_parser("list", help="key ids, scopes and state (never the keys)").add_argument("config")
+    revoke = apikey_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("config")
+    revoke.add_argument("key_id")
     demo = sub.add_parser("demo", help="the whole loop against the sandbox CRMs, no credentials needed")
     demo.add_argument("--out", default="segsync-demo", help="folder for the state file and the report")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
     demo.add_argument("--scenario", default="default", help="scenario name (default, null) or a YAML file")
+    demo.add_argument("--realistic-pacing", action="store_true",
+                      help="wait out the sandbox CRMs' rate limits in real time (by default waits move the simulated clock)")
     return p
 
 
@@ -111,7 +142,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return Daemon(_load(args)).run()
     if cmd == "status":
-        return _status(_load(args), args.n)
+        return _status(_load(args), args.n, verbose=args.verbose, as_json=args.json)
     if cmd == "report":
         from connector.report import write_report
 
@@ -125,6 +156,16 @@ def _dispatch(args: argparse.Namespace) -> int:
                                      "give a folder this user can write") from None
         print(f"report written to {path}")
         return EXIT_OK
+    if cmd == "serve":
+        from connector.serve.server import ApiServer
+
+        return ApiServer(_load(args), host=args.host, port=args.port).run()
+    if cmd == "apikey":
+        return _apikey(_load(args), args)
+    if cmd == "models":
+        from connector.lifecycle.commands import run_models_command
+
+        return run_models_command(_load(args), args)
     if cmd == "sandbox":
         from connector.sandbox.serve import serve_forever
 
@@ -170,6 +211,28 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
 
 
+def _apikey(cfg: Config, args: argparse.Namespace) -> int:
+    from connector.state.api_keys import parse_scopes
+
+    with StateStore(cfg.resolve(cfg.state.path), redact=secret_values(cfg)) as store:
+        if args.apikey_command == "create":
+            key, token = store.api_keys.create(parse_scopes(args.scope), args.name)
+            print(f"key {key.key_id} created with scope {','.join(sorted(key.scopes))}; it is shown once, store it now:")
+            print(token)
+            return EXIT_OK
+        if args.apikey_command == "list":
+            print(f"{'key id':<14} {'scopes':<20} {'created (UTC)':<20} {'state':<8} name")
+            for k in store.api_keys.list():
+                state = "revoked" if k.revoked_at else "active"
+                print(f"{k.key_id:<14} {','.join(sorted(k.scopes)):<20} {k.created_at[:19]:<20} {state:<8} {k.name}")
+            return EXIT_OK
+        if not store.api_keys.revoke(args.key_id):
+            print(f"segsync: no active key with id {args.key_id}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"key {args.key_id} revoked")
+        return EXIT_OK
+
+
 def _check(cfg: Config, *, as_json: bool) -> int:
     from connector.check import render_json, render_text, run_checks
 
@@ -178,24 +241,28 @@ def _check(cfg: Config, *, as_json: bool) -> int:
     return EXIT_OK if all(c.ok for c in checks) else EXIT_CHECK
 
 
-def _status(cfg: Config, n: int) -> int:
+def _status(cfg: Config, n: int, *, verbose: bool = False, as_json: bool = False) -> int:
+    from connector.status_view import HEADER, render_json, render_line, render_verbose, run_summary
+
     state_path = cfg.resolve(cfg.state.path)
     if not state_path.exists():
         print(f"no state file yet at {state_path}: no run has happened")
         return EXIT_OK
     with StateStore(state_path, redact=secret_values(cfg)) as store:
         runs = store.runs.last(n)
-        print(f"{'run':>5}  {'status':<14} {'started (UTC)':<20} {'step':<9} counts / error")
-        for r in runs:
-            detail = r.error or ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items()))
-            print(f"{r.id:>5}  {r.status:<14} {r.started_at[:19]:<20} {r.current_step or '-':<9} {detail}")
         rejected = store.rejected.open(limit=20)
         total = store.rejected.open_count()
-        print(f"\nopen rejected rows: {total}")
-        for row in rejected.itertuples(index=False):
-            print(f"  run {row.run_id} {row.step}/{row.source} {row.record_key}: {row.reason}")
-        if total > len(rejected):
-            print(f"  ... and {total - len(rejected)} more")
+    if as_json:
+        print(render_json(runs, rejected, total))
+        return EXIT_OK
+    print(HEADER)
+    for r in runs:
+        print((render_verbose if verbose else render_line)(run_summary(r)))
+    print(f"\nopen rejected rows: {total}")
+    for row in rejected.itertuples(index=False):
+        print(f"  run {row.run_id} {row.step}/{row.source} {row.record_key}: {row.reason}")
+    if total > len(rejected):
+        print(f"  ... and {total - len(rejected)} more")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -28,6 +29,9 @@ from connector.config import Config, ScheduleConfig, secret_values
 from connector.metrics import Metrics
 from connector.pipeline import CycleResult, StepFn, run_cycle
 from connector.state import StateLock, StateStore
+
+if TYPE_CHECKING:
+    from connector.serve.server import ApiServer
 
 log = logging.getLogger("segsync.daemon")
 RECENT = 50
@@ -52,6 +56,7 @@ class Daemon:
         self.results: deque[CycleResult] = deque(maxlen=RECENT)  # the last cycles' summaries
         self.scheduler = BackgroundScheduler(timezone=config.schedule.timezone)
         self._cycle_lock = threading.Lock()
+        self.api: ApiServer | None = None
 
     def cycle(self, store: StateStore) -> None:
         """One scheduled cycle (APScheduler's job)."""
@@ -61,6 +66,18 @@ class Daemon:
             result = run_cycle(self.config, store, stop=self.stop, metrics=self.metrics, steps=self.steps)
             self.results.append(result)
             self.metrics.healthy = result.status in ("succeeded", "quota_stopped", "interrupted")
+
+    def _start_api(self) -> ApiServer | None:
+        """`serve:` in the YAML: the real-time API runs beside the schedule, on its own thread."""
+        if self.config.serve is None:
+            return None
+        from connector.serve.server import ApiServer
+
+        api = ApiServer(self.config)
+        api.start_background()
+        log.info("API on %s:%d", self.config.serve.host, api.port)
+        self.api = api
+        return api
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if not self.stop.is_set():
@@ -73,6 +90,7 @@ class Daemon:
         state_path = self.config.resolve(self.config.state.path)
         with StateLock(state_path):
             store = StateStore(state_path, redact=secret_values(self.config))  # as `segsync run` does
+            api = None
             try:
                 if install_signals:
                     signal.signal(signal.SIGTERM, self.request_stop)
@@ -80,6 +98,7 @@ class Daemon:
                 port = self.metrics.serve(self.config.metrics) if self.config.metrics.enabled else 0
                 if port:
                     log.info("metrics on http://%s:%d/metrics and /healthz", self.config.metrics.host, port)
+                api = self._start_api()
                 sched = self.config.schedule
                 extra = {"next_run_time": datetime.now(UTC)} if sched.run_on_start else {}
                 job = self.scheduler.add_job(
@@ -94,6 +113,8 @@ class Daemon:
                 self.scheduler.shutdown(wait=True)  # lets a running cycle reach its checkpoint
                 log.info("daemon stopped cleanly")
             finally:
+                if api is not None:
+                    api.stop()
                 self.metrics.stop()
                 store.close()
                 self.finished.set()

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from connector.config import Config, load_config
 from connector.identity import email_key, normalise_email
 from connector.pipeline import run_cycle
 from connector.report import write_report
-from connector.sandbox.clock import SandboxClock
+from connector.sandbox.clock import SandboxClock, TransportClock
 from connector.state import StateLock, StateStore
 
 DEMO_START = datetime(1998, 7, 1, tzinfo=UTC)  # the day after CDNOW's last purchase
@@ -105,78 +106,94 @@ experiments:
 """
 
 
-def sandbox_connectors(salesforce: Any | None, hubspot: Any | None, clock: SandboxClock) -> Callable[[Config], dict[str, Any]]:
-    """A connector factory that mounts the sandboxes' WSGI apps in-process."""
+def sandbox_connectors(salesforce: Any | None, hubspot: Any | None, clock: SandboxClock, *,
+                       realistic_pacing: bool = False) -> Callable[[Config], dict[str, Any]]:
+    """A connector factory that mounts the sandboxes' WSGI apps in-process.
+
+    By default the connectors' waits (pacing under HubSpot's 190 requests per 10 s and 4
+    searches per second, backoff) move the sandbox clock instead of sleeping: the same
+    requests, the same windows and the same results, without minutes of wall-clock waiting.
+    `realistic_pacing` keeps real sleeps, as against a real CRM.
+    """
 
     def factory(cfg: Config) -> dict[str, Any]:
+        waits = None if realistic_pacing else TransportClock(clock)
         out: dict[str, Any] = {}
         if cfg.sources.salesforce is not None and salesforce is not None:
             from connector.crm.salesforce import SalesforceConnector
 
             out["salesforce"] = SalesforceConnector(
                 cfg.sources.salesforce, cfg.destinations.salesforce, transport=httpx.WSGITransport(app=salesforce.app),
-                now=clock.now,
+                clock=waits, now=clock.now,
             )
         if cfg.sources.hubspot is not None and hubspot is not None:
             from connector.crm.hubspot import HubSpotConnector
 
             out["hubspot"] = HubSpotConnector(
-                cfg.sources.hubspot, cfg.destinations.hubspot, transport=httpx.WSGITransport(app=hubspot.app), now=clock.now
+                cfg.sources.hubspot, cfg.destinations.hubspot, transport=httpx.WSGITransport(app=hubspot.app), now=clock.now,
+                clock=waits,
             )
         return out
 
     return factory
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from connector.sandbox.hubspot import HubSpotSandbox
-    from connector.sandbox.salesforce import SalesforceSandbox
-    from connector.sandbox.simulation import Simulation
+@dataclass
+class DemoWorld:
+    """The demo's sandbox CRMs loaded with CDNOW, its simulation, config and connector factory."""
 
+    out: Path
+    cfg_path: Path
+    cfg: Config
+    sim: Any
+    factory: Callable[[Config], dict[str, Any]]
+    secrets: list[str]
+
+    @classmethod
+    def create(cls, out: Path, *, seed: int, scenario: str, realistic_pacing: bool = False,
+               say: Callable[[str], None] = lambda _: None) -> DemoWorld:
+        """Start both sandboxes, load CDNOW, write the config into `out`."""
+        from connector.sandbox.hubspot import HubSpotSandbox
+        from connector.sandbox.salesforce import SalesforceSandbox
+        from connector.sandbox.simulation import Simulation
+
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob("segsync-demo.sqlite*"):
+            stale.unlink()  # a demo starts from nothing
+        clock = SandboxClock(DEMO_START, frozen=False)
+        sf = SalesforceSandbox(clock=clock, seed=seed)
+        hs = HubSpotSandbox(clock, seed=seed, tier_requests_per_10s=190)
+        say("loading CDNOW (23,570 customers, 69,659 purchases) into the Salesforce and HubSpot sandboxes ...")
+        sim = Simulation.cdnow(scenario, salesforce=sf, hubspot=hs, clock=clock, random_state=seed)
+        clock.advance(seconds=1800)  # the first sync starts after the load, as it would in a real org
+        env = {"DEMO_SF_CLIENT_ID": sf.credentials["client_id"], "DEMO_SF_CLIENT_SECRET": sf.credentials["client_secret"],
+               "DEMO_HUBSPOT_TOKEN": hs.credentials["token"]}
+        cfg_path = out / "segsync.yaml"
+        cfg_path.write_text(CONFIG.format(
+            sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT, sf_client_id=env["DEMO_SF_CLIENT_ID"],
+            sf_client_secret=env["DEMO_SF_CLIENT_SECRET"], hs_token=env["DEMO_HUBSPOT_TOKEN"],
+        ))
+        cfg = load_config(cfg_path, env={**os.environ, **env})
+        factory = sandbox_connectors(sf, hs, clock, realistic_pacing=realistic_pacing)
+        return cls(out, cfg_path, cfg, sim, factory, list(env.values()))
+
+
+def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("segsync-demo.sqlite*"):
-        stale.unlink()  # a demo starts from nothing
     say = _printer()
-    say(f"segsync demo (seed {args.seed}, scenario {args.scenario}, {args.days} simulated days) in {out}")
-    clock = SandboxClock(DEMO_START, frozen=False)
-    sf = SalesforceSandbox(clock=clock, seed=args.seed)
-    hs = HubSpotSandbox(clock, seed=args.seed, tier_requests_per_10s=190)
-    say("loading CDNOW (23,570 customers, 69,659 purchases) into the Salesforce and HubSpot sandboxes ...")
-    sim = Simulation.cdnow(args.scenario, salesforce=sf, hubspot=hs, clock=clock, random_state=args.seed)
-    clock.advance(seconds=1800)  # the first sync starts after the load, as it would in a real org
-    env = {
-        "DEMO_SF_CLIENT_ID": sf.credentials["client_id"],
-        "DEMO_SF_CLIENT_SECRET": sf.credentials["client_secret"],
-        "DEMO_HUBSPOT_TOKEN": hs.credentials["token"],
-    }
-    cfg_path = out / "segsync.yaml"
-    cfg_path.write_text(CONFIG.format(
-        sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT, sf_client_id=env["DEMO_SF_CLIENT_ID"],
-        sf_client_secret=env["DEMO_SF_CLIENT_SECRET"], hs_token=env["DEMO_HUBSPOT_TOKEN"],
-    ))
-    cfg = load_config(cfg_path, env={**os.environ, **env})
-    factory = sandbox_connectors(sf, hs, clock)
+    say(f"segsync demo (seed {args.seed}, scenario {args.scenario}, {args.days} simulated days) in {out}"
+        + ("" if args.realistic_pacing else "; the CRMs' rate limits are waited out on the simulated clock "
+           "(--realistic-pacing to wait in real time)"))
+    world = DemoWorld.create(out, seed=args.seed, scenario=args.scenario, realistic_pacing=args.realistic_pacing, say=say)
+    cfg = world.cfg
     state_path = cfg.resolve(cfg.state.path)
-    with StateLock(state_path), StateStore(state_path, redact=list(env.values())) as store:
-        started = time.monotonic()
-        result = run_cycle(cfg, store, connector_factory=factory)
-        if result.status != "succeeded":
-            say(f"the first cycle ended {result.status}: {result.error}")
+    with StateLock(state_path), StateStore(state_path, redact=world.secrets) as store:
+        result = _cycles(world, store, args.days, say)
+        if result is None:
             return 1
-        say(f"day 0: {_fmt_counts(result.counts)} ({time.monotonic() - started:.0f} s)")
-        for _ in range(args.days):
-            happened = sim.advance_days(1)
-            t0 = time.monotonic()
-            result = run_cycle(cfg, store, connector_factory=factory)
-            say(f"day {happened['day']}: {happened['purchases']} purchases ({happened['extra_purchases']} caused by the campaign); "
-                f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_lift_line(result.lift)}")
-            if result.status != "succeeded":
-                say(f"stopping: {result.error}")
-                return 1
         arms = store.experiments.arms(EXPERIMENT)
     report = write_report(cfg, out / "report")
-    table = estimated_vs_true(result.lift, arms, sim.truth())
+    table = estimated_vs_true(result.lift, arms, world.sim.truth())
     say("\nestimated vs true conversion lift per segment (absolute, percentage points; "
         "interval: always-valid 95 %):")
     say(_render(table))
@@ -186,8 +203,29 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.days < window:
         say(f"(After {args.days} day(s) the {window}-day conversion window has not closed: the estimates are still "
             f"rising towards the true effect over the whole window. Run with --days {window + 1} to see it recovered.)")
-    say(f"State, config and report are in {out}; try `segsync status {cfg_path}`.")
+    say(f"State, config and report are in {out}; try `segsync status {world.cfg_path}`.")
     return 0
+
+
+def _cycles(world: DemoWorld, store: StateStore, days: int, say: Callable[[str], None]) -> Any:
+    """Day 0's cycle, then one simulated day and one cycle per day; the last result, None if one failed."""
+    started = time.monotonic()
+    result = run_cycle(world.cfg, store, connector_factory=world.factory)
+    if result.status != "succeeded":
+        say(f"the first cycle ended {result.status}: {result.error}")
+        return None
+    say(f"day 0: {_fmt_counts(result.counts)} ({time.monotonic() - started:.0f} s)")
+    for _ in range(days):
+        happened = world.sim.advance_days(1)
+        t0 = time.monotonic()
+        result = run_cycle(world.cfg, store, connector_factory=world.factory)
+        say(f"day {happened['day']}: {happened['purchases']} purchases ({happened['extra_purchases']} caused by the campaign); "
+            f"cycle {result.status} in {time.monotonic() - t0:.0f} s; {_writes_line(result.counts)}; "
+            f"{_lift_line(result.lift)}")
+        if result.status != "succeeded":
+            say(f"stopping: {result.error}")
+            return None
+    return result
 
 
 def estimated_vs_true(lift: pd.DataFrame | None, arms: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -239,6 +277,12 @@ def _lift_line(lift: pd.DataFrame | None) -> str:
     return f"conversion lift {', '.join(parts)} ({sig} significant)"
 
 
+def _writes_line(counts: dict[str, int]) -> str:
+    """Records rewritten per CRM this cycle (field updates; list changes are separate)."""
+    return "rewrote " + ", ".join(f"{counts.get(f'pushed_{crm}', 0)} {name}" for crm, name in
+                                  (("salesforce", "Salesforce"), ("hubspot", "HubSpot"))) + " records"
+
+
 def _fmt_counts(counts: dict[str, int]) -> str:
     keys = ("customers", "segments", "new_arms", "pushed_salesforce", "pushed_hubspot", "list_adds_salesforce", "list_adds_hubspot")
     return ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys if k in counts)
@@ -260,4 +304,4 @@ _IDENTITY: Any = _Identity()
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_demo(argparse.Namespace(out="segsync-demo", seed=7, days=31, scenario="default")))
+    sys.exit(run_demo(argparse.Namespace(out="segsync-demo", seed=7, days=31, scenario="default", realistic_pacing=False)))

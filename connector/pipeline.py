@@ -1,6 +1,6 @@
 """One cycle as named steps, each checkpointed under the run id.
 
-pull -> features -> segment -> score -> offers -> assign -> plan -> push -> measure
+pull -> features -> segment -> score -> offers -> assign -> plan -> push -> measure -> publish
 
 `assign` runs before `plan` and `push` (DESIGN.md draws it after): an arm must be stored
 before any CRM shows it, or a crash between the push and the assignment could expose a
@@ -37,6 +37,7 @@ from connector.state.store import describe_state_error
 if TYPE_CHECKING:
     import pandas as pd
 
+    from connector.lifecycle import ModelRegistry
     from connector.steps.experiment import AssignResult, MeasureResult
     from connector.steps.model import FeaturesResult, ScoreResult, SegmentResult
     from connector.steps.offers import OffersResult
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("segsync.pipeline")
 
 _COUNT_LOCK = threading.Lock()
-STEPS = ("pull", "features", "segment", "score", "offers", "assign", "plan", "push", "measure")
+STEPS = ("pull", "features", "segment", "score", "offers", "assign", "plan", "push", "measure", "publish")
 
 
 class Interrupted(Exception):
@@ -94,6 +95,16 @@ class CycleContext:
     counts: dict[str, int] = field(default_factory=dict)
     connector_factory: Callable[[Config], dict[str, Any]] | None = None
     _connectors: dict[str, Any] | None = None
+    _registry: ModelRegistry | None = None
+
+    def registry(self) -> ModelRegistry:
+        """The model registry (versions, champion/challenger, the configured tracker), opened once."""
+        if self._registry is None:
+            from connector.lifecycle import open_registry
+
+            self._registry = open_registry(self.store.models, self.config.tracking,
+                                           state_path=self.config.resolve(self.config.state.path))
+        return self._registry
 
     def connectors(self) -> dict[str, Any]:
         """The configured CRM connectors by name ('salesforce', 'hubspot'), opened once per cycle."""

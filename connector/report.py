@@ -21,15 +21,18 @@ from connector.crm.errors import ConfigurationError
 from connector.state import StateStore
 from connector.steps.insight import ARTIFACT
 from connector.steps.offers import ARTIFACT as OFFERS
+from connector.tables import html_table as _table
+from connector.tables import lift_table
+from segmentation.priority import priority_targets
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1a202c}
 h1{font-size:24px}h2{font-size:19px;margin-top:36px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #e2e8f0;padding:4px 8px;text-align:right}
-th{background:#f7fafc}td:first-child,th:first-child{text-align:left}.note{color:#4a5568;font-size:13px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%}td,th{border:1px solid #e2e8f0;padding:4px 6px;text-align:right}td.t{text-align:left}
+th{background:#f7fafc;font-weight:600}td:first-child,th:first-child{text-align:left}.note{color:#4a5568;font-size:13px}
 .card{border:1px solid #e2e8f0;border-radius:6px;padding:12px 16px;margin:10px 0;background:#fbfdff}
 .flag{color:#c53030;font-weight:bold}.ok{color:#2f855a}.wide{overflow-x:auto;max-width:100%}svg{max-width:100%;height:auto}
-@media print{.pagebreak{page-break-before:always}}
+@media print{.pagebreak{page-break-before:always}body{margin:0;max-width:none}table{font-size:10px}}
 """
 
 
@@ -67,7 +70,7 @@ def render_report(store: StateStore, cfg: Config) -> str:
     offers = store.models.latest(*OFFERS)
     if offers:
         parts.append(_offers(offers[1]))
-    parts += [_experiments(lifts), _operations(store)]
+    parts += [_experiments(lifts), _model_timeline(store), _operations(store)]
     return f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>segsync report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
 
 
@@ -81,24 +84,6 @@ def _numeric(res: pd.DataFrame) -> pd.DataFrame:
         if col in res:
             res[col] = res[col].fillna(False).astype(bool)
     return res
-
-
-def _table(df: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
-    formats = formats or {}
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for rec in df.itertuples(index=False):
-        cells = []
-        for col, v in zip(df.columns, rec, strict=True):
-            if isinstance(v, float) and col in formats:
-                text = "n/a" if math.isnan(v) else format(v, formats[col])
-            elif isinstance(v, float):
-                text = "n/a" if math.isnan(v) else f"{v:,.2f}"
-            else:
-                text = str(v)
-            cells.append(f"<td>{escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _summary(insights: dict[str, Any], lifts: dict[str, list]) -> str:
@@ -151,9 +136,32 @@ def _segments(ins: dict[str, Any]) -> str:
         f"<h2 class='pagebreak'>Segments ({escape(ins['method'])})</h2><p class='note'>{'Retrained' if ins['retrained'] else 'Model reused'}: {escape(str(ins['reason']))}. Quality: {escape(quality)}</p>"
         + charts.bar_chart(labels, series, "Segment size and revenue", percent=True)
         + _table(prof[cols], {"share": ".1%", "revenue_share": ".1%"})
-        + "<h3>Priority matrix</h3>"
-        + _table(ins["priority"][["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]])
+        + _priority(ins["priority"])
     )
+
+
+def _priority(pr: pd.DataFrame) -> str:
+    """The 2x2: revenue potential (size x expected value per customer) against the cost to reach
+    each unit of it, split at the medians as segmentation.priority classifies; then the targets and
+    the opportunity cost of the rest."""
+    vpc = pr["value_per_cost"].astype(float)
+    split = float(vpc.median())
+    points = [{"label": r.segment_name, "x": 100 / v if v > 0 else 0.0, "y": r.value, "size": r.size,
+               "highlight": r.quadrant == "invest", "detail": f"{r.size:,} customers, {r.quadrant}"}
+              for r, v in zip(pr.itertuples(index=False), vpc, strict=True)]
+    chart = charts.quadrant_chart(
+        points, "Priority matrix: revenue potential against cost to reach", x_split=100 / split if split > 0 else 0.0,
+        y_split=float(pr["value"].median()), x_label="cost to reach per 100 of revenue potential (lower is cheaper)",
+        y_label="revenue potential (size x value per customer)", corners=("invest", "harvest", "nurture", "deprioritise"))
+    t = priority_targets(pr)
+    text = (f"Targets: <b>{escape(', '.join(t.targets))}</b> ({t.target_value:,.0f} of revenue potential for "
+            f"{t.target_cost:,.2f} to reach). Opportunity cost of the rest"
+            + (f" ({escape(', '.join(t.rest))}): {t.rest_value:,.0f} of revenue potential ({t.rest_share:.0%} "
+               f"of the total) left to cheaper treatments; reaching them too would cost {t.rest_cost:,.2f}."
+               if t.rest else ": none, every segment is a target."))
+    return ("<h3>Priority matrix</h3>" + chart + f"<p class='note'>{text} Bubble area: segment size. Split at the "
+            "median segment on each axis.</p>"
+            + _table(pr[["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]]))
 
 
 def _offers(summary: dict[str, Any]) -> str:
@@ -206,6 +214,10 @@ def _models(ins: dict[str, Any]) -> str:
             continue
         parts.append(f"<h3>{escape(name)}</h3><p class='note'>Out-of-time validation on the latest cutoff; chosen model: <b>{escape(str(metrics.get('chosen')))}</b>.</p>")
         parts.append(_model_table(metrics))
+        drivers = (ins.get("drivers") or {}).get(name)
+        if drivers:
+            parts.append(charts.bar_chart(list(drivers), {"mean |contribution| to the log-odds": list(drivers.values())},
+                                          f"Global drivers of {name}: mean |contribution| per feature"))
         curve = (ins.get("calibration") or {}).get(name) or _find_calibration(metrics)
         if curve:
             parts.append(charts.line_chart({name: curve}, f"Calibration: {name}", diagonal=True))
@@ -265,15 +277,24 @@ def _experiments(lifts: dict[str, list]) -> str:
             "<p class='flag'>Sample ratio mismatch (p &lt; 0.001) in segment(s): " + escape(", ".join(map(str, flagged["segment_id"].unique()))) + ". Their results are untrustworthy.</p>"
             if len(flagged) else "<p class='ok'>No sample ratio mismatch.</p>"
         )
-        cols = [c for c in ("segment_id", "arm", "metric", "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "chance_to_win", "srm_p", "significant", "note") if c in res]
         parts.append(
             f"<h3>{escape(exp)}</h3><p class='note'>Run {run_id}, {escape(computed[:16])}. Relative lift against control with always-valid intervals; "
             "green = significant after multiple-testing correction.</p>"
             + charts.forest_plot(rows, f"{exp}: relative lift with intervals")
             + srm
-            + _table(res[cols], {"estimate": "+.2%", "ci_low": "+.2%", "ci_high": "+.2%", "p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
+            + _table(lift_table(res), {"p_value": ".4f", "p_adjusted": ".4f", "chance_to_win": ".1%", "srm_p": ".4f"})
         )
     return "".join(parts)
+
+
+def _model_timeline(store: StateStore) -> str:
+    """Every retrain with the trigger that caused it and the promotion decision."""
+    from connector.lifecycle.commands import timeline
+
+    rows = timeline(store.models.versions())
+    note = ("<p class='note'>Each retrain, what triggered it (age, PSI, share shift, a changed definition) and "
+            "whether it became champion. `segsync models promote|rollback` overrides.</p>")
+    return "<h2>Model versions</h2>" + note + (_table(pd.DataFrame(rows)) if rows else "<p>No model trained yet.</p>")
 
 
 def _operations(store: StateStore) -> str:

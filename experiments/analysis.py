@@ -28,7 +28,8 @@ from experiments.stats import lift_arrays, refusal_reasons
 __all__ = ["RESULT_COLUMNS", "analyse_experiment"]
 
 #: Columns of the result table. ``estimate``/``ci_*`` are the relative lift
-#: ``(mean_t - mean_c) / mean_c``, ``abs_*`` the absolute difference; ``mean_*`` are raw
+#: ``(mean_t - mean_c) / |mean_c|`` (CUPED-adjusted means when ``cuped``: the parity table in
+#: experiments/__init__.py), ``abs_*`` the absolute difference; ``mean_*`` are raw
 #: (unadjusted) means; ``cuped`` says whether the lift was regression-adjusted;
 #: ``chance_to_win`` and ``credible_*`` are the Bayesian posterior of the relative lift;
 #: ``note`` is why a cell has no lift ("" when it has one).

@@ -1,4 +1,7 @@
-"""Frequentist lift of a treatment over the control: gbstats' tests, with its gaps closed.
+"""Frequentist lift of a treatment over the control, with the tests gbstats uses.
+
+Where segsync's answers differ from gbstats 0.8.0, and why: the parity table in
+``experiments/__init__.py``.
 
 * Fixed horizon: Welch two-sample t-test (Welch-Satterthwaite degrees of freedom), as
   gbstats ``TwoSidedTTest``. The relative lift ``(mu_t - mu_c) / |mu_c|`` gets its variance

@@ -125,6 +125,18 @@ def segment(
     return _train(features, params, previous, as_of, reason)
 
 
+def assign_segments(state: SegmentationState, features: pd.DataFrame) -> pd.Series | None:
+    """segment_id per row of `features` under a stored model, without refitting anything.
+
+    The real-time API uses it for a customer the model never saw or whose features moved.
+    None for RFM, whose segments are population quintiles and need the whole population.
+    """
+    if state.model is None or state.scaler is None:
+        return None
+    keys = pd.Series(state.model.predict(state.scaler.transform(features)), index=features.index)
+    return keys.map(state.cluster_ids)
+
+
 def _check(features: pd.DataFrame, params: SegmentationParams) -> None:
     absent = [c for c in params.columns if c not in features.columns]
     if absent:

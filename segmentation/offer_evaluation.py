@@ -10,7 +10,7 @@ paired between methods for the lift of one over another.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from segmentation.offer_methods import BASELINES, Baseline, OfferScorer
 from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_selection import select_offers
 from segmentation.offer_signals import ProductSignals
-from segmentation.purchases import PurchaseHistory, bought_between, lookup
+from segmentation.purchases import EncodedItems, PurchaseHistory, bought_between, lookup
 
 K = 3
 SNAPSHOT_STEP_DAYS = 30
@@ -35,17 +35,22 @@ class Snapshot:
     signals: ProductSignals
 
     @classmethod
-    def build(cls, items: pd.DataFrame, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series) -> Snapshot:
+    def build(cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series) -> Snapshot:
         history = PurchaseHistory.build(items, as_of, products, customers)
         return cls(history, ProductSignals.build(history, segments))
 
 
-def window_truth(items: pd.DataFrame, start: pd.Timestamp, days: int, history: PurchaseHistory, cross_sell: bool) -> sp.csr_matrix:
+def window_truth(items: pd.DataFrame | EncodedItems, start: pd.Timestamp, days: int, history: PurchaseHistory, cross_sell: bool) -> sp.csr_matrix:
     """customers x products of `history`: 1 where bought in [start, start + days); in cross-sell
-    mode only products the customer had not bought before `start`."""
-    pairs = bought_between(items, start, start + pd.Timedelta(days=days))
-    c = history.customer_ids.get_indexer(pairs["customer_id"])
-    p = history.product_ids.get_indexer(pairs["product_id"])
+    mode only products the customer had not bought before `start`. Encoded items must be on
+    the history's axes."""
+    stop = start + pd.Timedelta(days=days)
+    if isinstance(items, EncodedItems):
+        c, p = items.pairs_between(start, stop)
+    else:
+        pairs = bought_between(items, start, stop)
+        c = history.customer_ids.get_indexer(pairs["customer_id"])
+        p = history.product_ids.get_indexer(pairs["product_id"])
     ok = (c >= 0) & (p >= 0)
     truth = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (c[ok], p[ok])), shape=history.counts.shape)
     if cross_sell:
@@ -55,7 +60,7 @@ def window_truth(items: pd.DataFrame, start: pd.Timestamp, days: int, history: P
 
 
 def make_scorer(
-    method: str, items: pd.DataFrame, snapshot: Snapshot, segments: pd.Series, *, horizon_days: int,
+    method: str, items: pd.DataFrame | EncodedItems, snapshot: Snapshot, segments: pd.Series, *, horizon_days: int,
     cross_sell: bool, price: np.ndarray, training_snapshots: int = 3, random_state: int = 0,
 ) -> OfferScorer:
     """A baseline, or the ranker trained on snapshots `horizon_days` (then SNAPSHOT_STEP_DAYS
@@ -66,7 +71,9 @@ def make_scorer(
     if method != "ranker":
         raise ValueError(f"unknown offer method {method!r}; expected one of {', '.join((*BASELINES, 'ranker'))}")
     h = snapshot.history
-    first = pd.Timestamp(items["occurred_at"].min())
+    if not isinstance(items, EncodedItems):
+        items = EncodedItems.encode(items, h.product_ids, h.customer_ids)
+    first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
     examples: list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]] = []
     for j in range(training_snapshots):
         start = h.as_of - pd.Timedelta(days=horizon_days + j * SNAPSHOT_STEP_DAYS)
@@ -82,27 +89,33 @@ def evaluate_offers(
     items: pd.DataFrame, segments: pd.Series, cutoff: pd.Timestamp, *, horizon_days: int = 90,
     methods: Sequence[str] = (*BASELINES, "ranker"), modes: Sequence[str] = ("any", "cross_sell"),
     max_customers: int | None = None, n_boot: int = 500, random_state: int = 0,
+    extra: Mapping[str, OfferScorer] | None = None,
 ) -> pd.DataFrame:
     """One row per (mode, method): customers, precision_at_3 (+ _lo, _hi), hit_at_3 (+ _lo, _hi),
     lift_vs_best_baseline (relative precision@3 over the mode's best baseline, + _lo, _hi).
 
-    items: clean line items; segments: segment_id by customer_id as of the cutoff.
+    items: clean line items; segments: segment_id by customer_id as of the cutoff; extra:
+    more scorers to judge alongside (e.g. an oracle that knows planted tastes).
     """
     past = items[items["occurred_at"] < cutoff]
     products = pd.Index(np.sort(past["product_id"].unique()))
     customers = pd.Index(np.sort(past["customer_id"].unique()))
-    snap = Snapshot.build(items, cutoff, products, customers, segments)
+    encoded = EncodedItems.encode(items, products, customers)
+    snap = Snapshot.build(encoded, cutoff, products, customers, segments)
     price = past.groupby("product_id")["unit_price"].median().reindex(products).to_numpy(dtype="float64")
     rows = []
     for mode in modes:
         cross = mode == "cross_sell"
-        truth = window_truth(items, cutoff, horizon_days, snap.history, cross)
+        truth = window_truth(encoded, cutoff, horizon_days, snap.history, cross)
         judged = _judged(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state)
         hits = {}
         for method in methods:
-            scorer = make_scorer(method, items, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price, random_state=random_state)
+            scorer = make_scorer(method, encoded, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price, random_state=random_state)
             picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
             hits[method] = _hits(picks, truth[judged])
+        for name, scorer in (extra or {}).items():
+            picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
+            hits[name] = _hits(picks, truth[judged])
         rows.extend(_summarise(mode, hits, n_boot, random_state))
     return pd.DataFrame(rows)
 

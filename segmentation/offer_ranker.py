@@ -17,14 +17,14 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from segmentation.offer_methods import repeat_scores, top_k
-from segmentation.offer_signals import ProductSignals, cooccurrence_scores
+from segmentation.offer_candidates import gather_candidates
+from segmentation.offer_signals import ProductSignals
 from segmentation.purchases import PurchaseHistory, lookup
 
 FEATURES = (
-    "own_count", "own_days", "cooc", "segment_share", "popularity", "recent", "price_fit",
+    "own_count", "own_days", "similar", "segment_share", "popularity", "recent", "price_fit",
     "txn_count", "last_any_days", "owned", "own_share", "repeat_rate",
-    "rank_own", "rank_recency", "rank_cooc", "rank_segment", "rank_recent",
+    "rank_own", "rank_recency", "rank_similar", "rank_segment", "rank_recent",
 )
 CHUNK = 10_000
 
@@ -38,8 +38,8 @@ class OfferRanker(BaseEstimator):
     """
 
     def __init__(
-        self, candidates: tuple[int, int, int, int] = (10, 12, 5, 3), cross_sell: bool = False,
-        price: np.ndarray | None = None, max_train_customers: int = 30_000, max_iter: int = 150,
+        self, candidates: tuple[int, int, int, int] = (5, 4, 2, 1), cross_sell: bool = False,
+        price: np.ndarray | None = None, max_train_customers: int = 20_000, max_iter: int = 40,
         random_state: int = 0,
     ) -> None:
         self.candidates = candidates
@@ -59,7 +59,7 @@ class OfferRanker(BaseEstimator):
         if not len(ya) or ya.min() == ya.max():
             raise ValueError("the training windows have no (or only) purchases among the candidates: nothing to learn")
         self.model_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31, early_stopping=True,
+            max_iter=self.max_iter, learning_rate=0.15, max_leaf_nodes=15, early_stopping=True,
             validation_fraction=0.1, n_iter_no_change=10, random_state=self.random_state,
         ).fit(Xa, ya)
         self.n_train_rows_, self.positive_rate_ = len(ya), float(ya.mean())
@@ -84,69 +84,51 @@ class OfferRanker(BaseEstimator):
 
     def scores(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> np.ndarray:
         """(n, products): the model's probability for candidates, -inf elsewhere."""
-        check_is_fitted(self, "model_")
-        cand, feats = self._features(history, signals, codes)
+        cand, prob = self.candidate_scores(history, signals, codes)
         out = np.full((len(cand), history.counts.shape[1]), -np.inf, dtype=np.float32)
         valid = cand >= 0
-        prob = np.full(cand.shape, -np.inf, dtype=np.float32)
-        prob[valid] = self.model_.predict_proba(feats[valid.ravel()])[:, 1]
-        rows = np.repeat(np.arange(len(cand)), cand.shape[1]).reshape(cand.shape)
+        rows = np.broadcast_to(np.arange(len(cand))[:, None], cand.shape)
         out[rows[valid], cand[valid]] = prob[valid]
         return out
 
+    def candidate_scores(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(candidates (n, K) catalog positions, -1 none; their probabilities, -inf for none)."""
+        check_is_fitted(self, "model_")
+        cand, feats = self._features(history, signals, codes)
+        valid = cand >= 0
+        prob = np.full(cand.shape, -np.inf, dtype=np.float32)
+        if valid.any():
+            prob[valid] = self.model_.predict_proba(feats[valid.ravel()])[:, 1]
+        return cand, prob
+
     def _features(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(candidates (n, K), -1 for none) and their features ((n*K, len(FEATURES)))."""
-        counts = history.counts.toarray()
-        last = history.last_days.toarray()
-        cooc = cooccurrence_scores(history, signals.similarity)
-        seg = signals.segment_rows(codes)
-        n, p = counts.shape
-        recent = np.broadcast_to(signals.recent.astype(np.float32), (n, p))
-        own = repeat_scores(history) if not self.cross_sell else np.zeros((n, p), np.float32)
-        cand = _union_candidates([own, cooc, seg, recent], self.candidates, counts > 0, self.cross_sell)
+        found = gather_candidates(history, signals, codes, self.candidates, self.cross_sell, signals.neighbours, signals.similarity_lookup)
+        cand = found.cand
+        n, k = cand.shape
         safe = np.maximum(cand, 0)
-
-        def pick(a: np.ndarray) -> np.ndarray:
-            return np.take_along_axis(a, safe, axis=1).ravel()
-
-        k = cand.shape[1]
-        own_days = pick(last)
-        price = self.price if self.price is not None else np.full(p, np.nan)
-        fit = np.abs(np.log(price[safe]) - np.log(history.spend_price)[:, None]).ravel()
-        feats = np.column_stack([
-            pick(counts), np.where(own_days > 0, own_days, np.nan), pick(cooc), pick(seg),
-            signals.popularity[safe].ravel(), signals.recent[safe].ravel(), fit,
-            np.repeat(history.txn_count, k), np.repeat(history.last_any_days, k), (pick(counts) > 0),
-            pick(counts) / np.maximum(np.repeat(history.txn_count, k), 1), signals.repeat_rate[safe].ravel(),
-            *(_row_ranks(a, cand) for a in (own, np.where(last > 0, -last, -np.inf), cooc, seg, recent)),
-        ])
+        rows = np.repeat(np.arange(n), k)
+        count = lookup(history.counts, rows, safe.ravel()).reshape(n, k)
+        last = lookup(history.last_days, rows, safe.ravel()).reshape(n, k)
+        seg = signals.segment_rows_at(codes, safe)
+        price = self.price if self.price is not None else np.full(history.counts.shape[1], np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fit = np.abs(np.log(price[safe]) - np.log(history.spend_price)[:, None])
+        recency = np.where(last > 0, -last, -np.inf)
+        columns = [
+            count, np.where(last > 0, last, np.nan), found.similar, seg, signals.popularity[safe], signals.recent[safe], fit,
+            np.repeat(history.txn_count[:, None], k, axis=1), np.repeat(history.last_any_days[:, None], k, axis=1),
+            (count > 0), count / np.maximum(history.txn_count, 1)[:, None], signals.repeat_rate[safe],
+            *(_row_ranks(v, cand) for v in (count + np.where(last > 0, 1 / (1 + last), 0), recency, found.similar, seg, signals.recent[safe])),
+        ]
+        feats = np.stack([np.asarray(c, dtype=np.float32).ravel() for c in columns], axis=1)
         # -1 is below every real value of these non-negative features: "unknown" without NaN,
         # which the binner refuses when a whole column is missing (cross-sell has no own_days)
-        return cand, np.nan_to_num(feats, nan=-1.0).astype(np.float32)
+        return cand, np.nan_to_num(feats, nan=-1.0)
 
 
 def _row_ranks(values: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Each candidate's rank (0 = best) by `values` among the customer's candidates: what a
-    pointwise model needs to rank within a customer rather than across customers."""
-    v = np.where(cand >= 0, np.take_along_axis(values, np.maximum(cand, 0), axis=1), -np.inf)
-    return np.argsort(np.argsort(-v, axis=1, kind="stable"), axis=1).ravel().astype(np.float32)
-
-
-def _union_candidates(signals: list[np.ndarray], ks: tuple[int, ...], owned: np.ndarray, cross_sell: bool) -> np.ndarray:
-    """Up to sum(ks) distinct products per row: each signal adds its best not yet taken."""
-    n = owned.shape[0]
-    taken = owned.copy() if cross_sell else np.zeros_like(owned)
-    out = []
-    rows = np.arange(n)[:, None]
-    for i, (score, k) in enumerate(zip(signals, ks, strict=True)):
-        if k == 0:
-            continue
-        s = np.where(taken, -np.inf, score)
-        if i == 0:  # own purchases: only products actually bought
-            s = np.where(owned, s, -np.inf)
-        idx = top_k(s, k)
-        ok = np.isfinite(np.take_along_axis(s, idx, axis=1))
-        taken[np.broadcast_to(rows, idx.shape)[ok], idx[ok]] = True
-        out.append(np.where(ok, idx, -1))
-    return np.hstack(out)
-
+    """Each candidate's rank (0 = best) by `values` (n, K) among the customer's candidates: what
+    a pointwise model needs to rank within a customer rather than across customers."""
+    v = np.where(cand >= 0, values, -np.inf)
+    return np.argsort(np.argsort(-v, axis=1, kind="stable"), axis=1).astype(np.float32)

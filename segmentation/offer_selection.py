@@ -17,7 +17,7 @@ import pandas as pd
 
 from segmentation.offer_methods import OfferScorer, mask_owned, top_k
 from segmentation.offer_signals import ProductSignals
-from segmentation.purchases import PurchaseHistory
+from segmentation.purchases import PurchaseHistory, lookup
 
 CHUNK = 10_000
 
@@ -72,6 +72,15 @@ class CompiledRules:
             scores[owned.row[bad], owned.col[bad]] = -np.inf
         return scores
 
+    def allowed_at(self, cand: np.ndarray, history: PurchaseHistory, codes: np.ndarray) -> np.ndarray:
+        """(n, K) bool: whether each candidate (catalog positions, -1 none) passes every rule."""
+        safe = np.maximum(cand, 0)
+        seg_rows = np.where(codes >= 0, codes, len(self.per_segment) - 1)
+        ok = (cand >= 0) & self.allowed[safe] & self.per_segment[seg_rows[:, None], safe]
+        if self.non_repeatable.any():
+            ok &= ~(self.non_repeatable[safe] & (_owned_at(history, safe) > 0))
+        return ok
+
     def diversify(self, cand: np.ndarray, k: int) -> np.ndarray:
         """Keep, in order, candidates within max_per_category of one category; first k of them."""
         if not self.max_per_category:
@@ -100,17 +109,42 @@ def select_offers(
     for start in range(0, n, chunk):
         sel = rows[start:start + chunk]
         part, codes = history.take(sel), signals.segment_codes[sel]
-        s = scorer.scores(part, signals, codes)
-        if cross_sell:
-            s = mask_owned(s, part)
-        if rules is not None:
-            s = rules.apply(s, part, codes)
-        cand = top_k(s, wide)
-        cand = np.where(np.isfinite(np.take_along_axis(s, cand, axis=1)), cand, -1)
+        ranked, ranked_scores = _ranked(scorer, part, signals, codes, cross_sell, rules, wide)
+        cand = ranked
         if rules is not None:
             cand = rules.diversify(cand, k)
         cand = cand[:, :k]
         picks[start:start + len(cand), : cand.shape[1]] = cand
-        got = np.take_along_axis(s, np.maximum(cand, 0), axis=1)
+        at = np.argmax(cand[:, :, None] == ranked[:, None, :], axis=2)  # where each pick sat in the ranking
+        got = np.take_along_axis(ranked_scores, at, axis=1)
         values[start:start + len(cand), : cand.shape[1]] = np.where(cand >= 0, got, np.nan)
     return picks, values
+
+
+def _ranked(scorer, part, signals, codes, cross_sell, rules, wide) -> tuple[np.ndarray, np.ndarray]:
+    """(candidates best first, -1 none; their scores, -inf for none)."""
+    by_candidates = getattr(scorer, "candidate_scores", None)
+    if by_candidates is not None:  # the ranker: a few candidates each, never a dense row
+        cand, sc = by_candidates(part, signals, codes)
+        ok = np.isfinite(sc) & (cand >= 0)
+        if rules is not None:
+            ok &= rules.allowed_at(cand, part, codes)
+        if cross_sell:
+            ok &= _owned_at(part, np.maximum(cand, 0)) == 0
+        sc = np.where(ok, sc, -np.inf)
+        order = np.argsort(-sc, axis=1, kind="stable")
+        cand, sc = np.take_along_axis(cand, order, axis=1), np.take_along_axis(sc, order, axis=1)
+        return np.where(np.isfinite(sc), cand, -1), sc
+    s = scorer.scores(part, signals, codes)
+    if cross_sell:
+        s = mask_owned(s, part)
+    if rules is not None:
+        s = rules.apply(s, part, codes)
+    cand = top_k(s, wide)
+    sc = np.take_along_axis(s, cand, axis=1)
+    return np.where(np.isfinite(sc), cand, -1), sc
+
+
+def _owned_at(history: PurchaseHistory, products: np.ndarray) -> np.ndarray:
+    rows = np.repeat(np.arange(products.shape[0]), products.shape[1])
+    return lookup(history.counts, rows, products.ravel()).reshape(products.shape)

@@ -9,6 +9,7 @@ matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from segmentation.purchases import PurchaseHistory
 #: customer's own items are removed, small enough that scoring is a sparse product.
 NEIGHBOURS = 100
 RECENT_DAYS = 30
+DENSE_PRODUCTS = 5000  # 100 MB of float32 similarities at most
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,23 @@ class ProductSignals:
         again.data = (again.data > 1).astype(np.float32)
         repeat_rate = np.asarray(again.sum(axis=0)).ravel() / np.maximum(np.asarray(owned.sum(axis=0)).ravel(), 1)
         return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate)
+
+    @cached_property
+    def neighbours(self) -> np.ndarray:
+        """(products, m): each product's most similar products, best first, -1 past the end."""
+        from segmentation.offer_candidates import neighbour_table
+
+        return neighbour_table(self.similarity)
+
+    @cached_property
+    def similarity_lookup(self) -> np.ndarray | sp.csr_matrix:
+        """The similarity matrix dense when it is small enough for fast random access."""
+        return self.similarity.toarray() if self.similarity.shape[0] <= DENSE_PRODUCTS else self.similarity
+
+    def segment_rows_at(self, codes: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """(n, k) share of `products` (n, k positions) in each customer's segment (popularity when unknown)."""
+        table = np.vstack([self.segment_share, self.popularity[None, :]]).astype(np.float32)
+        return table[np.where(codes >= 0, codes, len(self.segment_share))[:, None], products]
 
     def segment_rows(self, codes: np.ndarray) -> np.ndarray:
         """(n, products) share in each customer's segment; overall popularity when unknown."""

@@ -25,7 +25,7 @@ from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_sco
 from segmentation.offer_methods import METHODS, MODES
 from segmentation.offer_reasons import explain_offers
 from segmentation.offer_selection import OfferRules, select_offers
-from segmentation.purchases import product_catalog
+from segmentation.purchases import EncodedItems, product_catalog
 
 OFFER_COLUMNS = ("customer_id", "offer_1", "offer_2", "offer_3", "offer_reasons", "method")
 FALLBACK = {"any": "repeat", "cross_sell": "cooccurrence"}
@@ -78,10 +78,11 @@ def recommend_offers(
     method, reason = _choose(params, evaluation)
     catalog = product_catalog(past)
     customers = pd.Index(np.sort(pd.unique(pd.concat([seg.index.to_series().astype(str), past["customer_id"]]))))
-    snap = Snapshot.build(past, as_of, catalog.index, customers, seg["segment_id"])
+    encoded = EncodedItems.encode(past, catalog.index, customers)
+    snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
     cross = params.mode == "cross_sell"
     scorer = make_scorer(
-        method, past, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
+        method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
         price=catalog["price"].to_numpy(dtype="float64"), random_state=params.random_state,
     )
     seg_names = dict(zip(seg["segment_id"].astype(str), seg.get("segment_name", seg["segment_id"]).astype(str), strict=True))

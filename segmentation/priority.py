@@ -10,6 +10,8 @@ deprioritise (both low).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -87,3 +89,41 @@ def _action(quadrant: str, name: str) -> str:
     hint = next((h for fragment, h in _NAME_HINTS if fragment in str(name)), None)
     base = QUADRANT_ACTIONS[quadrant]
     return f"{base} ({hint})" if hint else base
+
+
+@dataclass(frozen=True)
+class PriorityTargets:
+    """The segments to prioritise and the opportunity cost of the rest (names, value, cost)."""
+
+    targets: list[str]
+    target_value: float
+    target_cost: float
+    rest: list[str]
+    rest_value: float
+    rest_share: float
+    rest_cost: float
+
+
+def priority_targets(matrix: pd.DataFrame) -> PriorityTargets:
+    """The segments to prioritise and what leaving the rest costs, from ``priority_matrix``.
+
+    Targets are the invest quadrant (or, when no segment is high on both, the segment with the
+    most value). The opportunity cost of the rest is the value (revenue potential) held by the
+    segments not targeted, in total and as a share of all value, with what reaching them would cost.
+    """
+    if matrix.empty:
+        raise ValueError("the priority matrix has no segments")
+    chosen = matrix["quadrant"] == "invest"
+    if not chosen.any():
+        chosen = matrix["value"] == matrix["value"].max()
+    total = float(matrix["value"].sum())
+    rest = matrix[~chosen]
+    return PriorityTargets(
+        targets=[str(n) for n in matrix.loc[chosen, "segment_name"]],
+        target_value=float(matrix.loc[chosen, "value"].sum()),
+        target_cost=float(matrix.loc[chosen, "cost"].sum()),
+        rest=[str(n) for n in rest["segment_name"]],
+        rest_value=float(rest["value"].sum()),
+        rest_share=float(rest["value"].sum()) / total if total > 0 else 0.0,
+        rest_cost=float(rest["cost"].sum()),
+    )

@@ -18,6 +18,36 @@ _DAY = pd.Timedelta(days=1)
 
 
 @dataclass(frozen=True)
+class EncodedItems:
+    """Clean line items as integer positions on fixed axes (c: customer, -1 off the axis; p:
+    product, -1 likewise; tx: transaction code), seconds since the epoch and unit price.
+    Only rows on both axes are kept."""
+
+    c: np.ndarray
+    p: np.ndarray
+    tx: np.ndarray
+    seconds: np.ndarray
+    price: np.ndarray
+
+    @classmethod
+    def encode(cls, items: pd.DataFrame, product_ids: pd.Index, customer_ids: pd.Index) -> EncodedItems:
+        c = customer_ids.get_indexer(items["customer_id"])
+        p = product_ids.get_indexer(items["product_id"])
+        keep = (c >= 0) & (p >= 0)
+        tx = pd.factorize(items["transaction_id"])[0]
+        seconds = items["occurred_at"].to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9
+        price = pd.to_numeric(items["unit_price"], errors="coerce").to_numpy(dtype="float64")
+        return cls(c[keep], p[keep], tx[keep], seconds[keep], price[keep])
+
+    def pairs_between(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct (customer, product) positions bought in [start, stop)."""
+        inside = (self.seconds >= start.timestamp()) & (self.seconds < stop.timestamp())
+        n_p = int(self.p.max()) + 1 if len(self.p) else 1
+        cp = np.unique(self.c[inside] * n_p + self.p[inside])
+        return cp // n_p, cp % n_p
+
+
+@dataclass(frozen=True)
 class PurchaseHistory:
     """customers x products, as of `as_of`.
 
@@ -38,28 +68,27 @@ class PurchaseHistory:
 
     @classmethod
     def build(
-        cls, items: pd.DataFrame, as_of: pd.Timestamp, product_ids: pd.Index, customer_ids: pd.Index
+        cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, product_ids: pd.Index, customer_ids: pd.Index
     ) -> PurchaseHistory:
-        """From clean line items (segmentation.line_items); rows at or after as_of are ignored."""
-        past = items[items["occurred_at"] < as_of]
-        c = customer_ids.get_indexer(past["customer_id"])
-        p = product_ids.get_indexer(past["product_id"])
-        keep = (c >= 0) & (p >= 0)
-        c, p = c[keep], p[keep]
-        days = ((as_of - past["occurred_at"][keep]) / _DAY).to_numpy(dtype="float64")
-        tx = past["transaction_id"][keep].to_numpy()
-        pairs = pd.DataFrame({"c": c, "p": p, "days": days, "tx": tx})
-        per = pairs.groupby(["c", "p"], sort=False).agg(n=("tx", "nunique"), days=("days", "min"))
-        ci, pi = per.index.get_level_values(0).to_numpy(), per.index.get_level_values(1).to_numpy()
-        shape = (len(customer_ids), len(product_ids))
-        counts = sp.csr_matrix((per["n"].to_numpy(np.float32), (ci, pi)), shape=shape)
-        last = sp.csr_matrix((1.0 + per["days"].to_numpy(np.float32), (ci, pi)), shape=shape)
-        by_c = pairs.groupby("c").agg(n=("tx", "nunique"), days=("days", "min"))
-        txn = np.zeros(len(customer_ids))
-        txn[by_c.index.to_numpy()] = by_c["n"].to_numpy()
-        last_any = np.full(len(customer_ids), np.nan)
-        last_any[by_c.index.to_numpy()] = by_c["days"].to_numpy()
-        return cls(as_of, customer_ids, product_ids, counts, last, _mean_price(past[keep], c, len(customer_ids)), txn, last_any)
+        """From clean line items (segmentation.line_items) or the same encoded once on these axes
+        (cheaper when several snapshots are built); rows at or after as_of are ignored."""
+        enc = items if isinstance(items, EncodedItems) else EncodedItems.encode(items, product_ids, customer_ids)
+        keep = enc.seconds < as_of.timestamp()
+        c, p, tx = enc.c[keep], enc.p[keep], enc.tx[keep]
+        days = (as_of.timestamp() - enc.seconds[keep]) / 86400.0
+        n_c, n_p = len(customer_ids), len(product_ids)
+        lines = pd.DataFrame({"cp": c * n_p + p, "tx": tx, "days": days}).drop_duplicates(["cp", "tx"])
+        per = lines.groupby("cp", sort=True)["days"].agg(["size", "min"])
+        cp = per.index.to_numpy()
+        shape = (n_c, n_p)
+        counts = sp.csr_matrix((per["size"].to_numpy(np.float32), (cp // n_p, cp % n_p)), shape=shape)
+        last = sp.csr_matrix((1.0 + per["min"].to_numpy(np.float32), (cp // n_p, cp % n_p)), shape=shape)
+        visits = pd.DataFrame({"c": c, "tx": tx, "days": days}).drop_duplicates(["c", "tx"]).groupby("c")["days"].agg(["size", "min"])
+        txn = np.zeros(n_c)
+        txn[visits.index.to_numpy()] = visits["size"].to_numpy()
+        last_any = np.full(n_c, np.nan)
+        last_any[visits.index.to_numpy()] = visits["min"].to_numpy()
+        return cls(as_of, customer_ids, product_ids, counts, last, _mean_price(enc.price[keep], c, n_c), txn, last_any)
 
     @property
     def owned(self) -> sp.csr_matrix:
@@ -76,9 +105,8 @@ class PurchaseHistory:
         )
 
 
-def _mean_price(past: pd.DataFrame, c: np.ndarray, n: int) -> np.ndarray:
+def _mean_price(price: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
     out = np.full(n, np.nan)
-    price = pd.to_numeric(past["unit_price"], errors="coerce").to_numpy(dtype="float64")
     ok = np.isfinite(price) & (price > 0)
     if ok.any():
         logp = pd.Series(np.log(price[ok])).groupby(c[ok]).mean()

@@ -74,3 +74,28 @@ def reason_codes(contributions: np.ndarray, features: pd.DataFrame, top: int = 3
         more = parts[:, rank] != ""
         text[more] = text[more] + separator + parts[more, rank]
     return text
+
+
+def top_reasons(contributions: np.ndarray, features: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """The ``top`` largest contributions of each row, strongest first, as a frame indexed like
+    ``features``: ``reason_i`` (text of the feature's value), ``feature_i`` (column name) and
+    ``contribution_i`` (log-odds; negative when even the i-th strongest lowers the score)."""
+    contributions = np.asarray(contributions, dtype=float)
+    if contributions.shape != features.shape:
+        raise ValueError(f"contributions {contributions.shape} do not match features {features.shape}")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+    names = np.asarray([str(c) for c in features.columns], dtype=object)
+    out: dict[str, np.ndarray] = {}
+    for rank in range(order.shape[1]):
+        picked = order[:, rank]
+        text = np.empty(len(features), dtype=object)
+        for j, name in enumerate(names):
+            rows = np.flatnonzero(picked == j)
+            if len(rows):
+                text[rows] = describe(name, features.iloc[:, j].to_numpy()[rows])
+        out[f"reason_{rank + 1}"] = text
+        out[f"feature_{rank + 1}"] = names[picked]
+        out[f"contribution_{rank + 1}"] = contributions[np.arange(len(features)), picked]
+    return pd.DataFrame(out, index=features.index)

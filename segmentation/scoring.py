@@ -4,13 +4,13 @@
 
 1. cutoffs one horizon apart, the last at ``as_of - horizon`` (see :mod:`segmentation.targets`);
 2. features at each cutoff (``feature_fn``, default ``segmentation.features.build_features``)
-   and labels from the window after it; rows of every cutoff but the last fit the models;
-3. every candidate (logistic, gbm, each optionally with SMOTE) is fit on the older cutoffs and
-   judged on the latest cutoff only, with probabilities from a calibrator cross-fitted on that
-   cutoff (so the figures are out of time and out of sample); the lowest log-loss wins, PR AUC
-   breaks ties;
-4. the winner keeps its fit and gets a calibrator fitted on the whole latest cutoff, then
-   scores every eligible customer at ``as_of`` with reason codes.
+   and labels from the window after it, stacked with each row's cutoff;
+3. a :class:`segmentation.propensity.PropensityClassifier` with the cutoff as its time
+   column: every candidate (logistic over C, gbm over capacity with early stopping, each
+   optionally with SMOTE) is judged on time-ordered folds (each later cutoff validates a model
+   fitted on cutoffs at least a horizon older, so no training label window reaches into it),
+   the calibration too; the winner is refit on every cutoff;
+4. every eligible customer at ``as_of`` is scored, with reason codes when asked.
 
 Attributes taken from the customers table are today's values at every cutoff (there is no
 attribute history), so a fast-changing attribute can leak the label; behaviour features are
@@ -25,11 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segmentation.calibration import Calibrator, cross_fitted_probabilities
-from segmentation.classifiers import Classifier
-from segmentation.encoding import FeatureEncoder
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics
+from segmentation.propensity import PropensityClassifier
 from segmentation.reasons import reason_codes
 from segmentation.targets import (
     FeatureFn,
@@ -48,9 +46,9 @@ class ScoreParams:
     ``models``: candidates among "logistic", "gbm"; ``smote`` adds a SMOTE variant of each.
     ``spacing_days``: gap between training cutoffs (default: the horizon).
     ``class_weight``: None or "balanced" (the calibrator undoes its prior shift).
-    ``calibration``: "sigmoid" (Platt) or "isotonic" (used only with >= 1000 of each class).
-    ``max_train_rows``: the stacked training rows are subsampled (seeded) above this; the
-    validation cutoff is always used whole.
+    ``calibration``: "auto" (chosen by cross-validation), "sigmoid" (Platt) or "isotonic".
+    ``max_train_rows``: the final refit uses at most this many stacked rows (seeded
+    subsample); the model search at most 50,000 (see PropensityClassifier).
     ``attributes``: customer columns the default feature function adds."""
 
     name: str
@@ -65,7 +63,7 @@ class ScoreParams:
     random_state: int = 0
     attributes: tuple[str, ...] = ()
     class_weight: str | None = None
-    calibration: str = "sigmoid"
+    calibration: str = "auto"
     max_train_rows: int = 250_000
     spacing_days: int | None = None
 
@@ -83,55 +81,88 @@ class ScoreParams:
                    models=tuple(scoring.models), smote=scoring.smote, random_state=scoring.random_state,
                    attributes=tuple(attributes))
 
+    def estimator(self) -> PropensityClassifier:
+        """The estimator that learns this target from stacked cutoffs (time column ``CUTOFF``)."""
+        return PropensityClassifier(
+            models=self.models, time_column=CUTOFF, time_gap=pd.Timedelta(days=self.horizon_days),
+            cv=max(2, self.cutoffs - 1), calibration=self.calibration, class_weight=self.class_weight,
+            smote=self.smote, max_fit_rows=self.max_train_rows, random_state=self.random_state)
+
+
+CUTOFF = "_cutoff"
+
 
 @dataclass
 class ScoreModel:
-    """A trained score: encoder + chosen classifier + calibrator. Picklable; ``score`` needs no retraining."""
+    """A trained score: a fitted PropensityClassifier (label 1 = the target happened).
+    Picklable; ``score`` needs no retraining."""
 
     name: str
     kind: str
     chosen: str
     as_of: pd.Timestamp
-    encoder: FeatureEncoder
-    classifier: Classifier
-    calibrator: Calibrator
+    estimator: PropensityClassifier
     reason_codes: int = 3
 
     @property
     def version(self) -> str:
         return f"{self.name}-{self.as_of:%Y%m%dT%H%M%S}-{self.chosen}"
 
+    def _inputs(self, features: pd.DataFrame) -> pd.DataFrame:
+        if not hasattr(self, "estimator"):
+            raise ValueError(f"score model {self.name!r} was stored by an older segsync; it must be retrained")
+        columns = list(self.estimator.encoder_.columns_)
+        missing = [c for c in columns if c not in features.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks column(s) {missing} the model was trained on")
+        return features[columns]
+
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability for each row of a feature frame (same columns as in training)."""
-        return self.calibrator.predict(self.classifier.margin(self.encoder.transform(features)))
+        inputs = self._inputs(features)  # first: it names a model stored by an older segsync
+        return self.estimator.predict_proba(inputs)[:, 1]
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """customer_id (the frame's index), <name> (probability), <name>_reasons (text)."""
-        encoded = self.encoder.transform(features)
         if self.reason_codes <= 0:
-            probability = self.calibrator.predict(self.classifier.margin(encoded))
-            reasons = np.full(len(features), "", dtype=object)
+            probability = self.estimator.predict_proba(self._inputs(features))[:, 1]
+            return self._frame(features, probability, np.full(len(features), "", dtype=object))
+        return self.score_and_drivers(features)[0]
+
+    def score_and_drivers(self, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """``score``'s frame, and the global drivers: mean |contribution| to the log-odds per source
+        feature over these customers, largest first (a customer's reason codes, averaged)."""
+        inputs = self._inputs(features)
+        shares = self.estimator.contributions(inputs).to_numpy()
+        # Contributions add up exactly to the margin, which spares a second pass over the trees.
+        margin = self.estimator.base_margin() + shares.sum(axis=1)
+        probability = self.estimator.probabilities_from_margin(margin)[:, 1]
+        if self.reason_codes > 0:
+            reasons = reason_codes(shares, inputs, self.reason_codes)
         else:
-            per_column = self.classifier.contributions(encoded)
-            # Contributions add up exactly to the margin, which spares a second pass over the trees.
-            probability = self.calibrator.predict(self.classifier.expected_margin() + per_column.sum(axis=1))
-            membership = np.eye(len(self.encoder.columns_))[self.encoder.groups_]  # encoded -> source
-            per_feature = per_column @ membership
-            reasons = reason_codes(per_feature, features[self.encoder.columns_], self.reason_codes)
+            reasons = np.full(len(features), "", dtype=object)
+        drivers = pd.Series(np.abs(shares).mean(axis=0) if len(features) else 0.0,
+                            index=pd.Index(list(inputs.columns), name="feature"), name="mean_abs_contribution")
+        return self._frame(features, probability, reasons), drivers.sort_values(ascending=False, kind="stable")
+
+    def _frame(self, features: pd.DataFrame, probability: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": features.index.astype(str).to_numpy(), self.name: probability,
                              f"{self.name}_reasons": reasons})
 
 
 @dataclass
 class ScoreResult:
-    """``scores``: customer_id, <name>, <name>_reasons; ``metrics``: per candidate (validation
-    cutoff) plus "chosen" and "version"; ``calibration``: model, bin, count, mean_predicted,
-    observed_rate on the validation cutoff."""
+    """``scores``: customer_id, <name>, <name>_reasons; ``metrics``: per candidate (out of
+    time, out of fold) plus "chosen", "settings", "calibration" and "version"; ``calibration``:
+    model, bin, count, mean_predicted, observed_rate of the out-of-fold probabilities;
+    ``drivers``: mean |contribution| to the log-odds per feature over the scored customers,
+    largest first."""
 
     scores: pd.DataFrame
     model: ScoreModel
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drivers: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
 
 
 def _default_features(attributes: tuple[str, ...]) -> FeatureFn:
@@ -147,51 +178,19 @@ def _default_features(attributes: tuple[str, ...]) -> FeatureFn:
     return features
 
 
-def _split(params: ScoreParams, y: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    fit_rows, valid_rows = np.flatnonzero(which < params.cutoffs - 1), np.flatnonzero(which == params.cutoffs - 1)
-    for label, rows in (("training cutoffs", fit_rows), ("validation cutoff", valid_rows)):
-        if len(np.unique(y[rows])) < 2:
-            raise ValueError(f"score {params.name!r}: the {label} hold a single class; "
-                             "widen the horizon, add cutoffs or add history")
-    if len(fit_rows) > params.max_train_rows:
-        rng = np.random.default_rng(params.random_state)
-        fit_rows = np.sort(rng.choice(fit_rows, params.max_train_rows, replace=False))
-    return fit_rows, valid_rows
-
-
-def _candidates(params: ScoreParams) -> list[Classifier]:
-    variants = (False, True) if params.smote else (False,)
-    return [Classifier(family, use_smote, params.class_weight, params.random_state)
-            for family in params.models for use_smote in variants]
-
-
-def _evaluate(params: ScoreParams, X_fit, y_fit, X_valid, y_valid):
-    """Fit every candidate; return (fitted by name, metrics by name, curves, validation margins)."""
-    fitted, metrics, curves, margins = {}, {}, [], {}
-    for candidate in _candidates(params):
-        candidate.fit(X_fit, y_fit)
-        margin = candidate.margin(X_valid)
-        probability = cross_fitted_probabilities(margin, y_valid, params.calibration, params.random_state)
-        fitted[candidate.name], margins[candidate.name] = candidate, margin
-        metrics[candidate.name] = classification_metrics(y_valid, probability)
-        curves.append(calibration_curve(y_valid, probability).assign(model=candidate.name))
-    return fitted, metrics, pd.concat(curves, ignore_index=True), margins
-
-
-def select_model(
-    params: ScoreParams, fit_frame: pd.DataFrame, y_fit: np.ndarray, valid_frame: pd.DataFrame,
-    y_valid: np.ndarray, as_of: pd.Timestamp | str,
-) -> tuple[ScoreModel, dict[str, dict[str, float]], pd.DataFrame]:
-    """Fit every candidate on ``fit_frame``, judge them on ``valid_frame`` (a later cutoff, or a
-    plain holdout for data without time), calibrate the winner on the whole validation set.
-    Returns (model, metrics per candidate, calibration curves)."""
-    encoder = FeatureEncoder().fit(fit_frame)
-    X_fit, X_valid = encoder.transform(fit_frame), encoder.transform(valid_frame)
-    fitted, metrics, curves, margins = _evaluate(params, X_fit, np.asarray(y_fit), X_valid, np.asarray(y_valid))
-    chosen = min(metrics, key=lambda n: (round(metrics[n]["log_loss"], 6), -metrics[n]["pr_auc"]))
-    calibrator = Calibrator(params.calibration).fit(margins[chosen], y_valid)
-    model = ScoreModel(params.name, params.kind, chosen, utc(as_of), encoder, fitted[chosen], calibrator,
-                       params.reason_codes)
+def fit_model(params: ScoreParams, frame: pd.DataFrame, y: np.ndarray, cutoffs: np.ndarray,
+              as_of: pd.Timestamp | str) -> tuple[ScoreModel, dict[str, dict[str, float]], pd.DataFrame]:
+    """Fit ``params.estimator()`` on stacked rows (``cutoffs``: each row's cutoff). Returns
+    (model, out-of-fold metrics per candidate, out-of-fold calibration curves)."""
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"score {params.name!r}: the training cutoffs hold a single class; "
+                         "widen the horizon, add cutoffs or add history")
+    estimator = params.estimator().fit(frame.assign(**{CUTOFF: pd.DatetimeIndex(cutoffs)}), y)
+    search = estimator.search_
+    metrics = {name: classification_metrics(search.labels, p) for name, p in search.probabilities.items()}
+    curves = pd.concat([calibration_curve(search.labels, p).assign(model=name)
+                        for name, p in search.probabilities.items()], ignore_index=True)
+    model = ScoreModel(params.name, params.kind, estimator.chosen_, utc(as_of), estimator, params.reason_codes)
     return model, metrics, curves
 
 
@@ -213,14 +212,20 @@ def train_and_score(
     purchases = PurchaseIndex(transactions) if params.kind != "conversion" else None
     frame, y, which = training_set(customers, transactions, params.kind, params.horizon_days, cutoffs,
                                    feature_fn, history, params.value, purchases)
-    fit_rows, valid_rows = _split(params, y, which)
-    model, metrics, curves = select_model(params, frame.iloc[fit_rows], y[fit_rows], frame.iloc[valid_rows],
-                                          y[valid_rows], as_of)
+    model, metrics, curves = fit_model(params, frame, y, np.asarray(cutoffs)[which], as_of)
     current = feature_fn(customers, transactions, as_of)
     eligible, _ = eligible_and_labels(params.kind, current.index, transactions, as_of, params.horizon_days,
                                       history, params.value, purchases)
-    scores = model.score(current.loc[eligible])
-    summary: dict[str, Any] = {"chosen": model.chosen, "version": model.version, "models": metrics,
+    scored = current.loc[eligible]
+    if params.reason_codes > 0:
+        scores, drivers = model.score_and_drivers(scored)
+    else:  # the scores need no contributions: the drivers come from an even sample of at most ~20,000
+        scores = model.score(scored)
+        drivers = model.score_and_drivers(scored.iloc[:: max(1, len(scored) // 20_000)])[1]
+    estimator = model.estimator
+    summary: dict[str, Any] = {"chosen": model.chosen, "settings": estimator.settings_,
+                               "calibration": estimator.calibration_, "version": model.version, "models": metrics,
                                "cutoffs": [c.isoformat() for c in cutoffs],
-                               "n_train": int(len(fit_rows)), "n_validation": int(len(valid_rows))}
-    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves)
+                               "n_train": int(min(len(y), params.max_train_rows)),
+                               "n_validation": int(len(estimator.search_.rows))}
+    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves, drivers=drivers)

@@ -10,7 +10,14 @@ never the root config or a dict.
 """
 
 
-from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.base import (
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    StateConfig,
+    Strict,
+    TrackingConfig,
+)
 from connector.config.destinations import (
     DestinationsConfig,
     FilesDestination,
@@ -18,6 +25,7 @@ from connector.config.destinations import (
     ListsConfig,
     SalesforceDestination,
 )
+from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
     Arm,
     ClvConfig,
@@ -31,6 +39,7 @@ from connector.config.models import (
 )
 from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
+from connector.config.serve import ServeConfig
 from connector.config.sources import (
     FilesSource,
     HttpConfig,
@@ -49,8 +58,9 @@ from connector.crm.errors import ConfigurationError
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
+    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
+    "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
-    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig",
-    "SourcesConfig", "StateConfig", "Strict", "interpolate", "json_schema", "load_config", "secret_values",
+    "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
+    "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -114,3 +114,25 @@ class MetricsConfig(Strict):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="Bind address; loopback unless you mean otherwise.")
     port: int = Field(9464, ge=0, le=65535, description="0 picks a free port (tests).")
+
+
+class TrackingConfig(Strict):
+    """Model lifecycle: where retrains are tracked, and when a new version becomes champion.
+
+    `builtin` keeps versions, aliases and metrics in the state file only. `mlflow` (optional
+    extra `segsync[mlflow]`) also logs every retrain as an MLflow run with its parameters,
+    metrics, artifacts and the model, registers a version per model family and keeps the
+    `champion` / `challenger` aliases in step; the cycle always reads the champion from the
+    state file, so CRM writes are the same with or without MLflow.
+    """
+
+    kind: Literal["builtin", "mlflow"] = "builtin"
+    uri: str | None = Field(
+        None, description="MLflow tracking (and registry) URI, e.g. http://127.0.0.1:5000; default: a SQLite "
+        "store mlflow.db beside the state file (no server needed).",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment name; default: segsync/<config file name>.")
+    promote_on: Literal["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"] = Field(
+        "roc_auc", description="Out-of-time metric a retrained score model must win on to become champion."
+    )
+    margin: float = Field(0.0, ge=0, le=1, description="How much better the challenger must be on promote_on.")

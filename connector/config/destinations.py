@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from connector.config.base import Strict
+from connector.config.materiality import MaterialityConfig
 
 # --------------------------------------------------------------------------- destinations
 
@@ -76,3 +77,7 @@ class DestinationsConfig(Strict):
     salesforce: SalesforceDestination | None = None
     hubspot: HubSpotDestination | None = None
     files: FilesDestination | None = None
+    materiality: MaterialityConfig = Field(
+        default_factory=MaterialityConfig,
+        description="How written scores and CLV are rounded, and how far they must move before a record is rewritten.",
+    )

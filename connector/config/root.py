@@ -9,11 +9,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from connector.config.base import LoggingConfig, MetricsConfig, ScheduleConfig, StateConfig, Strict
+from connector.config.base import (
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    StateConfig,
+    Strict,
+    TrackingConfig,
+)
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
 from connector.config.offers import OffersConfig
 from connector.config.paths import check_outputs
+from connector.config.serve import ServeConfig
 from connector.config.sources import IdentityConfig, QuarantineConfig, SourcesConfig
 from connector.configload import (
     load_yaml_with_lines,
@@ -39,6 +47,8 @@ class Config(Strict):
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    serve: ServeConfig | None = Field(None, description="The real-time API; `segsync daemon` serves it alongside the schedule.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     #: Directory of the file the config was loaded from; relative paths resolve against it.
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
@@ -56,6 +66,13 @@ class Config(Strict):
     def resolve(self, path: Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""
         return path if path.is_absolute() else (self.base_dir / path)
+
+    def snapshot_dir(self) -> Path:
+        """Where cycles publish the serving snapshot (serve.snapshot_dir, else beside the state file)."""
+        if self.serve is not None and self.serve.snapshot_dir is not None:
+            return self.resolve(self.serve.snapshot_dir)
+        state = self.resolve(self.state.path)
+        return state.with_name(state.name + ".snapshots")
 
 
 

@@ -31,6 +31,12 @@ class ExperimentData:
             params.append(experiment)
         return self.store.frame(sql, params)
 
+    def arms_of(self, customer_id: str) -> pd.DataFrame:
+        """One customer's arms in every experiment (the real-time API's read; uses the primary key's index)."""
+        return self.store.frame(
+            "SELECT experiment, customer_id, arm, segment_id, assigned_at FROM arms WHERE customer_id = ?", [customer_id]
+        )
+
     def add_arms(self, arms: pd.DataFrame, run_id: int | None = None) -> int:
         """Insert new assignments; an existing (experiment, customer_id) is kept as it is."""
         if arms.empty:

@@ -153,6 +153,54 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "serve: API keys (hashed) and live events",
+        """
+        CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT UNIQUE,
+            customer_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            value REAL,
+            properties TEXT NOT NULL DEFAULT '{}',
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX events_customer ON events (customer_id, id);
+        CREATE INDEX arms_customer ON arms (customer_id);
+        """,
+    ),
+    (
+        3,
+        "model aliases (champion, challenger) and their history",
+        """
+        CREATE TABLE model_aliases (
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (kind, name, alias)
+        );
+        CREATE TABLE model_alias_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER,
+            set_at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
 ]
 
 

@@ -46,8 +46,12 @@ def utcnow_iso() -> str:
 class StateStore:
     """Open (creating if needed) the state file and run pending migrations."""
 
-    def __init__(self, path: str | Path, *, redact: list[str] | None = None) -> None:
+    def __init__(self, path: str | Path, *, redact: list[str] | None = None, synchronous: str = "NORMAL") -> None:
+        """synchronous: NORMAL (a commit survives a process crash) or FULL (a machine crash too)."""
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = Path(path)
+        self._synchronous = synchronous
         self.secrets = [s for s in (redact or []) if s]
         self._lock = threading.RLock()
         self.conn = self._connect()
@@ -56,6 +60,8 @@ class StateStore:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise ConfigurationError(describe_state_error(self.path, exc)) from None
+        from connector.state.api_keys import ApiKeys
+        from connector.state.events import Events
         from connector.state.experiment_data import ExperimentData
         from connector.state.ledger import Ledger
         from connector.state.mirror import Mirror
@@ -69,6 +75,8 @@ class StateStore:
         self.rejected = Rejected(self)
         self.experiments = ExperimentData(self)
         self.models = Models(self)
+        self.api_keys = ApiKeys(self)
+        self.events = Events(self)
 
     def _connect(self) -> sqlite3.Connection:
         old = os.umask(0o077)  # the -wal and -shm files are created with this umask too
@@ -78,7 +86,7 @@ class StateStore:
                 os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
             # touch the file so a corrupt one fails here, with its name

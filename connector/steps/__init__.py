@@ -23,6 +23,7 @@ from connector.steps.offers import OffersResult, offers
 from connector.steps.plan import PlanResult, plan
 from connector.steps.pull import PullResult, pull
 from connector.steps.push import push
+from connector.steps.snapshot import publish_snapshot
 
 STEP_FUNCTIONS: dict[str, Callable[[Any], object]] = {
     "pull": pull,
@@ -34,6 +35,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Any], object]] = {
     "plan": plan,
     "push": push,
     "measure": measure,
+    "publish": publish_snapshot,
 }
 
 #: What each step returns (the field of the same name in pipeline.StepResults).

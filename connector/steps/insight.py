@@ -45,6 +45,8 @@ def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame
         "psi": result.drift.get("psi"),
         "score_metrics": {name: meta.get("metrics") for name, meta in _score_metas(ctx).items()},
         "calibration": {name: meta.get("calibration") for name, meta in _score_metas(ctx).items()},
+        # mean |contribution| per feature over the customers scored when the model was trained
+        "drivers": {name: dict(sorted(meta.get("drivers") or [], key=lambda kv: -kv[1])) for name, meta in _score_metas(ctx).items()},
     }
     if not ctx.dry_run:
         version = ctx.store.models.save(*ARTIFACT, insights, run_id=ctx.run_id)

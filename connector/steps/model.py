@@ -29,12 +29,14 @@ KEEP_MODEL_VERSIONS = 5
 @dataclass(frozen=True)
 class FeaturesResult:
     """customers and transactions: the canonical tables (transactions cleaned); features: one
-    row per customer_id (segmentation.features.build_features); as_of: the data's day."""
+    row per customer_id (segmentation.features.build_features); as_of: the data's day;
+    events_through: the newest live event (segsync serve) these tables include."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     features: pd.DataFrame
     as_of: pd.Timestamp
+    events_through: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
     files = ctx.results.pull.files if ctx.results.pull is not None else None
     tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files)
+    # live events accepted by `segsync serve` are a source: their purchases count as transactions
+    events_through = store.events.last_id()
+    live = store.events.purchases(events_through)
+    if len(live):
+        tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
     clean, rejected = clean_transactions(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
@@ -82,7 +89,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
-    return FeaturesResult(tables.customers, clean, feats, as_of)
+    return FeaturesResult(tables.customers, clean, feats, as_of, events_through)
 
 
 def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +103,7 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot"):
+    for source in ("files", "salesforce", "hubspot", "events"):
         ctx.store.rejected.resolve_step("features", source)
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
     rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
@@ -131,10 +138,16 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
     previous = latest[1] if latest else None
     result = run_segmentation(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
-        version = ctx.store.models.save(
-            *SEGMENTATION, result.state, run_id=ctx.run_id,
-            meta={"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics},
-        )
+        meta = {"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics}
+        if result.retrained:  # a retrain is a tracked version, champion at once (connector.lifecycle)
+            version = ctx.registry().register(
+                *SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta, trigger=result.reason,
+                params={"method": result.state.params.method, "k": result.metrics.get("k"),
+                        "features": ",".join(result.state.params.columns)},
+                artifacts={"segment_profiles": result.profiles}, example=feats.features.head(50),
+                metrics={**result.metrics, **_drift_figures(result.drift)}).version
+        else:  # the model as it stands after this run (last assignments, for the next stability check)
+            version = ctx.store.models.save(*SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta)
         _prune_models(ctx, version)
     ctx.count("segments", int(result.segments["segment_id"].nunique()))
     if result.metrics.get("fallback"):
@@ -144,9 +157,23 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
     return SegmentResult(result)
 
 
+def _drift_figures(drift: dict[str, Any]) -> dict[str, float]:
+    """The drift that led to a retrain, as numbers a tracker charts: the largest PSI, the
+    largest segment share shift, and the stability (ARI) against the previous assignment."""
+    psi, shift = drift.get("psi"), drift.get("share_shift")
+    out = {"ari": drift.get("ari")}
+    if isinstance(psi, pd.DataFrame) and len(psi):
+        out["psi_max"] = float(psi["psi"].max())
+    if isinstance(shift, pd.DataFrame) and len(shift):
+        out["share_shift_max"] = float(shift["shift"].abs().max())
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _prune_models(ctx: CycleContext, newest: int) -> None:
+    """Drop old per-run checkpoints; retrained versions (the model history) are kept."""
     with ctx.store.transaction() as c:
-        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
+        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ? "
+                  "AND json_extract(meta, '$.retrained') = 0", (*SEGMENTATION, newest - KEEP_MODEL_VERSIONS))
 
 
 def score(ctx: CycleContext) -> ScoreResult | None:

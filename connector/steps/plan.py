@@ -13,18 +13,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from connector.crm.base import FieldUpdate
-from connector.steps.desired import (
-    desired_state,
-    field_specs,
-    list_memberships,
-    material_change,
-    record_values,
-)
+from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
+from connector.steps.materiality import policy_fingerprint, settle
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.plan")
@@ -108,22 +103,29 @@ def _crm_emails(ctx: CycleContext, source: str) -> dict[str, str]:
 def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_col: str, record_col: str, lists_cfg) -> DestinationPlan:
     keys = [k for k in mapping if k in table.columns]
     missing = sorted(set(mapping) - set(keys))
-    mapping_hash = hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
+    policy = ctx.config.destinations.materiality
+    # a changed unit or step rewrites every record once, like a changed mapping (the default adds nothing)
+    mapping_hash = hashlib.sha256((json.dumps(mapping, sort_keys=True) + policy_fingerprint(policy)).encode()).hexdigest()[:16]
     # segsync's key goes to an existing External ID field, checked by the connector: not provisioned
     p = DestinationPlan(dest, mapping_hash, keys, specs=field_specs([k for k in keys if k != "customer_id"], table))
     if missing:
         p.notes.append(f"mapped key(s) with no value this run: {', '.join(missing)}")
     ledger = ctx.store.ledger.confirmed_fields(dest)
     if ledger and any(v["mapping_hash"] != mapping_hash for v in ledger.values()):
-        p.notes.append("the field mapping changed since the last push: every record is resent")
+        p.notes.append("the field mapping changed since the last push, or the materiality policy did: every record is resent")
         ledger = {}
     present = table[table[id_col].notna() & table[record_col].notna()] if id_col in table.columns else table.iloc[0:0]
+    numeric = [k for k in keys if pd.api.types.is_float_dtype(table[k])]
     for row in present.to_dict("records"):
         values = record_values(row, keys)
         seen = ledger.get(row["customer_id"])
-        if seen is not None and not material_change(json.loads(json.dumps(values, default=str)), seen["fields"]):
-            p.unchanged += 1
-            continue
+        if seen is not None:
+            # a score that moved less than its step keeps the confirmed value (connector.steps.materiality)
+            values = settle(values, seen["fields"], policy, numeric)
+            # the ledger holds JSON: compare as JSON, unless the plain values already match
+            if seen["fields"] == values or seen["fields"] == json.loads(json.dumps(values, default=str)):
+                p.unchanged += 1
+                continue
         rid = str(row[record_col])
         p.updates.append(FieldUpdate(rid, values))
         p.record_keys[rid] = row["customer_id"]

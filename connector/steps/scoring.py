@@ -1,7 +1,10 @@
 """Scores for the `score` step: each configured target, then CLV and P(alive).
 
-A model younger than `scoring.retrain_every_days` (in data days) scores without
-retraining, so a daily daemon does not refit every classifier every day.
+The champion (connector.lifecycle) scores while it is younger than
+`scoring.retrain_every_days` (in data days), so a daily daemon does not refit every classifier
+every day. A retrained model is judged against the champion out of time on the same window;
+it scores only if it became champion, otherwise the champion keeps scoring and the new version
+waits as challenger.
 """
 
 from __future__ import annotations
@@ -48,47 +51,86 @@ def definition_hash(params: ScoreParams) -> str:
     return hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _reusable(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> tuple[Any, int] | None:
-    """(stored model, age in days) when the stored model may score this run, else None (and why, logged).
+def _defending(stored: tuple[int, Any, dict[str, Any]] | None, params: ScoreParams) -> tuple[int, Any, dict[str, Any]] | None:
+    """The stored champion if it models this same target definition; a champion of another
+    definition (kind, horizon, candidates... changed under the same name) neither scores nor defends."""
+    if stored is not None and stored[2].get("definition") != definition_hash(params):
+        log.info("score %s: its definition changed since model %s; retraining", params.name, stored[1].version)
+        return None
+    return stored
 
-    Its definition must be unchanged, and it must be younger than retrain_every_days both in
-    data days and on the wall clock: a file that never changes would otherwise keep it forever."""
-    latest = ctx.store.models.latest("score", params.name)
-    every = ctx.config.scoring.retrain_every_days
-    if latest is None or every <= 0:
-        return None
-    _, model, meta = latest
-    if meta.get("definition") != definition_hash(params):
-        log.info("score %s: its definition changed since model %s; retraining", params.name, model.version)
-        return None
+
+def _age_days(champion: tuple[int, Any, dict[str, Any]], as_of: pd.Timestamp) -> int:
+    """Age in data days or on the wall clock, whichever is more: a file that never changes
+    would otherwise keep a model forever."""
+    model, meta = champion[1], champion[2]
     trained = pd.Timestamp(meta.get("trained_at") or model.as_of)
-    age = max((feats.as_of - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
-    return (model, age) if 0 <= age < every else None
+    return max((as_of - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
 
 
 def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> pd.DataFrame | None:
     as_of = feats.as_of
-    reusable = _reusable(ctx, feats, params)
-    if reusable is not None:
-        model, age = reusable
-        try:
-            scores = model.score(feats.features)
-            log.info("score %s: reused model %s (%d day(s) old)", params.name, model.version, age)
-            return scores
-        except (KeyError, ValueError) as exc:
-            log.info("score %s: stored model cannot score these features (%s); retraining", params.name, exc)
+    stored = ctx.store.models.champion("score", params.name)
+    champion = _defending(stored, params)
+    every = ctx.config.scoring.retrain_every_days
+    trigger = "first model" if stored is None else "definition changed"
+    if champion is not None:
+        model = champion[1]
+        age = _age_days(champion, as_of)
+        trigger = f"champion is {age} day(s) old (retrain_every_days {every})"
+        if every > 0 and 0 <= age < every:
+            try:
+                scores = model.score(feats.features)
+                log.info("score %s: champion %s (version %d, %d day(s) old)", params.name, model.version,
+                         champion[0], age)
+                return scores
+            except (KeyError, ValueError) as exc:
+                trigger = f"the champion cannot score these features ({exc})"
+                log.info("score %s: %s; retraining", params.name, trigger)
     try:
         result = train_and_score(feats.customers, feats.transactions, params, as_of)
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
         return None
-    if not ctx.dry_run:
-        meta = {"metrics": result.metrics, "calibration": _calibration(result.calibration, result.metrics),
-                "definition": definition_hash(params), "trained_at": pd.Timestamp.now(tz="UTC").isoformat()}
-        ctx.store.models.save("score", params.name, result.model, run_id=ctx.run_id, meta=meta)
     log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
-    return result.scores
+    if ctx.dry_run:
+        return result.scores
+    judged = _judge(ctx, feats, params, result.model, champion[1] if champion else None)
+    calibration = _calibration(result.calibration, result.metrics)
+    registered = ctx.registry().register(
+        "score", params.name, result.model, run_id=ctx.run_id, trigger=trigger, judged=judged,
+        meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged,
+              "definition": definition_hash(params), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+              "drivers": [[str(k), float(v)] for k, v in result.drivers.items()]},  # pairs: JSON keeps the order
+        params={"kind": params.kind, "horizon_days": params.horizon_days, "candidates": ",".join(params.models),
+                "chosen": result.model.chosen, "cutoffs": params.cutoffs},
+        artifacts={"calibration": calibration}, example=feats.features.head(50),
+        metrics={**result.metrics.get("models", {}).get(result.model.chosen, {}),
+                 "n_train": result.metrics.get("n_train"), "n_validation": result.metrics.get("n_validation"),
+                 **({"challenger_" + ctx.config.tracking.promote_on: judged[0],
+                     "champion_" + ctx.config.tracking.promote_on: judged[1]} if judged else {})})
+    if registered.champion or champion is None:
+        return result.scores
+    return champion[1].score(feats.features.loc[result.scores["customer_id"].to_numpy()])
+
+
+def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challenger: Any,
+           champion: Any | None) -> tuple[float | None, float | None] | None:
+    """(challenger, champion) on `tracking.promote_on` over the same out-of-time window; None
+    without a champion (the first version is champion)."""
+    if champion is None:
+        return None
+    from segmentation.champion import out_of_time_metrics
+
+    metric = ctx.config.tracking.promote_on
+    models = {"challenger": challenger, "champion": champion}
+    try:
+        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of)
+    except (KeyError, ValueError) as exc:  # the champion cannot score today's features: it cannot defend
+        log.info("score %s: the champion cannot be judged (%s)", params.name, exc)
+        return (None, None)
+    return found["challenger"].get(metric), found["champion"].get(metric)
 
 
 def _calibration(cal: pd.DataFrame, metrics: dict[str, Any]) -> list[list[float]]:

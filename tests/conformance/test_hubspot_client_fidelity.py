@@ -172,3 +172,19 @@ def test_record_memberships_rename_and_lists_by_ids(served):
     assert hs.store.find_list("seg_A_treat") == made[0].list_id and hs.store.find_list("a") is None
     by_ids = client.crm.lists.lists_api.get_all(list_ids=[made[2].list_id, made[0].list_id, "999"])
     assert sorted(lst.name for lst in by_ids.lists) == ["c", "seg_A_treat"]
+
+
+def test_unemulated_objects_and_apis_answer_501(served):
+    hs, client = served
+    from hubspot.crm.objects import ApiException as ObjectsApiException
+    from hubspot.crm.pipelines import ApiException as PipelinesApiException
+
+    with pytest.raises(ObjectsApiException) as exc:
+        client.crm.objects.basic_api.get_page("tickets")
+    assert exc.value.status == 501 and '"category":"NOT_IMPLEMENTED"' in exc.value.body
+    with pytest.raises(PipelinesApiException) as exc:
+        client.crm.pipelines.pipelines_api.get_all("deals")
+    assert exc.value.status == 501 and "does not emulate" in exc.value.body
+    with pytest.raises(ObjectsApiException) as exc:  # an unknown name stays a 400
+        client.crm.objects.basic_api.get_page("widgets")
+    assert exc.value.status == 400 and "Unable to infer object type" in exc.value.body

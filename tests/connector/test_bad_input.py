@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from connector.config import MaterialityConfig, MaterialityRule
 from connector.pipeline import run_cycle
 from connector.state import StateStore
 from tests.chaos.convergence import assert_converged, hubspot_state, salesforce_state
@@ -127,7 +128,11 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_converges(bad_world,
 
 def test_deleted_custom_field_gives_reasons_and_breaks_nothing_else(tmp_path):
     world = SandboxWorld(150, 22)
-    config = world.config()
+    # every move of a CLV is a write here, so every record is sent (and refused) while the field is
+    # gone; with the default materiality policy only material moves are sent, and values the admin's
+    # deletion wiped from records segsync had no reason to rewrite are not known to segsync
+    exact = MaterialityConfig(scores=MaterialityRule(round_to=0.01), clv=MaterialityRule(round_to=1), reasons="text")
+    config = world.config().model_copy(update={"destinations": world.config().destinations.model_copy(update={"materiality": exact})})
     contacts = (len(salesforce_state(world)[0]), len(hubspot_state(world)[0]))
     with StateStore(tmp_path / "state.sqlite") as store:
         assert run_cycle(config, store, connector_factory=world.factory).status == "succeeded"

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from connector.config import Config
+from connector.config import Config, MaterialityConfig, MaterialityRule
+from connector.steps.materiality import is_material, named_drivers
 
 
 @dataclass
@@ -70,20 +71,28 @@ def desired_lists(desired: pd.DataFrame, config: Config, id_column: str, lists_c
     return {k: v for k, v in out.items() if v}
 
 
-def same_value(want: Any, have: Any) -> bool:
-    """A desired value against a CRM value (HubSpot stores every property as a string)."""
+def same_value(want: Any, have: Any, rule: MaterialityRule | None = None) -> bool:
+    """A desired value against a CRM value (HubSpot stores every property as a string).
+
+    With a materiality `rule`, a number the CRM holds within the rule's step of the desired one
+    is the same (segsync does not rewrite immaterial moves)."""
     if want is None or (isinstance(want, float) and math.isnan(want)):
         return have in (None, "")
     if isinstance(want, int | float) and not isinstance(want, bool):
         try:
+            if rule is not None and not is_material(float(want), float(have), rule):
+                return True
             return math.isclose(float(have), float(want), rel_tol=0, abs_tol=1e-9)
         except (TypeError, ValueError):
             return False
     return str(have) == str(want)
 
 
-def field_mismatches(desired: pd.DataFrame, snap: CrmSnapshot, id_column: str, mapping: dict[str, str]) -> list[str]:
-    """Every (record, field) whose CRM value differs from the desired one, and missing records."""
+def field_mismatches(desired: pd.DataFrame, snap: CrmSnapshot, id_column: str, mapping: dict[str, str],
+                     materiality: MaterialityConfig | None = None) -> list[str]:
+    """Every (record, field) whose CRM value differs from the desired one, and missing records.
+
+    With `materiality`, numbers within their rule's step of the desired value are not differences."""
     bad = []
     for row in desired[desired[id_column].notna()].to_dict("records"):
         rec = snap.records.get(str(row[id_column]))
@@ -91,7 +100,11 @@ def field_mismatches(desired: pd.DataFrame, snap: CrmSnapshot, id_column: str, m
             bad.append(f"{row[id_column]}: record missing")
             continue
         for key, field in mapping.items():
-            if not same_value(row.get(key), rec.get(field)):
+            want, have = row.get(key), rec.get(field)
+            if materiality and key.endswith("_reasons") and isinstance(want, str) and isinstance(have, str):
+                # reason codes follow their score: the same drivers with older values are not rewritten
+                want, have = named_drivers(want), named_drivers(have)
+            if not same_value(want, have, materiality.rule(key) if materiality else None):
                 bad.append(f"{row[id_column]}.{field}: want {row.get(key)!r}, CRM has {rec.get(field)!r}")
     return bad
 
@@ -125,8 +138,8 @@ def assert_crm_matches(desired: pd.DataFrame, config: Config, sf: Any, hs: Any) 
 
 def assert_snapshots_match(desired: pd.DataFrame, config: Config, sf_snap: CrmSnapshot, hs_snap: CrmSnapshot) -> None:
     dests = config.destinations
-    problems = field_mismatches(desired, sf_snap, "salesforce_id", dests.salesforce.fields)
-    problems += field_mismatches(desired, hs_snap, "hubspot_id", dests.hubspot.properties)
+    problems = field_mismatches(desired, sf_snap, "salesforce_id", dests.salesforce.fields, dests.materiality)
+    problems += field_mismatches(desired, hs_snap, "hubspot_id", dests.hubspot.properties, dests.materiality)
     problems += ["salesforce " + p for p in list_mismatches(desired_lists(desired, config, "salesforce_id", dests.salesforce.lists), sf_snap)]
     problems += ["hubspot " + p for p in list_mismatches(desired_lists(desired, config, "hubspot_id", dests.hubspot.lists), hs_snap)]
     assert not problems, f"{len(problems)} difference(s) between the CRMs and the desired state, e.g. {problems[:6]}"

@@ -10,7 +10,7 @@ from tests.e2e.crm_state import assert_crm_matches
 from tests.e2e.observed import run_observed
 from tests.e2e.world import E2EWorld
 
-NOTE = "the field mapping changed since the last push: every record is resent"
+NOTE = "the field mapping changed since the last push, or the materiality policy did: every record is resent"
 
 
 def test_a_new_mapped_field_resends_every_record(world: E2EWorld) -> None:

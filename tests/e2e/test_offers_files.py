@@ -43,6 +43,12 @@ offers:
   horizon_days: 90
   rules:
     exclude_products: ["85123A"]
+experiments:
+  items:
+    - key: offer_source
+      arms:
+        - {name: personalised, weight: 0.5, control: true, offers: personalised}
+        - {name: segment_default, weight: 0.5, offers: segment_default}
 """
 
 
@@ -95,3 +101,17 @@ def test_report_shows_top_offers_per_segment_and_the_out_of_time_table(retail):
     for method in ("popularity", "segment_popularity", "repeat", "cooccurrence", "ranker"):
         assert method in html
     assert "cross_sell" in html and "precision@3" in html
+
+
+def test_an_arm_switches_to_the_segments_default_offer(retail):
+    root, _ = retail
+    out = pd.read_csv(root / "out" / "segments.csv", dtype=str)
+    default = out[out["arm"] == "segment_default"]
+    personal = out[out["arm"] == "personalised"]
+    assert len(default) > 50 and len(personal) > 50
+    # one list per segment in the default arm, the segment's own; personal lists vary within a segment
+    per_segment = default.groupby("segment_id")[["offer_1", "offer_2", "offer_3"]].nunique()
+    assert (per_segment == 1).all().all()
+    assert default["offer_reasons"].str.contains("the default offer of").all()
+    assert personal.groupby("segment_id")["offer_1"].nunique().max() > 1
+    assert not personal["offer_reasons"].str.contains("the default offer of").any()

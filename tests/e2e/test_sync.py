@@ -16,9 +16,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from connector.config import MaterialityConfig
 from connector.pipeline import CycleResult, StepResults
 from connector.plan_view import render_plan
 from connector.state import StateStore
+from connector.steps.materiality import is_material
 from tests.e2e.crm_state import (
     CrmSnapshot,
     assert_crm_matches,
@@ -254,7 +256,7 @@ def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> No
     ):
         present = after[f"{dest}_id"].notna()
         cols = list(mapping)
-        changed = (before.loc[present, cols].fillna("-").astype(str) != after.loc[present, cols].fillna("-").astype(str)).any(axis=1)
+        changed = _materially_changed(before.loc[present, cols], after.loc[present, cols], config.destinations.materiality)
         n_changed = int(changed.sum())
         assert 0 < n_changed < present.sum()
         assert synced.day.counts.get(f"pushed_{dest}", 0) == n_changed
@@ -271,3 +273,17 @@ def test_a_day_of_purchases_sends_only_the_changed_records(synced: Synced) -> No
         synced.arms_after_first.sort_values("customer_id").reset_index(drop=True),
     )
 
+
+
+def _materially_changed(before: pd.DataFrame, after: pd.DataFrame, policy: MaterialityConfig) -> pd.Series:
+    """Rows where a text value changed, or a number moved by at least its materiality step from
+    the value the CRM confirmed (`before`: the quiet day wrote nothing, so the CRM holds it)."""
+    changed = pd.Series(False, index=after.index)
+    for col in after.columns:
+        if pd.api.types.is_float_dtype(after[col]):
+            moved = [pd.isna(a) != pd.isna(b) if pd.isna(a) or pd.isna(b) else is_material(a, b, policy.rule(col))
+                     for b, a in zip(before[col], after[col], strict=True)]
+            changed |= pd.Series(moved, index=after.index)
+        else:
+            changed |= before[col].fillna("-").astype(str) != after[col].fillna("-").astype(str)
+    return changed

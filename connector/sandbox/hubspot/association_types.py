@@ -15,6 +15,7 @@ from typing import Any
 from connector.sandbox.hubspot.errors import ErrorFactory
 from connector.sandbox.hubspot.routing import Reply, Request, Router
 from connector.sandbox.hubspot.store import ASSOCIATION_TYPE_IDS, SINGULAR, Store, object_type_of
+from connector.sandbox.hubspot.unemulated import unemulated_object
 
 CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED")
 
@@ -22,6 +23,10 @@ CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED")
 def pair_of(errors: ErrorFactory, from_raw: str, to_raw: str) -> tuple[str, str]:
     """The canonical (from, to) object types of a v4 path; 400 for a pair with no types."""
     from_type, to_type = object_type_of(from_raw), object_type_of(to_raw)
+    if (from_type is None and unemulated_object(from_raw)) or \
+            (to_type is None and unemulated_object(to_raw)):
+        raise errors.make(501, f"Associations {from_raw} -> {to_raw} exist in HubSpot but the "
+                          "segsync sandbox does not emulate them", "NOT_IMPLEMENTED")
     if from_type is None or to_type is None or (from_type, to_type) not in ASSOCIATION_TYPE_IDS:
         raise errors.validation(f"Unsupported association {from_raw} -> {to_raw}")
     return from_type, to_type

@@ -14,6 +14,7 @@ from connector.sandbox.hubspot.association_types import apply_links, association
 from connector.sandbox.hubspot.errors import ErrorFactory
 from connector.sandbox.hubspot.routing import Reply, Request, Router
 from connector.sandbox.hubspot.store import Store, object_type_of
+from connector.sandbox.hubspot.unemulated import unemulated_object
 
 MAX_PAGE = 100
 
@@ -35,6 +36,9 @@ class ObjectsApi:
     def object_type(self, request: Request) -> str:
         raw = request.params["objectType"]
         resolved = object_type_of(raw)
+        if resolved is None and unemulated_object(raw):
+            raise self.errors.make(501, f"The {raw} object exists in HubSpot but the segsync "
+                                   "sandbox does not emulate it", "NOT_IMPLEMENTED")
         if resolved is None:
             raise self.errors.validation(f"Unable to infer object type from: {raw}")
         return resolved

@@ -41,6 +41,7 @@ from connector.sandbox.hubspot.routing import (
 from connector.sandbox.hubspot.scopes import ScopeGrant, token_info_routes
 from connector.sandbox.hubspot.search import SearchApi
 from connector.sandbox.hubspot.store import Store
+from connector.sandbox.hubspot.unemulated import unemulated_route
 
 # Real HubSpot refuses URIs somewhere above the ~15k characters Airbyte chunks its property
 # lists to (reference §B2, §B7 [79][80]); the exact threshold is unverified.
@@ -134,6 +135,9 @@ class HubSpotSandbox:
                                          [("Content-Type", "text/html")])
         request = read_request(environ)
         route, params, exists = self.router.match(request.method, request.path)
+        if route is None and not exists and unemulated_route(request.path):
+            message = f"{request.method} {request.path} is a HubSpot API the segsync sandbox does not emulate"
+            return "unknown", Reply(501, error_body(self.errors.ids.next(), message, "NOT_IMPLEMENTED"))
         if route is None:
             status = 405 if exists else 404
             message = "Method not allowed" if exists else f"Unable to find a route for {request.method} {request.path}"

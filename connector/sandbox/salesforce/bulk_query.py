@@ -126,8 +126,8 @@ class QueryJobs(JobCollection):
             sel = select(str(body.get("query") or ""), self.sb.store,
                          include_deleted=body["operation"] == "queryAll")
         except SoqlError as exc:
-            raise sf_error(400, "INVALIDJOB", f"Failed to process query: {exc.code}: "
-                           f"{exc.message.strip()}") from exc
+            raise sf_error(exc.status, "INVALIDJOB" if exc.status == 400 else exc.code,
+                           f"Failed to process query: {exc.code}: {exc.message.strip()}") from exc
         _bulk_supported(sel)
         with self._lock:
             n = len(self.jobs) + 1

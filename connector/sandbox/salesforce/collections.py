@@ -1,4 +1,5 @@
-"""sObject Collections: create, update, upsert by external id and delete, <= 200 records.
+"""sObject Collections: create, update, upsert by external id, delete (<= 200 records) and
+retrieve by ids (GET with ?ids=&fields=, or POST {ids, fields} for longer lists).
 
 The reply is 200 with one result per record in input order, even when records fail
 (`{"success":false,"errors":[{"statusCode","message","fields"}]}`): partial success looks
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from connector.sandbox.salesforce.rest import full_record
 from connector.sandbox.salesforce.store import DmlError
 from connector.sandbox.salesforce.wire import Request, Response, sf_error
 
@@ -161,3 +163,33 @@ def _with_id(one: Callable[[object], dict], rid: object) -> dict:
         return one(rid)
     except DmlError as exc:
         return {"id": rid, "success": False, "errors": [exc.as_result()]}
+
+
+MAX_RETRIEVE = 2000
+
+
+def retrieve(sb: SalesforceSandbox, req: Request, version: str, sobject: str) -> Response:
+    """Records in the order of the ids asked for; null where an id names no live record."""
+    obj = sb.schema.get(sobject)
+    if obj is None:
+        raise sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+    if req.method == "POST":
+        body = req.json()
+        body = body if isinstance(body, dict) else {}
+        ids, fields = [str(i) for i in body.get("ids") or []], [str(f) for f in body.get("fields") or []]
+    else:
+        ids = [i for i in req.query.get("ids", "").split(",") if i]
+        fields = [f for f in req.query.get("fields", "").split(",") if f]
+    if not ids or not fields:
+        raise sf_error(400, "MISSING_ARGUMENT", "Both ids and fields are required")
+    if len(ids) > MAX_RETRIEVE:
+        raise sf_error(400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot retrieve more than "
+                       f"{MAX_RETRIEVE} records in this call", [])
+    names = ",".join(dict.fromkeys(["Id", *fields]))
+    out: list[dict | None] = []
+    with sb.store.lock:
+        for rid in ids:
+            rec, deleted = sb.store.find(obj.name, rid) if len(rid) in (15, 18) else (None, False)
+            out.append(None if rec is None or deleted else
+                       full_record(sb, obj.name, rec, version, names))
+    return Response.json(200, out)

@@ -8,6 +8,7 @@ objects are read-only through the API (INVALID_TYPE_FOR_OPERATION on DML).
 from __future__ import annotations
 
 from connector.sandbox.salesforce.auth import ORG_ID  # the org the token's identity URL names
+from connector.sandbox.salesforce.pricebook import seed_standard_pricebook
 from connector.sandbox.salesforce.store import USER_ID, RecordStore
 from connector.sandbox.salesforce.values import format_datetime
 
@@ -28,3 +29,4 @@ def seed_org(store: RecordStore) -> None:
             "FirstName": "Integration", "LastName": "User", "Name": "Integration User",
             "Email": "integration@segsync.sandbox", "Alias": "integ", "IsActive": True,
             "UserPermissionsMarketingUser": True})
+        seed_standard_pricebook(store, system)

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from connector.sandbox.salesforce.dml import MultipleMatches
+from connector.sandbox.salesforce.replication import replicate
 from connector.sandbox.salesforce.selection import Selection, project, select
 from connector.sandbox.salesforce.soql import SoqlError
 from connector.sandbox.salesforce.store import DmlError
@@ -63,7 +64,7 @@ def query(sb: SalesforceSandbox, req: Request, version: str, include_deleted: bo
     try:
         sel = select(text, sb.store, include_deleted=include_deleted)
     except SoqlError as exc:
-        raise sf_error(400, exc.code, exc.message) from exc
+        raise sf_error(exc.status, exc.code, exc.message) from exc
     except DmlError as exc:
         raise sf_error(400, exc.code, exc.message) from exc
     batch = batch_size(req)
@@ -99,7 +100,7 @@ def _record(sb: SalesforceSandbox, sobject: str, rid: str) -> dict:
     return rec
 
 
-def _full(sb: SalesforceSandbox, sobject: str, rec: dict, version: str, fields: str | None) -> dict:
+def full_record(sb: SalesforceSandbox, sobject: str, rec: dict, version: str, fields: str | None) -> dict:
     obj = sb.store.obj(sobject)
     names = [f.name for f in obj.visible_fields()]
     if fields:
@@ -146,12 +147,14 @@ def sobject_row(sb: SalesforceSandbox, req: Request, version: str, sobject: str,
         raise not_found()
     if rid == "describe" and req.method == "GET":
         return Response.json(200, obj.describe(version))
+    if rid in ("updated", "deleted") and req.method == "GET":
+        return replicate(sb, req, obj.name, rid)
     if len(rid) not in (15, 18) or rid[:3] != obj.key_prefix:
         raise not_found()
     rec = _record(sb, obj.name, rid)
     try:
         if req.method == "GET":
-            return Response.json(200, _full(sb, obj.name, rec, version, req.query.get("fields")))
+            return Response.json(200, full_record(sb, obj.name, rec, version, req.query.get("fields")))
         if req.method == "PATCH":
             body = req.json()
             if not isinstance(body, dict):
@@ -187,7 +190,7 @@ def sobject_by_key(sb: SalesforceSandbox, req: Request, version: str, sobject: s
             raise MultipleMatches(f.name, ids)
         if not ids:
             raise not_found()
-        return Response.json(200, _full(sb, obj.name, sb.store.live[obj.name][ids[0]], version, None))
+        return Response.json(200, full_record(sb, obj.name, sb.store.live[obj.name][ids[0]], version, None))
     except MultipleMatches as exc:
         # 300 Multiple Choices: the body lists the matching records' URLs.
         urls = [f"/services/data/v{version}/sobjects/{obj.name}/{i}" for i in exc.ids]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from connector.sandbox.salesforce import collections, rest
+from connector.sandbox.salesforce import collections, composite, rest
 from connector.sandbox.salesforce.wire import ApiError, Request, Response, not_found, sf_error
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ def _versioned(sb: SalesforceSandbox, req: Request, version: str, parts: list[st
         return rest.query(sb, req, version, include_deleted=head == "queryAll")
     if head == "sobjects":
         return _sobjects(sb, req, version, rest_)
-    if head == "composite" and rest_[:1] == ["sobjects"]:
-        return _collections(sb, req, rest_[1:])
+    if head == "composite":
+        return _composite(sb, req, version, rest_)
     if head == "limits":
         _only(req, "GET")
         return Response.json(200, sb.limits.body())
@@ -111,7 +111,24 @@ def _sobjects(sb: SalesforceSandbox, req: Request, version: str, parts: list[str
     raise not_found()
 
 
-def _collections(sb: SalesforceSandbox, req: Request, parts: list[str]) -> Response:
+def _composite(sb: SalesforceSandbox, req: Request, version: str, parts: list[str]) -> Response:
+    if parts[:1] == ["sobjects"]:
+        return _collections(sb, req, version, parts[1:])
+    if not parts:
+        _only(req, "POST")
+        return composite.composite(sb, req, _versioned)
+    if parts[0] == "tree" and len(parts) == 2:
+        _only(req, "POST")
+        return composite.tree(sb, req, parts[1])
+    if parts[0] in ("batch", "graph"):
+        raise sf_error(501, "NOT_IMPLEMENTED",
+                       f"composite/{parts[0]} is a Salesforce resource the segsync sandbox does not emulate")
+    raise not_found()
+
+
+def _collections(sb: SalesforceSandbox, req: Request, version: str, parts: list[str]) -> Response:
+    if len(parts) == 1 and req.method in ("GET", "POST"):
+        return collections.retrieve(sb, req, version, parts[0])
     if not parts:
         if req.method == "POST":
             return collections.create(sb, req)

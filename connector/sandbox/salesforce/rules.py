@@ -8,13 +8,16 @@
   `Status` must be one of the campaign's statuses; `HasResponded`/`FirstRespondedDate`
   follow it; campaign roll-ups (NumberOfContacts/Leads/Responses) follow members.
 - A converted lead refuses updates and new memberships: CANNOT_UPDATE_CONVERTED_LEAD.
-- Deleting a contact, lead or campaign deletes its campaign members.
+- Deleting a contact, lead or campaign deletes its campaign members; deleting an opportunity
+  deletes its line items.
+- Price books and line items: sandbox.salesforce.pricebook.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connector.sandbox.salesforce import pricebook
 from connector.sandbox.salesforce.store import USER_ID, DmlError
 
 if TYPE_CHECKING:
@@ -51,6 +54,8 @@ class Rules:
                            "profile or permission set.", ["Id"])
         name = obj.name
         self._computed(name, rec)
+        if name in pricebook.PRICED:
+            pricebook.before_insert(self.store, name, rec)
         if name == "CampaignMember":
             self._member_before_insert(rec)
         elif name == "CampaignMemberStatus":
@@ -62,6 +67,7 @@ class Rules:
             self._default_statuses(rec)
         elif name == "CampaignMember":
             self._rollup(rec, +1)
+        pricebook.after_change(self.store, name, rec, _stamp(self.store))
         return rec["Id"]
 
     def _computed(self, name: str, rec: dict) -> None:
@@ -165,6 +171,8 @@ class Rules:
                                      or "StageName" in changes) else {})
         if name == "CampaignMember" and "Status" in changes:
             self._apply_status(new, self._statuses(old["CampaignId"]), old)
+        if name in pricebook.PRICED:
+            pricebook.before_update(self.store, name, old, new, changes)
         self._unique(obj, new, old["Id"])
         stamp = _stamp(self.store)
         new["LastModifiedDate"] = new["SystemModstamp"] = stamp
@@ -174,6 +182,7 @@ class Rules:
             self._rollup(new, +1, responded_only=True)
             return
         self.store.replace(name, old["Id"], new)
+        pricebook.after_change(self.store, name, new, stamp)
 
     def delete(self, obj: ObjectSchema, rec: dict) -> None:
         s = self.store
@@ -183,9 +192,13 @@ class Rules:
             key = {"Contact": "ContactId", "Lead": "LeadId", "Campaign": "CampaignId"}[name]
             for mid in s.lookup("CampaignMember", (key,), (rec["Id"],)):
                 self.delete(s.obj("CampaignMember"), s.live["CampaignMember"][mid])
+        if name == "Opportunity":  # its line items go with it
+            for lid in s.lookup("OpportunityLineItem", ("OpportunityId",), (rec["Id"],)):
+                s.remove("OpportunityLineItem", lid, stamp)
         if name == "CampaignMember":
             self._rollup(rec, -1)
         s.remove(name, rec["Id"], stamp)
+        pricebook.after_change(s, name, rec, stamp)
 
 
 def _stamp(store: RecordStore) -> str:

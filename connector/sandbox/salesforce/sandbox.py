@@ -87,7 +87,7 @@ class SalesforceSandbox:
         self.store = RecordStore(self.schema, self.clock)
         seed_org(self.store)
         self.dml = Dml(self.store)
-        self.creds = credentials or _default_credentials()
+        self.creds = credentials or default_credentials()
         self.auth = Auth(self.clock, self.creds, session_seconds=session_seconds,
                          instance_url=instance_url)
         self.limits = ApiLimits(self.clock, daily_api_limit, burst_allowance=burst_allowance)
@@ -246,7 +246,7 @@ class SalesforceSandbox:
         return sb
 
 
-def _default_credentials() -> Credentials:
+def default_credentials() -> Credentials:
     private, public = _process_keypair()
     return Credentials(
         client_id="3MVG9segsync.sandbox.consumer.key", client_secret="sandbox-consumer-secret",

@@ -21,6 +21,10 @@ KEY_PREFIXES = {
     "CampaignMemberStatus": "01Y",
     "User": "005",
     "Organization": "00D",
+    "Product2": "01t",
+    "Pricebook2": "01s",
+    "PricebookEntry": "01u",
+    "OpportunityLineItem": "00k",
 }
 READ_ONLY_OBJECTS = ("User", "Organization")  # the API reads them; this sandbox never writes
 
@@ -131,6 +135,31 @@ def _ref(name: str, target: str, child: str | None = None, **kw: object) -> Fiel
                  **kw)  # type: ignore[arg-type]
 
 
+def _product_fields() -> dict[str, list[Field]]:
+    """Products on won deals [SF object reference: Product2, Pricebook2, PricebookEntry,
+    OpportunityLineItem]; the rules are in sandbox.salesforce.pricebook."""
+    fixed = {"updateable": False}
+    return {
+        "Product2": [Field("Name", length=255, required=True), Field("ProductCode", length=255),
+                     Field("Family", "picklist", length=255), Field("IsActive", "boolean"),
+                     Field("Description", "textarea", length=4000)],
+        "Pricebook2": [Field("Name", length=255, required=True), Field("IsActive", "boolean"),
+                       _ro(Field("IsStandard", "boolean")), Field("Description", length=255)],
+        "PricebookEntry": [
+            _ref("Pricebook2Id", "Pricebook2", "PricebookEntries", required=True, **fixed),
+            _ref("Product2Id", "Product2", "PricebookEntries", required=True, **fixed),
+            Field("UnitPrice", "currency", required=True), Field("IsActive", "boolean"),
+            Field("UseStandardPrice", "boolean"), _ro(Field("ProductCode", length=255)), _ro(Field("Name", length=255))],
+        "OpportunityLineItem": [
+            _ref("OpportunityId", "Opportunity", "OpportunityLineItems", required=True, **fixed),
+            _ref("PricebookEntryId", "PricebookEntry", "OpportunityLineItems", **fixed),
+            _ref("Product2Id", "Product2", "OpportunityLineItems", **fixed),
+            Field("Quantity", "double", required=True), Field("UnitPrice", "currency"), Field("TotalPrice", "currency"),
+            _ro(Field("ListPrice", "currency")), _ro(Field("ProductCode", length=255)), _ro(Field("Name", length=376)),
+            Field("ServiceDate", "date"), Field("Description", length=255)],
+    }
+
+
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
           "Negotiation/Review", "Closed Won", "Closed Lost")
 
@@ -201,6 +230,7 @@ def _standard_fields() -> dict[str, list[Field]]:
             # The "Marketing User" checkbox: without it the user cannot create or edit
             # Campaigns (reference crm-apis.md §A7 [29]; SalesforceSandbox.set_marketing_user).
             Field("UserPermissionsMarketingUser", "boolean"))],
+        **_product_fields(),
         "Organization": [_ro(f) for f in (
             Field("Name", length=80), Field("IsSandbox", "boolean"),
             Field("OrganizationType", "picklist", length=255), Field("InstanceName", length=5),

@@ -22,6 +22,7 @@ from connector.sandbox.salesforce.date_literals import RELATIVE_DATES, takes_n
 from connector.sandbox.salesforce.soql_ast import (
     AGGREGATES,
     KEYWORDS,
+    UNEMULATED,
     Aggregate,
     BoolOp,
     Cmp,
@@ -58,6 +59,10 @@ class Parser:
         return tok
 
     def fail(self, tok: Tok) -> SoqlError:
+        for seen in (tok, *self.toks[max(0, self.i - 2):self.i]):
+            if seen.upper in UNEMULATED:
+                return SoqlError("NOT_IMPLEMENTED", self.text, seen.pos, f"{seen.text} is valid SOQL "
+                                 "that the segsync sandbox does not emulate", status=501)
         what = tok.text or "<EOF>"
         return SoqlError("MALFORMED_QUERY", self.text, tok.pos, f"unexpected token: {what}")
 

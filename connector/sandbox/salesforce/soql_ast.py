@@ -26,12 +26,21 @@ KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER"
             "DESC", "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE",
             "INCLUDES", "EXCLUDES", "GROUP", "HAVING"}
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
+# Valid SOQL the sandbox does not emulate: answered 501 NOT_IMPLEMENTED, never as the
+# caller's syntax error [SOQL and SOSL Reference: TYPEOF, WITH, FOR, USING SCOPE, GROUP BY
+# ROLLUP/CUBE, date functions, FORMAT(), toLabel(), convertCurrency(), INCLUDES/EXCLUDES].
+UNEMULATED = {"TYPEOF", "WITH", "FOR", "USING", "ROLLUP", "CUBE", "INCLUDES", "EXCLUDES",
+              "CALENDAR_MONTH", "CALENDAR_QUARTER", "CALENDAR_YEAR", "DAY_IN_MONTH", "DAY_IN_WEEK",
+              "DAY_IN_YEAR", "DAY_ONLY", "FISCAL_MONTH", "FISCAL_QUARTER", "FISCAL_YEAR",
+              "HOUR_IN_DAY", "WEEK_IN_MONTH", "WEEK_IN_YEAR", "FORMAT", "TOLABEL",
+              "CONVERTCURRENCY", "CONVERTTIMEZONE", "GROUPING", "DISTANCE", "GEOLOCATION"}
 
 
 class SoqlError(Exception):
     """errorCode MALFORMED_QUERY, INVALID_FIELD or INVALID_TYPE with Salesforce's message."""
 
-    def __init__(self, code: str, query: str, pos: int, detail: str) -> None:
+    def __init__(self, code: str, query: str, pos: int, detail: str, status: int = 400) -> None:
+        self.status = status  # 501 for valid SOQL this sandbox does not emulate
         row = query.count("\n", 0, pos) + 1
         line_start = query.rfind("\n", 0, pos) + 1
         col = pos - line_start + 1

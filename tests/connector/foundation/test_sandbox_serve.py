@@ -7,13 +7,16 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 
 import httpx
+import jwt
 
 
-def test_serve_prints_urls_and_credentials_that_work() -> None:
+def test_serve_prints_urls_and_credentials_that_work(tmp_path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", "sandbox", "serve", "--salesforce-port", "0", "--hubspot-port", "0", "--population", "empty"],
+        [sys.executable, "-m", "connector.cli", "sandbox", "serve", "--salesforce-port", "0", "--hubspot-port", "0",
+         "--population", "empty", "--jwt-dir", str(tmp_path / "jwt")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -42,6 +45,16 @@ def test_serve_prints_urls_and_credentials_that_work() -> None:
             q = client.get(f"{sf_url}/services/data/v66.0/query", params={"q": "SELECT Id FROM Contact"}, headers={"Authorization": f"Bearer {session}"})
             assert q.status_code == 200 and q.json()["totalSize"] == 0
             assert q.headers["Sforce-Limit-Info"].startswith("api-usage=")
+            # JWT bearer from another process: the banner names the key file, not the key
+            assert "PRIVATE KEY" not in text
+            key_file = re.search(r"jwt_private_key_file: (\S+)", text).group(1)
+            assert re.search(r"jwt_certificate_file: (\S+)", text).group(1) == str(tmp_path / "jwt" / "jwt_certificate.pem")
+            username = re.search(r"username: (\S+)", text).group(1)
+            assertion = jwt.encode({"iss": client_id, "sub": username, "aud": "https://login.salesforce.com",
+                                    "exp": int(time.time()) + 180}, open(key_file).read(), algorithm="RS256")
+            tok = client.post(f"{sf_url}/services/oauth2/token", data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
+            assert tok.status_code == 200, tok.text
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)

@@ -3,6 +3,7 @@ with a screenshot and no console errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from connector.config import load_config
 from connector.pipeline import run_cycle
 from connector.report import render_report, write_report
 from connector.state import StateStore
+from connector.steps.insight import ARTIFACT
 from experiments.analysis import analyse_experiment
 from experiments.spec import ArmSpec, ExperimentSpec
 
@@ -112,3 +114,84 @@ def test_report_renders_in_headless_chromium_without_console_errors(report_env: 
     broken.write_text(path.read_text().replace("</body>", "<script>undefinedFunction()</script><img src='missing.png'></body>"))
     bad = _chromium(broken.as_uri(), tmp / "broken.png", tmp)
     assert _console_errors(bad.stderr), bad.stderr[-2000:]
+
+
+def _insights(cfg_dir: Path) -> dict:
+    with StateStore(cfg_dir / "s.sqlite") as store:
+        latest = store.models.latest(*ARTIFACT)
+    assert latest is not None
+    return latest[1]
+
+
+def test_priority_matrix_is_a_2x2_chart_naming_targets_and_the_opportunity_cost(report_env: tuple[Path, Path]) -> None:
+    tmp, path = report_env
+    html = path.read_text()
+    chart = re.search(r'<svg[^>]*aria-label="Priority matrix: revenue potential against cost to reach".*?</svg>', html, re.S)
+    assert chart, "no priority chart"
+    pr = _insights(tmp)["priority"]
+    svg = chart.group(0)
+    for quadrant in ("invest", "harvest", "nurture", "deprioritise"):
+        assert f">{quadrant}</text>" in svg
+    assert svg.count("<circle") == len(pr)  # one bubble per segment, labelled with its name
+    for name in pr["segment_name"]:
+        assert f">{name}</text>" in svg
+    invest = pr[pr["quadrant"] == "invest"]
+    rest = pr[pr["quadrant"] != "invest"]
+    assert len(invest) and len(rest)
+    assert f"Targets: <b>{', '.join(invest['segment_name'])}</b>" in html
+    share = rest["value"].sum() / pr["value"].sum()
+    assert f"{rest['value'].sum():,.0f} of revenue potential ({share:.0%} of the total) left to cheaper treatments" in html
+    assert svg.count('fill-opacity="0.55"') == len(invest)  # targets filled, the rest outlined
+
+
+def test_score_section_shows_global_drivers_largest_first(report_env: tuple[Path, Path]) -> None:
+    tmp, path = report_env
+    drivers = _insights(tmp)["drivers"]["buy_60d"]
+    values = list(drivers.values())
+    assert len(values) >= 4 and values == sorted(values, reverse=True) and values[0] > 0
+    assert "recency_days" in drivers and "frequency" in drivers
+    html = path.read_text()
+    chart = re.search(r'<svg[^>]*aria-label="Global drivers of buy_60d: mean \|contribution\| per feature".*?</svg>', html, re.S)
+    assert chart, "no drivers chart"
+    labels = re.findall(r'text-anchor="end" font-size="12">([^<]+)</text>', chart.group(0))
+    assert labels == list(drivers)
+
+
+# Measures every table against its container once the page has laid out; --dump-dom prints the result.
+_OVERFLOW_PROBE = """<script>
+addEventListener('load', () => {
+  const over = [...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.parentElement.clientWidth + 1
+      || t.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+    .map(t => t.querySelector('th').textContent + ' ' + t.scrollWidth + '>' + t.parentElement.clientWidth);
+  const pre = document.createElement('pre'); pre.id = 'overflow';
+  pre.textContent = 'tables=' + document.querySelectorAll('table').length + ' overflowing=' + JSON.stringify(over);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _overflowing_tables(page: Path, tmp: Path, width: int) -> tuple[int, list[str]]:
+    assert CHROMIUM is not None
+    probe = tmp / f"probe-{page.stem}-{width}.html"
+    probe.write_text(page.read_text().replace("</body>", _OVERFLOW_PROBE + "</body>"))
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp / 'chrome-probe'}",
+         f"--window-size={width},1000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    found = re.search(r'<pre id="overflow">tables=(\d+) overflowing=(.*?)</pre>', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    return int(found.group(1)), json.loads(found.group(2).replace("&gt;", ">").replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="Debian's chromium is not installed (CI installs it)")
+def test_no_table_runs_off_the_page_in_chromium(report_env: tuple[Path, Path]) -> None:
+    tmp, path = report_env
+    for width in (1200, 900):
+        tables, overflowing = _overflowing_tables(path, tmp, width)
+        assert tables >= 6 and overflowing == [], (width, overflowing)
+    # the probe can fail: a table forced wider than the page is caught
+    wide = tmp / "wide.html"
+    wide.write_text(path.read_text().replace("</body>", "<div><table><tr><th>x</th><td style='min-width:3000px'>1</td></tr></table></div></body>"))
+    assert _overflowing_tables(wide, tmp, 1200)[1]

@@ -1,0 +1,227 @@
+"""The serving snapshot: a cycle's results as columns plus an index, published atomically.
+
+On disk a snapshot is a folder `run-<run_id>/` with `columns.npz` (plain arrays, read with
+allow_pickle=False, so a replica can load one it did not write) and `meta.json`; the file
+`CURRENT` names the live folder and is replaced atomically (write, fsync, rename), so a reader
+sees the old snapshot or the new one, never half of one.
+
+In memory every column is a numpy array of one row per customer; a look-up is one dict probe
+for the row number and a few array reads, never a scan. Text columns that repeat (segment,
+reasons, arms) are held as integer codes into a small table of their values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CURRENT = "CURRENT"
+KEEP = 2
+LOOKUPS = ("customer_id", "salesforce_id", "hubspot_id", "email")
+UNIT = "\x1f"  # joins a segment's offers in one text cell (no product name contains it)
+
+
+@dataclass
+class SnapshotTables:
+    """What a cycle hands to `publish`. Frames are keyed by customer_id.
+
+    customers: customer_id, email_key (identity.email_key of the normalised email, or None),
+    salesforce_id, hubspot_id. segments: customer_id, segment_id, segment_name. scores:
+    customer_id-indexed, one column per score, <score>_reasons, clv, p_alive (any may be
+    absent). features: customer_id-indexed, the features the models were fitted on. arms:
+    experiment, customer_id, arm. actions: segment_id -> the segment's action. offers:
+    customer_id, offer_1..3, offer_reasons (or None); segment_offers: segment_id -> the
+    segment's own top offers (for a customer whose segment moved, or a new one).
+    """
+
+    run_id: int
+    as_of: pd.Timestamp
+    customers: pd.DataFrame
+    segments: pd.DataFrame
+    scores: pd.DataFrame | None
+    features: pd.DataFrame
+    arms: pd.DataFrame | None
+    actions: dict[str, str]
+    score_names: list[str]
+    models: dict[str, int] = field(default_factory=dict)
+    events_through: int = 0
+    offers: pd.DataFrame | None = None
+    segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int32), np.asarray([str(u) for u in uniques], dtype=str)
+
+
+def _columns(t: SnapshotTables) -> dict[str, np.ndarray]:
+    ids = pd.Index(t.segments["customer_id"].astype(str))
+    cols: dict[str, np.ndarray] = {"customer_id": ids.to_numpy(dtype=str)}
+    cust = t.customers.assign(customer_id=t.customers["customer_id"].astype(str)).drop_duplicates("customer_id")
+    cust = cust.set_index("customer_id").reindex(ids)
+    for name, src in (("salesforce_id", "salesforce_id"), ("hubspot_id", "hubspot_id"), ("email", "email_key")):
+        values = cust[src] if src in cust else pd.Series(None, index=ids, dtype=object)
+        cols[f"key.{name}"] = values.fillna("").astype(str).to_numpy(dtype=str)
+    cols["segment.code"], cols["segment.ids"] = _codes(t.segments["segment_id"].astype(str))
+    names = t.segments.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+    cols["segment.names"] = np.asarray([str(names.get(s, s)) for s in cols["segment.ids"]], dtype=str)
+    cols["segment.actions"] = np.asarray([t.actions.get(s, "") for s in cols["segment.ids"]], dtype=str)
+    cols["segment.offers"] = np.asarray([UNIT.join(t.segment_offers.get(s, ())) for s in cols["segment.ids"]], dtype=str)
+    scores = t.scores.reindex(ids) if t.scores is not None else pd.DataFrame(index=ids)
+    for name in [*t.score_names, "clv", "p_alive"]:
+        if name in scores:
+            cols[f"score.{name}"] = scores[name].to_numpy(dtype=np.float64)
+        if f"{name}_reasons" in scores:
+            cols[f"reasons.{name}.code"], cols[f"reasons.{name}.values"] = _codes(scores[f"{name}_reasons"].fillna(""))
+    feats = t.features.reindex(ids)
+    for name in feats.columns:
+        col = feats[name]
+        if pd.api.types.is_numeric_dtype(col):
+            cols[f"feature.{name}"] = col.to_numpy(dtype=np.float64)
+        else:
+            cols[f"category.{name}.code"], cols[f"category.{name}.values"] = _codes(col)
+    if t.arms is not None and len(t.arms):
+        for exp, group in t.arms.groupby("experiment"):
+            arm = group.drop_duplicates("customer_id").set_index("customer_id")["arm"].reindex(ids)
+            cols[f"arm.{exp}.code"], cols[f"arm.{exp}.values"] = _codes(arm)
+    if t.offers is not None and len(t.offers):
+        offers = t.offers.assign(customer_id=t.offers["customer_id"].astype(str)).set_index("customer_id").reindex(ids)
+        for name in ("offer_1", "offer_2", "offer_3", "offer_reasons"):
+            if name in offers:
+                cols[f"offer.{name}.code"], cols[f"offer.{name}.values"] = _codes(offers[name])
+    return cols
+
+
+def publish(directory: Path, tables: SnapshotTables) -> Path:
+    """Write the snapshot and make it current; returns its folder. Older folders beyond KEEP go."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"run-{tables.run_id}"
+    tmp = directory / f".run-{tables.run_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(mode=0o700)
+    np.savez(tmp / "columns.npz", **_columns(tables))  # type: ignore[arg-type]  # numpy stubs read ** as allow_pickle
+    meta = {
+        "version": tables.run_id, "as_of": tables.as_of.isoformat(), "score_names": tables.score_names,
+        "models": tables.models, "events_through": tables.events_through,
+        "published_at": pd.Timestamp.now(tz="UTC").isoformat(), "customers": len(tables.segments),
+        "features": list(map(str, tables.features.columns)),
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    _write_atomically(directory / CURRENT, target.name)
+    _prune(directory, keep={target.name})
+    return target
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _prune(directory: Path, keep: set[str]) -> None:
+    runs = sorted((p for p in directory.glob("run-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[KEEP:]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def current_name(directory: Path) -> str | None:
+    """The folder name CURRENT points at, or None before the first publish."""
+    try:
+        return (directory / CURRENT).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+class Snapshot:
+    """One loaded snapshot: columns by name, the look-up indexes and the meta."""
+
+    def __init__(self, columns: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.columns = columns
+        self.meta = meta
+        self.version = int(meta["version"])
+        self.as_of = pd.Timestamp(meta["as_of"])
+        self.published_at = pd.Timestamp(meta["published_at"])
+        self.events_through = int(meta.get("events_through", 0))
+        self.score_names: list[str] = list(meta.get("score_names", []))
+        ids = columns["customer_id"].tolist()
+        self.ids: list[str] = ids
+        self.index: dict[str, dict[str, int]] = {"customer_id": dict(zip(ids, range(len(ids)), strict=True))}
+        for name in LOOKUPS[1:]:
+            keys = columns[f"key.{name}"]
+            present = np.flatnonzero(keys != "")  # most customers lack one of the CRM ids
+            self.index[name] = dict(zip(keys[present].tolist(), present.tolist(), strict=True))
+        c = columns
+        self._segments = {str(i): (str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)}
+        offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
+        self.segment_offers = {str(i): tuple(o for o in str(v).split(UNIT) if o) for i, v in zip(c["segment.ids"], offers, strict=True)}
+        self.experiments = sorted({k.split(".")[1] for k in columns if k.startswith("arm.") and k.endswith(".code")})
+
+    @classmethod
+    def load(cls, folder: Path) -> Snapshot:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        with np.load(folder / "columns.npz", allow_pickle=False) as data:
+            columns = {k: data[k] for k in data.files}
+        return cls(columns, meta)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def locate(self, key: str, by: str = "customer_id") -> int | None:
+        return self.index[by].get(key)
+
+    def text(self, prefix: str, row: int) -> str | None:
+        """A coded text column's value at `row` (None where it is missing)."""
+        code = int(self.columns[f"{prefix}.code"][row])
+        return None if code < 0 else str(self.columns[f"{prefix}.values"][code])
+
+    def number(self, name: str, row: int) -> float | None:
+        col = self.columns.get(name)
+        if col is None:
+            return None
+        value = float(col[row])
+        return None if value != value else value  # NaN -> None (JSON has no NaN)
+
+    def segment(self, row: int) -> tuple[str, str, str]:
+        """(segment_id, segment_name, action) of a row."""
+        code = int(self.columns["segment.code"][row])
+        c = self.columns
+        return str(c["segment.ids"][code]), str(c["segment.names"][code]), str(c["segment.actions"][code])
+
+    def segment_table(self) -> dict[str, tuple[str, str]]:
+        """segment_id -> (segment_name, action)."""
+        return self._segments
+
+    def feature_values(self, row: int) -> dict[str, float | str | None]:
+        """The row's features by name (None where missing), as the answer shows them."""
+        out: dict[str, float | str | None] = {}
+        for name in self.meta["features"]:
+            out[name] = self.number(f"feature.{name}", row) if f"feature.{name}" in self.columns else self.text(f"category.{name}", row)
+        return out
+
+    def feature_row(self, row: int) -> pd.DataFrame:
+        """The row's features as a one-row frame, in the columns and types the models were fitted on."""
+        values: dict[str, Any] = {}
+        for name in self.meta["features"]:
+            if f"feature.{name}" in self.columns:
+                values[name] = [float(self.columns[f"feature.{name}"][row])]
+            else:
+                values[name] = [self.text(f"category.{name}", row)]
+        return pd.DataFrame(values, index=pd.Index([self.ids[row]], name="customer_id"))
+
+
+def load_current(directory: Path) -> Snapshot | None:
+    name = current_name(directory)
+    return None if name is None else Snapshot.load(directory / name)

@@ -1,0 +1,70 @@
+"""Step `publish`: the cycle's results as the serving snapshot `segsync serve` reads.
+
+Last in the cycle, so a snapshot is only ever the result of a cycle whose every step
+succeeded; a dry run publishes nothing. The models it pins are the versions this cycle
+used, so the API's live scoring agrees with the batch answers it serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from connector.identity import email_key, normalise_email
+from connector.serve.snapshot import SnapshotTables, publish
+from connector.steps.model import SEGMENTATION
+
+if TYPE_CHECKING:
+    from connector.pipeline import CycleContext
+
+log = logging.getLogger("segsync.publish")
+
+
+def publish_snapshot(ctx: CycleContext) -> None:
+    r = ctx.results
+    if ctx.dry_run or r.features is None or r.segment is None:
+        return
+    segments = r.segment.segments
+    tables = SnapshotTables(
+        run_id=ctx.run_id, as_of=r.features.as_of, customers=_customer_keys(ctx, r.features.customers),
+        segments=segments, scores=r.score.scores if r.score else None, features=r.features.features,
+        arms=r.assign.arms if r.assign else None, actions=_actions(r.score.insights if r.score else None),
+        score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
+        events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
+        segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
+    )
+    folder = publish(ctx.config.snapshot_dir(), tables)
+    ctx.count("snapshot_customers", len(segments))
+    log.info("snapshot %s published for segsync serve (%d customers)", folder.name, len(segments))
+
+
+def _customer_keys(ctx: CycleContext, customers: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, salesforce_id, hubspot_id and the hashed email key (no email itself)."""
+    ident = ctx.config.identity
+    emails = customers["email"] if "email" in customers else pd.Series(None, index=customers.index, dtype=object)
+    keys = [email_key(e) if e else None for e in (normalise_email(v, ident) for v in emails)]
+    frame = pd.DataFrame({"customer_id": customers["customer_id"].astype(str), "email_key": keys})
+    for name in ("salesforce_id", "hubspot_id"):
+        frame[name] = customers[name] if name in customers else None
+    return frame
+
+
+def _actions(insights: dict | None) -> dict[str, str]:
+    priority = None if insights is None else insights.get("priority")
+    if priority is None or "action" not in priority:
+        return {}
+    return {str(s): str(a) for s, a in zip(priority["segment_id"], priority["action"], strict=True)}
+
+
+def _pinned(ctx: CycleContext) -> dict[str, int]:
+    models = {}
+    seg = ctx.store.models.latest_version(*SEGMENTATION)
+    if seg:
+        models["segmentation"] = int(seg)
+    for target in ctx.config.scoring.targets:
+        version = ctx.store.models.champion_version("score", target.name)  # what the cycle scored with
+        if version:
+            models[f"score.{target.name}"] = int(version)
+    return models
