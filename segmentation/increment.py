@@ -9,7 +9,8 @@ every customer is still compared on one time axis with the model's training data
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,3 +76,22 @@ def features_of_one(occurred_at: Sequence[pd.Timestamp], amounts: Sequence[float
     last, first, total = float(days.max()), float(days.min()), float(money.sum())
     return {"recency_days": -last, "frequency": float(n), "monetary_total": total, "monetary_mean": total / n,
             "tenure_days": -first, "ipt_mean_days": (last - first) / (n - 1) if n >= 2 else float("nan")}
+
+
+def add_purchases_one(features: Mapping[str, Any], occurred_at: Sequence[pd.Timestamp], amounts: Sequence[float],
+                      cutoff: pd.Timestamp) -> dict[str, Any]:
+    """`add_purchases` for one customer's feature values (a dict), without a DataFrame."""
+    if not len(occurred_at):
+        return dict(features)
+    new = features_of_one(occurred_at, amounts, None, cutoff)
+    n0 = float(features["frequency"])
+    out = dict(features)
+    last, first = -new["recency_days"], -new["tenure_days"]
+    if n0 > 0:
+        last, first = max(-float(features["recency_days"]), last), min(-float(features["tenure_days"]), first)
+    n = n0 + new["frequency"]
+    total = float(features["monetary_total"]) + new["monetary_total"]
+    out.update(recency_days=-last, frequency=n, monetary_total=total, monetary_mean=total / n, tenure_days=-first)
+    if "ipt_mean_days" in out:
+        out["ipt_mean_days"] = (last - first) / (n - 1) if n >= 2 else float("nan")
+    return out

@@ -78,7 +78,7 @@ def base_record(snap: Snapshot, row: int, running: list[str]) -> dict[str, Any]:
     }
 
 
-def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: pd.DataFrame,
+def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: list[tuple[int, str]],
                 features: pd.DataFrame) -> dict[str, Any]:
     """The snapshot row's answer after the customer's live events (features moved, segment and scores re-computed)."""
     record = base_record(snap, row, running)
@@ -92,7 +92,9 @@ def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evalua
             record["offers"] = offers_for(snap, evaluation.segment_id)
     record["scores"].update(evaluation.scores)
     record["reasons"].update(evaluation.reasons)
-    counts = events["type"].value_counts().sort_index()
-    record["live"] = {"events": int(len(events)), "by_type": {str(k): int(v) for k, v in counts.items()},
-                      "last_event_id": int(events["id"].max()) if len(events) else None}
+    by_type: dict[str, int] = {}
+    for _, kind in events:
+        by_type[kind] = by_type.get(kind, 0) + 1
+    record["live"] = {"events": len(events), "by_type": dict(sorted(by_type.items())),
+                      "last_event_id": max(i for i, _ in events) if events else None}
     return record

@@ -29,7 +29,7 @@ from connector.serve.record import base_record, live_record, offers_for
 from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
 from connector.state.events import PURCHASE
-from segmentation.increment import add_purchases, features_of_one
+from segmentation.increment import add_purchases_one, features_of_one
 
 log = logging.getLogger("segsync.serve")
 BY = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -114,11 +114,13 @@ class ServeService:
         if cached is not None and cached[0] == current.snapshot.version and cached[1] == newest:
             return cached[2]
         snap = current.snapshot
-        events = self.store.events.since(snap.events_through, cid)
-        purchases = events[events["type"] == PURCHASE].rename(columns={"value": "amount"})
-        features = add_purchases(snap.feature_row(row), purchases, snap.as_of)
+        events = self.store.events.of_customer(cid, snap.events_through)
+        bought = [(pd.Timestamp(when), float(value)) for _, kind, when, value in events if kind == PURCHASE and value is not None]
+        values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
+        moved = add_purchases_one(values, [t for t, _ in bought], [a for _, a in bought], snap.as_of)
+        features = pd.DataFrame({k: [moved[k]] for k in snap.meta["features"]}, index=pd.Index([cid], name="customer_id"))
         evaluation = current.models.evaluate(features)[0]
-        record = live_record(snap, row, self._running(current), evaluation, events, features)
+        record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], features)
         self._cache[cid] = (snap.version, newest, record)
         return record
 
