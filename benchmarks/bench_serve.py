@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -141,10 +142,11 @@ def load_in_process(cfg_path: Path) -> dict:
     cfg = load_config(cfg_path)
     with StateStore(cfg.resolve(cfg.state.path)) as store:
         service = ServeService(cfg, store)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         service.reload()
         seconds = time.perf_counter() - t
-        return {"snapshot_load_s": round(seconds, 2), "customers": len(service.loaded().snapshot)}
+        return {"snapshot_load_s": round(seconds, 2), "snapshot_load_cpu_s": round(time.process_time() - cpu, 2),
+                "customers": len(service.loaded().snapshot)}
 
 
 def start_server(cfg_path: Path, port: int) -> tuple[subprocess.Popen, float]:
@@ -167,12 +169,25 @@ def rss(pid: int) -> dict:
     return {k: round(int(fields[k].split()[0]) / 1024 / 1024, 2) for k in ("VmRSS", "VmHWM")}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_PID = 0
+
+
 def load(url: str, rate: float, token: str, seconds: float, **extra: str) -> dict:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--url", url, "--rate", str(rate), "--seconds", str(seconds),
            "--header", f"Authorization: Bearer {token}"]
     for k, v in extra.items():
         cmd += [f"--{k}", v]
+    before = cpu_seconds(SERVER_PID) if SERVER_PID else 0.0
     result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    if SERVER_PID:  # the server's CPU per request over the whole phase (warm-up included)
+        total = result["sent"] * (1 + 2 / seconds)
+        result["server_cpu_us_per_request"] = round((cpu_seconds(SERVER_PID) - before) / max(total, 1) * 1e6, 1)
     result["loadavg"] = loadavg()
     print(json.dumps(result), flush=True)
     return result
@@ -194,6 +209,8 @@ def main() -> None:
     token = subprocess.run([sys.executable, "-m", "connector.cli", "apikey", "create", str(cfg_path), "--scope", "read,score,events"],
                            capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip().splitlines()[-1]
     proc, ready = start_server(cfg_path, a.port)
+    global SERVER_PID
+    SERVER_PID = proc.pid
     print(f"server ready in {ready:.1f} s (process start to /readyz 200); memory {rss(proc.pid)} GB")
     base = f"http://127.0.0.1:{a.port}"
     rng = np.random.default_rng(1)

@@ -155,19 +155,35 @@ def quadrant_chart(points: Sequence[dict], title: str, *, x_label: str, y_label:
             f'<text x="16" y="{top + plot_h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 {top + plot_h / 2})">{escape(y_label)}</text>']
     body += _corner_labels(corners, left, top, plot_w, plot_h)
     peak = max((float(p["size"]) for p in points), default=1.0) or 1.0
+    labels: list[str] = []
+    placed: list[tuple[float, float, float]] = []  # (x0, x1, y) of the labels drawn so far
     for i, p in enumerate(points):
         x, y, r = px(float(p["x"])), py(float(p["y"])), 6 + 22 * math.sqrt(max(float(p["size"]), 0.0) / peak)
         color = PALETTE[i % len(PALETTE)]
         fill = f'fill="{color}" fill-opacity="0.55"' if p.get("highlight") else 'fill="#fff" fill-opacity="0.6"'
         body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {fill} stroke="{color}" stroke-width="2">'
                     f'<title>{escape(str(p["label"]))}: {escape(str(p.get("detail", "")))}</title></circle>')
-        anchor, dx = ("end", -r - 4) if x > left + plot_w * 0.7 else ("start", r + 4)
-        body.append(f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" font-size="12">{escape(str(p["label"]))}</text>')
+        labels.append(_bubble_label(str(p["label"]), x, y, r, right=x > left + plot_w * 0.7, placed=placed))
+    body += labels  # above every bubble
     for tick in _ticks(x_lo, x_hi):
         body.append(f'<text x="{px(tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="10">{_fmt(tick)}</text>')
     for tick in _ticks(y_lo, y_hi):
         body.append(f'<text x="{left - 6}" y="{py(tick) + 4:.1f}" text-anchor="end" font-size="10">{_fmt(tick)}</text>')
     return _svg(width, height, body, title)
+
+
+def _bubble_label(text: str, x: float, y: float, r: float, *, right: bool,
+                  placed: list[tuple[float, float, float]]) -> str:
+    """A bubble's name beside it, moved down in 15 px steps while it would overlap a label
+    already placed (segments of similar value and cost sit on top of each other)."""
+    width = 6.8 * len(text)
+    x0 = x - r - 4 - width if right else x + r + 4
+    ty = y + 4
+    while any(a < x0 + width and x0 < b and abs(ty - py) < 14 for a, b, py in placed):
+        ty += 15
+    placed.append((x0, x0 + width, ty))
+    return (f'<text x="{x0:.1f}" y="{ty:.1f}" font-size="12" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f'{escape(text)}</text>')
 
 
 def _corner_labels(corners: tuple[str, str, str, str], left: float, top: float, w: float, h: float) -> list[str]:

@@ -1,7 +1,8 @@
 """The command front: thin, each command a few lines over the components.
 
-Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration or usage, 3 a `check` failed,
-4 stopped at a CRM quota (resume later), 75 another segsync holds the state file's lock.
+Exit codes: 0 done, 1 the cycle failed, 2 invalid configuration, input file, state file or
+usage (one line saying what to fix, no traceback), 3 a `check` failed, 4 stopped at a CRM quota
+(resume later), 75 another segsync holds the state file's lock, 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -9,16 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from connector.config import Config, json_schema, load_config, secret_values
+from connector.config.paths import refuse_overwrite
 from connector.crm.errors import ConfigurationError, LockedError
 from connector.logs import configure_logging
 from connector.state import EXIT_LOCKED, StateLock, StateStore
+from connector.state.experiment_data import experiment_changes, read_experiment_definitions
+from connector.state.store import describe_state_error
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CHECK, EXIT_QUOTA = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_CHECK, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 log = logging.getLogger("segsync")
 
 
@@ -101,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockedError as exc:
         print(f"segsync: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except KeyboardInterrupt:
+        print("segsync: interrupted (Ctrl-C); the next run continues from the last checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `segsync status | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -116,6 +128,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if cmd == "validate":
         cfg = _load(args)
+        state_path = cfg.resolve(cfg.state.path)
+        for warning in experiment_changes(cfg.experiments, read_experiment_definitions(state_path)):
+            log.warning("%s", warning)
         print(f"{args.config}: valid ({_summary(cfg)})")
         return EXIT_OK
     if cmd == "check":
@@ -132,7 +147,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from connector.report import write_report
 
         cfg = _load(args)
-        path = write_report(cfg, Path(args.out))
+        out = Path(args.out)
+        refuse_overwrite(cfg, out / "index.html", "report --out")
+        try:
+            path = write_report(cfg, out)
+        except OSError as exc:
+            raise ConfigurationError(f"report --out {out}: cannot write there ({exc.strerror or exc}); "
+                                     "give a folder this user can write") from None
         print(f"report written to {path}")
         return EXIT_OK
     if cmd == "serve":
@@ -171,12 +192,22 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     state_path = cfg.resolve(cfg.state.path)
     with StateLock(state_path):
         with StateStore(state_path, redact=secret_values(cfg)) as store:
-            result = run_cycle(cfg, store, dry_run=dry_run)
+            for warning in experiment_changes(cfg.experiments, store.experiments.definitions()):
+                log.warning("%s", warning)
+            try:
+                result = run_cycle(cfg, store, dry_run=dry_run)
+            except sqlite3.DatabaseError as exc:  # the state file failed while the run was being recorded
+                raise ConfigurationError(describe_state_error(state_path, exc)) from None
     if plan_only or dry_run:
         from connector.plan_view import render_plan
 
         print(render_plan(result.plan, result.power))
+    if result.invalid_input:
+        print(f"run {result.run_id}: stopped: {result.error}", file=sys.stderr)
+        return EXIT_CONFIG
     print(f"run {result.run_id}: {result.status}" + (f" ({result.error})" if result.error else ""))
+    if result.status == "succeeded" and not result.counts.get("customers"):
+        print("nothing was segmented: no usable purchases; outputs keep what the last run wrote (see the log)")
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
 
 

@@ -6,15 +6,24 @@ The message form is `FILE:LINE key.path: what is wrong (got VALUE)`, every error
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 Loc = tuple[str | int, ...]
+log = logging.getLogger("segsync.config")
+#: Values (scalars, mappings, sequences) in a config after aliases are expanded: a real config has
+#: a few hundred; a "billion laughs" alias bomb of 300 bytes expands to billions.
+MAX_NODES = 100_000
+
+
+class TooManyNodes(Exception):
+    """The YAML expands (through aliases) to more values than any config has."""
 
 
 def dotted(loc: Loc) -> str:
@@ -44,10 +53,18 @@ def load_yaml_with_lines(
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1
         return None, {}, [f"{filename}:{line}: invalid YAML: {exc.problem or exc}"]
+    except YAMLError as exc:  # e.g. a NUL or another character YAML does not allow
+        return None, {}, [f"{filename}: invalid YAML: {str(exc).splitlines()[0]}"]
+    except RecursionError:
+        return None, {}, [f"{filename}: invalid YAML: nested too deeply"]
     lines: dict[Loc, int] = {(): 1}
     errors: list[str] = []
+    seen = [0]
 
     def convert(node: Any, loc: Loc, line: int) -> Any:
+        seen[0] += 1
+        if seen[0] > MAX_NODES:
+            raise TooManyNodes
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
             for key, value in node.items():
@@ -79,7 +96,11 @@ def load_yaml_with_lines(
                 return str(node)
         return node
 
-    return convert(doc, (), 1), lines, errors
+    try:
+        return convert(doc, (), 1), lines, errors
+    except (TooManyNodes, RecursionError):
+        return None, {}, [f"{filename}: more than {MAX_NODES:,} values once YAML aliases are expanded; "
+                          "not a configuration (an alias bomb?)"]
 
 
 def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
@@ -180,3 +201,20 @@ def _is_secret(root: type[BaseModel], loc: Loc) -> bool:
         return False
     field = owner.model_fields.get(str(loc[-1]))
     return field is not None and "SecretStr" in str(field.annotation)
+
+
+def warn_plaintext_secrets(root: type[BaseModel], data: Any, lines: dict[Loc, int], filename: str) -> list[str]:
+    """Warn (and return the key paths) for each secret written literally in the file, not as ${VAR}."""
+    found: list[str] = []
+
+    def walk(node: Any, loc: Loc) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*loc, key))
+        elif isinstance(node, str) and node and loc and _is_secret(root, loc) and ("env", *loc) not in lines:
+            found.append(dotted(loc))
+            log.warning("%s:%d %s is written in plain text in the config; put it in the environment and write "
+                        "${VAR} instead", filename, _line_for(loc, lines), dotted(loc))
+
+    walk(data, ())
+    return found

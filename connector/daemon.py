@@ -56,6 +56,7 @@ class Daemon:
         self.results: deque[CycleResult] = deque(maxlen=RECENT)  # the last cycles' summaries
         self.scheduler = BackgroundScheduler(timezone=config.schedule.timezone)
         self._cycle_lock = threading.Lock()
+        self.api: ApiServer | None = None
 
     def cycle(self, store: StateStore) -> None:
         """One scheduled cycle (APScheduler's job)."""
@@ -74,7 +75,8 @@ class Daemon:
 
         api = ApiServer(self.config)
         api.start_background()
-        log.info("API on %s:%d", self.config.serve.host, self.config.serve.port)
+        log.info("API on %s:%d", self.config.serve.host, api.port)
+        self.api = api
         return api
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:

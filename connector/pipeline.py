@@ -20,17 +20,19 @@ the next run marks it 'resumed' and does what is left.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from connector.config import Config
-from connector.crm.errors import QuotaExceededError
+from connector.crm.errors import ConfigurationError, QuotaExceededError
 from connector.logs import log_context
 from connector.metrics import Metrics
 from connector.state import StateStore
+from connector.state.store import describe_state_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,6 +155,9 @@ class CycleResult:
     plan: tuple[dict[str, Any], ...] = ()
     power: tuple[dict[str, Any], ...] = ()
     lift: pd.DataFrame | None = None
+    #: The cycle stopped on a configuration or input problem (a person must fix the config, a
+    #: file or the state file): `error` is the one-line message, and `segsync run` exits 2.
+    invalid_input: bool = False
 
 
 def summarise(run_id: int, status: str, counts: dict[str, int], error: str | None, results: StepResults) -> CycleResult:
@@ -202,7 +207,7 @@ def run_cycle(
     run_id = store.runs.start(dry_run=dry_run, resumed_from=previous.id if previous else None)
     ctx = CycleContext(config, store, run_id, dry_run, stop, metrics, connector_factory=connector_factory)
     started = time.monotonic()
-    status, error = "succeeded", None
+    status, error, invalid, ctrl_c = "succeeded", None, False, False
     with log_context(run_id=run_id):
         log.info("cycle started%s", " (dry run: nothing is written to any CRM)" if dry_run else "")
         try:
@@ -218,9 +223,17 @@ def run_cycle(
         except Interrupted:
             status, error = "interrupted", "stopped by signal at a checkpoint"
             log.warning("cycle interrupted at a checkpoint; the next run continues from there")
+        except KeyboardInterrupt:  # Ctrl-C in `segsync run`: recorded, never left "running"
+            status, error, ctrl_c = "interrupted", "interrupted (Ctrl-C)", True
+            log.warning("cycle interrupted by Ctrl-C; the next run continues from the last checkpoint")
         except QuotaExceededError as exc:
             status, error = "quota_stopped", str(exc)
             log.warning("cycle stopped at the CRM's API quota, every checkpoint kept; the next run resumes: %s", exc)
+        except (ConfigurationError, sqlite3.DatabaseError) as exc:
+            # a config, input-file or state-file problem: the message says what to fix, a traceback would not
+            text = describe_state_error(store.path, exc) if isinstance(exc, sqlite3.DatabaseError) else str(exc)
+            status, error, invalid = "failed", text, True
+            log.error("cycle stopped: %s", text)
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the exit code
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("cycle failed")
@@ -233,7 +246,9 @@ def run_cycle(
         log.info("cycle %s in %.1f s: %s", status, time.monotonic() - started, _fmt_counts(ctx.counts))
     if observe is not None:
         observe(ctx.results)
-    return summarise(run_id, status, ctx.counts, store.redact(error), ctx.results)
+    if ctrl_c:
+        raise KeyboardInterrupt
+    return replace(summarise(run_id, status, ctx.counts, store.redact(error), ctx.results), invalid_input=invalid)
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:

@@ -7,6 +7,7 @@ and recomputes nothing. No scripts, no external assets: it opens offline and can
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -43,7 +44,11 @@ def write_report(cfg: Config, out_dir: Path) -> Path:
         html = render_report(store, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
-    path.write_text(html, encoding="utf-8")
+    # 0600 like the state file: the rejected rows quote raw input values, which may be personal data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(html)
     return path
 
 

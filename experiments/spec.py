@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 
 #: Arm recorded for customers in the global holdout. Reserved: no experiment arm may use it.
@@ -36,6 +36,9 @@ class ArmSpec:
         if not (0 < self.weight <= 1):
             raise ValueError(f"arm {self.name!r}: weight must be in (0, 1] (got {self.weight!r})")
 
+
+
+_ARM_FIELDS = frozenset(f.name for f in fields(ArmSpec))
 
 @dataclass(frozen=True)
 class HoldoutSpec:
@@ -86,7 +89,10 @@ class ExperimentSpec:
     _names: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        arms = tuple(a if isinstance(a, ArmSpec) else ArmSpec(**dict(a)) for a in self._as_seq(self.arms))
+        # A mapping (a config dump) may carry what only the connector uses (an arm's `offers`
+        # source): the assignment needs name, weight and control.
+        arms = tuple(a if isinstance(a, ArmSpec) else ArmSpec(**{k: v for k, v in dict(a).items() if k in _ARM_FIELDS})
+                     for a in self._as_seq(self.arms))
         set_ = object.__setattr__
         set_(self, "arms", arms)
         set_(self, "segments", tuple(str(s) for s in self._as_seq(self.segments)))

@@ -113,6 +113,12 @@ def segment(
     as_of = pd.Timestamp(as_of)
     if params.method == "rfm":
         return _segment_rfm(features, params, previous, as_of)
+    too_few = _too_few(features, params)
+    if too_few is not None:
+        result = _segment_rfm(features, params, previous, as_of)
+        result.reason = too_few
+        result.metrics["fallback"] = too_few
+        return result
     _, reason, reused = _decide(features, params, previous, as_of)
     if reused is not None:
         return reused
@@ -135,10 +141,25 @@ def _check(features: pd.DataFrame, params: SegmentationParams) -> None:
     absent = [c for c in params.columns if c not in features.columns]
     if absent:
         raise ValueError(f"segmentation feature(s) {absent} are not columns of the features table")
-    if len(features) < 2:
-        raise ValueError(f"need at least 2 customers to segment, got {len(features)}")
+    if len(features) < 1:
+        raise ValueError("need at least 1 customer to segment, got 0")
     if not features.index.is_unique:
         raise ValueError("features index (customer_id) has duplicates")
+
+
+def _too_few(features: pd.DataFrame, params: SegmentationParams) -> str | None:
+    """Why the data cannot be clustered as configured (None when it can).
+
+    Choosing k by silhouette needs at least k + 1 distinct points for the smallest k tried,
+    and a fixed k needs k distinct points; below that RFM (quintiles, no model) still names
+    segments."""
+    need = (params.k_min + 1) if params.k == "auto" else int(params.k)
+    distinct = len(features[params.columns].drop_duplicates())
+    if distinct >= need:
+        return None
+    return (f"only {distinct} distinct customer profile(s) among {len(features)} customer(s): too few for "
+            f"{params.method} with k {'>= ' + str(params.k_min) if params.k == 'auto' else params.k}; "
+            "fell back to RFM segments")
 
 
 def _decide(features, params, previous, as_of) -> tuple[bool, str, SegmentationResult | None]:

@@ -10,7 +10,8 @@ Two steps, both vectorised (one groupby over transactions, no Python loop per cu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,27 @@ BEHAVIOUR_COLUMNS = (
 _DAY = pd.Timedelta(days=1)
 
 
-def clean_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class Plausible:
+    """Bounds of a believable purchase: ``max_amount``; ``latest`` and ``earliest`` (UTC) for the date.
+
+    The caller sets ``latest`` from its clock (now plus a tolerance): one purchase dated 2099
+    would otherwise become "as of" for every customer. None means unbounded."""
+
+    max_amount: float | None = None
+    latest: pd.Timestamp | None = None
+    earliest: pd.Timestamp | None = None
+
+
+def clean_transactions(
+    transactions: pd.DataFrame, plausible: Plausible | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split canonical transactions into (clean, rejected); every input row lands in one.
 
     Input columns: transaction_id, customer_id, occurred_at (UTC datetime or parseable text),
     amount (float, or anything), source (optional).
     clean: the same columns with customer_id as str, occurred_at as UTC datetime and amount
-    as float >= 0; for a repeated transaction_id the first row is kept.
+    as float >= 0 (within ``plausible``); for a repeated transaction_id the first row is kept.
     rejected: transaction_id, customer_id, reason (the first problem found, quoting the
     offending value, e.g. "amount is negative (-5.0)").
     """
@@ -43,7 +58,7 @@ def clean_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     frame = transactions.reset_index(drop=True)
     when = _parse_dates(frame["occurred_at"])
     amount = _parse_amounts(frame["amount"])
-    reason = _reasons(frame, when, amount)
+    reason = _reasons(frame, when, amount, plausible or Plausible())
     ok = reason.isna().to_numpy()
     clean = frame.loc[ok].copy()
     clean["customer_id"] = clean["customer_id"].astype(str)
@@ -74,7 +89,7 @@ def _parse_amounts(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
-def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series) -> pd.Series:
+def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series, plausible: Plausible) -> pd.Series:
     """First reason per row (None when the row is fine); text is built only for bad rows."""
     reason = pd.Series(None, index=frame.index, dtype=object)
     raw_amount, raw_when = frame["amount"], frame["occurred_at"]
@@ -90,6 +105,7 @@ def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series) -> pd.Seri
         (amount.isna(), lambda i: f"amount is not a number ({raw_amount[i]!r})"),
         (~np.isfinite(amount.fillna(0.0)), lambda i: f"amount is not finite ({amount[i]})"),
         (amount < 0, lambda i: f"amount is negative ({amount[i]})"),
+        *_bounds(when, amount, plausible),
     ]
     for bad, describe in checks:
         new = bad.to_numpy() & reason.isna().to_numpy()
@@ -102,6 +118,20 @@ def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series) -> pd.Seri
     if dup.any():
         reason[dup] = "duplicate transaction_id"
     return reason
+
+
+def _bounds(when: pd.Series, amount: pd.Series, p: Plausible) -> list[tuple[pd.Series, Callable[[int], str]]]:
+    checks: list[tuple[pd.Series, Callable[[int], str]]] = []
+    if p.max_amount is not None:
+        top = p.max_amount
+        checks.append((amount > top, lambda i: f"amount is implausibly large ({amount[i]:.6g} > quarantine.max_amount {top:g})"))
+    if p.latest is not None:
+        late = pd.Timestamp(p.latest)
+        checks.append((when > late, lambda i: f"occurred_at is in the future ({when[i]:%Y-%m-%d} is after {late:%Y-%m-%d})"))
+    if p.earliest is not None:
+        early = pd.Timestamp(p.earliest)
+        checks.append((when < early, lambda i: f"occurred_at is implausibly early ({when[i]:%Y-%m-%d} is before {early:%Y-%m-%d})"))
+    return checks
 
 
 def build_features(

@@ -9,6 +9,9 @@ every customer is still compared on one time axis with the model's training data
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -52,4 +55,43 @@ def add_purchases(features: pd.DataFrame, purchases: pd.DataFrame, cutoff: pd.Ti
     out.loc[rows, "tenure_days"] = -first
     if "ipt_mean_days" in out:
         out.loc[rows, "ipt_mean_days"] = ipt
+    return out
+
+
+def features_of_one(occurred_at: Sequence[pd.Timestamp], amounts: Sequence[float], created_at: pd.Timestamp | None,
+                    cutoff: pd.Timestamp) -> dict[str, float]:
+    """One customer's behaviour features from their purchases, as `build_features` gives them.
+
+    For the real-time API's one-customer requests, where a DataFrame group-by costs more than
+    the model. Purchases after `cutoff` count as made on it (see the module docstring).
+    """
+    cutoff = pd.Timestamp(cutoff)
+    days = np.minimum(np.array([(pd.Timestamp(t) - cutoff) / _DAY for t in occurred_at], dtype=float), 0.0)
+    money = np.asarray(amounts, dtype=float)
+    n = len(days)
+    if n == 0:
+        since = float("nan") if created_at is None else (cutoff - pd.Timestamp(created_at)) / _DAY
+        return {"recency_days": since, "frequency": 0.0, "monetary_total": 0.0, "monetary_mean": 0.0,
+                "tenure_days": since, "ipt_mean_days": float("nan")}
+    last, first, total = float(days.max()), float(days.min()), float(money.sum())
+    return {"recency_days": -last, "frequency": float(n), "monetary_total": total, "monetary_mean": total / n,
+            "tenure_days": -first, "ipt_mean_days": (last - first) / (n - 1) if n >= 2 else float("nan")}
+
+
+def add_purchases_one(features: Mapping[str, Any], occurred_at: Sequence[pd.Timestamp], amounts: Sequence[float],
+                      cutoff: pd.Timestamp) -> dict[str, Any]:
+    """`add_purchases` for one customer's feature values (a dict), without a DataFrame."""
+    if not len(occurred_at):
+        return dict(features)
+    new = features_of_one(occurred_at, amounts, None, cutoff)
+    n0 = float(features["frequency"])
+    out = dict(features)
+    last, first = -new["recency_days"], -new["tenure_days"]
+    if n0 > 0:
+        last, first = max(-float(features["recency_days"]), last), min(-float(features["tenure_days"]), first)
+    n = n0 + new["frequency"]
+    total = float(features["monetary_total"]) + new["monetary_total"]
+    out.update(recency_days=-last, frequency=n, monetary_total=total, monetary_mean=total / n, tenure_days=-first)
+    if "ipt_mean_days" in out:
+        out["ipt_mean_days"] = (last - first) / (n - 1) if n >= 2 else float("nan")
     return out

@@ -20,6 +20,9 @@ from segmentation.offer_signals import ProductSignals
 from segmentation.purchases import PurchaseHistory, lookup
 
 SEPARATOR = " | "
+#: Methods whose non-personal picks come from the customer's segment; the others fill short
+#: lists with overall best sellers, and their reasons say so.
+SEGMENT_AWARE = ("segment_popularity", "ranker")
 
 
 def explain_offers(
@@ -93,7 +96,7 @@ def _top_contributors(p, history, signals, todo) -> tuple[np.ndarray, np.ndarray
 def _popularity_reasons(p, signals, codes, method, segment_names) -> list[str]:
     out = []
     for prod, code in zip(p, codes, strict=True):
-        if code >= 0 and method != "popularity":
+        if code >= 0 and method in SEGMENT_AWARE:
             name = segment_names.get(str(signals.segment_ids[code]), str(signals.segment_ids[code]))
             out.append(f"popular in {name} ({signals.segment_share[code, prod]:.0%} bought it)")
         else:

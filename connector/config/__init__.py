@@ -46,6 +46,7 @@ from connector.config.sources import (
     HubSpotAuth,
     HubSpotSource,
     IdentityConfig,
+    QuarantineConfig,
     SalesforceAuth,
     SalesforceCustomers,
     SalesforceSource,
@@ -59,7 +60,7 @@ __all__ = [
     "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
     "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
-    "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
+    "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
     "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
 ]

@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- secrets and URLs
+
+#: Shorter than this is not a real credential, and masking it would blank that text in every log line.
+SECRET_MIN_CHARS = 8
+SECRET_MAX_CHARS = 16_384  # a 4096-bit PEM key is ~3.3k characters
+
+
+def _plausible(value: SecretStr, *, multiline: bool) -> SecretStr:
+    """Refuse a secret that cannot be one; the message never quotes the value."""
+    text = value.get_secret_value()
+    allowed = "\n\r" if multiline else ""
+    if any((ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 for ch in text):
+        raise ValueError("contains a control character (a newline or tab pasted with it?); value not shown")
+    if not SECRET_MIN_CHARS <= len(text) <= SECRET_MAX_CHARS:
+        raise ValueError(
+            f"implausible length {len(text)} (a credential has {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters)"
+        )
+    return value
+
+
+#: A token, password or client secret: one line of plausible length.
+Secret = Annotated[SecretStr, AfterValidator(lambda v: _plausible(v, multiline=False))]
+#: A PEM private key given inline: line breaks are part of it.
+MultilineSecret = Annotated[SecretStr, AfterValidator(lambda v: _plausible(v, multiline=True))]
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, verify_tls: bool = True) -> str:
+    """An http(s) URL with a host; plain http and TLS verification off only for a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an https:// URL with a host (got {url!r})")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"plain http:// sends credentials unencrypted; use https:// (got {url!r})")
+    if not verify_tls and not is_loopback(parts.hostname):
+        raise ValueError(f"http.verify_tls: false is allowed only for the loopback sandbox, not {parts.hostname}")
+    return url
 
 
 
@@ -29,10 +80,10 @@ class ScheduleConfig(Strict):
     """When the daemon runs a cycle: a cron expression or a fixed interval, never both."""
 
     cron: str | None = Field(None, description="Five-field cron expression, e.g. '0 6 * * *'.")
-    interval_minutes: int | None = Field(None, ge=1, description="Run every N minutes instead of cron.")
+    interval_minutes: int | None = Field(None, ge=1, le=527_040, description="Run every N minutes instead of cron.")
     timezone: str = Field("UTC", description="IANA time zone the cron expression is read in.")
     misfire_grace_seconds: int = Field(
-        3600, ge=1, description="A run that missed its time by less than this still runs (once)."
+        3600, ge=1, le=604_800, description="A run that missed its time by less than this still runs (once)."
     )
     run_on_start: bool = Field(False, description="Run one cycle as soon as the daemon starts.")
 

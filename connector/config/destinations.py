@@ -45,7 +45,7 @@ class SalesforceDestination(Strict):
     lists: ListsConfig = Field(default_factory=ListsConfig)
     member_status: str = Field("Sent", description="CampaignMember Status for new members.")
     batch_size: int = Field(200, ge=1, le=200)
-    bulk_ingest_threshold: int = Field(10_000, ge=0, description="Use Bulk API 2.0 ingest above this many changes.")
+    bulk_ingest_threshold: int = Field(10_000, ge=0, le=100_000_000, description="Use Bulk API 2.0 ingest above this many changes.")
 
     @model_validator(mode="after")
     def _external_id(self) -> SalesforceDestination:

@@ -20,9 +20,14 @@ from connector.config.base import (
 from connector.config.destinations import DestinationsConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
 from connector.config.offers import OffersConfig
+from connector.config.paths import check_outputs
 from connector.config.serve import ServeConfig
-from connector.config.sources import IdentityConfig, SourcesConfig
-from connector.configload import load_yaml_with_lines, render_validation_errors
+from connector.config.sources import IdentityConfig, QuarantineConfig, SourcesConfig
+from connector.configload import (
+    load_yaml_with_lines,
+    render_validation_errors,
+    warn_plaintext_secrets,
+)
 from connector.crm.errors import ConfigurationError
 
 # --------------------------------------------------------------------------- root
@@ -34,6 +39,7 @@ class Config(Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     offers: OffersConfig = Field(default_factory=OffersConfig)
@@ -46,6 +52,8 @@ class Config(Strict):
 
     #: Directory of the file the config was loaded from; relative paths resolve against it.
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
+    #: The file it was loaded from (None when built in code); no output may replace it.
+    source_file: Annotated[Path | None, Field(exclude=True)] = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -100,16 +108,38 @@ def interpolate(text: str, env: dict[str, str] | os._Environ[str], where: str) -
     return _VAR.sub(sub, text)
 
 
+#: A config is a few kilobytes; parsing megabytes of YAML takes minutes.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def read_config_text(path: Path) -> str:
+    """The file's text, refusing what cannot be a config: not a regular file, too large, not UTF-8."""
+    try:
+        if not path.is_file():  # a FIFO or /dev/zero would hang or fill memory
+            if not path.exists():
+                raise ConfigurationError(f"{path}: file not found")
+            raise ConfigurationError(f"{path}: not a regular file")
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigurationError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a configuration")
+    if b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise ConfigurationError(f"{path}:{line}: contains a NUL byte; not a text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigurationError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+
+
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Load, interpolate and validate a config file; raise ConfigurationError listing every problem."""
     path = Path(path)
     env_map = os.environ if env is None else env
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_config_text(path)
     data, lines, errors = load_yaml_with_lines(text, path.name, lambda s, where: interpolate(s, env_map, where))
     if errors:
         raise ConfigurationError("\n".join(errors))
@@ -123,7 +153,10 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError("\n".join(render_validation_errors(exc, Config, lines, path.name))) from None
-    return cfg.model_copy(update={"base_dir": path.resolve().parent})
+    cfg = cfg.model_copy(update={"base_dir": path.resolve().parent, "source_file": path.resolve()})
+    check_outputs(cfg)
+    warn_plaintext_secrets(Config, data, lines, path.name)
+    return cfg
 
 
 def secret_values(cfg: BaseModel) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
-from connector.config.base import Strict
+from connector.config.base import MultilineSecret, Secret, Strict, check_url
 
 # --------------------------------------------------------------------------- transport
 
@@ -15,12 +16,12 @@ from connector.config.base import Strict
 class HttpConfig(Strict):
     """The one HTTP transport's knobs, per CRM."""
 
-    connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(60.0, gt=0)
+    connect_timeout: float = Field(10.0, gt=0, le=600)
+    read_timeout: float = Field(60.0, gt=0, le=3600)
     max_attempts: int = Field(6, ge=1, le=20, description="Attempts per request, first one included.")
-    max_wait_seconds: float = Field(300.0, gt=0, description="Cap on the total time spent waiting to retry one request.")
-    backoff_base_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(60.0, gt=0)
+    max_wait_seconds: float = Field(300.0, gt=0, le=86_400, description="Cap on the total time spent waiting to retry one request.")
+    backoff_base_seconds: float = Field(1.0, gt=0, le=600)
+    backoff_max_seconds: float = Field(60.0, gt=0, le=3600)
     concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once during a push.")
     verify_tls: bool = Field(True, description="Leave on. Only the sandbox on loopback may turn it off.")
 
@@ -31,12 +32,12 @@ class HttpConfig(Strict):
 class SalesforceAuth(Strict):
     method: Literal["jwt", "client_credentials", "password"] = "jwt"
     client_id: str = Field(..., description="Consumer key of the External Client App.")
-    client_secret: SecretStr | None = None
+    client_secret: Secret | None = None
     username: str | None = Field(None, description="JWT subject / password-grant user.")
     private_key_file: Path | None = Field(None, description="PEM private key for the JWT bearer flow.")
-    private_key: SecretStr | None = Field(None, description="PEM private key given inline (e.g. from ${SF_PRIVATE_KEY}).")
-    password: SecretStr | None = Field(None, description="Password grant only (deprecated by Salesforce).")
-    security_token: SecretStr | None = None
+    private_key: MultilineSecret | None = Field(None, description="PEM private key given inline (e.g. from ${SF_PRIVATE_KEY}).")
+    password: Secret | None = Field(None, description="Password grant only (deprecated by Salesforce).")
+    security_token: Secret | None = None
 
     @model_validator(mode="after")
     def _method_fields(self) -> SalesforceAuth:
@@ -78,20 +79,29 @@ class SalesforceSource(Strict):
     auth: SalesforceAuth
     customers: SalesforceCustomers = Field(default_factory=SalesforceCustomers)
     transactions: SalesforceTransactions = Field(default_factory=SalesforceTransactions)
-    bulk_query_threshold: int = Field(10_000, ge=0, description="Use Bulk API 2.0 query above this many records.")
+    bulk_query_threshold: int = Field(10_000, ge=0, le=100_000_000, description="Use Bulk API 2.0 query above this many records.")
     page_size: int = Field(2000, ge=200, le=2000)
     quota_stop_share: float = Field(
         0.8, gt=0, le=1, description="Stop the run cleanly once this share of the daily API limit is used."
     )
     http: HttpConfig = Field(default_factory=HttpConfig)
 
+    @model_validator(mode="after")
+    def _urls(self) -> SalesforceSource:
+        for name in ("instance_url", "login_url"):
+            try:
+                check_url(getattr(self, name), verify_tls=self.http.verify_tls)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return self
+
 
 class HubSpotAuth(Strict):
     method: Literal["token", "oauth"] = "token"
-    token: SecretStr | None = Field(None, description="Service key or private-app token (Bearer).")
+    token: Secret | None = Field(None, description="Service key or private-app token (Bearer).")
     client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_token: SecretStr | None = None
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
     token_path: Literal["2026-03", "v1"] = Field("2026-03", description="OAuth token endpoint version.")
 
     @model_validator(mode="after")
@@ -114,12 +124,20 @@ class HubSpotSource(Strict):
     contact_properties: list[str] = Field(default_factory=lambda: ["email", "firstname", "lastname", "createdate"])
     attributes: dict[str, str] = Field(default_factory=dict, description="Canonical attribute name -> HubSpot property.")
     search_overlap_minutes: int = Field(
-        60, ge=0, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
+        60, ge=0, le=10_080, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
         "clock skew (search is eventually consistent). See connector/cursor.py.")
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )
     http: HttpConfig = Field(default_factory=HttpConfig)
+
+    @model_validator(mode="after")
+    def _urls(self) -> HubSpotSource:
+        try:
+            check_url(self.base_url, verify_tls=self.http.verify_tls)
+        except ValueError as exc:
+            raise ValueError(f"base_url: {exc}") from None
+        return self
 
 
 class FilesSource(Strict):
@@ -152,6 +170,18 @@ class FilesSource(Strict):
         if named and not self.product_column:
             raise ValueError(f"{', '.join(named)} need product_column")
         return self
+
+
+class QuarantineConfig(Strict):
+    """Purchases no real data holds: quarantined with a reason instead of steering the run."""
+
+    max_amount: float = Field(
+        1e9, gt=0, le=1e12, allow_inf_nan=False, description="A larger purchase amount is quarantined."
+    )
+    future_days: int = Field(
+        1, ge=0, le=366, description="A purchase dated more than this many days after now is quarantined."
+    )
+    earliest: date = Field(date(1970, 1, 1), description="A purchase dated before this day is quarantined.")
 
 
 class SourcesConfig(Strict):

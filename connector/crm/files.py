@@ -8,9 +8,12 @@ so no row is silently dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
+import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import pandas as pd
 
 from connector.config import FilesDestination, FilesSource
 from connector.crm.errors import ConfigurationError
+
+log = logging.getLogger("segsync.files")
 
 
 class FilesReader:
@@ -59,6 +64,8 @@ class FilesReader:
                 "source": "files",
             }
         )
+        if not cfg.transaction_id_column:
+            self._warn_duplicates(tx)
         customers = (
             pd.DataFrame({"customer_id": tx["customer_id"], **{c: raw[c] for c in cfg.attribute_columns}})
             .dropna(subset=["customer_id"])
@@ -79,7 +86,8 @@ class FilesReader:
         missing = [c for c in needed if c not in raw.columns]
         if missing:
             raise ConfigurationError(
-                f"{self.path}: column(s) {', '.join(missing)} not found; the file has {', '.join(map(str, raw.columns))}"
+                f"{self.path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
+                f"the file has {', '.join(map(str, raw.columns))}"
             )
 
     def _amount_from_lines(self, raw: pd.DataFrame) -> bool:
@@ -106,6 +114,13 @@ class FilesReader:
             "quantity": col(cfg.quantity_column, 1.0), "unit_price": col(cfg.unit_price_column, float("nan")),
         })
 
+    def _warn_duplicates(self, tx: pd.DataFrame) -> None:
+        """Without a transaction id two identical rows are two purchases: say how many there are."""
+        dup = tx.astype({"occurred_at": str, "amount": str}).duplicated(["customer_id", "occurred_at", "amount"])
+        if dup.any():
+            log.warning("%s: %d row(s) repeat an earlier row exactly (customer, date, amount) and count as separate "
+                        "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
+
     def _load(self) -> pd.DataFrame:
         if not self.path.exists():
             raise ConfigurationError(f"sources.files.transactions: {self.path} does not exist")
@@ -127,8 +142,15 @@ class FilesReader:
             kwargs["sep"] = _sniff(self.path)
         try:
             return pd.read_csv(self.path, **kwargs)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"{self.path}: cannot be read as CSV ({exc})") from None
+        except pd.errors.EmptyDataError:
+            raise ConfigurationError(f"sources.files.transactions: {self.path} is empty (not even a header row)") from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"{self.path}: line {_first_bad_utf8_line(self.path)} is not UTF-8; "
+                                     "save the file as UTF-8") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise ConfigurationError(f"{self.path}: cannot be read as CSV ({_first_line(exc)})") from None
+        except OSError as exc:
+            raise ConfigurationError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
 
     def _dates(self, values: pd.Series) -> pd.Series:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
@@ -160,12 +182,66 @@ def _sniff(path: Path) -> str:
         return ","
 
 
+def _first_bad_utf8_line(path: Path) -> int:
+    """1-based line of the first byte sequence that is not UTF-8 (read in chunks: files can be large)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[: max(exc.start, 0)].count(b"\n")
+            line += chunk.count(b"\n")
+    return line
+
+
+def _first_line(exc: BaseException) -> str:
+    """The parser's message on one line; its 0-based "row N" becomes the file's 1-based "line N + 1"."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"\brow (\d+)", lambda m: f"line {int(m.group(1)) + 1}", text)
+
+
+#: A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TEMP_PREFIX = ".segsync-"
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """Prefix every text cell a spreadsheet would run as a formula with a single quote (OWASP's advice).
+
+    Only text columns are touched: a negative number is data, not a formula."""
+    out = table.copy()
+    for col in out.columns:
+        if pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
+            continue
+        text = out[col]
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+        if risky.any():
+            out.loc[risky, col] = "'" + text[risky]
+    return out
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Temp files a killed push left behind (the caller holds the state lock, so none is live)."""
+    removed = 0
+    for stale in folder.glob(f"{TEMP_PREFIX}*.csv"):
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path:
     """Write the desired state (one row per customer) atomically: a reader never sees half a file."""
     path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".segsync-", suffix=".csv", dir=path.parent)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        table.to_csv(f, index=False)
-    os.replace(tmp, path)
+    if removed := remove_stale_temp_files(path.parent):
+        log.info("removed %d temp file(s) an interrupted run left in %s", removed, path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".csv", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            neutralise_formulas(table).to_csv(f, index=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -48,9 +48,20 @@ def _json(body: Any, status: int = 200, version: int | None = None, headers: dic
 def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metrics: ServeMetrics,
                max_body_bytes: int = 1_048_576) -> Guard:
     app = FastAPI(title="segsync serve", version="1", description=__doc__, openapi_url="/openapi.json", docs_url=None, redoc_url=None)
+    scope = _scopes(keys, limiter)
+    read, score, events = Depends(scope("read")), Depends(scope("score")), Depends(scope("events"))
+    _install_errors(app)
+    _install_ops(app, service, metrics, read)
+    _install_customers(app, service, read)
+    _install_live(app, service, score, events)
+    return Guard(app, max_body_bytes, metrics.observe)
 
-    def scope(name: str) -> Callable[[Request], str]:
-        def check(request: Request) -> str:
+
+def _scopes(keys: KeyRing, limiter: RateLimiter) -> Callable[[str], Callable[[Request], Awaitable[str]]]:
+    """scope(name): the dependency that lets a request through with a key of that scope, within its rate."""
+
+    def scope(name: str) -> Callable[[Request], Awaitable[str]]:
+        async def check(request: Request) -> str:  # async: no thread hop per request
             found = keys.check(request.headers.get("authorization"))
             if found is None:
                 raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
@@ -63,8 +74,10 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
             return key_id
         return check
 
-    read, score, events = Depends(scope("read")), Depends(scope("score")), Depends(scope("events"))
+    return scope
 
+
+def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _json({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
@@ -90,6 +103,8 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
     async def bad_key(request: Request, exc: BadKey) -> Response:
         return _json({"error": f"invalid request: {exc}", "fields": [{"field": str(exc).split(':')[0], "message": str(exc)}]}, 422)
 
+
+def _install_ops(app: FastAPI, service: ServeService, metrics: ServeMetrics, read: Any) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -110,6 +125,8 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
         """A constant body behind the same auth and limits: the server's floor, for benchmarks."""
         return _json({"ok": True})
 
+
+def _install_customers(app: FastAPI, service: ServeService, read: Any) -> None:
     @app.get("/v1/customers/{key}", response_model=Customer, responses=ERRORS, dependencies=[read])
     async def get_customer(key: Annotated[str, Path(max_length=256)], by: By = "customer_id") -> Response:
         record = service.lookup(key, by)
@@ -119,13 +136,16 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
 
     @app.post("/v1/customers:batchGet", response_model=BatchGetResponse, responses=ERRORS, dependencies=[read])
     async def batch_get(body: BatchGetRequest) -> Response:
-        version = service.loaded().snapshot.version
+        current = service.loaded()  # one version for the whole batch, even across a swap
         found, missing = [], []
         for key in body.keys:
-            record = service.lookup(key, body.by)
+            record = service.lookup(key, body.by, current)
             (found.append(record) if record is not None else missing.append(key))
+        version = current.snapshot.version
         return _json({"customers": found, "missing": missing, "snapshot_version": version}, version=version)
 
+
+def _install_live(app: FastAPI, service: ServeService, score: Any, events: Any) -> None:
     @app.post("/v1/score", response_model=Customer, responses=ERRORS, dependencies=[score])
     def score_customer(body: ScoreRequest) -> Response:
         record = service.score(body.customer_id, body.email, body.attributes,
@@ -137,5 +157,3 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
         rows = [{**e.model_dump(exclude={"email", "customer_id"}), "customer_id": service.resolve_key(e.customer_id, e.email),
                  "occurred_at": e.occurred_at.isoformat()} for e in body.events]
         return _json(service.add_events(rows), 202)
-
-    return Guard(app, max_body_bytes, metrics.observe)

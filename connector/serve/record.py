@@ -1,7 +1,7 @@
 """The JSON answer for one customer, built from a snapshot row (and live events, if any).
 
 Fields: customer_id, segment_id, segment_name, scores (name -> value), reasons (name ->
-reason codes), clv, p_alive, offers (list of {offer, reason, source}), arms (experiment ->
+reason codes), clv, p_alive, features (name -> value, the models' inputs), offers (list of {offer, reason, source}), arms (experiment ->
 arm, running experiments only), run_id and as_of of the data, snapshot_version, and `live`
 when events newer than the snapshot moved the answer.
 """
@@ -74,13 +74,16 @@ def base_record(snap: Snapshot, row: int, running: list[str]) -> dict[str, Any]:
         "scores": scores, "reasons": reasons,
         "clv": snap.number("score.clv", row), "p_alive": snap.number("score.p_alive", row),
         "offers": offers if offers is not None else offers_for(snap, segment_id),
-        "arms": arms, "run_id": snap.version, "as_of": snap.as_of.isoformat(), "snapshot_version": snap.version,
+        "arms": arms, "features": snap.feature_values(row), "run_id": snap.version, "as_of": snap.as_of.isoformat(), "snapshot_version": snap.version,
     }
 
 
-def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: pd.DataFrame) -> dict[str, Any]:
-    """The snapshot row's answer after the customer's live events (segment and scores re-computed)."""
+def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: list[tuple[int, str]],
+                features: pd.DataFrame) -> dict[str, Any]:
+    """The snapshot row's answer after the customer's live events (features moved, segment and scores re-computed)."""
     record = base_record(snap, row, running)
+    record["features"] = {k: (None if pd.isna(v) else (float(v) if isinstance(v, int | float) else str(v)))
+                          for k, v in features.iloc[0].items()}
     table = snap.segment_table()
     if evaluation.segment_id is not None and evaluation.segment_id != record["segment_id"]:
         record["segment_id"] = evaluation.segment_id
@@ -89,7 +92,9 @@ def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evalua
             record["offers"] = offers_for(snap, evaluation.segment_id)
     record["scores"].update(evaluation.scores)
     record["reasons"].update(evaluation.reasons)
-    counts = events["type"].value_counts().sort_index()
-    record["live"] = {"events": int(len(events)), "by_type": {str(k): int(v) for k, v in counts.items()},
-                      "last_event_id": int(events["id"].max()) if len(events) else None}
+    by_type: dict[str, int] = {}
+    for _, kind in events:
+        by_type[kind] = by_type.get(kind, 0) + 1
+    record["live"] = {"events": len(events), "by_type": dict(sorted(by_type.items())),
+                      "last_event_id": max(i for i, _ in events) if events else None}
     return record

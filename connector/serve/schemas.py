@@ -116,6 +116,7 @@ class Customer(BaseModel):
     p_alive: float | None = None
     offers: list[Offer]
     arms: dict[str, str]
+    features: dict[str, float | str | None] = Field(default_factory=dict)
     run_id: int
     as_of: str
     snapshot_version: int

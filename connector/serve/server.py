@@ -48,6 +48,7 @@ class ApiServer:
             lifespan="off", server_header=False, **tls,  # type: ignore[arg-type]
         ))
         self.reload_seconds = cfg.reload_seconds
+        self.port = self.server.config.port
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="segsync-serve-snapshots", daemon=True)
 
@@ -71,8 +72,12 @@ class ApiServer:
 
     def start_background(self, sock: socket.socket | None = None) -> threading.Thread:
         """Serve from a thread (the daemon's case); `stop` ends it. `sock`: an already bound listening socket."""
+        if sock is None:  # bound here, so a port in use fails in the caller and port 0 is known at once
+            cfg = self.server.config
+            sock = socket.create_server((cfg.host, cfg.port), reuse_port=False)
+        self.port = int(sock.getsockname()[1])
         self._watcher.start()
-        thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock] if sock else None}, name="segsync-serve", daemon=True)
+        thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="segsync-serve", daemon=True)
         thread.start()
         return thread
 

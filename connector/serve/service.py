@@ -29,8 +29,7 @@ from connector.serve.record import base_record, live_record, offers_for
 from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
 from connector.state.events import PURCHASE
-from segmentation.features import build_features
-from segmentation.increment import add_purchases
+from segmentation.increment import add_purchases_one, features_of_one
 
 log = logging.getLogger("segsync.serve")
 BY = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -89,9 +88,9 @@ class ServeService:
 
     # ------------------------------------------------------------------ look-ups
 
-    def lookup(self, key: str, by: str = "customer_id") -> dict[str, Any] | None:
-        """The customer's answer, or None when the snapshot has no such customer."""
-        current = self.loaded()
+    def lookup(self, key: str, by: str = "customer_id", current: Loaded | None = None) -> dict[str, Any] | None:
+        """The customer's answer, or None when the snapshot has no such customer (`current`: answer from that version)."""
+        current = current or self.loaded()
         snap = current.snapshot
         if by == "email":
             email = normalise_email(key, self.config.identity)
@@ -115,11 +114,13 @@ class ServeService:
         if cached is not None and cached[0] == current.snapshot.version and cached[1] == newest:
             return cached[2]
         snap = current.snapshot
-        events = self.store.events.since(snap.events_through, cid)
-        purchases = events[events["type"] == PURCHASE].rename(columns={"value": "amount"})
-        features = add_purchases(snap.feature_row(row), purchases, snap.as_of)
+        events = self.store.events.of_customer(cid, snap.events_through)
+        bought = [(pd.Timestamp(when), float(value)) for _, kind, when, value in events if kind == PURCHASE and value is not None]
+        values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
+        moved = add_purchases_one(values, [t for t, _ in bought], [a for _, a in bought], snap.as_of)
+        features = pd.DataFrame({k: [moved[k]] for k in snap.meta["features"]}, index=pd.Index([cid], name="customer_id"))
         evaluation = current.models.evaluate(features)[0]
-        record = live_record(snap, row, self._running(current), evaluation, events)
+        record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], features)
         self._cache[cid] = (snap.version, newest, record)
         return record
 
@@ -162,20 +163,12 @@ class ServeService:
 
     def _features(self, snap: Snapshot, cid: str, attributes: dict[str, Any], transactions: Sequence[dict[str, Any]],
                   created_at: datetime | None) -> pd.DataFrame:
-        # Purchases after the snapshot's cutoff count as made on it (see segmentation.increment).
-        tx = pd.DataFrame({
-            "customer_id": cid,
-            "occurred_at": pd.to_datetime([min(pd.Timestamp(t["occurred_at"]), snap.as_of) for t in transactions], utc=True),
-            "amount": [float(t["amount"]) for t in transactions],
-        }) if transactions else pd.DataFrame({"customer_id": pd.Series(dtype=str), "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"), "amount": pd.Series(dtype=float)})
-        attrs = self.config.segmentation.attributes
-        customers = pd.DataFrame({"customer_id": [cid], "created_at": [pd.Timestamp(created_at or snap.as_of)], **{a: [attributes.get(a)] for a in attrs}})
-        customers["created_at"] = pd.to_datetime(customers["created_at"], utc=True)
-        feats = build_features(customers, tx, snap.as_of, attributes=attrs)
-        for name in snap.meta["features"]:
-            if name not in feats:
-                feats[name] = float("nan")
-        return feats[snap.meta["features"]]
+        """The one-row feature frame the models take, in the snapshot's columns (absent ones NaN)."""
+        values: dict[str, Any] = dict(features_of_one(
+            [t["occurred_at"] for t in transactions], [t["amount"] for t in transactions], created_at, snap.as_of))
+        values.update({a: attributes.get(a) for a in self.config.segmentation.attributes})
+        row = {name: [values.get(name, float("nan"))] for name in snap.meta["features"]}
+        return pd.DataFrame(row, index=pd.Index([cid], name="customer_id"))
 
     # ------------------------------------------------------------------ events
 

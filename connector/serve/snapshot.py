@@ -158,10 +158,11 @@ class Snapshot:
         self.score_names: list[str] = list(meta.get("score_names", []))
         ids = columns["customer_id"].tolist()
         self.ids: list[str] = ids
-        self.index: dict[str, dict[str, int]] = {"customer_id": {k: i for i, k in enumerate(ids)}}
+        self.index: dict[str, dict[str, int]] = {"customer_id": dict(zip(ids, range(len(ids)), strict=True))}
         for name in LOOKUPS[1:]:
-            keys = columns[f"key.{name}"].tolist()
-            self.index[name] = {k: i for i, k in enumerate(keys) if k}
+            keys = columns[f"key.{name}"]
+            present = np.flatnonzero(keys != "")  # most customers lack one of the CRM ids
+            self.index[name] = dict(zip(keys[present].tolist(), present.tolist(), strict=True))
         c = columns
         self._segments = {str(i): (str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)}
         offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
@@ -202,6 +203,13 @@ class Snapshot:
     def segment_table(self) -> dict[str, tuple[str, str]]:
         """segment_id -> (segment_name, action)."""
         return self._segments
+
+    def feature_values(self, row: int) -> dict[str, float | str | None]:
+        """The row's features by name (None where missing), as the answer shows them."""
+        out: dict[str, float | str | None] = {}
+        for name in self.meta["features"]:
+            out[name] = self.number(f"feature.{name}", row) if f"feature.{name}" in self.columns else self.text(f"category.{name}", row)
+        return out
 
     def feature_row(self, row: int) -> pd.DataFrame:
         """The row's features as a one-row frame, in the columns and types the models were fitted on."""

@@ -56,6 +56,13 @@ class Events:
             params.append(customer_id)
         return self.store.frame(sql + " ORDER BY id", params)
 
+    def of_customer(self, customer_id: str, after_id: int) -> list[tuple[int, str, str, float | None]]:
+        """(id, type, occurred_at, value) of one customer's events with id > after_id, oldest first (no DataFrame: the API's hot path)."""
+        rows = self.store.query(
+            "SELECT id, type, occurred_at, value FROM events WHERE customer_id = ? AND id > ? ORDER BY id", (customer_id, after_id)
+        )
+        return [(r["id"], r["type"], r["occurred_at"], r["value"]) for r in rows]
+
     def purchases(self, through_id: int | None = None) -> pd.DataFrame:
         """Purchase events as canonical transactions: transaction_id, customer_id, occurred_at, amount, source='events'."""
         sql = "SELECT id, event_id, customer_id, occurred_at, value FROM events WHERE type = ?"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 from connector.state.store import utcnow_iso
 
 ARM_COLUMNS = ["experiment", "customer_id", "arm", "segment_id", "assigned_at"]
+DEFINITION_PREFIX = "experiment:"
 OUTCOME_COLUMNS = ["experiment", "customer_id", "metric", "value", "observed_at", "source", "source_id"]
 
 
@@ -86,11 +89,75 @@ class ExperimentData:
                 (run_id, experiment, utcnow_iso(), payload),
             )
 
+    def definitions(self) -> dict[str, dict[str, Any]]:
+        """experiment key -> the definition its first stored arms were drawn with (see definition_of)."""
+        rows = self.store.query("SELECT key, value FROM meta WHERE key LIKE ?", (f"{DEFINITION_PREFIX}%",))
+        return {r["key"][len(DEFINITION_PREFIX):]: json.loads(r["value"]) for r in rows}
+
+    def remember_definition(self, experiment: str, definition: dict[str, Any]) -> None:
+        """Keep the first definition an experiment's arms were drawn with (later changes are warned about)."""
+        with self.store.transaction() as c:
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                      (f"{DEFINITION_PREFIX}{experiment}", json.dumps(definition)))
+
     def lift_history(self, experiment: str) -> list[tuple[int, str, pd.DataFrame]]:
         rows = self.store.query(
             "SELECT run_id, computed_at, rows FROM lift_results WHERE experiment = ? ORDER BY run_id", (experiment,)
         )
         return [(r["run_id"], r["computed_at"], pd.DataFrame(json.loads(r["rows"]))) for r in rows]
+
+
+def definition_of(experiment: Any, holdout: Any) -> dict[str, Any]:
+    """What fixes who gets which arm: arms with weights and control, coverage, the holdout.
+
+    `experiment` and `holdout` are the config's ExperimentConfig and HoldoutConfig (duck-typed)."""
+    return {
+        "arms": [[a.name, a.weight, a.control] for a in experiment.arms],
+        "holdout": [holdout.share, holdout.seed],
+    }
+
+
+def experiment_changes(experiments: Any, stored: dict[str, dict[str, Any]]) -> list[str]:
+    """One warning per configured experiment whose arms, weights or holdout differ from the ones
+    its stored arms were drawn with (`experiments` is the config's ExperimentsConfig)."""
+    out = []
+    for exp in experiments.items:
+        before = stored.get(exp.key)
+        now = definition_of(exp, experiments.holdout)
+        if before is None or before == now:
+            continue
+        what = [name for name in ("arms", "holdout") if before.get(name) != now[name]]
+        was = "; ".join(_describe(name, before.get(name)) for name in what)
+        out.append(
+            f"experiment {exp.key}: {' and '.join(what)} changed since its first assignment (was {was}). Customers "
+            "already assigned keep their arms, so the new arms/weights/holdout reach only new customers and the "
+            f"analysis mixes two allocations. Either keep the experiment as it is (restore the previous "
+            f"{' and '.join(what)}), or start a new experiment: give it a new key"
+        )
+    return out
+
+
+def _describe(name: str, value: Any) -> str:
+    if name == "arms" and value:
+        return "arms " + ", ".join(f"{a}={w:g}" + (" (control)" if c else "") for a, w, c in value)
+    if name == "holdout" and value:
+        return f"holdout share {value[0]:g}, seed {value[1]}"
+    return f"{name} unknown"
+
+
+def read_experiment_definitions(path: Path) -> dict[str, dict[str, Any]]:
+    """The stored definitions, read-only, without creating or migrating the state file (for `validate`)."""
+    if not path.is_file():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT key, value FROM meta WHERE key LIKE ?", (f"{DEFINITION_PREFIX}%",)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}  # no meta table yet, or unreadable: `run` reports the state file's own problems
+    return {k[len(DEFINITION_PREFIX):]: json.loads(v) for k, v in rows}
 
 
 def _iso(value: Any) -> str:

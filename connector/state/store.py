@@ -18,9 +18,25 @@ from pathlib import Path
 
 import pandas as pd
 
+from connector.crm.errors import ConfigurationError
 from connector.crm.redaction import redact
 from connector.logs import MASK
 from connector.state.migrations import migrate
+
+
+def describe_state_error(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """What is really wrong with the state file, and what to do that keeps its cursors and push ledger."""
+    text = str(exc)
+    if any(w in text for w in ("readonly", "read-only", "unable to open", "disk I/O error", "permission")):
+        return (
+            f"state file {path} cannot be written ({text}): give this user write access to it and to its folder "
+            f"{path.parent} (SQLite creates -wal and -shm files next to it). The file itself is fine: do not move it aside"
+        )
+    return (
+        f"state file {path} is damaged ({text}): restore it from a backup, or try `sqlite3 {path} .recover`; "
+        "only if neither works, move it aside to start from nothing (arms, cursors and the push ledger are lost; "
+        "a full resync follows)"
+    )
 
 
 def utcnow_iso() -> str:
@@ -39,7 +55,11 @@ class StateStore:
         self.secrets = [s for s in (redact or []) if s]
         self._lock = threading.RLock()
         self.conn = self._connect()
-        self.applied_migrations = migrate(self.conn)
+        try:
+            self.applied_migrations = migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise ConfigurationError(describe_state_error(self.path, exc)) from None
         from connector.state.api_keys import ApiKeys
         from connector.state.events import Events
         from connector.state.experiment_data import ExperimentData
@@ -59,9 +79,9 @@ class StateStore:
         self.events = Events(self)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         old = os.umask(0o077)  # the -wal and -shm files are created with this umask too
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -72,11 +92,10 @@ class StateStore:
             # touch the file so a corrupt one fails here, with its name
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            from connector.crm.errors import ConfigurationError
-
+            raise ConfigurationError(describe_state_error(self.path, exc)) from None
+        except OSError as exc:
             raise ConfigurationError(
-                f"state file {self.path} is not a usable SQLite database ({exc}); "
-                "move it aside to start fresh (cursors and the push ledger will be rebuilt by a full resync)"
+                f"state.path: cannot create {self.path} ({exc.strerror}); the folder {self.path.parent} must be writable"
             ) from None
         finally:
             os.umask(old)

@@ -31,7 +31,7 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
     scores = done.score.scores if done.score is not None else None
     if scores is not None and len(scores.columns):
         table = table.merge(round_scores(scores, ctx.config.destinations.materiality), left_on="customer_id", right_index=True, how="left")
-    arms = done.assign.arms if done.assign is not None else None
+    arms = current_arms(done.assign.arms if done.assign is not None else None, [e.key for e in ctx.config.experiments.items])
     if arms is not None and len(arms):
         # one pass over the rows: a groupby-apply building a dict per customer took 24 s of a demo day
         by_customer: dict[str, dict[str, str]] = {}
@@ -44,6 +44,14 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
         table = table.merge(done.offers.offers[["customer_id", *OFFER_KEYS]], on="customer_id", how="left")
         table = _offer_source(ctx, table, done.offers.defaults)
     return table
+
+
+def current_arms(arms: pd.DataFrame | None, configured: list[str]) -> pd.DataFrame | None:
+    """Only the configured experiments' arms are current: a retired experiment's stay in the state
+    (they are history, and sticky should it come back) but are never written to a CRM."""
+    if arms is None:
+        return None
+    return arms[arms["experiment"].isin(configured)]
 
 
 def _offer_source(ctx: CycleContext, table: pd.DataFrame, defaults) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from connector.config import ExperimentConfig, ExperimentsConfig
+from connector.state.experiment_data import definition_of
 from experiments.analysis import analyse_experiment
 from experiments.assignment import assign_arms
 from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec, HoldoutSpec
@@ -65,6 +66,7 @@ def assign(ctx: CycleContext) -> AssignResult | None:
     existing = ctx.store.experiments.arms()
     new = []
     for exp in cfg.items:
+        _warn_unknown_segments(exp, segments)
         spec = experiment_spec(exp, segments)
         rows = assign_arms(segments[["customer_id", "segment_id"]], spec, existing[existing["experiment"] == exp.key], holdout_spec(cfg), as_of)
         new.append(rows)
@@ -74,8 +76,20 @@ def assign(ctx: CycleContext) -> AssignResult | None:
     new_arms = pd.concat(new, ignore_index=True)
     if not ctx.dry_run:
         ctx.store.experiments.add_arms(new_arms, ctx.run_id)  # stored before any CRM shows them
+        for exp in cfg.items:
+            ctx.store.experiments.remember_definition(exp.key, definition_of(exp, cfg.holdout))
     ctx.count("new_arms", int((new_arms["arm"] != HOLDOUT_ARM).sum()))
     return AssignResult(new_arms, pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms)
+
+
+def _warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> None:
+    """An experiment that names a segment this run does not have assigns nobody there: say so."""
+    known = set(segments["segment_id"].astype(str)) | set(segments["segment_name"].astype(str))
+    unknown = [s for s in exp.segments if s not in known]
+    if unknown:
+        names = sorted(set(segments["segment_name"].astype(str)))
+        log.warning("experiment %s: segment(s) %s do not exist in this run, nobody there is assigned; "
+                    "segments are: %s", exp.key, ", ".join(unknown), ", ".join(names))
 
 
 def measure(ctx: CycleContext) -> MeasureResult | None:

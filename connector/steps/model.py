@@ -15,9 +15,10 @@ import pandas as pd
 from connector.identity import canonical_tables
 from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
-from segmentation.features import build_features, clean_transactions
+from segmentation.features import Plausible, build_features, clean_transactions
 
 if TYPE_CHECKING:
+    from connector.config import QuarantineConfig
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.model")
@@ -57,6 +58,15 @@ class ScoreResult:
     insights: dict[str, Any] | None
 
 
+def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
+    """The quarantine's bounds as of `now`: no purchase from the future, none absurdly early or large."""
+    return Plausible(
+        max_amount=cfg.max_amount,
+        latest=now + pd.Timedelta(days=cfg.future_days),
+        earliest=pd.Timestamp(cfg.earliest, tz="UTC"),
+    )
+
+
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
     files = ctx.results.pull.files if ctx.results.pull is not None else None
@@ -66,17 +76,29 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     live = store.events.purchases(events_through)
     if len(live):
         tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
-    clean, rejected = clean_transactions(tables.transactions)
+    clean, rejected = clean_transactions(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
-        log.info("no purchases yet: nothing to segment")
+        log.warning("nothing was segmented: no usable purchases (%d read, %d quarantined); "
+                    "every output keeps what the last run wrote", len(tables.transactions), len(rejected))
+        ctx.count("customers", 0)
         return None
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
-    feats = build_features(tables.customers, clean, as_of, attributes=cfg.segmentation.attributes)
+    feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
+                           attributes=cfg.segmentation.attributes)
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
     return FeaturesResult(tables.customers, clean, feats, as_of, events_through)
+
+
+def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Customers whose every purchase was quarantined are not segmented on what is left of them."""
+    only_bad = set(rejected["customer_id"].dropna().astype(str)) - set(clean["customer_id"])
+    if not only_bad:
+        return customers
+    log.warning("%d customer(s) whose every purchase was quarantined are left out of this run", len(only_bad))
+    return customers[~customers["customer_id"].astype(str).isin(only_bad)]
 
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
@@ -128,7 +150,10 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
             version = ctx.store.models.save(*SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta)
         _prune_models(ctx, version)
     ctx.count("segments", int(result.segments["segment_id"].nunique()))
-    log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
+    if result.metrics.get("fallback"):
+        log.warning("segmentation: %s", result.reason)
+    else:
+        log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
     return SegmentResult(result)
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from connector.config.paths import refuse_overwrite
 from connector.crm.base import RecordResult, change_members
 from connector.crm.files import write_segments_csv
 from connector.steps.plan import DestinationPlan
@@ -33,6 +34,7 @@ def push(ctx: CycleContext) -> None:
     files = ctx.config.destinations.files
     if files is not None:
         table = planned.desired.drop(columns=["arms", "email"], errors="ignore")
+        refuse_overwrite(ctx.config, ctx.config.resolve(files.path), "destinations.files.path")
         path = write_segments_csv(files, ctx.config.base_dir, table)
         ctx.count("files_rows_written", len(table))
         log.info("wrote %d customers to %s", len(table), path)

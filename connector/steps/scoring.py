@@ -9,6 +9,9 @@ waits as challenger.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +46,37 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
     return out
 
 
+def definition_hash(params: ScoreParams) -> str:
+    """Everything that defines a score model (kind, horizon, candidates, cutoffs, seed, ...)."""
+    return hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _defending(stored: tuple[int, Any, dict[str, Any]] | None, params: ScoreParams) -> tuple[int, Any, dict[str, Any]] | None:
+    """The stored champion if it models this same target definition; a champion of another
+    definition (kind, horizon, candidates... changed under the same name) neither scores nor defends."""
+    if stored is not None and stored[2].get("definition") != definition_hash(params):
+        log.info("score %s: its definition changed since model %s; retraining", params.name, stored[1].version)
+        return None
+    return stored
+
+
+def _age_days(champion: tuple[int, Any, dict[str, Any]], as_of: pd.Timestamp) -> int:
+    """Age in data days or on the wall clock, whichever is more: a file that never changes
+    would otherwise keep a model forever."""
+    model, meta = champion[1], champion[2]
+    trained = pd.Timestamp(meta.get("trained_at") or model.as_of)
+    return max((as_of - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
+
+
 def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> pd.DataFrame | None:
     as_of = feats.as_of
-    champion = ctx.store.models.champion("score", params.name)
+    stored = ctx.store.models.champion("score", params.name)
+    champion = _defending(stored, params)
     every = ctx.config.scoring.retrain_every_days
-    trigger = "first model"
+    trigger = "first model" if stored is None else "definition changed"
     if champion is not None:
         model = champion[1]
-        age = (as_of - model.as_of).days
+        age = _age_days(champion, as_of)
         trigger = f"champion is {age} day(s) old (retrain_every_days {every})"
         if every > 0 and 0 <= age < every:
             try:
@@ -75,6 +101,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
     registered = ctx.registry().register(
         "score", params.name, result.model, run_id=ctx.run_id, trigger=trigger, judged=judged,
         meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged,
+              "definition": definition_hash(params), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
               "drivers": [[str(k), float(v)] for k, v in result.drivers.items()]},  # pairs: JSON keeps the order
         params={"kind": params.kind, "horizon_days": params.horizon_days, "candidates": ",".join(params.models),
                 "chosen": result.model.chosen, "cutoffs": params.cutoffs},

@@ -172,7 +172,7 @@ class SandboxWorld:
                              "client_secret": c["client_secret"]},
                     "http": http,
                 },
-                "hubspot": {"base_url": hs_url or "http://hubspot.test", "auth": hs_auth,
+                "hubspot": {"base_url": hs_url or "https://hubspot.test", "auth": hs_auth,
                             "tier_requests_per_10s": 190, "http": http},
             },
             "segmentation": {"k": 4, "sample_size": 1000},

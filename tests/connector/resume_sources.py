@@ -108,7 +108,7 @@ class HubSpotStream(ResumeSource):
         return out
 
     def pull(self) -> Pull:
-        source = HubSpotSource(base_url="http://hubspot.test", auth=HubSpotAuth(method="token", token=SecretStr(self.hs.credentials["token"])),
+        source = HubSpotSource(base_url="https://hubspot.test", auth=HubSpotAuth(method="token", token=SecretStr(self.hs.credentials["token"])),
                                tier_requests_per_10s=190, search_overlap_minutes=self.overlap, http=HttpConfig(concurrency=1))
         conn = HubSpotConnector(source, clock=TransportClock(self.clock), transport=httpx.WSGITransport(app=self.hs.app),
                                 now=self.clock.now)

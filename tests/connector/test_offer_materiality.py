@@ -1,8 +1,16 @@
+"""Offer reasons alone never rewrite a record: they follow offer_1..3 (connector.steps.materiality)."""
+
 from __future__ import annotations
 
-from connector.steps.desired import material_change
+from connector.config import MaterialityConfig
+from connector.steps.materiality import settle
 
 BASE = {"segment_id": "s1", "offer_1": "A", "offer_2": "B", "offer_3": "C", "offer_reasons": "1: popular in X (12% bought it)"}
+
+
+def material_change(values: dict[str, object], confirmed: dict[str, object]) -> bool:
+    """Whether the plan would rewrite the record: its settled values differ from the confirmed ones."""
+    return settle(values, confirmed, MaterialityConfig(), []) != confirmed
 
 
 def test_reasons_alone_never_rewrite_a_record():

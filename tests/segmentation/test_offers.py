@@ -113,6 +113,11 @@ def test_recommend_offers_table_reasons_and_labels():
     coded = recommend_offers(HISTORY, SEGMENTS, AS_OF, OfferParams(method="repeat", label="code", evaluate=False))
     x = coded.offers.set_index("customer_id").loc["x"]
     assert (x["offer_1"], x["offer_reasons"].split(" | ")[0]) == ("A", "1: bought it 3 times, last 2024-02-01")
+    w = coded.offers.set_index("customer_id").loc["w"]["offer_reasons"].split(" | ")
+    assert w[0] == "1: bought it once, last 2024-02-07"
+    assert w[1] == "2: a best seller (60% of customers bought it)"  # repeat fills with overall popularity
+    segmental = recommend_offers(HISTORY, SEGMENTS, AS_OF, OfferParams(method="segment_popularity", evaluate=False))
+    assert segmental.offers.set_index("customer_id").loc["w"]["offer_reasons"].startswith("1: popular in New (67% bought it)")
     assert coded.defaults["s1"][0] == "A"
     top = top_offers_by_segment(coded.offers, SEGMENTS)
     assert top[(top["segment_id"] == "s1") & (top["rank"] == 1)]["offer"].item() == "A"

@@ -38,7 +38,7 @@ class HubSpotHarness:
     def connector(self) -> HubSpotConnector:
         if self._connector is None:
             source = HubSpotSource(
-                base_url="http://hubspot.test",
+                base_url="https://hubspot.test",
                 auth=HubSpotAuth(method="token", token=SecretStr(self.sandbox.credentials["token"])),
                 tier_requests_per_10s=190,
                 http=HttpConfig(concurrency=2),

@@ -46,7 +46,7 @@ def test_migrations_run_twice_are_a_no_op(tmp_path: Path) -> None:
 def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(ConfigurationError, match=r"s\.sqlite is not a usable SQLite database.*move it aside"):
+    with pytest.raises(ConfigurationError, match=r"s\.sqlite is damaged .*restore it from a backup"):
         StateStore(path)
 
 

@@ -246,7 +246,7 @@ def test_daily_budget_read_from_headers(make_connector):
 
 
 def oauth_source(path="2026-03"):
-    return make_source(auth=HubSpotAuth(method="oauth", client_id="cid", client_secret=SecretStr("csecret"), refresh_token=SecretStr("rtok"), token_path=path))
+    return make_source(auth=HubSpotAuth(method="oauth", client_id="cid", client_secret=SecretStr("csecret-0123"), refresh_token=SecretStr("rtok-0123456"), token_path=path))
 
 
 def test_oauth_refresh_before_expiry_and_on_expired_then_replay(make_connector, clock, caplog):
@@ -255,7 +255,7 @@ def test_oauth_refresh_before_expiry_and_on_expired_then_replay(make_connector, 
     expired = {"status": "error", "message": "The OAuth token used to make this call expired 75 second(s) ago.", "correlationId": "e", "category": "EXPIRED_AUTHENTICATION"}
     with respx.mock(base_url=BASE, assert_all_called=True) as mock:
         token = mock.post("/oauth/2026-03/token").mock(side_effect=[
-            httpx.Response(200, json={"token_type": "bearer", "access_token": f"tok{i}", "refresh_token": "rtok", "expires_in": 1800}) for i in range(1, 4)
+            httpx.Response(200, json={"token_type": "bearer", "access_token": f"tok{i}", "refresh_token": "rtok-0123456", "expires_in": 1800}) for i in range(1, 4)
         ])
         api = mock.get(f"{OBJ}/contacts").mock(side_effect=[
             httpx.Response(200, json={"results": []}),
@@ -268,12 +268,12 @@ def test_oauth_refresh_before_expiry_and_on_expired_then_replay(make_connector, 
         clock.advance(1799)  # within the refresh margin: token 3 fetched before the call
         conn.pull_customers(lambda b: None)
     form = dict(httpx.QueryParams(token.calls[0].request.content.decode()))
-    assert form == {"grant_type": "refresh_token", "client_id": "cid", "client_secret": "csecret", "refresh_token": "rtok"}
+    assert form == {"grant_type": "refresh_token", "client_id": "cid", "client_secret": "csecret-0123", "refresh_token": "rtok-0123456"}
     assert token.calls[0].request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert "Authorization" not in token.calls[0].request.headers
     auths = [c.request.headers["Authorization"] for c in api.calls]
     assert auths == ["Bearer tok1", "Bearer tok1", "Bearer tok2", "Bearer tok3"]
-    assert all(s not in caplog.text for s in ("csecret", "rtok", "tok2"))
+    assert all(s not in caplog.text for s in ("csecret-0123", "rtok-0123456", "tok2"))
 
 
 def test_oauth_v1_path_and_bad_refresh_token(make_connector):
@@ -282,7 +282,7 @@ def test_oauth_v1_path_and_bad_refresh_token(make_connector):
         mock.post("/oauth/v1/token").respond(400, json={"status": "BAD_REFRESH_TOKEN", "error": "invalid_grant", "error_description": "missing or unknown refresh token", "message": "x", "correlationId": "c"})
         with pytest.raises(AuthenticationError, match="unknown refresh token") as info:
             conn.pull_customers(lambda b: None)
-    assert "rtok" not in str(info.value) and "csecret" not in str(info.value)
+    assert "rtok-0123456" not in str(info.value) and "csecret-0123" not in str(info.value)
 
 
 def test_static_token_refused_is_an_authentication_error(make_connector):

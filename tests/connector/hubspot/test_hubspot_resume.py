@@ -35,7 +35,7 @@ class Killed(Exception):
 
 
 def connect(hs: HubSpotSandbox) -> HubSpotConnector:
-    source = HubSpotSource(base_url="http://hubspot.test", auth=HubSpotAuth(method="token", token=SecretStr(hs.credentials["token"])),
+    source = HubSpotSource(base_url="https://hubspot.test", auth=HubSpotAuth(method="token", token=SecretStr(hs.credentials["token"])),
                            tier_requests_per_10s=190, search_overlap_minutes=1, http=HttpConfig(concurrency=1))
     return HubSpotConnector(source, clock=TransportClock(hs.clock), transport=httpx.WSGITransport(app=hs.app), now=hs.clock.now)
 

@@ -36,7 +36,7 @@ def connect(hs: HubSpotSandbox, destination: HubSpotDestination | None = None, *
     else:
         auth = HubSpotAuth(method="token", token=SecretStr(creds["token"]))
     source_kw.setdefault("tier_requests_per_10s", 190)
-    source = HubSpotSource(base_url="http://hubspot.test", auth=auth,
+    source = HubSpotSource(base_url="https://hubspot.test", auth=auth,
                            http=HttpConfig(concurrency=source_kw.pop("concurrency", 1)), **source_kw)
     clock = TransportClock(hs.clock)
     conn = HubSpotConnector(source, destination or HubSpotDestination(), clock=clock,

@@ -89,13 +89,13 @@ def test_password_grant_is_marked_deprecated_and_secrets_stay_out_of_logs(caplog
     caplog.set_level(logging.DEBUG)
     token = respx.post("https://login.salesforce.com/services/oauth2/token").mock(return_value=token_reply())
     limits_route()
-    src = source(auth={"method": "password", "client_id": "k", "client_secret": "cs-123", "username": "u@x.com",
-                       "password": "pw-456", "security_token": "st-789"})
+    src = source(auth={"method": "password", "client_id": "k", "client_secret": "cs-123-secret", "username": "u@x.com",
+                       "password": "pw-456-secret", "security_token": "st-789-secret"})
     connector(src).client.json("GET", "limits", kind="limits")
-    assert form(token.calls.last) == {"grant_type": "password", "client_id": "k", "client_secret": "cs-123",
-                                      "username": "u@x.com", "password": "pw-456st-789"}
+    assert form(token.calls.last) == {"grant_type": "password", "client_id": "k", "client_secret": "cs-123-secret",
+                                      "username": "u@x.com", "password": "pw-456-secretst-789-secret"}
     assert "deprecated" in caplog.text
-    for secret in ("cs-123", "pw-456", "st-789", "00Dtok1"):
+    for secret in ("cs-123-secret", "pw-456-secret", "st-789-secret", "00Dtok1"):
         assert secret not in caplog.text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from connector.cli import main as cli_main
 from connector.serve.service import ServeService
@@ -50,6 +51,9 @@ def test_a_purchase_event_moves_the_planted_customer_on_the_next_read(api: Api, 
     assert after["offers"][0]["offer"] == table[expected][1] != before["offers"][0]["offer"]
     assert after["scores"]["buy_90d"] > before["scores"]["buy_90d"]
     assert "total spend 9" in after["reasons"]["buy_90d"] or after["reasons"]["buy_90d"] != before["reasons"]["buy_90d"]
+    assert after["features"]["frequency"] == before["features"]["frequency"] + 6
+    assert after["features"]["monetary_total"] == pytest.approx(before["features"]["monetary_total"] + 900)
+    assert after["features"]["recency_days"] == pytest.approx(3.5)  # the last planted purchase, 2026-02-25 12:00
     assert after["live"] == {"events": 6, "by_type": {"purchase": 6}, "last_event_id": 6}
     assert after["snapshot_version"] == before["snapshot_version"]
     # a repeated event id is stored once

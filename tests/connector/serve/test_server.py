@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -166,3 +167,22 @@ def _start(shop: Shop, port: int) -> subprocess.Popen[str]:
             threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining
             return proc
     raise AssertionError(f"segsync serve exited with {proc.wait()}")
+
+
+def test_tls_from_the_yaml_serves_https_only(shop: Shop, tmp_path: Path) -> None:
+    from connector.sandbox.server import make_self_signed_cert
+
+    cert, key = make_self_signed_cert(tmp_path / "tls")
+    cfg = shop.config.model_copy(update={"serve": ServeConfig(port=0, tls_cert_file=cert, tls_key_file=key)})
+    server = ApiServer(cfg)
+    sock = _listening()
+    server.start_background(sock)
+    port = sock.getsockname()[1]
+    try:
+        r = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=ssl.create_default_context(cafile=str(cert)), timeout=30)
+        assert r.status_code == 200 and r.json()["snapshot_version"] == 1
+        with pytest.raises(httpx.HTTPError):  # plain HTTP is not answered
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+    finally:
+        server.stop()
+        server.close()
