@@ -47,6 +47,8 @@ _EXACT: dict[str, frozenset[str]] = {
     "numpy._core.numeric": frozenset({"_frombuffer"}),
     "numpy.random._pickle": frozenset({"__randomstate_ctor", "__bit_generator_ctor", "__generator_ctor"}),
     "numpy.random.mtrand": frozenset({"RandomState"}),
+    # a fitted estimator may keep the seeded Generator / SeedSequence it was given
+    "numpy.random.bit_generator": frozenset({"SeedSequence", "__pyx_unpickle_SeedSequence"}),
     "numpy.random._mt19937": frozenset({"MT19937"}),
     "numpy.random._pcg64": frozenset({"PCG64"}),
     "numpy.random._generator": frozenset({"Generator"}),
@@ -76,12 +78,12 @@ class SafeUnpickler(pickle.Unpickler):
 
 def allowed(module: str, name: str) -> bool:
     """Whether the unpickler may resolve `module.name`."""
-    if "." in name or name.startswith("__") and module != "numpy.random._pickle":
+    if module in _EXACT:  # listed one by one (numpy's Cython unpicklers are dunder names)
+        return name in _EXACT[module]
+    if "." in name or name.startswith("__"):
         return False  # attribute paths (`DataFrame.to_csv`) and dunders reach far beyond a class
     if module.startswith(_DENIED_PREFIXES):
         return False
-    if module in _EXACT:
-        return name in _EXACT[module]
     return module in _MODULES or module.startswith(_PREFIXES)
 
 
