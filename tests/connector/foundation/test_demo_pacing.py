@@ -24,8 +24,8 @@ SEARCH = "/crm/v3/objects/contacts/search"
 
 def _config(tmp_path: Path, token: str):
     path = tmp_path / "segsync.yaml"
-    path.write_text(CONFIG.format(sf_instance="https://127.0.0.1:9", experiment=EXPERIMENT, sf_client_id="x",
-                                  sf_client_secret="y", hs_token=token))
+    path.write_text(CONFIG.format(sf_instance="https://127.0.0.1:9", experiment=EXPERIMENT, sf_client_id="demo-client-id",
+                                  sf_client_secret="demo-client-secret", hs_token=token))
     return load_config(path, env={})
 
 
