@@ -87,7 +87,8 @@ def recommend_offers(
         method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
         price=catalog["price"].to_numpy(dtype="float64"), random_state=params.random_state,
     )
-    seg_names = dict(zip(seg["segment_id"].astype(str), seg.get("segment_name", seg["segment_id"]).astype(str), strict=True))
+    named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
+    seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
     compiled = rules.compile(catalog, snap.signals, seg_names)
     picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K)
     labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
