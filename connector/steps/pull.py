@@ -16,6 +16,7 @@ import pandas as pd
 from connector.crm.base import PullBatch
 from connector.crm.files import FilesReader
 from connector.crm.sink import MirrorSink
+from connector.crm.sql.plugin import SqlTables, pull_sql
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -26,11 +27,14 @@ log = logging.getLogger("segsync.pull")
 @dataclass(frozen=True)
 class PullResult:
     """The files source's tables as read this run (customers, transactions), or None, and its
-    line items (raw canonical line_items) when it names a product column; CRM pulls land in
-    the state store's mirror, not here."""
+    line items (raw canonical line_items) when it names a product column or sources.sql has a
+    line_items entity; events: canonical events of sources.sql (customer_id, occurred_at, type,
+    value, properties), or None. CRM and SQL customers and purchases land in the state store's
+    mirror, not here."""
 
     files: tuple[pd.DataFrame, pd.DataFrame] | None = None
     line_items: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
 
 
 def pull(ctx: CycleContext) -> PullResult:
@@ -51,12 +55,15 @@ def pull(ctx: CycleContext) -> PullResult:
             window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
             resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
             log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
+    sql = pull_sql(ctx) if ctx.config.sources.sql is not None else SqlTables()
     files = ctx.config.sources.files
     if files is None:
-        return PullResult()
+        return PullResult(line_items=sql.line_items, events=sql.events)
     customers, transactions, line_items = FilesReader(files, ctx.config.base_dir).read_all()
     ctx.count("pulled_files_transactions", len(transactions))
     if line_items is not None:
         ctx.count("pulled_files_line_items", len(line_items))
     log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
-    return PullResult(files=(customers, transactions), line_items=line_items)
+    if sql.line_items is not None:
+        line_items = sql.line_items if line_items is None else pd.concat([line_items, sql.line_items], ignore_index=True)
+    return PullResult(files=(customers, transactions), line_items=line_items, events=sql.events)
