@@ -118,10 +118,10 @@ class SqlTransactions(SqlEntity):
 
 
 class SqlLineItems(SqlEntity):
+    """Product lines of the purchases; who bought and when come from the parent purchase (transactions)."""
+
     line_id_column: str = Field("id", description="The line's unique key.")
-    transaction_id_column: str = "transaction_id"
-    customer_id_column: str = "customer_id"
-    date_column: str = "occurred_at"
+    transaction_id_column: str = Field("transaction_id", description="The parent purchase's key (transactions).")
     product_column: str = "product_id"
     product_name_column: str | None = None
     category_column: str | None = None
@@ -133,8 +133,7 @@ class SqlLineItems(SqlEntity):
         return self.line_id_column
 
     def columns(self) -> dict[str, str]:
-        named = {"source_id": self.line_id_column, "transaction_id": self.transaction_id_column,
-                 "customer_id": self.customer_id_column, "occurred_at": self.date_column,
+        named = {"source_id": self.line_id_column, "transaction_source_id": self.transaction_id_column,
                  "product_id": self.product_column, "product_name": self.product_name_column,
                  "category": self.category_column, "quantity": self.quantity_column,
                  "unit_price": self.unit_price_column}

@@ -7,8 +7,10 @@ read whole (no cursor column), every `full_scan_every` for an incremental one, t
 last key scan kept as the cursor of the stream `<entity>:keys`. Without a customers entity,
 each purchase's customer id becomes a customer of its own (as the files source does).
 
-Line items and events are read whole each run into canonical frames keyed by the source's
-ids (`customer_source_id`); the pipeline maps them to segsync's customer key.
+Line items are mirrored like purchases (a line takes its customer and date from its parent
+purchase when the tables are joined, connector.identity). Events are read whole each run into
+canonical events keyed by the source's ids (`customer_source_id`); the cycle maps them to
+segsync's customer key.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from connector.state.mirror import Mirror
 
 log = logging.getLogger("segsync.sql")
-MIRRORED = ("customers", "transactions")
+MIRRORED = ("customers", "transactions", "line_items")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class MirrorCounts:
 
 def pull_into_mirror(source: SqlSource, mirror: Mirror, now: datetime,
                      after_page: Callable[[], None] = lambda: None) -> MirrorCounts:
-    """Pull customers and transactions into `mirror`; `after_page` runs once each page is stored (a stop check)."""
+    """Pull customers, transactions and line items into `mirror`; `after_page` runs once each page is stored (a stop check)."""
     counts = MirrorCounts()
     entities = source.cfg.entities()
     for entity in (e for e in MIRRORED if e in entities):
@@ -58,7 +60,7 @@ def pull_into_mirror(source: SqlSource, mirror: Mirror, now: datetime,
             if derive:
                 _store_purchasers(mirror, batch)
             sink(batch)
-            seen.update(str(getattr(r, "source_id", None) or getattr(r, "transaction_id", "")) for r in batch.rows)
+            seen.update(record_id(r) for r in batch.rows)
             seen.update(batch.deleted_ids)
             after_page()
 
@@ -68,6 +70,14 @@ def pull_into_mirror(source: SqlSource, mirror: Mirror, now: datetime,
         counts.soft_deleted[entity] = sink.deleted
         counts.hard_deleted[entity] = _hard_deletes(source, mirror, entity, seen, now)
     return counts
+
+
+def record_id(record: Any) -> str:
+    """The source id of a pulled customer, transaction or line item."""
+    for name in ("source_id", "transaction_id", "line_item_id"):
+        if hasattr(record, name):
+            return str(getattr(record, name))
+    raise TypeError(f"not a pulled record: {type(record).__name__}")
 
 
 def _store_purchasers(mirror: Mirror, batch: PullBatch) -> None:
@@ -87,7 +97,8 @@ def _hard_deletes(source: SqlSource, mirror: Mirror, entity: str, seen: set[str]
         present = source.keys(entity)
     else:
         present = seen
-    live = mirror.customers(SOURCE) if entity == "customers" else mirror.transactions(SOURCE)
+    live = {"customers": mirror.customers, "transactions": mirror.transactions, "line_items": mirror.line_items}[entity](
+        SOURCE)
     gone = sorted(set(live["source_id"].astype(str)) - present)
     tombstones = [{"source_id": k, "deleted": True} for k in gone]
     mirror.commit_page(SOURCE, stream, cursor=Cursor(now) if cfg.cursor_column else None, **{entity: tombstones})
@@ -96,27 +107,7 @@ def _hard_deletes(source: SqlSource, mirror: Mirror, entity: str, seen: set[str]
     return len(gone)
 
 
-LINE_ITEM_COLUMNS = ["transaction_id", "customer_source_id", "occurred_at", "product_id", "product_name", "category",
-                     "quantity", "unit_price"]
 EVENT_COLUMNS = ["event_id", "customer_source_id", "type", "occurred_at", "value", "properties"]
-
-
-def read_line_items(source: SqlSource) -> pd.DataFrame:
-    """The line_items entity whole, canonical and raw (for segmentation.line_items.clean_line_items): transaction_id
-    and customer_source_id as the database names them; quantity 1 and unit_price NaN where not configured."""
-    rows = [r for r in source.read("line_items") if r["_key"] is not None]
-    frame = pd.DataFrame(rows, columns=[*source.selection("line_items").columns, "_key"])
-    out = frame.rename(columns={"customer_id": "customer_source_id"})
-    out["transaction_id"] = out["transaction_id"].astype("string")
-    out["customer_source_id"] = out["customer_source_id"].astype("string")
-    out["product_id"] = out["product_id"].astype("string")
-    out["occurred_at"] = [as_utc(v) for v in out["occurred_at"]]
-    out["quantity"] = [1.0 if v is None else as_amount(v) for v in out.get("quantity", [None] * len(out))]
-    out["unit_price"] = [as_amount(v) for v in out.get("unit_price", [None] * len(out))]
-    for name in ("product_name", "category"):
-        if name not in out:
-            out[name] = None
-    return out[LINE_ITEM_COLUMNS].reset_index(drop=True)
 
 
 def read_events(source: SqlSource) -> pd.DataFrame:

@@ -1,9 +1,8 @@
-"""The SQL source in one cycle: pull into the mirror, read line items and events, name customers by segsync's key.
+"""The SQL source in one cycle: pull into the mirror, read events, name customers by segsync's key.
 
-Customers and purchases land in the state store's mirror (source `sql`) like a CRM's, so the
-features step joins them through identity as it does every source; line items and events are
-read whole and handed on keyed by segsync's customer id (`connector.identity.customer_keys`)
-and, for line items, by the canonical transaction id (`sql-<id>`, as the mirror names it).
+Customers, purchases and line items land in the state store's mirror (source `sql`) like a
+CRM's, so the features step joins them through identity as it does every source; events are
+read whole and handed on keyed by segsync's customer id (`connector.identity.customer_keys`).
 Rows refused at the pull are stored as rejected rows of the `pull` step with their reason.
 """
 
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connector.crm.sql.mirroring import pull_into_mirror, read_events, read_line_items
+from connector.crm.sql.mirroring import pull_into_mirror, read_events
 from connector.crm.sql.records import SOURCE
 from connector.crm.sql.source import SqlSource
 from connector.identity import customer_keys
@@ -29,9 +28,8 @@ log = logging.getLogger("segsync.sql")
 
 @dataclass(frozen=True)
 class SqlTables:
-    """What the cycle takes from sources.sql besides the mirror: canonical line_items and events, or None."""
+    """What the cycle takes from sources.sql besides the mirror: canonical events, or None."""
 
-    line_items: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
 
 
@@ -44,7 +42,6 @@ def pull_sql(ctx: CycleContext) -> SqlTables:
 
     with SqlSource(cfg, ctx.config.base_dir, reject=reject) as source:
         counts = pull_into_mirror(source, ctx.store.mirror, datetime.now(UTC), after_page=ctx.check_stop)
-        line_items = read_line_items(source) if cfg.line_items is not None else None
         events = read_events(source) if cfg.events is not None else None
     for entity, n in counts.rows.items():
         ctx.count(f"pulled_sql_{entity}", n)
@@ -52,18 +49,12 @@ def pull_sql(ctx: CycleContext) -> SqlTables:
         if deleted:
             ctx.count(f"deleted_sql_{entity}", deleted)
         log.info("sql %s: %d changed row(s), %d deleted", entity, n, deleted)
-    keys = customer_keys(ctx.store.mirror.customers(SOURCE), ctx.config.identity).set_index("source_id")["customer_id"]
-    if line_items is not None:
-        ctx.count("pulled_sql_line_items", len(line_items))
-        line_items = line_items.assign(
-            customer_id=_customer_ids(line_items["customer_source_id"], keys),
-            transaction_id=f"{SOURCE}-" + line_items["transaction_id"].astype(str),
-        ).drop(columns="customer_source_id")
     if events is not None:
         ctx.count("pulled_sql_events", len(events))
+        keys = customer_keys(ctx.store.mirror.customers(SOURCE), ctx.config.identity).set_index("source_id")["customer_id"]
         events = events.assign(customer_id=_customer_ids(events["customer_source_id"], keys)).drop(
             columns="customer_source_id")
-    return SqlTables(line_items, events)
+    return SqlTables(events)
 
 
 def _customer_ids(source_ids: pd.Series, keys: pd.Series) -> pd.Series:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector.config.sql import SqlEntity
-from connector.crm.base import CustomerRecord, TransactionRecord
+from connector.crm.base import CustomerRecord, LineItemRecord, TransactionRecord
 from connector.crm.errors import FatalError
 from connector.crm.sql.selection import CURSOR, DELETED, KEY
 
@@ -122,8 +122,11 @@ class Converter:
         return {"record_key": key, "reason": f"sources.sql.{self.entity}: {reason}", "payload": payload}
 
     def _record(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[Any, list[str]]:
+        """The entity's record and what did not parse in it."""
         if self.entity == "customers":
             return self._customer(row, key, stamp)
+        if self.entity == "line_items":
+            return self._line_item(row, key, stamp)
         return self._transaction(row, key, stamp)
 
     def _customer(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[CustomerRecord, list[str]]:
@@ -150,6 +153,25 @@ class Converter:
         record = TransactionRecord(key, "" if customer is None else str(customer), occurred,
                                    float("nan") if amount is None else amount, SOURCE, stamp)
         return record, problems
+
+    def _line_item(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[LineItemRecord, list[str]]:
+        problems = []
+        numbers = {}
+        for name, default in (("quantity", 1.0), ("unit_price", float("nan"))):
+            raw = row.get(name)
+            number = as_amount(raw) if raw is not None else default
+            if number is None:
+                problems.append(f"{getattr(self.cfg, name + '_column', '')} {raw!r} is not a number")
+            numbers[name] = float("nan") if number is None else number
+        parent, product = row["transaction_source_id"], row["product_id"]
+        record = LineItemRecord(key, None if parent is None else str(parent), None if product is None else str(product),
+                                _text(row.get("product_name")), _text(row.get("category")), numbers["quantity"],
+                                numbers["unit_price"], SOURCE, stamp)
+        return record, problems
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _plain(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""`SqlSource`: customers and purchases streamed out of a database, page by page, into a sink.
+"""`SqlSource`: customers, purchases and their line items streamed out of a database, page by page, into a sink.
 
 The pull keeps the shared cursor's rules (connector.cursor). With a cursor column a scan reads
 rows after the stored (timestamp, key) bound in that order, one chunk at a time through a
@@ -67,6 +67,13 @@ class SqlSource:
         """Stream transactions changed after `since` (all without a cursor column) into `sink`."""
         return self.pull("transactions", sink, since)
 
+    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """Stream line items changed after `since` (all without a cursor column) into `sink`; None without a
+        line_items entity (nothing asked for)."""
+        if self.cfg.line_items is None:
+            return None
+        return self.pull("line_items", sink, since)
+
     def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         """Stream one entity's pages into `sink`; the cursor after the last page (None without a cursor column)."""
         sel = self.selection(entity)
@@ -117,7 +124,7 @@ class SqlSource:
             return {str(k) for chunk in result.scalars().partitions(self.cfg.chunk_size) for k in chunk}
 
     def read(self, entity: str) -> list[Mapping[str, Any]]:
-        """Every row of an entity with canonical names (line items, events): read whole, in chunks."""
+        """Every row of an entity with canonical names (events): read whole, in chunks."""
         sel = self.selection(entity)
         with self._session() as conn:
             sel.check(conn)

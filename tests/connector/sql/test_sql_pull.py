@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from connector.config import IdentityConfig
 from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.base import PullBatch
 from connector.crm.sql import SqlSource, pull_into_mirror
 from connector.crm.sql.mirroring import MirrorCounts
 from connector.cursor import BEGINNING, Cursor, decode_mark
+from connector.identity import canonical_tables
 from connector.state.store import StateStore
 from tests.connector.sql.conftest import Warehouse
 
@@ -176,3 +178,37 @@ def test_query_entity_is_wrapped_and_filtered_with_bound_parameters(warehouse: W
     with SqlSource(source, Path(".")) as opened:
         statement = str(opened.selection("transactions").rows((T0, "2")).compile(opened.engine))
     assert "FROM (SELECT id AS order_id" in statement and "2026" not in statement  # values are parameters
+
+
+def test_line_items_are_mirrored_incrementally_and_join_their_purchase(warehouse: Warehouse, store: StateStore) -> None:
+    warehouse.run(ORDERS)
+    warehouse.run(INSERT, [order(i, T0) for i in (1, 2)])
+    warehouse.run("CREATE TABLE order_lines (line_id INTEGER, order_id INTEGER, sku VARCHAR(20), qty VARCHAR(10), "
+                  "price NUMERIC(10, 2), updated_at TIMESTAMP)")
+    lines = "INSERT INTO order_lines VALUES (:line_id, :order_id, :sku, :qty, :price, :updated_at)"
+    warehouse.run(lines, [
+        {"line_id": 10, "order_id": 1, "sku": "A", "qty": "2", "price": 3.5, "updated_at": datetime(2026, 3, 1)},
+        {"line_id": 11, "order_id": 1, "sku": "B", "qty": "x", "price": 1, "updated_at": datetime(2026, 3, 1)},
+        {"line_id": 12, "order_id": 9, "sku": "C", "qty": "1", "price": 1, "updated_at": datetime(2026, 3, 1)},
+    ])
+    cfg = warehouse.config(**tx_config(warehouse), line_items={
+        "table": "order_lines", "line_id_column": "line_id", "transaction_id_column": "order_id",
+        "product_column": "sku", "quantity_column": "qty", "unit_price_column": "price", "cursor_column": "updated_at"})
+    rejected: list[dict[str, object]] = []
+    with SqlSource(cfg, Path("."), reject=lambda _e, rows: rejected.extend(rows)) as source:
+        assert pull_into_mirror(source, store.mirror, T0).rows["line_items"] == 3
+    assert [(r["record_key"], r["reason"]) for r in rejected] == [("11", "sources.sql.line_items: qty 'x' is not a number")]
+    mirrored = store.mirror.line_items("sql").set_index("source_id")
+    assert mirrored.loc["10", ["transaction_source_id", "product_id", "quantity", "unit_price"]].tolist() == [
+        "1", "A", "2.0", "3.5"]
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
+                              store.mirror.line_items())
+    assert tables.line_items is not None
+    joined = tables.line_items.set_index("product_id")
+    assert sorted(joined.index) == ["A", "B"]  # line 12's purchase 9 is not in the mirror: never a purchase
+    assert joined.loc["A", "customer_id"] == "sql-C1" and joined.loc["A", "transaction_id"] == "sql-1"
+
+    warehouse.run("UPDATE order_lines SET qty = '5', updated_at = :t WHERE line_id = 11", {"t": datetime(2026, 3, 2)})
+    with SqlSource(cfg, Path(".")) as source:
+        assert pull_into_mirror(source, store.mirror, T0).rows["line_items"] == 1
+    assert store.mirror.line_items("sql").set_index("source_id").loc["11", "quantity"] == "5.0"
