@@ -180,6 +180,7 @@ class CrmWriter:
 
     def _salesforce_catalog(self, catalog: Catalog) -> np.ndarray:
         if self._entries is None:
+            assert self.sf is not None, "products go to Salesforce only when it is simulated"
             products = self.sf.insert("Product2", [
                 {"Name": name, "ProductCode": code, "IsActive": True}
                 for code, name in zip(catalog.product_id.tolist(), catalog.name.tolist(), strict=True)])
@@ -190,6 +191,7 @@ class CrmWriter:
 
     def _hubspot_catalog(self, catalog: Catalog) -> np.ndarray:
         if self._products is None:
+            assert self.hs is not None, "products go to HubSpot only when it is simulated"
             self._products = np.array(self.hs.create("products", [
                 {"name": name, "hs_sku": code, "price": f"{price:.2f}"}
                 for code, name, price in zip(catalog.product_id.tolist(), catalog.name.tolist(),
