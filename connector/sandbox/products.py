@@ -39,10 +39,7 @@ def planted_products(
     """Customers are drawn `chunk` at a time on int32 codes; the id columns are categoricals, so
     a million customers (7M lines) cost about 300 MB, not a string per cell."""
     rng = np.random.default_rng(seed)
-    rank_weight = 1.0 / np.arange(1, n_products + 1) ** zipf
-    global_pop = rank_weight[rng.permutation(n_products)]
-    taste = np.vstack([rank_weight[rng.permutation(n_products)] for _ in range(n_segments)])
-    taste = (1 - shared) * taste / taste.sum(axis=1, keepdims=True) + shared * global_pop / global_pop.sum()
+    taste = segment_tastes(n_products, n_segments, rng, zipf=zipf, shared=shared)
     seg = rng.integers(0, n_segments, n_customers).astype(np.int32)
     cdf = np.cumsum(taste, axis=1)
     parts, visits = [], 0
@@ -98,6 +95,21 @@ def _codes(prefix: str, n: int, width: int) -> np.ndarray:
     """prefix + zero-padded 0..n-1 (fixed-width str array, the categories of an id column)."""
     digits = np.arange(n).astype(f"U{max(len(str(max(n - 1, 0))), width)}")
     return np.char.add(prefix, np.char.zfill(digits, width) if width else digits)
+
+
+def segment_tastes(n_products: int, n_segments: int, rng: np.random.Generator, *, zipf: float = 1.1,
+                   shared: float = 0.2) -> np.ndarray:
+    """The planted tastes: segments x products, each row a purchase distribution (a Zipf law over
+    the segment's own random order of the products, mixed with a global popularity)."""
+    rank_weight = 1.0 / np.arange(1, n_products + 1) ** zipf
+    global_pop = rank_weight[rng.permutation(n_products)]
+    taste = np.vstack([rank_weight[rng.permutation(n_products)] for _ in range(n_segments)])
+    return (1 - shared) * taste / taste.sum(axis=1, keepdims=True) + shared * global_pop / global_pop.sum()
+
+
+def draw_products(taste: np.ndarray, segment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One product index per row, drawn from the taste of the row's segment (index into taste)."""
+    return _draw(np.cumsum(taste, axis=1), segment, rng.random(len(segment)))
 
 
 def _draw(cdf: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
