@@ -27,7 +27,7 @@ from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.base import PullBatch, Sink
 from connector.crm.errors import FatalError, RetriableError
 from connector.crm.sql.database import first_line, open_engine, safe_url, session
-from connector.crm.sql.records import SOURCE, Converter, as_utc
+from connector.crm.sql.records import SOURCE, Converter, as_utc, record_id
 from connector.crm.sql.selection import Selection
 from connector.cursor import BEGINNING, Cursor, decode_mark, encode_mark, query_key
 
@@ -35,6 +35,8 @@ log = logging.getLogger("segsync.sql")
 
 #: Receives rows refused at the pull: (entity, [{record_key, reason, payload}]).
 Rejections = Callable[[str, list[dict[str, Any]]], None]
+#: Receives the keys of rows read without a problem: (entity, keys), so earlier rejections of them can close.
+Acceptances = Callable[[str, list[str]], None]
 NULL_CURSOR_SAMPLE = 1000
 
 
@@ -44,10 +46,11 @@ class SqlSource:
     name = SOURCE
 
     def __init__(self, cfg: SqlSourceConfig, base_dir: Path, *, reject: Rejections | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 accept: Acceptances | None = None, now: Callable[[], datetime] | None = None) -> None:
         self.cfg = cfg
         self.engine = open_engine(cfg, base_dir)
         self.reject: Rejections = reject or (lambda _entity, _rows: None)
+        self.accept: Acceptances = accept or (lambda _entity, _keys: None)
         self.now = now or (lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
@@ -112,6 +115,8 @@ class SqlSource:
             mark = page.mark
             if page.rejected:
                 self.reject(sel.name, page.rejected)
+            refused = {r["record_key"] for r in page.rejected}
+            self.accept(sel.name, [k for k in map(record_id, page.rows) if k not in refused])
             yield page
 
     def keys(self, entity: str) -> set[str]:

@@ -87,7 +87,7 @@ def test_null_keys_are_quarantined_and_the_rest_stored(warehouse: Warehouse, sto
     rejected: list[dict[str, Any]] = []
     pull(warehouse.config(transactions=TX), store, rejected)
     assert sorted(store.mirror.transactions("sql")["source_id"]) == ["1", "3"]
-    assert len(rejected) == 1 and rejected[0]["record_key"] is None
+    assert len(rejected) == 1 and rejected[0]["record_key"].startswith("transactions:null-key:")
     assert rejected[0]["reason"] == "sources.sql.transactions: id is NULL: a row needs a key to be stored"
     assert rejected[0]["payload"]["amount"] == "7"
 
