@@ -3,7 +3,7 @@
 Canonical events (DESIGN.md): customer_id, occurred_at (UTC), type, value, properties, and
 ``feature`` when a source carries the product feature as a column. Sources today: the files
 source's events file (sources.files.events) and the live events `segsync serve` accepted
-(connector.state.events). A source plugin that provides events adds its frame to ``frames``.
+(connector.state.events), and the events the pull step hands on (sources.sql's events entity).
 """
 
 from __future__ import annotations
@@ -83,8 +83,12 @@ def build_usage(cfg: EventFeaturesConfig, frames: Sequence[pd.DataFrame], custom
     return Usage(coded, spec, rejected)
 
 
-def frames_from(files: FilesEvents | None, base_dir: Path, store: Any, through: int) -> list[pd.DataFrame]:
-    """Every configured source's events: the events file, then the live events."""
-    frames = [read_events_file(files, base_dir)] if files is not None else []
+def frames_from(files: FilesEvents | None, base_dir: Path, store: Any, through: int,
+                pulled: Sequence[pd.DataFrame | None] = ()) -> list[pd.DataFrame]:
+    """Every source's events: those the pull step handed on (sources.sql), the events file, then
+    the live events."""
+    frames = [f for f in pulled if f is not None]
+    if files is not None:
+        frames.append(read_events_file(files, base_dir))
     frames.append(live_events(store, through))
     return frames

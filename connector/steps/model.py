@@ -109,7 +109,8 @@ def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through:
     if cfg.features.events is None:
         return None
     files = cfg.sources.files.events if cfg.sources.files is not None else None
-    usage = build_usage(cfg.features.events, frames_from(files, cfg.base_dir, ctx.store, through), customers,
+    pulled = ctx.results.pull.events if ctx.results.pull is not None else None
+    usage = build_usage(cfg.features.events, frames_from(files, cfg.base_dir, ctx.store, through, [pulled]), customers,
                         latest=plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")).latest)
     if usage is not None and len(usage.rejected):
         ctx.store.rejected.add(ctx.run_id, "features", "events", [
