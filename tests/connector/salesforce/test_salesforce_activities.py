@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from connector.config import EventFeaturesConfig
 from connector.config.sources import SalesforceEvents
@@ -41,3 +42,25 @@ def test_tasks_and_cases_become_events_and_usage_features() -> None:
 
     only_cases = read_activities(conn.client, SalesforceEvents(tasks=False))
     assert only_cases["type"].tolist() == ["ticket"]
+
+
+def test_the_saas_population_loads_into_salesforce_and_its_drivers_come_back_through_the_connector() -> None:
+    from connector.saas_demo import user_features
+    from connector.sandbox.saas import simulate_saas
+    from connector.sandbox.saas_crm import load_into_salesforce
+    from connector.sandbox.saas_scenario import DRIVERS, load_saas_scenario
+
+    population = simulate_saas(load_saas_scenario("saas"), 40, random_state=9)
+    sb = make_sandbox()
+    ids = load_into_salesforce(sb, population)
+    conn = make_connector(sb)
+    events = read_activities(conn.client, SalesforceEvents())
+    assert len(events) == len(population.events)
+    by_contact = {v: k for k, v in ids.items()}
+    pulled = events.assign(customer_id=events["customer_source_id"].map(by_contact))
+    features = user_features(pulled, population.truth)
+    truth = population.truth.set_index("customer_id").loc[features.index]
+    for driver in DRIVERS:
+        assert features[driver].tolist() == pytest.approx(truth[driver].tolist())
+    won = list(conn.client.query_records("SELECT Id, ContactId FROM Opportunity WHERE StageName = 'Closed Won'"))
+    assert {by_contact[r["ContactId"]] for r in won} == set(truth.index[truth["converted"]])
