@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
     demo.add_argument("--scenario", default="default", help="scenario name (default, null, saas) or a YAML file")
     demo.add_argument("--users", type=int, help="saas scenario: how many free-tier users (default 20,000)")
+    demo.add_argument("--products", type=int, default=40,
+                      help="purchases hold products of a catalog this large, and offers are written (0: none)")
     demo.add_argument("--realistic-pacing", action="store_true",
                       help="wait out the sandbox CRMs' rate limits in real time (by default waits move the simulated clock)")
     return p
