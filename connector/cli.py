@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hubspot-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    serve.add_argument("--products", type=int, default=40,
+                       help="cdnow: purchases hold products of a catalog this large, as line items (0: none)")
     serve.add_argument("--jwt-dir", default="segsync-sandbox",
                        help="folder for the JWT bearer flow's private key and certificate (reused if there)")
     api = sub.add_parser("serve", help="the real-time API over the last cycle's snapshot (needs segsync[serve])")
