@@ -107,7 +107,7 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot", "events"):
+    for source in ("files", "salesforce", "hubspot", "sql", "events"):
         ctx.store.rejected.resolve_step("features", source)
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
     rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
