@@ -37,10 +37,8 @@ def pull_sql(ctx: CycleContext) -> SqlTables:
     cfg = ctx.config.sources.sql
     assert cfg is not None
 
-    def reject(_entity: str, rows: list[dict[str, Any]]) -> None:
-        ctx.store.rejected.add(ctx.run_id, "pull", SOURCE, rows)
-
-    with SqlSource(cfg, ctx.config.base_dir, reject=reject) as source:
+    book = PullRejections(ctx)
+    with SqlSource(cfg, ctx.config.base_dir, reject=book.reject, accept=book.accept) as source:
         counts = pull_into_mirror(source, ctx.store.mirror, datetime.now(UTC), after_page=ctx.check_stop)
         events = read_events(source) if cfg.events is not None else None
     for entity, n in counts.rows.items():
@@ -55,6 +53,32 @@ def pull_sql(ctx: CycleContext) -> SqlTables:
         events = events.assign(customer_id=_customer_ids(events["customer_source_id"], keys)).drop(
             columns="customer_source_id")
     return SqlTables(events)
+
+
+class PullRejections:
+    """Rows refused at the pull, as rejected rows of the `pull` step: one open rejection per row (a row read again
+    replaces its own), closed once the row is read without a problem."""
+
+    def __init__(self, ctx: CycleContext) -> None:
+        self.ctx = ctx
+        open_rows = ctx.store.rejected.open()
+        mine = open_rows[(open_rows["step"] == "pull") & (open_rows["source"] == SOURCE)]
+        self.open: set[str] = set(mine["record_key"].dropna().astype(str))
+
+    def reject(self, _entity: str, rows: list[dict[str, Any]]) -> None:
+        keys = {str(r["record_key"]) for r in rows}
+        self._close(keys)
+        self.ctx.store.rejected.add(self.ctx.run_id, "pull", SOURCE, rows)
+        self.open |= keys
+
+    def accept(self, _entity: str, keys: list[str]) -> None:
+        self._close(set(keys))
+
+    def _close(self, keys: set[str]) -> None:
+        done = keys & self.open
+        if done:
+            self.ctx.store.rejected.resolve("pull", SOURCE, sorted(done))
+            self.open -= done
 
 
 def _customer_ids(source_ids: pd.Series, keys: pd.Series) -> pd.Series:
