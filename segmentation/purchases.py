@@ -15,6 +15,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 _DAY = pd.Timedelta(days=1)
+#: Time constant (days) of the decayed purchase count: a purchase a quarter ago weighs 1/e.
+DECAY_DAYS = 90.0
+#: The window (days) of `recent_txn`, the customer's current activity.
+ACTIVE_DAYS = 90.0
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,13 @@ class PurchaseHistory:
     """customers x products, as of `as_of`.
 
     counts: transactions containing the product (csr, float32); last_days: 1 + days since the
-    last such transaction (csr, same pattern; 0 means never); spend_price: the customer's mean
-    unit price paid (NaN when unknown); txn_count: transactions per customer; last_any_days:
-    days since the customer's last purchase (NaN when none).
+    last such transaction (csr, same pattern; 0 means never); first_days: 1 + days since the
+    first one (same pattern), so (first - last) / (count - 1) is the customer's own repurchase
+    interval for the product; decayed: those transactions weighted exp(-age / DECAY_DAYS)
+    (same pattern); spend_price: the customer's mean unit price paid (NaN when unknown);
+    txn_count: transactions per customer; last_any_days / first_any_days: days since the
+    customer's last / first purchase (NaN when none); recent_txn: their transactions in the
+    last ACTIVE_DAYS.
     """
 
     as_of: pd.Timestamp
@@ -65,6 +73,10 @@ class PurchaseHistory:
     spend_price: np.ndarray
     txn_count: np.ndarray
     last_any_days: np.ndarray
+    first_days: sp.csr_matrix
+    decayed: sp.csr_matrix
+    first_any_days: np.ndarray
+    recent_txn: np.ndarray
 
     @classmethod
     def build(
@@ -78,17 +90,24 @@ class PurchaseHistory:
         days = (as_of.timestamp() - enc.seconds[keep]) / 86400.0
         n_c, n_p = len(customer_ids), len(product_ids)
         lines = pd.DataFrame({"cp": c * n_p + p, "tx": tx, "days": days}).drop_duplicates(["cp", "tx"])
-        per = lines.groupby("cp", sort=True)["days"].agg(["size", "min"])
+        lines["weight"] = np.exp(-lines["days"].to_numpy() / DECAY_DAYS)
+        per = lines.groupby("cp", sort=True).agg(size=("days", "size"), last=("days", "min"), first=("days", "max"), weight=("weight", "sum"))
         cp = per.index.to_numpy()
-        shape = (n_c, n_p)
-        counts = sp.csr_matrix((per["size"].to_numpy(np.float32), (cp // n_p, cp % n_p)), shape=shape)
-        last = sp.csr_matrix((1.0 + per["min"].to_numpy(np.float32), (cp // n_p, cp % n_p)), shape=shape)
-        visits = pd.DataFrame({"c": c, "tx": tx, "days": days}).drop_duplicates(["c", "tx"]).groupby("c")["days"].agg(["size", "min"])
-        txn = np.zeros(n_c)
-        txn[visits.index.to_numpy()] = visits["size"].to_numpy()
-        last_any = np.full(n_c, np.nan)
-        last_any[visits.index.to_numpy()] = visits["min"].to_numpy()
-        return cls(as_of, customer_ids, product_ids, counts, last, _mean_price(enc.price[keep], c, n_c), txn, last_any)
+
+        def pairs(values: np.ndarray) -> sp.csr_matrix:
+            return sp.csr_matrix((values.astype(np.float32), (cp // n_p, cp % n_p)), shape=(n_c, n_p))
+
+        visits = pd.DataFrame({"c": c, "tx": tx, "days": days}).drop_duplicates(["c", "tx"])
+        per_c = visits.assign(active=visits["days"] <= ACTIVE_DAYS).groupby("c").agg(
+            size=("days", "size"), last=("days", "min"), first=("days", "max"), active=("active", "sum"))
+        at = per_c.index.to_numpy()
+        txn, last_any, first_any, active = np.zeros(n_c), np.full(n_c, np.nan), np.full(n_c, np.nan), np.zeros(n_c)
+        txn[at], last_any[at], first_any[at], active[at] = (per_c[k].to_numpy() for k in ("size", "last", "first", "active"))
+        return cls(
+            as_of, customer_ids, product_ids, pairs(per["size"].to_numpy()), pairs(1.0 + per["last"].to_numpy()),
+            _mean_price(enc.price[keep], c, n_c), txn, last_any, pairs(1.0 + per["first"].to_numpy()),
+            pairs(per["weight"].to_numpy()), first_any, active,
+        )
 
     @property
     def owned(self) -> sp.csr_matrix:
@@ -102,6 +121,7 @@ class PurchaseHistory:
         return PurchaseHistory(
             self.as_of, pd.Index(self.customer_ids[rows]), self.product_ids, self.counts[rows],
             self.last_days[rows], self.spend_price[rows], self.txn_count[rows], self.last_any_days[rows],
+            self.first_days[rows], self.decayed[rows], self.first_any_days[rows], self.recent_txn[rows],
         )
 
 
