@@ -133,7 +133,7 @@ class OfferRanker(BaseEstimator):
             _per_customer(history.txn_count, k), _per_customer(history.last_any_days, k),
             (count > 0), count / np.maximum(history.txn_count, 1)[:, None], signals.repeat_rate[safe],
             *(_row_ranks(v, cand) for v in (count + np.where(last > 0, 1 / (1 + last), 0), recency, found.similar, seg, signals.recent[safe])),
-            *_cycle_columns(history, rows, safe, count, last),
+            *_cycle_columns(history, rows, cand, count, last),
             _per_customer(history.first_any_days, k), _per_customer(history.recent_txn, k), *_visit_cycle(history, k),
             signals.trend[safe], signals.product_age[safe], together, _row_ranks(together, cand),
         ]
@@ -144,26 +144,36 @@ class OfferRanker(BaseEstimator):
 
 
 def _row_ranks(values: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Each candidate's rank (0 = best) by `values` (n, K) among the customer's candidates: what
-    a pointwise model needs to rank within a customer rather than across customers."""
-    v = np.where(cand >= 0, values, -np.inf)
-    return np.argsort(np.argsort(-v, axis=1, kind="stable"), axis=1).astype(np.float32)
+    """Each candidate's rank (0 = best; ties share the best rank) by `values` (n, K) among the
+    customer's candidates: what a pointwise model needs to rank within a customer rather than
+    across customers. Ties sharing a rank keeps it independent of slot order and padding, so a
+    customer's features do not depend on the chunk they are scored in."""
+    v = np.where(cand >= 0, -values, np.inf)
+    order = np.argsort(v, axis=1, kind="stable")
+    s = np.take_along_axis(v, order, axis=1)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    start = np.maximum.accumulate(np.where(new, np.arange(s.shape[1]), 0), axis=1)
+    out = np.empty_like(start)
+    np.put_along_axis(out, order, start, axis=1)
+    return out.astype(np.float32)
 
 
 def _per_customer(values: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(np.asarray(values, dtype=np.float64)[:, None], k, axis=1)
 
 
-def _cycle_columns(history: PurchaseHistory, rows: np.ndarray, safe: np.ndarray, count: np.ndarray, last: np.ndarray) -> list[np.ndarray]:
+def _cycle_columns(history: PurchaseHistory, rows: np.ndarray, cand: np.ndarray, count: np.ndarray, last: np.ndarray) -> list[np.ndarray]:
     """own_first_days, own_interval, own_due, own_decayed, rank_decayed, in_last_visit (n, K)."""
-    n, k = safe.shape
+    n, k = cand.shape
+    safe = np.maximum(cand, 0)
     first = lookup(history.first_days, rows, safe.ravel()).reshape(n, k)
     decayed = lookup(history.decayed, rows, safe.ravel()).reshape(n, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         interval = np.where(count > 1, (first - last) / np.maximum(count - 1, 1), np.nan)
         due = (last - 1) / interval
     in_last = (last > 0) & (last - 1 - history.last_any_days[:, None] < 1.0)
-    return [np.where(first > 0, first, np.nan), interval, due, decayed, _row_ranks(decayed, np.where(count > 0, safe, -1)), in_last]
+    return [np.where(first > 0, first, np.nan), interval, due, decayed, _row_ranks(decayed, np.where(count > 0, cand, -1)), in_last]
 
 
 def _visit_cycle(history: PurchaseHistory, k: int) -> list[np.ndarray]:

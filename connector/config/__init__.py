@@ -25,6 +25,7 @@ from connector.config.destinations import (
     ListsConfig,
     SalesforceDestination,
 )
+from connector.config.features import EventFeaturesConfig, FeaturesConfig
 from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
     Arm,
@@ -41,14 +42,17 @@ from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
 from connector.config.serve import ServeConfig
 from connector.config.sources import (
+    FilesEvents,
     FilesSource,
     HttpConfig,
     HubSpotAuth,
+    HubSpotLineItems,
     HubSpotSource,
     IdentityConfig,
     QuarantineConfig,
     SalesforceAuth,
     SalesforceCustomers,
+    SalesforceLineItems,
     SalesforceSource,
     SalesforceTransactions,
     SourcesConfig,
@@ -57,10 +61,10 @@ from connector.crm.errors import ConfigurationError
 
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
-    "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
+    "EventFeaturesConfig", "ExperimentsConfig", "FeaturesConfig", "FilesDestination", "FilesEvents", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
     "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
-    "SourcesConfig", "StateConfig", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
+    "SourcesConfig", "StateConfig", "HubSpotLineItems", "SalesforceLineItems", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",
 ]
