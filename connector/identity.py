@@ -3,7 +3,8 @@
 The key is derived from the normalised email when there is one ("e-" + 16 hex of its
 SHA-256, so the key carries no personal data), so the same person in Salesforce and HubSpot
 is one customer (DESIGN.md, "Identity"). Records without an email keep a per-source key
-("salesforce-003...", "hubspot-512"), and a files source keeps the file's own customer id.
+("<source>-<its id>", e.g. "hubspot-512"), and a table source (a file) keeps its own customer id.
+Each source's record ids land in the customers column its plugin declares (`id_column`).
 A second record with the same email in one CRM is a duplicate: it is rejected with a reason
 naming both ids, and its purchases still count for the customer.
 """
@@ -11,13 +12,12 @@ naming both ids, and its purchases still count for the customer.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
 from connector.config import IdentityConfig
-
-SOURCES = ("salesforce", "hubspot")
 
 
 def normalise_email(email: object, cfg: IdentityConfig) -> str | None:
@@ -40,7 +40,8 @@ def email_key(email: str) -> str:
 
 @dataclass
 class CanonicalTables:
-    """customers: customer_id, email, created_at, salesforce_id, hubspot_id, attributes...;
+    """customers: customer_id, email, created_at, one record id column per source that has one
+    (salesforce_id, hubspot_id, ...), attributes...;
     transactions: transaction_id, customer_id, occurred_at, amount, source;
     keys: source, source_id -> customer_id for every mirrored customer record;
     rejected: source, record_key, reason."""
@@ -55,9 +56,15 @@ def canonical_tables(
     mirror_customers: pd.DataFrame,
     mirror_transactions: pd.DataFrame,
     cfg: IdentityConfig,
-    files: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    id_columns: Mapping[str, str],
+    keyed: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None,
 ) -> CanonicalTables:
-    """Join the mirrored CRM records (and a files source) into the canonical tables."""
+    """Join the mirrored records and the tables of keyed sources into the canonical tables.
+
+    id_columns: source name -> the customers column of its record ids (every one becomes a
+    column, empty where no record has one); keyed: source name -> (customers, transactions)
+    of each table source, whose customer_id is segsync's key already (a transaction without
+    a `source` is that source's)."""
     keys, rejected = _keys(mirror_customers, cfg)
     attrs = pd.json_normalize(mirror_customers["attributes"].tolist()) if len(mirror_customers) else pd.DataFrame()
     attrs.index = mirror_customers.index
@@ -65,12 +72,12 @@ def canonical_tables(
     recs["customer_id"] = keys["customer_id"].to_numpy()
     recs["email"] = keys["email"].to_numpy()
     primary = recs[~keys["duplicate"].to_numpy()]
-    customers = _one_row_per_customer(primary)
+    customers = _one_row_per_customer(primary, id_columns)
     tx = _transactions(mirror_transactions, keys)
-    if files is not None:
-        f_customers, f_tx = files
-        customers = pd.concat([customers, f_customers.assign(customer_id=f_customers["customer_id"].astype(str))], ignore_index=True)
-        tx = pd.concat([tx, f_tx], ignore_index=True)
+    for name, (k_customers, k_tx) in (keyed or {}).items():
+        customers = pd.concat([customers, k_customers.assign(customer_id=k_customers["customer_id"].astype(str))], ignore_index=True)
+        source = k_tx["source"].fillna(name) if "source" in k_tx else name
+        tx = pd.concat([tx, k_tx.assign(source=source)], ignore_index=True)
     return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected)
 
 
@@ -97,12 +104,12 @@ def _keys(mirror: pd.DataFrame, cfg: IdentityConfig) -> tuple[pd.DataFrame, pd.D
     return out, rejected
 
 
-def _one_row_per_customer(recs: pd.DataFrame) -> pd.DataFrame:
+def _one_row_per_customer(recs: pd.DataFrame, id_columns: Mapping[str, str]) -> pd.DataFrame:
     cols = [c for c in recs.columns if c not in ("source", "source_id")]
     base = recs.sort_values("created_at").drop_duplicates("customer_id")[cols].set_index("customer_id")
-    for src in SOURCES:
+    for src, column in id_columns.items():
         ids = recs.loc[recs["source"] == src].set_index("customer_id")["source_id"]
-        base[f"{src}_id"] = ids.reindex(base.index)
+        base[column] = ids.reindex(base.index)
     return base.reset_index()
 
 

@@ -30,9 +30,12 @@ def _transaction_row(r: TransactionRecord) -> dict[str, Any]:
 class MirrorSink:
     """Commits each page into `mirror` under (source, stream) with its cursor."""
 
+    #: The entities the mirror holds: a record source's pulls of these are stored.
+    STREAMS = ("customers", "transactions")
+
     def __init__(self, mirror: Mirror, source: str, stream: str) -> None:
-        if stream not in ("customers", "transactions"):
-            raise ValueError(f"stream must be customers or transactions (got {stream!r})")
+        if stream not in self.STREAMS:
+            raise ValueError(f"stream must be one of {', '.join(self.STREAMS)} (got {stream!r})")
         self.mirror = mirror
         self.source = source
         self.stream = stream

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from connector.crm.base import FieldSpec
+from connector.crm.registry import id_columns
 from connector.steps.materiality import round_scores
 
 if TYPE_CHECKING:
@@ -17,8 +18,8 @@ OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
 
 
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
-    """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
-    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict), and
+    """One row per customer: customer_id, email, each source's record id column
+    (connector.crm.registry.id_columns), segment_id, segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict), and
     with line items offer_1..3 and offer_reasons (an arm may switch them to the segment's own).
 
     Scores and CLV are on their materiality rule's unit (whole percentage points and whole
@@ -26,7 +27,7 @@ def desired_state(ctx: CycleContext) -> pd.DataFrame:
     done = ctx.results
     assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
     segments, customers = done.segment.segments, done.features.customers
-    ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
+    ids = [c for c in ("email", *id_columns().values()) if c in customers.columns]
     table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
     scores = done.score.scores if done.score is not None else None
     if scores is not None and len(scores.columns):

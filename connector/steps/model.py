@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.crm.registry import id_columns
 from connector.identity import canonical_tables
+from connector.steps.pull import PullResult
 from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
 from segmentation.features import Plausible, build_features, clean_transactions
@@ -69,8 +71,11 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
-    files = ctx.results.pull.files if ctx.results.pull is not None else None
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files)
+    pulled = ctx.results.pull or PullResult()
+    customers = pulled.frames("customers")
+    keyed = {name: (customers.get(name, tx[["customer_id"]].dropna().drop_duplicates()), tx)
+             for name, tx in pulled.frames("transactions").items()}
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(), keyed)
     # live events accepted by `segsync serve` are a source: their purchases count as transactions
     events_through = store.events.last_id()
     live = store.events.purchases(events_through)
@@ -103,10 +108,9 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot", "events"):
-        ctx.store.rejected.resolve_step("features", source)
+    ctx.store.rejected.resolve_step("features")
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
-    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
+    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).to_numpy())
     for source, group in rejected_tx.groupby("source"):
         ctx.store.rejected.add(ctx.run_id, "features", str(source), [
             {"record_key": r.transaction_id, "reason": r.reason, "payload": {"customer_id": r.customer_id}}

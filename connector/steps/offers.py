@@ -1,6 +1,7 @@
 """Step `offers`: three products per customer, after `score` and before `assign`.
 
-It runs when the data has line items (a files source with a product column). Every line item
+It runs when the data has line items (a source that provides them: a files source with a
+product column). Every line item
 is either used or quarantined with its reason (cancellations, no customer, fee codes, zero
 prices) as rejected rows of this step, re-checked each run. The out-of-time table of methods,
 the chosen method and each segment's top offers are saved as the `offers` artifact, so
@@ -10,7 +11,7 @@ the chosen method and each segment's top offers are saved as the `offers` artifa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +59,10 @@ def offer_rules(cfg: OffersConfig) -> OfferRules:
 
 def offers(ctx: CycleContext) -> OffersResult | None:
     cfg = ctx.config.offers
-    raw = ctx.results.pull.line_items if ctx.results.pull is not None else None
-    if not cfg.enabled or raw is None or ctx.results.segment is None or ctx.results.features is None:
+    raw = ctx.results.pull.frames("line_items") if ctx.results.pull is not None else {}
+    if not cfg.enabled or not raw or ctx.results.segment is None or ctx.results.features is None:
         return None
-    clean, rejected = clean_line_items(raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
-    _record_rejections(ctx, rejected)
+    clean = _clean(ctx, raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
     ctx.count("line_items", len(clean))
     if clean.empty:
         log.info("no usable line items: no offers")
@@ -84,12 +84,22 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     return OffersResult(table, result.defaults, summary)
 
 
-def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame) -> None:
-    """Each run re-checks every line item: close the old open rejections, store the current ones."""
-    ctx.store.rejected.resolve_step("offers", "files")
+def _clean(ctx: CycleContext, raw: Mapping[str, pd.DataFrame], codes: Iterable[str]) -> pd.DataFrame:
+    """Every source's line items cleaned (segmentation.line_items); the rejected stored per source."""
+    ctx.store.rejected.resolve_step("offers")
+    cleaned = []
+    for source, items in raw.items():
+        clean, rejected = clean_line_items(items, codes)
+        _record_rejections(ctx, source, rejected)
+        cleaned.append(clean)
+    return pd.concat(cleaned, ignore_index=True) if len(cleaned) > 1 else cleaned[0]
+
+
+def _record_rejections(ctx: CycleContext, source: str, rejected: pd.DataFrame) -> None:
+    """Each run re-checks every line item (the old open rejections were closed): store the current ones."""
     if rejected.empty:
         return
-    ctx.store.rejected.add(ctx.run_id, "offers", "files", [
+    ctx.store.rejected.add(ctx.run_id, "offers", source, [
         {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
         for r in rejected.itertuples(index=False)
     ])

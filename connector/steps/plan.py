@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from connector.crm.base import FieldUpdate
+from connector.crm.plugin import WriteSpec
 from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
 from connector.steps.materiality import policy_fingerprint, settle
 
@@ -56,8 +57,9 @@ class DestinationPlan:
 @dataclass(frozen=True)
 class PlanResult:
     """desired: one row per customer (connector.steps.desired.desired_state); destinations:
-    the diff per CRM, which `push` sends; summaries: one small dict per destination
-    (DestinationPlan.summary, plus the files destination); power: minimum detectable lift rows."""
+    the diff per field destination, which `push` sends; summaries: one small dict per
+    destination (DestinationPlan.summary, plus each table destination); power: minimum
+    detectable lift rows."""
 
     desired: pd.DataFrame
     destinations: dict[str, DestinationPlan]
@@ -69,38 +71,46 @@ def plan(ctx: CycleContext) -> PlanResult | None:
     if ctx.results.segment is None:
         return None
     table = desired_state(ctx)
+    plugins = ctx.plugins()
     plans: dict[str, DestinationPlan] = {}
-    dests = ctx.config.destinations
-    if dests.salesforce is not None:
-        sf = dests.salesforce
-        # by Id unless told to upsert on the External ID; either way segsync stamps its key there
-        record_col = "customer_id" if sf.match == "external_id" else "salesforce_id"
-        mapping = {**sf.fields, "customer_id": sf.external_id_field} if sf.external_id_field else sf.fields
-        plans["salesforce"] = _crm_plan(ctx, "salesforce", table, mapping, "salesforce_id", record_col, sf.lists)
-    if dests.hubspot is not None:
-        hs_table, record_col = table, "hubspot_id"
-        if dests.hubspot.match == "email" and "hubspot_id" in table.columns:
-            # upsert on the contact's email as HubSpot holds it: the identity-normalised one may
-            # differ (strip_plus_tags) and would create a second contact
-            hs_table, record_col = table.assign(hubspot_email=table["hubspot_id"].map(_crm_emails(ctx, "hubspot"))), "hubspot_email"
-        plans["hubspot"] = _crm_plan(ctx, "hubspot", hs_table, dests.hubspot.properties, "hubspot_id", record_col, dests.hubspot.lists)
+    for dest in plugins.field_destinations():
+        spec = dest.write_spec()
+        if spec is not None and dest.id_column is not None:
+            addressed, record_col = _addressed(ctx, table, dest.name, dest.id_column, spec.match)
+            plans[dest.name] = _destination_plan(ctx, dest.name, addressed, spec, dest.id_column, record_col)
     new_arms = int(ctx.counts.get("new_arms", 0))
     rejected = ctx.store.rejected.open_count()
     summaries = [p.summary(new_arms, rejected) for p in plans.values()]
-    if dests.files is not None:
-        summaries.append({"destination": f"files ({dests.files.path})", "updates": len(table), "new_arms": new_arms, "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
+    for whole in plugins.table_destinations():
+        output = whole.output()
+        if output is not None:
+            summaries.append({"destination": f"{whole.name} ({output[1]})", "updates": len(table), "new_arms": new_arms,
+                              "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
     for s in summaries:
         log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
     return PlanResult(table, plans, summaries, _power(ctx))
 
 
-def _crm_emails(ctx: CycleContext, source: str) -> dict[str, str]:
-    """CRM record id -> the email as stored in that CRM (from the mirror)."""
+def _addressed(ctx: CycleContext, table: pd.DataFrame, dest: str, id_col: str, match: str) -> tuple[pd.DataFrame, str]:
+    """(the table, the column a record is written by) for a destination's `WriteSpec.match`."""
+    if match == "customer_id":
+        return table, "customer_id"
+    if match == "email" and id_col in table.columns:
+        # the email as the destination holds it: the identity-normalised one may differ
+        column = f"{dest}_email"
+        return table.assign(**{column: table[id_col].map(_source_emails(ctx, dest))}), column
+    return table, id_col
+
+
+def _source_emails(ctx: CycleContext, source: str) -> dict[str, str]:
+    """Record id -> the email as stored in that source (from the mirror)."""
     mirror = ctx.store.mirror.customers(source)
     return dict(zip(mirror["source_id"].astype(str), mirror["email"], strict=True))
 
 
-def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_col: str, record_col: str, lists_cfg) -> DestinationPlan:
+def _destination_plan(ctx: CycleContext, dest: str, table: pd.DataFrame, spec: WriteSpec, id_col: str,
+                      record_col: str) -> DestinationPlan:
+    mapping = dict(spec.fields)
     keys = [k for k in mapping if k in table.columns]
     missing = sorted(set(mapping) - set(keys))
     policy = ctx.config.destinations.materiality
@@ -129,8 +139,8 @@ def _crm_plan(ctx: CycleContext, dest: str, table, mapping: dict[str, str], id_c
         rid = str(row[record_col])
         p.updates.append(FieldUpdate(rid, values))
         p.record_keys[rid] = row["customer_id"]
-    if lists_cfg.enabled and id_col in table.columns:
-        _list_diff(ctx, p, list_memberships(ctx, table, id_col, lists_cfg))
+    if spec.lists is not None and id_col in table.columns:
+        _list_diff(ctx, p, list_memberships(ctx, table, id_col, spec.lists))
     return p
 
 

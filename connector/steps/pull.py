@@ -1,20 +1,22 @@
-"""Step `pull`: stream each CRM's changed customers and transactions into the local mirror.
+"""Step `pull`: every source's changed records into the local mirror, or its tables as read.
 
-Each page and the cursor after it are stored in one transaction (crm.sink.MirrorSink over
+A RecordSource (connector.crm.plugin) streams each entity it provides that the mirror holds:
+each page and the cursor after it are stored in one transaction (crm.sink.MirrorSink over
 Mirror.commit_page), so a crash or a stop mid-pull re-reads at most one page next run, and a
-quiet day reads nothing.
+quiet day reads nothing. A TableSource is read whole; its tables live in this step's result.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from connector.crm.base import PullBatch
-from connector.crm.files import FilesReader
+from connector.crm.plugin import ENTITIES, RecordSource
 from connector.crm.sink import MirrorSink
 
 if TYPE_CHECKING:
@@ -25,38 +27,47 @@ log = logging.getLogger("segsync.pull")
 
 @dataclass(frozen=True)
 class PullResult:
-    """The files source's tables as read this run (customers, transactions), or None, and its
-    line items (raw canonical line_items) when it names a product column; CRM pulls land in
-    the state store's mirror, not here."""
+    """tables: source name -> entity -> canonical table, from the table sources (a files source)
+    as read this run; record sources' pulls land in the state store's mirror, not here."""
 
-    files: tuple[pd.DataFrame, pd.DataFrame] | None = None
-    line_items: pd.DataFrame | None = None
+    tables: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
+
+    def frames(self, entity: str) -> dict[str, pd.DataFrame]:
+        """source name -> its `entity` table, for the sources that read one."""
+        return {name: t[entity] for name, t in self.tables.items() if entity in t}
 
 
 def pull(ctx: CycleContext) -> PullResult:
-    for name, conn in ctx.connectors().items():
-        for stream in ("customers", "transactions"):
-            sink = MirrorSink(ctx.store.mirror, name, stream)
-            since = sink.cursor()
-            fn = conn.pull_customers if stream == "customers" else conn.pull_transactions
+    plugins = ctx.plugins()
+    for source in plugins.record_sources():
+        for entity in [e for e in ENTITIES if e in source.provides and e in MirrorSink.STREAMS]:
+            _pull_stream(ctx, source, entity)
+    tables: dict[str, Mapping[str, pd.DataFrame]] = {}
+    for table_source in plugins.table_sources():
+        read = table_source.read_tables()
+        if not read:
+            continue
+        tables[table_source.name] = read
+        for entity, frame in read.items():
+            if entity != "customers":
+                ctx.count(f"pulled_{table_source.name}_{entity}", len(frame))
+        log.info("%s: %s", table_source.name, ", ".join(f"{len(f)} {e} row(s)" for e, f in read.items()))
+    return PullResult(tables)
 
-            def page(batch: PullBatch, sink: MirrorSink = sink) -> None:
-                sink(batch)
-                ctx.check_stop()  # the page is stored: a stop here loses nothing
 
-            fn(page, since)
-            ctx.count(f"pulled_{name}_{stream}", sink.rows)
-            if sink.deleted:
-                ctx.count(f"deleted_{name}_{stream}", sink.deleted)
-            window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
-            resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
-            log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
-    files = ctx.config.sources.files
-    if files is None:
-        return PullResult()
-    customers, transactions, line_items = FilesReader(files, ctx.config.base_dir).read_all()
-    ctx.count("pulled_files_transactions", len(transactions))
-    if line_items is not None:
-        ctx.count("pulled_files_line_items", len(line_items))
-    log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
-    return PullResult(files=(customers, transactions), line_items=line_items)
+def _pull_stream(ctx: CycleContext, source: RecordSource, stream: str) -> None:
+    name = source.name
+    sink = MirrorSink(ctx.store.mirror, name, stream)
+    since = sink.cursor()
+
+    def page(batch: PullBatch) -> None:
+        sink(batch)
+        ctx.check_stop()  # the page is stored: a stop here loses nothing
+
+    source.pull(stream, page, since)
+    ctx.count(f"pulled_{name}_{stream}", sink.rows)
+    if sink.deleted:
+        ctx.count(f"deleted_{name}_{stream}", sink.deleted)
+    window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
+    resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
+    log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)

@@ -41,6 +41,7 @@ from connector.crm.hubspot.records import (
     transaction_records,
 )
 from connector.crm.hubspot.writes import PropertyWriter
+from connector.crm.plugin import Accepts, WriteSpec, pull_entity
 
 log = logging.getLogger("segsync.hubspot")
 
@@ -57,6 +58,10 @@ class HubSpotConnector:
     """
 
     name = CRM
+    provides = frozenset({"customers", "transactions", "outcomes"})
+    accepts = Accepts(fields=True, lists=True)
+    #: The customers column that holds this CRM's record ids.
+    id_column: str | None = "hubspot_id"
 
     def __init__(
         self,
@@ -84,6 +89,10 @@ class HubSpotConnector:
         return self.api.transport.counter
 
     # ------------------------------------------------------------------ pulls
+
+    def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        return pull_entity(self.name, {"customers": self.pull_customers, "transactions": self.pull_transactions},
+                           entity, sink, since)
 
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         def rows(page: Page) -> tuple[list[CustomerRecord], list[str]]:
@@ -135,6 +144,14 @@ class HubSpotConnector:
         return done
 
     # ------------------------------------------------------------------ writes
+
+    def write_spec(self) -> WriteSpec | None:
+        d = self.destination
+        if d is None:
+            return None
+        # by email: upsert on the contact's email as HubSpot holds it (the identity-normalised
+        # one may differ, strip_plus_tags, and would create a second contact)
+        return WriteSpec(dict(d.properties), "email" if d.match == "email" else "id", d.lists if d.lists.enabled else None)
 
     def _require_writer(self) -> PropertyWriter:
         if self._writer is None:

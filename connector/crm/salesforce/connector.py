@@ -23,6 +23,7 @@ from connector.crm.base import (
 from connector.crm.clock import Clock
 from connector.crm.counters import RequestCounter
 from connector.crm.errors import ConfigurationError
+from connector.crm.plugin import Accepts, WriteSpec, pull_entity
 from connector.crm.salesforce.bulk import BulkJobs
 from connector.crm.salesforce.campaigns import CampaignLists
 from connector.crm.salesforce.client import SalesforceClient
@@ -44,6 +45,10 @@ class SalesforceConnector:
     """
 
     name = "salesforce"
+    provides = frozenset({"customers", "transactions", "outcomes"})
+    accepts = Accepts(fields=True, lists=True)
+    #: The customers column that holds this CRM's record ids.
+    id_column: str | None = "salesforce_id"
 
     def __init__(
         self,
@@ -84,6 +89,10 @@ class SalesforceConnector:
 
     # ------------------------------------------------------------------ pulls
 
+    def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        return pull_entity(self.name, {"customers": self.pull_customers, "transactions": self.pull_transactions},
+                           entity, sink, since)
+
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         return self._customers.pull(sink, since)
 
@@ -91,6 +100,14 @@ class SalesforceConnector:
         return self._transactions.pull(sink, since)
 
     # ------------------------------------------------------------------ writes
+
+    def write_spec(self) -> WriteSpec | None:
+        d = self.destination
+        if d is None:
+            return None
+        # by Id unless told to upsert on the External ID; either way segsync stamps its key there
+        fields = {**d.fields, "customer_id": d.external_id_field} if d.external_id_field else dict(d.fields)
+        return WriteSpec(fields, "customer_id" if d.match == "external_id" else "id", d.lists if d.lists.enabled else None)
 
     def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
         self._need_destination()

@@ -16,7 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from connector.crm.base import Connector, FieldSpec, FieldUpdate
+from connector.crm.base import FieldSpec, FieldUpdate
+from connector.crm.plugin import Connector
 
 
 class Harness(Protocol):

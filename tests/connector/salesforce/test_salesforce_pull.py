@@ -70,7 +70,6 @@ def test_full_pull_follows_next_records_url_and_streams_pages():
     assert (r.source, r.source_id, r.email) == ("salesforce", "003000000000000001", "c1@x.com")
     assert r.attributes == {"country": "FR", "industry": "Retail"}
     assert r.created_at == datetime(2026, 1, 1, tzinfo=UTC)
-    assert r.to_row()["salesforce_id"] == "003000000000000001" and r.to_row()["hubspot_id"] is None
 
 
 @respx.mock
