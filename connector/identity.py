@@ -44,12 +44,15 @@ class CanonicalTables:
     (salesforce_id, hubspot_id, ...), attributes...;
     transactions: transaction_id, customer_id, occurred_at, amount, source;
     keys: source, source_id -> customer_id for every mirrored customer record;
-    rejected: source, record_key, reason."""
+    rejected: source, record_key, reason;
+    line_items: the canonical line_items columns plus source (raw values, for
+    segmentation.line_items.clean_line_items), or None when no source has any."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     keys: pd.DataFrame
     rejected: pd.DataFrame
+    line_items: pd.DataFrame | None = None
 
 
 def canonical_tables(
@@ -57,14 +60,15 @@ def canonical_tables(
     mirror_transactions: pd.DataFrame,
     cfg: IdentityConfig,
     id_columns: Mapping[str, str],
-    keyed: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+    tables: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+    mirror_line_items: pd.DataFrame | None = None,
 ) -> CanonicalTables:
     """Join the mirrored records and the tables of keyed sources into the canonical tables.
 
     id_columns: source name -> the customers column of its record ids (every one becomes a
-    column, empty where no record has one); keyed: source name -> (customers, transactions)
-    of each table source, whose customer_id is segsync's key already (a transaction without
-    a `source` is that source's)."""
+    column, empty where no record has one); tables: source name -> entity -> table, of each
+    table source (customers, transactions, line_items keyed by segsync's customer_id already;
+    a row without a `source` is that source's); mirror_line_items: the mirror's line items."""
     keys, rejected = _keys(mirror_customers, cfg)
     attrs = pd.json_normalize(mirror_customers["attributes"].tolist()) if len(mirror_customers) else pd.DataFrame()
     attrs.index = mirror_customers.index
@@ -74,11 +78,29 @@ def canonical_tables(
     primary = recs[~keys["duplicate"].to_numpy()]
     customers = _one_row_per_customer(primary, id_columns)
     tx = _transactions(mirror_transactions, keys)
-    for name, (k_customers, k_tx) in (keyed or {}).items():
+    line_items = _line_items(mirror_line_items, tx, [t["line_items"].assign(source=_source_of(t["line_items"], name))
+                                                     for name, t in (tables or {}).items() if "line_items" in t])
+    customers, tx = _with_table_sources(customers, tx, tables or {})
+    return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected,
+                           line_items)
+
+
+def _with_table_sources(customers: pd.DataFrame, tx: pd.DataFrame, tables: Mapping[str, Mapping[str, pd.DataFrame]]
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers and transactions of the table sources appended (their keys are segsync's)."""
+    for name, table in tables.items():
+        if "transactions" not in table:
+            continue
+        k_tx = table["transactions"]
+        k_customers = table.get("customers", k_tx[["customer_id"]].dropna().drop_duplicates())
         customers = pd.concat([customers, k_customers.assign(customer_id=k_customers["customer_id"].astype(str))], ignore_index=True)
-        source = k_tx["source"].fillna(name) if "source" in k_tx else name
-        tx = pd.concat([tx, k_tx.assign(source=source)], ignore_index=True)
-    return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected)
+        tx = pd.concat([tx, k_tx.assign(source=_source_of(k_tx, name))], ignore_index=True)
+    return customers, tx
+
+
+def _source_of(frame: pd.DataFrame, name: str) -> pd.Series | str:
+    """Each row's source: its own `source` where it has one, else the table source's name."""
+    return frame["source"].fillna(name) if "source" in frame else name
 
 
 def _keys(mirror: pd.DataFrame, cfg: IdentityConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -126,3 +148,28 @@ def _transactions(mirror_tx: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
             "source": mirror_tx["source"],
         }
     )
+
+
+def _line_items(mirror_lines: pd.DataFrame | None, tx: pd.DataFrame, keyed: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Mirrored line items under their purchase, plus the table sources' (`keyed`, with their
+    source). A mirrored line takes its customer and date from its parent purchase, so only lines
+    of a purchase the mirror holds (a won Opportunity or deal, not deleted) count; the others
+    were never purchases."""
+    parts = []
+    if mirror_lines is not None and len(mirror_lines):
+        parent = mirror_lines["source"] + "-" + mirror_lines["transaction_source_id"].astype("string")
+        purchases = tx.drop_duplicates("transaction_id").set_index("transaction_id")
+        held = parent.isin(purchases.index).fillna(False).to_numpy(dtype=bool)
+        lines, parent = mirror_lines.loc[held], parent[held]
+        parts.append(pd.DataFrame({
+            "transaction_id": parent.to_numpy(dtype=object),
+            "customer_id": purchases["customer_id"].reindex(parent).to_numpy(),
+            "occurred_at": purchases["occurred_at"].reindex(parent).to_numpy(),
+            "product_id": lines["product_id"].to_numpy(), "product_name": lines["product_name"].to_numpy(),
+            "category": lines["category"].to_numpy(), "quantity": lines["quantity"].to_numpy(),
+            "unit_price": lines["unit_price"].to_numpy(), "source": lines["source"].to_numpy(),
+        }))
+    parts += keyed
+    if not parts:
+        return None
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -32,13 +32,15 @@ KEEP_MODEL_VERSIONS = 5
 class FeaturesResult:
     """customers and transactions: the canonical tables (transactions cleaned); features: one
     row per customer_id (segmentation.features.build_features); as_of: the data's day;
-    events_through: the newest live event (segsync serve) these tables include."""
+    events_through: the newest live event (segsync serve) these tables include; line_items: the
+    canonical line items of every source (raw, for the offers step), or None when none has any."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     features: pd.DataFrame
     as_of: pd.Timestamp
     events_through: int = 0
+    line_items: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,8 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
     pulled = ctx.results.pull or PullResult()
-    customers = pulled.frames("customers")
-    keyed = {name: (customers.get(name, tx[["customer_id"]].dropna().drop_duplicates()), tx)
-             for name, tx in pulled.frames("transactions").items()}
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(), keyed)
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(),
+                              pulled.tables, store.mirror.line_items())
     # live events accepted by `segsync serve` are a source: their purchases count as transactions
     events_through = store.events.last_id()
     live = store.events.purchases(events_through)
@@ -94,7 +94,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
-    return FeaturesResult(tables.customers, clean, feats, as_of, events_through)
+    return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items)
 
 
 def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Step `offers`: three products per customer, after `score` and before `assign`.
 
-It runs when the data has line items (a source that provides them: a files source with a
-product column). Every line item
+It runs when the data has line items (any source that provides them: a files source with a
+product column, a CRM that pulls them), read the same way from every source
+(FeaturesResult.line_items). Every line item
 is either used or quarantined with its reason (cancellations, no customer, fee codes, zero
-prices) as rejected rows of this step, re-checked each run. The out-of-time table of methods,
+prices) as rejected rows of this step under its source, re-checked each run. The out-of-time table of methods,
 the chosen method and each segment's top offers are saved as the `offers` artifact, so
 `segsync report` shows them without recomputing anything.
 """
@@ -11,7 +12,7 @@ the chosen method and each segment's top offers are saved as the `offers` artifa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,19 +60,21 @@ def offer_rules(cfg: OffersConfig) -> OfferRules:
 
 def offers(ctx: CycleContext) -> OffersResult | None:
     cfg = ctx.config.offers
-    raw = ctx.results.pull.frames("line_items") if ctx.results.pull is not None else {}
-    if not cfg.enabled or not raw or ctx.results.segment is None or ctx.results.features is None:
+    features = ctx.results.features
+    if not cfg.enabled or features is None or features.line_items is None or ctx.results.segment is None:
         return None
-    clean = _clean(ctx, raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
+    raw = features.line_items
+    clean, rejected = clean_line_items(raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
+    _record_rejections(ctx, rejected, raw)
     ctx.count("line_items", len(clean))
     if clean.empty:
         log.info("no usable line items: no offers")
         return None
     segments = ctx.results.segment.segments
-    result = recommend_offers(clean, segments, ctx.results.features.as_of, offer_params(cfg), offer_rules(cfg))
+    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg))
     table = result.offers[result.offers["customer_id"].isin(segments["customer_id"])].reset_index(drop=True)
     summary = {
-        "as_of": str(ctx.results.features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
+        "as_of": str(features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
         "method": result.method, "reason": result.reason, "evaluation": result.evaluation,
         "top_by_segment": top_offers_by_segment(table, segments), "defaults": dict(result.defaults),
     }
@@ -84,24 +87,18 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     return OffersResult(table, result.defaults, summary)
 
 
-def _clean(ctx: CycleContext, raw: Mapping[str, pd.DataFrame], codes: Iterable[str]) -> pd.DataFrame:
-    """Every source's line items cleaned (segmentation.line_items); the rejected stored per source."""
+def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:
+    """Each run re-checks every line item: close the old open rejections, store the current ones
+    under the source each line came from."""
     ctx.store.rejected.resolve_step("offers")
-    cleaned = []
-    for source, items in raw.items():
-        clean, rejected = clean_line_items(items, codes)
-        _record_rejections(ctx, source, rejected)
-        cleaned.append(clean)
-    return pd.concat(cleaned, ignore_index=True) if len(cleaned) > 1 else cleaned[0]
-
-
-def _record_rejections(ctx: CycleContext, source: str, rejected: pd.DataFrame) -> None:
-    """Each run re-checks every line item (the old open rejections were closed): store the current ones."""
     if rejected.empty:
         return
-    ctx.store.rejected.add(ctx.run_id, "offers", source, [
-        {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
-        for r in rejected.itertuples(index=False)
-    ])
+    of = raw["source"].astype(str).groupby(raw["transaction_id"].astype(str)).first()
+    rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).to_numpy())
+    for source, group in rejected.groupby("source", dropna=False):
+        ctx.store.rejected.add(ctx.run_id, "offers", str(source), [
+            {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
+            for r in group.itertuples(index=False)
+        ])
     ctx.count("rejected_line_items", len(rejected))
     log.warning("%d line item(s) quarantined with a reason (see `segsync status`)", len(rejected))

@@ -32,10 +32,6 @@ class PullResult:
 
     tables: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
 
-    def frames(self, entity: str) -> dict[str, pd.DataFrame]:
-        """source name -> its `entity` table, for the sources that read one."""
-        return {name: t[entity] for name, t in self.tables.items() if entity in t}
-
 
 def pull(ctx: CycleContext) -> PullResult:
     plugins = ctx.plugins()

@@ -31,7 +31,7 @@ from connector.crm.salesforce.outcomes import OutcomeReader
 from connector.crm.salesforce.provisioning import FieldProvisioner
 from connector.crm.salesforce.pull import StreamPuller
 from connector.crm.salesforce.push import FieldWriter
-from connector.crm.salesforce.records import CustomerMapping, TransactionMapping
+from connector.crm.salesforce.records import CustomerMapping, LineItemMapping, TransactionMapping
 
 
 class SalesforceConnector:
@@ -45,7 +45,8 @@ class SalesforceConnector:
     """
 
     name = "salesforce"
-    provides = frozenset({"customers", "transactions", "outcomes"})
+    #: customers, transactions, outcomes, and line_items when the source config asks for them
+    provides: frozenset[str]
     accepts = Accepts(fields=True, lists=True)
     #: The customers column that holds this CRM's record ids.
     id_column: str | None = "salesforce_id"
@@ -65,6 +66,8 @@ class SalesforceConnector:
     ) -> None:
         self.source = source
         self.destination = destination
+        self.provides = frozenset({"customers", "transactions", "outcomes",
+                                   *(["line_items"] if source.line_items.enabled else [])})
         self.client = SalesforceClient(
             source, transport=transport, authenticator=authenticator, clock=clock, counter=counter, rng=rng, now=now
         )
@@ -73,6 +76,7 @@ class SalesforceConnector:
         self._transactions = StreamPuller(
             self.client, self.bulk, TransactionMapping(source.transactions), source.transactions.where
         )
+        self._line_items = StreamPuller(self.client, self.bulk, LineItemMapping(source.line_items), source.line_items.where)
         dest = destination or SalesforceDestination.model_validate({"enabled": False})
         self._writer = FieldWriter(self.client, self.bulk, dest)
         self._lists = CampaignLists(self.client, dest)
@@ -90,14 +94,21 @@ class SalesforceConnector:
     # ------------------------------------------------------------------ pulls
 
     def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        return pull_entity(self.name, {"customers": self.pull_customers, "transactions": self.pull_transactions},
-                           entity, sink, since)
+        pulls = {"customers": self.pull_customers, "transactions": self.pull_transactions,
+                 "line_items": self.pull_line_items}
+        return pull_entity(self.name, {e: pulls[e] for e in self.provides if e in pulls}, entity, sink, since)
 
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         return self._customers.pull(sink, since)
 
     def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         return self._transactions.pull(sink, since)
+
+    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """OpportunityLineItem with Product2, incremental like the other pulls (None when off)."""
+        if not self.source.line_items.enabled:
+            return None
+        return self._line_items.pull(sink, since)
 
     # ------------------------------------------------------------------ writes
 
