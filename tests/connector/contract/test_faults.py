@@ -127,6 +127,10 @@ def test_a_spent_daily_quota_stops_the_pull_cleanly_and_it_resumes_next_day(mete
     refusals = conn.counter.total(status="403") + conn.counter.total(status="429")
     assert refusals == 1  # the refusal is a stop, never retried in a loop
     assert len(stopped.batches) == 1 and stopped.cursor is not None
+    before = conn.counter.total()
+    with pytest.raises(QuotaExceededError):  # a push stops as cleanly: one refused call at most
+        list(conn.push_updates([metered.update_for(ids[0], "late")]))
+    assert conn.counter.total() - before <= 1 and metered.read_segment_name(ids[0]) != "late"
     metered.next_day()
     resumed = Sink()
     metered.connector(fresh=True).pull("customers", resumed, stopped.cursor)  # the next run
