@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from connector.config.base import MultilineSecret, Secret, Strict, check_url
+from connector.config.sql import SqlSource
 
 # --------------------------------------------------------------------------- transport
 
@@ -213,6 +214,7 @@ class SourcesConfig(Strict):
     salesforce: SalesforceSource | None = None
     hubspot: HubSpotSource | None = None
     files: FilesSource | None = None
+    sql: SqlSource | None = Field(None, description="Any SQLAlchemy URL: DuckDB (embedded), PostgreSQL, warehouses.")
 
 
 class IdentityConfig(Strict):

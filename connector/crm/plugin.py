@@ -9,6 +9,9 @@ HOW TO ADD A SOURCE OR A DESTINATION (no step changes):
      them); the state store keeps the pages and the cursor together (the `pull` step stores
      every entity of `provides` the mirror holds: `connector.crm.sink.MirrorSink.STREAMS`).
      Customers are joined across sources by normalised email (connector.identity).
+   - `MirroringSource`: a source that keeps its own part of the mirror (hard deletes found by a
+     key scan, rows it refuses stored with a reason): `pull_into(PullContext)` stores its pages
+     with their cursors itself and returns the tables it reads whole, keyed by customer_id.
    - `TableSource`: whole canonical tables each run (`read_tables()`: entity -> DataFrame with
      the canonical columns of DESIGN.md, keyed by segsync's customer_id), like a files source.
    - `FieldDestination`: per-record field writes and list memberships (a CRM). `write_spec()`
@@ -35,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from connector.crm.base import (
     FieldSpec,
@@ -51,14 +54,17 @@ from connector.cursor import Cursor
 if TYPE_CHECKING:
     import pandas as pd
 
-    from connector.config import ListsConfig
+    from connector.config import IdentityConfig, ListsConfig
+    from connector.state.mirror import Mirror
 
 __all__ = [
     "ENTITIES",
     "Accepts",
     "Connector",
     "FieldDestination",
+    "MirroringSource",
     "Plugin",
+    "PullContext",
     "RecordSource",
     "TableDestination",
     "TableSource",
@@ -138,6 +144,35 @@ class RecordSource(Plugin, Protocol):
     def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         """Stream `entity` records modified after `since` (all when None) into `sink`, one
         PullBatch per page; return the last cursor. ValueError for an entity not provided."""
+        ...
+
+
+@dataclass(frozen=True)
+class PullContext:
+    """What the pull step hands a MirroringSource.
+
+    mirror: the state store's mirror; checkpoint: call after each stored page (a stop is
+    honoured there, so it loses nothing); reject(entity, rows): store refused rows (record_key,
+    reason) of this source; count(key, n): a run counter (pulled_<source>_<entity>, ...);
+    identity: how customers are keyed, for tables handed on by segsync's customer_id."""
+
+    mirror: Mirror
+    checkpoint: Callable[[], None]
+    reject: Callable[[str, list[dict[str, Any]]], None]
+    count: Callable[[str, int], None]
+    identity: IdentityConfig
+
+
+@runtime_checkable
+class MirroringSource(Plugin, Protocol):
+    """An incremental source that stores its own pages, cursors and deletions in the mirror."""
+
+    provides: frozenset[str]
+    id_column: str | None
+
+    def pull_into(self, pull: PullContext) -> Mapping[str, pd.DataFrame]:
+        """Pull every mirrored entity it provides into `pull.mirror`; return the entities it
+        reads whole (e.g. events) as canonical tables keyed by segsync's customer_id."""
         ...
 
 

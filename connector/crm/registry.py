@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from connector.crm.errors import ConfigurationError
 from connector.crm.plugin import (
     FieldDestination,
+    MirroringSource,
     Plugin,
     RecordSource,
     TableDestination,
@@ -69,6 +70,12 @@ def _open_hubspot(source: Any, destination: Any, base_dir: Path) -> Any:
     return None if source is None else HubSpotConnector(source, destination)
 
 
+def _open_sql(source: Any, destination: Any, base_dir: Path) -> Any:
+    from connector.crm.sql.plugin import SqlPlugin
+
+    return None if source is None else SqlPlugin(source, base_dir)
+
+
 def _open_files(source: Any, destination: Any, base_dir: Path) -> Any:
     from connector.crm.files import FilesPlugin
 
@@ -79,6 +86,7 @@ def _open_files(source: Any, destination: Any, base_dir: Path) -> Any:
 BUILTIN = (
     PluginEntry("salesforce", _open_salesforce, id_column="salesforce_id"),
     PluginEntry("hubspot", _open_hubspot, id_column="hubspot_id"),
+    PluginEntry("sql", _open_sql),
     PluginEntry("files", _open_files),
 )
 
@@ -125,6 +133,9 @@ class Plugins:
 
     def record_sources(self) -> list[RecordSource]:
         return self._of(RecordSource)  # type: ignore[type-abstract]
+
+    def mirroring_sources(self) -> list[MirroringSource]:
+        return self._of(MirroringSource)  # type: ignore[type-abstract]
 
     def table_sources(self) -> list[TableSource]:
         return self._of(TableSource)  # type: ignore[type-abstract]

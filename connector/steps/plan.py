@@ -1,57 +1,30 @@
 """Step `plan`: the diff of the desired state against the push ledger, per destination.
 
-Only what the CRM has not confirmed yet is planned: changed fields, list adds and removals.
-A mapping change in the YAML (a field renamed, a key added) forces a full resend of that
-destination, and the plan says so.
+Only what a destination has not confirmed yet is planned: changed fields, list adds and
+removals (the pure rules: connector.steps.diff). A mapping change in the YAML (a field
+renamed, a key added) forces a full resend of that destination, and the plan says so. Each
+field destination says what it takes and how a record is addressed (its `WriteSpec`); a
+table destination is rewritten whole.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connector.crm.base import FieldUpdate
 from connector.crm.plugin import WriteSpec
-from connector.steps.desired import desired_state, field_specs, list_memberships, record_values
-from connector.steps.materiality import policy_fingerprint, settle
+from connector.steps.desired import desired_state, list_memberships
+from connector.steps.diff import DestinationPlan, plan_fields, plan_lists
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
+__all__ = ["DestinationPlan", "PlanResult", "plan"]
+
 log = logging.getLogger("segsync.plan")
-
-
-@dataclass
-class DestinationPlan:
-    destination: str
-    mapping_hash: str
-    keys: list[str]
-    updates: list[FieldUpdate] = field(default_factory=list)
-    record_keys: dict[str, str] = field(default_factory=dict)  # FieldUpdate.record_id -> customer_id
-    unchanged: int = 0
-    list_adds: dict[str, dict[str, str]] = field(default_factory=dict)
-    list_removes: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    new_lists: list[str] = field(default_factory=list)
-    specs: list[Any] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self, new_arms: int, rejected: int) -> dict[str, Any]:
-        return {
-            "destination": self.destination,
-            "updates": len(self.updates),
-            "unchanged": self.unchanged,
-            "list_adds": sum(len(v) for v in self.list_adds.values()),
-            "list_removals": sum(len(v) for v in self.list_removes.values()),
-            "new_lists": len(self.new_lists),
-            "new_arms": new_arms,
-            "rejected": rejected,
-            "notes": self.notes,
-        }
 
 
 @dataclass(frozen=True)
@@ -110,52 +83,15 @@ def _source_emails(ctx: CycleContext, source: str) -> dict[str, str]:
 
 def _destination_plan(ctx: CycleContext, dest: str, table: pd.DataFrame, spec: WriteSpec, id_col: str,
                       record_col: str) -> DestinationPlan:
-    mapping = dict(spec.fields)
-    keys = [k for k in mapping if k in table.columns]
-    missing = sorted(set(mapping) - set(keys))
-    policy = ctx.config.destinations.materiality
-    # a changed unit or step rewrites every record once, like a changed mapping (the default adds nothing)
-    mapping_hash = hashlib.sha256((json.dumps(mapping, sort_keys=True) + policy_fingerprint(policy)).encode()).hexdigest()[:16]
-    # segsync's key goes to an existing External ID field, checked by the connector: not provisioned
-    p = DestinationPlan(dest, mapping_hash, keys, specs=field_specs([k for k in keys if k != "customer_id"], table))
-    if missing:
-        p.notes.append(f"mapped key(s) with no value this run: {', '.join(missing)}")
-    ledger = ctx.store.ledger.confirmed_fields(dest)
-    if ledger and any(v["mapping_hash"] != mapping_hash for v in ledger.values()):
-        p.notes.append("the field mapping changed since the last push, or the materiality policy did: every record is resent")
-        ledger = {}
-    present = table[table[id_col].notna() & table[record_col].notna()] if id_col in table.columns else table.iloc[0:0]
-    numeric = [k for k in keys if pd.api.types.is_float_dtype(table[k])]
-    for row in present.to_dict("records"):
-        values = record_values(row, keys)
-        seen = ledger.get(row["customer_id"])
-        if seen is not None:
-            # a score that moved less than its step keeps the confirmed value (connector.steps.materiality)
-            values = settle(values, seen["fields"], policy, numeric)
-            # the ledger holds JSON: compare as JSON, unless the plain values already match
-            if seen["fields"] == values or seen["fields"] == json.loads(json.dumps(values, default=str)):
-                p.unchanged += 1
-                continue
-        rid = str(row[record_col])
-        p.updates.append(FieldUpdate(rid, values))
-        p.record_keys[rid] = row["customer_id"]
+    """The diff (connector.steps.diff) of one field destination against its ledger."""
+    ledger = ctx.store.ledger
+    p = plan_fields(dest, table, spec.fields, id_col, record_col, ledger.confirmed_fields(dest),
+                    ctx.config.destinations.materiality)
     if spec.lists is not None and id_col in table.columns:
-        _list_diff(ctx, p, list_memberships(ctx, table, id_col, spec.lists))
+        desired = list_memberships(table, id_col, spec.lists, ctx.config.experiments.items)
+        known = {name for name in desired if ledger.list_id(dest, name) is not None}
+        plan_lists(p, desired, ledger.list_members(dest), known)
     return p
-
-
-def _list_diff(ctx: CycleContext, p: DestinationPlan, desired: dict[str, dict[str, str]]) -> None:
-    confirmed = ctx.store.ledger.list_members(p.destination)
-    for name in sorted(set(desired) | set(confirmed)):
-        want, have = desired.get(name, {}), confirmed.get(name, {})
-        adds = {k: v for k, v in want.items() if k not in have}
-        removes = {k: v for k, v in have.items() if k not in want}
-        if adds:
-            p.list_adds[name] = adds
-        if removes:
-            p.list_removes[name] = removes
-        if name in desired and ctx.store.ledger.list_id(p.destination, name) is None:
-            p.new_lists.append(name)
 
 
 def _power(ctx: CycleContext) -> list[dict[str, Any]]:

@@ -9,14 +9,14 @@ quiet day reads nothing. A TableSource is read whole; its tables live in this st
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from connector.crm.base import PullBatch
-from connector.crm.plugin import ENTITIES, RecordSource
+from connector.crm.plugin import ENTITIES, PullContext, RecordSource
 from connector.crm.sink import MirrorSink
 
 if TYPE_CHECKING:
@@ -27,10 +27,23 @@ log = logging.getLogger("segsync.pull")
 
 @dataclass(frozen=True)
 class PullResult:
-    """tables: source name -> entity -> canonical table, from the table sources (a files source)
-    as read this run; record sources' pulls land in the state store's mirror, not here."""
+    """tables: source name -> entity -> canonical table keyed by segsync's customer_id, as read
+    whole this run (a files source's tables, the events of sources.sql); what record sources
+    pull lands in the state store's mirror, not here."""
 
     tables: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
+
+    def table(self, entity: str) -> pd.DataFrame | None:
+        """Every source's `entity` table read this run, as one frame (None: no source read one)."""
+        frames = [t[entity] for t in self.tables.values() if entity in t]
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    @property
+    def events(self) -> pd.DataFrame | None:
+        """Canonical events read this run (customer_id, occurred_at, type, value, properties, source)."""
+        return self.table("events")
 
 
 def pull(ctx: CycleContext) -> PullResult:
@@ -39,6 +52,11 @@ def pull(ctx: CycleContext) -> PullResult:
         for entity in [e for e in ENTITIES if e in source.provides and e in MirrorSink.STREAMS]:
             _pull_stream(ctx, source, entity)
     tables: dict[str, Mapping[str, pd.DataFrame]] = {}
+    for mirroring in plugins.mirroring_sources():
+        read = mirroring.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, _rejecter(ctx, mirroring.name),
+                                               ctx.count, ctx.config.identity))
+        if read:
+            tables[mirroring.name] = read
     for table_source in plugins.table_sources():
         read = table_source.read_tables()
         if not read:
@@ -49,6 +67,15 @@ def pull(ctx: CycleContext) -> PullResult:
                 ctx.count(f"pulled_{table_source.name}_{entity}", len(frame))
         log.info("%s: %s", table_source.name, ", ".join(f"{len(f)} {e} row(s)" for e, f in read.items()))
     return PullResult(tables)
+
+
+def _rejecter(ctx: CycleContext, source: str) -> Callable[[str, list[dict[str, Any]]], None]:
+    """Rows a source refuses at the pull, stored as rejected rows of this step with their reason."""
+
+    def reject(_entity: str, rows: list[dict[str, Any]]) -> None:
+        ctx.store.rejected.add(ctx.run_id, "pull", source, rows)
+
+    return reject
 
 
 def _pull_stream(ctx: CycleContext, source: RecordSource, stream: str) -> None:

@@ -78,8 +78,8 @@ WAREHOUSE = PluginEntry("warehouse", lambda source, destination, base_dir: Wareh
 
 
 def test_builtin_plugins_and_their_record_id_columns(no_entry_points: list[EntryPoint]) -> None:
-    assert [e.name for e in BUILTIN] == ["salesforce", "hubspot", "files"]
-    assert list(registered()) == ["salesforce", "hubspot", "files"]
+    assert [e.name for e in BUILTIN] == ["salesforce", "hubspot", "sql", "files"]
+    assert list(registered()) == ["salesforce", "hubspot", "sql", "files"]
     assert id_columns() == {"salesforce": "salesforce_id", "hubspot": "hubspot_id"}
 
 
@@ -156,7 +156,7 @@ def test_a_plugin_must_call_itself_by_its_registered_name() -> None:
 
 def test_a_third_party_plugin_registers_through_an_entry_point(no_entry_points: list[EntryPoint]) -> None:
     no_entry_points.append(EntryPoint("warehouse", f"{__name__}:WAREHOUSE", "segsync.sources"))
-    assert list(registered()) == ["salesforce", "hubspot", "files", "warehouse"]
+    assert list(registered()) == ["salesforce", "hubspot", "sql", "files", "warehouse"]
     assert id_columns()["warehouse"] == "warehouse_id"
 
 
