@@ -141,12 +141,23 @@ class SqlLineItems(SqlEntity):
 
 
 class SqlEvents(SqlEntity):
+    """Usage events (logins, features used, tickets): read whole each run (no incremental pull yet)."""
+
     event_id_column: str = Field("id", description="The event's unique key.")
     customer_id_column: str = "customer_id"
     type_column: str = "type"
     date_column: str = "occurred_at"
     value_column: str | None = None
+    feature_column: str | None = Field(None, description="The product feature an event used (features adopted).")
     properties_column: str | None = Field(None, description="A JSON object (or its text) of extra properties.")
+
+    @model_validator(mode="after")
+    def _read_whole(self) -> SqlEvents:
+        given = [f for f in ("cursor_column", "soft_delete_column", "full_scan_every") if getattr(self, f) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: events are read whole on each run (no incremental pull of events "
+                             "yet); remove it, or filter the rows in a query:")
+        return self
 
     @property
     def key_column(self) -> str:
@@ -154,7 +165,8 @@ class SqlEvents(SqlEntity):
 
     def columns(self) -> dict[str, str]:
         named = {"source_id": self.event_id_column, "customer_id": self.customer_id_column, "type": self.type_column,
-                 "occurred_at": self.date_column, "value": self.value_column, "properties": self.properties_column}
+                 "occurred_at": self.date_column, "value": self.value_column, "feature": self.feature_column,
+                 "properties": self.properties_column}
         return {k: v for k, v in named.items() if v}
 
 

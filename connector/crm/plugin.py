@@ -153,12 +153,15 @@ class PullContext:
 
     mirror: the state store's mirror; checkpoint: call after each stored page (a stop is
     honoured there, so it loses nothing); reject(entity, rows): store refused rows (record_key,
-    reason) of this source; count(key, n): a run counter (pulled_<source>_<entity>, ...);
-    identity: how customers are keyed, for tables handed on by segsync's customer_id."""
+    reason) of this source, one open rejection per record; accept(entity, keys): these records
+    were read clean (their open rejections close); count(key, n): a run counter
+    (pulled_<source>_<entity>, ...); identity: how customers are keyed, for tables handed on
+    by segsync's customer_id."""
 
     mirror: Mirror
     checkpoint: Callable[[], None]
     reject: Callable[[str, list[dict[str, Any]]], None]
+    accept: Callable[[str, list[str]], None]
     count: Callable[[str, int], None]
     identity: IdentityConfig
 

@@ -9,7 +9,7 @@ quiet day reads nothing. A TableSource is read whole; its tables live in this st
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,8 @@ def pull(ctx: CycleContext) -> PullResult:
             _pull_stream(ctx, source, entity)
     tables: dict[str, Mapping[str, pd.DataFrame]] = {}
     for mirroring in plugins.mirroring_sources():
-        read = mirroring.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, _rejecter(ctx, mirroring.name),
+        book = PullRejections(ctx, mirroring.name)
+        read = mirroring.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, book.reject, book.accept,
                                                ctx.count, ctx.config.identity))
         if read:
             tables[mirroring.name] = read
@@ -69,13 +70,31 @@ def pull(ctx: CycleContext) -> PullResult:
     return PullResult(tables)
 
 
-def _rejecter(ctx: CycleContext, source: str) -> Callable[[str, list[dict[str, Any]]], None]:
-    """Rows a source refuses at the pull, stored as rejected rows of this step with their reason."""
+class PullRejections:
+    """Rows a source refuses at the pull, as rejected rows of this step: one open rejection per
+    row (a row read again replaces its own), closed once the row is read without a problem."""
 
-    def reject(_entity: str, rows: list[dict[str, Any]]) -> None:
-        ctx.store.rejected.add(ctx.run_id, "pull", source, rows)
+    def __init__(self, ctx: CycleContext, source: str) -> None:
+        self.ctx = ctx
+        self.source = source
+        open_rows = ctx.store.rejected.open()
+        mine = open_rows[(open_rows["step"] == "pull") & (open_rows["source"] == source)]
+        self.open: set[str] = set(mine["record_key"].dropna().astype(str))
 
-    return reject
+    def reject(self, _entity: str, rows: list[dict[str, Any]]) -> None:
+        keys = {str(r["record_key"]) for r in rows}
+        self._close(keys)
+        self.ctx.store.rejected.add(self.ctx.run_id, "pull", self.source, rows)
+        self.open |= keys
+
+    def accept(self, _entity: str, keys: list[str]) -> None:
+        self._close(set(keys))
+
+    def _close(self, keys: set[str]) -> None:
+        done = keys & self.open
+        if done:
+            self.ctx.store.rejected.resolve("pull", self.source, sorted(done))
+            self.open -= done
 
 
 def _pull_stream(ctx: CycleContext, source: RecordSource, stream: str) -> None:

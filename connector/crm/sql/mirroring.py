@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,10 +26,11 @@ import pandas as pd
 
 from connector.crm.base import PullBatch
 from connector.crm.sink import MirrorSink
-from connector.crm.sql.records import SOURCE, as_amount, as_utc
+from connector.crm.sql.records import SOURCE, as_amount, as_utc, null_key, record_id
 from connector.cursor import Cursor
 
 if TYPE_CHECKING:
+    from connector.config.sql import SqlEvents
     from connector.crm.sql.source import SqlSource
     from connector.state.mirror import Mirror
 
@@ -72,14 +73,6 @@ def pull_into_mirror(source: SqlSource, mirror: Mirror, now: datetime,
     return counts
 
 
-def record_id(record: Any) -> str:
-    """The source id of a pulled customer, transaction or line item."""
-    for name in ("source_id", "transaction_id", "line_item_id"):
-        if hasattr(record, name):
-            return str(getattr(record, name))
-    raise TypeError(f"not a pulled record: {type(record).__name__}")
-
-
 def _store_purchasers(mirror: Mirror, batch: PullBatch) -> None:
     ids = sorted({getattr(r, "customer_source_id", "") for r in batch.rows} - {""})
     if ids:
@@ -107,30 +100,44 @@ def _hard_deletes(source: SqlSource, mirror: Mirror, entity: str, seen: set[str]
     return len(gone)
 
 
-EVENT_COLUMNS = ["event_id", "customer_source_id", "type", "occurred_at", "value", "properties"]
+EVENT_COLUMNS = ["event_id", "customer_source_id", "occurred_at", "type", "value", "properties", "feature"]
 
 
 def read_events(source: SqlSource) -> pd.DataFrame:
-    """The events entity whole as canonical events: event_id, customer_source_id, type, occurred_at (UTC), value
-    (float or NaN), properties (dict); rows without a key, customer, type or valid timestamp are rejected."""
+    """The events entity whole as canonical events: event_id, customer_source_id, occurred_at (UTC), type, value
+    (float or NaN), properties (dict), feature (text or None); rows without a key, customer, type or valid
+    timestamp are rejected with the reason."""
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
+    cfg = source.cfg.events
+    assert cfg is not None
     for r in source.read("events"):
-        stamp = as_utc(r["occurred_at"])
-        problem = next((f"{name} is missing" for name in ("customer_id", "type") if r[name] is None), None)
-        if r["_key"] is None or problem or stamp is None:
-            reason = "event id is NULL" if r["_key"] is None else problem or f"occurred_at {r['occurred_at']!r} is not a timestamp"
-            rejected.append({"record_key": r["_key"], "reason": f"sources.sql.events: {reason}"})
+        problem = _event_problem(r, cfg)
+        if problem:
+            key = r["_key"] if r["_key"] is not None else null_key("events", {k: v for k, v in r.items() if k != "_key"})
+            rejected.append({"record_key": key, "reason": f"sources.sql.events: {problem}"})
             continue
-        value = as_amount(r.get("value")) if r.get("value") is not None else None
-        rows.append({"event_id": str(r["_key"]), "customer_source_id": str(r["customer_id"]), "type": str(r["type"]),
-                     "occurred_at": stamp, "value": float("nan") if value is None else value,
-                     "properties": _properties(r.get("properties"))})
+        value = as_amount(r["value"]) if r.get("value") is not None else None
+        rows.append({"event_id": str(r["_key"]), "customer_source_id": str(r["customer_id"]),
+                     "occurred_at": as_utc(r["occurred_at"]), "type": str(r["type"]),
+                     "value": float("nan") if value is None else value, "properties": _properties(r.get("properties")),
+                     "feature": None if r.get("feature") is None else str(r["feature"])})
     if rejected:
         source.reject("events", rejected)
     frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     return frame
+
+
+def _event_problem(row: Mapping[str, Any], cfg: SqlEvents) -> str | None:
+    if row["_key"] is None:
+        return f"{cfg.event_id_column} is NULL"
+    for name, column in (("customer_id", cfg.customer_id_column), ("type", cfg.type_column)):
+        if row[name] is None:
+            return f"{column} is NULL"
+    if as_utc(row["occurred_at"]) is None:
+        return f"{cfg.date_column} {row['occurred_at']!r} is not a timestamp"
+    return None
 
 
 def _properties(value: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class SqlPlugin:
         self.provides = frozenset(cfg.entities())
 
     def pull_into(self, pull: PullContext) -> Mapping[str, pd.DataFrame]:
-        with SqlSource(self.cfg, self.base_dir, reject=pull.reject) as source:
+        with SqlSource(self.cfg, self.base_dir, reject=pull.reject, accept=pull.accept) as source:
             counts = pull_into_mirror(source, pull.mirror, datetime.now(UTC), after_page=pull.checkpoint)
             events = read_events(source) if self.cfg.events is not None else None
         for entity, n in counts.rows.items():

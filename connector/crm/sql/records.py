@@ -9,6 +9,7 @@ before its page is stored: the cursor never moves past a row it could not place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,20 @@ class Page:
     deleted: list[str] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     mark: tuple[datetime, str] | None = None
+
+
+def record_id(record: Any) -> str:
+    """The source id of a pulled customer, transaction or line item."""
+    for name in ("source_id", "transaction_id", "line_item_id"):
+        if hasattr(record, name):
+            return str(getattr(record, name))
+    raise TypeError(f"not a pulled record: {type(record).__name__}")
+
+
+def null_key(entity: str, values: Mapping[str, Any]) -> str:
+    """The name of a row without a key: a digest of its values (the same bad row read again is the same row)."""
+    digest = hashlib.sha256(json.dumps(dict(values), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{entity}:null-key:{digest}"
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -118,8 +133,10 @@ class Converter:
         return stamp
 
     def _reject(self, key: str | None, reason: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A rejected row; one without a key is named by a digest of its values, so the same bad row read again is
+        the same rejected row, not a new one."""
         payload = {k: v for k, v in row.items() if not k.startswith("_")}
-        return {"record_key": key, "reason": f"sources.sql.{self.entity}: {reason}", "payload": payload}
+        return {"record_key": key if key is not None else null_key(self.entity, payload), "reason": f"sources.sql.{self.entity}: {reason}", "payload": payload}
 
     def _record(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[Any, list[str]]:
         """The entity's record and what did not parse in it."""

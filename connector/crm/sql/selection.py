@@ -97,9 +97,9 @@ class Selection:
             stmt = stmt.where(or_(cur > ts, and_(cur == ts, self.key > after[1])))
         return stmt.order_by(cur, self.key)
 
-    def newest(self) -> Select:
-        """The largest cursor value (to tell a cursor that went backwards)."""
-        return select(func.max(self.col(self.cfg.cursor_column or "")))
+    def cursor_of(self, key: str) -> Select:
+        """The cursor value of the row with this key now (to tell a cursor that went backwards)."""
+        return select(func.max(self.col(self.cfg.cursor_column or ""))).where(self.key == key)
 
     def null_cursors(self, limit: int) -> Select:
         """Keys of rows whose cursor is NULL: an incremental pull cannot place them."""

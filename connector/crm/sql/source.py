@@ -6,9 +6,9 @@ server-side cursor; each page goes to the sink with the scan's position, so a cr
 at most one page, and the bound moves to the last row only once the scan completes. A SQL
 table is read in order from its primary store, so no overlap window is held back.
 
-Before a scan the source refuses a cursor that went backwards (the newest value in the table
-is older than the stored bound: a restore or a rewrite; reading on would silently skip rows),
-and reports rows whose cursor is NULL (an incremental pull never sees them).
+Before a scan the source refuses a cursor that went backwards (the row the last pull stopped
+at now has an older value: a restore or a rewrite; reading on would silently skip rows), and
+reports rows whose cursor is NULL (an incremental pull never sees them).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.base import PullBatch, Sink
 from connector.crm.errors import FatalError, RetriableError
 from connector.crm.sql.database import first_line, open_engine, safe_url, session
-from connector.crm.sql.records import SOURCE, Converter, as_utc
+from connector.crm.sql.records import SOURCE, Converter, as_utc, record_id
 from connector.crm.sql.selection import Selection
 from connector.cursor import BEGINNING, Cursor, decode_mark, encode_mark, query_key
 
@@ -35,6 +35,8 @@ log = logging.getLogger("segsync.sql")
 
 #: Receives rows refused at the pull: (entity, [{record_key, reason, payload}]).
 Rejections = Callable[[str, list[dict[str, Any]]], None]
+#: Receives the keys of rows read without a problem: (entity, keys), so earlier rejections of them can close.
+Acceptances = Callable[[str, list[str]], None]
 NULL_CURSOR_SAMPLE = 1000
 
 
@@ -44,10 +46,11 @@ class SqlSource:
     name = SOURCE
 
     def __init__(self, cfg: SqlSourceConfig, base_dir: Path, *, reject: Rejections | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 accept: Acceptances | None = None, now: Callable[[], datetime] | None = None) -> None:
         self.cfg = cfg
         self.engine = open_engine(cfg, base_dir)
         self.reject: Rejections = reject or (lambda _entity, _rows: None)
+        self.accept: Acceptances = accept or (lambda _entity, _keys: None)
         self.now = now or (lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
@@ -112,6 +115,8 @@ class SqlSource:
             mark = page.mark
             if page.rejected:
                 self.reject(sel.name, page.rejected)
+            refused = {r["record_key"] for r in page.rejected}
+            self.accept(sel.name, [k for k in map(record_id, page.rows) if k not in refused])
             yield page
 
     def keys(self, entity: str) -> set[str]:
@@ -133,15 +138,18 @@ class SqlSource:
             return [dict(r) for chunk in result.mappings().partitions(self.cfg.chunk_size) for r in chunk]
 
     def _refuse_backwards(self, conn: Connection, sel: Selection, base: Cursor) -> None:
-        if base.full_sync:
+        """The row the last pull stopped at must not now sort before where it was: if it does, its cursor was
+        rewritten backwards (a restore, a bulk update) and the rows around it cannot be trusted to come again.
+        A deleted row proves nothing (deletes are the key scan's business)."""
+        if base.full_sync or not base.id:
             return
-        newest = as_utc(self._execute(conn, sel.newest(), sel).scalar())
-        if newest is not None and newest < base.timestamp:
+        now = as_utc(self._execute(conn, sel.cursor_of(base.id), sel).scalar())
+        if now is not None and now < base.timestamp:
             raise FatalError(
-                f"sources.sql.{sel.name}.cursor_column {sel.cfg.cursor_column} went backwards: its newest value "
-                f"{newest.isoformat()} is older than where the last pull stopped ({base.timestamp.isoformat()}); "
-                "the table was restored or its column rewritten, and reading on would skip rows. The cursor was "
-                "not moved; reset it to pull the entity again in full", crm=SOURCE)
+                f"sources.sql.{sel.name}.cursor_column {sel.cfg.cursor_column} went backwards: row {base.id}, where "
+                f"the last pull stopped at {base.timestamp.isoformat()}, now has {now.isoformat()}; the table was "
+                "restored or the column rewritten, and reading on would skip rows. The cursor was not moved; reset "
+                "it to pull the entity again in full", crm=SOURCE)
 
     def _report_null_cursors(self, conn: Connection, sel: Selection) -> None:
         keys = self._execute(conn, sel.null_cursors(NULL_CURSOR_SAMPLE), sel).scalars().all()

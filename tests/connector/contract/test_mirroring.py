@@ -30,11 +30,12 @@ class Pull:
         self.store = StateStore(tmp_path / "state.sqlite")
         self.counts: dict[str, int] = {}
         self.rejected: list[tuple[str, dict[str, Any]]] = []
+        self.accepted: list[tuple[str, str]] = []
         self.pages = 0
         self.stop_at = stop_at
 
     def context(self) -> PullContext:
-        return PullContext(self.store.mirror, self.checkpoint, self.reject, self.count, IdentityConfig())
+        return PullContext(self.store.mirror, self.checkpoint, self.reject, self.accept, self.count, IdentityConfig())
 
     def checkpoint(self) -> None:
         self.pages += 1
@@ -43,6 +44,9 @@ class Pull:
 
     def reject(self, entity: str, rows: list[dict[str, Any]]) -> None:
         self.rejected += [(entity, r) for r in rows]
+
+    def accept(self, entity: str, keys: list[str]) -> None:
+        self.accepted += [(entity, k) for k in keys]
 
     def count(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -101,7 +105,7 @@ def test_refused_rows_are_reported_with_a_reason_and_the_rest_stored(harness, tm
     pull = Pull(tmp_path)
     harness.plugin().pull_into(pull.context())
     stored = pull.store.mirror.transactions(harness.name)
-    assert good in set(stored["source_id"].astype(str))
+    assert good in set(stored["source_id"].astype(str)) and ("transactions", good) in pull.accepted
     refused = [r for _, r in pull.rejected if str(r["record_key"]) == bad]
     stored_bad = stored[stored["source_id"].astype(str) == bad]
     # refused at the pull with a reason, or stored raw for the features step's quarantine

@@ -87,7 +87,7 @@ def test_null_keys_are_quarantined_and_the_rest_stored(warehouse: Warehouse, sto
     rejected: list[dict[str, Any]] = []
     pull(warehouse.config(transactions=TX), store, rejected)
     assert sorted(store.mirror.transactions("sql")["source_id"]) == ["1", "3"]
-    assert len(rejected) == 1 and rejected[0]["record_key"] is None
+    assert len(rejected) == 1 and rejected[0]["record_key"].startswith("transactions:null-key:")
     assert rejected[0]["reason"] == "sources.sql.transactions: id is NULL: a row needs a key to be stored"
     assert rejected[0]["payload"]["amount"] == "7"
 
@@ -111,10 +111,22 @@ def test_cursor_going_backwards_is_refused_and_the_cursor_kept(warehouse: Wareho
     assert before == Cursor(datetime(2026, 3, 1, 3, tzinfo=UTC), "3")
     warehouse.run("UPDATE orders SET updated_at = :t, amount = '1'", {"t": datetime(2026, 1, 1)})  # a restore
     with pytest.raises(FatalError, match=r"sources\.sql\.transactions\.cursor_column updated_at went backwards: "
-                                         r"its newest value 2026-01-01T00:00:00\+00:00 is older"):
+                                         r"row 3, where the last pull stopped at 2026-03-01T03:00:00\+00:00, "
+                                         r"now has 2026-01-01T00:00:00\+00:00"):
         pull(cfg, store)
     assert store.mirror.cursor("sql", "transactions") == before
     assert set(store.mirror.transactions("sql")["amount"]) == {"10.5"}
+
+
+def test_deleting_the_newest_row_is_not_a_cursor_going_backwards(warehouse: Warehouse, store: StateStore) -> None:
+    warehouse.run(TEXT_ORDERS)
+    warehouse.run(INSERT, [row(i, updated=datetime(2026, 3, 1) + timedelta(hours=i)) for i in (1, 2, 3)])
+    cfg = warehouse.config(transactions=TX)
+    pull(cfg, store)
+    warehouse.run("DELETE FROM orders WHERE id = 3")
+    warehouse.run(INSERT, [row(4, updated=datetime(2026, 3, 2))])
+    pull(cfg, store)
+    assert store.mirror.cursor("sql", "transactions") == Cursor(datetime(2026, 3, 2, tzinfo=UTC), "4")
 
 
 def test_cursor_column_that_is_not_a_timestamp_stops_before_storing(warehouse: Warehouse, store: StateStore) -> None:
