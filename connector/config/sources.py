@@ -166,6 +166,19 @@ class HubSpotSource(Strict):
         return self
 
 
+class FilesEvents(Strict):
+    """A CSV or Parquet of usage events, one row an event (features.events turns them into features)."""
+
+    path: Path
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+    customer_id_column: str = "customer_id"
+    type_column: str = "type"
+    date_column: str = Field("occurred_at", description="When it happened (ISO 8601; UTC unless it says otherwise).")
+    value_column: str | None = None
+    feature_column: str | None = Field(None, description="The product feature a feature_used event names.")
+
+
 class FilesSource(Strict):
     """A CSV or Parquet of transactions, for running without a CRM."""
 
@@ -188,6 +201,7 @@ class FilesSource(Strict):
     unit_price_column: str | None = Field(
         None, description="Price per unit; with quantity_column and no amount column, amount = quantity x unit price."
     )
+    events: FilesEvents | None = Field(None, description="Usage events (logins, features used, tickets) of the same customers.")
 
     @model_validator(mode="after")
     def _line_columns(self) -> FilesSource:
