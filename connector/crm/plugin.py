@@ -8,7 +8,9 @@ HOW TO ADD A SOURCE OR A DESTINATION (no step changes):
      `PullBatch` per page (records with the source's own ids, deletions, the cursor after
      them); the state store keeps the pages and the cursor together (the `pull` step stores
      every entity of `provides` the mirror holds: `connector.crm.sink.MirrorSink.STREAMS`).
-     Customers are joined across sources by normalised email (connector.identity).
+     Customers are joined across sources by normalised email (connector.identity). Events a
+     record source reads whole come from its `read_events()` (canonical events keyed by its own
+     customer ids, `customer_source_id`; connector.usage.crm_events keys them).
    - `MirroringSource`: a source that keeps its own part of the mirror (hard deletes found by a
      key scan, rows it refuses stored with a reason): `pull_into(PullContext)` stores its pages
      with their cursors itself and returns the tables it reads whole, keyed by customer_id.

@@ -15,7 +15,7 @@ import pandas as pd
 from connector.crm.registry import id_columns
 from connector.identity import canonical_tables
 from connector.steps.pull import PullResult
-from connector.usage import Usage, build_usage, frames_from
+from connector.usage import Usage, build_usage, crm_events, frames_from
 from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
 from segmentation.event_features import join_event_features
@@ -95,7 +95,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
     feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
                            attributes=cfg.segmentation.attributes)
-    usage = _usage(ctx, feats.index, as_of, events_through)
+    usage = _usage(ctx, feats.index, as_of, events_through, tables.keys)
     if usage is not None:
         feats = join_event_features(feats, usage.features(as_of))
     ctx.count("customers", len(feats))
@@ -104,13 +104,14 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items, usage)
 
 
-def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through: int) -> Usage | None:
+def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through: int, keys: pd.DataFrame) -> Usage | None:
     """Usage events of every source, coded for the features (None unless features.events is set)."""
     cfg = ctx.config
     if cfg.features.events is None:
         return None
-    pulled = ctx.results.pull.events if ctx.results.pull is not None else None  # every source's events
-    usage = build_usage(cfg.features.events, frames_from(None, cfg.base_dir, ctx.store, through, [pulled]), customers,
+    # every source's events: those read whole at the pull (files, sql), and those a CRM reads on demand
+    pulled = [ctx.results.pull.events if ctx.results.pull is not None else None, *crm_events(ctx.plugins().by_name, keys)]
+    usage = build_usage(cfg.features.events, frames_from(None, cfg.base_dir, ctx.store, through, pulled), customers,
                         latest=plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")).latest)
     if usage is not None and len(usage.rejected):
         ctx.store.rejected.add(ctx.run_id, "features", "events", [
