@@ -87,6 +87,7 @@ class ApiServer:
 
     def close(self) -> None:
         self._stop.set()
+        self.service.close()
         self.store.close()
 
 

@@ -38,7 +38,8 @@ class SnapshotTables:
     absent). features: customer_id-indexed, the features the models were fitted on. arms:
     experiment, customer_id, arm. actions: segment_id -> the segment's action. offers:
     customer_id, offer_1..3, offer_reasons (or None); segment_offers: segment_id -> the
-    segment's own top offers (for a customer whose segment moved, or a new one).
+    segment's own top offers (for a customer whose segment moved, or a new one). clv: the
+    fitted CLV model's parameters (segmentation.clv.ClvModel.to_dict), or None.
     """
 
     run_id: int
@@ -54,6 +55,7 @@ class SnapshotTables:
     events_through: int = 0
     offers: pd.DataFrame | None = None
     segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    clv: dict[str, Any] | None = None
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +113,7 @@ def publish(directory: Path, tables: SnapshotTables) -> Path:
         "version": tables.run_id, "as_of": tables.as_of.isoformat(), "score_names": tables.score_names,
         "models": tables.models, "events_through": tables.events_through,
         "published_at": pd.Timestamp.now(tz="UTC").isoformat(), "customers": len(tables.segments),
-        "features": list(map(str, tables.features.columns)),
+        "features": list(map(str, tables.features.columns)), "clv": tables.clv,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
     shutil.rmtree(target, ignore_errors=True)
