@@ -29,6 +29,8 @@ _MISSING = {"ipt_mean_days": "days between purchases none (single purchase)"}
 
 def _fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     """Fixed-point text of finite floats with numpy string ufuncs (a million rows in C, not Python)."""
+    if not len(values):  # numpy's zfill fails on an empty array (every value of the column missing)
+        return np.asarray([], dtype=str)
     scale = 10**decimals
     units = np.round(np.abs(values) * scale).astype(np.int64)
     text = (units // scale).astype(str)
