@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connector.serve.access import KeyRing, RateLimiter
 from connector.serve.guard import Guard
+from connector.serve.hotpath import HotPath
 from connector.serve.metrics import ServeMetrics
 from connector.serve.schemas import (
     BatchGetRequest,
@@ -55,7 +56,7 @@ def create_app(service: ServeService, keys: KeyRing, limiter: RateLimiter, metri
     _install_ops(app, service, metrics, read)
     _install_customers(app, service, read)
     _install_live(app, service, score, events)
-    return Guard(app, max_body_bytes, metrics.observe)
+    return Guard(HotPath(app, service, keys, limiter), max_body_bytes, metrics.observe)
 
 
 def _scopes(keys: KeyRing, limiter: RateLimiter) -> Callable[[str], Callable[[Request], Awaitable[str]]]:

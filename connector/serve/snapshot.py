@@ -170,6 +170,12 @@ class Snapshot:
         offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
         self.segment_offers = {str(i): tuple(o for o in str(v).split(UNIT) if o) for i, v in zip(c["segment.ids"], offers, strict=True)}
         self.experiments = sorted({k.split(".")[1] for k in columns if k.startswith("arm.") and k.endswith(".code")})
+        # what a look-up reads, resolved once: the value tables of coded text columns as Python
+        # strings, each segment as a tuple, the features with their column
+        self._texts = {k[:-5]: (v, [str(x) for x in columns[k[:-5] + ".values"]]) for k, v in columns.items()
+                       if k.endswith(".code") and k[:-5] + ".values" in columns}
+        self._segment_rows = [(str(i), str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)]
+        self._features = [(name, columns.get(f"feature.{name}"), self._texts.get(f"category.{name}")) for name in meta["features"]]
 
     @classmethod
     def load(cls, folder: Path) -> Snapshot:
@@ -186,8 +192,12 @@ class Snapshot:
 
     def text(self, prefix: str, row: int) -> str | None:
         """A coded text column's value at `row` (None where it is missing)."""
-        code = int(self.columns[f"{prefix}.code"][row])
-        return None if code < 0 else str(self.columns[f"{prefix}.values"][code])
+        codes, values = self._texts[prefix]
+        code = int(codes[row])
+        return None if code < 0 else values[code]
+
+    def has_text(self, prefix: str) -> bool:
+        return prefix in self._texts
 
     def number(self, name: str, row: int) -> float | None:
         col = self.columns.get(name)
@@ -198,9 +208,7 @@ class Snapshot:
 
     def segment(self, row: int) -> tuple[str, str, str]:
         """(segment_id, segment_name, action) of a row."""
-        code = int(self.columns["segment.code"][row])
-        c = self.columns
-        return str(c["segment.ids"][code]), str(c["segment.names"][code]), str(c["segment.actions"][code])
+        return self._segment_rows[int(self.columns["segment.code"][row])]
 
     def segment_table(self) -> dict[str, tuple[str, str]]:
         """segment_id -> (segment_name, action)."""
@@ -209,8 +217,15 @@ class Snapshot:
     def feature_values(self, row: int) -> dict[str, float | str | None]:
         """The row's features by name (None where missing), as the answer shows them."""
         out: dict[str, float | str | None] = {}
-        for name in self.meta["features"]:
-            out[name] = self.number(f"feature.{name}", row) if f"feature.{name}" in self.columns else self.text(f"category.{name}", row)
+        for name, numbers, coded in self._features:
+            if numbers is not None:
+                value = float(numbers[row])
+                out[name] = None if value != value else value  # NaN -> None (JSON has no NaN)
+            elif coded is not None:
+                code = int(coded[0][row])
+                out[name] = None if code < 0 else coded[1][code]
+            else:
+                out[name] = None
         return out
 
     def feature_row(self, row: int) -> pd.DataFrame:
