@@ -1,4 +1,4 @@
-"""Step `pull`: stream each CRM's changed customers and transactions into the local mirror.
+"""Step `pull`: stream each CRM's changed customers, transactions and line items into the local mirror.
 
 Each page and the cursor after it are stored in one transaction (crm.sink.MirrorSink over
 Mirror.commit_page), so a crash or a stop mid-pull re-reads at most one page next run, and a
@@ -8,12 +8,13 @@ quiet day reads nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from connector.crm.base import PullBatch
+from connector.crm.base import Cursor, LineItemSource, PullBatch, Sink
 from connector.crm.files import FilesReader
 from connector.crm.sink import MirrorSink
 
@@ -35,22 +36,10 @@ class PullResult:
 
 def pull(ctx: CycleContext) -> PullResult:
     for name, conn in ctx.connectors().items():
-        for stream in ("customers", "transactions"):
-            sink = MirrorSink(ctx.store.mirror, name, stream)
-            since = sink.cursor()
-            fn = conn.pull_customers if stream == "customers" else conn.pull_transactions
-
-            def page(batch: PullBatch, sink: MirrorSink = sink) -> None:
-                sink(batch)
-                ctx.check_stop()  # the page is stored: a stop here loses nothing
-
-            fn(page, since)
-            ctx.count(f"pulled_{name}_{stream}", sink.rows)
-            if sink.deleted:
-                ctx.count(f"deleted_{name}_{stream}", sink.deleted)
-            window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
-            resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
-            log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
+        _pull_stream(ctx, name, "customers", conn.pull_customers)
+        _pull_stream(ctx, name, "transactions", conn.pull_transactions)
+        if isinstance(conn, LineItemSource):
+            _pull_stream(ctx, name, "line_items", conn.pull_line_items)
     files = ctx.config.sources.files
     if files is None:
         return PullResult()
@@ -60,3 +49,22 @@ def pull(ctx: CycleContext) -> PullResult:
         ctx.count("pulled_files_line_items", len(line_items))
     log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
     return PullResult(files=(customers, transactions), line_items=line_items)
+
+
+def _pull_stream(ctx: CycleContext, name: str, stream: str, fn: Callable[[Sink, Cursor | None], Cursor | None]) -> None:
+    """One stream of one source into the mirror, a page and its cursor at a time."""
+    sink = MirrorSink(ctx.store.mirror, name, stream)
+    since = sink.cursor()
+
+    def page(batch: PullBatch) -> None:
+        sink(batch)
+        ctx.check_stop()  # the page is stored: a stop here loses nothing
+
+    if fn(page, since) is None and since is None and not sink.rows:
+        return  # a stream the source's configuration leaves off (line items not asked for)
+    ctx.count(f"pulled_{name}_{stream}", sink.rows)
+    if sink.deleted:
+        ctx.count(f"deleted_{name}_{stream}", sink.deleted)
+    window = since.timestamp.isoformat() if since is not None and not since.full_sync else "the beginning"
+    resumed = " (resumed an interrupted scan)" if since is not None and since.scan is not None else ""
+    log.info("%s %s: %d changed record(s) since %s%s", name, stream, sink.rows, window, resumed)
