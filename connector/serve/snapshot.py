@@ -170,9 +170,10 @@ class Snapshot:
         offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
         self.segment_offers = {str(i): tuple(o for o in str(v).split(UNIT) if o) for i, v in zip(c["segment.ids"], offers, strict=True)}
         self.experiments = sorted({k.split(".")[1] for k in columns if k.startswith("arm.") and k.endswith(".code")})
-        # what a look-up reads, resolved once: the value tables of coded text columns as Python
-        # strings, each segment as a tuple, the features with their column
-        self._texts = {k[:-5]: (v, [str(x) for x in columns[k[:-5] + ".values"]]) for k, v in columns.items()
+        # what a look-up reads, resolved once: the coded text columns (small value tables as
+        # Python strings; a large one, such as a million customers' reason codes, stays an array),
+        # each segment as a tuple, the features with their column
+        self._texts = {k[:-5]: (v, _table(columns[k[:-5] + ".values"])) for k, v in columns.items()
                        if k.endswith(".code") and k[:-5] + ".values" in columns}
         self._segment_rows = [(str(i), str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)]
         self._features = [(name, columns.get(f"feature.{name}"), self._texts.get(f"category.{name}")) for name in meta["features"]]
@@ -194,7 +195,7 @@ class Snapshot:
         """A coded text column's value at `row` (None where it is missing)."""
         codes, values = self._texts[prefix]
         code = int(codes[row])
-        return None if code < 0 else values[code]
+        return None if code < 0 else str(values[code])
 
     def has_text(self, prefix: str) -> bool:
         return prefix in self._texts
@@ -223,7 +224,7 @@ class Snapshot:
                 out[name] = None if value != value else value  # NaN -> None (JSON has no NaN)
             elif coded is not None:
                 code = int(coded[0][row])
-                out[name] = None if code < 0 else coded[1][code]
+                out[name] = None if code < 0 else str(coded[1][code])
             else:
                 out[name] = None
         return out
@@ -237,6 +238,10 @@ class Snapshot:
             else:
                 values[name] = [self.text(f"category.{name}", row)]
         return pd.DataFrame(values, index=pd.Index([self.ids[row]], name="customer_id"))
+
+
+def _table(values: np.ndarray) -> list[str] | np.ndarray:
+    return [str(v) for v in values] if len(values) <= 65_536 else values
 
 
 def load_current(directory: Path) -> Snapshot | None:
