@@ -81,6 +81,11 @@ def canonical_tables(
                            line_items)
 
 
+def customer_keys(mirror_customers: pd.DataFrame, cfg: IdentityConfig) -> pd.DataFrame:
+    """source, source_id -> customer_id of mirrored customer records: the key canonical_tables gives them."""
+    return _keys(mirror_customers, cfg)[0][["source", "source_id", "customer_id"]]
+
+
 def _keys(mirror: pd.DataFrame, cfg: IdentityConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     email = mirror["email"].map(lambda e: normalise_email(e, cfg)) if len(mirror) else pd.Series(dtype=object)
     key = [email_key(e) if e else f"{s}-{i}" for e, s, i in zip(email, mirror["source"], mirror["source_id"], strict=True)]

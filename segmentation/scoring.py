@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segmentation.event_features import with_event_features
+from segmentation.events import EventFeatureSpec, EventLog
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics
 from segmentation.propensity import PropensityClassifier
@@ -210,8 +212,12 @@ def fit_model(params: ScoreParams, frame: pd.DataFrame, y: np.ndarray, cutoffs: 
 def train_and_score(
     customers: pd.DataFrame | None, transactions: pd.DataFrame, params: ScoreParams, as_of: pd.Timestamp | str,
     feature_fn: FeatureFn | None = None, history: pd.DataFrame | None = None,
+    usage: tuple[EventLog, EventFeatureSpec] | None = None,
 ) -> ScoreResult:
     """Train ``params`` on data before ``as_of`` and score every eligible customer at ``as_of``.
+
+    ``usage`` (an event log and its spec, see :mod:`segmentation.events`) adds the usage features
+    as of every cutoff to what ``feature_fn`` builds.
 
     ``transactions`` must be clean (``segmentation.features.clean_transactions``). ``history``
     (customer_id, value, changed_at) is the attribute history for conversion targets; without
@@ -219,6 +225,8 @@ def train_and_score(
     """
     as_of = utc(as_of)
     feature_fn = feature_fn or _default_features(params.attributes)
+    if usage is not None:
+        feature_fn = with_event_features(feature_fn, *usage)
     if params.kind == "conversion" and history is None:
         history = attribute_history(customers, str(params.field))
     cutoffs = cutoff_dates(as_of, params.horizon_days, params.cutoffs, params.spacing_days)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from connector.config.base import MultilineSecret, Secret, Strict, check_url
+from connector.config.sql import SqlSource
 
 # --------------------------------------------------------------------------- transport
 
@@ -82,6 +83,17 @@ class SalesforceLineItems(Strict):
     where: str | None = Field(None, description="Extra SOQL condition on OpportunityLineItem (trusted: written by the admin).")
 
 
+class SalesforceEvents(Strict):
+    """Usage and support activity as events (features.events): Tasks on a Contact (WhoId) and Cases
+    (ContactId), read whole each run; each becomes customer, type and CreatedDate."""
+
+    tasks: bool = Field(True, description="Pull Task records as events.")
+    task_type_field: str = Field("Type", description="The Task field whose value is the event type (e.g. login).")
+    task_feature_field: str | None = Field("Subject", description="The Task field naming the product feature used.")
+    cases: bool = Field(True, description="Pull Case records as events.")
+    case_type: str = Field("ticket", description="The event type a Case becomes.")
+
+
 class SalesforceSource(Strict):
     instance_url: str = Field(..., description="https://<MyDomain>.my.salesforce.com")
     login_url: str = Field("https://login.salesforce.com", description="Token endpoint host (test. for sandboxes).")
@@ -90,6 +102,7 @@ class SalesforceSource(Strict):
     customers: SalesforceCustomers = Field(default_factory=SalesforceCustomers)
     transactions: SalesforceTransactions = Field(default_factory=SalesforceTransactions)
     line_items: SalesforceLineItems = Field(default_factory=SalesforceLineItems)
+    events: SalesforceEvents | None = Field(None, description="Tasks and Cases as usage events; off when unset.")
     bulk_query_threshold: int = Field(10_000, ge=0, le=100_000_000, description="Use Bulk API 2.0 query above this many records.")
     page_size: int = Field(2000, ge=200, le=2000)
     quota_stop_share: float = Field(
@@ -165,6 +178,19 @@ class HubSpotSource(Strict):
         return self
 
 
+class FilesEvents(Strict):
+    """A CSV or Parquet of usage events, one row an event (features.events turns them into features)."""
+
+    path: Path
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+    customer_id_column: str = "customer_id"
+    type_column: str = "type"
+    date_column: str = Field("occurred_at", description="When it happened (ISO 8601; UTC unless it says otherwise).")
+    value_column: str | None = None
+    feature_column: str | None = Field(None, description="The product feature a feature_used event names.")
+
+
 class FilesSource(Strict):
     """A CSV or Parquet of transactions, for running without a CRM."""
 
@@ -187,6 +213,7 @@ class FilesSource(Strict):
     unit_price_column: str | None = Field(
         None, description="Price per unit; with quantity_column and no amount column, amount = quantity x unit price."
     )
+    events: FilesEvents | None = Field(None, description="Usage events (logins, features used, tickets) of the same customers.")
 
     @model_validator(mode="after")
     def _line_columns(self) -> FilesSource:
@@ -213,6 +240,7 @@ class SourcesConfig(Strict):
     salesforce: SalesforceSource | None = None
     hubspot: HubSpotSource | None = None
     files: FilesSource | None = None
+    sql: SqlSource | None = Field(None, description="Any SQLAlchemy URL: DuckDB (embedded), PostgreSQL, warehouses.")
 
 
 class IdentityConfig(Strict):

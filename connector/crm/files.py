@@ -122,35 +122,7 @@ class FilesReader:
                         "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
 
     def _load(self) -> pd.DataFrame:
-        if not self.path.exists():
-            raise ConfigurationError(f"sources.files.transactions: {self.path} does not exist")
-        fmt = self.cfg.format
-        if fmt == "auto":
-            fmt = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
-        if fmt == "parquet":
-            try:
-                return pd.read_parquet(self.path)
-            except ImportError:
-                raise ConfigurationError("reading Parquet needs pyarrow: pip install 'segsync[parquet]'") from None
-        delim = self.cfg.delimiter
-        kwargs: dict = {"dtype": str, "keep_default_na": False, "na_values": [""]}
-        if delim == "whitespace":
-            kwargs["sep"] = r"\s+"
-        elif delim:
-            kwargs["sep"] = delim
-        else:
-            kwargs["sep"] = _sniff(self.path)
-        try:
-            return pd.read_csv(self.path, **kwargs)
-        except pd.errors.EmptyDataError:
-            raise ConfigurationError(f"sources.files.transactions: {self.path} is empty (not even a header row)") from None
-        except UnicodeDecodeError:
-            raise ConfigurationError(f"{self.path}: line {_first_bad_utf8_line(self.path)} is not UTF-8; "
-                                     "save the file as UTF-8") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise ConfigurationError(f"{self.path}: cannot be read as CSV ({_first_line(exc)})") from None
-        except OSError as exc:
-            raise ConfigurationError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        return load_table(self.path, self.cfg.format, self.cfg.delimiter, "sources.files.transactions")
 
     def _dates(self, values: pd.Series) -> pd.Series:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
@@ -159,6 +131,37 @@ class FilesReader:
             return text
         parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
+
+
+def load_table(path: Path, fmt: str, delimiter: str | None, key: str) -> pd.DataFrame:
+    """A CSV (values as text) or Parquet file; errors name ``key`` (the config key) or the file."""
+    if not path.exists():
+        raise ConfigurationError(f"{key}: {path} does not exist")
+    if fmt == "auto":
+        fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    if fmt == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise ConfigurationError("reading Parquet needs pyarrow: pip install 'segsync[parquet]'") from None
+    kwargs: dict = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    if delimiter == "whitespace":
+        kwargs["sep"] = r"\s+"
+    elif delimiter:
+        kwargs["sep"] = delimiter
+    else:
+        kwargs["sep"] = _sniff(path)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise ConfigurationError(f"{key}: {path} is empty (not even a header row)") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: line {_first_bad_utf8_line(path)} is not UTF-8; "
+                                 "save the file as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: cannot be read as CSV ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _one_row_per_transaction(lines: pd.DataFrame) -> pd.DataFrame:

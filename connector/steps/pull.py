@@ -17,6 +17,7 @@ import pandas as pd
 from connector.crm.base import Cursor, LineItemSource, PullBatch, Sink
 from connector.crm.files import FilesReader
 from connector.crm.sink import MirrorSink
+from connector.crm.sql.plugin import SqlTables, pull_sql
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -27,11 +28,13 @@ log = logging.getLogger("segsync.pull")
 @dataclass(frozen=True)
 class PullResult:
     """The files source's tables as read this run (customers, transactions), or None, and its
-    line items (raw canonical line_items) when it names a product column; CRM pulls land in
-    the state store's mirror, not here."""
+    line items (raw canonical line_items) when it names a product column; events: canonical
+    events of sources.sql (customer_id, occurred_at, type, value, properties), or None. CRM and
+    SQL pulls of customers, transactions and line items land in the state store's mirror, not here."""
 
     files: tuple[pd.DataFrame, pd.DataFrame] | None = None
     line_items: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
 
 
 def pull(ctx: CycleContext) -> PullResult:
@@ -40,15 +43,16 @@ def pull(ctx: CycleContext) -> PullResult:
         _pull_stream(ctx, name, "transactions", conn.pull_transactions)
         if isinstance(conn, LineItemSource):
             _pull_stream(ctx, name, "line_items", conn.pull_line_items)
+    sql = pull_sql(ctx) if ctx.config.sources.sql is not None else SqlTables()
     files = ctx.config.sources.files
     if files is None:
-        return PullResult()
+        return PullResult(events=sql.events)
     customers, transactions, line_items = FilesReader(files, ctx.config.base_dir).read_all()
     ctx.count("pulled_files_transactions", len(transactions))
     if line_items is not None:
         ctx.count("pulled_files_line_items", len(line_items))
     log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
-    return PullResult(files=(customers, transactions), line_items=line_items)
+    return PullResult(files=(customers, transactions), line_items=line_items, events=sql.events)
 
 
 def _pull_stream(ctx: CycleContext, name: str, stream: str, fn: Callable[[Sink, Cursor | None], Cursor | None]) -> None:

@@ -94,7 +94,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
                 trigger = f"the champion cannot score these features ({exc})"
                 log.info("score %s: %s; retraining", params.name, trigger)
     try:
-        result = train_and_score(feats.customers, feats.transactions, params, as_of)
+        result = train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
@@ -132,11 +132,16 @@ def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challe
     metric = ctx.config.tracking.promote_on
     models = {"challenger": challenger, "champion": champion}
     try:
-        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of)
+        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of, _usage(feats))
     except (KeyError, ValueError) as exc:  # the champion cannot score today's features: it cannot defend
         log.info("score %s: the champion cannot be judged (%s)", params.name, exc)
         return (None, None)
     return found["challenger"].get(metric), found["champion"].get(metric)
+
+
+def _usage(feats: FeaturesResult) -> tuple[Any, Any] | None:
+    """The event log and spec the score models add usage features from, at every cutoff."""
+    return (feats.usage.log, feats.usage.spec) if feats.usage is not None else None
 
 
 def _calibration(cal: pd.DataFrame, metrics: dict[str, Any]) -> list[list[float]]:
