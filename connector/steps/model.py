@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from connector.identity import canonical_tables
-from connector.usage import Usage, build_usage, frames_from
+from connector.usage import Usage, build_usage, crm_events, frames_from
 from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
 from segmentation.event_features import join_event_features
@@ -94,7 +94,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
     feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
                            attributes=cfg.segmentation.attributes)
-    usage = _usage(ctx, feats.index, as_of, events_through)
+    usage = _usage(ctx, feats.index, as_of, events_through, tables.keys)
     if usage is not None:
         feats = join_event_features(feats, usage.features(as_of))
     ctx.count("customers", len(feats))
@@ -103,14 +103,14 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items, usage)
 
 
-def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through: int) -> Usage | None:
+def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through: int, keys: pd.DataFrame) -> Usage | None:
     """Usage events of every source, coded for the features (None unless features.events is set)."""
     cfg = ctx.config
     if cfg.features.events is None:
         return None
     files = cfg.sources.files.events if cfg.sources.files is not None else None
-    pulled = ctx.results.pull.events if ctx.results.pull is not None else None
-    usage = build_usage(cfg.features.events, frames_from(files, cfg.base_dir, ctx.store, through, [pulled]), customers,
+    pulled = [ctx.results.pull.events if ctx.results.pull is not None else None, *crm_events(ctx.connectors(), keys)]
+    usage = build_usage(cfg.features.events, frames_from(files, cfg.base_dir, ctx.store, through, pulled), customers,
                         latest=plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")).latest)
     if usage is not None and len(usage.rejected):
         ctx.store.rejected.add(ctx.run_id, "features", "events", [

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 
 import httpx
+import pandas as pd
 
 from connector.config import SalesforceDestination, SalesforceSource
 from connector.crm.auth import Authenticator
@@ -23,6 +24,7 @@ from connector.crm.base import (
 from connector.crm.clock import Clock
 from connector.crm.counters import RequestCounter
 from connector.crm.errors import ConfigurationError
+from connector.crm.salesforce.activities import read_activities
 from connector.crm.salesforce.bulk import BulkJobs
 from connector.crm.salesforce.campaigns import CampaignLists
 from connector.crm.salesforce.client import SalesforceClient
@@ -96,6 +98,13 @@ class SalesforceConnector:
         if not self.source.line_items.enabled:
             return None
         return self._line_items.pull(sink, since)
+
+    def read_events(self) -> pd.DataFrame | None:
+        """Tasks and Cases as canonical events keyed by Contact Id (sources.salesforce.events), read
+        whole; None when not configured."""
+        if self.source.events is None:
+            return None
+        return read_activities(self.client, self.source.events)
 
     # ------------------------------------------------------------------ writes
 
