@@ -22,6 +22,7 @@ from segmentation.features import Plausible, build_features, clean_transactions
 if TYPE_CHECKING:
     from connector.config import QuarantineConfig
     from connector.pipeline import CycleContext
+    from segmentation.clv import ClvModel
 
 log = logging.getLogger("segsync.model")
 SEGMENTATION = ("segmentation", "default")
@@ -58,10 +59,12 @@ class SegmentResult:
 @dataclass(frozen=True)
 class ScoreResult:
     """scores: customer_id-indexed, one column per target, <target>_reasons, clv, p_alive;
-    insights: what the report shows of this run (connector.steps.insight), or None."""
+    insights: what the report shows of this run (connector.steps.insight), or None; clv: the
+    fitted CLV model (segmentation.clv.ClvModel), or None."""
 
     scores: pd.DataFrame
     insights: dict[str, Any] | None
+    clv: ClvModel | None = None
 
 
 def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
@@ -213,5 +216,5 @@ def score(ctx: CycleContext) -> ScoreResult | None:
     from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
-    scores = score_all(ctx, feats)
-    return ScoreResult(scores, save_insights(ctx, feats, scores))
+    scores, clv = score_all(ctx, feats)
+    return ScoreResult(scores, save_insights(ctx, feats, scores), clv)

@@ -34,6 +34,7 @@ def publish_snapshot(ctx: CycleContext) -> None:
         score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
         events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
+        clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))
