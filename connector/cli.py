@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hubspot-port", type=int, default=8702)
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--population", choices=["empty", "cdnow"], default="cdnow")
+    serve.add_argument("--products", type=int, default=40,
+                       help="cdnow: purchases hold products of a catalog this large, as line items (0: none)")
     serve.add_argument("--jwt-dir", default="segsync-sandbox",
                        help="folder for the JWT bearer flow's private key and certificate (reused if there)")
     api = sub.add_parser("serve", help="the real-time API over the last cycle's snapshot (needs segsync[serve])")
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
     demo.add_argument("--scenario", default="default", help="scenario name (default, null, saas) or a YAML file")
     demo.add_argument("--users", type=int, help="saas scenario: how many free-tier users (default 20,000)")
+    demo.add_argument("--products", type=int, default=40,
+                      help="purchases hold products of a catalog this large, and offers are written (0: none)")
     demo.add_argument("--realistic-pacing", action="store_true",
                       help="wait out the sandbox CRMs' rate limits in real time (by default waits move the simulated clock)")
     return p
@@ -183,7 +187,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _summary(cfg: Config) -> str:
-    sources = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.sources, n) is not None]
+    sources = [n for n in ("salesforce", "hubspot", "files", "sql") if getattr(cfg.sources, n) is not None]
     dests = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.destinations, n) is not None]
     return (
         f"sources: {', '.join(sources) or 'none'}; destinations: {', '.join(dests) or 'none'}; "

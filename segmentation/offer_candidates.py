@@ -46,10 +46,13 @@ def own_ranked(history: PurchaseHistory, k: int) -> np.ndarray:
 
 def gather_candidates(
     history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray, ks: tuple[int, int, int, int],
-    cross_sell: bool, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix,
+    cross_sell: bool, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix, basket: np.ndarray | None = None,
 ) -> Candidates:
     """ks: how many from own, similar, segment, recent. neighbours: (products, m) each product's
-    most similar products (-1 none); similarity: the same similarities, dense or csr."""
+    most similar products (-1 none); similarity: the same similarities, dense or csr; basket:
+    (n, products) co-occurrence with everything each customer bought, when given the similar
+    products are its best instead of the favourites' neighbours (in cross-sell, also the own
+    products' slots go to them)."""
     n = history.counts.shape[0]
     favourites = own_ranked(history, max(TOP_OWN, ks[0]))
     # products already taken per customer (and, in cross-sell, everything they bought), as one
@@ -61,13 +64,12 @@ def gather_candidates(
     if ks[0] and not cross_sell:
         blocks.append(_take(taken, favourites[:, : ks[0]]))
     fav = favourites[:, :TOP_OWN]
-    m = min(neighbours.shape[1], NEIGHBOURS_PER_FAVOURITE)
-    near = neighbours[np.maximum(fav, 0)][:, :, :m].reshape(n, -1)
-    near = np.where(np.repeat(fav >= 0, m, axis=1), near, -1)
-    near = _dedupe_rows(near)
-    near_score = similarity_to(fav, near, similarity)
-    order = np.argsort(-np.where(near >= 0, near_score, -np.inf), axis=1, kind="stable")
-    blocks.append(_first_free(np.take_along_axis(near, order, axis=1), taken, ks[1]))
+    n_similar = ks[1] + (ks[0] if cross_sell else 0)
+    if basket is not None:
+        near = _best_of(basket, n_similar + (TOP_OWN * 4 if cross_sell else ks[0]))
+    else:
+        near = _favourites_neighbours(fav, neighbours, similarity)
+    blocks.append(_first_free(near, taken, n_similar))
     seg_rows = np.where(codes >= 0, codes, len(signals.segment_share))
     width = sum(ks) + TOP_OWN
     seg_order = np.argsort(-np.vstack([signals.segment_share, signals.popularity[None, :]]), axis=1, kind="stable")[:, :width]
@@ -77,6 +79,18 @@ def gather_candidates(
     blocks.append(_first_free(recent, taken, ks[3]))
     cand = np.hstack(blocks)
     return Candidates(cand, fav, similarity_to(fav, cand, similarity))
+
+
+def _favourites_neighbours(fav: np.ndarray, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    """(n, TOP_OWN * m): the favourites' neighbours, once each, by summed similarity to them."""
+    n = len(fav)
+    m = min(neighbours.shape[1], NEIGHBOURS_PER_FAVOURITE)
+    near = neighbours[np.maximum(fav, 0)][:, :, :m].reshape(n, -1)
+    near = np.where(np.repeat(fav >= 0, m, axis=1), near, -1)
+    near = _dedupe_rows(near)
+    near_score = similarity_to(fav, near, similarity)
+    order = np.argsort(-np.where(near >= 0, near_score, -np.inf), axis=1, kind="stable")
+    return np.take_along_axis(near, order, axis=1)
 
 
 def neighbour_table(similarity: sp.csr_matrix, m: int = NEIGHBOURS_PER_FAVOURITE) -> np.ndarray:
@@ -142,3 +156,13 @@ def _first_free(options: np.ndarray, taken: np.ndarray, k: int) -> np.ndarray:
     out = np.full((options.shape[0], k), -1, dtype=np.int64)
     out[rows[sel], rank[sel]] = options[sel]
     return _take(taken, out)
+
+
+def _best_of(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) positions of each row's k highest positive scores, best first, -1 past them."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    return np.where(vals > 0, top, -1)

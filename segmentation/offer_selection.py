@@ -145,7 +145,7 @@ def _ranked(scorer, part, signals, codes, cross_sell, rules, wide) -> tuple[np.n
         if cross_sell:
             ok &= _owned_at(part, np.maximum(cand, 0)) == 0
         sc = np.where(ok, sc, -np.inf)
-        order = np.argsort(-sc, axis=1, kind="stable")
+        order = np.lexsort((cand, -sc), axis=1)  # ties: lower catalog position, as top_k
         cand, sc = np.take_along_axis(cand, order, axis=1), np.take_along_axis(sc, order, axis=1)
         return np.where(np.isfinite(sc), cand, -1), sc
     s = scorer.scores(part, signals, codes)

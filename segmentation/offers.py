@@ -137,7 +137,20 @@ def _choose(params: OfferParams, evaluation: pd.DataFrame | None) -> tuple[str, 
         return m, f"auto: history shorter than two horizons, so no out-of-time comparison; {m} by default"
     rows = evaluation[evaluation["mode"] == params.mode].sort_values("precision_at_3", ascending=False)
     best = rows.iloc[0]
-    return str(best["method"]), f"auto: best out-of-time precision@3 in {params.mode} mode ({best['precision_at_3']:.3f})"
+    return str(best["method"]), f"auto: best out-of-time precision@3 in {params.mode} mode ({best['precision_at_3']:.3f}){_margin(rows, best)}"
+
+
+def _margin(rows: pd.DataFrame, best: pd.Series) -> str:
+    """How far the chosen method is above the best baseline (or, for a baseline, the runner-up)."""
+    if "lift_vs_best_baseline" not in rows or pd.isna(best.get("lift_vs_best_baseline")):
+        return ""
+    if best["method"] != best["best_baseline"]:
+        return (f", {best['lift_vs_best_baseline']:+.1%} over the best baseline {best['best_baseline']} "
+                f"(95 % bootstrap interval {best['lift_lo']:+.1%} to {best['lift_hi']:+.1%})")
+    if len(rows) < 2:
+        return ""
+    second = rows.iloc[1]
+    return f", ahead of {second['method']} ({second['precision_at_3']:.3f}, {-second['lift_vs_best_baseline']:.1%} below it)"
 
 
 def _table(customers, picks, scores, labels, ids, reasons, method) -> pd.DataFrame:

@@ -83,8 +83,10 @@ def warehouse(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 
 
 def test_run_from_duckdb_segments_every_customer_and_then_reads_only_changes(
-        warehouse: tuple[Path, pd.DataFrame]) -> None:
+        warehouse: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]) -> None:
     cfg, orders = warehouse
+    assert cli_main(["validate", str(cfg)]) == 0
+    assert "sources: sql; destinations: files" in capsys.readouterr().out
     assert cli_main(["run", str(cfg)]) == 0
     segments = pd.read_csv(cfg.parent / "out" / "segments.csv", dtype={"customer_id": str})
     buyers = {f"sql-{c}" for c in orders["customer_id"]}
