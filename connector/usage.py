@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connector.crm.files import load_table
 from segmentation.event_features import build_event_features
 from segmentation.events import EventFeatureSpec, EventLog, clean_events
 
@@ -43,6 +42,9 @@ class Usage:
 
 def read_events_file(cfg: FilesEvents, base_dir: Path) -> pd.DataFrame:
     """The events file as canonical columns (values as read; clean_events judges them)."""
+    # the files plugin's loader, imported here: the steps import this module, never a plugin
+    from connector.crm.files import load_table
+
     path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
     raw = load_table(path, cfg.format, cfg.delimiter, "sources.files.events.path")
     named = {"customer_id_column": cfg.customer_id_column, "type_column": cfg.type_column,

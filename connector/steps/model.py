@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.crm.registry import id_columns
 from connector.identity import canonical_tables
+from connector.steps.pull import PullResult
 from connector.usage import Usage, build_usage, crm_events, frames_from
 from segmentation.engine import SegmentationParams, SegmentationResult
 from segmentation.engine import segment as run_segmentation
@@ -78,10 +80,9 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
-    pulled = ctx.results.pull
-    files = pulled.files if pulled is not None else None
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files,
-                              store.mirror.line_items(), pulled.line_items if pulled is not None else None)
+    pulled = ctx.results.pull or PullResult()
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(),
+                              pulled.tables, store.mirror.line_items())
     # live events accepted by `segsync serve` are a source: their purchases count as transactions
     events_through = store.events.last_id()
     live = store.events.purchases(events_through)
@@ -111,9 +112,9 @@ def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through:
     cfg = ctx.config
     if cfg.features.events is None:
         return None
-    files = cfg.sources.files.events if cfg.sources.files is not None else None
-    pulled = [ctx.results.pull.events if ctx.results.pull is not None else None, *crm_events(ctx.connectors(), keys)]
-    usage = build_usage(cfg.features.events, frames_from(files, cfg.base_dir, ctx.store, through, pulled), customers,
+    # every source's events: those read whole at the pull (files, sql), and those a CRM reads on demand
+    pulled = [ctx.results.pull.events if ctx.results.pull is not None else None, *crm_events(ctx.plugins().by_name, keys)]
+    usage = build_usage(cfg.features.events, frames_from(None, cfg.base_dir, ctx.store, through, pulled), customers,
                         latest=plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")).latest)
     if usage is not None and len(usage.rejected):
         ctx.store.rejected.add(ctx.run_id, "features", "events", [
@@ -135,10 +136,9 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot", "sql", "events"):
-        ctx.store.rejected.resolve_step("features", source)
+    ctx.store.rejected.resolve_step("features")
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
-    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
+    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).to_numpy())
     for source, group in rejected_tx.groupby("source"):
         ctx.store.rejected.add(ctx.run_id, "features", str(source), [
             {"record_key": r.transaction_id, "reason": r.reason, "payload": {"customer_id": r.customer_id}}

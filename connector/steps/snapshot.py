@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from connector.crm.registry import id_columns
 from connector.identity import email_key, normalise_email
 from connector.serve.snapshot import SnapshotTables, publish
 from connector.steps.model import SEGMENTATION
@@ -42,12 +43,12 @@ def publish_snapshot(ctx: CycleContext) -> None:
 
 
 def _customer_keys(ctx: CycleContext, customers: pd.DataFrame) -> pd.DataFrame:
-    """customer_id, salesforce_id, hubspot_id and the hashed email key (no email itself)."""
+    """customer_id, each source's record id column and the hashed email key (no email itself)."""
     ident = ctx.config.identity
     emails = customers["email"] if "email" in customers else pd.Series(None, index=customers.index, dtype=object)
     keys = [email_key(e) if e else None for e in (normalise_email(v, ident) for v in emails)]
     frame = pd.DataFrame({"customer_id": customers["customer_id"].astype(str), "email_key": keys})
-    for name in ("salesforce_id", "hubspot_id"):
+    for name in id_columns().values():
         frame[name] = customers[name] if name in customers else None
     return frame
 
