@@ -16,6 +16,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 _DAY = pd.Timedelta(days=1)
+#: Time constant (days) of the decayed purchase count: a purchase a quarter ago weighs 1/e.
+DECAY_DAYS = 90.0
+#: The window (days) of `recent_txn`, the customer's current activity.
+ACTIVE_DAYS = 90.0
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,13 @@ class PurchaseHistory:
     """customers x products, as of `as_of`.
 
     counts: transactions containing the product (csr, float32); last_days: 1 + days since the
-    last such transaction (csr, same pattern; 0 means never); spend_price: the customer's mean
-    unit price paid (NaN when unknown); txn_count: transactions per customer; last_any_days:
-    days since the customer's last purchase (NaN when none).
+    last such transaction (csr, same pattern; 0 means never); first_days: 1 + days since the
+    first one (same pattern), so (first - last) / (count - 1) is the customer's own repurchase
+    interval for the product; decayed: those transactions weighted exp(-age / DECAY_DAYS)
+    (same pattern); spend_price: the customer's mean unit price paid (NaN when unknown);
+    txn_count: transactions per customer; last_any_days / first_any_days: days since the
+    customer's last / first purchase (NaN when none); recent_txn: their transactions in the
+    last ACTIVE_DAYS.
     """
 
     as_of: pd.Timestamp
@@ -112,6 +120,10 @@ class PurchaseHistory:
     spend_price: np.ndarray
     txn_count: np.ndarray
     last_any_days: np.ndarray
+    first_days: sp.csr_matrix
+    decayed: sp.csr_matrix
+    first_any_days: np.ndarray
+    recent_txn: np.ndarray
 
     @classmethod
     def build(
@@ -122,17 +134,23 @@ class PurchaseHistory:
         enc = items if isinstance(items, EncodedItems) else EncodedItems.encode(items, product_ids, customer_ids)
         n_c, n_p = len(customer_ids), len(product_ids)
         at = as_of.timestamp()
-        cp, size, latest = _cut(*enc.lines, at)
+        cp, size, latest, earliest, weight, _ = _cut(*enc.lines, at)
         rows, cols = cp // n_p, cp % n_p
-        counts = _csr(rows, cols, size.astype(np.float32), (n_c, n_p))
-        last = _csr(rows, cols, 1.0 + ((at - latest) / 86400.0).astype(np.float32), (n_c, n_p))
-        cust, txn_size, txn_latest = _cut(*enc.visits, at)
-        txn = np.zeros(n_c)
-        txn[cust] = txn_size
-        last_any = np.full(n_c, np.nan)
-        last_any[cust] = (at - txn_latest) / 86400.0
+
+        def pairs(data: np.ndarray) -> sp.csr_matrix:
+            return _csr(rows, cols, data.astype(np.float32), (n_c, n_p))
+
+        cust, txn_size, txn_latest, txn_earliest, _, active = _cut(*enc.visits, at)
+        txn, recent = np.zeros(n_c), np.zeros(n_c)
+        txn[cust], recent[cust] = txn_size, active
+        last_any, first_any = np.full(n_c, np.nan), np.full(n_c, np.nan)
+        last_any[cust], first_any[cust] = (at - txn_latest) / 86400.0, (at - txn_earliest) / 86400.0
         keep = enc.seconds < at
-        return cls(as_of, customer_ids, product_ids, counts, last, _mean_price(enc.price[keep], enc.c[keep], n_c), txn, last_any)
+        return cls(
+            as_of, customer_ids, product_ids, pairs(size), pairs(1.0 + (at - latest) / 86400.0),
+            _mean_price(enc.price[keep], enc.c[keep], n_c), txn, last_any, pairs(1.0 + (at - earliest) / 86400.0),
+            pairs(weight), first_any, recent,
+        )
 
     @property
     def owned(self) -> sp.csr_matrix:
@@ -141,22 +159,33 @@ class PurchaseHistory:
         out.data[:] = 1.0
         return out
 
+    def last_days_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """last_days at counts' own entries (rows, cols in counts' csr order): read straight off
+        the data when both matrices share their pattern, as built here, else looked up."""
+        same = self.last_days.nnz == self.counts.nnz == len(rows) and np.array_equal(self.last_days.indptr, self.counts.indptr) \
+            and np.array_equal(self.last_days.indices, self.counts.indices)
+        return np.asarray(self.last_days.data) if same else lookup(self.last_days, rows, cols)
+
     def take(self, rows: np.ndarray | slice) -> PurchaseHistory:
         """The same history restricted to some customers (positions or a slice)."""
         return PurchaseHistory(
             self.as_of, pd.Index(self.customer_ids[rows]), self.product_ids, self.counts[rows],
             self.last_days[rows], self.spend_price[rows], self.txn_count[rows], self.last_any_days[rows],
+            self.first_days[rows], self.decayed[rows], self.first_any_days[rows], self.recent_txn[rows],
         )
 
 
-def _cut(keys: np.ndarray, seconds: np.ndarray, at: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of sorted (key, time) pairs before `at`: each distinct key, how many pairs, the latest time."""
+def _cut(keys: np.ndarray, seconds: np.ndarray, at: float) -> tuple[np.ndarray, ...]:
+    """Of sorted (key, time) pairs before `at`: each distinct key, how many pairs, the latest and
+    the earliest time, the pairs weighted exp(-age / DECAY_DAYS), the pairs in the last ACTIVE_DAYS."""
     before = seconds < at
     k, s = keys[before], seconds[before]
     if not len(k):
-        return k, np.zeros(0, np.int64), s
+        return k, np.zeros(0, np.int64), s, s, s, s
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    return k[starts], np.diff(np.r_[starts, len(k)]), np.maximum.reduceat(s, starts)
+    age = (at - s) / 86400.0
+    return (k[starts], np.diff(np.r_[starts, len(k)]), np.maximum.reduceat(s, starts), np.minimum.reduceat(s, starts),
+            np.add.reduceat(np.exp(-age / DECAY_DAYS), starts), np.add.reduceat((age <= ACTIVE_DAYS).astype(np.float64), starts))
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

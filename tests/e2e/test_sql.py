@@ -83,8 +83,10 @@ def warehouse(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 
 
 def test_run_from_duckdb_segments_every_customer_and_then_reads_only_changes(
-        warehouse: tuple[Path, pd.DataFrame]) -> None:
+        warehouse: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]) -> None:
     cfg, orders = warehouse
+    assert cli_main(["validate", str(cfg)]) == 0
+    assert "sources: sql; destinations: files" in capsys.readouterr().out
     assert cli_main(["run", str(cfg)]) == 0
     segments = pd.read_csv(cfg.parent / "out" / "segments.csv", dtype={"customer_id": str})
     buyers = {f"sql-{c}" for c in orders["customer_id"]}
@@ -112,3 +114,17 @@ def test_run_from_duckdb_segments_every_customer_and_then_reads_only_changes(
         mirror = store.mirror.transactions("sql").set_index("source_id")
     assert "2" not in mirror.index
     assert float(mirror.loc["1", "amount"]) == pytest.approx(orders["amount"][0] + 1)
+
+    # resync: the cursor is forgotten and the next run reads every order again (the mirror absorbs the re-read)
+    capsys.readouterr()
+    assert cli_main(["resync", str(cfg), "sql", "transactions"]) == 0
+    assert "sql: forgot the cursor(s) of transactions; the next run pulls them in full" in capsys.readouterr().out
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        assert store.mirror.cursor("sql", "transactions") is None
+        assert store.mirror.cursor("sql", "customers") is not None
+    assert cli_main(["run", str(cfg)]) == 0
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        run = store.runs.last_success()
+        assert run is not None and run.counts["pulled_sql_transactions"] == len(orders) - 1  # the soft-deleted one
+        assert len(store.mirror.transactions("sql")) == len(orders) - 1
+    assert cli_main(["resync", str(cfg), "hubspot"]) == 2
