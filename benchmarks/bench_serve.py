@@ -210,6 +210,14 @@ def rss(pid: int) -> dict:
     return {k: round(int(fields[k].split()[0]) / 1024 / 1024, 2) for k in ("VmRSS", "VmHWM")}
 
 
+def journal_counts(base: str) -> dict:
+    """The server's group commits so far, from /metrics: writes per commit shows the grouping."""
+    text = httpx.get(f"{base}/metrics").text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("segsync_serve_journal_")}
+    commits, writes = values.get("segsync_serve_journal_commits", 0.0), values.get("segsync_serve_journal_writes", 0.0)
+    return {"commits": int(commits), "writes": int(writes), "writes_per_commit": round(writes / commits, 2) if commits else None}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -301,6 +309,7 @@ def main() -> None:
         p_ = Phases(f"http://127.0.0.1:{port}", token, proc.pid, a.seconds, a.warmup)
         found = phases(p_, a.customers, cache, [float(r) for r in a.rates.split(",")])
         found["server_memory_gb"] = rss(proc.pid)
+        found["journal"] = journal_counts(f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
         proc.wait(30)

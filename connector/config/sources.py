@@ -150,6 +150,14 @@ class HubSpotAuth(Strict):
         return self
 
 
+class HubSpotEvents(Strict):
+    """Support tickets as usage events (features.events): each ticket associated with a contact
+    becomes one event of that contact at its createdate, read whole each run."""
+
+    tickets: bool = Field(True, description="Read tickets (crm.objects.tickets.read) as events.")
+    ticket_type: str = Field("ticket", description="The event type a ticket becomes.")
+
+
 class HubSpotSource(Strict):
     base_url: str = "https://api.hubapi.com"
     api_version: Literal["2026-03", "v3"] = Field("2026-03", description="Date-versioned CRM paths, or legacy /crm/v3.")
@@ -163,6 +171,7 @@ class HubSpotSource(Strict):
     search_overlap_minutes: int = Field(
         60, ge=0, le=10_080, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
         "clock skew (search is eventually consistent). See connector/cursor.py.")
+    events: HubSpotEvents | None = Field(None, description="Tickets as usage events; off when unset.")
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )

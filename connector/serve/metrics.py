@@ -28,6 +28,8 @@ class ServeMetrics:
         self.age = Gauge("segsync_serve_snapshot_age_seconds", "Seconds since the served snapshot was published", registry=self.registry)
         self.customers = Gauge("segsync_serve_snapshot_customers", "Customers in the served snapshot", registry=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.commits = Gauge("segsync_serve_journal_commits", "Transactions the journal committed (group commits)", registry=self.registry)
+        self.writes = Gauge("segsync_serve_journal_writes", "Writes (event batches, arms) those commits carried", registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         children = self._children.get((method, route, status))
@@ -45,4 +47,7 @@ class ServeMetrics:
             self.version.set(snap.version)
             self.age.set(max(0.0, time.time() - snap.published_at.timestamp()))
             self.customers.set(len(snap))
+        commits, writes = service.journal_counts()
+        self.commits.set(commits)
+        self.writes.set(writes)
         return generate_latest(self.registry)

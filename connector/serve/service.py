@@ -197,6 +197,10 @@ class ServeService:
                     self._journal = Journal(StateStore(self.store.path, redact=self.store.secrets, synchronous="FULL"))
         return self._journal
 
+    def journal_counts(self) -> tuple[int, int]:
+        """(commits, writes) of the journal so far; writes / commits is how many shared a commit."""
+        return (self._journal.commits, self._journal.writes) if self._journal is not None else (0, 0)
+
     def close(self) -> None:
         """Commit pending writes and close the journal (its own connection)."""
         if self._journal is not None:

@@ -45,7 +45,7 @@ class OffersResult:
 def offer_params(cfg: OffersConfig) -> OfferParams:
     return OfferParams(
         method=cfg.method, mode=cfg.mode, label=cfg.write, horizon_days=cfg.horizon_days, evaluate=cfg.evaluate,
-        max_eval_customers=cfg.max_eval_customers, random_state=cfg.random_state,
+        max_eval_customers=cfg.max_eval_customers, random_state=cfg.random_state, n_jobs=cfg.n_jobs,
     )
 
 

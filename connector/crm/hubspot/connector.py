@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pandas as pd
 
 from connector.config import HubSpotDestination, HubSpotSource
 from connector.crm.base import (
@@ -43,6 +44,7 @@ from connector.crm.hubspot.records import (
     line_item_records,
     transaction_records,
 )
+from connector.crm.hubspot.tickets import read_tickets
 from connector.crm.hubspot.writes import PropertyWriter
 from connector.crm.plugin import Accepts, WriteSpec, pull_entity
 
@@ -144,6 +146,14 @@ class HubSpotConnector:
             return list(line_item_records(page.records, deals, category)), []
 
         return self._pull(self._line_items, sink, since, rows)
+
+    def read_events(self) -> pd.DataFrame | None:
+        """Tickets as canonical events keyed by contact id (sources.hubspot.events), read whole;
+        None when not configured."""
+        if self.source.events is None:
+            return None
+        reader = ObjectReader(self.api, "tickets", ["subject", "createdate"], timedelta(0))
+        return read_tickets(reader, self.source.events)
 
     def _pull(self, reader: ObjectReader, sink: Sink, since: Cursor | None,
               rows: Callable[[Page], tuple[Sequence[Any], list[str]]]) -> Cursor | None:

@@ -243,3 +243,13 @@ def test_a_look_up_handed_on_is_charged_one_token(shop: Shop) -> None:
     for api in open_api(shop, rate=1.0, burst=3):
         h = api.headers("read")
         assert [api.client.get("/v1/customers/nobody", headers=h).status_code for _ in range(4)] == [404, 404, 404, 429]
+
+
+def test_metrics_count_the_journals_group_commits(api: Api) -> None:
+    assert "segsync_serve_journal_commits 0.0" in api.client.get("/metrics").text  # nothing written yet
+    h = api.headers("events")
+    event = {"customer_id": "someone", "type": "view", "occurred_at": "2026-02-01T10:00:00Z"}
+    for _ in range(3):
+        assert api.client.post("/v1/events", json={"events": [event]}, headers=h).status_code == 202
+    metrics = api.client.get("/metrics").text
+    assert "segsync_serve_journal_commits 3.0" in metrics and "segsync_serve_journal_writes 3.0" in metrics
