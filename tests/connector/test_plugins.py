@@ -208,14 +208,14 @@ def test_protocols_tell_the_kinds_apart() -> None:
 
 def test_what_a_source_provides_follows_its_config(tmp_path: Path) -> None:
     sf = {**SF, "line_items": {"enabled": True}, "events": {}}
-    hs = {**HS, "line_items": {"enabled": True}}
+    hs = {**HS, "line_items": {"enabled": True}, "events": {}}
     sql = {"url": f"duckdb:///{tmp_path / 'w.duckdb'}", "transactions": {"table": "orders"}, "events": {"table": "usage"}}
     (tmp_path / "tx.csv").write_text("CustomerID,date,amount\nc1,2026-01-02,1\n")
     files = {"transactions": "tx.csv", "events": {"path": "events.csv"}}
     plugins = open_plugins(config(tmp_path, {"salesforce": sf, "hubspot": hs, "sql": sql, "files": files}))
     try:
         assert plugins["salesforce"].provides == {"customers", "transactions", "outcomes", "line_items", "events"}
-        assert plugins["hubspot"].provides == {"customers", "transactions", "outcomes", "line_items"}
+        assert plugins["hubspot"].provides == {"customers", "transactions", "outcomes", "line_items", "events"}
         assert plugins["sql"].provides == {"transactions", "events"} and plugins["files"].provides == {
             "customers", "transactions", "events"}
         assert [p.name for p in plugins.mirroring_sources()] == ["sql"]
