@@ -23,7 +23,7 @@ retail and planted print wall and CPU seconds, peak RSS and the load average at 
 scale: one process generates planted line items for N customers x P products (about 7 lines
 per customer, categorical ids on int32 codes) and writes them as parquet; a fresh process
 reads them and runs `recommend_offers` (ranker, rules on, no evaluation) for everyone, as the
-offers step does. Each prints wall and CPU seconds, its own peak RSS (ru_maxrss, input
+offers step does with `n_jobs` = `--threads`. Each prints wall and CPU seconds, its own peak RSS (ru_maxrss, input
 included) and the load average at its start. OpenMP/BLAS use `--threads` threads (1 by
 default, as in the other compute benchmarks on this shared machine); `--profile` adds a
 cProfile of the top-3 step on stderr.
@@ -114,9 +114,9 @@ def generate_child(customers: int, products: int, data: str) -> dict:
     return {"stage": "generate", "line_items": len(world.items), **_usage(load, t0, c0)}
 
 
-def top3_child(data: str, profile: bool) -> dict:
-    """`recommend_offers` as the offers step calls it (ranker, rules on, no evaluation), for
-    everyone in the input; the input is read first and its cost reported apart."""
+def top3_child(data: str, profile: bool, threads: int) -> dict:
+    """`recommend_offers` as the offers step calls it (ranker, rules on, no evaluation, n_jobs =
+    threads), for everyone in the input; the input is read first and its cost reported apart."""
     from segmentation.offer_selection import OfferRules
     from segmentation.offers import OfferParams, recommend_offers
 
@@ -129,7 +129,7 @@ def top3_child(data: str, profile: bool) -> dict:
     load, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
     if prof:
         prof.enable()
-    result = recommend_offers(items, segments, as_of, OfferParams(method="ranker", evaluate=False),
+    result = recommend_offers(items, segments, as_of, OfferParams(method="ranker", evaluate=False, n_jobs=threads),
                               OfferRules(exclude_products=("P00000",), max_per_category=2))
     if prof:
         prof.disable()
@@ -153,7 +153,7 @@ def scale(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_offers_") as data:
         base = [sys.executable, __file__]
         gen = [*base, "_generate", "--customers", str(args.customers), "--products", str(args.products), "--data", data]
-        top3 = [*base, "_top3", "--data", data, *(["--profile"] if args.profile else [])]
+        top3 = [*base, "_top3", "--data", data, "--threads", str(args.threads), *(["--profile"] if args.profile else [])]
         for cmd in (gen, top3):
             out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
             print(json.loads(out.strip().splitlines()[-1]), flush=True)
@@ -172,7 +172,7 @@ def main() -> None:
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     if args.what in ("_generate", "_top3"):
-        out = generate_child(args.customers, args.products, args.data) if args.what == "_generate" else top3_child(args.data, args.profile)
+        out = generate_child(args.customers, args.products, args.data) if args.what == "_generate" else top3_child(args.data, args.profile, args.threads)
         print(json.dumps(out))
         return
     if args.what == "scale":

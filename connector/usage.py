@@ -3,20 +3,20 @@
 Canonical events (DESIGN.md): customer_id, occurred_at (UTC), type, value, properties, and
 ``feature`` when a source carries the product feature as a column. Sources today: the files
 source's events file (sources.files.events) and the live events `segsync serve` accepted
-(connector.state.events), and the events the pull step hands on (sources.sql's events entity).
+(connector.state.events), the events the pull step hands on (sources.sql's events entity), and
+those a CRM connector reads (Salesforce Tasks and Cases, sources.salesforce.events).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connector.crm.files import load_table
 from segmentation.event_features import build_event_features
 from segmentation.events import EventFeatureSpec, EventLog, clean_events
 
@@ -42,6 +42,9 @@ class Usage:
 
 def read_events_file(cfg: FilesEvents, base_dir: Path) -> pd.DataFrame:
     """The events file as canonical columns (values as read; clean_events judges them)."""
+    # the files plugin's loader, imported here: the steps import this module, never a plugin
+    from connector.crm.files import load_table
+
     path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
     raw = load_table(path, cfg.format, cfg.delimiter, "sources.files.events.path")
     named = {"customer_id_column": cfg.customer_id_column, "type_column": cfg.type_column,
@@ -81,6 +84,24 @@ def build_usage(cfg: EventFeaturesConfig, frames: Sequence[pd.DataFrame], custom
     coded = EventLog.from_frame(clean, spec, customers)
     log.info("usage: %d event(s) of %s for %d customer(s)", len(coded), ", ".join(spec.types), len(customers))
     return Usage(coded, spec, rejected)
+
+
+def crm_events(connectors: Mapping[str, Any], keys: pd.DataFrame) -> list[pd.DataFrame]:
+    """Events of every connector that reads them (``read_events``: Salesforce Tasks and Cases),
+    keyed by segsync's customer_id through identity's keys (source, source_id -> customer_id);
+    an event of a record no customer pull holds is left out, with a count in the log."""
+    frames = []
+    for name, conn in connectors.items():
+        read = getattr(conn, "read_events", None)
+        events = read() if read is not None else None
+        if events is None:
+            continue
+        mine = keys[keys["source"] == name].drop_duplicates("source_id").set_index("source_id")["customer_id"]
+        customer = events["customer_source_id"].astype(str).map(mine)
+        if customer.isna().any():
+            log.info("%s: %d event(s) of records no customer pull holds, left out", name, int(customer.isna().sum()))
+        frames.append(events.assign(customer_id=customer)[customer.notna().to_numpy()])
+    return frames
 
 
 def frames_from(files: FilesEvents | None, base_dir: Path, store: Any, through: int,

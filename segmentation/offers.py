@@ -44,6 +44,7 @@ class OfferParams:
     max_eval_customers: int = 20_000
     n_boot: int = 200
     random_state: int = 0
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in (*METHODS, "auto"):
@@ -52,6 +53,8 @@ class OfferParams:
             raise ValueError(f"offers mode {self.mode!r}: expected one of {', '.join(MODES)}")
         if self.label not in ("name", "code"):
             raise ValueError(f"offers label {self.label!r}: expected name or code")
+        if self.n_jobs < 1:
+            raise ValueError(f"offers n_jobs {self.n_jobs!r}: expected at least 1")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def recommend_offers(
     named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
     seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
     compiled = rules.compile(catalog, snap.signals, seg_names)
-    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K)
+    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K, n_jobs=params.n_jobs)
     labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
     reasons = explain_offers(picks, snap.history, snap.signals, method, labels, seg_names)
     offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, method)

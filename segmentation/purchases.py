@@ -159,6 +159,13 @@ class PurchaseHistory:
         out.data[:] = 1.0
         return out
 
+    def last_days_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """last_days at counts' own entries (rows, cols in counts' csr order): read straight off
+        the data when both matrices share their pattern, as built here, else looked up."""
+        same = self.last_days.nnz == self.counts.nnz == len(rows) and np.array_equal(self.last_days.indptr, self.counts.indptr) \
+            and np.array_equal(self.last_days.indices, self.counts.indices)
+        return np.asarray(self.last_days.data) if same else lookup(self.last_days, rows, cols)
+
     def take(self, rows: np.ndarray | slice) -> PurchaseHistory:
         """The same history restricted to some customers (positions or a slice)."""
         return PurchaseHistory(

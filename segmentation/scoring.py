@@ -19,6 +19,7 @@ point in time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from segmentation.events import EventFeatureSpec, EventLog
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics
 from segmentation.propensity import PropensityClassifier
-from segmentation.reasons import reason_codes
+from segmentation.reasons import reason_codes, reason_text
 from segmentation.targets import (
     FeatureFn,
     PurchaseIndex,
@@ -146,6 +147,18 @@ class ScoreModel:
         drivers = pd.Series(np.abs(shares).mean(axis=0) if len(features) else 0.0,
                             index=pd.Index(list(inputs.columns), name="feature"), name="mean_abs_contribution")
         return self._frame(features, probability, reasons), drivers.sort_values(ascending=False, kind="stable")
+
+    def score_row(self, values: Mapping[str, Any]) -> tuple[float, str]:
+        """(probability, reason codes) of one customer given as {feature: value}: what ``score``
+        gives for that row (the same contributions and margin), without a DataFrame."""
+        if not hasattr(self, "estimator"):
+            raise ValueError(f"score model {self.name!r} was stored by an older segsync; it must be retrained")
+        estimator = self.estimator
+        shares = estimator.contributions_row(values)
+        margin = estimator.base_margin() + shares.sum()
+        probability = float(estimator.probabilities_from_margin(np.asarray([margin]))[0, 1])
+        columns = estimator.encoder_.columns_
+        return probability, reason_text(shares, [values[c] for c in columns], columns, self.reason_codes)
 
     def _frame(self, features: pd.DataFrame, probability: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": features.index.astype(str).to_numpy(), self.name: probability,

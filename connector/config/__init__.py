@@ -46,6 +46,7 @@ from connector.config.sources import (
     FilesSource,
     HttpConfig,
     HubSpotAuth,
+    HubSpotEvents,
     HubSpotLineItems,
     HubSpotSource,
     IdentityConfig,
@@ -62,7 +63,7 @@ from connector.crm.errors import ConfigurationError
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
     "EventFeaturesConfig", "ExperimentsConfig", "FeaturesConfig", "FilesDestination", "FilesEvents", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
+    "HubSpotDestination", "HubSpotEvents", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
     "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",

@@ -1,5 +1,8 @@
 """Files as source and sink: a CSV or Parquet of transactions in, a CSV of segments out.
 
+`FilesPlugin` is the plugin (connector.crm.plugin): a TableSource of customers, transactions
+and (with a product column) line items, and a TableDestination of the desired state.
+
 This is how an analyst runs the loop without a CRM ("segment an e-commerce CSV"). The
 source file is a snapshot: each run reads it whole. Values are kept as text here; bad
 amounts and dates are quarantined with a reason by segmentation.features.clean_transactions,
@@ -21,8 +24,56 @@ import pandas as pd
 
 from connector.config import FilesDestination, FilesSource
 from connector.crm.errors import ConfigurationError
+from connector.crm.plugin import Accepts
 
 log = logging.getLogger("segsync.files")
+
+
+class FilesPlugin:
+    """The files source (`sources.files`: purchases, line items with a product column, usage
+    events with an events file) and destination (`destinations.files`): either may be None."""
+
+    name = "files"
+    id_column: str | None = None  # a file's customers carry segsync's key itself
+
+    def __init__(self, source: FilesSource | None, destination: FilesDestination | None, base_dir: Path) -> None:
+        self.reader = FilesReader(source, base_dir) if source is not None else None
+        self.destination = destination
+        self.base_dir = base_dir
+        entities = {"customers", "transactions"}
+        if source is not None and source.product_column:
+            entities.add("line_items")
+        if source is not None and source.events is not None:
+            entities.add("events")
+        self.provides = frozenset(entities) if source is not None else frozenset()
+        self.accepts = Accepts(table=destination is not None)
+
+    def read_tables(self) -> dict[str, pd.DataFrame]:
+        """customers, transactions and line_items (FilesReader.read_all); nothing without a source."""
+        if self.reader is None:
+            return {}
+        customers, transactions, line_items = self.reader.read_all()
+        tables = {"customers": customers, "transactions": transactions}
+        if line_items is not None:
+            tables["line_items"] = line_items
+        if self.reader.cfg.events is not None:
+            from connector.usage import (
+                read_events_file,  # the usage module reads files with this one's loader
+            )
+
+            tables["events"] = read_events_file(self.reader.cfg.events, self.base_dir)
+        return tables
+
+    def output(self) -> tuple[str, Path] | None:
+        return None if self.destination is None else ("destinations.files.path", self.destination.path)
+
+    def write_table(self, table: pd.DataFrame) -> Path:
+        if self.destination is None:
+            raise ConfigurationError("destinations.files is not configured: nothing may be written")
+        return write_segments_csv(self.destination, self.base_dir, table)
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
 
 
 class FilesReader:

@@ -22,12 +22,15 @@ from segmentation.scoring import ScoreParams, train_and_score
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
     from connector.steps.model import FeaturesResult
+    from segmentation.clv import ClvModel
 
 log = logging.getLogger("segsync.score")
 
 
-def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
-    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive."""
+def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, ClvModel | None]:
+    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive; and the
+    fitted CLV model (None when CLV is off or could not be fitted), which the snapshot carries
+    so `segsync serve` values a new customer with the same parameters."""
     cfg = ctx.config.scoring
     out = pd.DataFrame(index=feats.features.index)
     for target in cfg.targets:
@@ -35,15 +38,18 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
         if scores is not None:
             out = out.join(scores.set_index("customer_id"), how="left")
             ctx.count("scores", 1)
+    model = None
     if cfg.clv.enabled:
-        from segmentation.clv import clv_scores
+        from segmentation.clv import clv_scores, fit_clv
 
         try:
-            clv = clv_scores(feats.transactions, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            model, _ = fit_clv(feats.transactions, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            clv = clv_scores(feats.transactions, feats.as_of, model=model)
             out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
-    return out
+            model = None
+    return out, model
 
 
 def definition_hash(params: ScoreParams) -> str:

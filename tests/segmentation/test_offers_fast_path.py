@@ -124,6 +124,9 @@ def test_selection_under_rules_matches_a_per_customer_reference(method: str, mod
     seg_names = [names.get(seg.get(c)) for c in customers]
     ref = _reference_picks(dense, snap.history.counts.toarray() > 0, seg_names, catalog, RULES, cross)
     assert [[int(p) for p in row if p >= 0] for row in picks] == ref
+    threaded = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, chunk=17, n_jobs=3)
+    np.testing.assert_array_equal(threaded[0], picks)
+    np.testing.assert_array_equal(threaded[1], scores)
     assert sum(len(r) == 3 for r in ref) > len(ref) // 2  # the rules leave real choices to make
     got = np.isfinite(scores)
     np.testing.assert_allclose(scores[got], dense[np.nonzero(got)[0], picks[got]], rtol=1e-6)

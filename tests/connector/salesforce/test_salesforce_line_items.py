@@ -70,8 +70,8 @@ def test_line_items_come_with_product_code_name_family_and_their_opportunity(tmp
     for stream, pull in (("customers", conn.pull_customers), ("transactions", conn.pull_transactions),
                          ("line_items", conn.pull_line_items)):
         pull(MirrorSink(store.mirror, "salesforce", stream))
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                              store.mirror.line_items())
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                              mirror_line_items=store.mirror.line_items())
     items = tables.line_items
     assert items is not None
     # the lost opportunity's line is not a purchase; the won one's lines take its customer and date
@@ -142,8 +142,8 @@ def test_lines_of_an_opportunity_won_later_count_without_being_touched(tmp_path)
         conn.pull_customers(sinks["customers"], sinks["customers"].cursor())
         conn.pull_transactions(sinks["transactions"], sinks["transactions"].cursor())
         conn.pull_line_items(sinks["line_items"], sinks["line_items"].cursor())
-        t = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                             store.mirror.line_items())
+        t = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                             mirror_line_items=store.mirror.line_items())
         return 0 if t.line_items is None else len(t.line_items)
 
     assert run() == 0  # an open opportunity's lines are not purchases

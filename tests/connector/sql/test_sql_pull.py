@@ -201,8 +201,8 @@ def test_line_items_are_mirrored_incrementally_and_join_their_purchase(warehouse
     mirrored = store.mirror.line_items("sql").set_index("source_id")
     assert mirrored.loc["10", ["transaction_source_id", "product_id", "quantity", "unit_price"]].tolist() == [
         "1", "A", "2.0", "3.5"]
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                              store.mirror.line_items())
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                              mirror_line_items=store.mirror.line_items())
     assert tables.line_items is not None
     joined = tables.line_items.set_index("product_id")
     assert sorted(joined.index) == ["A", "B"]  # line 12's purchase 9 is not in the mirror: never a purchase
