@@ -13,7 +13,7 @@ import pandas as pd
 from segmentation.btyd import BGNBD, GammaGamma
 from segmentation.purchase_summary import summary_from_transactions
 
-__all__ = ["BGNBD", "GammaGamma", "customer_lifetime_value", "clv_scores", "summary_from_transactions"]
+__all__ = ["BGNBD", "GammaGamma", "customer_lifetime_value", "clv_scores", "score_summary", "summary_from_transactions"]
 
 
 def customer_lifetime_value(
@@ -79,6 +79,16 @@ def clv_scores(
     # all free (CDNOW has $0 rows) inform the purchase process, not the spend model.
     paid = fit[money[fit] > 0]
     spend = GammaGamma(penalizer=penalizer).fit(x[paid], money[paid])
+    return score_summary(bgnbd, spend, summary, horizon_days, annual_discount_rate)
+
+
+def score_summary(
+    bgnbd: BGNBD, spend: GammaGamma, summary: pd.DataFrame, horizon_days: int, annual_discount_rate: float
+) -> pd.DataFrame:
+    """customer_id, clv, p_alive, expected_purchases for each row of a daily ``summary``
+    (indexed by customer_id; frequency, recency, T, monetary_value), under fitted models.
+    Row-wise: a cluster engine applies it to each partition of the summary."""
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     steps = max(1, int(np.ceil(horizon_days / 30)))
     clv = customer_lifetime_value(bgnbd, spend, summary, horizon_days, annual_discount_rate, 365.25, steps)
     return pd.DataFrame(
