@@ -25,6 +25,7 @@ _LOCAL_DEFAULTS = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
 }
@@ -81,6 +82,8 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
         builder = builder.remote(cfg.remote)
     else:
         master = cfg.effective_master() or "local[*]"
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the block manager too, not only the driver
         builder = builder.master(master)
         for key, value in _LOCAL_DEFAULTS.items():
             if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):

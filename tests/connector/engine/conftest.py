@@ -22,6 +22,9 @@ TEST_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.memory": "1g",
+    "spark.ui.showConsoleProgress": False,
+    # the Python workers print pyspark's pandas-3 FutureWarning once per task otherwise
+    "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
 }
 
 
