@@ -37,6 +37,7 @@ from connector.state.store import describe_state_error
 if TYPE_CHECKING:
     import pandas as pd
 
+    from connector.engine import Engine
     from connector.lifecycle import ModelRegistry
     from connector.steps.experiment import AssignResult, MeasureResult
     from connector.steps.model import FeaturesResult, ScoreResult, SegmentResult
@@ -96,6 +97,7 @@ class CycleContext:
     connector_factory: Callable[[Config], dict[str, Any]] | None = None
     _connectors: dict[str, Any] | None = None
     _registry: ModelRegistry | None = None
+    _engine: Engine | None = None
 
     def registry(self) -> ModelRegistry:
         """The model registry (versions, champion/challenger, the configured tracker), opened once."""
@@ -105,6 +107,14 @@ class CycleContext:
             self._registry = open_registry(self.store.models, self.config.tracking,
                                            state_path=self.config.resolve(self.config.state.path))
         return self._registry
+
+    def engine(self) -> Engine:
+        """Where features, segmentation, scoring and CLV compute (`engine:`), opened once."""
+        if self._engine is None:
+            from connector.engine import open_engine
+
+            self._engine = open_engine(self.config.engine)
+        return self._engine
 
     def connectors(self) -> dict[str, Any]:
         """The configured CRM connectors by name ('salesforce', 'hubspot'), opened once per cycle."""

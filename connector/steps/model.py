@@ -14,8 +14,7 @@ import pandas as pd
 
 from connector.identity import canonical_tables
 from segmentation.engine import SegmentationParams, SegmentationResult
-from segmentation.engine import segment as run_segmentation
-from segmentation.features import Plausible, build_features, clean_transactions
+from segmentation.features import Plausible
 
 if TYPE_CHECKING:
     from connector.config import QuarantineConfig
@@ -76,7 +75,8 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     live = store.events.purchases(events_through)
     if len(live):
         tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
-    clean, rejected = clean_transactions(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
+    engine = ctx.engine()
+    clean, rejected = engine.clean(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
         log.warning("nothing was segmented: no usable purchases (%d read, %d quarantined); "
@@ -84,8 +84,8 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
         ctx.count("customers", 0)
         return None
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
-    feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
-                           attributes=cfg.segmentation.attributes)
+    feats = engine.features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
+                            cfg.segmentation.attributes)
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
@@ -136,7 +136,7 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
         return None
     latest = ctx.store.models.latest(*SEGMENTATION)
     previous = latest[1] if latest else None
-    result = run_segmentation(feats.features, segmentation_params(ctx), previous, feats.as_of)
+    result = ctx.engine().segment(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
         meta = {"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics}
         if result.retrained:  # a retrain is a tracked version, champion at once (connector.lifecycle)

@@ -88,6 +88,6 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
         for key, value in _LOCAL_DEFAULTS.items():
             if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):
                 builder = builder.config(key, value)
-    for key, value in cfg.spark_conf.items():
-        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    for key, setting in cfg.spark_conf.items():
+        builder = builder.config(key, str(setting).lower() if isinstance(setting, bool) else str(setting))
     return builder.getOrCreate()
