@@ -45,23 +45,33 @@ CHUNK = 1_000_000
 # --------------------------------------------------------------------------- data
 
 
-def write_population(n: int, folder: Path) -> Path:
-    """Parquet files of n customers' purchases, 1M customers per file (generated one at a time)."""
+def write_population(n: int, folder: Path) -> tuple[Path, int]:
+    """(a folder of Parquet files holding n customers' purchases, their row count). Chunks of 1M
+    customers are generated one at a time into a shared pool (chunk k is the same for every n),
+    and each size links the first n / 1M of them."""
+    import pyarrow.parquet as pq
+
+    pool = folder / "chunks"
+    pool.mkdir(parents=True, exist_ok=True)
     target = folder / f"tx_{n}"
-    done = target / "_DONE"
-    if done.exists():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(exist_ok=True)
+    rows = 0
     for k, start in enumerate(range(0, n, CHUNK)):
-        tx = generate(min(CHUNK, n - start), seed=1000 + k)
-        tx["customer_id"] = f"K{k:03d}" + tx["customer_id"].astype(str)
-        tx["transaction_id"] = f"K{k:03d}-" + tx["transaction_id"].astype(str)
-        tx["occurred_at"] = tx["occurred_at"].astype("datetime64[us, UTC]")
-        tx.to_parquet(target / f"part-{k:04d}.parquet", index=False)
-        del tx
-    rows = sum(pd.read_parquet(p, columns=["amount"]).shape[0] for p in sorted(target.glob("part-*.parquet")))
-    done.write_text(str(rows))
-    return target
+        size = min(CHUNK, n - start)
+        part = pool / f"part-{k:04d}-{size}.parquet"
+        if not part.exists():
+            tx = generate(size, seed=1000 + k)
+            tx["customer_id"] = f"K{k:03d}" + tx["customer_id"].astype(str)
+            tx["transaction_id"] = f"K{k:03d}-" + tx["transaction_id"].astype(str)
+            tx["occurred_at"] = tx["occurred_at"].astype("datetime64[us, UTC]")
+            tx.to_parquet(part.with_suffix(".tmp"), index=False)
+            part.with_suffix(".tmp").rename(part)
+            del tx
+        link = target / part.name
+        if not link.exists():
+            link.symlink_to(part)
+        rows += pq.ParquetFile(part).metadata.num_rows
+    return target, rows
 
 
 # --------------------------------------------------------------------------- the engines
@@ -219,6 +229,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory (local mode: driver and executors)")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--mem-cap", type=float, default=10.0, help="address-space cap of the pandas child, GB")
+    parser.add_argument("--data-only", action="store_true", help="write the Parquet files and stop")
     parser.add_argument("--child", choices=["pandas", "spark"])
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -228,10 +239,11 @@ def main() -> None:
           f"master {args.master}, driver memory {args.driver_memory}, pandas cap {args.mem_cap} GB", flush=True)
     for n in args.customers:
         t = time.perf_counter()
-        data = write_population(n, Path(args.data_dir))
-        rows = int((data / "_DONE").read_text())
+        data, rows = write_population(n, Path(args.data_dir))
+        if args.data_only:
+            continue
         print(f"data: {n:,} customers, {rows:,} purchases in {len(list(data.glob('part-*')))} Parquet files "
-              f"({sum(p.stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s)", flush=True)
+              f"({sum(p.resolve().stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s)", flush=True)
         for engine in args.engines:
             report(engine, n, rows, measure(engine, data, args))
 

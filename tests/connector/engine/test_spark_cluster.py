@@ -97,6 +97,27 @@ def cluster() -> Iterator[tuple[str, Daemon, Daemon]]:
         master.stop()
 
 
+@pytest.fixture(scope="module")
+def connect_server(cluster) -> Iterator[str]:
+    """A Spark Connect server (the jar ships in pyspark 4) whose sessions run on the cluster."""
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
+    url = cluster[0]
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": sys.executable}
+    server = Daemon("org.apache.spark.deploy.SparkSubmit", [
+        "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", url,
+        "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+        "--conf", "spark.executor.memory=512m", "--conf", "spark.sql.shuffle.partitions=4",
+        "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC", "spark-internal",
+    ], "Spark Connect server started", env)
+    try:
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
 def _shop(root: Path) -> pd.DataFrame:
     pop = PopulationGenerator(load_scenario("default"), 400, history_days=540, end=pd.Timestamp("2026-03-01", tz="UTC"),
                               random_state=4).generate()
@@ -123,29 +144,52 @@ def _outputs(cfg: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     return segments.sort_index(), dict(zip(rejected["record_key"], rejected["reason"], strict=True))
 
 
-def test_a_cycle_through_a_standalone_cluster(cluster, tmp_path: Path) -> None:
-    url, master, worker = cluster
-    good = _shop(tmp_path)
-    pandas_cfg = _config(tmp_path / "pandas", "")
+def _cycle(cfg: Path) -> None:
+    """`segsync run CONFIG` in a child process (one SparkContext per process)."""
+    code = f"import sys; from connector.cli import main; sys.exit(main(['run', {str(cfg)!r}]))"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """The shop's CSV and the cycle on the pandas engine, to compare every Spark run with."""
+    root = tmp_path_factory.mktemp("shop")
+    good = _shop(root)
+    pandas_cfg = _config(root / "pandas", "")
     assert cli_main(["run", str(pandas_cfg)]) == 0
-    spark_cfg = _config(tmp_path / "spark", f"""engine:
-  kind: spark
-  master: "{url}"
-  spark_conf:
+    return pandas_cfg, good
+
+
+SPARK_CONF = """  spark_conf:
     spark.driver.host: 127.0.0.1
     spark.driver.bindAddress: 127.0.0.1
     spark.executor.memory: 512m
     spark.sql.shuffle.partitions: 4
     spark.ui.enabled: false
-""")
-    code = ("import sys; from connector.cli import main; "
-            f"sys.exit(main(['run', {str(spark_cfg)!r}]))")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+"""
+
+
+def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
+    url, master, worker = cluster
+    pandas_cfg, good = shop
+    spark_cfg = _config(pandas_cfg.parent.parent / "spark", f'engine:\n  kind: spark\n  master: "{url}"\n' + SPARK_CONF)
+    _cycle(spark_cfg)
     # the work ran on the cluster: the master registered the app, the worker launched its executor
     assert any("Registering app segsync" in line for line in master.lines), "".join(master.lines[-20:])
     assert any("Asked to launch executor" in line for line in worker.lines), "".join(worker.lines[-20:])
+    _same_outputs(pandas_cfg, spark_cfg, good)
+
+
+def test_a_cycle_through_spark_connect(connect_server, shop) -> None:
+    pandas_cfg, good = shop
+    spark_cfg = _config(pandas_cfg.parent.parent / "connect", f'engine:\n  kind: spark\n  remote: "{connect_server}"\n')
+    _cycle(spark_cfg)
+    _same_outputs(pandas_cfg, spark_cfg, good)
+
+
+def _same_outputs(pandas_cfg: Path, spark_cfg: Path, good: pd.DataFrame) -> None:
     expected, expected_rejected = _outputs(pandas_cfg)
     got, got_rejected = _outputs(spark_cfg)
     assert got_rejected == expected_rejected and len(got_rejected) == len(BAD)
