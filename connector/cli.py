@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="segsync-demo", help="folder for the state file and the report")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--days", type=int, default=31, help="simulated days of the experiment (the window is 30)")
-    demo.add_argument("--scenario", default="default", help="scenario name (default, null) or a YAML file")
+    demo.add_argument("--scenario", default="default", help="scenario name (default, null, saas) or a YAML file")
+    demo.add_argument("--users", type=int, help="saas scenario: how many free-tier users (default 20,000)")
     demo.add_argument("--realistic-pacing", action="store_true",
                       help="wait out the sandbox CRMs' rate limits in real time (by default waits move the simulated clock)")
     return p
@@ -170,6 +171,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from connector.sandbox.serve import serve_forever
 
         return serve_forever(args)
+    if cmd == "demo" and args.scenario == "saas":
+        from connector.saas_demo import run_saas_demo
+
+        return run_saas_demo(args)
     if cmd == "demo":
         from connector.demo import run_demo
 

@@ -43,12 +43,15 @@ class CanonicalTables:
     """customers: customer_id, email, created_at, salesforce_id, hubspot_id, attributes...;
     transactions: transaction_id, customer_id, occurred_at, amount, source;
     keys: source, source_id -> customer_id for every mirrored customer record;
-    rejected: source, record_key, reason."""
+    rejected: source, record_key, reason;
+    line_items: the canonical line_items columns plus source (raw values, for
+    segmentation.line_items.clean_line_items), or None when no source has any."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     keys: pd.DataFrame
     rejected: pd.DataFrame
+    line_items: pd.DataFrame | None = None
 
 
 def canonical_tables(
@@ -56,6 +59,8 @@ def canonical_tables(
     mirror_transactions: pd.DataFrame,
     cfg: IdentityConfig,
     files: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    mirror_line_items: pd.DataFrame | None = None,
+    files_line_items: pd.DataFrame | None = None,
 ) -> CanonicalTables:
     """Join the mirrored CRM records (and a files source) into the canonical tables."""
     keys, rejected = _keys(mirror_customers, cfg)
@@ -67,11 +72,18 @@ def canonical_tables(
     primary = recs[~keys["duplicate"].to_numpy()]
     customers = _one_row_per_customer(primary)
     tx = _transactions(mirror_transactions, keys)
+    line_items = _line_items(mirror_line_items, tx, files_line_items)
     if files is not None:
         f_customers, f_tx = files
         customers = pd.concat([customers, f_customers.assign(customer_id=f_customers["customer_id"].astype(str))], ignore_index=True)
         tx = pd.concat([tx, f_tx], ignore_index=True)
-    return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected)
+    return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected,
+                           line_items)
+
+
+def customer_keys(mirror_customers: pd.DataFrame, cfg: IdentityConfig) -> pd.DataFrame:
+    """source, source_id -> customer_id of mirrored customer records: the key canonical_tables gives them."""
+    return _keys(mirror_customers, cfg)[0][["source", "source_id", "customer_id"]]
 
 
 def _keys(mirror: pd.DataFrame, cfg: IdentityConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -119,3 +131,28 @@ def _transactions(mirror_tx: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
             "source": mirror_tx["source"],
         }
     )
+
+
+def _line_items(mirror_lines: pd.DataFrame | None, tx: pd.DataFrame, files_lines: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Mirrored line items under their purchase, plus a files source's. A line takes its customer
+    and date from its parent purchase, so only lines of a purchase the mirror holds (a won
+    Opportunity or deal, not deleted) count; the others were never purchases."""
+    parts = []
+    if mirror_lines is not None and len(mirror_lines):
+        parent = mirror_lines["source"] + "-" + mirror_lines["transaction_source_id"].astype("string")
+        purchases = tx.drop_duplicates("transaction_id").set_index("transaction_id")
+        held = parent.isin(purchases.index).fillna(False).to_numpy(dtype=bool)
+        lines, parent = mirror_lines.loc[held], parent[held]
+        parts.append(pd.DataFrame({
+            "transaction_id": parent.to_numpy(dtype=object),
+            "customer_id": purchases["customer_id"].reindex(parent).to_numpy(),
+            "occurred_at": purchases["occurred_at"].reindex(parent).to_numpy(),
+            "product_id": lines["product_id"].to_numpy(), "product_name": lines["product_name"].to_numpy(),
+            "category": lines["category"].to_numpy(), "quantity": lines["quantity"].to_numpy(),
+            "unit_price": lines["unit_price"].to_numpy(), "source": lines["source"].to_numpy(),
+        }))
+    if files_lines is not None:
+        parts.append(files_lines.assign(source="files") if "source" not in files_lines else files_lines)
+    if not parts:
+        return None
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -8,6 +8,8 @@ customer may get fewer than ``top`` reasons (or an empty string).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -34,9 +36,58 @@ def _fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.where((values < 0) & (units > 0), np.strings.add("-", text), text)
 
 
+# Usage features (segmentation.events): a marketer reads "logins down 60 % over the last 14 days".
+_EVENT_FEATURE = re.compile(r"^(?:(?P<type>[a-z0-9_]+?)_(?P<what>count|trend)_(?P<days>\d+)d|days_since_(?P<since>[a-z0-9_]+)"
+                            r"|(?P<adopted>features_adopted))$")
+_EVENT_NOUNS = {"login": ("login", "logins"), "feature_used": ("feature use", "feature uses"),
+                "ticket": ("support ticket", "support tickets")}
+#: A trend smaller than this share of the level reads "steady".
+_STEADY = 0.05
+
+
+def _nouns(event_type: str) -> tuple[str, str]:
+    word = event_type.replace("_", " ")
+    return _EVENT_NOUNS.get(event_type, (f"{word} event", f"{word} events"))
+
+
+def _describe_event(match: re.Match[str], values: np.ndarray) -> np.ndarray:
+    """Words for one usage feature: "3 logins in the last 7 days", "logins down 60 % over the
+    last 14 days", "no login for 21 days", "used 5 features"."""
+    numbers = np.asarray(values, dtype=float)
+    gap = ~np.isfinite(numbers)
+    whole = np.where(gap, 0, np.round(numbers)).astype(np.int64)
+    if match["adopted"]:
+        text = np.strings.add(np.strings.add("used ", whole.astype(str)), np.where(whole == 1, " feature", " features"))
+        return np.where(gap, "features used unknown", text).astype(object)
+    if match["since"]:
+        one, _ = _nouns(match["since"])
+        text = np.strings.add(np.strings.add(f"no {one} for ", whole.astype(str)), np.where(whole == 1, " day", " days"))
+        text = np.where(whole == 0, f"{one} today", text)
+        return np.where(gap, f"no {one} yet", text).astype(object)
+    one, many = _nouns(match["type"])
+    days = int(match["days"])
+    if match["what"] == "count":
+        noun = np.where(whole == 1, f" {one}", f" {many}")
+        return np.strings.add(np.strings.add(whole.astype(str), noun), f" in the last {days} days").astype(object)
+    # The feature is the fitted change over the window relative to its mean level (r); relative
+    # to the fitted start level (what "down 60 %" means) that is r / (1 - r / 2).
+    r = np.where(gap, 0.0, numbers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(r < 1.9, r / (1 - r / 2), np.inf)
+    points = np.round(np.minimum(np.abs(change), 1e6) * 100).astype(np.int64)
+    percent = np.where(change < 0, np.minimum(points, 100), points).astype(str)
+    moved = np.strings.add(np.strings.add(np.where(change < 0, f"{many} down ", f"{many} up "), percent),
+                           f" % over the last {days} days")
+    moved = np.where(np.isinf(change), f"{many} picking up from almost none over the last {days} days", moved)
+    return np.where(gap | (np.abs(change) < _STEADY), f"{many} steady over the last {days} days", moved).astype(object)
+
+
 def describe(name: str, values: np.ndarray) -> np.ndarray:
     """Text for one feature's values, e.g. describe("recency_days", [94.2]) -> ["recency 94 days"]."""
     values = np.asarray(values)
+    event = _EVENT_FEATURE.match(name) if name not in _WORDING else None
+    if event is not None and values.dtype.kind in "fiub":
+        return _describe_event(event, values)
     label, decimals, unit = _WORDING.get(name, (name.replace("_", " "), None, ""))
     out = np.empty(len(values), dtype=object)
     if values.dtype.kind in "fiub":

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from connector.config.base import MultilineSecret, Secret, Strict, check_url
+from connector.config.sql import SqlSource
 
 # --------------------------------------------------------------------------- transport
 
@@ -72,6 +73,16 @@ class SalesforceTransactions(Strict):
     where: str | None = Field("IsWon = true", description="SOQL condition for a completed purchase.")
 
 
+class SalesforceLineItems(Strict):
+    """OpportunityLineItem with its Product2, for offers. Lines are pulled whatever their
+    opportunity's stage and count only under a purchase the transactions pull kept (a won
+    Opportunity): winning an opportunity does not touch its lines' SystemModstamp, so a pull
+    filtered on Opportunity.IsWon would never see the lines of a deal won after they were added."""
+
+    enabled: bool = Field(False, description="Pull OpportunityLineItem (products per won Opportunity).")
+    where: str | None = Field(None, description="Extra SOQL condition on OpportunityLineItem (trusted: written by the admin).")
+
+
 class SalesforceSource(Strict):
     instance_url: str = Field(..., description="https://<MyDomain>.my.salesforce.com")
     login_url: str = Field("https://login.salesforce.com", description="Token endpoint host (test. for sandboxes).")
@@ -79,6 +90,7 @@ class SalesforceSource(Strict):
     auth: SalesforceAuth
     customers: SalesforceCustomers = Field(default_factory=SalesforceCustomers)
     transactions: SalesforceTransactions = Field(default_factory=SalesforceTransactions)
+    line_items: SalesforceLineItems = Field(default_factory=SalesforceLineItems)
     bulk_query_threshold: int = Field(10_000, ge=0, le=100_000_000, description="Use Bulk API 2.0 query above this many records.")
     page_size: int = Field(2000, ge=200, le=2000)
     quota_stop_share: float = Field(
@@ -93,7 +105,20 @@ class SalesforceSource(Strict):
                 check_url(getattr(self, name), verify_tls=self.http.verify_tls)
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
+        if self.line_items.enabled and self.transactions.object != "Opportunity":
+            raise ValueError(f"line_items: OpportunityLineItem belongs to Opportunity, but transactions.object is "
+                             f"{self.transactions.object}")
         return self
+
+
+class HubSpotLineItems(Strict):
+    """Line items associated with deals, for offers; a line counts only under a deal the
+    transactions pull kept (closed won), whatever changed last, the line or its deal."""
+
+    enabled: bool = Field(False, description="Pull line items (products per closed-won deal).")
+    category_property: str | None = Field(
+        None, description="Line item property holding the product's category (HubSpot products have none built in)."
+    )
 
 
 class HubSpotAuth(Strict):
@@ -129,6 +154,7 @@ class HubSpotSource(Strict):
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )
+    line_items: HubSpotLineItems = Field(default_factory=HubSpotLineItems)
     http: HttpConfig = Field(default_factory=HttpConfig)
 
     @model_validator(mode="after")
@@ -188,6 +214,7 @@ class SourcesConfig(Strict):
     salesforce: SalesforceSource | None = None
     hubspot: HubSpotSource | None = None
     files: FilesSource | None = None
+    sql: SqlSource | None = Field(None, description="Any SQLAlchemy URL: DuckDB (embedded), PostgreSQL, warehouses.")
 
 
 class IdentityConfig(Strict):

@@ -33,6 +33,8 @@ __all__ = [
     "Cursor",
     "FieldSpec",
     "FieldUpdate",
+    "LineItemRecord",
+    "LineItemSource",
     "OutcomeRecord",
     "ProvisionReport",
     "PullBatch",
@@ -84,10 +86,31 @@ class TransactionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LineItemRecord:
+    """One product line of a purchase. `transaction_source_id` names the parent purchase (an
+    Opportunity, a deal) by its source id: who bought and when come from that purchase when the
+    tables are joined, so a line follows its parent (won later, re-dated, moved to another
+    customer, deleted) without being modified itself. `product_id` is the product's code (SKU)
+    when it has one, else the CRM's product id, None when the line names no product;
+    `quantity` / `unit_price` are NaN when the CRM has none. The pipeline quarantines bad lines
+    with a reason (segmentation.line_items.clean_line_items)."""
+
+    line_item_id: str
+    transaction_source_id: str | None
+    product_id: str | None
+    product_name: str | None
+    category: str | None
+    quantity: float
+    unit_price: float
+    source: str
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PullBatch:
     """One page of a pull: rows, ids deleted in the CRM since the cursor, the cursor after both."""
 
-    rows: Sequence[CustomerRecord] | Sequence[TransactionRecord]
+    rows: Sequence[CustomerRecord] | Sequence[TransactionRecord] | Sequence[LineItemRecord]
     deleted_ids: Sequence[str]
     cursor: Cursor
 
@@ -224,6 +247,16 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LineItemSource(Protocol):
+    """A source that also knows which products each purchase held (offers need them)."""
+
+    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """Stream line items modified after `since` into `sink`; return the last cursor. A source
+        whose configuration does not ask for line items returns None without a call."""
+        ...
 
 
 def change_members(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from connector.crm.base import Cursor, CustomerRecord, PullBatch, TransactionRecord
+from connector.crm.base import Cursor, CustomerRecord, LineItemRecord, PullBatch, TransactionRecord
 
 if TYPE_CHECKING:
     from connector.state.mirror import Mirror
@@ -27,12 +27,23 @@ def _transaction_row(r: TransactionRecord) -> dict[str, Any]:
             "occurred_at": r.occurred_at, "amount": amount, "modstamp": r.modified_at, "deleted": False}
 
 
+def _line_item_row(r: LineItemRecord) -> dict[str, Any]:
+    return {"source_id": r.line_item_id, "transaction_source_id": r.transaction_source_id or None,
+            "product_id": r.product_id, "product_name": r.product_name, "category": r.category,
+            "quantity": None if math.isnan(r.quantity) else r.quantity,
+            "unit_price": None if math.isnan(r.unit_price) else r.unit_price,
+            "modstamp": r.modified_at, "deleted": False}
+
+
+_ROWS = {"customers": _customer_row, "transactions": _transaction_row, "line_items": _line_item_row}
+
+
 class MirrorSink:
     """Commits each page into `mirror` under (source, stream) with its cursor."""
 
     def __init__(self, mirror: Mirror, source: str, stream: str) -> None:
-        if stream not in ("customers", "transactions"):
-            raise ValueError(f"stream must be customers or transactions (got {stream!r})")
+        if stream not in _ROWS:
+            raise ValueError(f"stream must be one of {', '.join(_ROWS)} (got {stream!r})")
         self.mirror = mirror
         self.source = source
         self.stream = stream
@@ -44,10 +55,8 @@ class MirrorSink:
         return self.mirror.cursor(self.source, self.stream)
 
     def __call__(self, batch: PullBatch) -> None:
-        if self.stream == "customers":
-            rows = [_customer_row(r) for r in batch.rows]  # type: ignore[arg-type]
-        else:
-            rows = [_transaction_row(r) for r in batch.rows]  # type: ignore[arg-type]
+        to_row: Any = _ROWS[self.stream]
+        rows = [to_row(r) for r in batch.rows]
         rows += [{"source_id": i, "deleted": True} for i in batch.deleted_ids]
         self.mirror.commit_page(self.source, self.stream, cursor=batch.cursor, **{self.stream: rows})
         self.rows += len(batch.rows)

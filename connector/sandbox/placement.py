@@ -11,15 +11,25 @@ purchase a won Opportunity (StageName 'Closed Won' so IsWon is true, Amount, Clo
 ContactId). HubSpot: a contact (email, firstname, lastname, sandbox_customer_id, attributes)
 and each purchase a closed-won deal (dealstage closedwon, pipeline default, amount,
 closedate) associated to it.
+
+Products (when the simulation has a catalog, baskets.py): Salesforce gets a Product2 and its
+standard PricebookEntry per product and an OpportunityLineItem per line; HubSpot a product
+per product and a line item made from it (hs_product_id, quantity, price) associated to the
+deal (line item -> deal, typeId 20).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from connector.sandbox.salesforce.pricebook import STANDARD_PRICEBOOK_ID
+
+if TYPE_CHECKING:
+    from connector.sandbox.baskets import Baskets, Catalog
 
 SF_ID_FIELD = "Sandbox_Customer_Id__c"
 HS_ID_PROPERTY = "sandbox_customer_id"
@@ -69,6 +79,8 @@ class CrmWriter:
         self.hs_ids = np.full(n_customers, None, dtype=object)
         self.sf_index: dict[str, int] = {}
         self.hs_index: dict[str, int] = {}
+        self._entries: np.ndarray | None = None  # Salesforce PricebookEntry id per catalog product
+        self._products: np.ndarray | None = None  # HubSpot product id per catalog product
 
     # ------------------------------------------------------------------ customers
 
@@ -121,17 +133,20 @@ class CrmWriter:
     # ------------------------------------------------------------------ purchases
 
     def add_purchases(self, customer: np.ndarray, occurred_ns: np.ndarray, amount: np.ndarray,
-                      in_salesforce: np.ndarray, labels: np.ndarray) -> None:
-        """One purchase per row: customer index, time (int64 ns UTC), amount, where, name label."""
+                      in_salesforce: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """One purchase per row: customer index, time (int64 ns UTC), amount, where, name label.
+        Returns each purchase's record id (Opportunity or deal), aligned with the rows."""
         stamp = pd.to_datetime(occurred_ns, utc=True)
         days = stamp.strftime("%Y-%m-%d").to_numpy(dtype=object)
         instants = stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_numpy(dtype=object)
         amounts = np.round(amount, 2).tolist()
+        ids = np.full(len(customer), None, dtype=object)
         if self.sf is not None and in_salesforce.any():
+            sf_rows = np.flatnonzero(in_salesforce)
             rows = [{"Name": f"Order {labels[k]}", "StageName": "Closed Won", "CloseDate": days[k],
                      "Amount": amounts[k], "ContactId": self.sf_ids[customer[k]]}
-                    for k in np.flatnonzero(in_salesforce).tolist()]
-            self.sf.insert("Opportunity", rows)
+                    for k in sf_rows.tolist()]
+            ids[sf_rows] = self.sf.insert("Opportunity", rows)
         if self.hs is not None and (~in_salesforce).any():
             where = np.flatnonzero(~in_salesforce).tolist()
             rows = [{"dealname": f"Order {labels[k]}", "dealstage": "closedwon", "pipeline": "default",
@@ -139,6 +154,49 @@ class CrmWriter:
             deals = self.hs.create("deals", rows)
             for k, deal in zip(where, deals, strict=True):
                 self.hs.associate("deals", deal, "contacts", self.hs_ids[customer[k]])
+            ids[where] = deals
+        return ids
+
+    # ------------------------------------------------------------------ products
+
+    def add_line_items(self, purchase_ids: np.ndarray, in_salesforce: np.ndarray, baskets: Baskets,
+                       catalog: Catalog) -> None:
+        """The lines of purchases already written (ids from add_purchases, aligned with
+        in_salesforce), each to the CRM holding its purchase."""
+        sf_line = in_salesforce[baskets.purchase]
+        prices = [f"{p:.2f}" for p in baskets.unit_price.tolist()]
+        if self.sf is not None and sf_line.any():
+            entries = self._salesforce_catalog(catalog)
+            self.sf.insert("OpportunityLineItem", [
+                {"OpportunityId": purchase_ids[baskets.purchase[k]], "PricebookEntryId": entries[baskets.product[k]],
+                 "Quantity": 1, "UnitPrice": float(prices[k])} for k in np.flatnonzero(sf_line).tolist()])
+        if self.hs is not None and (~sf_line).any():
+            products = self._hubspot_catalog(catalog)
+            where = np.flatnonzero(~sf_line).tolist()
+            lines = self.hs.create("line_items", [
+                {"hs_product_id": products[baskets.product[k]], "quantity": "1", "price": prices[k]} for k in where])
+            for k, line in zip(where, lines, strict=True):
+                self.hs.associate("line_items", line, "deals", purchase_ids[baskets.purchase[k]])
+
+    def _salesforce_catalog(self, catalog: Catalog) -> np.ndarray:
+        if self._entries is None:
+            assert self.sf is not None, "products go to Salesforce only when it is simulated"
+            products = self.sf.insert("Product2", [
+                {"Name": name, "ProductCode": code, "IsActive": True}
+                for code, name in zip(catalog.product_id.tolist(), catalog.name.tolist(), strict=True)])
+            self._entries = np.array(self.sf.insert("PricebookEntry", [
+                {"Pricebook2Id": STANDARD_PRICEBOOK_ID, "Product2Id": p, "UnitPrice": float(price), "IsActive": True}
+                for p, price in zip(products, catalog.price.tolist(), strict=True)]), dtype=object)
+        return self._entries
+
+    def _hubspot_catalog(self, catalog: Catalog) -> np.ndarray:
+        if self._products is None:
+            assert self.hs is not None, "products go to HubSpot only when it is simulated"
+            self._products = np.array(self.hs.create("products", [
+                {"name": name, "hs_sku": code, "price": f"{price:.2f}"}
+                for code, name, price in zip(catalog.product_id.tolist(), catalog.name.tolist(),
+                                             catalog.price.tolist(), strict=True)]), dtype=object)
+        return self._products
 
 
 def _name(i: int) -> tuple[str, str]:

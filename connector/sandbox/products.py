@@ -37,10 +37,7 @@ def planted_products(
 ) -> PlantedProducts:
     rng = np.random.default_rng(seed)
     product_ids = np.char.add("P", np.char.zfill(np.arange(n_products).astype(str), 5))
-    rank_weight = 1.0 / np.arange(1, n_products + 1) ** zipf
-    global_pop = rank_weight[rng.permutation(n_products)]
-    taste = np.vstack([rank_weight[rng.permutation(n_products)] for _ in range(n_segments)])
-    taste = (1 - shared) * taste / taste.sum(axis=1, keepdims=True) + shared * global_pop / global_pop.sum()
+    taste = segment_tastes(n_products, n_segments, rng, zipf=zipf, shared=shared)
     seg = rng.integers(0, n_segments, n_customers)
     visits = 1 + rng.poisson(mean_days - 1, n_customers)
     cust = np.repeat(np.arange(n_customers), visits)
@@ -70,6 +67,21 @@ def planted_products(
     segments = pd.DataFrame({"customer_id": ids, "segment_id": seg_ids, "segment_name": seg_ids})
     affinity = pd.DataFrame(taste, index=[f"latent-{i}" for i in range(n_segments)], columns=product_ids)
     return PlantedProducts(items, segments, affinity)
+
+
+def segment_tastes(n_products: int, n_segments: int, rng: np.random.Generator, *, zipf: float = 1.1,
+                   shared: float = 0.2) -> np.ndarray:
+    """The planted tastes: segments x products, each row a purchase distribution (a Zipf law over
+    the segment's own random order of the products, mixed with a global popularity)."""
+    rank_weight = 1.0 / np.arange(1, n_products + 1) ** zipf
+    global_pop = rank_weight[rng.permutation(n_products)]
+    taste = np.vstack([rank_weight[rng.permutation(n_products)] for _ in range(n_segments)])
+    return (1 - shared) * taste / taste.sum(axis=1, keepdims=True) + shared * global_pop / global_pop.sum()
+
+
+def draw_products(taste: np.ndarray, segment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One product index per row, drawn from the taste of the row's segment (index into taste)."""
+    return _draw(np.cumsum(taste, axis=1), segment, rng.random(len(segment)))
 
 
 def _draw(cdf: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -161,6 +161,9 @@ def load_scenario(source: str | Path) -> Scenario:
         raise ConfigurationError("\n".join(errors))
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path.name}:1: a scenario must be a mapping")
+    if "behaviours" in data and "segments" not in data:
+        raise ConfigurationError(f"{path.name}: a SaaS scenario (usage and conversion, no purchases); "
+                                 "run it with `segsync demo --scenario saas` (connector.sandbox.saas)")
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -12,6 +12,10 @@ they share, and advances it a day at a time. On each simulated day, in this orde
    (in every arm, as a control-group campaign records responses too: that is measurement,
    not effect).
 
+With `products=N` every purchase, of the history and of each day, also holds one to three of
+N real products (baskets.py) drawn from its buyer's latent segment's planted taste
+(`product_taste`: latent segment x product), written as line items to the CRM of the purchase.
+
 Randomness comes from streams keyed (random_state, day, purpose): the baseline purchases of a
 day never depend on who is treated, so the same seed gives the same days, and the treated
 world differs from the untreated one only by the effect. Ground truth (latent segments, true
@@ -28,14 +32,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from connector.sandbox.baskets import draw_baskets, retail_catalog
 from connector.sandbox.campaigns import TreatmentBook, scan_memberships
 from connector.sandbox.cdnow import cdnow_population
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.placement import CrmWriter, Placement
 from connector.sandbox.population import Population, PopulationGenerator
+from connector.sandbox.products import segment_tastes
 from connector.sandbox.scenario import Scenario, load_scenario
 
-_STREAMS = {"baseline": 0, "assign": 1, "extra": 2, "where": 3}
+_STREAMS = {"baseline": 0, "assign": 1, "extra": 2, "where": 3, "baskets": 4}
 
 
 class Simulation:
@@ -44,12 +50,13 @@ class Simulation:
     salesforce / hubspot: SalesforceSandbox / HubSpotSandbox (or their stores); at least one.
     They and the simulation must share one SandboxClock; without a clock the sandboxes' clock
     is used. share_both: customers in both CRMs; salesforce_share: of the rest, in Salesforce.
+    products: the size of the product catalog every purchase draws its lines from (0: no products).
     """
 
     def __init__(self, population: Population, scenario: Scenario | str = "default", *,
                  salesforce: Any | None = None, hubspot: Any | None = None,
                  clock: SandboxClock | None = None, share_both: float = 0.3,
-                 salesforce_share: float = 0.5, random_state: int = 0) -> None:
+                 salesforce_share: float = 0.5, random_state: int = 0, products: int = 0) -> None:
         if salesforce is None and hubspot is None:
             raise ValueError("a simulation needs a Salesforce or a HubSpot sandbox (or both)")
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
@@ -64,6 +71,9 @@ class Simulation:
                       ("purchase_rate", "dropout", "spend_shape", "spend_rate", "alive")}
         self.segment = latent["segment"].cat.codes.to_numpy().astype(np.int8)
         self.book = TreatmentBook(self.scenario, self.segment)
+        self.catalog = retail_catalog(products) if products else None
+        taste_rng = np.random.default_rng(np.random.SeedSequence([random_state, 0xB5]))
+        self.taste = segment_tastes(products, len(self.scenario.segment_names), taste_rng) if products else None
         rng = np.random.default_rng(np.random.SeedSequence([random_state, 0x9A]))
         self.placement = Placement.draw(len(latent), rng, share_both=share_both,
                                         salesforce_share=salesforce_share,
@@ -103,9 +113,25 @@ class Simulation:
             raise ValueError("transactions name customers that are not in the population")
         where = self.placement.purchase_in_salesforce(index, rng)
         occurred = tx["occurred_at"].dt.as_unit("ns").astype("int64").to_numpy()
-        self.writer.add_purchases(index, occurred, tx["amount"].to_numpy(float), where,
-                                  tx["transaction_id"].to_numpy())
+        amount = tx["amount"].to_numpy(float)
+        ids = self.writer.add_purchases(index, occurred, amount, where, tx["transaction_id"].to_numpy())
+        self._add_baskets(ids, index, amount, where, np.random.default_rng(np.random.SeedSequence([self.random_state, 0xB6])))
         self._next_label = int(tx["transaction_id"].max()) + 1 if len(tx) else 0
+
+    def _add_baskets(self, ids: np.ndarray, customer: np.ndarray, amount: np.ndarray, where: np.ndarray,
+                     rng: np.random.Generator) -> None:
+        if self.catalog is None or self.taste is None or not len(ids):
+            return
+        baskets = draw_baskets(self.segment[customer], amount, self.taste, self.catalog, rng)
+        self.writer.add_line_items(ids, where, baskets, self.catalog)
+
+    @property
+    def product_taste(self) -> pd.DataFrame | None:
+        """Ground truth of who prefers what: latent segment x product id, each row the segment's
+        purchase distribution over the catalog (None without products)."""
+        if self.catalog is None or self.taste is None:
+            return None
+        return pd.DataFrame(self.taste, index=self.scenario.segment_names, columns=self.catalog.product_id)
 
     # ------------------------------------------------------------------ days
 
@@ -136,7 +162,8 @@ class Simulation:
         where = self.placement.purchase_in_salesforce(customer, self._rng(d, "where"))
         labels = np.arange(self._next_label, self._next_label + customer.size)
         self._next_label += customer.size
-        self.writer.add_purchases(customer, occurred, amount, where, labels)
+        ids = self.writer.add_purchases(customer, occurred, amount, where, labels)
+        self._add_baskets(ids, customer, amount, where, self._rng(d, "baskets"))
         responses = self._mark_responses(customer, d)
         self._move_clock_to(d + 1)
         self.day += 1

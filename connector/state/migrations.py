@@ -201,6 +201,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "mirror of pulled line items (products per purchase)",
+        """
+        CREATE TABLE mirror_line_items (
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            transaction_source_id TEXT,
+            product_id TEXT,
+            product_name TEXT,
+            category TEXT,
+            quantity TEXT,
+            unit_price TEXT,
+            modstamp TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, source_id)
+        );
+        CREATE INDEX mirror_line_items_transaction ON mirror_line_items (source, transaction_source_id);
+        """,
+    ),
 ]
 
 

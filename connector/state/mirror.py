@@ -51,6 +51,7 @@ class Mirror:
         *,
         customers: Iterable[Mapping[str, Any]] = (),
         transactions: Iterable[Mapping[str, Any]] = (),
+        line_items: Iterable[Mapping[str, Any]] = (),
         cursor: Cursor | None = None,
     ) -> int:
         """Store one page of records and move the stream's cursor, atomically. Returns rows written.
@@ -58,48 +59,18 @@ class Mirror:
         customers rows: source_id, email, created_at, modstamp, attributes (dict), deleted (bool).
         transactions rows: source_id, customer_source_id, occurred_at, amount (kept as text so a
         bad value is quarantined later with its original form), modstamp, deleted.
+        line_items rows: source_id, transaction_source_id, product_id, product_name, category,
+        quantity, unit_price (both kept as text, like amount), modstamp, deleted.
         """
-        cust = [
-            (
-                source,
-                str(r["source_id"]),
-                r.get("email"),
-                _iso(r.get("created_at")),
-                _iso(r.get("modstamp")),
-                json.dumps(r.get("attributes") or {}, sort_keys=True, default=str),
-                int(bool(r.get("deleted", False))),
-            )
-            for r in customers
-        ]
-        txs = [
-            (
-                source,
-                str(r["source_id"]),
-                None if r.get("customer_source_id") is None else str(r["customer_source_id"]),
-                _iso(r.get("occurred_at")),
-                _amount_text(r.get("amount")),
-                _iso(r.get("modstamp")),
-                int(bool(r.get("deleted", False))),
-            )
-            for r in transactions
-        ]
+        tables = (
+            (_UPSERT_CUSTOMERS, [_customer_values(source, r) for r in customers]),
+            (_UPSERT_TRANSACTIONS, [_transaction_values(source, r) for r in transactions]),
+            (_UPSERT_LINE_ITEMS, [_line_item_values(source, r) for r in line_items]),
+        )
         with self.store.transaction() as c:
-            if cust:
-                c.executemany(
-                    "INSERT INTO mirror_customers (source, source_id, email, created_at, modstamp, attributes, deleted) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
-                    "email = excluded.email, created_at = excluded.created_at, modstamp = excluded.modstamp, "
-                    "attributes = excluded.attributes, deleted = excluded.deleted",
-                    cust,
-                )
-            if txs:
-                c.executemany(
-                    "INSERT INTO mirror_transactions (source, source_id, customer_source_id, occurred_at, amount, modstamp, deleted) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
-                    "customer_source_id = excluded.customer_source_id, occurred_at = excluded.occurred_at, "
-                    "amount = excluded.amount, modstamp = excluded.modstamp, deleted = excluded.deleted",
-                    txs,
-                )
+            for sql, rows in tables:
+                if rows:
+                    c.executemany(sql, rows)
             if cursor is not None:
                 c.execute(
                     "INSERT INTO cursors (source, stream, ts, last_id, extra, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -107,7 +78,7 @@ class Mirror:
                     "extra = excluded.extra, updated_at = excluded.updated_at",
                     (source, stream, cursor.timestamp.isoformat(), cursor.id, cursor.scan_json(), utcnow_iso()),
                 )
-        return len(cust) + len(txs)
+        return sum(len(rows) for _, rows in tables)
 
     # ------------------------------------------------------------------ reads
     def customers(self, source: str | None = None, *, include_deleted: bool = False) -> pd.DataFrame:
@@ -123,10 +94,18 @@ class Mirror:
         sql = "SELECT source, source_id, customer_source_id, occurred_at, amount, modstamp, deleted FROM mirror_transactions"
         return self._frame(sql, source, include_deleted)
 
+    def line_items(self, source: str | None = None, *, include_deleted: bool = False) -> pd.DataFrame:
+        """Mirror rows: source, source_id, transaction_source_id, product_id, product_name, category,
+        quantity (text), unit_price (text), modstamp, deleted."""
+        sql = ("SELECT source, source_id, transaction_source_id, product_id, product_name, category, quantity, "
+               "unit_price, modstamp, deleted FROM mirror_line_items")
+        return self._frame(sql, source, include_deleted)
+
     def counts(self) -> dict[str, int]:
         rows = self.store.query(
             "SELECT 'customers:' || source AS k, count(*) AS n FROM mirror_customers WHERE deleted = 0 GROUP BY source "
-            "UNION ALL SELECT 'transactions:' || source, count(*) FROM mirror_transactions WHERE deleted = 0 GROUP BY source"
+            "UNION ALL SELECT 'transactions:' || source, count(*) FROM mirror_transactions WHERE deleted = 0 GROUP BY source "
+            "UNION ALL SELECT 'line_items:' || source, count(*) FROM mirror_line_items WHERE deleted = 0 GROUP BY source"
         )
         return {r["k"]: r["n"] for r in rows}
 
@@ -140,6 +119,49 @@ class Mirror:
         if where:
             sql += " WHERE " + " AND ".join(where)
         return self.store.frame(sql, params)
+
+
+_UPSERT_CUSTOMERS = (
+    "INSERT INTO mirror_customers (source, source_id, email, created_at, modstamp, attributes, deleted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
+    "email = excluded.email, created_at = excluded.created_at, modstamp = excluded.modstamp, "
+    "attributes = excluded.attributes, deleted = excluded.deleted"
+)
+_UPSERT_TRANSACTIONS = (
+    "INSERT INTO mirror_transactions (source, source_id, customer_source_id, occurred_at, amount, modstamp, deleted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
+    "customer_source_id = excluded.customer_source_id, occurred_at = excluded.occurred_at, "
+    "amount = excluded.amount, modstamp = excluded.modstamp, deleted = excluded.deleted"
+)
+_UPSERT_LINE_ITEMS = (
+    "INSERT INTO mirror_line_items (source, source_id, transaction_source_id, product_id, product_name, category, "
+    "quantity, unit_price, modstamp, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(source, source_id) DO UPDATE SET transaction_source_id = excluded.transaction_source_id, "
+    "product_id = excluded.product_id, product_name = excluded.product_name, category = excluded.category, "
+    "quantity = excluded.quantity, unit_price = excluded.unit_price, modstamp = excluded.modstamp, "
+    "deleted = excluded.deleted"
+)
+
+
+def _customer_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
+    attributes = json.dumps(r.get("attributes") or {}, sort_keys=True, default=str)
+    return (source, str(r["source_id"]), r.get("email"), _iso(r.get("created_at")), _iso(r.get("modstamp")),
+            attributes, int(bool(r.get("deleted", False))))
+
+
+def _transaction_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (source, str(r["source_id"]), _text(r.get("customer_source_id")), _iso(r.get("occurred_at")),
+            _amount_text(r.get("amount")), _iso(r.get("modstamp")), int(bool(r.get("deleted", False))))
+
+
+def _line_item_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (source, str(r["source_id"]), _text(r.get("transaction_source_id")), _text(r.get("product_id")),
+            _text(r.get("product_name")), _text(r.get("category")), _amount_text(r.get("quantity")),
+            _amount_text(r.get("unit_price")), _iso(r.get("modstamp")), int(bool(r.get("deleted", False))))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _amount_text(value: Any) -> str | None:

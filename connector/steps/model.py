@@ -29,13 +29,15 @@ KEEP_MODEL_VERSIONS = 5
 class FeaturesResult:
     """customers and transactions: the canonical tables (transactions cleaned); features: one
     row per customer_id (segmentation.features.build_features); as_of: the data's day;
-    events_through: the newest live event (segsync serve) these tables include."""
+    events_through: the newest live event (segsync serve) these tables include; line_items: the
+    canonical line items of every source (raw, for the offers step), or None when none has any."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
     features: pd.DataFrame
     as_of: pd.Timestamp
     events_through: int = 0
+    line_items: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
-    files = ctx.results.pull.files if ctx.results.pull is not None else None
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files)
+    pulled = ctx.results.pull
+    files = pulled.files if pulled is not None else None
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files,
+                              store.mirror.line_items(), pulled.line_items if pulled is not None else None)
     # live events accepted by `segsync serve` are a source: their purchases count as transactions
     events_through = store.events.last_id()
     live = store.events.purchases(events_through)
@@ -89,7 +93,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
-    return FeaturesResult(tables.customers, clean, feats, as_of, events_through)
+    return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items)
 
 
 def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +107,7 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot", "events"):
+    for source in ("files", "salesforce", "hubspot", "sql", "events"):
         ctx.store.rejected.resolve_step("features", source)
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
     rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())

@@ -1,8 +1,9 @@
 """Step `offers`: three products per customer, after `score` and before `assign`.
 
-It runs when the data has line items (a files source with a product column). Every line item
+It runs when the data has line items (a files source with a product column, a CRM source that
+pulls them), read the same way from every source (FeaturesResult.line_items). Every line item
 is either used or quarantined with its reason (cancellations, no customer, fee codes, zero
-prices) as rejected rows of this step, re-checked each run. The out-of-time table of methods,
+prices) as rejected rows of this step under its source, re-checked each run. The out-of-time table of methods,
 the chosen method and each segment's top offers are saved as the `offers` artifact, so
 `segsync report` shows them without recomputing anything.
 """
@@ -58,20 +59,21 @@ def offer_rules(cfg: OffersConfig) -> OfferRules:
 
 def offers(ctx: CycleContext) -> OffersResult | None:
     cfg = ctx.config.offers
-    raw = ctx.results.pull.line_items if ctx.results.pull is not None else None
-    if not cfg.enabled or raw is None or ctx.results.segment is None or ctx.results.features is None:
+    features = ctx.results.features
+    if not cfg.enabled or features is None or features.line_items is None or ctx.results.segment is None:
         return None
+    raw = features.line_items
     clean, rejected = clean_line_items(raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
-    _record_rejections(ctx, rejected)
+    _record_rejections(ctx, rejected, raw)
     ctx.count("line_items", len(clean))
     if clean.empty:
         log.info("no usable line items: no offers")
         return None
     segments = ctx.results.segment.segments
-    result = recommend_offers(clean, segments, ctx.results.features.as_of, offer_params(cfg), offer_rules(cfg))
+    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg))
     table = result.offers[result.offers["customer_id"].isin(segments["customer_id"])].reset_index(drop=True)
     summary = {
-        "as_of": str(ctx.results.features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
+        "as_of": str(features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
         "method": result.method, "reason": result.reason, "evaluation": result.evaluation,
         "top_by_segment": top_offers_by_segment(table, segments), "defaults": dict(result.defaults),
     }
@@ -84,14 +86,20 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     return OffersResult(table, result.defaults, summary)
 
 
-def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame) -> None:
-    """Each run re-checks every line item: close the old open rejections, store the current ones."""
-    ctx.store.rejected.resolve_step("offers", "files")
+def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:
+    """Each run re-checks every line item: close the old open rejections, store the current ones
+    under the source each line came from."""
+    sources = raw["source"].astype(str) if "source" in raw else pd.Series("files", index=raw.index)
+    for source in {"files", *sources.unique()}:
+        ctx.store.rejected.resolve_step("offers", source)
     if rejected.empty:
         return
-    ctx.store.rejected.add(ctx.run_id, "offers", "files", [
-        {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
-        for r in rejected.itertuples(index=False)
-    ])
+    of = sources.groupby(raw["transaction_id"].astype(str)).first()
+    rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).fillna("files").to_numpy())
+    for source, group in rejected.groupby("source"):
+        ctx.store.rejected.add(ctx.run_id, "offers", str(source), [
+            {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
+            for r in group.itertuples(index=False)
+        ])
     ctx.count("rejected_line_items", len(rejected))
     log.warning("%d line item(s) quarantined with a reason (see `segsync status`)", len(rejected))

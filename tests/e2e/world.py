@@ -124,10 +124,11 @@ class Writes:
 
 
 class E2EWorld:
-    """Both sandbox CRMs holding `n_customers` simulated customers, and a matching config."""
+    """Both sandbox CRMs holding `n_customers` simulated customers, and a matching config.
+    With `products`, every purchase also holds products of a catalog that large (line items)."""
 
     def __init__(self, tmp: Path, n_customers: int = 2000, seed: int = 0, *, hubspot_rate_limits: bool = True,
-                 scenario: str | Path = "default") -> None:
+                 scenario: str | Path = "default", products: int = 0) -> None:
         self.tmp = tmp
         self.seed = seed
         self.clock = SandboxClock(START, frozen=True)
@@ -135,7 +136,7 @@ class E2EWorld:
         self.hs = HubSpotSandbox(self.clock, seed=seed, tier_requests_per_10s=190, rate_limits=hubspot_rate_limits)
         self.hs_url: str | None = None
         self.sim = Simulation.synthetic(n_customers, str(scenario), salesforce=self.sf, hubspot=self.hs, clock=self.clock,
-                                        random_state=seed)
+                                        random_state=seed, products=products)
         self.sf_log = RequestLog(self.sf.app)
         self.hs_log = RequestLog(self.hs.app)
         #: (name, connector) -> connector: lets a test wrap a connector (faults, kills).

@@ -15,7 +15,7 @@ def test_shipped_scenarios_share_segments_and_null_has_no_effect():
     assert all(s.effect.conversion_lift == 0 and s.effect.spend_lift == 0 for s in null.segments)
     for a, b in zip(default.segments, null.segments, strict=True):
         assert a.model_dump(exclude={"effect"}) == b.model_dump(exclude={"effect"})
-    assert sorted(p.name for p in SCENARIO_DIR.glob("*.yaml")) == ["default.yaml", "null.yaml"]
+    assert sorted(p.name for p in SCENARIO_DIR.glob("*.yaml")) == ["default.yaml", "null.yaml", "saas.yaml"]
 
 
 def test_name_pattern_reads_experiment_and_arm_from_segsync_list_names():

@@ -15,6 +15,7 @@ from connector.crm.base import (
     CustomerRecord,
     FieldSpec,
     FieldUpdate,
+    LineItemRecord,
     OutcomeRecord,
     ProvisionReport,
     PullBatch,
@@ -36,8 +37,10 @@ from connector.crm.hubspot.reader import ObjectReader, Page
 from connector.crm.hubspot.records import (
     CONTACT_CORE,
     DEAL_PROPERTIES,
+    LINE_ITEM_PROPERTIES,
     customer_record,
     is_won,
+    line_item_records,
     transaction_records,
 )
 from connector.crm.hubspot.writes import PropertyWriter
@@ -78,6 +81,9 @@ class HubSpotConnector:
         contact_props = [*CONTACT_CORE, *source.contact_properties, *source.attributes.values()]
         self._contacts = ObjectReader(self.api, "contacts", contact_props, overlap)
         self._deals = ObjectReader(self.api, "deals", DEAL_PROPERTIES, overlap)
+        category = source.line_items.category_property
+        self._line_items = ObjectReader(self.api, "line_items", [*LINE_ITEM_PROPERTIES, *([category] if category else [])],
+                                        overlap)
 
     @property
     def counter(self) -> RequestCounter:
@@ -111,6 +117,20 @@ class HubSpotConnector:
         if self.skipped:
             log.warning("hubspot: incomplete deals by reason (quarantined with the reason, not dropped): %s", self.skipped)
         return last
+
+    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """Line items with the deal each belongs to (v4 associations, one batch read per page),
+        incremental by hs_lastmodifieddate like deals (None when not configured)."""
+        if not self.source.line_items.enabled:
+            return None
+        category = self.source.line_items.category_property
+
+        def rows(page: Page) -> tuple[list[LineItemRecord], list[str]]:
+            ids = [str(r["id"]) for r in page.records]
+            deals = associated_ids(self.api, "line_items", "deals", ids) if ids else {}
+            return list(line_item_records(page.records, deals, category)), []
+
+        return self._pull(self._line_items, sink, since, rows)
 
     def _pull(self, reader: ObjectReader, sink: Sink, since: Cursor | None,
               rows: Callable[[Page], tuple[Sequence[Any], list[str]]]) -> Cursor | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.crm.base import CustomerRecord, TransactionRecord
+from connector.crm.base import CustomerRecord, LineItemRecord, TransactionRecord
 from connector.crm.hubspot.classifier import CRM
 from connector.crm.hubspot.values import parse_amount, parse_bool, parse_timestamp
 
@@ -18,6 +18,8 @@ log = logging.getLogger("segsync.hubspot")
 CONTACT_CORE = ("email", "createdate", "lastmodifieddate")
 #: Deal properties a transaction needs (crm-apis.md B8: amount is a string, the flags "true"/"false").
 DEAL_PROPERTIES = ("amount", "closedate", "hs_is_closed_won", "hs_lastmodifieddate", "dealname", "pipeline", "dealstage")
+#: Line item properties a product line needs (crm-apis.md "Line items and products").
+LINE_ITEM_PROPERTIES = ("hs_product_id", "hs_sku", "name", "quantity", "price", "amount", "hs_lastmodifieddate")
 
 
 def _stamp(props: Mapping[str, Any], record: Mapping[str, Any], name: str, fallback: str) -> datetime | None:
@@ -70,6 +72,34 @@ def transaction_records(
             customer_source_id=linked[0] if linked else "",
             occurred_at=occurred,
             amount=math.nan if amount is None else amount,
+            source=CRM,
+            modified_at=modified,
+        )
+
+
+def line_item_records(
+    lines: list[dict[str, Any]], deals: Mapping[str, list[str]], category_property: str | None
+) -> Iterator[LineItemRecord]:
+    """Line items under their deal (the lowest associated deal id; HubSpot gives a line one
+    parent). The product is named by its SKU, else its product id; a line made in the deal
+    editor may have neither and is passed on without a product, for the quarantine to name."""
+    for line in lines:
+        props = line.get("properties") or {}
+        modified = _stamp(props, line, "hs_lastmodifieddate", "updatedAt")
+        if modified is None:
+            log.warning("hubspot line item %s has no hs_lastmodifieddate; skipped", line.get("id"))
+            continue
+        parents = deals.get(str(line["id"])) or []
+        quantity = parse_amount(props.get("quantity"))
+        price = parse_amount(props.get("price"))
+        yield LineItemRecord(
+            line_item_id=str(line["id"]),
+            transaction_source_id=parents[0] if parents else None,
+            product_id=(props.get("hs_sku") or props.get("hs_product_id") or None),
+            product_name=props.get("name") or None,
+            category=(props.get(category_property) or None) if category_property else None,
+            quantity=math.nan if quantity is None else quantity,
+            unit_price=math.nan if price is None else price,
             source=CRM,
             modified_at=modified,
         )

@@ -30,7 +30,7 @@ from connector.crm.salesforce.outcomes import OutcomeReader
 from connector.crm.salesforce.provisioning import FieldProvisioner
 from connector.crm.salesforce.pull import StreamPuller
 from connector.crm.salesforce.push import FieldWriter
-from connector.crm.salesforce.records import CustomerMapping, TransactionMapping
+from connector.crm.salesforce.records import CustomerMapping, LineItemMapping, TransactionMapping
 
 
 class SalesforceConnector:
@@ -68,6 +68,7 @@ class SalesforceConnector:
         self._transactions = StreamPuller(
             self.client, self.bulk, TransactionMapping(source.transactions), source.transactions.where
         )
+        self._line_items = StreamPuller(self.client, self.bulk, LineItemMapping(source.line_items), source.line_items.where)
         dest = destination or SalesforceDestination.model_validate({"enabled": False})
         self._writer = FieldWriter(self.client, self.bulk, dest)
         self._lists = CampaignLists(self.client, dest)
@@ -89,6 +90,12 @@ class SalesforceConnector:
 
     def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         return self._transactions.pull(sink, since)
+
+    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        """OpportunityLineItem with Product2, incremental like the other pulls (None when off)."""
+        if not self.source.line_items.enabled:
+            return None
+        return self._line_items.pull(sink, since)
 
     # ------------------------------------------------------------------ writes
 

@@ -20,10 +20,17 @@ from connector.crm.errors import ConfigurationError, FatalError
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.push import FieldWriter
 
+#: Characters of a Long Text Area segsync creates (Salesforce allows 256 to 131,072; the default).
+LONG_TEXT_LENGTH = 32_768
+
 
 def tooling_metadata(spec: FieldSpec) -> dict[str, Any]:
     """The CustomField Metadata for a FieldSpec. Enumerations are Text: segment names and
-    arms change over time and a restricted picklist would refuse new values."""
+    arms change over time and a restricted picklist would refuse new values. Reasons (a score's
+    drivers, offer_reasons with three product names each) outgrow Text's 255 characters
+    (STRING_TOO_LONG): they are Long Text Areas, as HubSpot gets them as textarea properties."""
+    if spec.type == "text" and spec.key.endswith("_reasons"):
+        return {"label": spec.label, "type": "LongTextArea", "length": LONG_TEXT_LENGTH, "visibleLines": 3}
     if spec.type == "number":
         return {"label": spec.label, "type": "Number", "precision": 18, "scale": 6}
     if spec.type == "date":

@@ -48,7 +48,7 @@ class RowMapping(Protocol):
 
 
 class StreamPuller:
-    """Pulls one object (customers or transactions) into a sink."""
+    """Pulls one object (customers, transactions or line items) into a sink."""
 
     def __init__(self, client: SalesforceClient, bulk: BulkJobs, mapping: RowMapping, where: str | None) -> None:
         self.client = client

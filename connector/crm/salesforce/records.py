@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from connector.config import SalesforceCustomers, SalesforceTransactions
-from connector.crm.base import Cursor, CustomerRecord, TransactionRecord
+from connector.config import SalesforceCustomers, SalesforceLineItems, SalesforceTransactions
+from connector.crm.base import Cursor, CustomerRecord, LineItemRecord, TransactionRecord
 
 SOURCE = "salesforce"
 MODSTAMP = "SystemModstamp"
@@ -124,6 +124,39 @@ class TransactionMapping:
             customer_source_id=text(row.get(c.customer_field)) or "",
             occurred_at=parse_datetime(row.get(c.date_field)),  # type: ignore[arg-type]
             amount=parse_amount(row.get(c.amount_field)),
+            source=SOURCE,
+            modified_at=parse_datetime(row.get(MODSTAMP)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class LineItemMapping:
+    """OpportunityLineItem with its Product2 [SF object reference: OpportunityLineItem]. The
+    product is named by its ProductCode (the SKU both CRMs share) or, without one, its Id."""
+
+    config: SalesforceLineItems
+
+    @property
+    def sobject(self) -> str:
+        return "OpportunityLineItem"
+
+    def fields(self) -> list[str]:
+        return ["Id", "OpportunityId", "Product2Id", "Product2.Name", "Product2.ProductCode", "Product2.Family",
+                "Quantity", "UnitPrice", "TotalPrice", MODSTAMP, "IsDeleted"]
+
+    def record(self, row: Mapping[str, Any]) -> LineItemRecord:
+        quantity = parse_amount(row.get("Quantity"))
+        unit = parse_amount(row.get("UnitPrice"))
+        if math.isnan(unit) and quantity:  # a line given by TotalPrice only
+            unit = parse_amount(row.get("TotalPrice")) / quantity
+        return LineItemRecord(
+            line_item_id=str(row["Id"]),
+            transaction_source_id=text(row.get("OpportunityId")),
+            product_id=text(row.get("Product2.ProductCode")) or text(row.get("Product2Id")),
+            product_name=text(row.get("Product2.Name")),
+            category=text(row.get("Product2.Family")),
+            quantity=quantity,
+            unit_price=unit,
             source=SOURCE,
             modified_at=parse_datetime(row.get(MODSTAMP)),  # type: ignore[arg-type]
         )

@@ -19,7 +19,7 @@ from connector.sandbox.hubspot.schema import format_ms
 from connector.sandbox.hubspot.store import Store
 
 MAX_INPUTS = 100
-_LABEL = {"contacts": "CONTACT", "deals": "DEAL"}
+_LABEL = {"contacts": "CONTACT", "deals": "DEAL", "companies": "COMPANY", "products": "PRODUCT", "line_items": "LINE_ITEM"}
 
 
 class BatchApi:

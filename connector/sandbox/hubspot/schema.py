@@ -30,6 +30,8 @@ COMPUTED = {
     "contacts": ("hs_object_id", "createdate", "lastmodifieddate"),
     "companies": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
     "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate", "hs_is_closed_won", "hs_is_closed"),
+    "products": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
+    "line_items": ("hs_object_id", "createdate", "hs_lastmodifieddate", "amount"),
 }
 # Returned when a read names no properties (what the real API returns by default).
 DEFAULT_READ = {
@@ -37,18 +39,27 @@ DEFAULT_READ = {
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
               "hs_object_id", "pipeline"),
+    "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+    "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_product_id", "name",
+                   "price", "quantity"),
 }
 # Always returned with any explicit property list.
 ALWAYS_READ = {
     "contacts": ("createdate", "hs_object_id", "lastmodifieddate"),
     "companies": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "products": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "line_items": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 BUILTIN_GROUPS = {"contacts": ("contactinformation", "Contact information"),
                   "companies": ("companyinformation", "Company information"),
-                  "deals": ("dealinformation", "Deal information")}
+                  "deals": ("dealinformation", "Deal information"),
+                  "products": ("productinformation", "Product information"),
+                  "line_items": ("lineiteminformation", "Line item information")}
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate",
-                 "companies": "hs_lastmodifieddate"}
+                 "companies": "hs_lastmodifieddate", "products": "hs_lastmodifieddate",
+                 "line_items": "hs_lastmodifieddate"}
+PRODUCT_TYPES = ("inventory", "non_inventory", "service")
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
                "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
 LEAD_STATUS = ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
@@ -126,7 +137,9 @@ def builtin_properties(object_type: str, created_at: str) -> dict[str, dict[str,
         d("hs_object_id", "Record ID", "number", "number", "", read_only=True, created_at=created_at),
         d("createdate", "Create Date", "datetime", "date", "", read_only=True, created_at=created_at),
     ]
-    if object_type == "contacts":
+    if object_type in ("products", "line_items"):
+        props = common + commerce_properties(object_type, created_at)
+    elif object_type == "contacts":
         group = "contactinformation"
         props = common + [
             d("lastmodifieddate", "Last Modified Date", "datetime", "date", group, read_only=True, created_at=created_at),
@@ -171,6 +184,34 @@ def builtin_properties(object_type: str, created_at: str) -> dict[str, dict[str,
             d("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", group, read_only=True, created_at=created_at),
         ]
     return {p["name"]: p for p in props}
+
+
+def commerce_properties(object_type: str, created_at: str) -> list[dict[str, Any]]:
+    """Products and line items share the product's fields; a line item adds its quantity, the
+    product it came from (hs_product_id) and the amount HubSpot calculates [HubSpot docs,
+    Products and Line items APIs; crm-apis.md "Line items and products"]."""
+    group = BUILTIN_GROUPS[object_type][0]
+
+    def d(name: str, label: str, type_: str, field_type: str, **kw: Any) -> dict[str, Any]:
+        return definition(name, label, type_, field_type, group, created_at=created_at, **kw)
+
+    props = [
+        d("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+        d("name", "Name", "string", "text"),
+        d("description", "Description", "string", "textarea"),
+        d("price", "Unit price", "number", "number"),
+        d("hs_sku", "SKU", "string", "text"),
+        d("hs_cost_of_goods_sold", "Unit cost", "number", "number"),
+        d("hs_recurring_billing_period", "Term", "string", "text"),
+    ]
+    if object_type == "products":
+        return [*props, d("hs_product_type", "Product type", "enumeration", "select", options=option_list(PRODUCT_TYPES))]
+    return [
+        *props,
+        d("quantity", "Quantity", "number", "number"),
+        d("hs_product_id", "Product ID", "number", "number"),
+        d("amount", "Net price", "number", "calculation_equation", read_only=True),
+    ]
 
 
 def normalize_value(prop: dict[str, Any], raw: Any) -> tuple[str | None, tuple[str, str] | None]:

@@ -18,19 +18,36 @@ from connector.sandbox.hubspot import schema
 from connector.sandbox.hubspot.records import ListRecord, Record, TouchLog
 from connector.sandbox.hubspot.schema import format_ms, to_ms
 
-OBJECT_TYPES = ("contacts", "deals", "companies")
-FIRST_ID = {"contacts": 100_001, "deals": 9_000_001, "companies": 5_000_001}
-OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "companies": "0-2"}
-SINGULAR = {"contacts": "contact", "deals": "deal", "companies": "company"}
+OBJECT_TYPES = ("contacts", "deals", "companies", "products", "line_items")
+FIRST_ID = {"contacts": 100_001, "deals": 9_000_001, "companies": 5_000_001, "products": 2_000_001,
+            "line_items": 7_000_001}
+OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "companies": "0-2", "products": "0-7", "line_items": "0-8"}
+SINGULAR = {"contacts": "contact", "deals": "deal", "companies": "company", "products": "product",
+            "line_items": "line_item"}
 _ALIASES = {"contact": "contacts", "0-1": "contacts", "deal": "deals", "0-3": "deals",
-            "company": "companies", "0-2": "companies"}
+            "company": "companies", "0-2": "companies", "product": "products", "0-7": "products",
+            "line_item": "line_items", "lineitem": "line_items", "lineitems": "line_items", "0-8": "line_items"}
 # v4 unlabeled association type ids, HUBSPOT_DEFINED [HubSpot docs, Associations v4:
 # association type id values]: contact->deal 4, deal->contact 3, contact->company 279,
-# company->contact 280, deal->company 341, company->deal 342.
+# company->contact 280, deal->company 341, company->deal 342, deal->line item 19, line item->deal
+# 20. Products cannot be associated with anything: a product reaches a deal as a line item
+# (crm-apis.md, "Line items and products").
 ASSOCIATION_TYPE_IDS = {("contacts", "deals"): 4, ("deals", "contacts"): 3,
                         ("contacts", "companies"): 279, ("companies", "contacts"): 280,
-                        ("deals", "companies"): 341, ("companies", "deals"): 342}
+                        ("deals", "companies"): 341, ("companies", "deals"): 342,
+                        ("deals", "line_items"): 19, ("line_items", "deals"): 20}
 FIRST_LABEL_TYPE_ID = 1_000  # user-defined label type ids are handed out from here
+
+
+def line_amount(props: dict[str, str]) -> str | None:
+    """A line item's `amount`, which HubSpot calculates: quantity x price (1 unit when no quantity)."""
+    try:
+        price = float(props["price"])
+        quantity = float(props.get("quantity") or 1)
+    except (KeyError, ValueError):
+        return None
+    total = round(quantity * price, 2)
+    return str(int(total)) if total.is_integer() else str(total)
 
 
 def object_type_of(name: str) -> str | None:
@@ -82,6 +99,8 @@ class Store:
 
     def insert(self, object_type: str, clean: dict[str, str], now: int) -> int:
         """Add one already-validated record; the caller holds the lock."""
+        if object_type == "line_items":
+            clean = self._from_product(clean)
         rows = self.rows[object_type]
         record_id = FIRST_ID[object_type] + len(rows)
         rows.append(Record(now, {k: v for k, v in clean.items() if v != ""}))
@@ -90,6 +109,15 @@ class Store:
             self.emails[clean["email"].lower()] = record_id
         self.version += 1
         return record_id
+
+    def _from_product(self, clean: dict[str, str]) -> dict[str, str]:
+        """A line item made from a product (hs_product_id) takes the product's name, price and
+        SKU unless the write gives its own, as HubSpot's line item editor and API do."""
+        product = self.row("products", clean.get("hs_product_id") or "")
+        if product is None:
+            return clean
+        copied = {k: product.props[k] for k in ("name", "price", "hs_sku") if product.props.get(k) and not clean.get(k)}
+        return {**clean, **copied}
 
     def apply(self, object_type: str, record_id: int, clean: dict[str, str], now: int) -> None:
         """Overwrite values on an existing record; the caller holds the lock."""
@@ -136,6 +164,8 @@ class Store:
             stage = rec.props.get("dealstage", "")
             closed = stage == "closedwon" or (name == "hs_is_closed" and stage == "closedlost")
             return "true" if closed else "false"
+        if object_type == "line_items" and name == "amount":
+            return line_amount(rec.props)
         return rec.props.get(name)
 
     def render(self, object_type: str, record_id: int, rec: Record, names: list[str] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
 
 pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow
 
 CONFIG = """\
 version: 1

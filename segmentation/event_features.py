@@ -1,0 +1,87 @@
+"""The usage features of :mod:`segmentation.events`, computed from an EventLog as of a cutoff.
+
+Everything is a reduction over one integer key per event, ``customer * n_types + type``:
+counts per window from one ``np.bincount`` over (key, window bucket) then a cumulative sum,
+the trend from a weighted ``np.bincount`` (the least-squares slope is a sum over events of
+``(x - mean x) / Sxx``), days since last from ``np.minimum.at``. Memory is a few int32 columns
+of the event count plus small per-customer tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segmentation.events import EventFeatureSpec, EventLog
+
+_MINUTES_PER_DAY = 1440
+
+
+def build_event_features(log: EventLog, cutoff: pd.Timestamp | pd.Series, spec: EventFeatureSpec) -> pd.DataFrame:
+    """One row per customer of ``log.customers`` (index customer_id, str), the columns of
+    ``spec.columns``, from the events at or before ``cutoff``: one timestamp for everyone, or a
+    Series of timestamps indexed by customer_id (each customer's own cutoff)."""
+    if tuple(log.types) != tuple(spec.types):
+        raise ValueError(f"the event log codes types {list(log.types)}, the spec asks for {list(spec.types)}")
+    n, t = len(log.customers), len(spec.types)
+    cut = log.cutoff_minutes(cutoff)
+    limit = cut[log.customer] if isinstance(cut, np.ndarray) else cut
+    kept = np.flatnonzero(log.minute <= limit)
+    age = ((limit[kept] if isinstance(limit, np.ndarray) else limit) - log.minute[kept]) // _MINUTES_PER_DAY
+    key = log.customer[kept].astype(np.int64) * t + log.kind[kept]
+    del kept
+    columns: dict[str, np.ndarray] = {}
+    windows = sorted(set(spec.windows))
+    counts = _window_counts(key, age, windows, n * t).reshape(n, t, len(windows))
+    for j, name in enumerate(spec.types):
+        for w, days in enumerate(windows):
+            columns[f"{name}_count_{days}d"] = counts[:, j, w]
+    trend = _trends(key, age, spec.trend_days, n * t).reshape(n, t)
+    for j, name in enumerate(spec.types):
+        columns[f"{name}_trend_{spec.trend_days}d"] = trend[:, j]
+    since = _days_since(key, age, n * t).reshape(n, t)
+    for j, name in enumerate(spec.types):
+        columns[f"days_since_{name}"] = since[:, j]
+    columns["features_adopted"] = _adopted(log, spec, cut, n)
+    out = pd.DataFrame(columns, index=pd.Index(log.customers, name="customer_id", dtype=str))
+    return out[spec.columns]
+
+
+def _window_counts(key: np.ndarray, age: np.ndarray, windows: list[int], size: int) -> np.ndarray:
+    """counts[key, w] = events younger than windows[w] days: one bincount over (key, bucket),
+    where bucket is the first window an event falls in, then a running sum over buckets."""
+    b = len(windows)
+    inside = age < windows[-1]
+    bucket = np.searchsorted(np.asarray(windows), age[inside], side="right")
+    flat = np.bincount(key[inside] * b + bucket, minlength=size * b).reshape(size, b)
+    return np.cumsum(flat, axis=1).astype(np.int32)
+
+
+def _trends(key: np.ndarray, age: np.ndarray, days: int, size: int) -> np.ndarray:
+    """Least-squares slope of daily counts over the last ``days`` days (x = 0 oldest .. days-1
+    today), times (days - 1), over the mean daily count; 0 where the window holds no event.
+
+    slope = sum_x (x - xbar) * y_x / Sxx, and each event adds 1 to its day's y_x, so the slope
+    is a weighted count of events: no (customer, type, day) table is built."""
+    inside = age < days
+    x = (days - 1) - age[inside]
+    xbar = (days - 1) / 2.0
+    sxx = days * (days * days - 1) / 12.0
+    slope = np.bincount(key[inside], weights=(x - xbar) / sxx, minlength=size)
+    mean = np.bincount(key[inside], minlength=size) / days
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mean > 0, slope * (days - 1) / mean, 0.0)
+
+
+def _days_since(key: np.ndarray, age: np.ndarray, size: int) -> np.ndarray:
+    youngest = np.full(size, np.iinfo(np.int32).max, dtype=np.int64)
+    np.minimum.at(youngest, key, age)
+    return np.where(youngest == np.iinfo(np.int32).max, np.nan, youngest.astype("float64"))
+
+
+def _adopted(log: EventLog, spec: EventFeatureSpec, cut: np.ndarray | np.int64, n: int) -> np.ndarray:
+    if spec.feature_type not in spec.types:
+        return np.zeros(n, dtype=np.int32)
+    customer, first = log.adoptions(spec.types.index(spec.feature_type))
+    limit = cut[customer] if isinstance(cut, np.ndarray) else cut
+    return np.bincount(customer[first <= limit], minlength=n).astype(np.int32)
