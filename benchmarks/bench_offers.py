@@ -14,20 +14,26 @@ planted: connector.sandbox.products with latent segments whose tastes are known;
 ranks products by the customer's true segment taste. The methods are not told the latent
 segments (one segment for all): they must recover the tastes from what customers bought.
 
-scale: planted line items for N customers x P products (about 8 lines per customer), then
-`recommend_offers` (ranker, rules on, no evaluation) for everyone, in a subprocess so its
-peak memory (ru_maxrss, input included) is its own. OpenMP/BLAS are pinned to one thread
-(`--threads`), as in the other compute benchmarks on this shared machine.
+scale: one process generates planted line items for N customers x P products (about 7 lines
+per customer, categorical ids on int32 codes) and writes them as parquet; a fresh process
+reads them and runs `recommend_offers` (ranker, rules on, no evaluation) for everyone, as the
+offers step does with `n_jobs` = `--threads`. Each prints wall and CPU seconds, its own peak RSS (ru_maxrss, input
+included) and the load average at its start. OpenMP/BLAS use `--threads` threads (1 by
+default, as in the other compute benchmarks on this shared machine); `--profile` adds a
+cProfile of the top-3 step on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import pandas as pd
@@ -67,44 +73,79 @@ def planted_table(customers: int, products: int) -> pd.DataFrame:
                            extra={"oracle": planted_oracle(world)})
 
 
-def scale_child(customers: int, products: int) -> dict:
+def generate_child(customers: int, products: int, data: str) -> dict:
+    """Planted line items and segments, written to `data` as parquet (categorical ids kept)."""
     from connector.sandbox.products import planted_products
+
+    load, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
+    world = planted_products(customers, products, seed=2)
+    world.items.to_parquet(os.path.join(data, "items.parquet"))
+    world.segments.to_parquet(os.path.join(data, "segments.parquet"))
+    return {"stage": "generate", "line_items": len(world.items), **_usage(load, t0, c0)}
+
+
+def top3_child(data: str, profile: bool, threads: int) -> dict:
+    """`recommend_offers` as the offers step calls it (ranker, rules on, no evaluation, n_jobs =
+    threads), for everyone in the input; the input is read first and its cost reported apart."""
     from segmentation.offer_selection import OfferRules
     from segmentation.offers import OfferParams, recommend_offers
 
-    t0 = time.perf_counter()
-    world = planted_products(customers, products, seed=2)
-    gen = time.perf_counter() - t0
-    as_of = world.items["occurred_at"].max().normalize() + pd.Timedelta(days=1)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = recommend_offers(world.items, world.segments, as_of, OfferParams(method="ranker", evaluate=False),
+    load, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
+    items = pd.read_parquet(os.path.join(data, "items.parquet"))
+    segments = pd.read_parquet(os.path.join(data, "segments.parquet"))
+    read = _usage(load, t0, c0)
+    as_of = items["occurred_at"].max().normalize() + pd.Timedelta(days=1)
+    prof = cProfile.Profile() if profile else None
+    load, t0, c0 = os.getloadavg(), time.perf_counter(), time.process_time()
+    if prof:
+        prof.enable()
+    result = recommend_offers(items, segments, as_of, OfferParams(method="ranker", evaluate=False, n_jobs=threads),
                               OfferRules(exclude_products=("P00000",), max_per_category=2))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    offered = int(result.offers["offer_3"].notna().sum())
-    return {"customers": customers, "products": products, "line_items": len(world.items), "generate_s": round(gen, 1),
-            "top3_wall_s": round(wall, 1), "top3_cpu_s": round(cpu, 1), "with_three_offers": offered,
-            "rss_after_input_gb": round(rss_before, 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)}
+    if prof:
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    top3 = _usage(load, t0, c0)
+    return {"stage": "top3", "customers": len(result.offers), "line_items": len(items),
+            "with_three_offers": int(result.offers["offer_3"].notna().sum()),
+            "read_wall_s": read["wall_s"], "read_cpu_s": read["cpu_s"], "rss_after_read_gb": read["peak_rss_gb"], **top3}
+
+
+def _usage(load: tuple[float, float, float], t0: float, c0: float) -> dict:
+    """Wall and CPU seconds since (t0, c0), this process's peak RSS so far, load average at start."""
+    return {"wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+            "load_avg_at_start": [round(x, 2) for x in load]}
+
+
+def scale(args: argparse.Namespace) -> None:
+    """Generate in one process, recommend in a fresh one: each peak RSS is its own."""
+    env = {**os.environ, **{k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    with tempfile.TemporaryDirectory(prefix="bench_offers_") as data:
+        base = [sys.executable, __file__]
+        gen = [*base, "_generate", "--customers", str(args.customers), "--products", str(args.products), "--data", data]
+        top3 = [*base, "_top3", "--data", data, "--threads", str(args.threads), *(["--profile"] if args.profile else [])]
+        for cmd in (gen, top3):
+            out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+            print(json.loads(out.strip().splitlines()[-1]), flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["retail", "planted", "scale", "_child"])
+    ap.add_argument("what", choices=["retail", "planted", "scale", "_generate", "_top3"])
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--products", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", help="(internal) where scale's generator writes its parquet files")
+    ap.add_argument("--profile", action="store_true", help="scale: cProfile of the top-3 step on stderr")
     args = ap.parse_args()
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    if args.what == "_child":
-        print(json.dumps(scale_child(args.customers, args.products)))
+    if args.what in ("_generate", "_top3"):
+        out = generate_child(args.customers, args.products, args.data) if args.what == "_generate" else top3_child(args.data, args.profile, args.threads)
+        print(json.dumps(out))
         return
     if args.what == "scale":
-        env = {**os.environ, **{k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
-        cmd = [sys.executable, __file__, "_child", "--customers", str(args.customers), "--products", str(args.products)]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        print(json.loads(out.strip().splitlines()[-1]))
+        scale(args)
         return
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(k, str(args.threads))

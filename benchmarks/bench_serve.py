@@ -1,21 +1,27 @@
 """segsync serve at 1M customers: look-up latency at a constant arrival rate, scoring, events, memory.
 
-    .venv/bin/python benchmarks/bench_serve.py --customers 1000000 --out /tmp/bench-serve
+    .venv/bin/python benchmarks/bench_serve.py
 
-1. A real cycle on a seeded 10k-customer shop (files source) trains the segmentation and
-   score models and stores them. The 1M-customer snapshot is then made from it: features
-   resampled from the shop's customers with noise, segmented and scored by those stored
-   models (with reason codes), arms hashed as the cycle does, published with the cycle's
-   `publish`. (A 1M cycle is measured in bench_compute; here the point is the server.)
+One command, about 5 minutes once the world is cached (the first run builds it: 3-6 more).
+
+1. World (built once, cached in --cache, default /tmp/segsync-bench-serve-<customers>): a real
+   cycle on a seeded 10k-customer shop (files source) trains the segmentation, score and CLV
+   models; the 1M-customer snapshot is made from it: features resampled from the shop's
+   customers with noise, segmented and scored by those stored models (with reason codes), arms
+   hashed as the cycle does, published with the cycle's `publish`. Every run then serves that
+   snapshot over a fresh copy of the world's state file, so events and arms of an earlier run
+   never reach a later one.
 2. `segsync serve` runs in its own process (one uvicorn worker); the time from its start to
-   /readyz and the in-process snapshot load are both reported.
+   /readyz, and the snapshot load in process (wall and CPU), are reported.
 3. benchmarks/loadgen.py, in another process, sends requests at a constant rate and measures
-   latency from each request's due time (open loop): GET /v1/ping (a constant body behind
-   the same auth, rate limit and metrics: the server's floor) and GET /v1/customers/{key}
-   for random customers, both at 2,000/s, then the look-up at rising rates until p99 > 10 ms;
-   POST /v1/score at 200/s (a new customer each time: arms assigned and stored); POST
-   /v1/events at 100 and 200 requests/s of 50 events each.
-4. The server's resident memory (VmRSS and its peak VmHWM) at the end, and the load average.
+   latency from each request's due time (open loop), phase by phase: GET /v1/ping (a constant
+   body behind the same auth, rate limit and metrics: the server's floor) and GET
+   /v1/customers/{key} for random customers, both at 2,000/s; the look-up at rising rates until
+   p99 > 10 ms; POST /v1/score at 200/s (a new customer each time: arms assigned and stored);
+   POST /v1/events at 100 and 200 requests/s of 50 events each (5,000 and 10,000 events/s).
+4. Per phase: answered, p50/p99/p99.9, server CPU per request, generator CPU, load average.
+   At the end: the server's resident memory (VmRSS, peak VmHWM), this script's wall and CPU
+   time (children included) and peak RSS, the load average, and a table.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -34,14 +43,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+WORLD_FORMAT = 2  # bump when the snapshot or the world changes shape: a cached world is rebuilt
 
 CONFIG = """\
 version: 1
 state:
-  path: state.sqlite
+  path: %(state)s
 sources:
   files:
-    transactions: data/transactions.csv
+    transactions: %(data)s
 segmentation:
   method: kmeans
   k: 5
@@ -57,7 +67,8 @@ experiments:
         - {name: control, weight: 0.5, control: true}
         - {name: offer, weight: 0.5}
 serve:
-  port: %(port)d
+  port: 0
+  snapshot_dir: %(snapshots)s
   rate_limit_per_second: 1000000
   rate_limit_burst: 1000000
 """
@@ -67,26 +78,37 @@ def loadavg() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def build_world(out: Path, customers: int, port: int) -> Path:
+def write_config(folder: Path, world: Path) -> Path:
+    path = folder / "segsync.yaml"
+    path.write_text(CONFIG % {"state": folder / "state.sqlite", "data": world / "data" / "transactions.csv",
+                              "snapshots": world / "snapshots"})
+    return path
+
+
+def build_world(world: Path, customers: int) -> None:
+    """The cached world: the shop's data, its cycle's state and the n-customer snapshot."""
     from connector.cli import main as cli_main
     from connector.sandbox.population import PopulationGenerator
     from connector.sandbox.scenario import load_scenario
 
-    out.mkdir(parents=True, exist_ok=True)
+    marker = world / "world.json"
+    if marker.exists() and json.loads(marker.read_text()) == {"format": WORLD_FORMAT, "customers": customers}:
+        print(f"world: cached in {world}")
+        return
+    shutil.rmtree(world, ignore_errors=True)
+    (world / "data").mkdir(parents=True)
+    t, cpu = time.perf_counter(), time.process_time()
     pop = PopulationGenerator(load_scenario("default"), 10_000, history_days=540, end=pd.Timestamp("2026-03-01", tz="UTC"), random_state=11).generate()
     tx = pop.transactions
-    (out / "data").mkdir(exist_ok=True)
     pd.DataFrame({"CustomerID": tx["customer_id"].astype(str), "amount": tx["amount"].round(2),
-                  "date": tx["occurred_at"].dt.strftime("%Y-%m-%d")}).to_csv(out / "data" / "transactions.csv", index=False)
-    cfg_path = out / "segsync.yaml"
-    cfg_path.write_text(CONFIG % {"port": port})
-    t = time.perf_counter()
+                  "date": tx["occurred_at"].dt.strftime("%Y-%m-%d")}).to_csv(world / "data" / "transactions.csv", index=False)
+    cfg_path = write_config(world, world)
     assert cli_main(["--log-level", "WARNING", "run", str(cfg_path)]) == 0
-    print(f"cycle on the 10k shop: {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
+    print(f"world: cycle on the 10k shop {time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
+    t, cpu = time.perf_counter(), time.process_time()
     expand(cfg_path, customers)
-    print(f"1M snapshot made and published: {time.perf_counter() - t:.1f} s")
-    return cfg_path
+    print(f"world: {customers:,}-customer snapshot made and published {time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s CPU")
+    marker.write_text(json.dumps({"format": WORLD_FORMAT, "customers": customers}))
 
 
 def expand(cfg_path: Path, n: int) -> None:
@@ -131,7 +153,19 @@ def expand(cfg_path: Path, n: int) -> None:
     publish(cfg.snapshot_dir(), SnapshotTables(
         run_id=1000, as_of=small.as_of, customers=customers, segments=segments, scores=scores, features=feats, arms=arms,
         actions={s: a for s, (_, a) in table.items()}, score_names=["buy_90d"], models=small.meta["models"], events_through=0,
+        clv=small.meta.get("clv"),
     ))
+
+
+def fresh_run(cache: Path) -> Path:
+    """A run folder: a copy of the world's state (models, keys) and a config serving its snapshot."""
+    run = cache / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir()
+    for name in ("state.sqlite", "state.sqlite-wal"):
+        if (cache / "world" / name).exists():
+            shutil.copy(cache / "world" / name, run / name)
+    return write_config(run, cache / "world")
 
 
 def load_in_process(cfg_path: Path) -> dict:
@@ -144,9 +178,16 @@ def load_in_process(cfg_path: Path) -> dict:
         service = ServeService(cfg, store)
         t, cpu = time.perf_counter(), time.process_time()
         service.reload()
-        seconds = time.perf_counter() - t
-        return {"snapshot_load_s": round(seconds, 2), "snapshot_load_cpu_s": round(time.process_time() - cpu, 2),
-                "customers": len(service.loaded().snapshot)}
+        out = {"snapshot_load_wall_s": round(time.perf_counter() - t, 2), "snapshot_load_cpu_s": round(time.process_time() - cpu, 2),
+               "customers": len(service.loaded().snapshot), "score_model": service.loaded().models.scores["buy_90d"].chosen}
+        service.close()
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_server(cfg_path: Path, port: int) -> tuple[subprocess.Popen, float]:
@@ -169,84 +210,118 @@ def rss(pid: int) -> dict:
     return {k: round(int(fields[k].split()[0]) / 1024 / 1024, 2) for k in ("VmRSS", "VmHWM")}
 
 
+def journal_counts(base: str) -> dict:
+    """The server's group commits so far, from /metrics: writes per commit shows the grouping."""
+    text = httpx.get(f"{base}/metrics").text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("segsync_serve_journal_")}
+    commits, writes = values.get("segsync_serve_journal_commits", 0.0), values.get("segsync_serve_journal_writes", 0.0)
+    return {"commits": int(commits), "writes": int(writes), "writes_per_commit": round(writes / commits, 2) if commits else None}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-SERVER_PID = 0
+class Phases:
+    def __init__(self, base: str, token: str, server_pid: int, seconds: float, warmup: float) -> None:
+        self.base, self.token, self.pid, self.seconds, self.warmup = base, token, server_pid, seconds, warmup
+        self.rows: list[tuple[str, dict]] = []
+
+    def run(self, name: str, path: str, rate: float, **extra: str) -> dict:
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--url", self.base + path, "--rate", str(rate),
+               "--seconds", str(self.seconds), "--warmup", str(self.warmup), "--header", f"Authorization: Bearer {self.token}"]
+        for k, v in extra.items():
+            cmd += [f"--{k}", v]
+        load = loadavg()
+        before = cpu_seconds(self.pid)
+        result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        total = result["sent_total"]
+        result["server_cpu_us_per_request"] = round((cpu_seconds(self.pid) - before) / max(total, 1) * 1e6, 1)
+        result["loadavg_at_start"] = load
+        print(json.dumps({"phase": name, **result}), flush=True)
+        self.rows.append((name, result))
+        return result
 
 
-def load(url: str, rate: float, token: str, seconds: float, **extra: str) -> dict:
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), "--url", url, "--rate", str(rate), "--seconds", str(seconds),
-           "--header", f"Authorization: Bearer {token}"]
-    for k, v in extra.items():
-        cmd += [f"--{k}", v]
-    before = cpu_seconds(SERVER_PID) if SERVER_PID else 0.0
-    result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-    if SERVER_PID:  # the server's CPU per request over the whole phase (warm-up included)
-        total = result["sent"] * (1 + 2 / seconds)
-        result["server_cpu_us_per_request"] = round((cpu_seconds(SERVER_PID) - before) / max(total, 1) * 1e6, 1)
-    result["loadavg"] = loadavg()
-    print(json.dumps(result), flush=True)
-    return result
+def phases(p: Phases, customers: int, cache: Path, rates: list[float]) -> dict:
+    rng = np.random.default_rng(1)
+    paths = cache / "paths.txt"
+    paths.write_text("\n".join(f"/v1/customers/C{i:07d}" for i in rng.integers(0, customers, 200_000)))
+    found: dict = {}
+    ping = p.run("GET /v1/ping (bare) 2,000/s", "/v1/ping", 2000)
+    get = p.run("GET /v1/customers/{key} 2,000/s", "/v1/customers/x", 2000, paths=str(paths))
+    found["ratio_p50"], found["ratio_p99"] = round(get["p50"] / ping["p50"], 2), round(get["p99"] / ping["p99"], 2)
+    found["ratio_server_cpu"] = round(get["server_cpu_us_per_request"] / max(ping["server_cpu_us_per_request"], 1e-9), 2)
+    best = 2000.0 if get["p99"] <= 10 and get["ok"] == get["sent"] else None
+    if best is not None:
+        for rate in rates:
+            r = p.run(f"GET /v1/customers/{{key}} {rate:,.0f}/s", "/v1/customers/x", rate, paths=str(paths))
+            if r["p99"] > 10 or r["ok"] < r["sent"]:
+                break
+            best = rate
+    found["max_rate_p99_le_10ms"] = best
+    bodies = cache / "score.jsonl"
+    bodies.write_text("\n".join(json.dumps({"email": f"new{i}@example.net", "attributes": {}, "transactions": [
+        {"occurred_at": f"2025-{1 + i % 12:02d}-10T10:00:00Z", "amount": float(20 + i % 50)},
+        {"occurred_at": "2026-01-10T10:00:00Z", "amount": float(10 + i % 30)}, {"occurred_at": "2026-02-11T10:00:00Z", "amount": 35.5}]})
+        for i in range(20_000)))
+    p.run("POST /v1/score 200/s", "/v1/score", 200, bodies=str(bodies), method="POST")
+    events = cache / "events.jsonl"
+    events.write_text("\n".join(json.dumps({"events": [
+        {"customer_id": f"C{(j * 50 + k) % customers:07d}", "type": "purchase" if k % 5 == 0 else "view", "value": 12.0 if k % 5 == 0 else None,
+         "occurred_at": "2026-02-27T09:00:00Z"} for k in range(50)]}) for j in range(5000)))
+    p.run("POST /v1/events 100/s x 50 events", "/v1/events", 100, bodies=str(events), method="POST")
+    p.run("POST /v1/events 200/s x 50 events", "/v1/events", 200, bodies=str(events), method="POST")
+    return found
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    lines = ["| phase | answered / sent | p50 ms | p99 ms | p99.9 ms | server CPU us/req | generator CPU s | load avg at start |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['ok']:,} / {r['sent']:,} | {r['p50']} | {r['p99']} | {r['p99.9']} | "
+                     f"{r['server_cpu_us_per_request']} | {r['cpu_s']} | {r['loadavg_at_start']} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--customers", type=int, default=1_000_000)
-    p.add_argument("--out", type=Path, default=Path("/tmp/bench-serve"))
-    p.add_argument("--port", type=int, default=18088)
-    p.add_argument("--seconds", type=float, default=10)
-    p.add_argument("--rates", default="2000,2500,3000,3500,4000,5000")
+    p.add_argument("--cache", type=Path, default=None, help="world cache (default /tmp/segsync-bench-serve-<customers>)")
+    p.add_argument("--seconds", type=float, default=8)
+    p.add_argument("--warmup", type=float, default=2)
+    p.add_argument("--rates", default="2500,3000,3500,4000,5000", help="look-up rates tried after 2,000/s")
     a = p.parse_args()
-    print(f"load average at start: {loadavg()}")
-    cfg_path = build_world(a.out, a.customers, a.port)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    print(f"load average at start: {loadavg()}; {os.cpu_count()} CPUs")
+    cache = a.cache or Path(f"/tmp/segsync-bench-serve-{a.customers}")
+    build_world(cache / "world", a.customers)
+    cfg_path = fresh_run(cache)
     print(json.dumps(load_in_process(cfg_path)))
-    from connector.cli import main as cli_main  # noqa: F401 - the CLI prints the key on its last line
-
     token = subprocess.run([sys.executable, "-m", "connector.cli", "apikey", "create", str(cfg_path), "--scope", "read,score,events"],
                            capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip().splitlines()[-1]
-    proc, ready = start_server(cfg_path, a.port)
-    global SERVER_PID
-    SERVER_PID = proc.pid
+    port = free_port()
+    proc, ready = start_server(cfg_path, port)
     print(f"server ready in {ready:.1f} s (process start to /readyz 200); memory {rss(proc.pid)} GB")
-    base = f"http://127.0.0.1:{a.port}"
-    rng = np.random.default_rng(1)
-    paths = a.out / "paths.txt"
-    paths.write_text("\n".join(f"/v1/customers/C{i:07d}" for i in rng.integers(0, a.customers, 200_000)))
-    results: dict[str, object] = {}
     try:
-        results["ping_2000"] = load(f"{base}/v1/ping", 2000, token, a.seconds)
-        results["get_2000"] = load(f"{base}/v1/customers/x", 2000, token, a.seconds, paths=str(paths))
-        best = None
-        for rate in [float(r) for r in a.rates.split(",")]:
-            r = load(f"{base}/v1/customers/x", rate, token, a.seconds, paths=str(paths))
-            if r["p99"] > 10 or r["errors"] or r["ok"] < r["sent"]:
-                break
-            best = rate
-        results["max_rate_p99_le_10ms"] = best
-        bodies = a.out / "score.jsonl"
-        bodies.write_text("\n".join(json.dumps({"email": f"new{i}@example.net", "transactions": [
-            {"occurred_at": "2026-01-10T10:00:00Z", "amount": float(20 + i % 50)}, {"occurred_at": "2026-02-11T10:00:00Z", "amount": 35.5}]})
-            for i in range(20_000)))
-        results["score_200"] = load(f"{base}/v1/score", 200, token, a.seconds, bodies=str(bodies), method="POST")
-        events = a.out / "events.jsonl"
-        events.write_text("\n".join(json.dumps({"events": [
-            {"customer_id": f"C{(j * 50 + k) % a.customers:07d}", "type": "purchase" if k % 5 == 0 else "view", "value": 12.0 if k % 5 == 0 else None,
-             "occurred_at": "2026-02-27T09:00:00Z"} for k in range(50)]}) for j in range(5000)))
-        results["events_100x50"] = load(f"{base}/v1/events", 100, token, a.seconds, bodies=str(events), method="POST")
-        results["events_200x50"] = load(f"{base}/v1/events", 200, token, a.seconds, bodies=str(events), method="POST")
-        results["get_after_events_2000"] = load(f"{base}/v1/customers/x", 2000, token, a.seconds, paths=str(paths))
-        results["memory_gb"] = rss(proc.pid)
+        p_ = Phases(f"http://127.0.0.1:{port}", token, proc.pid, a.seconds, a.warmup)
+        found = phases(p_, a.customers, cache, [float(r) for r in a.rates.split(",")])
+        found["server_memory_gb"] = rss(proc.pid)
+        found["journal"] = journal_counts(f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
-        proc.wait()
-    g, b = results["get_2000"], results["ping_2000"]
-    print(f"look-up / bare at 2,000/s: p50 {g['p50'] / b['p50']:.2f}x, p99 {g['p99'] / b['p99']:.2f}x")  # type: ignore[index]
-    print(json.dumps({k: results[k] for k in ("max_rate_p99_le_10ms", "memory_gb")}))
-    print(f"load average at end: {loadavg()}")
+        proc.wait(30)
+    print()
+    print(table(p_.rows))
+    print()
+    print(json.dumps(found))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"bench: wall {time.perf_counter() - started:.1f} s; CPU {time.process_time() - cpu0:.1f} s here + "
+          f"{children.ru_utime + children.ru_stime:.1f} s in children (server, generators, CLI); "
+          f"peak RSS here {own.ru_maxrss / 1024:.0f} MB, largest child {children.ru_maxrss / 1024:.0f} MB; load average at end: {loadavg()}")
 
 
 if __name__ == "__main__":

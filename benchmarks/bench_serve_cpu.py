@@ -1,6 +1,8 @@
 """CPU per request of the API's routes, in process (ASGI calls, no network), on a published snapshot.
 
-    .venv/bin/python benchmarks/bench_serve_cpu.py /tmp/bench-serve/segsync.yaml
+    .venv/bin/python benchmarks/bench_serve_cpu.py /tmp/segsync-bench-serve-1000000/run/segsync.yaml
+
+(the config bench_serve.py writes for its last run; any config with a published snapshot will do).
 
 CPU seconds (process_time) per request are what a busy shared machine changes least: the
 wall-clock figures of bench_serve.py are only as good as the CPU the machine lends the server.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 
@@ -42,16 +45,22 @@ async def call(app, method: str, path: str, token: str, body: bytes = b"") -> in
     return int(sent[0]["status"])
 
 
-async def measure(app, token: str, n_customers: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    score = orjson.dumps({"email": "x@example.net", "transactions": [{"occurred_at": "2026-01-10T10:00:00Z", "amount": 20.0}]})
+async def measure(app, token: str, ids: list[str], by_email: bool) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    n_customers = len(ids)
+    score = orjson.dumps({"email": "x@example.net", "transactions": [
+        {"occurred_at": "2025-06-10T10:00:00Z", "amount": 42.0}, {"occurred_at": "2026-01-10T10:00:00Z", "amount": 20.0},
+        {"occurred_at": "2026-02-11T10:00:00Z", "amount": 35.5}]})
     events = orjson.dumps({"events": [{"customer_id": f"C{k:07d}", "type": "view", "occurred_at": "2026-02-27T09:00:00Z"} for k in range(50)]})
     routes = {
         "GET /v1/ping": ("GET", lambda i: "/v1/ping", b"", 3000),
-        "GET /v1/customers/{key}": ("GET", lambda i: f"/v1/customers/C{(i * 7919) % n_customers:07d}", b"", 3000),
+        "GET /v1/customers/{key}": ("GET", lambda i: f"/v1/customers/{ids[(i * 7919) % n_customers]}", b"", 3000),
+        # bench_serve.py's world gives customer i the email c<i>@example.com
         "GET /v1/customers/{key}?by=email": ("GET", lambda i: f"/v1/customers/c{(i * 7919) % n_customers}@example.com?by=email", b"", 3000),
-        "POST /v1/score": ("POST", lambda i: "/v1/score", score, 100),
+        "POST /v1/score (3 purchases, new customer: arm stored)": ("POST", lambda i: "/v1/score", score, 300),
         "POST /v1/events (50 events)": ("POST", lambda i: "/v1/events", events, 200),
     }
+    if not by_email:
+        del routes["GET /v1/customers/{key}?by=email"]
     out = {}
     for name, (method, path, body, n) in routes.items():
         if method == "POST" and name.startswith("POST /v1/score"):
@@ -68,6 +77,8 @@ async def measure(app, token: str, n_customers: int) -> dict[str, float]:  # typ
 
 
 def main() -> None:
+    started, cpu0 = time.perf_counter(), time.process_time()
+    print(json.dumps({"loadavg_at_start": open("/proc/loadavg").read().split()[:3]}))
     cfg = load_config(sys.argv[1])
     with StateStore(cfg.resolve(cfg.state.path), synchronous="FULL") as store:
         service = ServeService(cfg, store)
@@ -77,8 +88,14 @@ def main() -> None:
                           "customers": len(service.loaded().snapshot)}))
         token = store.api_keys.create(frozenset({"read", "score", "events"}), name="bench-cpu")[1]
         app = create_app(service, KeyRing(store), RateLimiter(1e9, 10**9), ServeMetrics())
-        print(json.dumps({"cpu_us_per_request": asyncio.run(measure(app, token, len(service.loaded().snapshot))),
+        print(json.dumps({"cpu_us_per_request": asyncio.run(measure(app, token, service.loaded().snapshot.ids,
+                                                                           bool(service.loaded().snapshot.index["email"]))),
+                          "score_model": service.loaded().models.scores["buy_90d"].chosen if "buy_90d" in service.loaded().models.scores else None,
                           "loadavg": open("/proc/loadavg").read().split()[:3]}))
+        service.close()
+    print(json.dumps({"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(time.process_time() - cpu0, 1),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "loadavg_at_end": open("/proc/loadavg").read().split()[:3]}))
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
     mean_score = scored.agg({"buy_90d": "avg"}).first()[0]
     phases["score"] = time.perf_counter() - t
     t = time.perf_counter()
-    values, _, _ = clv.clv_scores(clean, AS_OF, 365, 0.10)
+    values, _ = clv.clv_scores(clean, AS_OF, 365, 0.10)
     mean_clv = values.agg({"clv": "avg"}).first()[0]
     phases["clv"] = time.perf_counter() - t
     return {"customers": n_customers, "segments": int(seg.profiles["segment_id"].nunique()),

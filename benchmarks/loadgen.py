@@ -9,7 +9,8 @@ connection too (no coordinated omission). Keep-alive connections, up to --connec
     python benchmarks/loadgen.py --url http://127.0.0.1:8080/v1/ping --rate 2000 --seconds 10 \
         --header "Authorization: Bearer KEY" [--paths FILE] [--bodies FILE.jsonl --method POST]
 
-Prints one JSON line: rate, sent, ok, errors, p50/p90/p99/p99.9/max in ms, achieved rate.
+Prints one JSON line: rate, sent (measured) and sent_total (with the warm-up), ok, errors,
+p50/p90/p99/p99.9/max in ms, the generator's wall and CPU seconds and peak RSS.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import time
 from urllib.parse import urlsplit
 
@@ -97,8 +99,8 @@ async def run(target: Target, rate: float, seconds: float, connections: int, war
     lat = np.asarray(latencies) * 1000
     ok = statuses.get(200, 0) + statuses.get(202, 0)
     pct = {f"p{q}": round(float(np.percentile(lat, q)), 3) for q in (50, 90, 99, 99.9)} if len(lat) else {}
-    return {"rate": rate, "seconds": seconds, "sent": len(lat), "ok": ok, "statuses": statuses, "errors": errors,
-            **pct, "max": round(float(lat.max()), 3) if len(lat) else None, "connections": opened}
+    return {"rate": rate, "seconds": seconds, "sent": len(lat), "sent_total": total, "ok": ok, "statuses": statuses,
+            "errors": errors, **pct, "max": round(float(lat.max()), 3) if len(lat) else None, "connections": opened}
 
 
 def main() -> None:
@@ -121,9 +123,11 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     out = asyncio.run(run(Target(a.url, a.method, a.header, paths, bodies), a.rate, a.seconds, a.connections, a.warmup))
     out["wall"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s"] = round(time.process_time() - cpu0, 2)  # the generator's own CPU: it shares the machine with the server
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(out))
 
 

@@ -1,7 +1,9 @@
 """`segsync demo`: the whole loop against the sandbox CRMs, no credentials needed.
 
 1. Start the Salesforce and HubSpot sandboxes and load CDNOW's 23,570 customers and 69,659
-   purchases into them (some customers in both CRMs, the rest in one).
+   purchases into them (some customers in both CRMs, the rest in one); each purchase holds
+   products (`--products`, Online Retail's best sellers drawn from each latent segment's
+   planted taste) as OpportunityLineItems and HubSpot line items.
 2. Run the cycle: pull, segment, score, assign arms of a per-segment experiment, push fields
    and lists (Campaigns, static lists) to both CRMs.
 3. Advance simulated days: customers buy, and treated ones buy more (the scenario's true
@@ -150,9 +152,10 @@ class DemoWorld:
     secrets: list[str]
 
     @classmethod
-    def create(cls, out: Path, *, seed: int, scenario: str, realistic_pacing: bool = False,
+    def create(cls, out: Path, *, seed: int, scenario: str, realistic_pacing: bool = False, products: int = 0,
                say: Callable[[str], None] = lambda _: None) -> DemoWorld:
-        """Start both sandboxes, load CDNOW, write the config into `out`."""
+        """Start both sandboxes, load CDNOW (with products from a catalog of `products`), write the
+        config into `out`."""
         from connector.sandbox.hubspot import HubSpotSandbox
         from connector.sandbox.salesforce import SalesforceSandbox
         from connector.sandbox.simulation import Simulation
@@ -163,8 +166,9 @@ class DemoWorld:
         clock = SandboxClock(DEMO_START, frozen=False)
         sf = SalesforceSandbox(clock=clock, seed=seed)
         hs = HubSpotSandbox(clock, seed=seed, tier_requests_per_10s=190)
-        say("loading CDNOW (23,570 customers, 69,659 purchases) into the Salesforce and HubSpot sandboxes ...")
-        sim = Simulation.cdnow(scenario, salesforce=sf, hubspot=hs, clock=clock, random_state=seed)
+        say("loading CDNOW (23,570 customers, 69,659 purchases" + (f" holding {products} products" if products else "")
+            + ") into the Salesforce and HubSpot sandboxes ...")
+        sim = Simulation.cdnow(scenario, salesforce=sf, hubspot=hs, clock=clock, random_state=seed, products=products)
         clock.advance(seconds=1800)  # the first sync starts after the load, as it would in a real org
         env = {"DEMO_SF_CLIENT_ID": sf.credentials["client_id"], "DEMO_SF_CLIENT_SECRET": sf.credentials["client_secret"],
                "DEMO_HUBSPOT_TOKEN": hs.credentials["token"]}
@@ -173,9 +177,30 @@ class DemoWorld:
             sf_instance=sf.credentials["instance_url"], experiment=EXPERIMENT, sf_client_id=env["DEMO_SF_CLIENT_ID"],
             sf_client_secret=env["DEMO_SF_CLIENT_SECRET"], hs_token=env["DEMO_HUBSPOT_TOKEN"],
         ))
+        if products:
+            cfg_path.write_text(with_offers(cfg_path.read_text()))
         cfg = load_config(cfg_path, env={**os.environ, **env})
         factory = sandbox_connectors(sf, hs, clock, realistic_pacing=realistic_pacing)
         return cls(out, cfg_path, cfg, sim, factory, list(env.values()))
+
+
+OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
+
+
+def with_offers(config: str) -> str:
+    """The demo config when purchases hold products: both CRMs' line items are pulled, and the
+    offers go to Segsync_Offer_*__c fields and segsync_offer_* properties."""
+    lines = "\n    line_items:\n      enabled: true"
+    sf = "".join(f"\n      {k}: Segsync_{k.title()}__c" for k in OFFER_KEYS)
+    hs = "".join(f"\n      {k}: segsync_{k}" for k in OFFER_KEYS)
+    anchors = (("\n  hubspot:\n    auth:", lines), ("\n    search_overlap_minutes: 5", lines),
+               ("\n      clv: Segsync_CLV__c", sf), ("\n      clv: segsync_clv", hs))
+    for anchor, extra in anchors:
+        if config.count(anchor) != 1:
+            raise ValueError(f"the demo config has no single {anchor.strip()!r} to put the offers after")
+        at = config.index(anchor) + (0 if anchor.startswith("\n  hubspot") else len(anchor))
+        config = config[:at] + extra + config[at:]
+    return config
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -184,7 +209,8 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"segsync demo (seed {args.seed}, scenario {args.scenario}, {args.days} simulated days) in {out}"
         + ("" if args.realistic_pacing else "; the CRMs' rate limits are waited out on the simulated clock "
            "(--realistic-pacing to wait in real time)"))
-    world = DemoWorld.create(out, seed=args.seed, scenario=args.scenario, realistic_pacing=args.realistic_pacing, say=say)
+    world = DemoWorld.create(out, seed=args.seed, scenario=args.scenario, realistic_pacing=args.realistic_pacing,
+                             products=getattr(args, "products", 0), say=say)
     cfg = world.cfg
     state_path = cfg.resolve(cfg.state.path)
     with StateLock(state_path), StateStore(state_path, redact=world.secrets) as store:

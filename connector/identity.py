@@ -3,7 +3,8 @@
 The key is derived from the normalised email when there is one ("e-" + 16 hex of its
 SHA-256, so the key carries no personal data), so the same person in Salesforce and HubSpot
 is one customer (DESIGN.md, "Identity"). Records without an email keep a per-source key
-("salesforce-003...", "hubspot-512"), and a files source keeps the file's own customer id.
+("<source>-<its id>", e.g. "hubspot-512"), and a table source (a file) keeps its own customer id.
+Each source's record ids land in the customers column its plugin declares (`id_column`).
 A second record with the same email in one CRM is a duplicate: it is rejected with a reason
 naming both ids, and its purchases still count for the customer.
 """
@@ -11,13 +12,12 @@ naming both ids, and its purchases still count for the customer.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
 from connector.config import IdentityConfig
-
-SOURCES = ("salesforce", "hubspot")
 
 
 def normalise_email(email: object, cfg: IdentityConfig) -> str | None:
@@ -40,7 +40,8 @@ def email_key(email: str) -> str:
 
 @dataclass
 class CanonicalTables:
-    """customers: customer_id, email, created_at, salesforce_id, hubspot_id, attributes...;
+    """customers: customer_id, email, created_at, one record id column per source that has one
+    (salesforce_id, hubspot_id, ...), attributes...;
     transactions: transaction_id, customer_id, occurred_at, amount, source;
     keys: source, source_id -> customer_id for every mirrored customer record;
     rejected: source, record_key, reason;
@@ -58,11 +59,16 @@ def canonical_tables(
     mirror_customers: pd.DataFrame,
     mirror_transactions: pd.DataFrame,
     cfg: IdentityConfig,
-    files: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    id_columns: Mapping[str, str],
+    tables: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
     mirror_line_items: pd.DataFrame | None = None,
-    files_line_items: pd.DataFrame | None = None,
 ) -> CanonicalTables:
-    """Join the mirrored CRM records (and a files source) into the canonical tables."""
+    """Join the mirrored records and the tables of keyed sources into the canonical tables.
+
+    id_columns: source name -> the customers column of its record ids (every one becomes a
+    column, empty where no record has one); tables: source name -> entity -> table, of each
+    table source (customers, transactions, line_items keyed by segsync's customer_id already;
+    a row without a `source` is that source's); mirror_line_items: the mirror's line items."""
     keys, rejected = _keys(mirror_customers, cfg)
     attrs = pd.json_normalize(mirror_customers["attributes"].tolist()) if len(mirror_customers) else pd.DataFrame()
     attrs.index = mirror_customers.index
@@ -70,15 +76,31 @@ def canonical_tables(
     recs["customer_id"] = keys["customer_id"].to_numpy()
     recs["email"] = keys["email"].to_numpy()
     primary = recs[~keys["duplicate"].to_numpy()]
-    customers = _one_row_per_customer(primary)
+    customers = _one_row_per_customer(primary, id_columns)
     tx = _transactions(mirror_transactions, keys)
-    line_items = _line_items(mirror_line_items, tx, files_line_items)
-    if files is not None:
-        f_customers, f_tx = files
-        customers = pd.concat([customers, f_customers.assign(customer_id=f_customers["customer_id"].astype(str))], ignore_index=True)
-        tx = pd.concat([tx, f_tx], ignore_index=True)
+    line_items = _line_items(mirror_line_items, tx, [t["line_items"].assign(source=_source_of(t["line_items"], name))
+                                                     for name, t in (tables or {}).items() if "line_items" in t])
+    customers, tx = _with_table_sources(customers, tx, tables or {})
     return CanonicalTables(customers.reset_index(drop=True), tx, keys[["source", "source_id", "customer_id"]], rejected,
                            line_items)
+
+
+def _with_table_sources(customers: pd.DataFrame, tx: pd.DataFrame, tables: Mapping[str, Mapping[str, pd.DataFrame]]
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers and transactions of the table sources appended (their keys are segsync's)."""
+    for name, table in tables.items():
+        if "transactions" not in table:
+            continue
+        k_tx = table["transactions"]
+        k_customers = table.get("customers", k_tx[["customer_id"]].dropna().drop_duplicates())
+        customers = pd.concat([customers, k_customers.assign(customer_id=k_customers["customer_id"].astype(str))], ignore_index=True)
+        tx = pd.concat([tx, k_tx.assign(source=_source_of(k_tx, name))], ignore_index=True)
+    return customers, tx
+
+
+def _source_of(frame: pd.DataFrame, name: str) -> pd.Series | str:
+    """Each row's source: its own `source` where it has one, else the table source's name."""
+    return frame["source"].fillna(name) if "source" in frame else name
 
 
 def customer_keys(mirror_customers: pd.DataFrame, cfg: IdentityConfig) -> pd.DataFrame:
@@ -109,12 +131,12 @@ def _keys(mirror: pd.DataFrame, cfg: IdentityConfig) -> tuple[pd.DataFrame, pd.D
     return out, rejected
 
 
-def _one_row_per_customer(recs: pd.DataFrame) -> pd.DataFrame:
+def _one_row_per_customer(recs: pd.DataFrame, id_columns: Mapping[str, str]) -> pd.DataFrame:
     cols = [c for c in recs.columns if c not in ("source", "source_id")]
     base = recs.sort_values("created_at").drop_duplicates("customer_id")[cols].set_index("customer_id")
-    for src in SOURCES:
+    for src, column in id_columns.items():
         ids = recs.loc[recs["source"] == src].set_index("customer_id")["source_id"]
-        base[f"{src}_id"] = ids.reindex(base.index)
+        base[column] = ids.reindex(base.index)
     return base.reset_index()
 
 
@@ -133,10 +155,11 @@ def _transactions(mirror_tx: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _line_items(mirror_lines: pd.DataFrame | None, tx: pd.DataFrame, files_lines: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Mirrored line items under their purchase, plus a files source's. A line takes its customer
-    and date from its parent purchase, so only lines of a purchase the mirror holds (a won
-    Opportunity or deal, not deleted) count; the others were never purchases."""
+def _line_items(mirror_lines: pd.DataFrame | None, tx: pd.DataFrame, keyed: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Mirrored line items under their purchase, plus the table sources' (`keyed`, with their
+    source). A mirrored line takes its customer and date from its parent purchase, so only lines
+    of a purchase the mirror holds (a won Opportunity or deal, not deleted) count; the others
+    were never purchases."""
     parts = []
     if mirror_lines is not None and len(mirror_lines):
         parent = mirror_lines["source"] + "-" + mirror_lines["transaction_source_id"].astype("string")
@@ -151,8 +174,7 @@ def _line_items(mirror_lines: pd.DataFrame | None, tx: pd.DataFrame, files_lines
             "category": lines["category"].to_numpy(), "quantity": lines["quantity"].to_numpy(),
             "unit_price": lines["unit_price"].to_numpy(), "source": lines["source"].to_numpy(),
         }))
-    if files_lines is not None:
-        parts.append(files_lines.assign(source="files") if "source" not in files_lines else files_lines)
+    parts += keyed
     if not parts:
         return None
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

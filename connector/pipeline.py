@@ -37,6 +37,7 @@ from connector.state.store import describe_state_error
 if TYPE_CHECKING:
     import pandas as pd
 
+    from connector.crm.registry import Plugins
     from connector.engine import Engine
     from connector.lifecycle import ModelRegistry
     from connector.steps.experiment import AssignResult, MeasureResult
@@ -95,7 +96,7 @@ class CycleContext:
     results: StepResults = field(default_factory=StepResults)
     counts: dict[str, int] = field(default_factory=dict)
     connector_factory: Callable[[Config], dict[str, Any]] | None = None
-    _connectors: dict[str, Any] | None = None
+    _plugins: Plugins | None = None
     _registry: ModelRegistry | None = None
     _engine: Engine | None = None
 
@@ -116,23 +117,22 @@ class CycleContext:
             self._engine = open_engine(self.config.engine)
         return self._engine
 
-    def connectors(self) -> dict[str, Any]:
-        """The configured CRM connectors by name ('salesforce', 'hubspot'), opened once per cycle."""
-        if self._connectors is None:
-            from connector.crm.registry import open_connectors
+    def plugins(self) -> Plugins:
+        """The configured sources and destinations (connector.crm.registry), opened once per cycle."""
+        if self._plugins is None:
+            from connector.crm.registry import open_plugins
 
-            factory = self.connector_factory or open_connectors
-            self._connectors = factory(self.config)
-            for conn in self._connectors.values():
-                counter = getattr(conn, "counter", None)
+            self._plugins = open_plugins(self.config, self.connector_factory(self.config) if self.connector_factory else None)
+            for plugin in self._plugins:
+                counter = getattr(plugin, "counter", None)
                 if counter is not None:  # CRM requests by status code, for Prometheus
                     counter.subscribe(lambda obs: self.metrics.crm_request(obs.crm, obs.status))
                     counter.subscribe(lambda obs: self.count(f"requests_{obs.crm}_{obs.method.lower()}"))
-        return self._connectors
+        return self._plugins
 
     def close(self) -> None:
-        for conn in (self._connectors or {}).values():
-            conn.close()
+        if self._plugins is not None:
+            self._plugins.close()
 
     def check_stop(self) -> None:
         """Called between batches: raise Interrupted at this checkpoint if a stop was requested."""
@@ -202,8 +202,9 @@ def run_cycle(
 ) -> CycleResult:
     """Run one cycle now. The caller holds the state lock.
 
-    `connector_factory` builds the CRM connectors (tests and the demo pass one that mounts
-    the sandbox in-process); by default they come from the config. `observe`, if given, is
+    `connector_factory` builds plugins by name (tests and the demo pass one that mounts the
+    sandbox in-process); they replace the registry's own of that name, and every other
+    configured source and destination is opened from the config (connector.crm.registry). `observe`, if given, is
     called once with the step results before they are dropped (tests and benchmarks look
     inside a cycle with it; the daemon and the CLI never pass one).
     """

@@ -3,7 +3,9 @@
 1. Simulate free-tier users of the SaaS scenario (connector.sandbox.saas): latent behaviour
    types, daily usage events, conversion to paid within 90 days driven by planted drivers.
 2. Write what a warehouse would hold into the demo folder: customers.csv (plan, plan_changed_at),
-   events.csv (canonical usage events), and truth.csv (the ground truth, kept apart).
+   events.csv (canonical usage events), truth.csv (the ground truth, kept apart), and the same
+   as warehouse.duckdb (with payments: the won deals) for sources.sql when DuckDB is installed
+   (tests/e2e/test_saas_cycle.py runs `segsync run` on it).
 3. Read events.csv back as a source would, quarantine bad rows, and build each user's usage
    features as of their cutoff (segmentation.events; nothing after the cutoff counts).
 4. Conversion as the target, a chronological split by signup month (train on months 1-6,
@@ -118,6 +120,38 @@ def write_warehouse(population: SaasPopulation, out: Path) -> dict[str, Path]:
     return paths
 
 
+def write_duckdb(population: SaasPopulation, path: Path, price: float = 49.0) -> Path:
+    """The same warehouse as one DuckDB file for sources.sql: customers (customer_id, email,
+    created_at, plan, plan_changed_at, updated_at), events (event_id, customer_id, type,
+    occurred_at, properties: JSON text with the feature), payments (payment_id, customer_id,
+    amount, paid_at: the first payment of each conversion, the won deal). Needs segsync[sql]."""
+    import duckdb
+
+    events = population.events
+    feature = events["feature"].astype(object)
+    tables = {
+        "customers": population.customers.assign(updated_at=population.end),
+        "events": pd.DataFrame({
+            "event_id": np.arange(1, len(events) + 1), "customer_id": events["customer_id"].astype(str),
+            "type": events["type"].astype(str), "occurred_at": events["occurred_at"],
+            "properties": np.where(feature.notna(), '{"feature": "' + feature.fillna("").astype(str) + '"}', None)}),
+        "payments": _payments(population, price),
+    }
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as db:
+        for name, frame in tables.items():
+            db.register("frame", frame)
+            db.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")  # noqa: S608 - fixed table names
+            db.unregister("frame")
+    return path
+
+
+def _payments(population: SaasPopulation, price: float) -> pd.DataFrame:
+    paid = population.truth[population.truth["converted"]]
+    return pd.DataFrame({"payment_id": np.arange(1, len(paid) + 1), "customer_id": paid["customer_id"].to_numpy(),
+                         "amount": price, "paid_at": paid["converted_at"].to_numpy()})
+
+
 def read_events_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(clean, rejected) canonical events from a CSV with customer_id, occurred_at, type, value, feature."""
     raw = pd.read_csv(path, dtype={"customer_id": str, "type": str, "feature": str}, keep_default_na=True)
@@ -132,6 +166,10 @@ def run_saas_demo(args: argparse.Namespace, say: Callable[[str], None] = print) 
     say(f"segsync demo --scenario saas (seed {args.seed}, {users:,} users) in {out}")
     population = simulate_saas(scenario, users, random_state=args.seed)
     paths = write_warehouse(population, out)
+    try:
+        paths["duckdb"] = write_duckdb(population, out / "warehouse.duckdb")
+    except ImportError:
+        say("(no DuckDB: pip install 'segsync[sql]' to also get warehouse.duckdb for sources.sql)")
     say(f"simulated {users:,} free-tier users and {len(population.events):,} usage events; wrote "
         f"{', '.join(p.name for p in paths.values())}")
     events, rejected = read_events_csv(paths["events"])

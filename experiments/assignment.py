@@ -34,6 +34,7 @@ from experiments.spec import HOLDOUT_ARM, ExperimentSpec, HoldoutSpec
 
 __all__ = [
     "ARMS_COLUMNS",
+    "assign_arm",
     "assign_arms",
     "bucket_ranges",
     "choose_variation",
@@ -172,3 +173,21 @@ def assign_arms(
         },
         columns=ARMS_COLUMNS,
     ).reset_index(drop=True)
+
+
+def assign_arm(customer_id: str, segment_id: str | None, spec: ExperimentSpec, holdout: HoldoutSpec | None,
+               assigned_at: datetime) -> str | None:
+    """``assign_arms`` for one customer without a stored arm in ``spec``: the arm name,
+    ``"holdout"``, or None (not running, outside the target segments or outside coverage).
+    The same hashes, so the real-time API gives a new customer the arm the cycle would."""
+    at = pd.Timestamp(assigned_at)
+    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    if not customer_id or not spec.is_running(at):
+        return None
+    if spec.segments and str(segment_id) not in spec.segments:
+        return None
+    if holdout is not None and holdout.share > 0 and (hash_value(holdout.seed, customer_id, 2) or 0.0) < holdout.share:
+        return HOLDOUT_ARM
+    n = hash_value(spec.key, customer_id, 2)
+    index = choose_variation(n if n is not None else -1.0, bucket_ranges(len(spec.arms), spec.coverage, spec.weights))
+    return spec.arm_names[index] if index >= 0 else None

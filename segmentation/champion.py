@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from segmentation.event_features import with_event_features
 from segmentation.features import build_features
 from segmentation.metrics import classification_metrics
 from segmentation.targets import attribute_history, training_set, utc
@@ -36,15 +37,19 @@ class Decision:
 
 
 def out_of_time_metrics(models: dict[str, Any], customers: pd.DataFrame | None, transactions: pd.DataFrame,
-                        params: Any, as_of: pd.Timestamp | str) -> dict[str, dict[str, float]]:
+                        params: Any, as_of: pd.Timestamp | str, usage: tuple[Any, Any] | None = None
+                        ) -> dict[str, dict[str, float]]:
     """classification_metrics of each model on the latest fully observed window at ``as_of``.
-    ``params`` is a segmentation.scoring.ScoreParams (kind, horizon_days, value, field, attributes)."""
+    ``params`` is a segmentation.scoring.ScoreParams (kind, horizon_days, value, field, attributes);
+    ``usage`` (EventLog, EventFeatureSpec) adds the usage features, as in training."""
     as_of = utc(as_of)
     cutoff = as_of - pd.Timedelta(days=params.horizon_days)
     history = attribute_history(customers, str(params.field)) if params.kind == "conversion" else None
 
-    def features(c: pd.DataFrame | None, tx: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    def base(c: pd.DataFrame | None, tx: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
         return build_features(c, tx, at, attributes=tuple(params.attributes))
+
+    features = base if usage is None else with_event_features(base, *usage)
 
     frame, y, _ = training_set(customers, transactions, params.kind, params.horizon_days, [cutoff], features,
                                history, params.value)

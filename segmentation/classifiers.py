@@ -124,15 +124,29 @@ class Classifier:
         return np.asarray(self.estimator_.decision_function(X), dtype=float).ravel()
 
     def expected_margin(self) -> float:
-        """The reference margin that ``contributions`` are measured from."""
-        if self.candidate.family == "logistic":
-            return float(self.estimator_.decision_function(self.center_[None, :])[0])
-        return float(self._explainer().expected_value_)
+        """The reference margin that ``contributions`` are measured from (computed once)."""
+        if not hasattr(self, "expected_margin_"):
+            if self.candidate.family == "logistic":
+                self.expected_margin_ = float(self.estimator_.decision_function(self.center_[None, :])[0])
+            else:
+                self.expected_margin_ = float(self._explainer().expected_value_)
+        return self.expected_margin_
 
     def _explainer(self) -> TreeExplainer:
         if not hasattr(self, "explainer_"):
             self.explainer_ = TreeExplainer(self.estimator_)
         return self.explainer_
+
+    def contributions_row(self, x: np.ndarray) -> np.ndarray:
+        """``contributions`` of one encoded row (1-D), without the batch path's per-call overhead."""
+        inputs = np.asarray(x, dtype=float)[self.columns_]
+        if self.candidate.family == "logistic":
+            part = (inputs - self.center_) * np.asarray(self.estimator_.coef_, dtype=float).ravel()
+        else:
+            part = self._explainer().contributions_row(inputs)
+        out = np.zeros(len(self.columns_))
+        out[self.columns_] = part
+        return out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per encoded column (zero where ``columns`` leaves one out); rows sum to

@@ -91,6 +91,14 @@ class ClusterModel:
             return self._predict_by_neighbour(X)
         return nearest_center(X, self.centers_)
 
+    def predict_row(self, x: np.ndarray) -> int:
+        """`predict` for one point (1-D): for the centroid families the nearest centre
+        straight from the arrays, sparing scikit-learn's per-call checks and thread pools."""
+        if self.method in ("kmeans", "minibatch_kmeans") and hasattr(self, "estimator_"):
+            centers = self.estimator_.cluster_centers_
+            return int(np.argmin(((centers - x) ** 2).sum(axis=1)))
+        return int(self.predict(np.asarray(x, dtype=float)[None, :])[0])
+
     def predict_level(self, X: np.ndarray, k: int) -> np.ndarray:
         """hierarchical only: cluster per row at the Ward level with k clusters, to split a
         segment (k_ + 1) or merge two (k_ - 1) without refitting."""

@@ -186,6 +186,23 @@ class TreeExplainer:
             out[start:start + batch_size] = self._walk(X[start:start + batch_size], margin=False)[1].T
         return out
 
+    def contributions_row(self, x: np.ndarray) -> np.ndarray:
+        """``contributions`` of one row (1-D), tree by tree with scalar look-ups: for one customer
+        the batch walk's per-tree array calls cost more than the arithmetic (same sums, same order)."""
+        x = self._check(np.asarray(x, dtype=float)[None, :])[0]
+        phi = np.zeros(len(x))
+        bins = {f: int(np.searchsorted(edges, x[f], side="left")) for f, edges in self.edges_.items()}
+        nan = np.isnan(x)
+        for tree, lookups in zip(self.trees_, self.lookups_, strict=True):
+            if tree.cells is None or nan[tree.used].any():
+                phi += _leaf_pattern_contributions(tree, x[None, :])[0]
+                continue
+            cell = 0
+            for lookup, f in zip(lookups, tree.used, strict=True):
+                cell += int(lookup[bins[int(f)]])
+            phi[tree.used] += tree.cells[cell]
+        return phi
+
     def _check(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features_:

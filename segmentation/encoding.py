@@ -16,6 +16,10 @@ encoded column back to its source feature so contributions can be summed per fea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -81,6 +85,56 @@ class FeatureEncoder:
                 text = np.where(np.isin(text, levels[:-1]), text, OTHER)
                 blocks.append((text[:, None] == levels[None, :]).astype(float))
         return np.hstack(blocks)
+
+    def transform_row(self, values: Mapping[str, Any]) -> np.ndarray:
+        """`transform` of one row given as {column: value}: the same numbers, no DataFrame."""
+        if not hasattr(self, "columns_"):
+            raise RuntimeError("FeatureEncoder is not fitted yet; call fit() first")
+        missing = [c for c in self.columns_ if c not in values]
+        if missing:
+            raise ValueError(f"feature row lacks column(s) {missing} the model was trained on")
+        out: list[float] = []
+        for column in self.columns_:
+            value = values[column]
+            if column in self.numeric_:
+                out.extend(_numeric_cells(_float(value), self.numeric_[column]))
+            else:
+                levels = self.categories_[column]
+                text = MISSING if _absent(value) else str(value)
+                hit = levels.index(text) if text in levels else len(levels)
+                out.extend(1.0 if j == hit else 0.0 for j in range(len(levels) + 1))
+        return np.asarray(out, dtype=float)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _float(value: Any) -> float:
+    """`_as_float` of one value (numbers, booleans, timestamps; anything else is NaN)."""
+    if _absent(value):
+        return float("nan")
+    if isinstance(value, pd.Timestamp | datetime):
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+        return float((stamp - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _numeric_cells(raw: float, stats: dict[str, float | bool]) -> list[float]:
+    """`_numeric_block` for one value, with numpy's float64 arithmetic so the numbers match."""
+    gap = not np.isfinite(raw)
+    filled = np.float64(stats["median"] if gap else raw)
+    shaped = np.log1p(np.maximum(filled, 0.0)) if stats["log"] else filled
+    out = [float((shaped - stats["mean"]) / stats["scale"])]
+    if stats["log"]:
+        out.append(float((filled - stats["raw_mean"]) / stats["raw_scale"]))
+    if stats["flag"]:
+        out.append(1.0 if gap else 0.0)
+    return out
 
 
 def _columns(frame: pd.DataFrame) -> list[pd.Series]:

@@ -7,7 +7,9 @@ A retrain aligns the new clusters with the registry so segment ids survive it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,6 +137,15 @@ def assign_segments(state: SegmentationState, features: pd.DataFrame) -> pd.Seri
         return None
     keys = pd.Series(state.model.predict(state.scaler.transform(features)), index=features.index)
     return keys.map(state.cluster_ids)
+
+
+def assign_segment(state: SegmentationState, values: Mapping[str, Any]) -> str | None:
+    """`assign_segments` for one customer given as {feature: value}, without a DataFrame."""
+    if state.model is None or state.scaler is None:
+        return None
+    cluster = state.model.predict_row(state.scaler.transform_row(values))
+    segment = state.cluster_ids.get(cluster)
+    return None if segment is None else str(segment)
 
 
 def _check(features: pd.DataFrame, params: SegmentationParams) -> None:

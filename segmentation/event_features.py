@@ -9,6 +9,8 @@ of the event count plus small per-customer tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -85,3 +87,21 @@ def _adopted(log: EventLog, spec: EventFeatureSpec, cut: np.ndarray | np.int64, 
     customer, first = log.adoptions(spec.types.index(spec.feature_type))
     limit = cut[customer] if isinstance(cut, np.ndarray) else cut
     return np.bincount(customer[first <= limit], minlength=n).astype(np.int32)
+
+
+def join_event_features(features: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
+    """``features`` (indexed by customer_id) with the usage columns added; a customer without any
+    event gets counts, trends and features adopted of 0 and days since last NaN (never)."""
+    joined = features.join(usage.drop(columns=[c for c in usage.columns if c in features.columns]), how="left")
+    fill = {c: 0 for c in usage.columns if not c.startswith("days_since_") and c not in features.columns}
+    return joined.fillna(fill).astype({c: usage[c].dtype for c in fill if usage[c].dtype.kind in "iu"})
+
+
+def with_event_features(base: Callable[..., pd.DataFrame], log: EventLog, spec: EventFeatureSpec) -> Callable[..., pd.DataFrame]:
+    """A feature function (customers, transactions, cutoff) -> frame that adds the usage features
+    as of the same cutoff: what scoring stacks over its training cutoffs."""
+
+    def features(customers: pd.DataFrame | None, transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+        return join_event_features(base(customers, transactions, cutoff), build_event_features(log, cutoff, spec))
+
+    return features

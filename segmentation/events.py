@@ -138,25 +138,24 @@ def _ceil_minutes(when: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
 
 
 def _feature_codes(rows: pd.DataFrame, kind: np.ndarray, spec: EventFeatureSpec) -> np.ndarray:
-    """Code of the adopted feature per row: the ``feature`` column, else ``properties["feature"]``,
-    else ``value``, for ``feature_type`` rows only (-1 elsewhere)."""
+    """Code of the adopted feature per row, for ``feature_type`` rows only (-1 elsewhere): the
+    ``feature`` column, else ``properties["feature"]``, else ``value``, first one present."""
     out = np.full(len(rows), -1, dtype=np.int32)
     if spec.feature_type not in spec.types:
         return out
     used = kind == spec.types.index(spec.feature_type)
     if not used.any():
         return out
+    names = pd.Series(None, index=range(int(used.sum())), dtype=object)
     if "feature" in rows.columns:
-        names = rows["feature"][used]
-    elif "properties" in rows.columns:
-        names = pd.Series([_feature_of(p) for p in rows["properties"][used]], dtype=object)
-        if "value" in rows.columns:
-            names = names.where(names.notna(), rows["value"][used].reset_index(drop=True))
-    elif "value" in rows.columns:
-        names = rows["value"][used]
-    else:
-        return out
-    codes, _ = pd.factorize(pd.Series(names).astype(object).where(pd.Series(names).notna()).to_numpy())
+        names = pd.Series(rows["feature"][used].to_numpy(dtype=object))
+    if "properties" in rows.columns and names.isna().any():
+        gap = names.isna().to_numpy()
+        names[gap] = [_feature_of(p) for p in rows["properties"][used].to_numpy(dtype=object)[gap]]
+    if "value" in rows.columns and names.isna().any():
+        gap = names.isna().to_numpy()
+        names[gap] = rows["value"][used].to_numpy(dtype=object)[gap]
+    codes, _ = pd.factorize(names.where(names.notna(), None).to_numpy(dtype=object))
     out[used] = codes
     return out
 

@@ -39,40 +39,58 @@ class Candidates:
 def own_ranked(history: PurchaseHistory, k: int) -> np.ndarray:
     """(n, k): each customer's products by purchase count, then recency (-1 past the end)."""
     coo = history.counts.tocoo()
-    last = lookup(history.last_days, coo.row, coo.col)
+    last = history.last_days_at(coo.row, coo.col)
     score = coo.data + 1.0 / (1.0 + last)
     return _top_per_row(coo.row, coo.col, score, k, history.counts.shape[0])
 
 
 def gather_candidates(
     history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray, ks: tuple[int, int, int, int],
-    cross_sell: bool, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix,
+    cross_sell: bool, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix, basket: np.ndarray | None = None,
 ) -> Candidates:
     """ks: how many from own, similar, segment, recent. neighbours: (products, m) each product's
-    most similar products (-1 none); similarity: the same similarities, dense or csr."""
+    most similar products (-1 none); similarity: the same similarities, dense or csr; basket:
+    (n, products) co-occurrence with everything each customer bought, when given the similar
+    products are its best instead of the favourites' neighbours (in cross-sell, also the own
+    products' slots go to them)."""
     n = history.counts.shape[0]
     favourites = own_ranked(history, max(TOP_OWN, ks[0]))
-    excluded = history if cross_sell else None  # cross-sell: every owned product is out
+    # products already taken per customer (and, in cross-sell, everything they bought), as one
+    # dense chunk x products mask: a gather per option instead of a search per option and block
+    taken = np.zeros((n, history.counts.shape[1]), dtype=bool)
+    if cross_sell:
+        taken[np.repeat(np.arange(n), np.diff(history.counts.indptr)), history.counts.indices] = True
     blocks: list[np.ndarray] = []
     if ks[0] and not cross_sell:
-        blocks.append(favourites[:, : ks[0]])
+        blocks.append(_take(taken, favourites[:, : ks[0]]))
     fav = favourites[:, :TOP_OWN]
+    n_similar = ks[1] + (ks[0] if cross_sell else 0)
+    if basket is not None:
+        near = _best_of(basket, n_similar + (TOP_OWN * 4 if cross_sell else ks[0]))
+    else:
+        near = _favourites_neighbours(fav, neighbours, similarity)
+    blocks.append(_first_free(near, taken, n_similar))
+    seg_rows = np.where(codes >= 0, codes, len(signals.segment_share))
+    width = sum(ks) + TOP_OWN
+    seg_order = np.argsort(-np.vstack([signals.segment_share, signals.popularity[None, :]]), axis=1, kind="stable")[:, :width]
+    blocks.append(_first_free(seg_order[seg_rows], taken, ks[2]))
+    latest = np.argsort(-signals.recent, kind="stable")[:width]
+    recent = np.broadcast_to(latest, (n, len(latest)))
+    blocks.append(_first_free(recent, taken, ks[3]))
+    cand = np.hstack(blocks)
+    return Candidates(cand, fav, similarity_to(fav, cand, similarity))
+
+
+def _favourites_neighbours(fav: np.ndarray, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    """(n, TOP_OWN * m): the favourites' neighbours, once each, by summed similarity to them."""
+    n = len(fav)
     m = min(neighbours.shape[1], NEIGHBOURS_PER_FAVOURITE)
     near = neighbours[np.maximum(fav, 0)][:, :, :m].reshape(n, -1)
     near = np.where(np.repeat(fav >= 0, m, axis=1), near, -1)
     near = _dedupe_rows(near)
     near_score = similarity_to(fav, near, similarity)
     order = np.argsort(-np.where(near >= 0, near_score, -np.inf), axis=1, kind="stable")
-    blocks.append(_first_free(np.take_along_axis(near, order, axis=1), blocks, excluded, ks[1]))
-    seg_rows = np.where(codes >= 0, codes, len(signals.segment_share))
-    width = sum(ks) + TOP_OWN
-    seg_order = np.argsort(-np.vstack([signals.segment_share, signals.popularity[None, :]]), axis=1, kind="stable")[:, :width]
-    blocks.append(_first_free(seg_order[seg_rows], blocks, excluded, ks[2]))
-    latest = np.argsort(-signals.recent, kind="stable")[:width]
-    recent = np.broadcast_to(latest, (n, len(latest)))
-    blocks.append(_first_free(recent, blocks, excluded, ks[3]))
-    cand = np.hstack(blocks)
-    return Candidates(cand, fav, similarity_to(fav, cand, similarity))
+    return np.take_along_axis(near, order, axis=1)
 
 
 def neighbour_table(similarity: sp.csr_matrix, m: int = NEIGHBOURS_PER_FAVOURITE) -> np.ndarray:
@@ -85,14 +103,15 @@ def similarity_to(fav: np.ndarray, cand: np.ndarray, similarity: np.ndarray | sp
     """(n, K): for each candidate, its summed similarity to the customer's favourites."""
     n, f = fav.shape
     k = cand.shape[1]
-    a = np.repeat(np.maximum(fav, 0), k, axis=1).ravel()
-    b = np.tile(np.maximum(cand, 0), (1, f)).ravel()
-    if isinstance(similarity, np.ndarray):
-        vals = similarity[a, b]
+    if isinstance(similarity, np.ndarray):  # one gather from the flat matrix, no (n*f*k) index pairs
+        flat = np.maximum(fav, 0)[:, :, None] * similarity.shape[1] + np.maximum(cand, 0)[:, None, :]
+        vals = similarity.ravel().take(flat)
     else:
-        vals = lookup(similarity, a, b)
-    ok = (np.repeat(fav >= 0, k, axis=1) & np.tile(cand >= 0, (1, f))).ravel()
-    return np.where(ok, vals, 0.0).reshape(n, f, k).sum(axis=1).astype(np.float32)
+        a = np.repeat(np.maximum(fav, 0), k, axis=1).ravel()
+        b = np.tile(np.maximum(cand, 0), (1, f)).ravel()
+        vals = lookup(similarity, a, b).reshape(n, f, k)
+    ok = (fav >= 0)[:, :, None] & (cand >= 0)[:, None, :]
+    return np.where(ok, vals, 0.0).sum(axis=1).astype(np.float32)
 
 
 def _top_per_row(rows: np.ndarray, cols: np.ndarray, score: np.ndarray, k: int, n: int) -> np.ndarray:
@@ -118,21 +137,32 @@ def _dedupe_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _first_free(options: np.ndarray, taken: list[np.ndarray], excluded: PurchaseHistory | None, k: int) -> np.ndarray:
-    """(n, k): the first k options per row that are valid, in no taken block and (with
-    `excluded`) not bought by the customer."""
+def _take(taken: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Mark a block's products (-1 none) as taken for their customers; the block unchanged."""
+    got = block >= 0
+    taken[np.broadcast_to(np.arange(len(block))[:, None], block.shape)[got], block[got]] = True
+    return block
+
+
+def _first_free(options: np.ndarray, taken: np.ndarray, k: int) -> np.ndarray:
+    """(n, k): the first k options per row that are valid and not yet taken (customers x
+    products mask), which then become taken."""
     if not k:
         return np.zeros((options.shape[0], 0), dtype=np.int64)
-    ok = options >= 0
-    if excluded is not None:
-        rows = np.repeat(np.arange(options.shape[0]), options.shape[1])
-        ok &= (lookup(excluded.counts, rows, np.maximum(options, 0).ravel()) == 0).reshape(options.shape)
-    for block in taken:
-        if block.shape[1]:
-            ok &= ~(options[:, :, None] == block[:, None, :]).any(axis=2)
+    rows = np.broadcast_to(np.arange(options.shape[0])[:, None], options.shape)
+    ok = (options >= 0) & ~taken[rows, np.maximum(options, 0)]
     rank = np.cumsum(ok, axis=1) - 1
     sel = ok & (rank < k)
     out = np.full((options.shape[0], k), -1, dtype=np.int64)
-    rows = np.broadcast_to(np.arange(options.shape[0])[:, None], options.shape)
     out[rows[sel], rank[sel]] = options[sel]
-    return out
+    return _take(taken, out)
+
+
+def _best_of(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) positions of each row's k highest positive scores, best first, -1 past them."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    return np.where(vals > 0, top, -1)

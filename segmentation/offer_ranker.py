@@ -1,11 +1,13 @@
 """The learned offer ranker: gradient boosting on customer x product candidate features.
 
 Candidates per customer are the union of a few products from each cheap signal (their own
-purchases, co-occurrence with them, their segment's favourites, what sells lately); each
-candidate gets features (own frequency and recency with the product, co-occurrence, share in
-the segment, popularity overall and lately, price fit, the customer's activity) and the model,
-trained on an earlier snapshot with "bought it in the next window" as the label, ranks them.
-"""
+purchases, co-occurrence with their whole basket, their segment's favourites, what sells
+lately); each candidate gets features (own frequency, recency and repurchase cycle with the
+product, co-occurrence, share in the segment, popularity overall and lately, trend, price fit,
+the customer's activity and visit cycle) and the model, trained on earlier snapshots with
+"bought it in the next window" as the label (segmentation.offer_evaluation.make_scorer), ranks
+them. The defaults (candidates, trees, learning rate) were selected on Online Retail's
+2011-06-01 split, never on the 2011-09-01 split the benchmark reports."""
 
 from __future__ import annotations
 
@@ -18,13 +20,19 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from segmentation.offer_candidates import gather_candidates
-from segmentation.offer_signals import ProductSignals
+from segmentation.offer_signals import ProductSignals, cooccurrence_scores
 from segmentation.purchases import PurchaseHistory, lookup
 
 FEATURES = (
     "own_count", "own_days", "similar", "segment_share", "popularity", "recent", "price_fit",
     "txn_count", "last_any_days", "owned", "own_share", "repeat_rate",
     "rank_own", "rank_recency", "rank_similar", "rank_segment", "rank_recent",
+    # the repurchase cycle: how long the customer has known the product, their own interval
+    # between purchases of it and how overdue the next one is (days since / interval)
+    "own_first_days", "own_interval", "own_due", "own_decayed", "rank_decayed", "in_last_visit",
+    "first_any_days", "recent_txn", "visit_interval", "visit_due", "trend", "product_age",
+    # co-occurrence with the whole basket (as the co-occurrence baseline), per product owned
+    "basket_similar", "rank_basket",
 )
 CHUNK = 10_000
 
@@ -38,15 +46,17 @@ class OfferRanker(BaseEstimator):
     """
 
     def __init__(
-        self, candidates: tuple[int, int, int, int] = (5, 4, 2, 1), cross_sell: bool = False,
-        price: np.ndarray | None = None, max_train_customers: int = 20_000, max_iter: int = 40,
-        random_state: int = 0,
+        self, candidates: tuple[int, int, int, int] = (20, 6, 4, 6), cross_sell: bool = False,
+        price: np.ndarray | None = None, max_train_customers: int = 20_000, max_iter: int = 150,
+        learning_rate: float = 0.05, max_leaf_nodes: int = 15, random_state: int = 0,
     ) -> None:
         self.candidates = candidates
         self.cross_sell = cross_sell
         self.price = price
         self.max_train_customers = max_train_customers
         self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
         self.random_state = random_state
 
     def fit(self, snapshots: Sequence[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]]) -> OfferRanker:
@@ -59,7 +69,7 @@ class OfferRanker(BaseEstimator):
         if not len(ya) or ya.min() == ya.max():
             raise ValueError("the training windows have no (or only) purchases among the candidates: nothing to learn")
         self.model_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=0.15, max_leaf_nodes=15, early_stopping=True,
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes, early_stopping=True,
             validation_fraction=0.1, n_iter_no_change=10, random_state=self.random_state,
         ).fit(Xa, ya)
         self.n_train_rows_, self.positive_rate_ = len(ya), float(ya.mean())
@@ -103,10 +113,13 @@ class OfferRanker(BaseEstimator):
 
     def _features(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(candidates (n, K), -1 for none) and their features ((n*K, len(FEATURES)))."""
-        found = gather_candidates(history, signals, codes, self.candidates, self.cross_sell, signals.neighbours, signals.similarity_lookup)
+        basket = cooccurrence_scores(history, signals.similarity)
+        found = gather_candidates(
+            history, signals, codes, self.candidates, self.cross_sell, signals.neighbours, signals.similarity_lookup, basket)
         cand = found.cand
         n, k = cand.shape
         safe = np.maximum(cand, 0)
+        together = np.take_along_axis(basket, safe, axis=1) / np.maximum(history.counts.getnnz(axis=1), 1)[:, None]
         rows = np.repeat(np.arange(n), k)
         count = lookup(history.counts, rows, safe.ravel()).reshape(n, k)
         last = lookup(history.last_days, rows, safe.ravel()).reshape(n, k)
@@ -117,9 +130,12 @@ class OfferRanker(BaseEstimator):
         recency = np.where(last > 0, -last, -np.inf)
         columns = [
             count, np.where(last > 0, last, np.nan), found.similar, seg, signals.popularity[safe], signals.recent[safe], fit,
-            np.repeat(history.txn_count[:, None], k, axis=1), np.repeat(history.last_any_days[:, None], k, axis=1),
+            _per_customer(history.txn_count, k), _per_customer(history.last_any_days, k),
             (count > 0), count / np.maximum(history.txn_count, 1)[:, None], signals.repeat_rate[safe],
             *(_row_ranks(v, cand) for v in (count + np.where(last > 0, 1 / (1 + last), 0), recency, found.similar, seg, signals.recent[safe])),
+            *_cycle_columns(history, rows, cand, count, last),
+            _per_customer(history.first_any_days, k), _per_customer(history.recent_txn, k), *_visit_cycle(history, k),
+            signals.trend[safe], signals.product_age[safe], together, _row_ranks(together, cand),
         ]
         feats = np.stack([np.asarray(c, dtype=np.float32).ravel() for c in columns], axis=1)
         # -1 is below every real value of these non-negative features: "unknown" without NaN,
@@ -128,7 +144,42 @@ class OfferRanker(BaseEstimator):
 
 
 def _row_ranks(values: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Each candidate's rank (0 = best) by `values` (n, K) among the customer's candidates: what
-    a pointwise model needs to rank within a customer rather than across customers."""
-    v = np.where(cand >= 0, values, -np.inf)
-    return np.argsort(np.argsort(-v, axis=1, kind="stable"), axis=1).astype(np.float32)
+    """Each candidate's rank (0 = best; ties share the best rank) by `values` (n, K) among the
+    customer's candidates: what a pointwise model needs to rank within a customer rather than
+    across customers. Ties sharing a rank keeps it independent of slot order and padding, so a
+    customer's features do not depend on the chunk they are scored in."""
+    v = np.where(cand >= 0, -values, np.inf)
+    order = np.argsort(v, axis=1, kind="stable")
+    s = np.take_along_axis(v, order, axis=1)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    start = np.maximum.accumulate(np.where(new, np.arange(s.shape[1]), 0), axis=1)
+    out = np.empty_like(start)
+    np.put_along_axis(out, order, start, axis=1)
+    return out.astype(np.float32)
+
+
+def _per_customer(values: np.ndarray, k: int) -> np.ndarray:
+    return np.repeat(np.asarray(values, dtype=np.float64)[:, None], k, axis=1)
+
+
+def _cycle_columns(history: PurchaseHistory, rows: np.ndarray, cand: np.ndarray, count: np.ndarray, last: np.ndarray) -> list[np.ndarray]:
+    """own_first_days, own_interval, own_due, own_decayed, rank_decayed, in_last_visit (n, K)."""
+    n, k = cand.shape
+    safe = np.maximum(cand, 0)
+    first = lookup(history.first_days, rows, safe.ravel()).reshape(n, k)
+    decayed = lookup(history.decayed, rows, safe.ravel()).reshape(n, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        interval = np.where(count > 1, (first - last) / np.maximum(count - 1, 1), np.nan)
+        due = (last - 1) / interval
+    in_last = (last > 0) & (last - 1 - history.last_any_days[:, None] < 1.0)
+    return [np.where(first > 0, first, np.nan), interval, due, decayed, _row_ranks(decayed, np.where(count > 0, cand, -1)), in_last]
+
+
+def _visit_cycle(history: PurchaseHistory, k: int) -> list[np.ndarray]:
+    """The customer's own interval between visits and how overdue the next one is."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        interval = np.where(
+            history.txn_count > 1, (history.first_any_days - history.last_any_days) / np.maximum(history.txn_count - 1, 1), np.nan)
+        due = history.last_any_days / interval
+    return [_per_customer(interval, k), _per_customer(due, k)]

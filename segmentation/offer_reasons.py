@@ -6,12 +6,13 @@
   (9% of customers bought it)".
 
 Vectorised over customers: the two products behind a co-occurrence reason are found with one
-sort over the customers' purchases per offer slot, not a loop per customer.
+sort over the customers' purchases per offer slot, not a loop per customer, and each distinct
+reason is written once (the evidence is kept as integer keys until then).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from segmentation.offer_signals import ProductSignals
 from segmentation.purchases import PurchaseHistory, lookup
 
 SEPARATOR = " | "
+DAY_NS = 86_400 * 10**9
 #: Methods whose non-personal picks come from the customer's segment; the others fill short
 #: lists with overall best sellers, and their reasons say so.
 SEGMENT_AWARE = ("segment_popularity", "ranker")
@@ -35,36 +37,54 @@ def explain_offers(
     labels: what each product is called in the reason (name or code).
     """
     n, k = picks.shape
-    per_slot = [_slot_reasons(picks[:, j], history, signals, method, labels, segment_names) for j in range(k)]
-    out = []
-    for i in range(n):
-        out.append(SEPARATOR.join(f"{j + 1}: {per_slot[j][i]}" for j in range(k) if picks[i, j] >= 0))
-    return out
+    out = np.full(n, "", dtype=object)
+    for j in range(k):
+        has = picks[:, j] >= 0
+        text = _slot_reasons(picks[:, j], history, signals, method, labels, segment_names, f"{j + 1}: ")
+        first = has & (out == "")
+        out[first] = text[first]
+        later = has & ~first
+        out[later] = out[later] + SEPARATOR + text[later]
+    return out.tolist()
 
 
-def _slot_reasons(p, history, signals, method, labels, segment_names) -> np.ndarray:
+def _slot_reasons(p, history, signals, method, labels, segment_names, prefix) -> np.ndarray:
+    """Each customer's reason for offer p (prefix + text; "" when p is -1). Every reason is
+    keyed by a few integers, and only the distinct keys are written out: a million customers
+    share a few thousand texts, not a million f-strings."""
     n = len(p)
     safe = np.maximum(p, 0)
     rows = np.arange(n)
     count = lookup(history.counts, rows, safe)
     last = lookup(history.last_days, rows, safe)
-    text = np.empty(n, dtype=object)
+    text = np.full(n, "", dtype=object)
     owned = (count > 0) & (p >= 0)
-    when = (history.as_of.normalize() - pd.to_timedelta(np.maximum(last[owned] - 1, 0), unit="D")).strftime("%Y-%m-%d")
-    times = np.where(count[owned] == 1, "once", [f"{c:g} times" for c in count[owned]])
-    text[owned] = [f"bought it {t}, last {d}" for t, d in zip(times, when, strict=True)]
+    if owned.any():
+        day = (history.as_of.normalize() - pd.to_timedelta(np.maximum(last[owned] - 1, 0), unit="D")).normalize()
+        day = day.tz_localize(None) if day.tz is not None else day  # whole local days since the epoch below
+        text[owned] = _by_key((count[owned], day.as_unit("ns").asi8 // DAY_NS), lambda c, d: (
+            f"{prefix}bought it {'once' if c == 1 else f'{c:g} times'}, last {pd.Timestamp(int(d) * DAY_NS).strftime('%Y-%m-%d')}"))
     todo = ~owned & (p >= 0)
     if method in ("cooccurrence", "ranker") and todo.any():
         a, b = _top_contributors(p, history, signals, todo)
         co = todo & (a >= 0)
-        text[co] = [
-            f"bought {labels[x]}{f' and {labels[y]}' if y >= 0 else ''}; customers who did buy {labels[z]}"
-            for x, y, z in zip(a[co], b[co], p[co], strict=True)
-        ]
+        text[co] = _by_key((a[co], b[co], p[co]), lambda x, y, z: (
+            f"{prefix}bought {labels[x]}{f' and {labels[y]}' if y >= 0 else ''}; customers who did buy {labels[z]}"))
         todo &= ~co
     if todo.any():
-        text[todo] = _popularity_reasons(p[todo], signals, signals_codes(history, signals)[todo], method, segment_names)
+        codes = signals_codes(history, signals)[todo]
+        text[todo] = _by_key((p[todo], codes), lambda prod, code: prefix + _popularity_reason(prod, code, signals, method, segment_names))
     return text
+
+
+def _by_key(keys: tuple[np.ndarray, ...], write: Callable[..., str]) -> np.ndarray:
+    """write(*key) for each row's key (parallel arrays), called once per distinct key."""
+    values, codes = zip(*(np.unique(k, return_inverse=True) for k in keys), strict=True)
+    combined = np.ravel_multi_index(tuple(c.ravel() for c in codes), tuple(len(v) for v in values))
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    parts = np.unravel_index(distinct, tuple(len(v) for v in values))
+    texts = np.array([write(*(v[i] for v, i in zip(values, at, strict=True))) for at in zip(*parts, strict=True)], dtype=object)
+    return texts[inverse.ravel()]
 
 
 def signals_codes(history: PurchaseHistory, signals: ProductSignals) -> np.ndarray:
@@ -93,12 +113,8 @@ def _top_contributors(p, history, signals, todo) -> tuple[np.ndarray, np.ndarray
     return a, b
 
 
-def _popularity_reasons(p, signals, codes, method, segment_names) -> list[str]:
-    out = []
-    for prod, code in zip(p, codes, strict=True):
-        if code >= 0 and method in SEGMENT_AWARE:
-            name = segment_names.get(str(signals.segment_ids[code]), str(signals.segment_ids[code]))
-            out.append(f"popular in {name} ({signals.segment_share[code, prod]:.0%} bought it)")
-        else:
-            out.append(f"a best seller ({signals.popularity[prod]:.0%} of customers bought it)")
-    return out
+def _popularity_reason(prod: int, code: int, signals: ProductSignals, method: str, segment_names: Mapping[str, str]) -> str:
+    if code >= 0 and method in SEGMENT_AWARE:
+        name = segment_names.get(str(signals.segment_ids[code]), str(signals.segment_ids[code]))
+        return f"popular in {name} ({signals.segment_share[code, prod]:.0%} bought it)"
+    return f"a best seller ({signals.popularity[prod]:.0%} of customers bought it)"

@@ -10,6 +10,7 @@ the customer already bought".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,28 +97,40 @@ class CompiledRules:
 def select_offers(
     scorer: OfferScorer, history: PurchaseHistory, signals: ProductSignals, *, cross_sell: bool = False,
     rules: CompiledRules | None = None, k: int = 3, rows: np.ndarray | None = None, chunk: int = CHUNK,
+    n_jobs: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(products (customers, k) as catalog positions, -1 for none; their scores, NaN for none).
 
     `rows`: positions in `history` (which `signals` was built from) to serve; all by default.
+    Customers are served `chunk` at a time, by `n_jobs` threads (numpy and the model's predict
+    release the GIL; each chunk writes only its own rows, so the answer does not depend on it).
     """
     rows = np.arange(history.counts.shape[0]) if rows is None else rows
     n = len(rows)
     picks = np.full((n, k), -1, dtype=np.int64)
     values = np.full((n, k), np.nan, dtype=np.float32)
     wide = k * 4 if rules is not None and rules.max_per_category else k
-    for start in range(0, n, chunk):
+
+    def serve(start: int) -> None:
         sel = rows[start:start + chunk]
         part, codes = history.take(sel), signals.segment_codes[sel]
         ranked, ranked_scores = _ranked(scorer, part, signals, codes, cross_sell, rules, wide)
-        cand = ranked
-        if rules is not None:
-            cand = rules.diversify(cand, k)
+        cand = rules.diversify(ranked, k) if rules is not None else ranked
         cand = cand[:, :k]
         picks[start:start + len(cand), : cand.shape[1]] = cand
         at = np.argmax(cand[:, :, None] == ranked[:, None, :], axis=2)  # where each pick sat in the ranking
         got = np.take_along_axis(ranked_scores, at, axis=1)
         values[start:start + len(cand), : cand.shape[1]] = np.where(cand >= 0, got, np.nan)
+
+    starts = list(range(0, n, chunk))
+    if starts:
+        serve(starts[0])  # first alone: it builds the signals' lazy tables the threads then share
+    if n_jobs <= 1:
+        for start in starts[1:]:
+            serve(start)
+        return picks, values
+    with ThreadPoolExecutor(n_jobs) as pool:
+        list(pool.map(serve, starts[1:]))
     return picks, values
 
 
@@ -132,7 +145,7 @@ def _ranked(scorer, part, signals, codes, cross_sell, rules, wide) -> tuple[np.n
         if cross_sell:
             ok &= _owned_at(part, np.maximum(cand, 0)) == 0
         sc = np.where(ok, sc, -np.inf)
-        order = np.argsort(-sc, axis=1, kind="stable")
+        order = np.lexsort((cand, -sc), axis=1)  # ties: lower catalog position, as top_k
         cand, sc = np.take_along_axis(cand, order, axis=1), np.take_along_axis(sc, order, axis=1)
         return np.where(np.isfinite(sc), cand, -1), sc
     s = scorer.scores(part, signals, codes)

@@ -31,7 +31,9 @@ class ProductSignals:
     `segment_codes` falls back to popularity); similarity: products x products cosine of
     co-purchase, diagonal zero, NEIGHBOURS kept per row; repeat_rate: share of a product's buyers
     who bought it in more than one transaction; segment_codes: per customer of the
-    history, the row of segment_share (-1 unknown); segment_ids: the segment id of each row."""
+    history, the row of segment_share (-1 unknown); segment_ids: the segment id of each row;
+    trend: recent / popularity (above one: selling more lately than over the whole history);
+    product_age: days since the product was first bought."""
 
     popularity: np.ndarray
     recent: np.ndarray
@@ -40,6 +42,8 @@ class ProductSignals:
     segment_codes: np.ndarray
     similarity: sp.csr_matrix
     repeat_rate: np.ndarray
+    trend: np.ndarray
+    product_age: np.ndarray
 
     @classmethod
     def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS) -> ProductSignals:
@@ -58,7 +62,9 @@ class ProductSignals:
         again = history.counts.copy()
         again.data = (again.data > 1).astype(np.float32)
         repeat_rate = np.asarray(again.sum(axis=0)).ravel() / np.maximum(np.asarray(owned.sum(axis=0)).ravel(), 1)
-        return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate)
+        trend = recent / np.maximum(popularity, 1.0 / buyers)
+        age = np.asarray(history.first_days.max(axis=0).todense()).ravel() - 1.0
+        return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate, trend, age)
 
     @cached_property
     def neighbours(self) -> np.ndarray:

@@ -29,6 +29,7 @@ from segmentation.purchases import EncodedItems, product_catalog
 
 OFFER_COLUMNS = ("customer_id", "offer_1", "offer_2", "offer_3", "offer_reasons", "method")
 FALLBACK = {"any": "repeat", "cross_sell": "cooccurrence"}
+ID_COLUMNS = ("transaction_id", "customer_id", "product_id")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class OfferParams:
     max_eval_customers: int = 20_000
     n_boot: int = 200
     random_state: int = 0
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in (*METHODS, "auto"):
@@ -51,6 +53,8 @@ class OfferParams:
             raise ValueError(f"offers mode {self.mode!r}: expected one of {', '.join(MODES)}")
         if self.label not in ("name", "code"):
             raise ValueError(f"offers label {self.label!r}: expected name or code")
+        if self.n_jobs < 1:
+            raise ValueError(f"offers n_jobs {self.n_jobs!r}: expected at least 1")
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,13 @@ def recommend_offers(
 ) -> OfferResult:
     """Three offers for every customer in `segments` or `items` (see module doc)."""
     params, rules = params or OfferParams(), rules or OfferRules()
-    past = items[items["occurred_at"] < as_of]
+    before = items["occurred_at"] < as_of
+    past = _coded(items if before.all() else items[before])
     seg = segments.drop_duplicates("customer_id").set_index("customer_id")
     evaluation = _evaluate(past, seg["segment_id"], as_of, params)
     method, reason = _choose(params, evaluation)
     catalog = product_catalog(past)
-    customers = pd.Index(np.sort(pd.unique(pd.concat([seg.index.to_series().astype(str), past["customer_id"]]))))
+    customers = _customer_axis(seg.index, past["customer_id"])
     encoded = EncodedItems.encode(past, catalog.index, customers)
     snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
     cross = params.mode == "cross_sell"
@@ -85,14 +90,30 @@ def recommend_offers(
         method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
         price=catalog["price"].to_numpy(dtype="float64"), random_state=params.random_state,
     )
-    seg_names = dict(zip(seg["segment_id"].astype(str), seg.get("segment_name", seg["segment_id"]).astype(str), strict=True))
+    named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
+    seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
     compiled = rules.compile(catalog, snap.signals, seg_names)
-    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K)
+    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K, n_jobs=params.n_jobs)
     labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
     reasons = explain_offers(picks, snap.history, snap.signals, method, labels, seg_names)
     offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, method)
     defaults = _defaults(snap, compiled, labels)
     return OfferResult(offers, evaluation, method, reason, defaults)
+
+
+def _coded(items: pd.DataFrame) -> pd.DataFrame:
+    """The id columns as categoricals: one hashing pass each, then every later step works on
+    integer codes (a million customers' ids are not hashed again per snapshot)."""
+    todo = {c: "category" for c in ID_COLUMNS if not isinstance(items[c].dtype, pd.CategoricalDtype)}
+    return items.astype(todo) if todo else items
+
+
+def _customer_axis(segmented: pd.Index, bought: pd.Series) -> pd.Index:
+    """Every customer with a segment or a purchase, sorted (bought: a categorical column)."""
+    codes = bought.cat.codes.to_numpy()
+    seen = np.bincount(codes[codes >= 0], minlength=len(bought.cat.categories)) > 0
+    ids = bought.cat.categories[seen].astype(str)
+    return ids.append(segmented.astype(str)).unique().sort_values()
 
 
 def _evaluate(past: pd.DataFrame, segments: pd.Series, as_of: pd.Timestamp, params: OfferParams) -> pd.DataFrame | None:
@@ -116,7 +137,20 @@ def _choose(params: OfferParams, evaluation: pd.DataFrame | None) -> tuple[str, 
         return m, f"auto: history shorter than two horizons, so no out-of-time comparison; {m} by default"
     rows = evaluation[evaluation["mode"] == params.mode].sort_values("precision_at_3", ascending=False)
     best = rows.iloc[0]
-    return str(best["method"]), f"auto: best out-of-time precision@3 in {params.mode} mode ({best['precision_at_3']:.3f})"
+    return str(best["method"]), f"auto: best out-of-time precision@3 in {params.mode} mode ({best['precision_at_3']:.3f}){_margin(rows, best)}"
+
+
+def _margin(rows: pd.DataFrame, best: pd.Series) -> str:
+    """How far the chosen method is above the best baseline (or, for a baseline, the runner-up)."""
+    if "lift_vs_best_baseline" not in rows or pd.isna(best.get("lift_vs_best_baseline")):
+        return ""
+    if best["method"] != best["best_baseline"]:
+        return (f", {best['lift_vs_best_baseline']:+.1%} over the best baseline {best['best_baseline']} "
+                f"(95 % bootstrap interval {best['lift_lo']:+.1%} to {best['lift_hi']:+.1%})")
+    if len(rows) < 2:
+        return ""
+    second = rows.iloc[1]
+    return f", ahead of {second['method']} ({second['precision_at_3']:.3f}, {-second['lift_vs_best_baseline']:.1%} below it)"
 
 
 def _table(customers, picks, scores, labels, ids, reasons, method) -> pd.DataFrame:

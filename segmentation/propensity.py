@@ -19,6 +19,7 @@ explanation tables; ``contributions`` and ``reasons`` build them on first use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -184,9 +185,20 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         """Per source feature, the exact additive share of ``margin(X) - base_margin()``."""
         frame, encoded = self._encoded(X)
         per_column = self.classifier_.contributions(encoded)
-        membership = np.eye(len(self.encoder_.columns_))[self.encoder_.groups_]  # encoded -> source
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(per_column @ membership, columns=self.encoder_.columns_, index=index)
+        return pd.DataFrame(per_column @ self._membership(), columns=self.encoder_.columns_, index=index)
+
+    def contributions_row(self, values: Mapping[str, Any]) -> np.ndarray:
+        """``contributions`` of one row given as {feature: value}, in ``encoder_.columns_`` order:
+        the same numbers without a DataFrame, for the real-time API's one customer."""
+        check_is_fitted(self, "classifier_")
+        per_column = self.classifier_.contributions_row(self.encoder_.transform_row(values))
+        return per_column @ self._membership()
+
+    def _membership(self) -> np.ndarray:
+        if not hasattr(self, "membership_"):
+            self.membership_ = np.eye(len(self.encoder_.columns_))[self.encoder_.groups_]  # encoded -> source
+        return self.membership_
 
     def reasons(self, X: Any, k: int = 3) -> pd.DataFrame:
         """The ``k`` features that raise each row's P(``pos_label_``) most, strongest first:

@@ -7,6 +7,8 @@ CDNOW summary in weeks matches the paper's (T = 38.86 weeks for a 1 January 1997
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -95,3 +97,26 @@ def summary_from_transactions(
         out["monetary_value_holdout"] = np.where(held_count > 0, held_total / np.maximum(held_count, 1), 0.0)
         out["duration_holdout"] = (obs_end - cal_end) / unit
     return out.loc[keep].sort_index()
+
+
+def summary_of_one(occurred_at: Sequence[pd.Timestamp | str], amounts: Sequence[float],
+                   calibration_end: pd.Timestamp | str) -> tuple[float, float, float, float] | None:
+    """One customer's (frequency, recency, T, monetary_value) in days, as
+    ``summary_from_transactions(..., freq="D")`` gives them; None without a purchase.
+
+    For the real-time API's new customers: a purchase after ``calibration_end`` counts as made
+    on its day (as segmentation.increment does for the features), so the fitted model values it
+    on the same time axis as the population it was fit on.
+    """
+    if not len(occurred_at):
+        return None
+    # POSIX seconds // a day is the UTC calendar day (pandas reads a naive stamp as UTC)
+    cal_end = int(pd.Timestamp(calibration_end).timestamp() // 86_400)
+    days = np.minimum(np.array([pd.Timestamp(t).timestamp() // 86_400 for t in occurred_at], dtype=np.int64), cal_end)
+    money = np.asarray(amounts, dtype=float)
+    unique, where = np.unique(days, return_inverse=True)
+    daily = np.bincount(where, weights=money)
+    first, last = int(unique[0]), int(unique[-1])
+    frequency = len(unique) - 1
+    repeat_total = float(daily[1:].sum())
+    return float(frequency), float(last - first), float(cal_end - first), repeat_total / frequency if frequency else 0.0

@@ -9,6 +9,8 @@ customer may get fewer than ``top`` reasons (or an empty string).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,8 @@ _MISSING = {"ipt_mean_days": "days between purchases none (single purchase)"}
 
 def _fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     """Fixed-point text of finite floats with numpy string ufuncs (a million rows in C, not Python)."""
+    if not len(values):  # numpy's zfill fails on an empty array (every value of the column missing)
+        return np.asarray([], dtype=str)
     scale = 10**decimals
     units = np.round(np.abs(values) * scale).astype(np.int64)
     text = (units // scale).astype(str)
@@ -125,6 +129,26 @@ def reason_codes(contributions: np.ndarray, features: pd.DataFrame, top: int = 3
         more = parts[:, rank] != ""
         text[more] = text[more] + separator + parts[more, rank]
     return text
+
+
+def reason_text(contributions: np.ndarray, values: Sequence[Any], names: Sequence[str], top: int = 3,
+                separator: str = "; ") -> str:
+    """`reason_codes` of one row: ``contributions`` and ``values`` in the order of ``names``."""
+    contributions = np.asarray(contributions, dtype=float)
+    if top <= 0:
+        return ""
+    order = np.argsort(-contributions, kind="stable")[:top]
+    parts = [describe(str(names[j]), _one(values[j]))[0] for j in order.tolist() if contributions[j] > 0]
+    return separator.join(parts)
+
+
+def _one(value: Any) -> np.ndarray:
+    """A one-element array of the dtype a DataFrame column of this value would have (a
+    missing value reads as a numeric gap: the same words either way, and the special ones
+    of `_MISSING` for the behaviour columns)."""
+    if value is None or isinstance(value, bool | int | float | np.number):
+        return np.asarray([np.nan if value is None else value], dtype=float)
+    return np.asarray([value], dtype=object)
 
 
 def top_reasons(contributions: np.ndarray, features: pd.DataFrame, top: int = 3) -> pd.DataFrame:

@@ -9,7 +9,8 @@ same customer always maps to the same point until the next retrain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,29 @@ class FeatureScaler:
         dense /= self.scale_
         return dense
 
+    def transform_row(self, values: Mapping[str, Any]) -> np.ndarray:
+        """`transform` of one row given as {column: value}, without a DataFrame (the real-time
+        API's one-customer path); the same numbers as the row of `transform`'s matrix."""
+        if not hasattr(self, "mean_"):
+            raise ValueError("FeatureScaler is not fitted; call fit first")
+        raw = np.array([_number(values.get(c)) for c in self.numeric_], dtype="float64")
+        for j, c in enumerate(self.numeric_):
+            if c in self.log_:
+                raw[j] = _signed_log1p(raw[j : j + 1])[0]
+        raw = np.where(np.isnan(raw), self.median_, raw)
+        np.clip(raw, self.low_, self.high_, out=raw)
+        parts = [raw]
+        for c, levels in self.categories_.items():
+            value = values.get(c)
+            text = None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+            onehot = np.zeros(len(levels) + 1)
+            onehot[levels.index(text) if text in levels else -1] = 1.0
+            parts.append(onehot)
+        dense = np.concatenate(parts) if len(parts) > 1 else raw
+        dense -= self.mean_
+        dense /= self.scale_
+        return dense
+
     def translate(self, points: np.ndarray, source: FeatureScaler) -> np.ndarray | None:
         """Points standardised by `source` (e.g. last model's centres), re-expressed in this
         scaler's space; None when the two disagree on columns or log transforms."""
@@ -101,6 +125,16 @@ class FeatureScaler:
             onehot[~known, -1] = 1.0
             blocks.append(onehot)
         return np.hstack(blocks) if len(blocks) > 1 else raw
+
+
+def _number(value: Any) -> float:
+    """pd.to_numeric(errors="coerce") of one value: NaN for None and text that is not a number."""
+    if value is None or isinstance(value, bool):
+        return float("nan") if value is None else float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _is_numeric(values: pd.Series) -> bool:

@@ -19,16 +19,19 @@ point in time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from segmentation.event_features import with_event_features
+from segmentation.events import EventFeatureSpec, EventLog
 from segmentation.features import build_features
 from segmentation.metrics import calibration_curve, classification_metrics
 from segmentation.propensity import PropensityClassifier
-from segmentation.reasons import reason_codes
+from segmentation.reasons import reason_codes, reason_text
 from segmentation.targets import (
     FeatureFn,
     PurchaseIndex,
@@ -145,6 +148,18 @@ class ScoreModel:
                             index=pd.Index(list(inputs.columns), name="feature"), name="mean_abs_contribution")
         return self._frame(features, probability, reasons), drivers.sort_values(ascending=False, kind="stable")
 
+    def score_row(self, values: Mapping[str, Any]) -> tuple[float, str]:
+        """(probability, reason codes) of one customer given as {feature: value}: what ``score``
+        gives for that row (the same contributions and margin), without a DataFrame."""
+        if not hasattr(self, "estimator"):
+            raise ValueError(f"score model {self.name!r} was stored by an older segsync; it must be retrained")
+        estimator = self.estimator
+        shares = estimator.contributions_row(values)
+        margin = estimator.base_margin() + shares.sum()
+        probability = float(estimator.probabilities_from_margin(np.asarray([margin]))[0, 1])
+        columns = estimator.encoder_.columns_
+        return probability, reason_text(shares, [values[c] for c in columns], columns, self.reason_codes)
+
     def _frame(self, features: pd.DataFrame, probability: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": features.index.astype(str).to_numpy(), self.name: probability,
                              f"{self.name}_reasons": reasons})
@@ -197,8 +212,12 @@ def fit_model(params: ScoreParams, frame: pd.DataFrame, y: np.ndarray, cutoffs: 
 def train_and_score(
     customers: pd.DataFrame | None, transactions: pd.DataFrame, params: ScoreParams, as_of: pd.Timestamp | str,
     feature_fn: FeatureFn | None = None, history: pd.DataFrame | None = None,
+    usage: tuple[EventLog, EventFeatureSpec] | None = None,
 ) -> ScoreResult:
     """Train ``params`` on data before ``as_of`` and score every eligible customer at ``as_of``.
+
+    ``usage`` (an event log and its spec, see :mod:`segmentation.events`) adds the usage features
+    as of every cutoff to what ``feature_fn`` builds.
 
     ``transactions`` must be clean (``segmentation.features.clean_transactions``). ``history``
     (customer_id, value, changed_at) is the attribute history for conversion targets; without
@@ -206,6 +225,8 @@ def train_and_score(
     """
     as_of = utc(as_of)
     feature_fn = feature_fn or _default_features(params.attributes)
+    if usage is not None:
+        feature_fn = with_event_features(feature_fn, *usage)
     if params.kind == "conversion" and history is None:
         history = attribute_history(customers, str(params.field))
     cutoffs = cutoff_dates(as_of, params.horizon_days, params.cutoffs, params.spacing_days)

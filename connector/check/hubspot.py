@@ -29,6 +29,7 @@ _APP_SCOPES = ("in HubSpot: Development > your app (or Settings > Integrations >
 _PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "crm.objects.contacts.read": ("GET", "/crm/v3/objects/contacts?limit=1", None),
     "crm.objects.deals.read": ("GET", "/crm/v3/objects/deals?limit=1", None),
+    "crm.objects.line_items.read": ("GET", "/crm/v3/objects/line_items?limit=1", None),
     "crm.schemas.contacts.read": ("GET", "/crm/v3/properties/contacts/email", None),
     "crm.lists.read": ("POST", "/crm/v3/lists/search", {"count": 1, "offset": 0}),
 }
@@ -40,6 +41,8 @@ def needed_scopes(source: HubSpotSource, destination: HubSpotDestination | None)
         "crm.objects.contacts.read": "pull contacts",
         "crm.objects.deals.read": "pull closed-won deals and campaign outcomes",
     }
+    if source.line_items.enabled:
+        need["crm.objects.line_items.read"] = "pull the line items (products) of closed-won deals"
     if destination is not None and destination.enabled:
         need.update({
             "crm.objects.contacts.write": "write segment, score and arm properties",

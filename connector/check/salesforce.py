@@ -24,7 +24,7 @@ from connector.crm.errors import (
     QuotaExceededError,
 )
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.records import CustomerMapping, TransactionMapping
+from connector.crm.salesforce.records import CustomerMapping, LineItemMapping, TransactionMapping
 from connector.crm.salesforce.soql import quote, select
 
 SETUP_DOC = "docs/setup-salesforce.md"
@@ -168,6 +168,9 @@ def _source_access(client: SalesforceClient, found: Findings, source: Salesforce
     customers, transactions = CustomerMapping(source.customers), TransactionMapping(source.transactions)
     _readable(client, found, customers.sobject, customers.fields())
     _readable(client, found, transactions.sobject, transactions.fields())
+    if source.line_items.enabled:
+        lines = LineItemMapping(source.line_items)
+        _readable(client, found, lines.sobject, lines.fields())
 
 
 def _destination_access(client: SalesforceClient, found: Findings, dest: SalesforceDestination,

@@ -26,6 +26,7 @@ from connector.config.destinations import (
     SalesforceDestination,
 )
 from connector.config.engine import EngineConfig
+from connector.config.features import EventFeaturesConfig, FeaturesConfig
 from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
     Arm,
@@ -42,9 +43,11 @@ from connector.config.offers import OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
 from connector.config.serve import ServeConfig
 from connector.config.sources import (
+    FilesEvents,
     FilesSource,
     HttpConfig,
     HubSpotAuth,
+    HubSpotEvents,
     HubSpotLineItems,
     HubSpotSource,
     IdentityConfig,
@@ -60,8 +63,8 @@ from connector.crm.errors import ConfigurationError
 
 __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "EngineConfig", "ExperimentConfig",
-    "ExperimentsConfig", "FilesDestination", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
-    "HubSpotDestination", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
+    "EventFeaturesConfig", "ExperimentsConfig", "FeaturesConfig", "FilesDestination", "FilesEvents", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
+    "HubSpotDestination", "HubSpotEvents", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
     "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -10,6 +11,8 @@ from connector.config.base import Strict
 
 _MODELS: tuple[Literal["logistic", "gbm"], ...] = ("logistic", "gbm")
 _METRICS: tuple[Literal["conversion", "revenue"], ...] = ("conversion", "revenue")
+#: The shape of a usage feature's name (connector.config.features, segmentation.events).
+_USAGE = re.compile(r"^(?:[a-z][a-z0-9_]*_(?:count|trend)_\d+d|days_since_[a-z][a-z0-9_]*|features_adopted)$")
 #: numpy's seeds are 32-bit: a larger random_state crashes scikit-learn mid-run.
 MAX_SEED = 2**32 - 1
 
@@ -49,7 +52,8 @@ class SegmentationConfig(Strict):
             raise ValueError(f"k_min ({self.k_min}) is larger than k_max ({self.k_max})")
         if not self.features and not self.attributes:
             raise ValueError("features is empty: name at least one of " + ", ".join(BEHAVIOUR_COLUMNS))
-        unknown = [f for f in self.features if f not in BEHAVIOUR_COLUMNS]
+        # usage features (features.events) are checked by the root config, which knows that section
+        unknown = [f for f in self.features if f not in BEHAVIOUR_COLUMNS and not _USAGE.match(f)]
         if unknown:
             raise ValueError(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(BEHAVIOUR_COLUMNS)} "
                              "(customer attributes go under segmentation.attributes)")

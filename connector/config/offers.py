@@ -45,3 +45,5 @@ class OffersConfig(Strict):
     )
     rules: OfferRulesConfig = Field(default_factory=OfferRulesConfig)
     random_state: int = 0
+    n_jobs: int = Field(1, ge=1, le=64, description="Threads that score customers in parallel chunks (the offers do not depend "
+                        "on it).")

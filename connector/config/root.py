@@ -19,6 +19,7 @@ from connector.config.base import (
 )
 from connector.config.destinations import DestinationsConfig
 from connector.config.engine import EngineConfig
+from connector.config.features import FeaturesConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
 from connector.config.offers import OffersConfig
 from connector.config.paths import check_outputs
@@ -41,6 +42,7 @@ class Config(Strict):
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     offers: OffersConfig = Field(default_factory=OffersConfig)
@@ -63,7 +65,20 @@ class Config(Strict):
             raise ValueError("destinations.salesforce needs sources.salesforce (credentials and instance)")
         if self.destinations.hubspot is not None and self.sources.hubspot is None:
             raise ValueError("destinations.hubspot needs sources.hubspot (credentials)")
+        self._event_features_declared()
         return self
+
+    def _event_features_declared(self) -> None:
+        """segmentation.features may name usage features only when features.events builds them."""
+        from segmentation.features import BEHAVIOUR_COLUMNS
+
+        extra = [f for f in self.segmentation.features if f not in BEHAVIOUR_COLUMNS]
+        events = self.features.events
+        known = events.columns() if events is not None else []
+        unknown = [f for f in extra if f not in known]
+        if unknown:
+            hint = f"features.events builds {', '.join(known)}" if known else "declare features.events to use usage features"
+            raise ValueError(f"segmentation.features: unknown feature(s) {', '.join(unknown)}; {hint}")
 
     def resolve(self, path: Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""

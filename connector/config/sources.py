@@ -83,6 +83,17 @@ class SalesforceLineItems(Strict):
     where: str | None = Field(None, description="Extra SOQL condition on OpportunityLineItem (trusted: written by the admin).")
 
 
+class SalesforceEvents(Strict):
+    """Usage and support activity as events (features.events): Tasks on a Contact (WhoId) and Cases
+    (ContactId), read whole each run; each becomes customer, type and CreatedDate."""
+
+    tasks: bool = Field(True, description="Pull Task records as events.")
+    task_type_field: str = Field("Type", description="The Task field whose value is the event type (e.g. login).")
+    task_feature_field: str | None = Field("Subject", description="The Task field naming the product feature used.")
+    cases: bool = Field(True, description="Pull Case records as events.")
+    case_type: str = Field("ticket", description="The event type a Case becomes.")
+
+
 class SalesforceSource(Strict):
     instance_url: str = Field(..., description="https://<MyDomain>.my.salesforce.com")
     login_url: str = Field("https://login.salesforce.com", description="Token endpoint host (test. for sandboxes).")
@@ -91,6 +102,7 @@ class SalesforceSource(Strict):
     customers: SalesforceCustomers = Field(default_factory=SalesforceCustomers)
     transactions: SalesforceTransactions = Field(default_factory=SalesforceTransactions)
     line_items: SalesforceLineItems = Field(default_factory=SalesforceLineItems)
+    events: SalesforceEvents | None = Field(None, description="Tasks and Cases as usage events; off when unset.")
     bulk_query_threshold: int = Field(10_000, ge=0, le=100_000_000, description="Use Bulk API 2.0 query above this many records.")
     page_size: int = Field(2000, ge=200, le=2000)
     quota_stop_share: float = Field(
@@ -138,6 +150,14 @@ class HubSpotAuth(Strict):
         return self
 
 
+class HubSpotEvents(Strict):
+    """Support tickets as usage events (features.events): each ticket associated with a contact
+    becomes one event of that contact at its createdate, read whole each run."""
+
+    tickets: bool = Field(True, description="Read tickets (crm.objects.tickets.read) as events.")
+    ticket_type: str = Field("ticket", description="The event type a ticket becomes.")
+
+
 class HubSpotSource(Strict):
     base_url: str = "https://api.hubapi.com"
     api_version: Literal["2026-03", "v3"] = Field("2026-03", description="Date-versioned CRM paths, or legacy /crm/v3.")
@@ -151,6 +171,7 @@ class HubSpotSource(Strict):
     search_overlap_minutes: int = Field(
         60, ge=0, le=10_080, description="Incremental pulls re-read this window: longer than HubSpot's search indexing lag plus "
         "clock skew (search is eventually consistent). See connector/cursor.py.")
+    events: HubSpotEvents | None = Field(None, description="Tickets as usage events; off when unset.")
     track_deletions: bool = Field(
         True, description="Incremental pulls also list archived records (one call per 100 archived) to report deletions."
     )
@@ -164,6 +185,19 @@ class HubSpotSource(Strict):
         except ValueError as exc:
             raise ValueError(f"base_url: {exc}") from None
         return self
+
+
+class FilesEvents(Strict):
+    """A CSV or Parquet of usage events, one row an event (features.events turns them into features)."""
+
+    path: Path
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    delimiter: str | None = Field(None, description="CSV delimiter, or 'whitespace'; sniffed when unset.")
+    customer_id_column: str = "customer_id"
+    type_column: str = "type"
+    date_column: str = Field("occurred_at", description="When it happened (ISO 8601; UTC unless it says otherwise).")
+    value_column: str | None = None
+    feature_column: str | None = Field(None, description="The product feature a feature_used event names.")
 
 
 class FilesSource(Strict):
@@ -188,6 +222,7 @@ class FilesSource(Strict):
     unit_price_column: str | None = Field(
         None, description="Price per unit; with quantity_column and no amount column, amount = quantity x unit price."
     )
+    events: FilesEvents | None = Field(None, description="Usage events (logins, features used, tickets) of the same customers.")
 
     @model_validator(mode="after")
     def _line_columns(self) -> FilesSource:

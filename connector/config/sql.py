@@ -49,6 +49,10 @@ class SqlEntity(Strict):
         "the last (cursor, key) seen. Without it, the entity is read whole each run.")
     soft_delete_column: str | None = Field(
         None, description="A row whose value here is true or non-NULL (deleted_at) is deleted in the mirror.")
+    overlap_seconds: int = Field(
+        0, ge=0, le=7 * 86_400, description="Re-read the rows changed this long before each scan started (the "
+        "database's clock): catches rows committed late with an older cursor value (updated_at = now() taken at "
+        "the start of a long transaction). 0: read strictly after the last row seen.")
     full_scan_every: Span | None = Field(
         None, description="Read every key this often (7d) and delete, in the mirror, the rows whose key is gone "
         "(hard deletes). Entities without cursor_column get this on every run.")

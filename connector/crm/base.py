@@ -1,12 +1,14 @@
-"""The Connector protocol and the canonical records that cross it.
+"""The canonical records that cross the plugin protocol (connector.crm.plugin).
 
-Salesforce and HubSpot implement `Connector`; the pipeline, the file source and the shared
-contract tests (tests/connector/contract) only use what is here.
+Salesforce and HubSpot implement `connector.crm.plugin.Connector` (a RecordSource and a
+FieldDestination); the pipeline and the shared contract tests (tests/connector/contract) only
+use what is here and there.
 
 Records carry *source* ids: a connector does not know segsync's stable customer key, which
 the pipeline derives from the normalised email (DESIGN.md, "Identity"). So a customer comes
 back as (source, source_id, email, ...), a transaction and an outcome name the customer by
-`customer_source_id`, and `CustomerRecord.to_row()` fills `salesforce_id` / `hubspot_id`.
+`customer_source_id`; the customers table carries each source's ids in the column its plugin
+declares (`id_column`, e.g. salesforce_id).
 
 Pulls stream: a connector hands the sink one `PullBatch` per page (rows, ids deleted in the
 CRM, and the cursor after them), and the sink stores rows and cursor together, so a cursor
@@ -20,21 +22,22 @@ the record by the key the caller passed, says whether the CRM confirmed it, and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from connector.cursor import Cursor, utc
 
+if TYPE_CHECKING:
+    from connector.crm.plugin import FieldDestination
+
 __all__ = [
-    "Connector",
     "CustomerRecord",
     "Cursor",
     "FieldSpec",
     "FieldUpdate",
     "LineItemRecord",
-    "LineItemSource",
     "OutcomeRecord",
     "ProvisionReport",
     "PullBatch",
@@ -58,17 +61,6 @@ class CustomerRecord:
     created_at: datetime
     modified_at: datetime
     attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_row(self) -> dict[str, Any]:
-        """The canonical customers row (without customer_id, which the pipeline assigns)."""
-        row: dict[str, Any] = {
-            "email": self.email,
-            "created_at": self.created_at,
-            "salesforce_id": self.source_id if self.source == "salesforce" else None,
-            "hubspot_id": self.source_id if self.source == "hubspot" else None,
-        }
-        row.update(self.attributes)
-        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,68 +191,8 @@ class QuotaInfo:
         return share is not None and share >= self.stop_share
 
 
-@runtime_checkable
-class Connector(Protocol):
-    """What the pipeline needs from a CRM."""
-
-    name: str
-
-    def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        """Stream customers modified after `since` (all when None) into `sink`; return the last cursor."""
-        ...
-
-    def pull_transactions(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        """Stream transactions modified after `since` into `sink`; return the last cursor."""
-        ...
-
-    def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
-        """Make sure the fields exist (creating them if allowed), else raise ConfigurationError
-        naming exactly what an admin must create."""
-        ...
-
-    def push_updates(self, updates: Iterable[FieldUpdate]) -> Iterator[RecordResult]:
-        """Write field values; yields one result per update as batches complete."""
-        ...
-
-    def ensure_list(self, name: str) -> str:
-        """The id of the list (Campaign / static list) named `name`, created if missing."""
-        ...
-
-    def list_members(self, list_id: str) -> set[str]:
-        """Customer source ids currently in the list."""
-        ...
-
-    def add_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
-        """Add customers by source id; already a member counts as success."""
-        ...
-
-    def remove_members(self, list_id: str, record_ids: Iterable[str]) -> Iterator[RecordResult]:
-        """Remove customers by source id; not a member counts as success."""
-        ...
-
-    def read_outcomes(self, lists: Mapping[str, Sequence[str]], since: date) -> Iterator[OutcomeRecord]:
-        """Outcomes since `since` for members of the lists, given as {experiment: [list ids]}."""
-        ...
-
-    def quota(self) -> QuotaInfo:
-        """The API budget as last seen."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class LineItemSource(Protocol):
-    """A source that also knows which products each purchase held (offers need them)."""
-
-    def pull_line_items(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
-        """Stream line items modified after `since` into `sink`; return the last cursor. A source
-        whose configuration does not ask for line items returns None without a call."""
-        ...
-
-
 def change_members(
-    connector: Connector, list_id: str, to_add: Sequence[str], to_remove: Sequence[str]
+    connector: FieldDestination, list_id: str, to_add: Sequence[str], to_remove: Sequence[str]
 ) -> tuple[list[RecordResult], list[RecordResult]]:
     """(add results, removal results). A CRM that changes both in one call (HubSpot's
     add-and-remove) offers `change_member_results`; otherwise adds, then removals."""
@@ -273,7 +205,7 @@ def change_members(
     return adds, removes
 
 
-def set_members(connector: Connector, list_id: str, record_ids: Iterable[str]) -> list[RecordResult]:
+def set_members(connector: FieldDestination, list_id: str, record_ids: Iterable[str]) -> list[RecordResult]:
     """Make the list hold exactly `record_ids`: read members, add the missing, remove the rest."""
     want = set(record_ids)
     have = connector.list_members(list_id)

@@ -1,5 +1,8 @@
 """Files as source and sink: a CSV or Parquet of transactions in, a CSV of segments out.
 
+`FilesPlugin` is the plugin (connector.crm.plugin): a TableSource of customers, transactions
+and (with a product column) line items, and a TableDestination of the desired state.
+
 This is how an analyst runs the loop without a CRM ("segment an e-commerce CSV"). The
 source file is a snapshot: each run reads it whole. Values are kept as text here; bad
 amounts and dates are quarantined with a reason by segmentation.features.clean_transactions,
@@ -21,8 +24,56 @@ import pandas as pd
 
 from connector.config import FilesDestination, FilesSource
 from connector.crm.errors import ConfigurationError
+from connector.crm.plugin import Accepts
 
 log = logging.getLogger("segsync.files")
+
+
+class FilesPlugin:
+    """The files source (`sources.files`: purchases, line items with a product column, usage
+    events with an events file) and destination (`destinations.files`): either may be None."""
+
+    name = "files"
+    id_column: str | None = None  # a file's customers carry segsync's key itself
+
+    def __init__(self, source: FilesSource | None, destination: FilesDestination | None, base_dir: Path) -> None:
+        self.reader = FilesReader(source, base_dir) if source is not None else None
+        self.destination = destination
+        self.base_dir = base_dir
+        entities = {"customers", "transactions"}
+        if source is not None and source.product_column:
+            entities.add("line_items")
+        if source is not None and source.events is not None:
+            entities.add("events")
+        self.provides = frozenset(entities) if source is not None else frozenset()
+        self.accepts = Accepts(table=destination is not None)
+
+    def read_tables(self) -> dict[str, pd.DataFrame]:
+        """customers, transactions and line_items (FilesReader.read_all); nothing without a source."""
+        if self.reader is None:
+            return {}
+        customers, transactions, line_items = self.reader.read_all()
+        tables = {"customers": customers, "transactions": transactions}
+        if line_items is not None:
+            tables["line_items"] = line_items
+        if self.reader.cfg.events is not None:
+            from connector.usage import (
+                read_events_file,  # the usage module reads files with this one's loader
+            )
+
+            tables["events"] = read_events_file(self.reader.cfg.events, self.base_dir)
+        return tables
+
+    def output(self) -> tuple[str, Path] | None:
+        return None if self.destination is None else ("destinations.files.path", self.destination.path)
+
+    def write_table(self, table: pd.DataFrame) -> Path:
+        if self.destination is None:
+            raise ConfigurationError("destinations.files is not configured: nothing may be written")
+        return write_segments_csv(self.destination, self.base_dir, table)
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
 
 
 class FilesReader:
@@ -122,35 +173,7 @@ class FilesReader:
                         "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
 
     def _load(self) -> pd.DataFrame:
-        if not self.path.exists():
-            raise ConfigurationError(f"sources.files.transactions: {self.path} does not exist")
-        fmt = self.cfg.format
-        if fmt == "auto":
-            fmt = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
-        if fmt == "parquet":
-            try:
-                return pd.read_parquet(self.path)
-            except ImportError:
-                raise ConfigurationError("reading Parquet needs pyarrow: pip install 'segsync[parquet]'") from None
-        delim = self.cfg.delimiter
-        kwargs: dict = {"dtype": str, "keep_default_na": False, "na_values": [""]}
-        if delim == "whitespace":
-            kwargs["sep"] = r"\s+"
-        elif delim:
-            kwargs["sep"] = delim
-        else:
-            kwargs["sep"] = _sniff(self.path)
-        try:
-            return pd.read_csv(self.path, **kwargs)
-        except pd.errors.EmptyDataError:
-            raise ConfigurationError(f"sources.files.transactions: {self.path} is empty (not even a header row)") from None
-        except UnicodeDecodeError:
-            raise ConfigurationError(f"{self.path}: line {_first_bad_utf8_line(self.path)} is not UTF-8; "
-                                     "save the file as UTF-8") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise ConfigurationError(f"{self.path}: cannot be read as CSV ({_first_line(exc)})") from None
-        except OSError as exc:
-            raise ConfigurationError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        return load_table(self.path, self.cfg.format, self.cfg.delimiter, "sources.files.transactions")
 
     def _dates(self, values: pd.Series) -> pd.Series:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
@@ -159,6 +182,37 @@ class FilesReader:
             return text
         parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
+
+
+def load_table(path: Path, fmt: str, delimiter: str | None, key: str) -> pd.DataFrame:
+    """A CSV (values as text) or Parquet file; errors name ``key`` (the config key) or the file."""
+    if not path.exists():
+        raise ConfigurationError(f"{key}: {path} does not exist")
+    if fmt == "auto":
+        fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    if fmt == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise ConfigurationError("reading Parquet needs pyarrow: pip install 'segsync[parquet]'") from None
+    kwargs: dict = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+    if delimiter == "whitespace":
+        kwargs["sep"] = r"\s+"
+    elif delimiter:
+        kwargs["sep"] = delimiter
+    else:
+        kwargs["sep"] = _sniff(path)
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise ConfigurationError(f"{key}: {path} is empty (not even a header row)") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: line {_first_bad_utf8_line(path)} is not UTF-8; "
+                                 "save the file as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: cannot be read as CSV ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _one_row_per_transaction(lines: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,9 @@ _ROWS = {"customers": _customer_row, "transactions": _transaction_row, "line_ite
 class MirrorSink:
     """Commits each page into `mirror` under (source, stream) with its cursor."""
 
+    #: The entities the mirror holds: a record source's pulls of these are stored.
+    STREAMS = tuple(_ROWS)
+
     def __init__(self, mirror: Mirror, source: str, stream: str) -> None:
         if stream not in _ROWS:
             raise ValueError(f"stream must be one of {', '.join(_ROWS)} (got {stream!r})")

@@ -13,6 +13,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from connector.config.engine import EngineConfig
+    from segmentation.clv import ClvModel
     from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState
     from segmentation.features import Plausible
     from segmentation.scoring import ScoreModel
@@ -34,7 +35,8 @@ class Engine(Protocol):
     def score(self, model: ScoreModel, features: pd.DataFrame) -> pd.DataFrame: ...
 
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
-            annual_discount_rate: float) -> pd.DataFrame: ...
+            annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
+        """(the fitted model, which the serving snapshot carries; customer_id, clv, p_alive, expected_purchases)."""
 
 
 def open_engine(cfg: EngineConfig) -> Engine:

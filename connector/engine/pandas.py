@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segmentation.clv import clv_scores
+from segmentation.clv import ClvModel, clv_scores, fit_clv
 from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState, segment
 from segmentation.features import Plausible, build_features, clean_transactions
 from segmentation.scoring import ScoreModel
@@ -28,5 +28,6 @@ class PandasEngine:
         return model.score(features)
 
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
-            annual_discount_rate: float) -> pd.DataFrame:
-        return clv_scores(transactions, as_of, horizon_days, annual_discount_rate)
+            annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
+        model, _ = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
+        return model, clv_scores(transactions, as_of, model=model)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 END = pd.Timestamp("2026-01-01", tz="UTC")
+CHUNK = 200_000
 
 
 @dataclass(frozen=True)
@@ -33,40 +34,67 @@ class PlantedProducts:
 
 def planted_products(
     n_customers: int, n_products: int, n_segments: int = 6, *, mean_days: float = 4.0, days: int = 540,
-    end: pd.Timestamp = END, zipf: float = 1.1, shared: float = 0.2, seed: int = 0,
+    end: pd.Timestamp = END, zipf: float = 1.1, shared: float = 0.2, seed: int = 0, chunk: int = CHUNK,
 ) -> PlantedProducts:
+    """Customers are drawn `chunk` at a time on int32 codes; the id columns are categoricals, so
+    a million customers (7M lines) cost about 300 MB, not a string per cell."""
     rng = np.random.default_rng(seed)
-    product_ids = np.char.add("P", np.char.zfill(np.arange(n_products).astype(str), 5))
     taste = segment_tastes(n_products, n_segments, rng, zipf=zipf, shared=shared)
-    seg = rng.integers(0, n_segments, n_customers)
-    visits = 1 + rng.poisson(mean_days - 1, n_customers)
-    cust = np.repeat(np.arange(n_customers), visits)
-    day = rng.uniform(0, days, len(cust))
-    per_visit = rng.integers(1, 4, len(cust))
-    line_cust = np.repeat(cust, per_visit)
-    line_visit = np.repeat(np.arange(len(cust)), per_visit)
-    line_day = np.repeat(day, per_visit)
+    seg = rng.integers(0, n_segments, n_customers).astype(np.int32)
     cdf = np.cumsum(taste, axis=1)
-    u = rng.random(len(line_cust))
-    product = _draw(cdf, seg[line_cust], u)
-    favourite = _draw(cdf, seg, rng.random(n_customers))  # each customer's own favourite
+    parts, visits = [], 0
+    for start in range(0, n_customers, chunk):
+        part = _draw_lines(rng, cdf, seg[start:start + chunk], start, visits, mean_days, days)
+        visits += int(part["visits"])
+        parts.append(part)
+    lines = {k: np.concatenate([p[k] for p in parts]) for k in ("customer", "visit", "product", "day")}
+    items = _line_items(lines, n_customers, n_products, visits, days, end)
+    seg_ids = pd.Categorical.from_codes(seg, [f"latent-{i}" for i in range(n_segments)])
+    segments = pd.DataFrame({"customer_id": items["customer_id"].cat.categories, "segment_id": seg_ids, "segment_name": seg_ids})
+    affinity = pd.DataFrame(taste, index=[f"latent-{i}" for i in range(n_segments)], columns=_codes("P", n_products, 5))
+    return PlantedProducts(items, segments, affinity)
+
+
+def _draw_lines(rng, cdf, seg, first, first_visit, mean_days, days) -> dict:  # noqa: ANN001
+    """One chunk of customers (positions first..): their lines as int32 customer, visit, product
+    and float32 day, one row per distinct (visit, product)."""
+    n = len(seg)
+    visits = (1 + rng.poisson(mean_days - 1, n)).astype(np.int32)
+    cust = np.repeat(np.arange(n, dtype=np.int32), visits)
+    day = rng.uniform(0, days, len(cust)).astype(np.float32)
+    per_visit = rng.integers(1, 4, len(cust)).astype(np.int32)
+    line_cust = np.repeat(cust, per_visit)
+    line_visit = np.repeat(np.arange(len(cust), dtype=np.int64), per_visit)
+    product = _draw(cdf, seg[line_cust], rng.random(len(line_cust)))
+    favourite = _draw(cdf, seg, rng.random(n))  # each customer's own favourite
     again = rng.random(len(line_cust)) < 1 / 3
     product[again] = favourite[line_cust[again]]
-    ids = np.char.add("C", np.char.zfill(np.arange(n_customers).astype(str), 7))
-    items = pd.DataFrame({
-        "transaction_id": np.char.add("T", line_visit.astype(str)),
-        "customer_id": ids[line_cust],
-        "occurred_at": end - pd.to_timedelta(days - line_day, unit="D"),
-        "product_id": product_ids[product],
-        "product_name": np.char.add("Product ", product_ids[product]),
-        "category": np.char.add("cat-", (product % 20).astype(str)),
+    _, keep = np.unique(line_visit * cdf.shape[1] + product, return_index=True)  # a product once per visit
+    keep.sort()
+    return {"customer": line_cust[keep] + np.int32(first), "visit": (line_visit[keep] + first_visit).astype(np.int32),
+            "product": product[keep], "day": np.repeat(day, per_visit)[keep], "visits": len(cust)}
+
+
+def _line_items(lines: dict, n_customers: int, n_products: int, n_visits: int, days: int, end: pd.Timestamp) -> pd.DataFrame:
+    product = lines["product"]
+    ago = ((days - lines["day"].astype(np.float64)) * 86400e9).astype("timedelta64[ns]")
+    names = pd.Index(np.char.add("Product ", _codes("P", n_products, 5)))
+    return pd.DataFrame({
+        "transaction_id": pd.Categorical.from_codes(lines["visit"], _codes("T", n_visits, 0)),
+        "customer_id": pd.Categorical.from_codes(lines["customer"], _codes("C", n_customers, 7)),
+        "occurred_at": end - pd.to_timedelta(ago),
+        "product_id": pd.Categorical.from_codes(product, _codes("P", n_products, 5)),
+        "product_name": pd.Categorical.from_codes(product, names),
+        "category": pd.Categorical.from_codes(product % 20, [f"cat-{i}" for i in range(20)]),
         "quantity": 1.0,
         "unit_price": np.round(5 + (product % 37) * 1.5, 2),
-    }).drop_duplicates(["transaction_id", "product_id"]).reset_index(drop=True)
-    seg_ids = np.char.add("latent-", seg.astype(str))
-    segments = pd.DataFrame({"customer_id": ids, "segment_id": seg_ids, "segment_name": seg_ids})
-    affinity = pd.DataFrame(taste, index=[f"latent-{i}" for i in range(n_segments)], columns=product_ids)
-    return PlantedProducts(items, segments, affinity)
+    })
+
+
+def _codes(prefix: str, n: int, width: int) -> np.ndarray:
+    """prefix + zero-padded 0..n-1 (fixed-width str array, the categories of an id column)."""
+    digits = np.arange(n).astype(f"U{max(len(str(max(n - 1, 0))), width)}")
+    return np.char.add(prefix, np.char.zfill(digits, width) if width else digits)
 
 
 def segment_tastes(n_products: int, n_segments: int, rng: np.random.Generator, *, zipf: float = 1.1,
@@ -86,7 +114,7 @@ def draw_products(taste: np.ndarray, segment: np.ndarray, rng: np.random.Generat
 
 def _draw(cdf: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF draws, row by row of cdf (grouped by row: one searchsorted per segment)."""
-    out = np.empty(len(rows), dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.int32)
     for r in range(cdf.shape[0]):
         sel = rows == r
         out[sel] = np.minimum(np.searchsorted(cdf[r], u[sel] * cdf[r, -1]), cdf.shape[1] - 1)

@@ -15,11 +15,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connector.configload import load_yaml_with_lines, render_validation_errors
-from connector.crm.errors import ConfigurationError
-from connector.sandbox.scenario import SCENARIO_DIR, GammaSpec
+from connector.sandbox.scenario import GammaSpec, load_scenario_file
 
 #: The drivers a scenario may plant: the usage features segsync computes with these names.
 DRIVERS = ("login_trend_14d", "features_adopted", "ticket_count_30d")
@@ -80,19 +78,4 @@ class SaasScenario(_Strict):
 
 def load_saas_scenario(source: str | Path = "saas") -> SaasScenario:
     """The shipped scenario by name ('saas') or a YAML file; ConfigurationError names file, line and key."""
-    path = Path(source)
-    if not path.suffix and not path.exists():
-        path = SCENARIO_DIR / f"{source}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        raise ConfigurationError(f"SaaS scenario {source}: not found") from None
-    data, lines, errors = load_yaml_with_lines(text, path.name, lambda s, _where: s)
-    if errors:
-        raise ConfigurationError("\n".join(errors))
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{path.name}:1: a scenario must be a mapping")
-    try:
-        return SaasScenario.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigurationError("\n".join(render_validation_errors(exc, SaasScenario, lines, path.name))) from None
+    return load_scenario_file(source, SaasScenario)

@@ -18,7 +18,9 @@ Shipped scenarios live in connector/sandbox/scenarios/: `default` (effects) and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -148,6 +150,22 @@ def load_scenario(source: str | Path) -> Scenario:
 
     Raises ConfigurationError naming file, line and key for every problem.
     """
+
+    def purchases_only(data: dict[str, Any], name: str) -> None:
+        if "behaviours" in data and "segments" not in data:
+            raise ConfigurationError(f"{name}: a SaaS scenario (usage and conversion, no purchases); "
+                                     "run it with `segsync demo --scenario saas` (connector.sandbox.saas)")
+
+    return load_scenario_file(source, Scenario, purchases_only)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_scenario_file(source: str | Path, model: type[ModelT],
+                       check: Callable[[dict[str, Any], str], None] | None = None) -> ModelT:
+    """A scenario of type ``model``: a shipped one by name or a YAML file path; ``check`` may
+    refuse the parsed mapping first. ConfigurationError names file, line and key."""
     path = Path(source)
     if not path.suffix and not path.exists():
         path = SCENARIO_DIR / f"{source}.yaml"
@@ -161,10 +179,9 @@ def load_scenario(source: str | Path) -> Scenario:
         raise ConfigurationError("\n".join(errors))
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path.name}:1: a scenario must be a mapping")
-    if "behaviours" in data and "segments" not in data:
-        raise ConfigurationError(f"{path.name}: a SaaS scenario (usage and conversion, no purchases); "
-                                 "run it with `segsync demo --scenario saas` (connector.sandbox.saas)")
+    if check is not None:
+        check(data, path.name)
     try:
-        return Scenario.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError("\n".join(render_validation_errors(exc, Scenario, lines, path.name))) from None
+        raise ConfigurationError("\n".join(render_validation_errors(exc, model, lines, path.name))) from None

@@ -38,7 +38,8 @@ def serve_forever(args: argparse.Namespace) -> int:
     hs_app = hs.app
     if args.population == "cdnow":
         print("loading CDNOW (23,570 customers, 69,659 purchases) ...", flush=True)
-        sim = Simulation.cdnow("default", salesforce=sf, hubspot=hs, clock=clock, random_state=args.seed)
+        sim = Simulation.cdnow("default", salesforce=sf, hubspot=hs, clock=clock, random_state=args.seed,
+                               products=getattr(args, "products", 0))
         hs_app = mount_admin(sim, hs.app)
     hs_server = SandboxServer(hs_app, host=args.host, port=args.hubspot_port)
     stop = threading.Event()

@@ -8,6 +8,8 @@ snapshot with an old model.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,9 +20,11 @@ from connector.config import ExperimentsConfig
 from connector.serve.snapshot import Snapshot
 from connector.state import StateStore
 from connector.steps.experiment import experiment_spec, holdout_spec
-from experiments.assignment import assign_arms
+from experiments.assignment import assign_arm
 from experiments.spec import ExperimentSpec, HoldoutSpec
-from segmentation.engine import SegmentationState, assign_segments
+from segmentation.clv import ClvModel
+from segmentation.engine import SegmentationState, assign_segment
+from segmentation.purchase_summary import summary_of_one
 
 log = logging.getLogger("segsync.serve")
 SEGMENTATION = ("segmentation", "default")
@@ -41,6 +45,7 @@ class LiveModels:
     scores: dict[str, Any]
     specs: list[ExperimentSpec]
     holdout: HoldoutSpec
+    clv_model: ClvModel | None = None
 
     @classmethod
     def load(cls, store: StateStore, snapshot: Snapshot, experiments: ExperimentsConfig) -> LiveModels:
@@ -56,29 +61,43 @@ class LiveModels:
         table = snapshot.segment_table()
         segments = pd.DataFrame({"segment_id": list(table), "segment_name": [n for n, _ in table.values()]})
         specs = [experiment_spec(e, segments) for e in experiments.items]
-        return cls(segmentation, scores, specs, holdout_spec(experiments))
+        clv = ClvModel.from_dict(snapshot.meta["clv"]) if snapshot.meta.get("clv") else None
+        return cls(segmentation, scores, specs, holdout_spec(experiments), clv)
 
-    def evaluate(self, features: pd.DataFrame) -> list[Evaluation]:
-        """Segment and score each row of a feature frame (indexed by customer_id)."""
-        segs = assign_segments(self.segmentation, features) if self.segmentation is not None else None
-        out = [Evaluation(None if segs is None or pd.isna(s) else str(s)) for s in (segs if segs is not None else [None] * len(features))]
+    def evaluate(self, values: Mapping[str, Any]) -> Evaluation:
+        """Segment and score one customer given as {feature: value}: the numbers the cycle's batch
+        path gives for the same row (segmentation.engine.assign_segment, ScoreModel.score_row)."""
+        out = Evaluation(assign_segment(self.segmentation, values) if self.segmentation is not None else None)
         for name, model in self.scores.items():
             try:
-                scored = model.score(features)
+                out.scores[name], out.reasons[name] = model.score_row(values)
             except (KeyError, ValueError) as exc:  # a feature the model needs is missing: say so, keep going
                 log.warning("score %s cannot score live features: %s", name, type(exc).__name__)
-                continue
-            for ev, value, reason in zip(out, scored[name], scored[f"{name}_reasons"], strict=True):
-                ev.scores[name] = float(value)
-                ev.reasons[name] = str(reason)
         return out
+
+    def clv(self, occurred_at: Sequence[datetime], amounts: Sequence[float], as_of: pd.Timestamp) -> tuple[float | None, float | None]:
+        """(clv, p_alive) of a purchase history from the snapshot's fitted CLV model; (None, None)
+        without that model or without a purchase (the cycle values buyers only)."""
+        summary = summary_of_one(occurred_at, amounts, as_of) if self.clv_model is not None else None
+        if summary is None or self.clv_model is None:
+            return None, None
+        clv, p_alive = self.clv_model.value(*([v] for v in summary))
+        return _finite(clv[0]), _finite(p_alive[0])
 
     def running(self, at: datetime) -> list[ExperimentSpec]:
         return [s for s in self.specs if s.is_running(at)]
 
-    def new_arms(self, customer_id: str, segment_id: str, existing: pd.DataFrame, at: datetime) -> pd.DataFrame:
-        """The arms a customer gets now in every running experiment (same hashing as the cycle)."""
-        one = pd.DataFrame({"customer_id": [customer_id], "segment_id": [segment_id]})
-        rows = [assign_arms(one, spec, existing[existing["experiment"] == spec.key], self.holdout, at) for spec in self.running(at)]
-        rows = [r for r in rows if len(r)]
-        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["experiment", "customer_id", "arm", "segment_id", "assigned_at"])
+    def new_arms(self, customer_id: str, segment_id: str, existing: Mapping[str, str], at: datetime) -> list[tuple[str, str]]:
+        """(experiment, arm) a customer gets now in every running experiment they have no arm in
+        (experiments.assignment.assign_arm: the cycle's hashing)."""
+        out = []
+        for spec in self.running(at):
+            if spec.key not in existing:
+                arm = assign_arm(customer_id, segment_id, spec, self.holdout, at)
+                if arm is not None:
+                    out.append((spec.key, arm))
+        return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

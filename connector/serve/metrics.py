@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connector.crm.errors import ConfigurationError
 
@@ -27,10 +27,16 @@ class ServeMetrics:
         self.version = Gauge("segsync_serve_snapshot_version", "Run id of the snapshot being served", registry=self.registry)
         self.age = Gauge("segsync_serve_snapshot_age_seconds", "Seconds since the served snapshot was published", registry=self.registry)
         self.customers = Gauge("segsync_serve_snapshot_customers", "Customers in the served snapshot", registry=self.registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.commits = Gauge("segsync_serve_journal_commits", "Transactions the journal committed (group commits)", registry=self.registry)
+        self.writes = Gauge("segsync_serve_journal_writes", "Writes (event batches, arms) those commits carried", registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.latency.labels(method, route).observe(seconds)
-        self.requests.labels(method, route, str(status)).inc()
+        children = self._children.get((method, route, status))
+        if children is None:  # labels() costs more than the observation itself: resolve each series once
+            children = self._children[(method, route, status)] = (self.latency.labels(method, route), self.requests.labels(method, route, str(status)))
+        children[0].observe(seconds)
+        children[1].inc()
 
     def render(self, service: ServeService) -> bytes:
         from prometheus_client import generate_latest
@@ -41,4 +47,7 @@ class ServeMetrics:
             self.version.set(snap.version)
             self.age.set(max(0.0, time.time() - snap.published_at.timestamp()))
             self.customers.set(len(snap))
+        commits, writes = service.journal_counts()
+        self.commits.set(commits)
+        self.writes.set(writes)
         return generate_latest(self.registry)

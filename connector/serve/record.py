@@ -8,6 +8,7 @@ when events newer than the snapshot moved the answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -41,12 +42,12 @@ def _slot_reasons(text: str | None) -> dict[int, str]:
 
 def _offers(snap: Snapshot, row: int) -> list[dict[str, str]] | None:
     """The customer's own top-3 offers with reasons, when the cycle computed offers."""
-    if "offer.offer_1.code" not in snap.columns:
+    if not snap.has_text("offer.offer_1"):
         return None
-    reasons = _slot_reasons(snap.text("offer.offer_reasons", row) if "offer.offer_reasons.code" in snap.columns else None)
+    reasons = _slot_reasons(snap.text("offer.offer_reasons", row) if snap.has_text("offer.offer_reasons") else None)
     out = []
     for rank, column in enumerate(OFFER_COLUMNS, start=1):
-        offer = snap.text(f"offer.{column}", row) if f"offer.{column}.code" in snap.columns else None
+        offer = snap.text(f"offer.{column}", row) if snap.has_text(f"offer.{column}") else None
         if offer:
             out.append({"offer": offer, "reason": reasons.get(rank, ""), "source": "next_best_offer"})
     return out or None
@@ -57,17 +58,15 @@ def base_record(snap: Snapshot, row: int, running: list[str]) -> dict[str, Any]:
     scores: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
     for name in snap.score_names:
-        value = snap.number(f"score.{name}", row)
         if f"score.{name}" in snap.columns:
-            scores[name] = value
-        if f"reasons.{name}.code" in snap.columns:
+            scores[name] = snap.number(f"score.{name}", row)
+        if snap.has_text(f"reasons.{name}"):
             reasons[name] = snap.text(f"reasons.{name}", row) or ""
     arms = {}
     for exp in running:
-        if f"arm.{exp}.code" in snap.columns:
-            arm = snap.text(f"arm.{exp}", row)
-            if arm is not None:
-                arms[exp] = arm
+        arm = snap.text(f"arm.{exp}", row) if snap.has_text(f"arm.{exp}") else None
+        if arm is not None:
+            arms[exp] = arm
     offers = _offers(snap, row)
     return {
         "customer_id": snap.ids[row], "segment_id": segment_id, "segment_name": segment_name,
@@ -79,11 +78,11 @@ def base_record(snap: Snapshot, row: int, running: list[str]) -> dict[str, Any]:
 
 
 def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: list[tuple[int, str]],
-                features: pd.DataFrame) -> dict[str, Any]:
+                features: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot row's answer after the customer's live events (features moved, segment and scores re-computed)."""
     record = base_record(snap, row, running)
-    record["features"] = {k: (None if pd.isna(v) else (float(v) if isinstance(v, int | float) else str(v)))
-                          for k, v in features.iloc[0].items()}
+    record["features"] = {k: (None if v is None or pd.isna(v) else (float(v) if isinstance(v, int | float) else str(v)))
+                          for k, v in ((name, features.get(name)) for name in snap.meta["features"])}
     table = snap.segment_table()
     if evaluation.segment_id is not None and evaluation.segment_id != record["segment_id"]:
         record["segment_id"] = evaluation.segment_id

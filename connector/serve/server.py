@@ -51,6 +51,7 @@ class ApiServer:
         self.port = self.server.config.port
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="segsync-serve-snapshots", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def _watch(self) -> None:
         while not self._stop.wait(self.reload_seconds):
@@ -79,14 +80,20 @@ class ApiServer:
         self._watcher.start()
         thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="segsync-serve", daemon=True)
         thread.start()
+        self._thread = thread
         return thread
 
     def stop(self) -> None:
+        """End the background server, then commit the journal's pending writes and close it."""
         self.server.should_exit = True
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.service.close()
 
     def close(self) -> None:
         self._stop.set()
+        self.service.close()
         self.store.close()
 
 

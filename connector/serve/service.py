@@ -4,7 +4,8 @@ The loaded snapshot and its models are one object, `Loaded`, replaced by a singl
 assignment; a request takes one reference at its start, so it answers entirely from one
 version even while a new one is swapped in.
 
-Events are committed to the state store before `add_events` returns. A customer with events
+Events and the arms /v1/score assigns are written through the journal (group commit) and
+answered only once durable. A customer with events
 newer than the snapshot is answered from the snapshot row moved by those events
 (segmentation.increment), re-segmented and re-scored by the live models; that answer is
 cached until the customer's next event or the next snapshot.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +26,13 @@ import pandas as pd
 
 from connector.config import Config
 from connector.identity import email_key, normalise_email
+from connector.serve.journal import Journal
 from connector.serve.live import LiveModels
 from connector.serve.record import base_record, live_record, offers_for
 from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
-from connector.state.events import PURCHASE
+from connector.state.events import PURCHASE, Events
+from connector.state.experiment_data import ExperimentData
 from segmentation.increment import add_purchases_one, features_of_one
 
 log = logging.getLogger("segsync.serve")
@@ -52,9 +56,10 @@ class Loaded:
 
 class ServeService:
     def __init__(self, config: Config, store: StateStore, *, clock: Callable[[], datetime] | None = None,
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, journal: Journal | None = None) -> None:
         self.config = config
         self.store = store
+        self._journal = journal
         self.clock = clock or (lambda: datetime.now(UTC))
         self.directory = directory or config.snapshot_dir()
         self.current: Loaded | None = None
@@ -118,40 +123,46 @@ class ServeService:
         bought = [(pd.Timestamp(when), float(value)) for _, kind, when, value in events if kind == PURCHASE and value is not None]
         values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
         moved = add_purchases_one(values, [t for t, _ in bought], [a for _, a in bought], snap.as_of)
-        features = pd.DataFrame({k: [moved[k]] for k in snap.meta["features"]}, index=pd.Index([cid], name="customer_id"))
-        evaluation = current.models.evaluate(features)[0]
-        record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], features)
+        evaluation = current.models.evaluate(moved)
+        record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], moved)
         self._cache[cid] = (snap.version, newest, record)
         return record
 
     # ------------------------------------------------------------------ scoring
 
     def score(self, customer_id: str | None, email: str | None, attributes: dict[str, Any],
-              transactions: Sequence[dict[str, Any]], created_at: datetime | None) -> dict[str, Any]:
-        """Segment, scores and offers for a customer from the request's data; arms stored first."""
+              transactions: Sequence[dict[str, Any]], created_at: datetime | None) -> Future[dict[str, Any]]:
+        """Segment, scores, CLV and offers for a customer from the request's data, computed for
+        this one row (the batch path's numbers without its DataFrames); resolves once the arms
+        it assigns are durable, so nobody sees an arm that is not stored."""
         current = self.loaded()
         snap = current.snapshot
         cid = self.resolve_key(customer_id, email)
-        features = self._features(snap, cid, attributes, transactions, created_at)
-        evaluation = current.models.evaluate(features)[0]
+        when, amounts = [t["occurred_at"] for t in transactions], [float(t["amount"]) for t in transactions]
+        values: dict[str, Any] = dict(features_of_one(when, amounts, created_at, snap.as_of))
+        values.update({a: attributes.get(a) for a in self.config.segmentation.attributes})
+        evaluation = current.models.evaluate({name: values.get(name, float("nan")) for name in snap.meta["features"]})
+        clv, p_alive = current.models.clv(when, amounts, snap.as_of)
         segment_id = evaluation.segment_id
-        table = snap.segment_table()
-        name, _ = table.get(segment_id or "", (None, None))
-        now = self.clock()
-        if segment_id is not None:
-            existing = self.store.experiments.arms_of(cid)
-            new = current.models.new_arms(cid, segment_id, existing, now)
-            self.store.experiments.add_arms(new)  # stored before anyone sees them
-        arms = self.store.experiments.arms_of(cid)
-        running = set(self._running(current))
-        return {
+        record = {
             "customer_id": cid, "known": snap.locate(cid) is not None,
-            "segment_id": segment_id, "segment_name": name,
-            "scores": evaluation.scores, "reasons": evaluation.reasons, "clv": None,
-            "offers": offers_for(snap, segment_id),
-            "arms": {e: a for e, a in zip(arms["experiment"], arms["arm"], strict=True) if e in running},
+            "segment_id": segment_id, "segment_name": snap.segment_table().get(segment_id or "", (None, None))[0],
+            "scores": evaluation.scores, "reasons": evaluation.reasons, "clv": clv, "p_alive": p_alive,
+            "offers": offers_for(snap, segment_id), "arms": {},
             "run_id": snap.version, "as_of": snap.as_of.isoformat(), "snapshot_version": snap.version,
         }
+        now = self.clock()
+        running = {s.key for s in current.models.running(now)}
+        existing = self.store.experiments.arm_names_of(cid)
+        new = current.models.new_arms(cid, segment_id, existing, now) if segment_id is not None else []
+        done: Future[dict[str, Any]] = Future()
+        if not new:  # nothing to store: every arm shown is already durable
+            done.set_result({**record, "arms": {e: a for e, a in existing.items() if e in running}})
+            return done
+        at = now.isoformat()
+        stored = self.journal.submit(lambda c: ExperimentData.insert_arms(c, cid, segment_id, new, at))
+        stored.add_done_callback(lambda f: _chain(f, done, lambda arms: {**record, "arms": {e: a for e, a in arms.items() if e in running}}))
+        return done
 
     def resolve_key(self, customer_id: str | None, email: str | None) -> str:
         if customer_id:
@@ -161,20 +172,45 @@ class ServeService:
             raise BadKey("email: not an email address" if email else "customer_id or email: one is required")
         return email_key(normalised)
 
-    def _features(self, snap: Snapshot, cid: str, attributes: dict[str, Any], transactions: Sequence[dict[str, Any]],
-                  created_at: datetime | None) -> pd.DataFrame:
-        """The one-row feature frame the models take, in the snapshot's columns (absent ones NaN)."""
-        values: dict[str, Any] = dict(features_of_one(
-            [t["occurred_at"] for t in transactions], [t["amount"] for t in transactions], created_at, snap.as_of))
-        values.update({a: attributes.get(a) for a in self.config.segmentation.attributes})
-        row = {name: [values.get(name, float("nan"))] for name in snap.meta["features"]}
-        return pd.DataFrame(row, index=pd.Index([cid], name="customer_id"))
-
     # ------------------------------------------------------------------ events
 
-    def add_events(self, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Commit the events, then mark their customers for a live answer; returns the ack body."""
-        last = self.store.events.add(events)
-        for e in events:
-            self._dirty[e["customer_id"]] = last
-        return {"accepted": len(events), "last_event_id": last}
+    def add_events(self, events: Sequence[dict[str, Any]]) -> Future[dict[str, Any]]:
+        """Commit the events (group commit), then mark their customers for a live answer; resolves
+        to the ack body once they are durable and the next read reflects them."""
+        rows = list(events)
+
+        def mark(last: int) -> None:
+            for e in rows:
+                self._dirty[e["customer_id"]] = last
+
+        stored = self.journal.submit(lambda c: Events.insert(c, rows), after=mark)
+        done: Future[dict[str, Any]] = Future()
+        stored.add_done_callback(lambda f: _chain(f, done, lambda last: {"accepted": len(rows), "last_event_id": last}))
+        return done
+
+    @property
+    def journal(self) -> Journal:
+        """Where the API's writes go: their own connection, committed in groups (opened on first use)."""
+        if self._journal is None:
+            with self._reload_lock:
+                if self._journal is None:
+                    self._journal = Journal(StateStore(self.store.path, redact=self.store.secrets, synchronous="FULL"))
+        return self._journal
+
+    def journal_counts(self) -> tuple[int, int]:
+        """(commits, writes) of the journal so far; writes / commits is how many shared a commit."""
+        return (self._journal.commits, self._journal.writes) if self._journal is not None else (0, 0)
+
+    def close(self) -> None:
+        """Commit pending writes and close the journal (its own connection)."""
+        if self._journal is not None:
+            self._journal.close()
+
+
+def _chain(source: Future[Any], target: Future[Any], then: Callable[[Any], Any]) -> None:
+    """Resolve `target` with then(source's result), or with source's exception."""
+    exc = source.exception()
+    if exc is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(then(source.result()))

@@ -38,7 +38,8 @@ class SnapshotTables:
     absent). features: customer_id-indexed, the features the models were fitted on. arms:
     experiment, customer_id, arm. actions: segment_id -> the segment's action. offers:
     customer_id, offer_1..3, offer_reasons (or None); segment_offers: segment_id -> the
-    segment's own top offers (for a customer whose segment moved, or a new one).
+    segment's own top offers (for a customer whose segment moved, or a new one). clv: the
+    fitted CLV model's parameters (segmentation.clv.ClvModel.to_dict), or None.
     """
 
     run_id: int
@@ -54,6 +55,7 @@ class SnapshotTables:
     events_through: int = 0
     offers: pd.DataFrame | None = None
     segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    clv: dict[str, Any] | None = None
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +113,7 @@ def publish(directory: Path, tables: SnapshotTables) -> Path:
         "version": tables.run_id, "as_of": tables.as_of.isoformat(), "score_names": tables.score_names,
         "models": tables.models, "events_through": tables.events_through,
         "published_at": pd.Timestamp.now(tz="UTC").isoformat(), "customers": len(tables.segments),
-        "features": list(map(str, tables.features.columns)),
+        "features": list(map(str, tables.features.columns)), "clv": tables.clv,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
     shutil.rmtree(target, ignore_errors=True)
@@ -168,6 +170,13 @@ class Snapshot:
         offers = c.get("segment.offers", np.full(len(c["segment.ids"]), "", dtype=str))
         self.segment_offers = {str(i): tuple(o for o in str(v).split(UNIT) if o) for i, v in zip(c["segment.ids"], offers, strict=True)}
         self.experiments = sorted({k.split(".")[1] for k in columns if k.startswith("arm.") and k.endswith(".code")})
+        # what a look-up reads, resolved once: the coded text columns (small value tables as
+        # Python strings; a large one, such as a million customers' reason codes, stays an array),
+        # each segment as a tuple, the features with their column
+        self._texts = {k[:-5]: (v, _table(columns[k[:-5] + ".values"])) for k, v in columns.items()
+                       if k.endswith(".code") and k[:-5] + ".values" in columns}
+        self._segment_rows = [(str(i), str(n), str(a)) for i, n, a in zip(c["segment.ids"], c["segment.names"], c["segment.actions"], strict=True)]
+        self._features = [(name, columns.get(f"feature.{name}"), self._texts.get(f"category.{name}")) for name in meta["features"]]
 
     @classmethod
     def load(cls, folder: Path) -> Snapshot:
@@ -184,8 +193,12 @@ class Snapshot:
 
     def text(self, prefix: str, row: int) -> str | None:
         """A coded text column's value at `row` (None where it is missing)."""
-        code = int(self.columns[f"{prefix}.code"][row])
-        return None if code < 0 else str(self.columns[f"{prefix}.values"][code])
+        codes, values = self._texts[prefix]
+        code = int(codes[row])
+        return None if code < 0 else str(values[code])
+
+    def has_text(self, prefix: str) -> bool:
+        return prefix in self._texts
 
     def number(self, name: str, row: int) -> float | None:
         col = self.columns.get(name)
@@ -196,9 +209,7 @@ class Snapshot:
 
     def segment(self, row: int) -> tuple[str, str, str]:
         """(segment_id, segment_name, action) of a row."""
-        code = int(self.columns["segment.code"][row])
-        c = self.columns
-        return str(c["segment.ids"][code]), str(c["segment.names"][code]), str(c["segment.actions"][code])
+        return self._segment_rows[int(self.columns["segment.code"][row])]
 
     def segment_table(self) -> dict[str, tuple[str, str]]:
         """segment_id -> (segment_name, action)."""
@@ -207,8 +218,15 @@ class Snapshot:
     def feature_values(self, row: int) -> dict[str, float | str | None]:
         """The row's features by name (None where missing), as the answer shows them."""
         out: dict[str, float | str | None] = {}
-        for name in self.meta["features"]:
-            out[name] = self.number(f"feature.{name}", row) if f"feature.{name}" in self.columns else self.text(f"category.{name}", row)
+        for name, numbers, coded in self._features:
+            if numbers is not None:
+                value = float(numbers[row])
+                out[name] = None if value != value else value  # NaN -> None (JSON has no NaN)
+            elif coded is not None:
+                code = int(coded[0][row])
+                out[name] = None if code < 0 else str(coded[1][code])
+            else:
+                out[name] = None
         return out
 
     def feature_row(self, row: int) -> pd.DataFrame:
@@ -220,6 +238,10 @@ class Snapshot:
             else:
                 values[name] = [self.text(f"category.{name}", row)]
         return pd.DataFrame(values, index=pd.Index([self.ids[row]], name="customer_id"))
+
+
+def _table(values: np.ndarray) -> list[str] | np.ndarray:
+    return [str(v) for v in values] if len(values) <= 65_536 else values
 
 
 def load_current(directory: Path) -> Snapshot | None:

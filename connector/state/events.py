@@ -7,6 +7,7 @@ type, occurred_at (UTC ISO text), value (purchase amount, or NULL), properties (
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +31,24 @@ class Events:
 
         Returns the highest event row id after the insert.
         """
+        with self.store.transaction() as c:
+            return self.insert(c, events)
+
+    @staticmethod
+    def insert(c: sqlite3.Connection, events: Sequence[Mapping[str, Any]]) -> int:
+        """`add` inside a transaction the caller holds (the API's group commit); same return."""
         received = utcnow_iso()
         rows = [
             (e.get("event_id"), e["customer_id"], e["type"], e["occurred_at"], e.get("value"),
              json.dumps(e.get("properties") or {}, sort_keys=True), received)
             for e in events
         ]
-        with self.store.transaction() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO events (event_id, customer_id, type, occurred_at, value, properties, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return int(c.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+        c.executemany(
+            "INSERT OR IGNORE INTO events (event_id, customer_id, type, occurred_at, value, properties, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return int(c.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
     def last_id(self) -> int:
         return int(self.store.query("SELECT coalesce(max(id), 0) AS n FROM events")[0]["n"])

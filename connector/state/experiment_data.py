@@ -37,6 +37,19 @@ class ExperimentData:
             "SELECT experiment, customer_id, arm, segment_id, assigned_at FROM arms WHERE customer_id = ?", [customer_id]
         )
 
+    def arm_names_of(self, customer_id: str) -> dict[str, str]:
+        """experiment -> arm of one customer, without a DataFrame (the real-time API's read)."""
+        return {r["experiment"]: r["arm"] for r in self.store.query("SELECT experiment, arm FROM arms WHERE customer_id = ?", (customer_id,))}
+
+    @staticmethod
+    def insert_arms(c: sqlite3.Connection, customer_id: str, segment_id: str | None, arms: list[tuple[str, str]],
+                    assigned_at: str) -> dict[str, str]:
+        """Inside an open transaction: store one customer's new (experiment, arm) pairs (an arm
+        already stored is kept as it is); returns every arm of theirs as stored, experiment -> arm."""
+        c.executemany("INSERT OR IGNORE INTO arms (experiment, customer_id, arm, segment_id, assigned_at, run_id) VALUES (?, ?, ?, ?, ?, NULL)",
+                      [(e, customer_id, a, segment_id, assigned_at) for e, a in arms])
+        return dict(c.execute("SELECT experiment, arm FROM arms WHERE customer_id = ?", (customer_id,)).fetchall())
+
     def add_arms(self, arms: pd.DataFrame, run_id: int | None = None) -> int:
         """Insert new assignments; an existing (experiment, customer_id) is kept as it is."""
         if arms.empty:

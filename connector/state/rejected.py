@@ -49,13 +49,15 @@ class Rejected:
                 [(now, step, source, k) for k in record_keys],
             )
 
-    def resolve_step(self, step: str, source: str) -> None:
-        """Close every open rejection of a step (the step re-checks all its input each run)."""
+    def resolve_step(self, step: str, source: str | None = None) -> None:
+        """Close every open rejection of a step, of one source or of all (the step re-checks
+        all its input each run)."""
+        sql = "UPDATE rejected SET resolved_at = ? WHERE resolved_at IS NULL AND step = ?"
         with self.store.transaction() as c:
-            c.execute(
-                "UPDATE rejected SET resolved_at = ? WHERE resolved_at IS NULL AND step = ? AND source = ?",
-                (utcnow_iso(), step, source),
-            )
+            if source is None:
+                c.execute(sql, (utcnow_iso(), step))
+            else:
+                c.execute(sql + " AND source = ?", (utcnow_iso(), step, source))
 
     def open(self, limit: int | None = None) -> pd.DataFrame:
         sql = (

@@ -1,48 +1,68 @@
-"""The desired state: what every customer's CRM record and list memberships should say."""
+"""The desired state: what every customer's record and list memberships should say.
+
+`desired_table` and `list_memberships` are pure (frames and config models in, a frame or a
+dict out: tests/connector/steps/test_desired.py); `desired_state` feeds them a cycle's results.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from connector.crm.base import FieldSpec
+from connector.crm.registry import id_columns
 from connector.steps.materiality import round_scores
 
 if TYPE_CHECKING:
+    from connector.config import ExperimentConfig, ListsConfig
     from connector.pipeline import CycleContext
 
 OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
 
 
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
-    """One row per customer: customer_id, email, salesforce_id, hubspot_id, segment_id,
-    segment_name, each score and its _reasons, clv, p_alive, arm (text), arms (dict), and
-    with line items offer_1..3 and offer_reasons (an arm may switch them to the segment's own).
-
-    Scores and CLV are on their materiality rule's unit (whole percentage points and whole
-    currency units by default): connector.steps.materiality."""
+    """The cycle's desired state (`desired_table`); scores and CLV on their materiality rule's
+    unit (whole percentage points and whole currency units by default: connector.steps.materiality)."""
     done = ctx.results
     assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
-    segments, customers = done.segment.segments, done.features.customers
-    ids = [c for c in ("email", "salesforce_id", "hubspot_id") if c in customers.columns]
-    table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
     scores = done.score.scores if done.score is not None else None
-    if scores is not None and len(scores.columns):
-        table = table.merge(round_scores(scores, ctx.config.destinations.materiality), left_on="customer_id", right_index=True, how="left")
-    arms = current_arms(done.assign.arms if done.assign is not None else None, [e.key for e in ctx.config.experiments.items])
-    if arms is not None and len(arms):
+    return desired_table(
+        done.segment.segments, done.features.customers, list(id_columns().values()),
+        scores=round_scores(scores, ctx.config.destinations.materiality) if scores is not None and len(scores.columns) else None,
+        arms=done.assign.arms if done.assign is not None else None, experiments=ctx.config.experiments.items,
+        offers=done.offers.offers if done.offers is not None else None,
+        offer_defaults=done.offers.defaults if done.offers is not None else None,
+    )
+
+
+def desired_table(segments: pd.DataFrame, customers: pd.DataFrame, id_columns: Sequence[str], *,
+                  scores: pd.DataFrame | None = None, arms: pd.DataFrame | None = None,
+                  experiments: Sequence[ExperimentConfig] = (), offers: pd.DataFrame | None = None,
+                  offer_defaults: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """One row per segmented customer: customer_id, email, each record id column present in
+    `customers` (`id_columns`), segment_id, segment_name, each score and its _reasons, clv,
+    p_alive (from `scores`, customer_id-indexed), arm (text) and arms (experiment -> arm) of
+    the configured experiments, and with `offers` offer_1..3 and offer_reasons (an arm whose
+    `offers` is segment_default switches them to the segment's own, `offer_defaults`)."""
+    ids = [c for c in ("email", *id_columns) if c in customers.columns]
+    table = segments[["customer_id", "segment_id", "segment_name"]].merge(customers[["customer_id", *ids]], on="customer_id", how="left")
+    if scores is not None:
+        table = table.merge(scores, left_on="customer_id", right_index=True, how="left")
+    current = current_arms(arms, [e.key for e in experiments])
+    if current is not None and len(current):
         # one pass over the rows: a groupby-apply building a dict per customer took 24 s of a demo day
         by_customer: dict[str, dict[str, str]] = {}
-        for customer, experiment, arm in zip(arms["customer_id"], arms["experiment"], arms["arm"], strict=True):
+        for customer, experiment, arm in zip(current["customer_id"], current["experiment"], current["arm"], strict=True):
             by_customer.setdefault(customer, {})[experiment] = arm
         table["arms"] = table["customer_id"].map(by_customer)
-        single = len(ctx.config.experiments.items) == 1
+        single = len(experiments) == 1
         table["arm"] = table["arms"].map(lambda d: _arm_text(d, single))
-    if done.offers is not None:
-        table = table.merge(done.offers.offers[["customer_id", *OFFER_KEYS]], on="customer_id", how="left")
-        table = _offer_source(ctx, table, done.offers.defaults)
+    if offers is not None:
+        table = table.merge(offers[["customer_id", *OFFER_KEYS]], on="customer_id", how="left")
+        table = _offer_source(table, offer_defaults or {}, experiments)
     return table
 
 
@@ -54,9 +74,10 @@ def current_arms(arms: pd.DataFrame | None, configured: list[str]) -> pd.DataFra
     return arms[arms["experiment"].isin(configured)]
 
 
-def _offer_source(ctx: CycleContext, table: pd.DataFrame, defaults) -> pd.DataFrame:
+def _offer_source(table: pd.DataFrame, defaults: Mapping[str, Sequence[str]],
+                  experiments: Sequence[ExperimentConfig]) -> pd.DataFrame:
     """Customers in an arm whose `offers` is segment_default get their segment's own offers."""
-    switch = {(e.key, a.name) for e in ctx.config.experiments.items for a in e.arms if a.offers == "segment_default"}
+    switch = {(e.key, a.name) for e in experiments for a in e.arms if a.offers == "segment_default"}
     if not switch or "arms" not in table.columns:
         return table
     hit = table["arms"].map(lambda d: isinstance(d, dict) and any((k, v) in switch for k, v in d.items())).astype(bool)
@@ -108,15 +129,17 @@ def record_values(row: pd.Series, keys: list[str]) -> dict[str, object]:
     return out
 
 
-def list_memberships(ctx: CycleContext, table: pd.DataFrame, id_column: str, templates) -> dict[str, dict[str, str]]:
-    """list name -> {customer_id: crm id} for segment lists and experiment arm lists."""
+def list_memberships(table: pd.DataFrame, id_column: str, templates: ListsConfig,
+                     experiments: Sequence[ExperimentConfig] = ()) -> dict[str, dict[str, str]]:
+    """list name -> {customer_id: record id} for segment lists and experiment arm lists, of the
+    customers with a record id in `id_column` (names from the destination's list templates)."""
     have = table[table[id_column].notna()]
     lists: dict[str, dict[str, str]] = {}
     for (seg_id, seg_name), group in have.groupby(["segment_id", "segment_name"]):
         name = templates.segment_name_template.format(segment_id=seg_id, segment_name=seg_name)
         lists[name] = dict(zip(group["customer_id"], group[id_column].astype(str), strict=True))
     if "arms" in have.columns:
-        for exp in ctx.config.experiments.items:
+        for exp in experiments:
             for arm in exp.arms:
                 members = have[have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a)]
                 if "{segment" in templates.arm_name_template:

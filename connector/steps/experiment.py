@@ -136,7 +136,7 @@ def outcome_tables(arms: pd.DataFrame, tx: pd.DataFrame, spec: ExperimentSpec) -
     outcomes = pd.DataFrame({
         "experiment": spec.key, "customer_id": after["customer_id"], "metric": "revenue",
         "value": after["amount"].astype(float), "observed_at": after["occurred_at"],
-        "source": after["source"].fillna("files"), "source_id": after["transaction_id"],
+        "source": after["source"], "source_id": after["transaction_id"],
     })
     window = pd.Timedelta(days=spec.cuped_days)
     before = joined[(joined["occurred_at"] < joined["assigned_at"]) & (joined["occurred_at"] >= joined["assigned_at"] - window)]

@@ -12,13 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.crm.registry import id_columns
 from connector.identity import canonical_tables
+from connector.steps.pull import PullResult
+from connector.usage import Usage, build_usage, crm_events, frames_from
 from segmentation.engine import SegmentationParams, SegmentationResult
+from segmentation.event_features import join_event_features
 from segmentation.features import Plausible
 
 if TYPE_CHECKING:
     from connector.config import QuarantineConfig
     from connector.pipeline import CycleContext
+    from segmentation.clv import ClvModel
 
 log = logging.getLogger("segsync.model")
 SEGMENTATION = ("segmentation", "default")
@@ -30,7 +35,8 @@ class FeaturesResult:
     """customers and transactions: the canonical tables (transactions cleaned); features: one
     row per customer_id (segmentation.features.build_features); as_of: the data's day;
     events_through: the newest live event (segsync serve) these tables include; line_items: the
-    canonical line items of every source (raw, for the offers step), or None when none has any."""
+    canonical line items of every source (raw, for the offers step), or None when none has any;
+    usage: the cycle's coded usage events (features.events), whose features ``features`` holds."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
@@ -38,6 +44,7 @@ class FeaturesResult:
     as_of: pd.Timestamp
     events_through: int = 0
     line_items: pd.DataFrame | None = None
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True)
@@ -53,10 +60,12 @@ class SegmentResult:
 @dataclass(frozen=True)
 class ScoreResult:
     """scores: customer_id-indexed, one column per target, <target>_reasons, clv, p_alive;
-    insights: what the report shows of this run (connector.steps.insight), or None."""
+    insights: what the report shows of this run (connector.steps.insight), or None; clv: the
+    fitted CLV model (segmentation.clv.ClvModel), or None."""
 
     scores: pd.DataFrame
     insights: dict[str, Any] | None
+    clv: ClvModel | None = None
 
 
 def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
@@ -70,10 +79,9 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 
 def features(ctx: CycleContext) -> FeaturesResult | None:
     store, cfg = ctx.store, ctx.config
-    pulled = ctx.results.pull
-    files = pulled.files if pulled is not None else None
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, files,
-                              store.mirror.line_items(), pulled.line_items if pulled is not None else None)
+    pulled = ctx.results.pull or PullResult()
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(),
+                              pulled.tables, store.mirror.line_items())
     # live events accepted by `segsync serve` are a source: their purchases count as transactions
     events_through = store.events.last_id()
     live = store.events.purchases(events_through)
@@ -90,10 +98,31 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
     feats = engine.features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
                             cfg.segmentation.attributes)
+    usage = _usage(ctx, feats.index, as_of, events_through, tables.keys)
+    if usage is not None:
+        feats = join_event_features(feats, usage.features(as_of))
     ctx.count("customers", len(feats))
     ctx.count("transactions", len(clean))
     log.info("features for %d customers as of %s", len(feats), as_of.date())
-    return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items)
+    return FeaturesResult(tables.customers, clean, feats, as_of, events_through, tables.line_items, usage)
+
+
+def _usage(ctx: CycleContext, customers: pd.Index, as_of: pd.Timestamp, through: int, keys: pd.DataFrame) -> Usage | None:
+    """Usage events of every source, coded for the features (None unless features.events is set)."""
+    cfg = ctx.config
+    if cfg.features.events is None:
+        return None
+    # every source's events: those read whole at the pull (files, sql), and those a CRM reads on demand
+    pulled = [ctx.results.pull.events if ctx.results.pull is not None else None, *crm_events(ctx.plugins().by_name, keys)]
+    usage = build_usage(cfg.features.events, frames_from(None, cfg.base_dir, ctx.store, through, pulled), customers,
+                        latest=plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")).latest)
+    if usage is not None and len(usage.rejected):
+        ctx.store.rejected.add(ctx.run_id, "features", "events", [
+            {"record_key": f"{r.customer_id}@{r.occurred_at}", "reason": r.reason} for r in usage.rejected.itertuples()])
+        ctx.count("rejected_rows", len(usage.rejected))
+    if usage is not None:
+        ctx.count("events", len(usage.log))
+    return usage
 
 
 def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -107,10 +136,9 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
 
 def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
-    for source in ("files", "salesforce", "hubspot", "sql", "events"):
-        ctx.store.rejected.resolve_step("features", source)
+    ctx.store.rejected.resolve_step("features")
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]
-    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).fillna("files").to_numpy())
+    rejected_tx = rejected_tx.assign(source=sources.reindex(rejected_tx["transaction_id"]).to_numpy())
     for source, group in rejected_tx.groupby("source"):
         ctx.store.rejected.add(ctx.run_id, "features", str(source), [
             {"record_key": r.transaction_id, "reason": r.reason, "payload": {"customer_id": r.customer_id}}
@@ -188,5 +216,5 @@ def score(ctx: CycleContext) -> ScoreResult | None:
     from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
-    scores = score_all(ctx, feats)
-    return ScoreResult(scores, save_insights(ctx, feats, scores))
+    scores, clv = score_all(ctx, feats)
+    return ScoreResult(scores, save_insights(ctx, feats, scores), clv)

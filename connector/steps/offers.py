@@ -1,7 +1,8 @@
 """Step `offers`: three products per customer, after `score` and before `assign`.
 
-It runs when the data has line items (a files source with a product column, a CRM source that
-pulls them), read the same way from every source (FeaturesResult.line_items). Every line item
+It runs when the data has line items (any source that provides them: a files source with a
+product column, a CRM that pulls them), read the same way from every source
+(FeaturesResult.line_items). Every line item
 is either used or quarantined with its reason (cancellations, no customer, fee codes, zero
 prices) as rejected rows of this step under its source, re-checked each run. The out-of-time table of methods,
 the chosen method and each segment's top offers are saved as the `offers` artifact, so
@@ -44,7 +45,7 @@ class OffersResult:
 def offer_params(cfg: OffersConfig) -> OfferParams:
     return OfferParams(
         method=cfg.method, mode=cfg.mode, label=cfg.write, horizon_days=cfg.horizon_days, evaluate=cfg.evaluate,
-        max_eval_customers=cfg.max_eval_customers, random_state=cfg.random_state,
+        max_eval_customers=cfg.max_eval_customers, random_state=cfg.random_state, n_jobs=cfg.n_jobs,
     )
 
 
@@ -89,14 +90,12 @@ def offers(ctx: CycleContext) -> OffersResult | None:
 def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:
     """Each run re-checks every line item: close the old open rejections, store the current ones
     under the source each line came from."""
-    sources = raw["source"].astype(str) if "source" in raw else pd.Series("files", index=raw.index)
-    for source in {"files", *sources.unique()}:
-        ctx.store.rejected.resolve_step("offers", source)
+    ctx.store.rejected.resolve_step("offers")
     if rejected.empty:
         return
-    of = sources.groupby(raw["transaction_id"].astype(str)).first()
-    rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).fillna("files").to_numpy())
-    for source, group in rejected.groupby("source"):
+    of = raw["source"].astype(str).groupby(raw["transaction_id"].astype(str)).first()
+    rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).to_numpy())
+    for source, group in rejected.groupby("source", dropna=False):
         ctx.store.rejected.add(ctx.run_id, "offers", str(source), [
             {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
             for r in group.itertuples(index=False)

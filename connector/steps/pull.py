@@ -1,23 +1,23 @@
-"""Step `pull`: stream each CRM's changed customers, transactions and line items into the local mirror.
+"""Step `pull`: every source's changed records into the local mirror, or its tables as read.
 
-Each page and the cursor after it are stored in one transaction (crm.sink.MirrorSink over
+A RecordSource (connector.crm.plugin) streams each entity it provides that the mirror holds:
+each page and the cursor after it are stored in one transaction (crm.sink.MirrorSink over
 Mirror.commit_page), so a crash or a stop mid-pull re-reads at most one page next run, and a
-quiet day reads nothing.
+quiet day reads nothing. A TableSource is read whole; its tables live in this step's result.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connector.crm.base import Cursor, LineItemSource, PullBatch, Sink
-from connector.crm.files import FilesReader
+from connector.crm.base import PullBatch
+from connector.crm.plugin import ENTITIES, PullContext, RecordSource
 from connector.crm.sink import MirrorSink
-from connector.crm.sql.plugin import SqlTables, pull_sql
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -27,36 +27,78 @@ log = logging.getLogger("segsync.pull")
 
 @dataclass(frozen=True)
 class PullResult:
-    """The files source's tables as read this run (customers, transactions), or None, and its
-    line items (raw canonical line_items) when it names a product column; events: canonical
-    events of sources.sql (customer_id, occurred_at, type, value, properties), or None. CRM and
-    SQL pulls of customers, transactions and line items land in the state store's mirror, not here."""
+    """tables: source name -> entity -> canonical table keyed by segsync's customer_id, as read
+    whole this run (a files source's tables, the events of sources.sql); what record sources
+    pull lands in the state store's mirror, not here."""
 
-    files: tuple[pd.DataFrame, pd.DataFrame] | None = None
-    line_items: pd.DataFrame | None = None
-    events: pd.DataFrame | None = None
+    tables: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
+
+    def table(self, entity: str) -> pd.DataFrame | None:
+        """Every source's `entity` table read this run, as one frame (None: no source read one)."""
+        frames = [t[entity] for t in self.tables.values() if entity in t]
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    @property
+    def events(self) -> pd.DataFrame | None:
+        """Canonical events read this run (customer_id, occurred_at, type, value, properties, source)."""
+        return self.table("events")
 
 
 def pull(ctx: CycleContext) -> PullResult:
-    for name, conn in ctx.connectors().items():
-        _pull_stream(ctx, name, "customers", conn.pull_customers)
-        _pull_stream(ctx, name, "transactions", conn.pull_transactions)
-        if isinstance(conn, LineItemSource):
-            _pull_stream(ctx, name, "line_items", conn.pull_line_items)
-    sql = pull_sql(ctx) if ctx.config.sources.sql is not None else SqlTables()
-    files = ctx.config.sources.files
-    if files is None:
-        return PullResult(events=sql.events)
-    customers, transactions, line_items = FilesReader(files, ctx.config.base_dir).read_all()
-    ctx.count("pulled_files_transactions", len(transactions))
-    if line_items is not None:
-        ctx.count("pulled_files_line_items", len(line_items))
-    log.info("files: %d transaction row(s) from %s", len(transactions), files.transactions)
-    return PullResult(files=(customers, transactions), line_items=line_items, events=sql.events)
+    plugins = ctx.plugins()
+    for source in plugins.record_sources():
+        for entity in [e for e in ENTITIES if e in source.provides and e in MirrorSink.STREAMS]:
+            _pull_stream(ctx, source, entity)
+    tables: dict[str, Mapping[str, pd.DataFrame]] = {}
+    for mirroring in plugins.mirroring_sources():
+        book = PullRejections(ctx, mirroring.name)
+        read = mirroring.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, book.reject, book.accept,
+                                               ctx.count, ctx.config.identity))
+        if read:
+            tables[mirroring.name] = read
+    for table_source in plugins.table_sources():
+        read = table_source.read_tables()
+        if not read:
+            continue
+        tables[table_source.name] = read
+        for entity, frame in read.items():
+            if entity != "customers":
+                ctx.count(f"pulled_{table_source.name}_{entity}", len(frame))
+        log.info("%s: %s", table_source.name, ", ".join(f"{len(f)} {e} row(s)" for e, f in read.items()))
+    return PullResult(tables)
 
 
-def _pull_stream(ctx: CycleContext, name: str, stream: str, fn: Callable[[Sink, Cursor | None], Cursor | None]) -> None:
-    """One stream of one source into the mirror, a page and its cursor at a time."""
+class PullRejections:
+    """Rows a source refuses at the pull, as rejected rows of this step: one open rejection per
+    row (a row read again replaces its own), closed once the row is read without a problem."""
+
+    def __init__(self, ctx: CycleContext, source: str) -> None:
+        self.ctx = ctx
+        self.source = source
+        open_rows = ctx.store.rejected.open()
+        mine = open_rows[(open_rows["step"] == "pull") & (open_rows["source"] == source)]
+        self.open: set[str] = set(mine["record_key"].dropna().astype(str))
+
+    def reject(self, _entity: str, rows: list[dict[str, Any]]) -> None:
+        keys = {str(r["record_key"]) for r in rows}
+        self._close(keys)
+        self.ctx.store.rejected.add(self.ctx.run_id, "pull", self.source, rows)
+        self.open |= keys
+
+    def accept(self, _entity: str, keys: list[str]) -> None:
+        self._close(set(keys))
+
+    def _close(self, keys: set[str]) -> None:
+        done = keys & self.open
+        if done:
+            self.ctx.store.rejected.resolve("pull", self.source, sorted(done))
+            self.open -= done
+
+
+def _pull_stream(ctx: CycleContext, source: RecordSource, stream: str) -> None:
+    name = source.name
     sink = MirrorSink(ctx.store.mirror, name, stream)
     since = sink.cursor()
 
@@ -64,8 +106,7 @@ def _pull_stream(ctx: CycleContext, name: str, stream: str, fn: Callable[[Sink, 
         sink(batch)
         ctx.check_stop()  # the page is stored: a stop here loses nothing
 
-    if fn(page, since) is None and since is None and not sink.rows:
-        return  # a stream the source's configuration leaves off (line items not asked for)
+    source.pull(stream, page, since)
     ctx.count(f"pulled_{name}_{stream}", sink.rows)
     if sink.deleted:
         ctx.count(f"deleted_{name}_{stream}", sink.deleted)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from connector.config.paths import refuse_overwrite
 from connector.crm.base import RecordResult, change_members
-from connector.crm.files import write_segments_csv
+from connector.crm.plugin import FieldDestination
 from connector.steps.plan import DestinationPlan
 
 if TYPE_CHECKING:
@@ -31,15 +31,18 @@ def push(ctx: CycleContext) -> None:
     planned = ctx.results.plan
     if planned is None:
         return
-    files = ctx.config.destinations.files
-    if files is not None:
+    plugins = ctx.plugins()
+    for whole in plugins.table_destinations():
+        output = whole.output()
+        if output is None:
+            continue
         table = planned.desired.drop(columns=["arms", "email"], errors="ignore")
-        refuse_overwrite(ctx.config, ctx.config.resolve(files.path), "destinations.files.path")
-        path = write_segments_csv(files, ctx.config.base_dir, table)
-        ctx.count("files_rows_written", len(table))
+        refuse_overwrite(ctx.config, ctx.config.resolve(output[1]), output[0])
+        path = whole.write_table(table)
+        ctx.count(f"{whole.name}_rows_written", len(table))
         log.info("wrote %d customers to %s", len(table), path)
     for dest, p in planned.destinations.items():
-        conn = ctx.connectors()[dest]
+        conn = plugins[dest]
         # this push re-sends every record the CRM has not confirmed: close the earlier refusals,
         # so a record refused again has one open row (today's reason), and one that left the
         # desired state (deleted in the CRM) does not stay open forever
@@ -49,7 +52,7 @@ def push(ctx: CycleContext) -> None:
         _push_lists(ctx, conn, p)
 
 
-def _provision(ctx: CycleContext, conn, p: DestinationPlan) -> None:
+def _provision(ctx: CycleContext, conn: FieldDestination, p: DestinationPlan) -> None:
     """Check (and create where allowed) the fields; once per distinct field spec."""
     digest = json.dumps([(s.key, s.type, list(s.options)) for s in p.specs], sort_keys=True)
     key = f"provisioned:{p.destination}"
@@ -61,7 +64,7 @@ def _provision(ctx: CycleContext, conn, p: DestinationPlan) -> None:
     ctx.store.set_meta(key, digest)
 
 
-def _push_fields(ctx: CycleContext, conn, p: DestinationPlan) -> None:
+def _push_fields(ctx: CycleContext, conn: FieldDestination, p: DestinationPlan) -> None:
     if not p.updates:
         return
     values = {u.record_id: u.values for u in p.updates}
@@ -95,7 +98,7 @@ def _push_fields(ctx: CycleContext, conn, p: DestinationPlan) -> None:
     flush()
 
 
-def _push_lists(ctx: CycleContext, conn, p: DestinationPlan) -> None:
+def _push_lists(ctx: CycleContext, conn: FieldDestination, p: DestinationPlan) -> None:
     for name in sorted(set(p.list_adds) | set(p.list_removes)):
         list_id = ctx.store.ledger.list_id(p.destination, name)
         if list_id is None:

@@ -22,12 +22,15 @@ from segmentation.scoring import ScoreParams, train_and_score
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
     from connector.steps.model import FeaturesResult
+    from segmentation.clv import ClvModel
 
 log = logging.getLogger("segsync.score")
 
 
-def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
-    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive."""
+def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, ClvModel | None]:
+    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive; and the
+    fitted CLV model (None when CLV is off or could not be fitted), which the snapshot carries
+    so `segsync serve` values a new customer with the same parameters."""
     cfg = ctx.config.scoring
     out = pd.DataFrame(index=feats.features.index)
     for target in cfg.targets:
@@ -35,13 +38,16 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> pd.DataFrame:
         if scores is not None:
             out = out.join(scores.set_index("customer_id"), how="left")
             ctx.count("scores", 1)
+    model = None
     if cfg.clv.enabled:
         try:
-            clv = ctx.engine().clv(feats.transactions, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            model, clv = ctx.engine().clv(feats.transactions, feats.as_of, cfg.clv.horizon_days,
+                                          cfg.clv.annual_discount_rate)
             out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
-    return out
+            model = None
+    return out, model
 
 
 def definition_hash(params: ScoreParams) -> str:
@@ -86,7 +92,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
                 trigger = f"the champion cannot score these features ({exc})"
                 log.info("score %s: %s; retraining", params.name, trigger)
     try:
-        result = train_and_score(feats.customers, feats.transactions, params, as_of)
+        result = train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
@@ -124,11 +130,16 @@ def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challe
     metric = ctx.config.tracking.promote_on
     models = {"challenger": challenger, "champion": champion}
     try:
-        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of)
+        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of, _usage(feats))
     except (KeyError, ValueError) as exc:  # the champion cannot score today's features: it cannot defend
         log.info("score %s: the champion cannot be judged (%s)", params.name, exc)
         return (None, None)
     return found["challenger"].get(metric), found["champion"].get(metric)
+
+
+def _usage(feats: FeaturesResult) -> tuple[Any, Any] | None:
+    """The event log and spec the score models add usage features from, at every cutoff."""
+    return (feats.usage.log, feats.usage.spec) if feats.usage is not None else None
 
 
 def _calibration(cal: pd.DataFrame, metrics: dict[str, Any]) -> list[list[float]]:

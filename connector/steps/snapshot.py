@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from connector.crm.registry import id_columns
 from connector.identity import email_key, normalise_email
 from connector.serve.snapshot import SnapshotTables, publish
 from connector.steps.model import SEGMENTATION
@@ -34,6 +35,7 @@ def publish_snapshot(ctx: CycleContext) -> None:
         score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
         events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
+        clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))
@@ -41,12 +43,12 @@ def publish_snapshot(ctx: CycleContext) -> None:
 
 
 def _customer_keys(ctx: CycleContext, customers: pd.DataFrame) -> pd.DataFrame:
-    """customer_id, salesforce_id, hubspot_id and the hashed email key (no email itself)."""
+    """customer_id, each source's record id column and the hashed email key (no email itself)."""
     ident = ctx.config.identity
     emails = customers["email"] if "email" in customers else pd.Series(None, index=customers.index, dtype=object)
     keys = [email_key(e) if e else None for e in (normalise_email(v, ident) for v in emails)]
     frame = pd.DataFrame({"customer_id": customers["customer_id"].astype(str), "email_key": keys})
-    for name in ("salesforce_id", "hubspot_id"):
+    for name in id_columns().values():
         frame[name] = customers[name] if name in customers else None
     return frame
 

@@ -180,7 +180,7 @@ def test_unemulated_objects_and_apis_answer_501(served):
     from hubspot.crm.pipelines import ApiException as PipelinesApiException
 
     with pytest.raises(ObjectsApiException) as exc:
-        client.crm.objects.basic_api.get_page("tickets")
+        client.crm.objects.basic_api.get_page("quotes")
     assert exc.value.status == 501 and '"category":"NOT_IMPLEMENTED"' in exc.value.body
     with pytest.raises(PipelinesApiException) as exc:
         client.crm.pipelines.pipelines_api.get_all("deals")

@@ -212,3 +212,18 @@ def test_bad_input_is_named():
         assign_arms(pd.DataFrame({"customer_id": ["a", "a"], "segment_id": ["s", "t"]}), spec(), NONE, None, AT)
     with pytest.raises(ValueError, match="missing columns \\['segment_id'\\]"):
         assign_arms(pd.DataFrame({"customer_id": ["a"]}), spec(), NONE, None, AT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([(0.5, 0.5), (0.2, 0.3, 0.5), (0.9, 0.1)]), st.sampled_from([1.0, 0.6]),
+       st.sampled_from([(), ("s1",)]), st.sampled_from([0.0, 0.1]))
+def test_assign_arm_for_one_customer_equals_assign_arms(weights, coverage, segments, share) -> None:  # type: ignore[no-untyped-def]
+    from experiments.assignment import assign_arm
+
+    s = spec(weights, coverage, segments)
+    holdout = HoldoutSpec(share=share) if share else None
+    people = customers(300)
+    batch = assign_arms(people, s, NONE, holdout, AT).set_index("customer_id")["arm"]
+    one = {c: assign_arm(c, seg, s, holdout, AT) for c, seg in zip(people["customer_id"], people["segment_id"], strict=True)}
+    assert {c: a for c, a in one.items() if a is not None} == batch.to_dict()
+    assert assign_arm("cust-1", "s1", spec(weights, coverage, segments, end="2026-02-01"), holdout, AT) is None  # not running

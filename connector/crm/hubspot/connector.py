@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pandas as pd
 
 from connector.config import HubSpotDestination, HubSpotSource
 from connector.crm.base import (
@@ -43,7 +44,9 @@ from connector.crm.hubspot.records import (
     line_item_records,
     transaction_records,
 )
+from connector.crm.hubspot.tickets import read_tickets
 from connector.crm.hubspot.writes import PropertyWriter
+from connector.crm.plugin import Accepts, WriteSpec, pull_entity
 
 log = logging.getLogger("segsync.hubspot")
 
@@ -60,6 +63,11 @@ class HubSpotConnector:
     """
 
     name = CRM
+    #: customers, transactions, outcomes, and line_items when the source config asks for them
+    provides: frozenset[str]
+    accepts = Accepts(fields=True, lists=True)
+    #: The customers column that holds this CRM's record ids.
+    id_column: str | None = "hubspot_id"
 
     def __init__(
         self,
@@ -73,6 +81,8 @@ class HubSpotConnector:
     ) -> None:
         self.source = source
         self.destination = destination
+        self.provides = frozenset({"customers", "transactions", "outcomes",
+                                   *(["line_items"] if source.line_items.enabled else [])})
         self.api = HubSpotApi(source, clock=clock, counter=counter, transport=transport, now=now)
         self.lists = ListManager(self.api)
         self._writer = PropertyWriter(self.api, destination) if destination is not None else None
@@ -90,6 +100,11 @@ class HubSpotConnector:
         return self.api.transport.counter
 
     # ------------------------------------------------------------------ pulls
+
+    def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        pulls = {"customers": self.pull_customers, "transactions": self.pull_transactions,
+                 "line_items": self.pull_line_items}
+        return pull_entity(self.name, {e: pulls[e] for e in self.provides if e in pulls}, entity, sink, since)
 
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         def rows(page: Page) -> tuple[list[CustomerRecord], list[str]]:
@@ -132,6 +147,14 @@ class HubSpotConnector:
 
         return self._pull(self._line_items, sink, since, rows)
 
+    def read_events(self) -> pd.DataFrame | None:
+        """Tickets as canonical events keyed by contact id (sources.hubspot.events), read whole;
+        None when not configured."""
+        if self.source.events is None:
+            return None
+        reader = ObjectReader(self.api, "tickets", ["subject", "createdate"], timedelta(0))
+        return read_tickets(reader, self.source.events)
+
     def _pull(self, reader: ObjectReader, sink: Sink, since: Cursor | None,
               rows: Callable[[Page], tuple[Sequence[Any], list[str]]]) -> Cursor | None:
         """Sink each page with its scan-in-progress cursor; after an incremental scan, the
@@ -155,6 +178,14 @@ class HubSpotConnector:
         return done
 
     # ------------------------------------------------------------------ writes
+
+    def write_spec(self) -> WriteSpec | None:
+        d = self.destination
+        if d is None:
+            return None
+        # by email: upsert on the contact's email as HubSpot holds it (the identity-normalised
+        # one may differ, strip_plus_tags, and would create a second contact)
+        return WriteSpec(dict(d.properties), "email" if d.match == "email" else "id", d.lists if d.lists.enabled else None)
 
     def _require_writer(self) -> PropertyWriter:
         if self._writer is None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 
 import httpx
+import pandas as pd
 
 from connector.config import SalesforceDestination, SalesforceSource
 from connector.crm.auth import Authenticator
@@ -23,6 +24,8 @@ from connector.crm.base import (
 from connector.crm.clock import Clock
 from connector.crm.counters import RequestCounter
 from connector.crm.errors import ConfigurationError
+from connector.crm.plugin import Accepts, WriteSpec, pull_entity
+from connector.crm.salesforce.activities import read_activities
 from connector.crm.salesforce.bulk import BulkJobs
 from connector.crm.salesforce.campaigns import CampaignLists
 from connector.crm.salesforce.client import SalesforceClient
@@ -44,6 +47,11 @@ class SalesforceConnector:
     """
 
     name = "salesforce"
+    #: customers, transactions, outcomes, and line_items when the source config asks for them
+    provides: frozenset[str]
+    accepts = Accepts(fields=True, lists=True)
+    #: The customers column that holds this CRM's record ids.
+    id_column: str | None = "salesforce_id"
 
     def __init__(
         self,
@@ -60,6 +68,9 @@ class SalesforceConnector:
     ) -> None:
         self.source = source
         self.destination = destination
+        self.provides = frozenset({"customers", "transactions", "outcomes",
+                                   *(["line_items"] if source.line_items.enabled else []),
+                                   *(["events"] if source.events is not None else [])})
         self.client = SalesforceClient(
             source, transport=transport, authenticator=authenticator, clock=clock, counter=counter, rng=rng, now=now
         )
@@ -85,6 +96,11 @@ class SalesforceConnector:
 
     # ------------------------------------------------------------------ pulls
 
+    def pull(self, entity: str, sink: Sink, since: Cursor | None = None) -> Cursor | None:
+        pulls = {"customers": self.pull_customers, "transactions": self.pull_transactions,
+                 "line_items": self.pull_line_items}
+        return pull_entity(self.name, {e: pulls[e] for e in self.provides if e in pulls}, entity, sink, since)
+
     def pull_customers(self, sink: Sink, since: Cursor | None = None) -> Cursor | None:
         return self._customers.pull(sink, since)
 
@@ -97,7 +113,22 @@ class SalesforceConnector:
             return None
         return self._line_items.pull(sink, since)
 
+    def read_events(self) -> pd.DataFrame | None:
+        """Tasks and Cases as canonical events keyed by Contact Id (sources.salesforce.events), read
+        whole; None when not configured."""
+        if self.source.events is None:
+            return None
+        return read_activities(self.client, self.source.events)
+
     # ------------------------------------------------------------------ writes
+
+    def write_spec(self) -> WriteSpec | None:
+        d = self.destination
+        if d is None:
+            return None
+        # by Id unless told to upsert on the External ID; either way segsync stamps its key there
+        fields = {**d.fields, "customer_id": d.external_id_field} if d.external_id_field else dict(d.fields)
+        return WriteSpec(fields, "customer_id" if d.match == "external_id" else "id", d.lists if d.lists.enabled else None)
 
     def provision(self, fields: Sequence[FieldSpec]) -> ProvisionReport:
         self._need_destination()

@@ -97,6 +97,11 @@ class Selection:
             stmt = stmt.where(or_(cur > ts, and_(cur == ts, self.key > after[1])))
         return stmt.order_by(cur, self.key)
 
+    @staticmethod
+    def clock() -> Select:
+        """The database's own time (the clock updated_at defaults use)."""
+        return select(func.current_timestamp())
+
     def cursor_of(self, key: str) -> Select:
         """The cursor value of the row with this key now (to tell a cursor that went backwards)."""
         return select(func.max(self.col(self.cfg.cursor_column or ""))).where(self.key == key)

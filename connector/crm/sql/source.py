@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +97,15 @@ class SqlSource:
         resumed = since.resumable(qkey) if since is not None else None
         mark = decode_mark(resumed.position) if resumed is not None else None
         after = mark or (None if base.full_sync and not base.id else (base.timestamp, base.id))
+        overlap = timedelta(seconds=sel.cfg.overlap_seconds)
+        started = None
+        if overlap:  # the hold-back counts from the scan's first start, on the database's clock (connector.cursor)
+            started = resumed.started_at if resumed is not None else as_utc(self._execute(conn, sel.clock(), sel).scalar())
         for page in self._pages(conn, sel, after, mark):
             if page.mark is not None:
                 mark = page.mark
-            sink(PullBatch(page.rows, page.deleted, base.scanning(qkey, encode_mark(*mark), None) if mark else base))
-        done = base.complete(mark)
+            sink(PullBatch(page.rows, page.deleted, base.scanning(qkey, encode_mark(*mark), started) if mark else base))
+        done = base.scanning(qkey, "", started).complete(mark, overlap)
         sink(PullBatch([], [], done))
         return done
 
@@ -148,8 +152,8 @@ class SqlSource:
             raise FatalError(
                 f"sources.sql.{sel.name}.cursor_column {sel.cfg.cursor_column} went backwards: row {base.id}, where "
                 f"the last pull stopped at {base.timestamp.isoformat()}, now has {now.isoformat()}; the table was "
-                "restored or the column rewritten, and reading on would skip rows. The cursor was not moved; reset "
-                "it to pull the entity again in full", crm=SOURCE)
+                "restored or the column rewritten, and reading on would skip rows. The cursor was not moved; "
+                f"`segsync resync CONFIG {SOURCE} {sel.name}` pulls the entity again in full", crm=SOURCE)
 
     def _report_null_cursors(self, conn: Connection, sel: Selection) -> None:
         keys = self._execute(conn, sel.null_cursors(NULL_CURSOR_SAMPLE), sel).scalars().all()

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from connector.engine.spark.features import utc
 from segmentation.btyd import BGNBD, GammaGamma
-from segmentation.clv import score_summary
+from segmentation.clv import ClvModel
 
 _SCORES = "customer_id string, clv double, p_alive double, expected_purchases double"
 
@@ -68,16 +68,19 @@ def fit_models(summary: DataFrame, penalizer: float = 0.0) -> tuple[BGNBD, Gamma
 def clv_scores(
     transactions: DataFrame, as_of: pd.Timestamp | str, horizon_days: int = 365,
     annual_discount_rate: float = 0.10, penalizer: float = 0.0,
-) -> tuple[DataFrame, BGNBD, GammaGamma]:
-    """(customer_id, clv, p_alive, expected_purchases per buyer; the fitted models), as
+) -> tuple[DataFrame, ClvModel]:
+    """(customer_id, clv, p_alive, expected_purchases per buyer; the fitted ClvModel), as
     `segmentation.clv.clv_scores` computes them, scored partition by partition."""
-    summary = purchase_summary(transactions, utc(as_of)).cache()
+    summary = purchase_summary(transactions, utc(as_of))
     bgnbd, spend = fit_models(summary, penalizer)
+    model = ClvModel.from_models(bgnbd, spend, horizon_days, annual_discount_rate)
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            frame = batch.set_index("customer_id")
-            yield score_summary(bgnbd, spend, frame, horizon_days, annual_discount_rate).astype(
-                {"clv": np.float64, "p_alive": np.float64})
+            x, tx, T = (batch[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+            clv, p_alive = model.value(x, tx, T, batch["monetary_value"].to_numpy(float))
+            expected = model.models()[0].conditional_expected_purchases(model.horizon_days, x, tx, T)
+            yield pd.DataFrame({"customer_id": batch["customer_id"].to_numpy(), "clv": clv, "p_alive": p_alive,
+                                "expected_purchases": np.asarray(expected, dtype=np.float64)})
 
-    return summary.mapInPandas(score, _SCORES), bgnbd, spend
+    return summary.mapInPandas(score, _SCORES), model

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from connector.config.engine import EngineConfig
+    from segmentation.clv import ClvModel
     from segmentation.scoring import ScoreModel
 
 
@@ -81,6 +82,6 @@ class SparkEngine:
         return scored.set_index("customer_id").loc[features.index.astype(str)].reset_index()
 
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
-            annual_discount_rate: float) -> pd.DataFrame:
-        frame, _, _ = clv_.clv_scores(self.frame(transactions), as_of, horizon_days, annual_discount_rate)
-        return frame.toPandas().sort_values("customer_id").reset_index(drop=True)
+            annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
+        frame, model = clv_.clv_scores(self.frame(transactions), as_of, horizon_days, annual_discount_rate)
+        return model, frame.toPandas().sort_values("customer_id").reset_index(drop=True)

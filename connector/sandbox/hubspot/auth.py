@@ -54,6 +54,12 @@ class TokenAuthority:
             self._expiry[token] = self.clock.monotonic() + self.token_seconds
         return token
 
+    def expire_all(self) -> None:
+        """Every OAuth access token issued so far expires now (as if its 30 minutes had passed)."""
+        with self._lock:
+            now = self.clock.monotonic()
+            self._expiry = {token: min(at, now) for token, at in self._expiry.items()}
+
     def is_live(self, token: str) -> bool:
         """An OAuth access token this portal issued that has not expired."""
         with self._lock:

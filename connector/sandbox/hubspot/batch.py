@@ -19,7 +19,8 @@ from connector.sandbox.hubspot.schema import format_ms
 from connector.sandbox.hubspot.store import Store
 
 MAX_INPUTS = 100
-_LABEL = {"contacts": "CONTACT", "deals": "DEAL", "companies": "COMPANY", "products": "PRODUCT", "line_items": "LINE_ITEM"}
+_LABEL = {"contacts": "CONTACT", "deals": "DEAL", "companies": "COMPANY", "products": "PRODUCT", "line_items": "LINE_ITEM",
+          "tickets": "TICKET"}
 
 
 class BatchApi:

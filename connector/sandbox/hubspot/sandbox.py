@@ -93,6 +93,10 @@ class HubSpotSandbox:
         """Dummy credentials: token (static service key), client_id, client_secret, refresh_token."""
         return self.auth.credentials
 
+    def expire_tokens(self) -> None:
+        """The OAuth access tokens issued so far expire now: the next call with one gets the 401."""
+        self.auth.expire_all()
+
     def calls(self, kind: str | None = None, status: int | None = None) -> int:
         """How many requests reached the portal, by route kind (e.g. "objects.batch.update")
         and/or status. Faults injected in front of the portal are in `faults.counts`."""

@@ -32,6 +32,7 @@ COMPUTED = {
     "deals": ("hs_object_id", "createdate", "hs_lastmodifieddate", "hs_is_closed_won", "hs_is_closed"),
     "products": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
     "line_items": ("hs_object_id", "createdate", "hs_lastmodifieddate", "amount"),
+    "tickets": ("hs_object_id", "createdate", "hs_lastmodifieddate"),
 }
 # Returned when a read names no properties (what the real API returns by default).
 DEFAULT_READ = {
@@ -42,6 +43,8 @@ DEFAULT_READ = {
     "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
     "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_product_id", "name",
                    "price", "quantity"),
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
+                "hs_ticket_priority", "subject"),
 }
 # Always returned with any explicit property list.
 ALWAYS_READ = {
@@ -50,15 +53,17 @@ ALWAYS_READ = {
     "deals": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "products": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
     "line_items": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "tickets": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 BUILTIN_GROUPS = {"contacts": ("contactinformation", "Contact information"),
                   "companies": ("companyinformation", "Company information"),
                   "deals": ("dealinformation", "Deal information"),
                   "products": ("productinformation", "Product information"),
-                  "line_items": ("lineiteminformation", "Line item information")}
+                  "line_items": ("lineiteminformation", "Line item information"),
+                  "tickets": ("ticketinformation", "Ticket information")}
 LAST_MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate",
                  "companies": "hs_lastmodifieddate", "products": "hs_lastmodifieddate",
-                 "line_items": "hs_lastmodifieddate"}
+                 "line_items": "hs_lastmodifieddate", "tickets": "hs_lastmodifieddate"}
 PRODUCT_TYPES = ("inventory", "non_inventory", "service")
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
                "decisionmakerboughtin", "contractsent", "closedwon", "closedlost")
@@ -139,6 +144,8 @@ def builtin_properties(object_type: str, created_at: str) -> dict[str, dict[str,
     ]
     if object_type in ("products", "line_items"):
         props = common + commerce_properties(object_type, created_at)
+    elif object_type == "tickets":
+        props = common + ticket_properties(created_at)
     elif object_type == "contacts":
         group = "contactinformation"
         props = common + [
@@ -184,6 +191,26 @@ def builtin_properties(object_type: str, created_at: str) -> dict[str, dict[str,
             d("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", group, read_only=True, created_at=created_at),
         ]
     return {p["name"]: p for p in props}
+
+
+def ticket_properties(created_at: str) -> list[dict[str, Any]]:
+    """Support tickets [HubSpot docs, Tickets API: default ticket properties]; the sandbox has the
+    default pipeline only ("0", stages 1-4: new, waiting on contact, waiting on us, closed)."""
+    group = BUILTIN_GROUPS["tickets"][0]
+
+    def d(name: str, label: str, type_: str, field_type: str, **kw: Any) -> dict[str, Any]:
+        return definition(name, label, type_, field_type, group, created_at=created_at, **kw)
+
+    return [
+        d("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+        d("subject", "Ticket name", "string", "text"),
+        d("content", "Ticket description", "string", "textarea"),
+        d("hs_pipeline", "Pipeline", "enumeration", "select", options=option_list(("0",))),
+        d("hs_pipeline_stage", "Ticket status", "enumeration", "select", options=option_list(("1", "2", "3", "4"))),
+        d("hs_ticket_priority", "Priority", "enumeration", "select", options=option_list(("LOW", "MEDIUM", "HIGH"))),
+        d("hs_ticket_category", "Category", "enumeration", "select",
+          options=option_list(("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY"))),
+    ]
 
 
 def commerce_properties(object_type: str, created_at: str) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ MAX_LIMIT, RESULT_CAP = 200, 10_000
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
 _QUERY_FIELDS = {"contacts": ("email", "firstname", "lastname", "phone", "company"), "deals": ("dealname",),
-                 "companies": ("name", "domain"), "products": ("name", "hs_sku"), "line_items": ("name", "hs_sku")}
+                 "companies": ("name", "domain"), "products": ("name", "hs_sku"), "line_items": ("name", "hs_sku"),
+                 "tickets": ("subject", "content")}
 Getter = Callable[[int, Record], Any]
 Predicate = Callable[[int, Record], bool]
 

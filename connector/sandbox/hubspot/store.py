@@ -18,24 +18,27 @@ from connector.sandbox.hubspot import schema
 from connector.sandbox.hubspot.records import ListRecord, Record, TouchLog
 from connector.sandbox.hubspot.schema import format_ms, to_ms
 
-OBJECT_TYPES = ("contacts", "deals", "companies", "products", "line_items")
+OBJECT_TYPES = ("contacts", "deals", "companies", "products", "line_items", "tickets")
 FIRST_ID = {"contacts": 100_001, "deals": 9_000_001, "companies": 5_000_001, "products": 2_000_001,
-            "line_items": 7_000_001}
-OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "companies": "0-2", "products": "0-7", "line_items": "0-8"}
+            "line_items": 7_000_001, "tickets": 3_000_001}
+OBJECT_TYPE_IDS = {"contacts": "0-1", "deals": "0-3", "companies": "0-2", "products": "0-7", "line_items": "0-8",
+                   "tickets": "0-5"}
 SINGULAR = {"contacts": "contact", "deals": "deal", "companies": "company", "products": "product",
-            "line_items": "line_item"}
+            "line_items": "line_item", "tickets": "ticket"}
 _ALIASES = {"contact": "contacts", "0-1": "contacts", "deal": "deals", "0-3": "deals",
             "company": "companies", "0-2": "companies", "product": "products", "0-7": "products",
-            "line_item": "line_items", "lineitem": "line_items", "lineitems": "line_items", "0-8": "line_items"}
+            "line_item": "line_items", "lineitem": "line_items", "lineitems": "line_items", "0-8": "line_items",
+            "ticket": "tickets", "0-5": "tickets"}
 # v4 unlabeled association type ids, HUBSPOT_DEFINED [HubSpot docs, Associations v4:
 # association type id values]: contact->deal 4, deal->contact 3, contact->company 279,
 # company->contact 280, deal->company 341, company->deal 342, deal->line item 19, line item->deal
-# 20. Products cannot be associated with anything: a product reaches a deal as a line item
+# 20, contact->ticket 15, ticket->contact 16. Products cannot be associated with anything: a product reaches a deal as a line item
 # (crm-apis.md, "Line items and products").
 ASSOCIATION_TYPE_IDS = {("contacts", "deals"): 4, ("deals", "contacts"): 3,
                         ("contacts", "companies"): 279, ("companies", "contacts"): 280,
                         ("deals", "companies"): 341, ("companies", "deals"): 342,
-                        ("deals", "line_items"): 19, ("line_items", "deals"): 20}
+                        ("deals", "line_items"): 19, ("line_items", "deals"): 20,
+                        ("contacts", "tickets"): 15, ("tickets", "contacts"): 16}
 FIRST_LABEL_TYPE_ID = 1_000  # user-defined label type ids are handed out from here
 
 

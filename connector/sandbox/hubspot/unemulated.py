@@ -12,10 +12,10 @@ from connector.sandbox.hubspot.routing import canonical_path
 
 # CRM objects every portal has [HubSpot docs, Understanding the CRM: object type ids].
 OBJECTS = frozenset({
-    "tickets", "quotes", "calls", "emails", "meetings", "notes",
+    "quotes", "calls", "emails", "meetings", "notes",
     "tasks", "communications", "postal_mail", "feedback_submissions", "goal_targets", "leads",
     "invoices", "orders", "carts", "discounts", "fees", "taxes", "payments", "subscriptions",
-    "users", "appointments", "courses", "listings", "services", "0-5", "0-14",
+    "users", "appointments", "courses", "listings", "services", "0-14",
     "0-48", "0-49", "0-47", "0-46", "0-27", "0-136"})
 _ROUTES = [re.compile(p) for p in (
     r"^/crm/v3/objects/[^/]+/(merge|gdpr-delete)$",

@@ -25,6 +25,8 @@ KEY_PREFIXES = {
     "Pricebook2": "01s",
     "PricebookEntry": "01u",
     "OpportunityLineItem": "00k",
+    "Task": "00T",
+    "Case": "500",
 }
 READ_ONLY_OBJECTS = ("User", "Organization")  # the API reads them; this sandbox never writes
 
@@ -160,6 +162,19 @@ def _product_fields() -> dict[str, list[Field]]:
     }
 
 
+def _activity_fields() -> dict[str, list[Field]]:
+    """Usage and support activity of a contact [SF object reference: Task, Case]: WhoId is
+    polymorphic (Contact or Lead) in a real org; here it looks up Contacts only."""
+    return {
+        "Task": [_ref("WhoId", "Contact", "Tasks"), Field("Subject", length=255), Field("Type", "picklist", length=40),
+                 Field("TaskSubtype", "picklist", length=40), Field("Status", "picklist", length=40),
+                 Field("ActivityDate", "date"), Field("Description", "textarea", length=32000)],
+        "Case": [_ref("ContactId", "Contact", "Cases"), Field("Subject", length=255), Field("Status", "picklist", length=40),
+                 Field("Origin", "picklist", length=40), Field("Type", "picklist", length=40),
+                 Field("Priority", "picklist", length=40)],
+    }
+
+
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
           "Negotiation/Review", "Closed Won", "Closed Lost")
 
@@ -231,6 +246,7 @@ def _standard_fields() -> dict[str, list[Field]]:
             # Campaigns (reference crm-apis.md §A7 [29]; SalesforceSandbox.set_marketing_user).
             Field("UserPermissionsMarketingUser", "boolean"))],
         **_product_fields(),
+        **_activity_fields(),
         "Organization": [_ro(f) for f in (
             Field("Name", length=80), Field("IsSandbox", "boolean"),
             Field("OrganizationType", "picklist", length=255), Field("InstanceName", length=5),

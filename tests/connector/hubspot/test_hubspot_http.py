@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from connector.config import HttpConfig, HubSpotAuth, HubSpotDestination, HubSpotSource
 from connector.crm.base import Cursor, FieldSpec, FieldUpdate
-from connector.crm.errors import AuthenticationError, FatalError, QuotaExceededError
+from connector.crm.errors import AuthenticationError, FatalError
 
 OBJ = "/crm/objects/2026-03"
 BASE = "https://api.hubapi.com"
@@ -222,15 +222,6 @@ def test_429_without_retry_after_waits_the_ten_second_window(make_connector, clo
     assert res.ok and route.call_count == 2
     assert 10.0 in clock.sleeps
     assert conn.counter.total(kind="contacts_batch_update", status="429") == 1
-
-
-def test_429_daily_stops_cleanly_without_retrying(make_connector):
-    conn = make_connector(destination=HubSpotDestination())
-    with respx.mock(base_url=BASE) as mock:
-        route = mock.post(f"{OBJ}/contacts/batch/update").respond(429, json={"status": "error", "message": "daily", "policyName": "DAILY", "correlationId": "q"})
-        with pytest.raises(QuotaExceededError, match="DAILY"):
-            list(conn.push_updates([FieldUpdate("1", {"arm": "a"})]))
-    assert route.call_count == 1
 
 
 def test_daily_budget_read_from_headers(make_connector):

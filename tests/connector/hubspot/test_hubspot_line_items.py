@@ -70,8 +70,8 @@ def test_line_items_carry_the_product_and_their_deal(hs, tmp_path):
     for stream, pull in (("customers", conn.pull_customers), ("transactions", conn.pull_transactions),
                          ("line_items", conn.pull_line_items)):
         pull(MirrorSink(store.mirror, "hubspot", stream))
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                              store.mirror.line_items())
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                              mirror_line_items=store.mirror.line_items())
     items = tables.line_items
     assert items is not None
     # the open deal's line is not a purchase; the won deal's lines take its contact and close date

@@ -70,8 +70,8 @@ def test_line_items_come_with_product_code_name_family_and_their_opportunity(tmp
     for stream, pull in (("customers", conn.pull_customers), ("transactions", conn.pull_transactions),
                          ("line_items", conn.pull_line_items)):
         pull(MirrorSink(store.mirror, "salesforce", stream))
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                              store.mirror.line_items())
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                              mirror_line_items=store.mirror.line_items())
     items = tables.line_items
     assert items is not None
     # the lost opportunity's line is not a purchase; the won one's lines take its customer and date
@@ -142,8 +142,8 @@ def test_lines_of_an_opportunity_won_later_count_without_being_touched(tmp_path)
         conn.pull_customers(sinks["customers"], sinks["customers"].cursor())
         conn.pull_transactions(sinks["transactions"], sinks["transactions"].cursor())
         conn.pull_line_items(sinks["line_items"], sinks["line_items"].cursor())
-        t = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                             store.mirror.line_items())
+        t = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                             mirror_line_items=store.mirror.line_items())
         return 0 if t.line_items is None else len(t.line_items)
 
     assert run() == 0  # an open opportunity's lines are not purchases
@@ -167,3 +167,23 @@ def test_line_items_are_not_pulled_unless_asked_and_need_opportunities():
     assert conn.counter.total() == 0
     with pytest.raises(ValueError, match="line_items: OpportunityLineItem belongs to Opportunity"):
         make_connector(sb, line_items={"enabled": True}, transactions={"object": "Order"})
+
+
+def test_a_large_pull_goes_through_bulk_with_the_product_columns():
+    sb = make_sandbox()
+    entries = catalog(sb)
+    contact = sb.store.insert("Contact", [{"LastName": "Buyer", "Email": "buyer@example.com"}])[0]
+    opp = order(sb, contact)
+    ids = lines(sb, opp, entries["MUG-1"], 150, quantity=3) + lines(sb, opp, entries["VASE"], 150)
+    sb.clock.advance(seconds=1)
+    conn = make_connector(sb, bulk_query_threshold=100, **LINES)
+    sink = ListSink()
+    done = conn.pull_line_items(sink)
+    assert conn.counter.total(kind="bulk_query") == 1  # the first REST page, then one Bulk job
+    got = {r.line_item_id: r for r in sink.rows}
+    assert sorted(got) == sorted(ids) and len(sink.rows) == 300
+    # Bulk CSV rows are flat strings ("Product2.Name"): the same records as from REST
+    mug, vase = got[ids[0]], got[ids[-1]]
+    assert (mug.product_id, mug.product_name, mug.category, mug.quantity, mug.unit_price) == ("MUG-1", "Mug", "Kitchen", 3.0, 8.0)
+    assert (vase.product_id, vase.product_name, vase.category) == (entries["vase_product"], "Vase", None)
+    assert done is not None and done.id == max(ids)

@@ -219,23 +219,6 @@ def test_quota_share_stops_before_the_limit():
     assert conn.client.clock.sleeps == []
 
 
-def test_request_limit_exceeded_403_stops_without_retry():
-    sb = make_sandbox(daily_api_limit=50)
-    seed_contacts(sb, 1200)
-    conn = make_connector(sb, quota_stop_share=1.0)
-    sink = ListSink()
-
-    def other_integration_spends_the_rest(batch):
-        sink(batch)
-        sb.limits.use(100)
-
-    with pytest.raises(QuotaExceededError) as err:
-        conn.pull_customers(other_integration_spends_the_rest)
-    assert (err.value.code, err.value.status) == ("REQUEST_LIMIT_EXCEEDED", 403)
-    assert conn.counter.total(kind="query") == 2 and conn.counter.total(status="403") == 1
-    assert len(sink.batches) == 1 and conn.client.clock.sleeps == []
-
-
 @pytest.mark.parametrize(("threshold", "kind"), [(0, "bulk_ingest"), (4, "bulk_ingest"), (5, "collections_upsert")])
 def test_bulk_threshold_boundary_and_no_update_is_lost(threshold, kind):
     sb = make_sandbox()

@@ -120,6 +120,7 @@ def open_api(shop: Shop, *, rate: float = 1000.0, burst: int = 1000, max_body: i
     app = create_app(service, KeyRing(store, refresh_seconds=0.0), limiter, ServeMetrics(), max_body)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, service, store, limiter, clock)
+    service.close()
     store.close()
 
 

@@ -205,3 +205,51 @@ def test_snapshot_has_no_email_or_secret(shop: Shop) -> None:
     folder = cfg.snapshot_dir()
     snap = Snapshot.load(folder / (folder / "CURRENT").read_text())
     assert not any("@" in str(v) for name, col in snap.columns.items() if col.dtype.kind == "U" for v in col[:50])
+
+
+def test_the_hot_path_answers_look_ups_as_the_fastapi_route_would(api: Api) -> None:
+    from starlette.testclient import TestClient
+
+    hot = api.client.app.app  # type: ignore[attr-defined]  # Guard -> HotPath -> FastAPI
+    fastapi_app = hot.app
+    calls: list[str] = []
+
+    async def counting(scope, receive, send):  # type: ignore[no-untyped-def]
+        calls.append(scope["path"])
+        await fastapi_app(scope, receive, send)
+
+    hot.app = counting
+    snap = api.service.loaded().snapshot
+    h = api.headers("read")
+    with TestClient(fastapi_app) as plain:
+        for cid in snap.ids[:30:3]:
+            fast, slow = api.client.get(f"/v1/customers/{cid}", headers=h), plain.get(f"/v1/customers/{cid}", headers=h)
+            assert fast.status_code == slow.status_code == 200
+            assert fast.content == slow.content and fast.headers["x-snapshot-version"] == slow.headers["x-snapshot-version"]
+            assert fast.headers["content-type"] == slow.headers["content-type"]
+        assert api.client.get("/v1/ping", headers=h).json() == plain.get("/v1/ping", headers=h).json() == {"ok": True}
+    assert calls == []  # every one of those was answered in front of FastAPI
+    # anything else goes on to FastAPI, which answers it as before
+    assert api.client.get("/v1/customers/nobody", headers=h).status_code == 404
+    assert api.client.get(f"/v1/customers/{snap.ids[0]}", headers=api.headers("events")).status_code == 403
+    assert api.client.get(f"/v1/customers/{snap.ids[0]}?by=nonsense", headers=h).status_code == 422
+    assert api.client.get(f"/v1/customers/{'x' * 300}", headers=h).status_code == 422
+    assert calls == ["/v1/customers/nobody", f"/v1/customers/{snap.ids[0]}", f"/v1/customers/{snap.ids[0]}", f"/v1/customers/{'x' * 300}"]
+    metrics = api.client.get("/metrics").text
+    assert 'segsync_serve_requests_total{code="200",method="GET",route="/v1/customers/{key}"} 10.0' in metrics
+
+
+def test_a_look_up_handed_on_is_charged_one_token(shop: Shop) -> None:
+    for api in open_api(shop, rate=1.0, burst=3):
+        h = api.headers("read")
+        assert [api.client.get("/v1/customers/nobody", headers=h).status_code for _ in range(4)] == [404, 404, 404, 429]
+
+
+def test_metrics_count_the_journals_group_commits(api: Api) -> None:
+    assert "segsync_serve_journal_commits 0.0" in api.client.get("/metrics").text  # nothing written yet
+    h = api.headers("events")
+    event = {"customer_id": "someone", "type": "view", "occurred_at": "2026-02-01T10:00:00Z"}
+    for _ in range(3):
+        assert api.client.post("/v1/events", json={"events": [event]}, headers=h).status_code == 202
+    metrics = api.client.get("/metrics").text
+    assert "segsync_serve_journal_commits 3.0" in metrics and "segsync_serve_journal_writes 3.0" in metrics

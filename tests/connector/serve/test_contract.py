@@ -35,6 +35,7 @@ def contract_app(shop: Shop) -> Iterator[tuple[object, str]]:
     service.reload()
     token = store.api_keys.create(frozenset({"read", "score", "events"}), name="contract")[1]
     yield create_app(service, KeyRing(store, 0.0), RateLimiter(1e9, 10**9), ServeMetrics()), token
+    service.close()
     store.close()
 
 

@@ -38,11 +38,12 @@ class PostgresServer:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="segsync-pg-"))
+        self.as_user = "postgres" if os.geteuid() == 0 else None
+        # as root, the postgres user must reach the folder: /tmp is open to all, a root-only TMPDIR may not be
+        self.root = Path(tempfile.mkdtemp(prefix="segsync-pg-", dir="/tmp" if self.as_user else None))
         self.data = self.root / "data"
         self.password = secrets.token_urlsafe(18)
         self.port = free_port()
-        self.as_user = "postgres" if os.geteuid() == 0 else None
 
     def _run(self, *args: str) -> None:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]

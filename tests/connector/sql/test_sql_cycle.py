@@ -16,9 +16,11 @@ import pytest
 from connector.config import IdentityConfig
 from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.errors import RetriableError
+from connector.crm.plugin import PullContext
 from connector.crm.sql import SqlSource, pull_into_mirror, read_events
-from connector.crm.sql.plugin import pull_sql
+from connector.crm.sql.plugin import SqlPlugin
 from connector.state.store import StateStore
+from connector.steps.pull import PullRejections
 from tests.connector.sql.conftest import Warehouse
 from tests.connector.sql.postgres import PostgresServer
 
@@ -39,6 +41,14 @@ def cycle(cfg: SqlSourceConfig, store: StateStore, run_id: int) -> Any:
     ctx = SimpleNamespace(config=config, store=store, run_id=run_id, check_stop=lambda: None,
                           count=lambda k, n=1: counts.__setitem__(k, counts.get(k, 0) + n), counts=counts)
     return ctx
+
+
+def pull_sql(ctx: Any) -> Any:
+    """What the pull step does with the SQL plugin (connector.steps.pull)."""
+    book = PullRejections(ctx, "sql")
+    plugin = SqlPlugin(ctx.config.sources.sql, ctx.config.base_dir)
+    return plugin.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, book.reject, book.accept, ctx.count,
+                                        ctx.config.identity))
 
 
 def test_pull_rejections_are_kept_once_and_closed_when_the_row_is_fixed(warehouse: Warehouse,

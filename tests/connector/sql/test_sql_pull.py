@@ -201,8 +201,8 @@ def test_line_items_are_mirrored_incrementally_and_join_their_purchase(warehouse
     mirrored = store.mirror.line_items("sql").set_index("source_id")
     assert mirrored.loc["10", ["transaction_source_id", "product_id", "quantity", "unit_price"]].tolist() == [
         "1", "A", "2.0", "3.5"]
-    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), None,
-                              store.mirror.line_items())
+    tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), IdentityConfig(), {},
+                              mirror_line_items=store.mirror.line_items())
     assert tables.line_items is not None
     joined = tables.line_items.set_index("product_id")
     assert sorted(joined.index) == ["A", "B"]  # line 12's purchase 9 is not in the mirror: never a purchase
@@ -212,3 +212,24 @@ def test_line_items_are_mirrored_incrementally_and_join_their_purchase(warehouse
     with SqlSource(cfg, Path(".")) as source:
         assert pull_into_mirror(source, store.mirror, T0).rows["line_items"] == 1
     assert store.mirror.line_items("sql").set_index("source_id").loc["11", "quantity"] == "5.0"
+
+
+@pytest.mark.parametrize("overlap", [0, 600])
+def test_overlap_reads_rows_committed_late_with_an_older_cursor(warehouse: Warehouse, store: StateStore,
+                                                                overlap: int) -> None:
+    """updated_at = now() is taken when a transaction starts: a long one commits after a pull has passed its
+    timestamp. With overlap_seconds the next pull re-reads that window (by the database's clock) and finds it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    warehouse.run(ORDERS)
+    warehouse.run(INSERT, [order(i, now - timedelta(seconds=60)) for i in (1, 2)])
+    cfg = warehouse.config(**tx_config(warehouse, overlap_seconds=overlap))
+    mirror_pull(cfg, store, now)
+    cursor = store.mirror.cursor("sql", "transactions")
+    assert cursor is not None and cursor.scan is None
+    if overlap:  # held back to the scan's start minus the overlap, on the database's clock
+        assert now - timedelta(seconds=overlap + 5) < cursor.timestamp <= now - timedelta(seconds=overlap) + timedelta(seconds=5)
+    else:
+        assert cursor == Cursor(now - timedelta(seconds=60), "2")
+    warehouse.run(INSERT, [order(3, now - timedelta(seconds=120))])  # committed late, stamped before the others
+    mirror_pull(cfg, store, now)
+    assert ("3" in live(store)) is bool(overlap)
