@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config")
     run.add_argument("--dry-run", action="store_true", help="the whole pipeline, but nothing is written to any CRM")
     sub.add_parser("daemon", help="run cycles on the config's schedule until SIGTERM/SIGINT").add_argument("config")
+    resync = sub.add_parser("resync", help="forget a source's pull cursors: its next pull reads everything again")
+    resync.add_argument("config")
+    resync.add_argument("source", help="the source's name under sources: (salesforce, hubspot, sql)")
+    resync.add_argument("entity", nargs="?", help="one entity (customers, transactions, line_items); all when left out")
     status = sub.add_parser("status", help="the last runs and open rejected rows")
     status.add_argument("config")
     status.add_argument("-n", type=int, default=10, help="how many runs to show")
@@ -146,6 +150,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from connector.daemon import Daemon
 
         return Daemon(_load(args)).run()
+    if cmd == "resync":
+        return _resync(_load(args), args.source, args.entity)
     if cmd == "status":
         return _status(_load(args), args.n, verbose=args.verbose, as_json=args.json)
     if cmd == "report":
@@ -187,8 +193,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _summary(cfg: Config) -> str:
-    sources = [n for n in ("salesforce", "hubspot", "files", "sql") if getattr(cfg.sources, n) is not None]
-    dests = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.destinations, n) is not None]
+    from connector.crm.registry import registered, settings
+
+    sources = [n for n in registered() if settings(cfg.sources, n) is not None]
+    dests = [n for n in registered() if settings(cfg.destinations, n) is not None]
     return (
         f"sources: {', '.join(sources) or 'none'}; destinations: {', '.join(dests) or 'none'}; "
         f"segmentation: {cfg.segmentation.method}; experiments: {len(cfg.experiments.items)}"
@@ -218,6 +226,21 @@ def _run_once(cfg: Config, *, dry_run: bool, plan_only: bool = False) -> int:
     if result.status == "succeeded" and not result.counts.get("customers"):
         print("nothing was segmented: no usable purchases; outputs keep what the last run wrote (see the log)")
     return {"succeeded": EXIT_OK, "quota_stopped": EXIT_QUOTA, "interrupted": EXIT_OK}.get(result.status, EXIT_FAILED)
+
+
+def _resync(cfg: Config, source: str, entity: str | None) -> int:
+    """Forget the cursors (a full pull next run; the mirror keeps its rows and the upsert absorbs the re-read)."""
+    state_path = cfg.resolve(cfg.state.path)
+    with StateLock(state_path), StateStore(state_path, redact=secret_values(cfg)) as store:
+        had = store.query("SELECT stream FROM cursors WHERE source = ?", (source,))
+        streams = sorted(r["stream"] for r in had if entity is None or r["stream"] in (entity, f"{entity}:keys"))
+        if not streams:
+            print(f"segsync: no pull cursor of {source}{' ' + entity if entity else ''} in {state_path}", file=sys.stderr)
+            return EXIT_CONFIG
+        for stream in streams:
+            store.mirror.reset_cursor(source, stream)
+    print(f"{source}: forgot the cursor(s) of {', '.join(streams)}; the next run pulls them in full")
+    return EXIT_OK
 
 
 def _apikey(cfg: Config, args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from connector.crm.registry import Plugins
+    from connector.engine import Engine
     from connector.lifecycle import ModelRegistry
     from connector.steps.experiment import AssignResult, MeasureResult
     from connector.steps.model import FeaturesResult, ScoreResult, SegmentResult
@@ -97,6 +98,7 @@ class CycleContext:
     connector_factory: Callable[[Config], dict[str, Any]] | None = None
     _plugins: Plugins | None = None
     _registry: ModelRegistry | None = None
+    _engine: Engine | None = None
 
     def registry(self) -> ModelRegistry:
         """The model registry (versions, champion/challenger, the configured tracker), opened once."""
@@ -106,6 +108,14 @@ class CycleContext:
             self._registry = open_registry(self.store.models, self.config.tracking,
                                            state_path=self.config.resolve(self.config.state.path))
         return self._registry
+
+    def engine(self) -> Engine:
+        """Where features, segmentation, scoring and CLV compute (`engine:`), opened once."""
+        if self._engine is None:
+            from connector.engine import open_engine
+
+            self._engine = open_engine(self.config.engine)
+        return self._engine
 
     def plugins(self) -> Plugins:
         """The configured sources and destinations (connector.crm.registry), opened once per cycle."""

@@ -92,14 +92,24 @@ class BGNBD:
         return ll, grad
 
     def fit(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BGNBD:
+        """Fit on one row per customer (x, t_x, T)."""
         x, tx, T_ = (_as_float(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T")))
         if not (len(x) == len(tx) == len(T_)) or len(x) == 0:
             raise ValueError("frequency, recency and T must be non-empty and of equal length")
-        if np.any(tx > T_ + 1e-9) or np.any((x > 0) & (tx <= 0)):
-            raise ValueError("recency must lie in (0, T] for repeat buyers")
         # Identical (x, t_x, T) rows share a likelihood term: fit on the unique rows, weighted.
         rows, counts = np.unique(np.column_stack([x, tx, T_]), axis=0, return_counts=True)
-        ux, utx, uT, w = rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(float)
+        return self.fit_counts(rows[:, 0], rows[:, 1], rows[:, 2], counts)
+
+    def fit_counts(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, counts: ArrayLike) -> BGNBD:
+        """Fit on sufficient statistics: each row a distinct (x, t_x, T) and ``counts`` the number
+        of customers who share it. The likelihood is the count-weighted sum of the rows' terms, so
+        this equals ``fit`` on the customers themselves (a cluster engine aggregates the counts)."""
+        ux, utx, uT, w = (_as_float(v, n) for v, n in
+                          ((frequency, "frequency"), (recency, "recency"), (T, "T"), (counts, "counts")))
+        if not (len(ux) == len(utx) == len(uT) == len(w)) or len(ux) == 0:
+            raise ValueError("frequency, recency, T and counts must be non-empty and of equal length")
+        if np.any(utx > uT + 1e-9) or np.any((ux > 0) & (utx <= 0)):
+            raise ValueError("recency must lie in (0, T] for repeat buyers")
         pen = self.penalizer
 
         def neg_ll(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -108,11 +118,12 @@ class BGNBD:
             value = -ll + pen * np.sum(theta**2)
             return value, (-grad + 2 * pen * theta) * theta
 
-        x0 = np.log([1.0, max(float(np.mean(T_)), 1e-3), 1.0, 1.0])
+        mean_T = float(np.sum(w * uT) / max(float(np.sum(w)), 1e-12))
+        x0 = np.log([1.0, max(mean_T, 1e-3), 1.0, 1.0])
         theta = np.exp(_maximise(neg_ll, x0, self.tol, self.max_iter))
         self.params_ = dict(zip(("r", "alpha", "a", "b"), (float(v) for v in theta), strict=True))
         self.log_likelihood_ = self._log_likelihood(theta, ux, utx, uT, w)[0]
-        self.n_customers_ = int(len(x))
+        self.n_customers_ = int(round(float(np.sum(w))))
         return self
 
     # -- predictions --------------------------------------------------------------------
@@ -189,7 +200,7 @@ class GammaGamma:
         self.max_iter = max_iter
 
     @staticmethod
-    def _log_likelihood(theta, x, z) -> tuple[float, np.ndarray]:
+    def _log_likelihood(theta, x, z, w=1.0) -> tuple[float, np.ndarray]:
         p, q, g = theta
         px = p * x
         ll = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(g)
@@ -197,31 +208,42 @@ class GammaGamma:
         d_p = x * (special.digamma(px + q) - special.digamma(px) + np.log(z) + np.log(x) - np.log(g + x * z))
         d_q = special.digamma(px + q) - special.digamma(q) + np.log(g) - np.log(g + x * z)
         d_g = q / g - (px + q) / (g + x * z)
-        return float(np.sum(ll)), np.array([np.sum(d_p), np.sum(d_q), np.sum(d_g)])
+        return float(np.sum(w * ll)), np.array([np.sum(w * d_p), np.sum(w * d_q), np.sum(w * d_g)])
 
     def fit(self, frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGamma:
         """Fit on the rows with frequency > 0; rows with frequency 0 carry no spend and are skipped."""
         x, z = _as_float(frequency, "frequency"), _as_float(monetary_value, "monetary_value")
         if len(x) != len(z):
             raise ValueError("frequency and monetary_value must have equal length")
-        keep = x > 0
+        return self.fit_counts(x, z, np.ones(len(x)))
+
+    def fit_counts(self, frequency: ArrayLike, monetary_value: ArrayLike, counts: ArrayLike) -> GammaGamma:
+        """Fit on sufficient statistics: each row a distinct (x, zbar) pair and ``counts`` the
+        customers who share it (the likelihood is count-weighted, so this equals ``fit`` on the
+        customers). Spend is continuous, so pairs are only as few as amounts repeat; rows with
+        x = 0 are skipped."""
+        x, z, w = (_as_float(v, n) for v, n in
+                   ((frequency, "frequency"), (monetary_value, "monetary_value"), (counts, "counts")))
+        if not len(x) == len(z) == len(w):
+            raise ValueError("frequency, monetary_value and counts must have equal length")
+        keep = (x > 0) & (w > 0)
         if np.any(keep & (z <= 0)):
             raise ValueError("monetary_value must be > 0 for every customer with frequency > 0")
-        x, z = x[keep], z[keep]
-        if len(x) < 3:
+        x, z, w = x[keep], z[keep], w[keep]
+        if float(np.sum(w)) < 3:
             raise ValueError("Gamma-Gamma needs at least 3 customers with repeat purchases")
         pen = self.penalizer
 
         def neg_ll(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
             theta = np.exp(log_theta)
-            ll, grad = self._log_likelihood(theta, x, z)
+            ll, grad = self._log_likelihood(theta, x, z, w)
             return -ll + pen * np.sum(theta**2), (-grad + 2 * pen * theta) * theta
 
-        x0 = np.log([1.0, 2.0, max(float(np.mean(z)), 1e-3)])
+        x0 = np.log([1.0, 2.0, max(float(np.sum(w * z) / np.sum(w)), 1e-3)])
         theta = np.exp(_maximise(neg_ll, x0, self.tol, self.max_iter))
         self.params_ = dict(zip(("p", "q", "gamma"), (float(v) for v in theta), strict=True))
-        self.log_likelihood_ = self._log_likelihood(theta, x, z)[0]
-        self.n_customers_ = int(len(x))
+        self.log_likelihood_ = self._log_likelihood(theta, x, z, w)[0]
+        self.n_customers_ = int(round(float(np.sum(w))))
         return self
 
     def conditional_expected_average_profit(

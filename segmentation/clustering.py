@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
-from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MiniBatchKMeans
+from sklearn.cluster import DBSCAN, HDBSCAN, BisectingKMeans, KMeans, MiniBatchKMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
-METHODS = ("kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "hierarchical")
+METHODS = ("kmeans", "minibatch_kmeans", "bisecting_kmeans", "gmm", "dbscan", "hdbscan", "hierarchical")
 NOISE = -1
 # Ward needs the full pairwise distance matrix: 4,000 rows is 64 MB, 20,000 would be 1.6 GB.
 _WARD_MAX_ROWS = 4_000
@@ -133,6 +133,15 @@ class ClusterModel:
         self.estimator_ = estimator.fit(X)
         self.labels_ = self.estimator_.predict(X).astype("int64")
         self.centers_ = self.estimator_.cluster_centers_
+
+    def _fit_bisecting_kmeans(self, X: np.ndarray) -> None:
+        """Divisive k-means (split the largest cluster in two until k): stable top-level splits;
+        the Spark engine fits the same family with pyspark.ml. Rows go to the nearest leaf centre."""
+        make = lambda k: BisectingKMeans(k, n_init=3, random_state=self.random_state)  # noqa: E731
+        k, seed = self._choose_k(X, make)
+        self.estimator_ = seed or make(k).fit(X[self.sample_])
+        self.centers_ = self.estimator_.cluster_centers_
+        self.labels_ = nearest_center(X, self.centers_)
 
     def _minibatch(self, k: int) -> MiniBatchKMeans:
         return MiniBatchKMeans(k, batch_size=4096, n_init=3, random_state=self.random_state)

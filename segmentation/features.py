@@ -26,6 +26,7 @@ BEHAVIOUR_COLUMNS = (
     "ipt_mean_days",
 )
 _DAY = pd.Timedelta(days=1)
+DUPLICATE_REASON = "duplicate transaction_id"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,25 @@ def _parse_amounts(values: pd.Series) -> pd.Series:
 
 def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series, plausible: Plausible) -> pd.Series:
     """First reason per row (None when the row is fine); text is built only for bad rows."""
+    reason = row_reasons(frame, when, amount, plausible)
+    # Duplicates are judged among rows that passed the other checks: the first one is kept.
+    ok = reason.isna().to_numpy()
+    dup = np.zeros(len(frame), dtype=bool)
+    dup[ok] = frame.loc[ok, "transaction_id"].astype(str).duplicated(keep="first").to_numpy()
+    if dup.any():
+        reason[dup] = DUPLICATE_REASON
+    return reason
+
+
+def parse_transaction_values(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(occurred_at as UTC datetimes, amount as float) of raw canonical rows; NaT/NaN where unparseable."""
+    return _parse_dates(frame["occurred_at"]), _parse_amounts(frame["amount"])
+
+
+def row_reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series, plausible: Plausible) -> pd.Series:
+    """The checks that look at one row only (everything but duplicates): the first reason per
+    row, None when the row is fine. A cluster engine runs them on each partition as they are.
+    ``when`` and ``amount`` come from ``parse_transaction_values``."""
     reason = pd.Series(None, index=frame.index, dtype=object)
     raw_amount, raw_when = frame["amount"], frame["occurred_at"]
     checks = [
@@ -111,12 +131,6 @@ def _reasons(frame: pd.DataFrame, when: pd.Series, amount: pd.Series, plausible:
         new = bad.to_numpy() & reason.isna().to_numpy()
         if new.any():
             reason[new] = [describe(i) for i in frame.index[new]]
-    # Duplicates are judged among rows that passed the other checks: the first one is kept.
-    ok = reason.isna().to_numpy()
-    dup = np.zeros(len(frame), dtype=bool)
-    dup[ok] = frame.loc[ok, "transaction_id"].astype(str).duplicated(keep="first").to_numpy()
-    if dup.any():
-        reason[dup] = "duplicate transaction_id"
     return reason
 
 

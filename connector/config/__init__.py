@@ -25,6 +25,7 @@ from connector.config.destinations import (
     ListsConfig,
     SalesforceDestination,
 )
+from connector.config.engine import EngineConfig
 from connector.config.features import EventFeaturesConfig, FeaturesConfig
 from connector.config.materiality import MaterialityConfig, MaterialityRule
 from connector.config.models import (
@@ -61,7 +62,7 @@ from connector.config.sources import (
 from connector.crm.errors import ConfigurationError
 
 __all__ = [
-    "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "ExperimentConfig",
+    "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "EngineConfig", "ExperimentConfig",
     "EventFeaturesConfig", "ExperimentsConfig", "FeaturesConfig", "FilesDestination", "FilesEvents", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotEvents", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
     "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",

@@ -26,7 +26,7 @@ class RetrainPolicy(Strict):
 
 
 class SegmentationConfig(Strict):
-    method: Literal["rfm", "kmeans", "minibatch_kmeans", "gmm", "dbscan", "hdbscan", "hierarchical"] = "kmeans"
+    method: Literal["rfm", "kmeans", "minibatch_kmeans", "bisecting_kmeans", "gmm", "dbscan", "hdbscan", "hierarchical"] = "kmeans"
     k: Annotated[int, Field(ge=2, le=50)] | Literal["auto"] = "auto"
     k_min: int = Field(2, ge=2, le=50)
     k_max: int = Field(10, ge=2, le=50)

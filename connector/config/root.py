@@ -18,6 +18,7 @@ from connector.config.base import (
     TrackingConfig,
 )
 from connector.config.destinations import DestinationsConfig
+from connector.config.engine import EngineConfig
 from connector.config.features import FeaturesConfig
 from connector.config.models import ExperimentsConfig, ScoringConfig, SegmentationConfig
 from connector.config.offers import OffersConfig
@@ -51,6 +52,7 @@ class Config(Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     serve: ServeConfig | None = Field(None, description="The real-time API; `segsync daemon` serves it alongside the schedule.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     #: Directory of the file the config was loaded from; relative paths resolve against it.
     base_dir: Annotated[Path, Field(exclude=True)] = Path(".")

@@ -17,9 +17,8 @@ from connector.identity import canonical_tables
 from connector.steps.pull import PullResult
 from connector.usage import Usage, build_usage, crm_events, frames_from
 from segmentation.engine import SegmentationParams, SegmentationResult
-from segmentation.engine import segment as run_segmentation
 from segmentation.event_features import join_event_features
-from segmentation.features import Plausible, build_features, clean_transactions
+from segmentation.features import Plausible
 
 if TYPE_CHECKING:
     from connector.config import QuarantineConfig
@@ -88,7 +87,8 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
     live = store.events.purchases(events_through)
     if len(live):
         tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
-    clean, rejected = clean_transactions(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
+    engine = ctx.engine()
+    clean, rejected = engine.clean(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
         log.warning("nothing was segmented: no usable purchases (%d read, %d quarantined); "
@@ -96,8 +96,8 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
         ctx.count("customers", 0)
         return None
     as_of = clean["occurred_at"].max().floor("D") + pd.Timedelta(days=1)
-    feats = build_features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
-                           attributes=cfg.segmentation.attributes)
+    feats = engine.features(_without_only_rejected(tables.customers, clean, rejected), clean, as_of,
+                            cfg.segmentation.attributes)
     usage = _usage(ctx, feats.index, as_of, events_through, tables.keys)
     if usage is not None:
         feats = join_event_features(feats, usage.features(as_of))
@@ -168,7 +168,7 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
         return None
     latest = ctx.store.models.latest(*SEGMENTATION)
     previous = latest[1] if latest else None
-    result = run_segmentation(feats.features, segmentation_params(ctx), previous, feats.as_of)
+    result = ctx.engine().segment(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
         meta = {"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics}
         if result.retrained:  # a retrain is a tracked version, champion at once (connector.lifecycle)

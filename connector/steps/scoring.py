@@ -40,11 +40,9 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, C
             ctx.count("scores", 1)
     model = None
     if cfg.clv.enabled:
-        from segmentation.clv import clv_scores, fit_clv
-
         try:
-            model, _ = fit_clv(feats.transactions, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
-            clv = clv_scores(feats.transactions, feats.as_of, model=model)
+            model, clv = ctx.engine().clv(feats.transactions, feats.as_of, cfg.clv.horizon_days,
+                                          cfg.clv.annual_discount_rate)
             out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
@@ -86,7 +84,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
         trigger = f"champion is {age} day(s) old (retrain_every_days {every})"
         if every > 0 and 0 <= age < every:
             try:
-                scores = model.score(feats.features)
+                scores = ctx.engine().score(model, feats.features)
                 log.info("score %s: champion %s (version %d, %d day(s) old)", params.name, model.version,
                          champion[0], age)
                 return scores

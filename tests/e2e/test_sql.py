@@ -13,11 +13,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine
 
 from connector.cli import main as cli_main
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
+from tests.connector.sql.conftest import postgres_server  # noqa: F401 - the fixture, shared
+from tests.connector.sql.postgres import PostgresServer
 
 CONFIG = """\
 version: 1
@@ -114,3 +117,65 @@ def test_run_from_duckdb_segments_every_customer_and_then_reads_only_changes(
         mirror = store.mirror.transactions("sql").set_index("source_id")
     assert "2" not in mirror.index
     assert float(mirror.loc["1", "amount"]) == pytest.approx(orders["amount"][0] + 1)
+
+    # resync: the cursor is forgotten and the next run reads every order again (the mirror absorbs the re-read)
+    capsys.readouterr()
+    assert cli_main(["resync", str(cfg), "sql", "transactions"]) == 0
+    assert "sql: forgot the cursor(s) of transactions; the next run pulls them in full" in capsys.readouterr().out
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        assert store.mirror.cursor("sql", "transactions") is None
+        assert store.mirror.cursor("sql", "customers") is not None
+    assert cli_main(["run", str(cfg)]) == 0
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        run = store.runs.last_success()
+        assert run is not None and run.counts["pulled_sql_transactions"] == len(orders) - 1  # the soft-deleted one
+        assert len(store.mirror.transactions("sql")) == len(orders) - 1
+    assert cli_main(["resync", str(cfg), "hubspot"]) == 2
+
+
+PG_CONFIG = """\
+version: 1
+state:
+  path: state.sqlite
+sources:
+  sql:
+    url: postgresql+psycopg://segsync:${PGPASSWORD}@127.0.0.1:PORT/DB
+    transactions:
+      table: orders
+      transaction_id_column: order_id
+      date_column: ordered_at
+      cursor_column: updated_at
+      full_scan_every: 1d
+destinations:
+  files:
+    path: out/segments.csv
+segmentation:
+  method: kmeans
+  k: 3
+  sample_size: 1000
+"""
+
+
+def test_run_from_postgresql_with_the_password_from_the_environment(
+        tmp_path: Path, request: pytest.FixtureRequest, warehouse: tuple[Path, pd.DataFrame],
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    server: PostgresServer = request.getfixturevalue("postgres_server")  # tests/connector/sql/conftest.py
+    _, orders = warehouse
+    url = server.create_database("e2e")
+    engine = create_engine(url)
+    orders.drop(columns="deleted").to_sql("orders", engine, index=False)
+    engine.dispose()
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text(PG_CONFIG.replace("PORT", str(server.port)).replace("DB", "e2e"), encoding="utf-8")
+    monkeypatch.setenv("PGPASSWORD", server.password)
+    assert cli_main(["run", str(cfg)]) == 0
+    segments = pd.read_csv(tmp_path / "out" / "segments.csv", dtype={"customer_id": str})
+    assert set(segments["customer_id"]) == {f"sql-{c}" for c in orders["customer_id"]}
+    assert segments["segment_id"].nunique() == 3
+    with StateStore(tmp_path / "state.sqlite") as store:
+        run = store.runs.last_success()
+        assert run is not None and run.counts["pulled_sql_transactions"] == len(orders)
+    # the password never reaches the output, the logs or the state file
+    out, err = capfd.readouterr()
+    assert server.password not in out + err
+    assert server.password.encode() not in (tmp_path / "state.sqlite").read_bytes()

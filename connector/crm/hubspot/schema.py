@@ -17,6 +17,8 @@ from connector.crm.base import FieldSpec
 from connector.crm.hubspot.values import PropertyType
 
 ENUM_KEYS = {"segment_id", "segment_name", "arm"}
+#: Desired-state keys holding text (product names or codes) whatever their name says.
+TEXT_KEYS = {"offer_1", "offer_2", "offer_3"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def property_type(key: str) -> PropertyType:
     """The HubSpot type for a desired-state key (segment_id, arm, a score, <score>_reasons, ...)."""
     if key in ENUM_KEYS:
         return "enumeration"
-    if key.endswith("_reasons") or key.endswith("_name"):
+    if key in TEXT_KEYS or key.endswith("_reasons") or key.endswith("_name"):
         return "string"
     if key.endswith("_at") or key.endswith("_date"):
         return "date"

@@ -152,8 +152,8 @@ class SqlSource:
             raise FatalError(
                 f"sources.sql.{sel.name}.cursor_column {sel.cfg.cursor_column} went backwards: row {base.id}, where "
                 f"the last pull stopped at {base.timestamp.isoformat()}, now has {now.isoformat()}; the table was "
-                "restored or the column rewritten, and reading on would skip rows. The cursor was not moved; reset "
-                "it to pull the entity again in full", crm=SOURCE)
+                "restored or the column rewritten, and reading on would skip rows. The cursor was not moved; "
+                f"`segsync resync CONFIG {SOURCE} {sel.name}` pulls the entity again in full", crm=SOURCE)
 
     def _report_null_cursors(self, conn: Connection, sel: Selection) -> None:
         keys = self._execute(conn, sel.null_cursors(NULL_CURSOR_SAMPLE), sel).scalars().all()

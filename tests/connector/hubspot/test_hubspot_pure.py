@@ -242,6 +242,9 @@ def test_property_spec_and_create_body():
     ).create_body("g")
     assert spec_for(FieldSpec("churn_reasons", "Why"), "p").field_type == "textarea"
     assert property_type("assigned_at") == "date" and property_type("clv") == "number"
+    # offers hold product names: a later run, whose writer was not told the types by provisioning,
+    # must not send them as numbers ("could not convert string to float")
+    assert {property_type(k) for k in ("offer_1", "offer_2", "offer_3", "offer_reasons")} == {"string"}
 
 
 def test_synced_options_resends_all_and_hides_retired():

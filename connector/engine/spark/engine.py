@@ -1,0 +1,87 @@
+"""The Spark engine behind the steps' `Engine` interface.
+
+The cycle's canonical tables arrive as pandas frames (pulled through the state store); they are
+handed to Spark, computed there by the twins in this package, and only the results come back:
+features, one row per customer, the segment of each customer, scores and CLV. Data sets that
+never fit on one machine skip the steps and feed these functions from Parquet or warehouse
+tables directly (benchmarks/bench_spark.py does, at 20M customers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from connector.engine.pandas import PandasEngine
+from connector.engine.spark import clv as clv_
+from connector.engine.spark import features as features_
+from connector.engine.spark import quarantine, scoring
+from connector.engine.spark import segmentation as segmentation_
+from connector.engine.spark.session import spark_session
+from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState
+from segmentation.features import Plausible
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from connector.config.engine import EngineConfig
+    from segmentation.clv import ClvModel
+    from segmentation.scoring import ScoreModel
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        self.cfg = cfg
+        self._session: SparkSession | None = None
+
+    @property
+    def session(self) -> SparkSession:
+        if self._session is None:
+            self._session = spark_session(self.cfg)
+        return self._session
+
+    def frame(self, table: pd.DataFrame) -> DataFrame:
+        """A canonical pandas table as a Spark DataFrame (Arrow; tz-aware stamps become UTC timestamps)."""
+        return self.session.createDataFrame(table.reset_index(drop=table.index.name is None))
+
+    def clean(self, transactions: pd.DataFrame, plausible: Plausible) -> tuple[pd.DataFrame, pd.DataFrame]:
+        clean, rejected = quarantine.clean_transactions(self.frame(transactions), plausible)
+        clean_pd = clean.toPandas()
+        clean_pd["occurred_at"] = pd.to_datetime(clean_pd["occurred_at"], utc=True)
+        return clean_pd.reset_index(drop=True), rejected.drop("source").toPandas()
+
+    def features(self, customers: pd.DataFrame | None, transactions: pd.DataFrame, as_of: pd.Timestamp,
+                 attributes: tuple[str, ...] | list[str]) -> pd.DataFrame:
+        table = features_.build_features(self.frame(customers) if customers is not None else None,
+                                         self.frame(transactions), as_of, tuple(attributes))
+        out = table.toPandas().set_index("customer_id").sort_index()
+        out.index = out.index.astype(str)
+        return out
+
+    def segment(self, features: pd.DataFrame, params: SegmentationParams, previous: SegmentationState | None,
+                as_of: pd.Timestamp) -> SegmentationResult:
+        if params.method == "rfm":  # quintiles of the population: no model to distribute
+            return PandasEngine().segment(features, params, previous, as_of)
+        try:
+            found = segmentation_.segment(self.frame(features.rename_axis("customer_id")), params, previous, as_of)
+        except ValueError as exc:
+            if "too few" not in str(exc):
+                raise
+            return PandasEngine().segment(features, params, previous, as_of)
+        segments = found.segments.toPandas().set_index("customer_id").loc[features.index.astype(str)].reset_index()
+        found.state.assignments = pd.Series(segments["segment_id"].to_numpy(), index=features.index)
+        result = SegmentationResult(segments, found.profiles, found.state, found.drift, found.retrained,
+                                    found.reason, found.metrics)
+        return result
+
+    def score(self, model: ScoreModel, features: pd.DataFrame) -> pd.DataFrame:
+        scored = scoring.score(model, self.frame(features.rename_axis("customer_id")), "propensity").toPandas()
+        return scored.set_index("customer_id").loc[features.index.astype(str)].reset_index()
+
+    def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
+            annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
+        frame, model = clv_.clv_scores(self.frame(transactions), as_of, horizon_days, annual_discount_rate)
+        return model, frame.toPandas().sort_values("customer_id").reset_index(drop=True)

@@ -1,0 +1,172 @@
+"""Customer features and RFM scores as Spark DataFrame aggregations.
+
+Twins of `segmentation.features.build_features` and `segmentation.rfm.rfm_scores`: same
+columns, same definitions, same values (float days are computed from microsecond instants, as
+the pandas engine does from its datetimes). RFM quintiles are exact: the four cut values of each
+score are order statistics found by bracketing an approximate quantile and sorting only the
+values inside the bracket on the driver (a few thousand per cut even at 20M customers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from segmentation.rfm import RFM_SEGMENTS
+
+_DAY_MICROS = 86_400_000_000.0
+#: Relative error of the first, approximate quantile pass; the bracket is three times as wide.
+_QUANTILE_ERROR = 0.001
+#: Below this many values the whole column is sorted on the driver (exact and cheaper).
+_SORT_ON_DRIVER = 200_000
+
+
+def utc(cutoff: pd.Timestamp | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(cutoff)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def naive_utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    """A literal Spark reads in the session time zone, which segsync sets to UTC."""
+    return utc(stamp).tz_localize(None)
+
+
+def days_before(column: str, cutoff: pd.Timestamp) -> Column:
+    """(column - cutoff) in float days, from microseconds (<= 0 for instants before the cutoff)."""
+    micros = utc(cutoff).value // 1000
+    return (F.unix_micros(F.col(column)) - F.lit(micros)).cast("double") / F.lit(_DAY_MICROS)
+
+
+def build_features(
+    customers: DataFrame | None, transactions: DataFrame, cutoff: pd.Timestamp | str, attributes: Sequence[str] = ()
+) -> DataFrame:
+    """One row per customer_id as of `cutoff`; columns as `segmentation.features.build_features`
+    (customer_id is a column here, not an index). `transactions` must be clean (see
+    `connector.engine.spark.quarantine.clean_transactions`)."""
+    cutoff = utc(cutoff)
+    behaviour = _behaviour(transactions, cutoff)
+    if customers is None:
+        if attributes:
+            raise ValueError(f"attributes {list(attributes)} need a customers table")
+        return behaviour
+    table = _customers_as_of(customers, cutoff, attributes)
+    joined = table.join(behaviour, "customer_id", "full_outer")
+    never = F.col("frequency").isNull()
+    since_created = days_before("created_at", cutoff) * -1.0 if "created_at" in table.columns else F.lit(None)
+    out = joined.select(
+        "customer_id",
+        F.when(never, since_created).otherwise(F.col("recency_days")).cast("double").alias("recency_days"),
+        F.coalesce(F.col("frequency"), F.lit(0)).cast("long").alias("frequency"),
+        F.coalesce(F.col("monetary_total"), F.lit(0.0)).alias("monetary_total"),
+        F.coalesce(F.col("monetary_mean"), F.lit(0.0)).alias("monetary_mean"),
+        F.when(never, since_created).otherwise(F.col("tenure_days")).cast("double").alias("tenure_days"),
+        F.col("ipt_mean_days"),
+        *[F.col(a) for a in attributes],
+    )
+    return out
+
+
+def _behaviour(transactions: DataFrame, cutoff: pd.Timestamp) -> DataFrame:
+    missing = [c for c in ("customer_id", "occurred_at", "amount") if c not in transactions.columns]
+    if missing:
+        raise ValueError(f"transactions are missing column(s) {missing}")
+    rows = transactions.where(F.col("occurred_at") <= F.lit(naive_utc(cutoff)))
+    day = days_before("occurred_at", cutoff)
+    agg = rows.groupBy(F.col("customer_id").cast("string").alias("customer_id")).agg(
+        F.count(F.lit(1)).alias("n"), F.sum("amount").alias("total"), F.max(day).alias("last"), F.min(day).alias("first"),
+    )
+    n = F.col("n")
+    return agg.select(
+        "customer_id",
+        (-F.col("last")).alias("recency_days"),
+        n.cast("long").alias("frequency"),
+        F.col("total").cast("double").alias("monetary_total"),
+        (F.col("total") / F.greatest(n, F.lit(1))).cast("double").alias("monetary_mean"),
+        (-F.col("first")).alias("tenure_days"),
+        F.when(n >= 2, (F.col("last") - F.col("first")) / (n - 1)).cast("double").alias("ipt_mean_days"),
+    )
+
+
+def _customers_as_of(customers: DataFrame, cutoff: pd.Timestamp, attributes: Sequence[str]) -> DataFrame:
+    if "customer_id" not in customers.columns:
+        raise ValueError("customers table has no customer_id column")
+    absent = [a for a in attributes if a not in customers.columns]
+    if absent:
+        raise ValueError(f"configured attribute(s) {absent} are not columns of the customers table")
+    keep = ["created_at"] if "created_at" in customers.columns else []
+    if keep and dict(customers.dtypes)["created_at"] == "string":
+        customers = customers.withColumn("created_at", F.try_to_timestamp(F.col("created_at")))
+    # The last row of a repeated customer_id wins, as drop_duplicates(keep="last") does.
+    rows = customers.select(F.col("customer_id").cast("string").alias("customer_id"), *keep, *attributes,
+                            F.monotonically_increasing_id().alias("_row"))
+    latest = Window.partitionBy("customer_id").orderBy(F.col("_row").desc())
+    table = rows.withColumn("_n", F.row_number().over(latest)).where(F.col("_n") == 1).drop("_n", "_row")
+    if keep:
+        table = table.where(F.col("created_at").isNull() | (F.col("created_at") <= F.lit(naive_utc(cutoff))))
+    return table
+
+
+# --------------------------------------------------------------------------- RFM
+
+
+def rfm_scores(features: DataFrame) -> DataFrame:
+    """customer_id, r_score, f_score, m_score (1-5), rfm_score, rfm_segment, as
+    `segmentation.rfm.rfm_scores` gives them (ties share the score of their lowest rank)."""
+    missing = [c for c in ("recency_days", "frequency", "monetary_total") if c not in features.columns]
+    if missing:
+        raise ValueError(f"RFM needs feature column(s) {missing}")
+    n = features.count()
+    r = quintile_score(features, "recency_days", n, higher_is_better=False)
+    f = quintile_score(features, "frequency", n)
+    m = quintile_score(features, "monetary_total", n)
+    grid = F.create_map(*[F.lit(x) for name, rs, fs in RFM_SEGMENTS for r_ in rs for f_ in fs
+                          for x in (r_ * 10 + f_, name) if (name, r_, f_) != ("Hibernating", 1, 1)])
+    scored = features.select("customer_id", r.alias("r_score"), f.alias("f_score"), m.alias("m_score"))
+    return scored.select(
+        "*",
+        F.concat(*[F.col(c).cast("string") for c in ("r_score", "f_score", "m_score")]).alias("rfm_score"),
+        grid[F.col("r_score") * 10 + F.col("f_score")].alias("rfm_segment"),
+    )
+
+
+def quintile_score(features: DataFrame, column: str, n: int, higher_is_better: bool = True) -> Column:
+    """Score 1-5 as `segmentation.rfm.quintile_scores`: 1 + the number of cuts j (1..4) such that
+    at least ceil(j n / 5) present values are strictly worse; missing values score 1."""
+    keyed = F.col(column).cast("double") if higher_is_better else -F.col(column).cast("double")
+    present = keyed.isNotNull() & ~F.isnan(keyed)
+    values = features.select(keyed.alias("v")).where(present)
+    ks = [-(-j * n // 5) for j in range(1, 5)]
+    cuts = kth_smallest(values, "v", ks)
+    score = F.lit(1)
+    for cut in cuts:
+        if cut is not None:
+            score = score + F.when(present & (keyed > F.lit(cut)), 1).otherwise(0)
+    return score.cast("long")
+
+
+def kth_smallest(values: DataFrame, column: str, ks: Sequence[int]) -> list[float | None]:
+    """The k-th smallest value (1-based) of `column` for each k; None when k exceeds the count."""
+    count = values.count()
+    if count <= _SORT_ON_DRIVER:
+        ordered = sorted(v for (v,) in values.collect())
+        return [ordered[k - 1] if 1 <= k <= count else None for k in ks]
+    out: list[float | None] = []
+    for k in ks:
+        out.append(_bracketed(values, column, k, count) if 1 <= k <= count else None)
+    return out
+
+
+def _bracketed(values: DataFrame, column: str, k: int, count: int) -> float:
+    p = k / count
+    for width in (3 * _QUANTILE_ERROR, 30 * _QUANTILE_ERROR, 1.0):
+        lo, hi = values.approxQuantile(column, [max(0.0, p - width), min(1.0, p + width)], _QUANTILE_ERROR)
+        stats = values.agg(F.sum(F.when(F.col(column) < lo, 1).otherwise(0)).alias("below"),
+                           F.sum(F.when((F.col(column) >= lo) & (F.col(column) <= hi), 1).otherwise(0)).alias("inside")).first()
+        below, inside = int(stats["below"] or 0), int(stats["inside"] or 0)
+        if below < k <= below + inside and (inside <= 5 * _SORT_ON_DRIVER or width == 1.0):
+            ordered = sorted(v for (v,) in values.where((F.col(column) >= lo) & (F.col(column) <= hi)).collect())
+            return float(ordered[k - 1 - below])
+    raise RuntimeError(f"could not locate the {k}-th smallest {column} among {count} values")  # pragma: no cover

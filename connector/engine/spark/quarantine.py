@@ -1,0 +1,136 @@
+"""The pandas engine's quarantine rules, run on the executors.
+
+Every row-local rule (missing keys, unparseable or non-finite values, negative, absurd or
+future amounts and dates) is `segmentation.features.row_reasons` itself, applied to each Arrow
+batch by mapInPandas, so the same rows are rejected with the same text. Rows a SQL predicate
+proves fine (typed timestamp and double columns within bounds) skip Python altogether; the
+predicate is conservative: anything it cannot vouch for goes to the pandas rules, which decide.
+Duplicates (a repeated transaction_id among rows that passed; the first in input order is kept)
+are a window over transaction_id. Nothing is collected to the driver: `rejection_counts`
+aggregates the reasons there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from segmentation.features import (
+    DUPLICATE_REASON,
+    Plausible,
+    parse_transaction_values,
+    row_reasons,
+)
+
+_REQUIRED = ("transaction_id", "customer_id", "occurred_at", "amount")
+ROW = "_row"
+_CHECKED = T.StructType([
+    T.StructField("transaction_id", T.StringType()),
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("occurred_at", T.TimestampType()),
+    T.StructField("amount", T.DoubleType()),
+    T.StructField("source", T.StringType()),
+    T.StructField(ROW, T.LongType()),
+    T.StructField("reason", T.StringType()),
+])
+
+
+def clean_transactions(transactions: DataFrame, plausible: Plausible | None = None) -> tuple[DataFrame, DataFrame]:
+    """(clean, rejected) as `segmentation.features.clean_transactions`, as Spark DataFrames.
+
+    clean: transaction_id, customer_id (str), occurred_at (timestamp, UTC), amount (double),
+    source; rejected: transaction_id, customer_id, reason, source. Every input row lands in one.
+    """
+    missing = [c for c in _REQUIRED if c not in transactions.columns]
+    if missing:
+        raise ValueError(f"transactions are missing column(s) {missing}")
+    rows = transactions.select(
+        *[F.col(c) for c in _REQUIRED],
+        (F.col("source").cast("string") if "source" in transactions.columns else F.lit(None).cast("string")).alias("source"),
+        F.monotonically_increasing_id().alias(ROW),
+    )
+    checked = _row_checked(rows, plausible or Plausible())
+    first = Window.partitionBy("transaction_id").orderBy(ROW)
+    ok = checked.where(F.col("reason").isNull())
+    ok = ok.withColumn("reason", F.when(F.row_number().over(first) > 1, F.lit(DUPLICATE_REASON)))
+    judged = ok.unionByName(checked.where(F.col("reason").isNotNull()))
+    clean = judged.where(F.col("reason").isNull()).select("transaction_id", "customer_id", "occurred_at", "amount", "source")
+    rejected = judged.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
+    return clean, rejected
+
+
+def rejection_counts(rejected: DataFrame) -> pd.DataFrame:
+    """rule, count: rejected rows per rule (the reason without the quoted value), largest first."""
+    rule = F.regexp_replace(F.col("reason"), r" \(.*\)$", "").alias("rule")
+    counts = rejected.groupBy(rule).count().toPandas()
+    return counts.sort_values(["count", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _row_checked(rows: DataFrame, plausible: Plausible) -> DataFrame:
+    """rows with parsed occurred_at and amount, and the row-local reason (null when fine)."""
+    fine = _surely_fine(rows, plausible)
+    judge = rows.mapInPandas(_judge_batches(plausible), _CHECKED)
+    if fine is None:
+        return judge
+    passed = rows.where(fine).select(
+        F.col("transaction_id").cast("string"), F.col("customer_id").cast("string"),
+        F.col("occurred_at"), F.col("amount").cast("double"), "source", ROW, F.lit(None).cast("string").alias("reason"),
+    )
+    doubtful = rows.where(~F.coalesce(fine, F.lit(False))).mapInPandas(_judge_batches(plausible), _CHECKED)
+    return passed.unionByName(doubtful)
+
+
+def _surely_fine(rows: DataFrame, p: Plausible) -> Column | None:
+    """A SQL predicate true only for rows the pandas rules would pass (typed columns only)."""
+    types = dict(rows.dtypes)
+    if types["occurred_at"] != "timestamp" or types["amount"] not in ("double", "float", "int", "bigint", "decimal"):
+        return None
+    amount = F.col("amount").cast("double")
+    fine = (F.col("transaction_id").isNotNull() & F.col("customer_id").cast("string").rlike("[!-~]")
+            & F.col("occurred_at").isNotNull() & amount.isNotNull() & ~F.isnan(amount)
+            & (amount >= 0) & (amount < float("inf")))
+    if p.max_amount is not None:
+        fine &= amount <= float(p.max_amount)
+    if p.latest is not None:
+        fine &= F.col("occurred_at") <= F.lit(_naive_utc(p.latest))
+    if p.earliest is not None:
+        fine &= F.col("occurred_at") >= F.lit(_naive_utc(p.earliest))
+    return fine
+
+
+def _naive_utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    """Spark reads a naive literal in the session time zone, which segsync sets to UTC."""
+    value = pd.Timestamp(stamp)
+    return value.tz_convert("UTC").tz_localize(None) if value.tzinfo is not None else value
+
+
+def _judge_batches(plausible: Plausible):
+    def judge(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            frame = batch.reset_index(drop=True)
+            when, amount = parse_transaction_values(frame)
+            reason = row_reasons(frame, when, amount, plausible)
+            yield pd.DataFrame({
+                "transaction_id": _text(frame["transaction_id"]),
+                "customer_id": _text(frame["customer_id"]),
+                "occurred_at": when.where(reason.isna()),
+                "amount": amount.where(reason.isna()),
+                "source": frame["source"],
+                ROW: frame[ROW],
+                "reason": reason,
+            })
+    return judge
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """str of each present value (as the pandas engine's clean rows), None for missing ones."""
+    return pd.Series([None if _missing(v) else (v if isinstance(v, str) else str(v)) for v in values],
+                     index=values.index, dtype=object)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NaT

@@ -1,0 +1,91 @@
+"""Scores on Spark: training rows built on the executors, the pandas engine's model fitted on the
+driver, every customer scored (with reason codes) partition by partition through mapInPandas.
+
+For each training cutoff the features are `spark.features.build_features` and the label is a
+window aggregation ("bought in (cutoff, cutoff + horizon]"), exactly as
+`segmentation.targets` defines them. The stacked rows (at most `max_train_rows`, a seeded
+sample above that, as the pandas engine's final refit uses) come to the driver, where
+`segmentation.scoring.fit_model` chooses, calibrates and fits the same PropensityClassifier.
+The fitted ScoreModel is shipped to the executors; its `score` gives the probability and the
+reason codes there. Conversion targets need the attribute history and stay on pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from connector.engine.spark.features import build_features, naive_utc, utc
+from segmentation.scoring import ScoreModel, ScoreParams, fit_model
+from segmentation.targets import cutoff_dates
+
+_LABEL, _WHICH = "_label", "_which"
+
+
+def training_rows(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
+                  cutoffs: list[pd.Timestamp]) -> DataFrame:
+    """Stacked eligible rows over `cutoffs`: customer_id, the features, _label, _which (cutoff index)."""
+    if params.kind not in ("propensity", "churn"):
+        raise ValueError(f"score {params.name!r}: kind {params.kind} is not available on the Spark engine "
+                         "(conversion targets need the attribute history); use engine kind pandas")
+    frames = []
+    for k, cutoff in enumerate(cutoffs):
+        features = build_features(customers, transactions, cutoff, params.attributes)
+        end = cutoff + pd.Timedelta(days=params.horizon_days)
+        window = (F.col("occurred_at") > F.lit(naive_utc(cutoff))) & (F.col("occurred_at") <= F.lit(naive_utc(end)))
+        buyers = transactions.where(window).select(F.col("customer_id").cast("string")).distinct() \
+            .withColumn("_bought", F.lit(True))
+        rows = features.join(buyers, "customer_id", "left")
+        bought = F.coalesce(F.col("_bought"), F.lit(False))
+        if params.kind == "churn":  # eligible: bought by the cutoff; label: no purchase in the window
+            rows = rows.where(F.col("frequency") > 0)
+            label = ~bought
+        else:
+            label = bought
+        frames.append(rows.withColumn(_LABEL, label.cast("long")).withColumn(_WHICH, F.lit(k)).drop("_bought"))
+    stacked = frames[0]
+    for frame in frames[1:]:
+        stacked = stacked.unionByName(frame)
+    return stacked
+
+
+def collect_training(stacked: DataFrame, cap: int, random_state: int) -> pd.DataFrame:
+    """The stacked rows on the driver, ordered as the pandas engine stacks them (cutoff, customer);
+    a seeded sample of about `cap` rows above that."""
+    total = stacked.count()
+    if total == 0:
+        raise ValueError("no eligible customers at any cutoff; check as_of, horizon and cutoffs")
+    if total > cap:
+        stacked = stacked.sample(fraction=min(1.0, cap / total), seed=random_state)
+    return stacked.toPandas().sort_values([_WHICH, "customer_id"], kind="stable").set_index("customer_id")
+
+
+def train(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
+          as_of: pd.Timestamp | str) -> tuple[ScoreModel, dict]:
+    """The fitted ScoreModel for `params` and the out-of-fold metrics per candidate."""
+    as_of = utc(as_of)
+    cutoffs = cutoff_dates(as_of, params.horizon_days, params.cutoffs, params.spacing_days)
+    rows = collect_training(training_rows(customers, transactions, params, cutoffs), params.max_train_rows,
+                            params.random_state)
+    which = rows.pop(_WHICH).to_numpy()
+    y = rows.pop(_LABEL).to_numpy(dtype=np.int64)
+    model, metrics, _ = fit_model(params, rows, y, np.asarray(cutoffs)[which], as_of)
+    return model, metrics
+
+
+def score(model: ScoreModel, features: DataFrame, kind: str = "propensity") -> DataFrame:
+    """customer_id, <name>, <name>_reasons for every eligible row of `features` (churn: buyers only)."""
+    rows = features.where(F.col("frequency") > 0) if kind == "churn" else features
+    name = model.name
+    schema = f"customer_id string, `{name}` double, `{name}_reasons` string"
+
+    def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if len(batch):
+                yield model.score(batch.set_index("customer_id"))
+
+    return rows.mapInPandas(apply, schema)

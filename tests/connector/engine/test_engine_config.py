@@ -1,0 +1,82 @@
+"""`engine:` in the YAML: the shape, its errors, and a clear refusal when Spark cannot run."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from connector.config import Config, ConfigurationError, EngineConfig
+from connector.engine import open_engine
+from connector.engine.pandas import PandasEngine
+
+
+def test_pandas_is_the_default():
+    assert Config().engine == EngineConfig(kind="pandas")
+    assert isinstance(open_engine(Config().engine), PandasEngine)
+
+
+@pytest.mark.parametrize("given", [
+    {"kind": "spark", "master": "local[2]"},
+    {"kind": "spark", "master": "local[*]"},
+    {"kind": "spark", "master": "spark://10.0.0.5:7077"},
+    {"kind": "spark", "remote": "sc://spark-connect.internal:15002"},
+    {"kind": "spark", "master": "yarn", "spark_conf": {"spark.executor.memory": "8g", "spark.sql.adaptive.enabled": True}},
+])
+def test_spark_shapes_are_accepted(given):
+    cfg = Config.model_validate({"engine": given})
+    assert cfg.engine.kind == "spark" and cfg.engine.model_dump(exclude_defaults=True) == given
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"kind": "dask"}, "kind"),
+    ({"kind": "spark", "master": "local[2]", "remote": "sc://h:15002"}, "either master"),
+    ({"kind": "spark", "master": "http://h:7077"}, "is not a Spark master URL"),
+    ({"kind": "spark", "remote": "h:15002"}, "is not a Spark Connect URL"),
+    ({"kind": "pandas", "master": "local[2]"}, "kind: spark only"),
+    ({"kind": "spark", "executors": 4}, "executors"),
+])
+def test_bad_shapes_name_the_problem(given, message):
+    with pytest.raises(ValidationError, match=message):
+        Config.model_validate({"engine": given})
+
+
+def test_effective_master():
+    assert EngineConfig(kind="spark").effective_master() == "local[*]"
+    assert EngineConfig(kind="spark", remote="sc://h:15002").effective_master() is None
+    assert EngineConfig(kind="spark", master="local[2]").effective_master() == "local[2]"
+
+
+def test_missing_pyspark_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from connector.engine.spark import session
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(session.importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    with pytest.raises(ConfigurationError, match=r"pyspark is not installed: pip install 'segsync\[spark\]'"):
+        session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))
+
+
+def test_missing_java_is_a_clear_error(monkeypatch):
+    pytest.importorskip("pyspark")
+    from connector.engine.spark import session
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigurationError, match="no Java runtime was found.*openjdk-17-jre-headless"):
+        session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))
+    # Spark Connect needs no local JVM
+    session.check_spark_available(EngineConfig(kind="spark", remote="sc://h:15002"))
+
+
+def test_old_java_is_refused(monkeypatch, tmp_path):
+    pytest.importorskip("pyspark")
+    from connector.engine.spark import session
+
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_392"\' >&2\n')
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="is Java 8; Spark 4 needs Java 17"):
+        session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))

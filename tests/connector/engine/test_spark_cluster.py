@@ -1,0 +1,202 @@
+"""A real Spark cluster on this machine: a standalone master and one worker from pyspark's own
+distribution on 127.0.0.1, and one segsync cycle through `engine: {master: spark://...}`.
+
+The cycle (files source, bad rows, k-means, a propensity score, CLV, arms, files sink) runs in a
+child process, as `segsync run` would (one process holds one SparkContext; the parity tests hold
+a local one). Its output is compared with the same cycle on the pandas engine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from connector.cli import main as cli_main
+from connector.sandbox.population import PopulationGenerator
+from connector.sandbox.scenario import load_scenario
+from connector.state import StateStore
+
+pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+version: 1
+state: {path: state.sqlite}
+sources:
+  files: {transactions: ../data/transactions.csv}
+destinations:
+  files: {path: out/segments.csv}
+segmentation: {method: kmeans, k: 3, sample_size: 1000}
+scoring:
+  targets: [{name: buy_90d, kind: propensity, horizon_days: 90}]
+  models: [logistic]
+experiments:
+  items:
+    - key: welcome
+      arms: [{name: control, weight: 0.5, control: true}, {name: offer, weight: 0.5}]
+"""
+BAD = [("", "15.00", "2026-01-12"), (None, "-10.00", "2026-01-10"), (None, "12,50 EUR", "2026-01-11"),
+       (None, "20.00", "yesterday")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """A Spark daemon class started from pyspark's distribution; its log is read as it comes
+    (until `ready`, then by a thread, so a full pipe never blocks it)."""
+
+    def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
+        home = Path(pyspark.__file__).parent
+        self.proc = subprocess.Popen([str(home / "bin" / "spark-class"), cls, *args], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.lines.append(line)
+            if ready in line:
+                break
+        else:
+            raise AssertionError(f"{cls} exited before '{ready}':\n{''.join(self.lines[-30:])}")
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)  # type: ignore[arg-type]
+        self.reader.start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.reader.join(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[str, Daemon, Daemon]]:
+    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_NO_DAEMONIZE": "1"}
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    master = Daemon("org.apache.spark.deploy.master.Master",
+                    ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())],
+                    "I have been elected leader", env)
+    worker = Daemon("org.apache.spark.deploy.worker.Worker",
+                    ["--host", "127.0.0.1", "--cores", "2", "--memory", "1g", "--webui-port", str(_free_port()), url],
+                    "Successfully registered with master", env)
+    try:
+        yield url, master, worker
+    finally:
+        worker.stop()
+        master.stop()
+
+
+@pytest.fixture(scope="module")
+def connect_server(cluster) -> Iterator[str]:
+    """A Spark Connect server (the jar ships in pyspark 4) whose sessions run on the cluster."""
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
+    url = cluster[0]
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": sys.executable}
+    server = Daemon("org.apache.spark.deploy.SparkSubmit", [
+        "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", url,
+        "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+        "--conf", "spark.executor.memory=512m", "--conf", "spark.sql.shuffle.partitions=4",
+        "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC", "spark-internal",
+    ], "Spark Connect server started", env)
+    try:
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _shop(root: Path) -> pd.DataFrame:
+    pop = PopulationGenerator(load_scenario("default"), 400, history_days=540, end=pd.Timestamp("2026-03-01", tz="UTC"),
+                              random_state=4).generate()
+    tx = pop.transactions
+    good = pd.DataFrame({"CustomerID": tx["customer_id"].astype(str), "amount": tx["amount"].map(lambda a: f"{a:.2f}"),
+                         "date": tx["occurred_at"].dt.strftime("%Y-%m-%d")})
+    owner = good["CustomerID"].iloc[0]
+    bad = pd.DataFrame([(owner if c is None else c, a, d) for c, a, d in BAD], columns=good.columns)
+    (root / "data").mkdir()
+    pd.concat([good, bad], ignore_index=True).to_csv(root / "data" / "transactions.csv", index=False)
+    return good
+
+
+def _config(folder: Path, engine: str) -> Path:
+    folder.mkdir()
+    (folder / "segsync.yaml").write_text(CONFIG + engine, encoding="utf-8")
+    return folder / "segsync.yaml"
+
+
+def _outputs(cfg: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    segments = pd.read_csv(cfg.parent / "out" / "segments.csv", dtype={"customer_id": str}).set_index("customer_id")
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        rejected = store.rejected.open()
+    return segments.sort_index(), dict(zip(rejected["record_key"], rejected["reason"], strict=True))
+
+
+def _cycle(cfg: Path) -> None:
+    """`segsync run CONFIG` in a child process (one SparkContext per process)."""
+    code = f"import sys; from connector.cli import main; sys.exit(main(['run', {str(cfg)!r}]))"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """The shop's CSV and the cycle on the pandas engine, to compare every Spark run with."""
+    root = tmp_path_factory.mktemp("shop")
+    good = _shop(root)
+    pandas_cfg = _config(root / "pandas", "")
+    assert cli_main(["run", str(pandas_cfg)]) == 0
+    return pandas_cfg, good
+
+
+SPARK_CONF = """  spark_conf:
+    spark.driver.host: 127.0.0.1
+    spark.driver.bindAddress: 127.0.0.1
+    spark.executor.memory: 512m
+    spark.sql.shuffle.partitions: 4
+    spark.ui.enabled: false
+"""
+
+
+def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
+    url, master, worker = cluster
+    pandas_cfg, good = shop
+    spark_cfg = _config(pandas_cfg.parent.parent / "spark", f'engine:\n  kind: spark\n  master: "{url}"\n' + SPARK_CONF)
+    _cycle(spark_cfg)
+    # the work ran on the cluster: the master registered the app, the worker launched its executor
+    assert any("Registering app segsync" in line for line in master.lines), "".join(master.lines[-20:])
+    assert any("Asked to launch executor" in line for line in worker.lines), "".join(worker.lines[-20:])
+    _same_outputs(pandas_cfg, spark_cfg, good)
+
+
+def test_a_cycle_through_spark_connect(connect_server, shop) -> None:
+    pandas_cfg, good = shop
+    spark_cfg = _config(pandas_cfg.parent.parent / "connect", f'engine:\n  kind: spark\n  remote: "{connect_server}"\n')
+    _cycle(spark_cfg)
+    _same_outputs(pandas_cfg, spark_cfg, good)
+
+
+def _same_outputs(pandas_cfg: Path, spark_cfg: Path, good: pd.DataFrame) -> None:
+    expected, expected_rejected = _outputs(pandas_cfg)
+    got, got_rejected = _outputs(spark_cfg)
+    assert got_rejected == expected_rejected and len(got_rejected) == len(BAD)
+    assert list(got.index) == list(expected.index) == sorted(good["CustomerID"].unique())
+    assert adjusted_rand_score(expected["segment_id"], got["segment_id"]) >= 0.95
+    assert sorted(got["segment_name"].unique()) == sorted(expected["segment_name"].unique())
+    np.testing.assert_allclose(got["clv"], expected["clv"], rtol=0.01)
+    np.testing.assert_allclose(got["buy_90d"], expected["buy_90d"], atol=1e-9)
+    assert (got["arm"] == expected["arm"]).mean() >= 0.95
