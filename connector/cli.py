@@ -193,8 +193,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _summary(cfg: Config) -> str:
-    sources = [n for n in ("salesforce", "hubspot", "files", "sql") if getattr(cfg.sources, n) is not None]
-    dests = [n for n in ("salesforce", "hubspot", "files") if getattr(cfg.destinations, n) is not None]
+    from connector.crm.registry import registered, settings
+
+    sources = [n for n in registered() if settings(cfg.sources, n) is not None]
+    dests = [n for n in registered() if settings(cfg.destinations, n) is not None]
     return (
         f"sources: {', '.join(sources) or 'none'}; destinations: {', '.join(dests) or 'none'}; "
         f"segmentation: {cfg.segmentation.method}; experiments: {len(cfg.experiments.items)}"

@@ -200,7 +200,8 @@ def with_offers(config: str) -> str:
             raise ValueError(f"the demo config has no single {anchor.strip()!r} to put the offers after")
         at = config.index(anchor) + (0 if anchor.startswith("\n  hubspot") else len(anchor))
         config = config[:at] + extra + config[at:]
-    return config
+    # the out-of-time table of methods on a sample: every simulated day runs a cycle
+    return config + "offers:\n  max_eval_customers: 5000\n"
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -33,6 +33,8 @@ FEATURES = (
     "first_any_days", "recent_txn", "visit_interval", "visit_due", "trend", "product_age",
     # co-occurrence with the whole basket (as the co-occurrence baseline), per product owned
     "basket_similar", "rank_basket",
+    # the customer's expected taste under latent taste groups fitted to who bought what
+    "taste", "rank_taste",
 )
 CHUNK = 10_000
 
@@ -120,6 +122,7 @@ class OfferRanker(BaseEstimator):
         n, k = cand.shape
         safe = np.maximum(cand, 0)
         together = np.take_along_axis(basket, safe, axis=1) / np.maximum(history.counts.getnnz(axis=1), 1)[:, None]
+        taste = np.take_along_axis(signals.taste_scores(history), safe, axis=1)
         rows = np.repeat(np.arange(n), k)
         count = lookup(history.counts, rows, safe.ravel()).reshape(n, k)
         last = lookup(history.last_days, rows, safe.ravel()).reshape(n, k)
@@ -136,6 +139,7 @@ class OfferRanker(BaseEstimator):
             *_cycle_columns(history, rows, cand, count, last),
             _per_customer(history.first_any_days, k), _per_customer(history.recent_txn, k), *_visit_cycle(history, k),
             signals.trend[safe], signals.product_age[safe], together, _row_ranks(together, cand),
+            taste, _row_ranks(taste, cand),
         ]
         feats = np.stack([np.asarray(c, dtype=np.float32).ravel() for c in columns], axis=1)
         # -1 is below every real value of these non-negative features: "unknown" without NaN,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from segmentation.offer_tastes import TasteMixture
 from segmentation.purchases import PurchaseHistory
 
 #: Co-occurrence neighbours kept per product: enough for a top-3 list after rules and the
@@ -33,7 +34,9 @@ class ProductSignals:
     who bought it in more than one transaction; segment_codes: per customer of the
     history, the row of segment_share (-1 unknown); segment_ids: the segment id of each row;
     trend: recent / popularity (above one: selling more lately than over the whole history);
-    product_age: days since the product was first bought."""
+    product_age: days since the product was first bought; tastes: latent taste groups fitted
+    to who bought what (segmentation.offer_tastes), so `taste_scores` is each customer's few
+    purchases smoothed into a taste over the whole catalogue."""
 
     popularity: np.ndarray
     recent: np.ndarray
@@ -44,6 +47,7 @@ class ProductSignals:
     repeat_rate: np.ndarray
     trend: np.ndarray
     product_age: np.ndarray
+    tastes: TasteMixture
 
     @classmethod
     def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS) -> ProductSignals:
@@ -64,7 +68,12 @@ class ProductSignals:
         repeat_rate = np.asarray(again.sum(axis=0)).ravel() / np.maximum(np.asarray(owned.sum(axis=0)).ravel(), 1)
         trend = recent / np.maximum(popularity, 1.0 / buyers)
         age = np.asarray(history.first_days.max(axis=0).todense()).ravel() - 1.0
-        return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate, trend, age)
+        return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate, trend, age,
+                   TasteMixture.fit(owned))
+
+    def taste_scores(self, history: PurchaseHistory) -> np.ndarray:
+        """(n, products): each customer's (rows of `history`) expected taste given their purchases."""
+        return self.tastes.scores(history.owned)
 
     @cached_property
     def neighbours(self) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -77,6 +77,9 @@ class DestinationsConfig(Strict):
     salesforce: SalesforceDestination | None = None
     hubspot: HubSpotDestination | None = None
     files: FilesDestination | None = None
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Settings of destination plugins other packages install (entry point "
+        "group segsync.destinations), by plugin name; each plugin checks its own.")
     materiality: MaterialityConfig = Field(
         default_factory=MaterialityConfig,
         description="How written scores and CLV are rounded, and how far they must move before a record is rewritten.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -250,6 +250,9 @@ class SourcesConfig(Strict):
     hubspot: HubSpotSource | None = None
     files: FilesSource | None = None
     sql: SqlSource | None = Field(None, description="Any SQLAlchemy URL: DuckDB (embedded), PostgreSQL, warehouses.")
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Settings of source plugins other packages install (entry point group "
+        "segsync.sources), by plugin name; each plugin checks its own.")
 
 
 class IdentityConfig(Strict):

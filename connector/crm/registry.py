@@ -1,7 +1,8 @@
 """The plugin registry: every source and destination by name, and the plugins of one cycle.
 
 A plugin is registered as a `PluginEntry`: its name (also the key of its config under
-`sources:` / `destinations:` in the YAML), a factory that opens it from its own config
+`sources:` / `destinations:` in the YAML, or under `sources.plugins:` / `destinations.plugins:`
+for a plugin another package installs), a factory that opens it from its own config
 sub-models, and the customers column holding its record ids. Built-in plugins are listed
 once, in `BUILTIN`; a third-party package registers its entry through an entry point in the
 group `segsync.sources` or `segsync.destinations`, e.g. in its pyproject.toml:
@@ -41,7 +42,8 @@ log = logging.getLogger("segsync.plugins")
 ENTRY_POINT_GROUPS = ("segsync.sources", "segsync.destinations")
 
 #: (its source config or None, its destination config or None, the config file's folder) ->
-#: the plugin, or None when that config does not call for one.
+#: the plugin, or None when that config does not call for one. A third-party plugin gets its
+#: `plugins:` entry as a mapping and raises ConfigurationError naming the key it refuses.
 Opener = Callable[[Any, Any, Path], Any]
 
 P = TypeVar("P")
@@ -151,6 +153,14 @@ class Plugins:
             plugin.close()
 
 
+def settings(section: Any, name: str) -> Any:
+    """A plugin's own config in `sources:` / `destinations:`: its field (built-in plugins), else
+    its entry under `plugins:` as written (a third-party plugin validates it itself)."""
+    if name != "plugins" and name in type(section).model_fields:
+        return getattr(section, name)
+    return section.plugins.get(name)
+
+
 def open_plugins(config: Config, opened: Mapping[str, Any] | None = None) -> Plugins:
     """Every plugin the config configures (a `sources.<name>` or `destinations.<name>` entry).
 
@@ -158,13 +168,18 @@ def open_plugins(config: Config, opened: Mapping[str, Any] | None = None) -> Plu
     in-process); they take the place of the registry's own, and any other name is kept too.
     """
     opened = dict(opened or {})
+    entries = registered()
+    for key, named in (("sources", config.sources.plugins), ("destinations", config.destinations.plugins)):
+        unknown = sorted(set(named) - set(entries))
+        if unknown:
+            raise ConfigurationError(f"{key}.plugins.{unknown[0]}: no plugin of that name is installed "
+                                     f"(installed: {', '.join(entries)})")
     out: dict[str, Any] = {}
-    for entry in registered().values():
+    for entry in entries.values():
         if entry.name in opened:
             out[entry.name] = opened.pop(entry.name)
             continue
-        source = getattr(config.sources, entry.name, None)
-        destination = getattr(config.destinations, entry.name, None)
+        source, destination = settings(config.sources, entry.name), settings(config.destinations, entry.name)
         if source is None and destination is None:
             continue
         plugin = entry.open(source, destination, config.base_dir)

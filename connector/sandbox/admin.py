@@ -4,6 +4,8 @@
     GET  /__sandbox/clock            {"now", "day"}
     GET  /__sandbox/truth            truth_summary(): configured and realised effects per segment
     GET  /__sandbox/truth/customers  truth_frame() as a JSON array (?offset=&limit= to page)
+    GET  /__sandbox/truth/products   product_truth(): the planted affinities, latent segment x
+                                     product (404 when the simulation has no products)
 
 `admin_app(sim)` is a WSGI app on its own; `mount_admin(sim, app)` puts these routes in front
 of an emulator's WSGI app (server.py can wrap either CRM with it). They are sandbox-only paths:
@@ -16,6 +18,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+
+from connector.sandbox.truth import product_truth
 
 if TYPE_CHECKING:
     from connector.sandbox.simulation import Simulation
@@ -58,6 +62,7 @@ def _dispatch(sim: Simulation, environ: dict) -> tuple[str, Any]:
         f"{PREFIX}/clock": ("GET", lambda: ("200 OK", {"now": sim.clock.now().isoformat(), "day": sim.day})),
         f"{PREFIX}/truth": ("GET", lambda: ("200 OK", sim.truth_summary())),
         f"{PREFIX}/truth/customers": ("GET", lambda: _customers(sim, query)),
+        f"{PREFIX}/truth/products": ("GET", lambda: _products(sim)),
     }
     route = routes.get(path.rstrip("/"))
     if route is None:
@@ -92,3 +97,10 @@ def _customers(sim: Simulation, query: dict[str, list[str]]) -> tuple[str, bytes
     limit = _int_param(query, "limit", len(frame) or 1, 1, max(len(frame), 1))
     page = frame.iloc[offset:offset + limit]
     return "200 OK", page.to_json(orient="records", date_format="iso").encode()
+
+
+def _products(sim: Simulation) -> tuple[str, Any]:
+    table = product_truth(sim)
+    if table is None:
+        return "404 Not Found", {"error": "this simulation has no products (start it with products=N)"}
+    return "200 OK", table.to_json(orient="records").encode()

@@ -122,17 +122,21 @@ def _draw(cdf: np.ndarray, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 class PlantedOracle:
-    """An offer scorer that knows the planted tastes: each customer's true segment taste."""
+    """An offer scorer that knows the planted tastes: each customer's true segment's taste.
 
-    def __init__(self, world: PlantedProducts) -> None:
-        self.segment = world.segments.set_index("customer_id")["segment_id"]
-        self.affinity = world.affinity
+    segment: latent segment by customer_id; affinity: latent segment x product_id, each row a
+    purchase distribution (PlantedProducts.affinity, Simulation.product_taste)."""
+
+    def __init__(self, segment: pd.Series, affinity: pd.DataFrame) -> None:
+        self.segment = segment
+        self.affinity = affinity
 
     def scores(self, history, signals, codes) -> np.ndarray:  # noqa: ANN001 - the OfferScorer protocol
         taste = self.affinity.reindex(columns=history.product_ids).fillna(0.0)
         rows = taste.index.get_indexer(self.segment.reindex(history.customer_ids))
-        return taste.to_numpy(dtype=np.float32)[rows]
+        table = np.vstack([taste.to_numpy(dtype=np.float32), np.zeros((1, taste.shape[1]), np.float32)])
+        return table[rows]  # row -1 (a customer the truth does not know): the zero row
 
 
 def planted_oracle(world: PlantedProducts) -> PlantedOracle:
-    return PlantedOracle(world)
+    return PlantedOracle(world.segments.set_index("customer_id")["segment_id"], world.affinity)

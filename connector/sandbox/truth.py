@@ -62,7 +62,8 @@ def truth_frame(sim: Simulation) -> pd.DataFrame:
 
 def truth_summary(sim: Simulation) -> dict[str, Any]:
     """Per latent segment: configured effect, sizes, and per arm kind the realised outcomes over
-    customers whose window has closed. JSON-ready."""
+    customers whose window has closed; with products, its favourite products (top_products, see
+    product_truth). JSON-ready."""
     frame = truth_frame(sim)
     total = len(frame)
     segments = []
@@ -78,6 +79,7 @@ def truth_summary(sim: Simulation) -> dict[str, Any]:
             arm = rows[rows["arm_kind"] == kind]
             entry["arms"][kind] = _arm_outcomes(arm)
         segments.append(entry)
+    _add_top_products(sim, segments)
     return {
         "scenario": sim.scenario.name, "window_days": sim.scenario.window_days,
         "day": sim.day, "now": sim.clock.now().isoformat(), "customers": total,
@@ -100,3 +102,39 @@ def _arm_outcomes(arm: pd.DataFrame) -> dict[str, Any]:
 
 def _mean(values: pd.Series) -> float | None:
     return float(np.mean(values.to_numpy(dtype=float))) if len(values) else None
+
+
+#: Products listed per segment in truth_summary (product_truth has them all).
+TOP_PRODUCTS = 5
+
+
+def product_truth(sim: Simulation) -> pd.DataFrame | None:
+    """The planted product affinities, one row per latent segment x product (None without
+    products): segment, rank (1 = the segment's favourite), product_id, product_name,
+    affinity (the share of the segment's lines that are this product: its row of
+    `sim.product_taste`), lift (affinity over the product's mean affinity across segments:
+    above one, the segment prefers it more than the others do)."""
+    taste = sim.product_taste
+    if taste is None or sim.catalog is None:
+        return None
+    names = pd.Series(sim.catalog.name, index=sim.catalog.product_id)
+    mean = taste.mean(axis=0)
+    long = taste.rename_axis("segment").reset_index().melt(id_vars="segment", var_name="product_id", value_name="affinity")
+    long["lift"] = long["affinity"] / long["product_id"].map(mean).to_numpy()
+    long = long.sort_values(["segment", "affinity", "product_id"], ascending=[True, False, True], kind="stable")
+    long["rank"] = long.groupby("segment").cumcount() + 1
+    long["product_name"] = long["product_id"].map(names).to_numpy()
+    return long[["segment", "rank", "product_id", "product_name", "affinity", "lift"]].reset_index(drop=True)
+
+
+def _add_top_products(sim: Simulation, segments: list[dict[str, Any]]) -> None:
+    """Each segment entry of truth_summary gains its TOP_PRODUCTS favourites (when there are products)."""
+    table = product_truth(sim)
+    if table is None:
+        return
+    top = table[table["rank"] <= TOP_PRODUCTS]
+    for entry in segments:
+        rows = top[top["segment"] == entry["segment"]]
+        entry["top_products"] = [
+            {"product_id": str(r.product_id), "product_name": r.product_name, "affinity": float(r.affinity), "lift": float(r.lift)}
+            for r in rows.itertuples()]

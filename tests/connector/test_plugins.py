@@ -204,3 +204,42 @@ def test_protocols_tell_the_kinds_apart() -> None:
     assert isinstance(Warehouse(), RecordSource) and not isinstance(Warehouse(), FieldDestination)
     named = _Named("x")
     assert not any(isinstance(named, kind) for kind in (TableSource, TableDestination, RecordSource, FieldDestination))
+
+
+def test_what_a_source_provides_follows_its_config(tmp_path: Path) -> None:
+    sf = {**SF, "line_items": {"enabled": True}, "events": {}}
+    hs = {**HS, "line_items": {"enabled": True}, "events": {}}
+    sql = {"url": f"duckdb:///{tmp_path / 'w.duckdb'}", "transactions": {"table": "orders"}, "events": {"table": "usage"}}
+    (tmp_path / "tx.csv").write_text("CustomerID,date,amount\nc1,2026-01-02,1\n")
+    files = {"transactions": "tx.csv", "events": {"path": "events.csv"}}
+    plugins = open_plugins(config(tmp_path, {"salesforce": sf, "hubspot": hs, "sql": sql, "files": files}))
+    try:
+        assert plugins["salesforce"].provides == {"customers", "transactions", "outcomes", "line_items", "events"}
+        assert plugins["hubspot"].provides == {"customers", "transactions", "outcomes", "line_items", "events"}
+        assert plugins["sql"].provides == {"transactions", "events"} and plugins["files"].provides == {
+            "customers", "transactions", "events"}
+        assert [p.name for p in plugins.mirroring_sources()] == ["sql"]
+        assert [p.name for p in plugins.record_sources()] == ["salesforce", "hubspot"]
+        assert [p.name for p in plugins.table_sources()] == ["files"]
+        with pytest.raises(ValueError, match="source 'hubspot' does not pull 'events'"):
+            plugins["hubspot"].pull("events", lambda batch: None)
+    finally:
+        plugins.close()
+
+
+SEEN: list[tuple[Any, Any]] = []
+CONFIGURED = PluginEntry("warehouse", lambda source, destination, base_dir: SEEN.append((source, destination)) or Warehouse())
+
+
+def test_a_third_party_plugin_gets_its_settings_from_the_plugins_section(no_entry_points: list[EntryPoint],
+                                                                         tmp_path: Path) -> None:
+    no_entry_points.append(EntryPoint("warehouse", f"{__name__}:CONFIGURED", "segsync.sources"))
+    SEEN.clear()
+    cfg = config(tmp_path, {"plugins": {"warehouse": {"dsn": "wh://x", "schema": "crm"}}})
+    plugins = open_plugins(cfg)
+    assert [p.name for p in plugins.record_sources()] == ["warehouse"]
+    assert SEEN == [({"dsn": "wh://x", "schema": "crm"}, None)]
+    wrong = config(tmp_path, {}, {"plugins": {"wherehouse": {}}})
+    with pytest.raises(ConfigurationError, match=r"destinations.plugins.wherehouse: no plugin of that name is installed "
+                                                 r"\(installed: salesforce, hubspot, sql, files, warehouse\)"):
+        open_plugins(wrong)

@@ -102,3 +102,28 @@ def test_auto_reason_says_by_how_much_the_choice_beats_the_best_baseline():
     row = result.evaluation.query("mode == 'any' and method == 'ranker'").iloc[0]
     assert f"{row['lift_vs_best_baseline']:+.1%} over the best baseline {row['best_baseline']}" in result.reason
     assert f"{row['lift_lo']:+.1%} to {row['lift_hi']:+.1%}" in result.reason
+
+
+def test_taste_mixture_recovers_planted_groups_from_one_purchase():
+    """Two groups buy from their own halves of ten products: after EM, a customer who bought one
+    product of a half is expected to like the rest of that half, not the other."""
+    import scipy.sparse as sp
+
+    from segmentation.offer_tastes import TasteMixture
+
+    rng = np.random.default_rng(0)
+    rows, cols = [], []
+    for c in range(400):
+        half = c % 2
+        for p in rng.choice(5, 3, replace=False) + 5 * half:
+            rows.append(c)
+            cols.append(int(p))
+    owned = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(400, 10))
+    mix = TasteMixture.fit(owned, n_components=4, random_state=1)
+    one = sp.csr_matrix((np.ones(2, np.float32), ([0, 1], [0, 7])), shape=(2, 10))
+    taste = mix.scores(one)
+    assert taste[0, 1:5].min() > 2 * taste[0, 5:].max()
+    assert taste[1, 5:].min() > 2 * taste[1, :5].max()
+    np.testing.assert_allclose(taste.sum(axis=1), 1.0, rtol=1e-5)
+    again = TasteMixture.fit(owned, n_components=4, random_state=1)
+    np.testing.assert_array_equal(again.theta, mix.theta)

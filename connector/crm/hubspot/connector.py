@@ -82,7 +82,8 @@ class HubSpotConnector:
         self.source = source
         self.destination = destination
         self.provides = frozenset({"customers", "transactions", "outcomes",
-                                   *(["line_items"] if source.line_items.enabled else [])})
+                                   *(["line_items"] if source.line_items.enabled else []),
+                                   *(["events"] if source.events is not None else [])})
         self.api = HubSpotApi(source, clock=clock, counter=counter, transport=transport, now=now)
         self.lists = ListManager(self.api)
         self._writer = PropertyWriter(self.api, destination) if destination is not None else None

@@ -25,6 +25,7 @@ def test_demo_config_with_products_pulls_line_items_and_writes_offers(tmp_path: 
         "offer_reasons": "Segsync_Offer_Reasons__c"}
     assert {k: cfg.destinations.hubspot.properties[k] for k in OFFER_KEYS} == {k: f"segsync_{k}" for k in OFFER_KEYS}
     assert cfg.destinations.salesforce.fields["clv"] == "Segsync_CLV__c"  # the rest stays as it was
+    assert cfg.offers.enabled and cfg.offers.max_eval_customers == 5000
     plain = tmp_path / "plain.yaml"
     plain.write_text(BASE)
     assert not load_config(plain, env={}).sources.salesforce.line_items.enabled  # type: ignore[union-attr]

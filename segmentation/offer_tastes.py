@@ -1,0 +1,71 @@
+"""Latent tastes: a mixture of multinomials over products, fitted to who bought what.
+
+Each customer belongs to one of `n_components` latent taste groups; a group buys product j with
+probability theta[g, j]. EM (Dempster, Laird & Rubin 1977; for baskets, e.g. Hofmann's aspect
+models) fits theta and the group shares from the customers x products purchase matrix; a
+customer's posterior over the groups, given what they bought, then smooths their few purchases
+into a taste over the whole catalogue: score[c, j] = sum_g P(g | c) theta[g, j]. When customers
+do come from a few latent segments with their own tastes, this recovers them from behaviour
+alone (the segment id is never needed), which a co-occurrence sum over one or two purchases
+cannot. Sparse throughout: one iteration costs a sparse product with (products x groups).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Taste groups: more than the few latent segments a population usually has (extra ones stay
+#: small or split a segment, which costs little); iterations: EM converges in a few tens here.
+N_COMPONENTS = 8
+N_ITER = 30
+#: Dirichlet smoothing of each group's product distribution (pseudo-purchases per product).
+SMOOTHING = 0.1
+
+
+@dataclass(frozen=True)
+class TasteMixture:
+    """theta: groups x products, each row a purchase distribution; log_prior: log group shares."""
+
+    theta: np.ndarray
+    log_prior: np.ndarray
+
+    @classmethod
+    def fit(cls, owned: sp.csr_matrix, n_components: int = N_COMPONENTS, n_iter: int = N_ITER,
+            random_state: int = 0) -> TasteMixture:
+        """EM on `owned` (customers x products, 1 where bought); customers without purchases are
+        ignored. Deterministic for a random_state."""
+        x = owned[np.diff(owned.indptr) > 0].astype(np.float64)
+        n, p = x.shape
+        if n == 0 or p == 0:
+            return cls(np.full((1, max(p, 1)), 1.0 / max(p, 1)), np.zeros(1))
+        rng = np.random.default_rng(random_state)
+        resp = rng.dirichlet(np.ones(n_components), size=n)
+        for _ in range(n_iter):
+            theta, log_prior = _m_step(x, resp)
+            resp = _posterior(x, np.log(theta), log_prior)
+        theta, log_prior = _m_step(x, resp)
+        return cls(theta.astype(np.float32), log_prior)
+
+    def scores(self, owned: sp.csr_matrix) -> np.ndarray:
+        """(customers, products): each customer's expected taste given what they bought (the
+        population's mix of tastes for a customer with no purchases)."""
+        post = _posterior(owned.astype(np.float64), np.log(self.theta.astype(np.float64)), self.log_prior)
+        return (post @ self.theta).astype(np.float32)
+
+
+def _m_step(x: sp.csr_matrix, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.asarray((x.T @ resp).T) + SMOOTHING
+    theta = counts / counts.sum(axis=1, keepdims=True)
+    share = resp.sum(axis=0) + 1e-9
+    return theta, np.log(share / share.sum())
+
+
+def _posterior(x: sp.csr_matrix, log_theta: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+    """P(group | customer's purchases), rows summing to one."""
+    log_post = np.asarray(x @ log_theta.T) + log_prior
+    log_post -= log_post.max(axis=1, keepdims=True)
+    post = np.exp(log_post)
+    return post / post.sum(axis=1, keepdims=True)
