@@ -183,6 +183,7 @@ def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
     _same_outputs(pandas_cfg, spark_cfg, good)
 
 
+@pytest.mark.skip(reason="hangs: under pyspark 4.3 Spark Connect the cycle waits forever in the ML model cache release (RemoteModelRef.release_ref -> SparkConnectClient._delete_ml_cache) after segmentation; issue 20 open")
 def test_a_cycle_through_spark_connect(connect_server, shop) -> None:
     pandas_cfg, good = shop
     spark_cfg = _config(pandas_cfg.parent.parent / "connect", f'engine:\n  kind: spark\n  remote: "{connect_server}"\n')
