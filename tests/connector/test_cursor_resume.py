@@ -147,12 +147,15 @@ FOUND = [Run((HIGH,), 0.0, 1, ((1, Edit("change", 0.0, True)),))]
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @example(history=ISSUE)
 @example(history=FOUND)
+@example(history=[Run((), 0.0, None, ())])  # an uninterrupted first sync: Bulk for salesforce-bulk
 @given(history=histories)
 def test_mirror_equals_the_crm_after_kills_and_resumes(name: str, history: list[Run]) -> None:
     make, population = SOURCES[name]
     source = make()
     check_history(source, population, history)
-    if name == "salesforce-bulk":
+    if name == "salesforce-bulk" and (not history or history[0].kill_after is None):
+        # a first sync that runs to its end reads 450 > 250 records in one query: that is Bulk. A
+        # first sync killed after its first (REST) page resumes with 250 left, which REST reads.
         assert isinstance(source, SalesforceStream) and source.sf.request_count["bulk_query"] > 0
 
 
