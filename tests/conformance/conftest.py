@@ -85,3 +85,16 @@ def mounted_session(app) -> requests.Session:
 @pytest.fixture
 def clock() -> SandboxClock:
     return SandboxClock(START)
+
+
+@pytest.fixture
+def hubspot_sdk():
+    """A HubSpot sandbox served on loopback and hubspot-api-client pointed at it: (sandbox, client)."""
+    from hubspot import HubSpot
+
+    from connector.sandbox.hubspot import HubSpotSandbox
+    from connector.sandbox.server import SandboxServer
+
+    hs = HubSpotSandbox(SandboxClock(START), seed=11, rate_limits=False)
+    with SandboxServer(hs.app) as server:
+        yield hs, HubSpot(access_token=hs.credentials["token"], host=server.url)

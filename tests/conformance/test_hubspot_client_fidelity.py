@@ -11,7 +11,6 @@ import pytest
 
 hubspot = pytest.importorskip("hubspot")
 
-from hubspot import HubSpot  # noqa: E402
 from hubspot.crm.associations.v4 import (  # noqa: E402
     AssociationSpec,
     BatchInputPublicAssociationMultiArchive,
@@ -32,19 +31,8 @@ from hubspot.crm.deals import (  # noqa: E402
 )
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest  # noqa: E402
 
-from connector.sandbox.clock import SandboxClock  # noqa: E402
-from connector.sandbox.hubspot import HubSpotSandbox  # noqa: E402
-from connector.sandbox.server import SandboxServer  # noqa: E402
-
 pytestmark = pytest.mark.conformance
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def served():
-    hs = HubSpotSandbox(SandboxClock(START), seed=11, rate_limits=False)
-    with SandboxServer(hs.app) as server:
-        yield hs, HubSpot(access_token=hs.credentials["token"], host=server.url)
 
 
 def _deal_to_contact(contact_id: str) -> PublicAssociationsForObject:
@@ -52,8 +40,8 @@ def _deal_to_contact(contact_id: str) -> PublicAssociationsForObject:
         association_category="HUBSPOT_DEFINED", association_type_id=3)])
 
 
-def test_associations_in_create_bodies_and_on_get(served):
-    hs, client = served
+def test_associations_in_create_bodies_and_on_get(hubspot_sdk):
+    hs, client = hubspot_sdk
     ann, bob = hs.store.create("contacts", [{"email": "ann@x.com"}, {"email": "bob@x.com"}])
     deal = client.crm.deals.basic_api.create(SimplePublicObjectInputForCreate(
         properties={"dealname": "First order", "dealstage": "closedwon"},
@@ -80,8 +68,8 @@ def test_associations_in_create_bodies_and_on_get(served):
     assert len(list(hs.store.records("deals"))) == 2  # and nothing was created
 
 
-def test_default_contact_properties(served):
-    hs, client = served
+def test_default_contact_properties(hubspot_sdk):
+    hs, client = hubspot_sdk
     values = {"email": "cy@x.com", "address": "1 Main St", "city": "Berlin", "state": "BE",
               "zip": "10115", "jobtitle": "Buyer", "mobilephone": "+49 1", "website": "x.com",
               "industry": "Retail", "hs_lead_status": "OPEN"}
@@ -92,8 +80,8 @@ def test_default_contact_properties(served):
     assert set(values) <= names
 
 
-def test_companies_and_contact_to_company_associations(served):
-    hs, client = served
+def test_companies_and_contact_to_company_associations(hubspot_sdk):
+    hs, client = hubspot_sdk
     [ann] = hs.store.create("contacts", [{"email": "ann@x.com"}])
     from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyInput
 
@@ -110,8 +98,8 @@ def test_companies_and_contact_to_company_associations(served):
         (ann, "company_to_contact")]
 
 
-def test_labeled_v4_create(served):
-    hs, client = served
+def test_labeled_v4_create(hubspot_sdk):
+    hs, client = hubspot_sdk
     [ann] = hs.store.create("contacts", [{"email": "ann@x.com"}])
     [acme] = hs.store.create("companies", [{"name": "Acme"}])
     labels = client.crm.associations.v4.schema.definitions_api.create(
@@ -136,8 +124,8 @@ def test_labeled_v4_create(served):
     assert exc.value.status == 400 and "associationTypeId 4242" in exc.value.body
 
 
-def test_v4_archive_basic_and_batch(served):
-    hs, client = served
+def test_v4_archive_basic_and_batch(hubspot_sdk):
+    hs, client = hubspot_sdk
     ann, bob = hs.store.create("contacts", [{"email": "ann@x.com"}, {"email": "bob@x.com"}])
     d1, d2 = hs.store.create("deals", [{"dealname": "d1"}, {"dealname": "d2"}])
     for c, d in ((ann, d1), (ann, d2), (bob, d1)):
@@ -154,8 +142,8 @@ def test_v4_archive_basic_and_batch(served):
     assert client.crm.associations.v4.basic_api.get_page("deals", d1, "contacts").results == []
 
 
-def test_record_memberships_rename_and_lists_by_ids(served):
-    hs, client = served
+def test_record_memberships_rename_and_lists_by_ids(hubspot_sdk):
+    hs, client = hubspot_sdk
     ann, bob = hs.store.create("contacts", [{"email": "ann@x.com"}, {"email": "bob@x.com"}])
     made = [client.crm.lists.lists_api.create(ListCreateRequest(
         name=name, object_type_id="0-1", processing_type="MANUAL")).list for name in ("a", "b", "c")]
@@ -174,8 +162,8 @@ def test_record_memberships_rename_and_lists_by_ids(served):
     assert sorted(lst.name for lst in by_ids.lists) == ["c", "seg_A_treat"]
 
 
-def test_unemulated_objects_and_apis_answer_501(served):
-    hs, client = served
+def test_unemulated_objects_and_apis_answer_501(hubspot_sdk):
+    hs, client = hubspot_sdk
     from hubspot.crm.objects import ApiException as ObjectsApiException
     from hubspot.crm.pipelines import ApiException as PipelinesApiException
 

@@ -11,7 +11,6 @@ import pytest
 
 hubspot = pytest.importorskip("hubspot")
 
-from hubspot import HubSpot  # noqa: E402
 from hubspot.crm.associations.v4 import (  # noqa: E402
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
@@ -28,19 +27,8 @@ from hubspot.crm.line_items import (  # noqa: E402
 from hubspot.crm.line_items import SimplePublicObjectInputForCreate as LineItemInput  # noqa: E402
 from hubspot.crm.products import SimplePublicObjectInputForCreate as ProductInput  # noqa: E402
 
-from connector.sandbox.clock import SandboxClock  # noqa: E402
-from connector.sandbox.hubspot import HubSpotSandbox  # noqa: E402
-from connector.sandbox.server import SandboxServer  # noqa: E402
-
 pytestmark = pytest.mark.conformance
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def served():
-    hs = HubSpotSandbox(SandboxClock(START), seed=11, rate_limits=False)
-    with SandboxServer(hs.app) as server:
-        yield hs, HubSpot(access_token=hs.credentials["token"], host=server.url)
 
 
 def _to_deal(deal_id: str) -> PublicAssociationsForObject:
@@ -48,8 +36,8 @@ def _to_deal(deal_id: str) -> PublicAssociationsForObject:
         association_category="HUBSPOT_DEFINED", association_type_id=20)])
 
 
-def test_products_and_line_items_read_back_with_their_deal(served):
-    hs, client = served
+def test_products_and_line_items_read_back_with_their_deal(hubspot_sdk):
+    hs, client = hubspot_sdk
     (deal,) = hs.store.create("deals", [{"dealname": "Order 7", "dealstage": "closedwon", "amount": "24"}])
     product = client.crm.products.basic_api.create(ProductInput(
         properties={"name": "Mug", "price": "8", "hs_sku": "MUG-1", "description": "Stoneware"}))
@@ -78,8 +66,8 @@ def test_products_and_line_items_read_back_with_their_deal(served):
     assert [(t.to_object_id, [a.type_id for a in t.association_types]) for t in result.to] == [(line.id, [19])]
 
 
-def test_line_items_search_by_hs_lastmodifieddate_pages_like_other_objects(served):
-    hs, client = served
+def test_line_items_search_by_hs_lastmodifieddate_pages_like_other_objects(hubspot_sdk):
+    hs, client = hubspot_sdk
     ids = hs.store.create("line_items", [{"name": f"L{i}", "price": "2", "quantity": "1"} for i in range(5)])
     hs.clock.advance(seconds=3600)
     hs.store.update("line_items", ids[1], {"quantity": "4"})
@@ -98,8 +86,8 @@ def test_line_items_search_by_hs_lastmodifieddate_pages_like_other_objects(serve
     assert second.results[0].properties["hs_lastmodifieddate"] == "2026-06-01T13:00:00.000Z"
 
 
-def test_a_line_item_property_that_does_not_exist_is_refused(served):
-    _, client = served
+def test_a_line_item_property_that_does_not_exist_is_refused(hubspot_sdk):
+    _, client = hubspot_sdk
     with pytest.raises(LineItemsApiException) as err:
         client.crm.line_items.basic_api.create(LineItemInput(properties={"family": "Kitchen"}))
     assert err.value.status == 400 and "PROPERTY_DOESNT_EXIST" in err.value.body
