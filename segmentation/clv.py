@@ -63,6 +63,13 @@ class ClvModel:
         return clv, bgnbd.p_alive(x, tx, T)
 
 
+def _check_terms(horizon: float, steps: int, annual_discount_rate: float) -> None:
+    if horizon <= 0 or steps < 1:
+        raise ValueError("horizon must be > 0 and steps >= 1")
+    if not 0 <= annual_discount_rate < 1:
+        raise ValueError("annual_discount_rate must be in [0, 1)")
+
+
 def _discounted_value(transaction_model: BGNBD, spend_model: GammaGamma, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
                       money: np.ndarray, horizon: float, annual_discount_rate: float, periods_per_year: float,
                       steps: int) -> np.ndarray:
@@ -95,10 +102,7 @@ def customer_lifetime_value(
     the expected spend per purchase is discounted at ``(1 + annual_discount_rate) ** years``,
     ``years`` being the slice end over ``periods_per_year`` (52.18 for weeks, 365.25 for days).
     """
-    if horizon <= 0 or steps < 1:
-        raise ValueError("horizon must be > 0 and steps >= 1")
-    if not 0 <= annual_discount_rate < 1:
-        raise ValueError("annual_discount_rate must be in [0, 1)")
+    _check_terms(horizon, steps, annual_discount_rate)
     x, tx, T, money = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
     value = _discounted_value(transaction_model, spend_model, x, tx, T, money, horizon, annual_discount_rate,
                               periods_per_year, steps)
@@ -116,10 +120,7 @@ def fit_clv(
 ) -> tuple[ClvModel, pd.DataFrame]:
     """Fit BG/NBD and Gamma-Gamma on everything up to ``as_of``; returns the model and the
     daily summary it was fit on (see ``clv_scores`` for the arguments)."""
-    if horizon_days <= 0:
-        raise ValueError("horizon must be > 0 and steps >= 1")
-    if not 0 <= annual_discount_rate < 1:
-        raise ValueError("annual_discount_rate must be in [0, 1)")
+    _check_terms(horizon_days, 1, annual_discount_rate)
     summary = summary_from_transactions(transactions, as_of, freq="D")
     if int((summary["frequency"] > 0).sum()) < 3:
         raise ValueError("CLV needs at least 3 customers with repeat purchases before as_of")
