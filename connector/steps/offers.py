@@ -103,6 +103,7 @@ def offers(ctx: CycleContext) -> OffersResult | None:
         "method": result.method, "reason": result.reason, "evaluation": result.evaluation,
         "top_by_segment": top_offers_by_segment(table, segments), "defaults": dict(result.defaults),
         "model_version": version, "retrained": result.retrained,
+        "model_as_of": str(result.model.as_of.date()) if result.model is not None else None,
     }
     if not ctx.dry_run:
         saved = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)

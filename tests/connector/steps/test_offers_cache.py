@@ -14,6 +14,7 @@ import yaml
 import segmentation.offers as offers_module
 from connector.config import load_config
 from connector.pipeline import run_cycle
+from connector.report import render_report
 from connector.sandbox.online_retail import online_retail_sample
 from connector.state import StateStore
 from connector.steps.offers import MODEL
@@ -90,6 +91,9 @@ def test_an_unchanged_second_cycle_reuses_the_model_even_after_a_reopen(tmp_path
         summary = store.models.latest("artifact", "offers")[1]  # type: ignore[index]
     assert summary["model_version"] == version and summary["retrained"] is None
     assert summary["evaluation"] is not None and set(summary["evaluation"]["method"]) >= {"repeat", "popularity"}
+    with StateStore(tmp_path / "state.sqlite") as store:
+        html = render_report(store, load_config(path, env={}))
+    assert f"Offer model version {version}, fitted on data as of {summary['model_as_of']}, reused." in html
 
 
 def test_changed_offer_settings_refit_the_model(tmp_path, retail, evaluations):
