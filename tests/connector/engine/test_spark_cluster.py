@@ -8,14 +8,13 @@ then runs through a Spark Connect server whose sessions run on that cluster (`re
 and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
 connector/engine/spark/session.py).
 
-Every JVM here dies with the pytest process that started it, even one killed without teardown.
+Every JVM here (master, worker, Connect server) is registered with tests/reaper.py: it stops with
+the pytest process that started it, even one killed without teardown.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from connector.cli import main as cli_main
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
+from tests.reaper import watch
 
 pyspark = pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
@@ -62,13 +62,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the parent dies (PR_SET_PDEATHSIG, kept across exec;
-    spark-class execs the JVM), so a killed pytest leaves no master, worker or server behind."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
-
 class Daemon:
     """A Spark daemon class started from pyspark's distribution; its log is read as it comes
     (until `ready`, then by a thread, so a full pipe never blocks it)."""
@@ -76,7 +69,8 @@ class Daemon:
     def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
         home = Path(pyspark.__file__).parent
         self.proc = subprocess.Popen([str(home / "bin" / "spark-class"), cls, *args], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
         self.lines: list[str] = []
         for line in self.proc.stdout:  # type: ignore[union-attr]
             self.lines.append(line)
@@ -163,8 +157,7 @@ def _cycle(cfg: Path) -> None:
     """`segsync run CONFIG` in a child process (one SparkContext per process)."""
     code = f"import sys; from connector.cli import main; sys.exit(main(['run', {str(cfg)!r}]))"
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
-                          preexec_fn=_die_with_parent)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -237,7 +230,7 @@ print("exiting")
 def test_connect_models_are_released_and_the_process_exits(connect_server) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
     done = subprocess.run([sys.executable, "-c", MODELS, connect_server], env=env, capture_output=True, text=True,
-                          timeout=300, preexec_fn=_die_with_parent)  # without the fix: waits forever at exit
+                          timeout=300)  # without the fix: waits forever at exit
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     refused = next(line for line in lines if line.startswith("refused:"))
