@@ -2,7 +2,7 @@
 the cached offer model and offer stability; and the out-of-time precision stability costs.
 
     .venv/bin/python benchmarks/bench_offer_cycles.py demo [--days 3] [--variants before,after]
-    .venv/bin/python benchmarks/bench_offer_cycles.py precision [--days 14]
+    .venv/bin/python benchmarks/bench_offer_cycles.py precision [--days 14] [--gains 0.1,0.25,0.5]
 
 demo: `segsync demo --products 40`'s world (CDNOW's 23,570 customers in both sandbox CRMs, every
 purchase holding products, offers written to both CRMs, `offers.max_eval_customers: 5000`), day 0
@@ -20,10 +20,12 @@ confirmed rewritten, the CRMs' non-GET requests (writes, plus HubSpot searches, 
 and the peak RSS so far. Printed first: the load average.
 
 precision: UCI Online Retail, the ranker (settings as the offers step, no evaluation) run daily
-for `--days` days up to 2011-09-01, once taking the newest top three each day and once carrying
-each customer's offers forward with stability; both judged on what customers bought in the 91
-days after 2011-09-01 (precision@3 and hit@3 as in segmentation.offer_evaluation), together with
-the share of customers whose list changed per day.
+for `--days` days up to 2011-09-01 (the offer model cached as the step does: refitted after 7
+days), once taking the newest top three each day and once per `--gains` value carrying each
+customer's offers forward with stability; all judged on what customers bought in the 91 days
+after 2011-09-01 (precision@3 and hit@3 as in segmentation.offer_evaluation; a paired 95 %
+bootstrap interval over customers for the relative change), with the share of customers whose
+list changed per day.
 
 OpenMP/BLAS use one thread unless OMP_NUM_THREADS says otherwise.
 """
@@ -43,6 +45,7 @@ from typing import Any
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -127,13 +130,29 @@ def demo(args: argparse.Namespace) -> None:
     print(f"\nmean of days 1-{args.days}:\n{later.round(3).to_string()}")
 
 
-def _judge(offers: pd.DataFrame, truth: pd.DataFrame, judged: pd.Index) -> tuple[float, float]:
-    """precision@3 and hit@3 of `offers` (customer_id, offer_1_id..) over the judged customers."""
+def _hits(offers: pd.DataFrame, truth: pd.DataFrame, judged: pd.Index) -> np.ndarray:
+    """(judged customers, 3) bool: whether each offer (customer_id, offer_1_id..) was bought in the window."""
     bought = set(zip(truth["customer_id"].astype(str), truth["product_id"].astype(str), strict=True))
     rows = offers.set_index("customer_id").reindex(judged)
-    hits = sum(((c, str(rows.at[c, f"offer_{j}_id"])) in bought) for c in judged for j in (1, 2, 3))
-    hit_any = sum(any((c, str(rows.at[c, f"offer_{j}_id"])) in bought for j in (1, 2, 3)) for c in judged)
-    return hits / (3 * len(judged)), hit_any / len(judged)
+    return np.array([[(c, str(rows.at[c, f"offer_{j}_id"])) in bought for j in (1, 2, 3)] for c in judged])
+
+
+def _changed_share(now: pd.DataFrame, before: pd.DataFrame | None) -> float | None:
+    if before is None:
+        return None
+    both = now.set_index("customer_id").join(before.set_index("customer_id").add_suffix("_prev"), how="inner")
+    return float((sum((both[f"offer_{j}_id"] != both[f"offer_{j}_id_prev"]) for j in (1, 2, 3)) > 0).mean())
+
+
+def _report(name: str, hits: np.ndarray, base: np.ndarray, churn: list[float]) -> None:
+    """precision@3, hit@3, the paired 95 % bootstrap interval of the relative precision change
+    against `base` (the newest top three), and the mean share of lists changed per day."""
+    idx = np.random.default_rng(0).integers(0, len(hits), size=(500, len(hits)))
+    p, b = hits.mean(axis=1), base.mean(axis=1)
+    rel = p[idx].mean(axis=1) / b[idx].mean(axis=1) - 1
+    print(f"{name}: precision@3 {p.mean():.4f}, hit@3 {hits.any(axis=1).mean():.4f} on {len(hits):,} customers; "
+          f"vs the newest top three {p.mean() / b.mean() - 1:+.1%} (95 % CI {np.quantile(rel, 0.025):+.1%} to "
+          f"{np.quantile(rel, 0.975):+.1%}); lists changed per day {np.mean(churn) if churn else 0:.1%}")
 
 
 def precision(args: argparse.Namespace) -> None:
@@ -146,33 +165,30 @@ def precision(args: argparse.Namespace) -> None:
     clean["customer_id"] = clean["customer_id"].astype(str)
     segments = own_segments(clean, CUTOFF).rename("segment_id").reset_index().assign(model_version="k4")
     window = clean[(clean["occurred_at"] >= CUTOFF) & (clean["occurred_at"] < CUTOFF + pd.Timedelta(days=91))]
-    before = clean[clean["occurred_at"] < CUTOFF]
-    judged = pd.Index(sorted(set(window["customer_id"]) & set(before["customer_id"])))
-    days = [CUTOFF - pd.Timedelta(days=args.days - 1 - d) for d in range(args.days)]
-    params = OfferParams(method="ranker", evaluate=False, horizon_days=91)
+    judged = pd.Index(sorted(set(window["customer_id"]) & set(clean.loc[clean["occurred_at"] < CUTOFF, "customer_id"])))
+    gains = [float(g) for g in args.gains.split(",")]
     ids = ["customer_id", "offer_1_id", "offer_2_id", "offer_3_id"]
-    model, fresh_prev, stable = None, None, None
-    churn: dict[str, list[float]] = {"fresh": [], "stable": []}
+    model, lists = None, dict[float, pd.DataFrame]()  # lists[0.0]: the newest top three
+    churn: dict[float, list[float]] = {g: [] for g in (0.0, *gains)}
     t0, c0 = time.monotonic(), time.process_time()
-    for day in days:
-        fresh = recommend_offers(clean, segments, day, params, previous=model)
-        model = fresh.model
-        kept = recommend_offers(clean, segments, day, params, previous=model, current=stable)
-        for name, now, prev in (("fresh", fresh.offers[ids], fresh_prev), ("stable", kept.offers[ids], stable)):
-            if prev is not None:
-                both = now.set_index("customer_id").join(prev.set_index("customer_id"), rsuffix="_prev", how="inner")
-                moved = sum((both[f"offer_{j}_id"] != both[f"offer_{j}_id_prev"]) for j in (1, 2, 3)) > 0
-                churn[name].append(float(moved.mean()))
-        fresh_prev, stable = fresh.offers[ids], kept.offers[ids]
-        print(f"  {day.date()}: refitted: {fresh.retrained}; lists changed fresh {churn['fresh'][-1:]}, "
-              f"stable {churn['stable'][-1:]}", flush=True)
-    assert fresh_prev is not None and stable is not None
-    for name, offers in (("newest top three each day", fresh_prev), ("with stability (min_score_gain 0.25)", stable)):
-        p, h = _judge(offers, window, judged)
-        key = "fresh" if name.startswith("newest") else "stable"
-        mean_churn = sum(churn[key]) / max(len(churn[key]), 1)
-        print(f"{name}: precision@3 {p:.4f}, hit@3 {h:.4f} on {len(judged):,} customers; "
-              f"lists changed per day {mean_churn:.1%}")
+    for d in range(args.days):
+        day = CUTOFF - pd.Timedelta(days=args.days - 1 - d)
+        fresh = recommend_offers(clean, segments, day, OfferParams(method="ranker", evaluate=False, horizon_days=91),
+                                 previous=model)
+        model, now = fresh.model, {0.0: fresh.offers[ids]}
+        for g in gains:
+            params = OfferParams(method="ranker", evaluate=False, horizon_days=91, min_score_gain=g)
+            now[g] = recommend_offers(clean, segments, day, params, previous=model, current=lists.get(g)).offers[ids]
+        for g, offers in now.items():
+            if (share := _changed_share(offers, lists.get(g))) is not None:
+                churn[g].append(share)
+        lists = now
+        print(f"  {day.date()}: refitted: {fresh.retrained}; lists changed {({g: round(c[-1], 4) for g, c in churn.items() if c})}",
+              flush=True)
+    base = _hits(lists[0.0], window, judged)
+    _report("newest top three each day", base, base, churn[0.0])
+    for g in gains:
+        _report(f"with stability, min_score_gain {g}", _hits(lists[g], window, judged), base, churn[g])
     print({**_usage(t0, c0), "peak_rss_gb": _peak_gb()})
 
 
@@ -185,6 +201,7 @@ def main() -> None:
     d.add_argument("--variants", default="before,after")
     p = sub.add_parser("precision")
     p.add_argument("--days", type=int, default=14)
+    p.add_argument("--gains", default="0.25", help="min_score_gain values to compare, comma-separated")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     {"demo": demo, "precision": precision}[args.command](args)

@@ -158,7 +158,8 @@ def _scorer(model: OfferModel, encoded: EncodedItems, snap: Snapshot, segments: 
 def _stabilise(picks: np.ndarray, scores: np.ndarray, current: pd.DataFrame, customers: pd.Index, products: pd.Index,
                snap: Snapshot, rules: CompiledRules, params: OfferParams) -> Stabilised:
     """Each customer's current offers (as catalog positions, -2 when gone from it) judged against today's ranking."""
-    now = current.drop_duplicates("customer_id").set_index(current["customer_id"].astype(str).to_numpy()).reindex(customers)
+    unique = current.drop_duplicates("customer_id")
+    now = unique.set_axis(unique["customer_id"].astype(str).to_numpy()).reindex(customers)
     previous = np.full((len(customers), K), -1, dtype=np.int64)
     for j in range(K):
         ids = now[f"offer_{j + 1}_id"]
