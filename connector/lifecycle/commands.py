@@ -44,7 +44,7 @@ def run_models_command(cfg: Config, args: argparse.Namespace) -> int:
 def render_versions(versions: list[ModelVersion]) -> str:
     """One line per version: model, version, alias, created, the metric it was judged on.
     Segmentation checkpoints between retrains are left out (they are not new models)."""
-    shown = [v for v in versions if v.kind == "score" or (v.kind == "segmentation" and v.meta.get("retrained"))]
+    shown = [v for v in versions if _fitted(v)]
     if not shown:
         return "no model versions yet"
     lines = [f"{'model':<28} {'version':>7}  {'alias':<10} {'created (UTC)':<19}  judged on"]
@@ -52,6 +52,12 @@ def render_versions(versions: list[ModelVersion]) -> str:
         lines.append(f"{v.kind + '/' + v.name:<28} {v.version:>7}  {','.join(v.aliases) or '-':<10} "
                      f"{v.created_at[:19]:<19}  {_judged(v)}")
     return "\n".join(lines)
+
+
+def _fitted(v: ModelVersion) -> bool:
+    """A version that is a fitted model: every score and offer model version (connector.steps.offers
+    saves one per refit), segmentation only when it retrained."""
+    return v.kind in ("score", "offers") or (v.kind == "segmentation" and bool(v.meta.get("retrained")))
 
 
 def _judged(v: ModelVersion) -> str:
@@ -68,7 +74,7 @@ def _number(x: float | None) -> str:
 
 def timeline(versions: list[ModelVersion]) -> list[dict[str, str]]:
     """The retrains, newest first, for the report: when, model, version, trigger, decision, alias."""
-    rows = [v for v in versions if v.kind == "score" or (v.kind == "segmentation" and v.meta.get("retrained"))]
+    rows = [v for v in versions if _fitted(v)]
     return [{"when (UTC)": v.created_at[:19], "model": f"{v.kind}/{v.name}", "version": str(v.version),
              "trigger": str(v.meta.get("trigger") or v.meta.get("reason") or ""),
              "decision": str(v.meta.get("decision") or ""), "alias": ",".join(v.aliases) or "-"}

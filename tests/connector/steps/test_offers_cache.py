@@ -13,6 +13,7 @@ import yaml
 
 import segmentation.offers as offers_module
 from connector.config import load_config
+from connector.lifecycle.commands import render_versions
 from connector.pipeline import run_cycle
 from connector.report import render_report
 from connector.sandbox.online_retail import online_retail_sample
@@ -93,7 +94,9 @@ def test_an_unchanged_second_cycle_reuses_the_model_even_after_a_reopen(tmp_path
     assert summary["evaluation"] is not None and set(summary["evaluation"]["method"]) >= {"repeat", "popularity"}
     with StateStore(tmp_path / "state.sqlite") as store:
         html = render_report(store, load_config(path, env={}))
+        listed = [line for line in render_versions(store.models.versions()).splitlines() if line.startswith("offers/")]
     assert f"Offer model version {version}, fitted on data as of {summary['model_as_of']}, reused." in html
+    assert len(listed) == 1 and listed[0].endswith("no offer model yet")  # `segsync models list`
 
 
 def test_changed_offer_settings_refit_the_model(tmp_path, retail, evaluations):
