@@ -3,12 +3,14 @@
 `{kind: pandas}` (the default when `engine` is absent) computes on this machine;
 `{kind: spark, master: "local[2]"}`, `{kind: spark, master: "spark://host:7077"}` or
 `{kind: spark, remote: "sc://host:15002"}` runs it on Spark (`pip install 'segsync[spark]'`
-and Java 17). `spark_conf` is passed to the session as given.
+and Java 17). `spark_conf` is passed to the session as given. `staging: folder` has the pulls
+of CRM and SQL sources exported as Parquet for Spark to read (connector.state.staging).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -29,12 +31,17 @@ class EngineConfig(Strict):
     spark_conf: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Passed to the SparkSession builder as given (spark.executor.memory, ...)."
     )
+    staging: Path | None = Field(
+        None, description="kind spark: a folder (relative to the config file) where the purchases CRM and SQL pulls "
+        "store in the state file are exported as Parquet after each pull, for Spark to read on its executors; "
+        "unset: Spark receives them from the driver. A cluster's executors must be able to read this folder."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineConfig:
         if self.kind == "pandas":
-            if self.master or self.remote or self.spark_conf:
-                raise ValueError("master, remote and spark_conf apply to kind: spark only")
+            if self.master or self.remote or self.spark_conf or self.staging:
+                raise ValueError("master, remote, spark_conf and staging apply to kind: spark only")
             return self
         if self.master and self.remote:
             raise ValueError("give either master (classic Spark) or remote (Spark Connect), not both")
