@@ -2,8 +2,9 @@
 
 - `segsync run` with `engine: {kind: spark, master: "local[2]"}` on a Parquet files source gives
   what the pandas engine gives on the same file (same rows quarantined with the same reasons,
-  segments with ARI >= 0.95 and the same names, scores and CLV within tolerance, the same arms),
-  and no purchase is collected to the driver but the quarantined ones.
+  segments with ARI >= 0.95 and the same names, scores and CLV within tolerance, the same arms);
+  no purchase reaches the driver but the quarantined ones and those the measure step's window
+  reads; a second run writes the same file.
 - With the sandbox CRMs and `engine.staging`, the pulls land in Parquet that Spark reads; a
   second run on unchanged data writes nothing, and one new customer is exactly one write.
 """
@@ -12,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("pyspark")
-pytestmark = [pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+pytestmark = [pytest.mark.usefixtures("spark"),  # the session of tests/connector/engine (one JVM per run)
+              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
@@ -65,6 +66,7 @@ experiments:
 """
 SPARK = {"kind": "spark", "master": "local[2]", "spark_conf": TEST_CONF}
 END = pd.Timestamp("2026-03-01", tz="UTC")
+CANONICAL = ("transaction_id", "customer_id", "occurred_at", "amount", "source")
 
 
 def _engine_yaml() -> str:
@@ -72,10 +74,8 @@ def _engine_yaml() -> str:
     return f'engine: {{kind: spark, master: "local[2]", spark_conf: {{{conf}}}}}'
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+def _shop(folder: Path) -> tuple[Path, pd.DataFrame]:
     """(folder with the Parquet file and both configs, the bad rows with the reason each must get)."""
-    folder = tmp_path_factory.mktemp("spark-shop")
     pop = PopulationGenerator(load_scenario("default"), 600, history_days=540, end=END, random_state=8).generate()
     country = pop.customers.set_index("customer_id")["country"].astype(str)
     tx = pop.transactions
@@ -102,25 +102,31 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
 
 
 @pytest.fixture
-def collected(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[pd.DataFrame]]:
-    """Every frame Spark hands to the driver through toPandas during the test."""
-    from pyspark.sql import DataFrame
+def collected(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[frozenset[str], int]]]:
+    """(columns, rows) of every result Spark hands to the driver (toPandas, collect) during the test."""
+    from pyspark.sql.classic.dataframe import DataFrame
 
-    frames: list[pd.DataFrame] = []
-    original = DataFrame.toPandas
+    seen: list[tuple[frozenset[str], int]] = []
+    to_pandas, collect = DataFrame.toPandas, DataFrame.collect
 
-    def spy(self: DataFrame) -> pd.DataFrame:
-        out = original(self)
-        frames.append(out)
+    def spy_pandas(self: DataFrame) -> pd.DataFrame:
+        out = to_pandas(self)
+        seen.append((frozenset(out.columns), len(out)))
         return out
 
-    monkeypatch.setattr(DataFrame, "toPandas", spy)
-    yield frames
+    def spy_collect(self: DataFrame) -> list:
+        out = collect(self)
+        seen.append((frozenset(self.columns), len(out)))
+        return out
+
+    monkeypatch.setattr(DataFrame, "toPandas", spy_pandas)
+    monkeypatch.setattr(DataFrame, "collect", spy_collect)
+    yield seen
 
 
-def test_spark_reads_the_parquet_and_matches_the_pandas_engine(shop: tuple[Path, pd.DataFrame], spark: Any,
-                                                                collected: list[pd.DataFrame]) -> None:
-    folder, bad = shop
+def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
+                                                                collected: list[tuple[frozenset[str], int]]) -> None:
+    folder, bad = _shop(tmp_path)
     assert cli_main(["run", str(folder / "pandas.yaml")]) == 0
     collected.clear()
     assert cli_main(["run", str(folder / "spark.yaml")]) == 0
@@ -145,22 +151,22 @@ def test_spark_reads_the_parquet_and_matches_the_pandas_engine(shop: tuple[Path,
     assert reasons == expected
     # the driver saw the quarantined purchases and nothing else per purchase (no experiment
     # window reaches into the history: every assignment is as of the data's day)
-    per_purchase = [f for f in collected if {"occurred_at", "amount"} <= set(f.columns)]
-    assert sum(len(f) for f in per_purchase) == len(bad)
-    assert max(len(f) for f in collected) < len(pd.read_parquet(folder / "data" / "purchases.parquet")) / 5
+    n_purchases = len(pd.read_parquet(folder / "data" / "purchases.parquet"))
+    assert collected, "the spy saw nothing"
+    per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
+    assert (frozenset({"transaction_id", "customer_id", "reason", "source"}), len(bad)) in per_purchase  # quarantined
+    # the measure step reads the purchases of assigned customers in its window, nothing else per purchase
+    assert [cols for cols, _ in per_purchase if "reason" not in cols] == [frozenset(CANONICAL)]
+    assert sum(n for _, n in per_purchase) < n_purchases / 2, collected
 
-
-def test_a_second_spark_run_writes_the_same_file(shop: tuple[Path, pd.DataFrame], spark: Any) -> None:
-    folder, _ = shop
-    out = folder / "out" / "spark.csv"
+    # a second run on the same file writes the same file
+    before = (folder / "out" / "spark.csv").read_bytes()
     assert cli_main(["run", str(folder / "spark.yaml")]) == 0
-    before = out.read_bytes()
-    assert cli_main(["run", str(folder / "spark.yaml")]) == 0
-    assert out.read_bytes() == before
+    assert (folder / "out" / "spark.csv").read_bytes() == before
 
 
-def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path, spark: Any,
-                                                                collected: list[pd.DataFrame]) -> None:
+def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path,
+                                                                collected: list[tuple[frozenset[str], int]]) -> None:
     world = E2EWorld(tmp_path, n_customers=300, seed=5)
     data = world.config_data()
     data["engine"] = {**SPARK, "staging": str(tmp_path / "staging")}
@@ -194,5 +200,5 @@ def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path, 
         assert third.counts["pushed_salesforce"] == 1 and third.counts.get("pushed_hubspot", 0) == 0
         assert writes.salesforce["PATCH composite/sobjects"] == 1
         assert sum(writes.hubspot.values()) == 0
-    per_purchase = [f for f in collected if {"occurred_at", "amount"} <= set(f.columns)]
-    assert sum(len(f) for f in per_purchase) < len(staged) / 5
+    per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
+    assert sum(n for _, n in per_purchase) < 3 * len(staged) / 2, collected  # three cycles
