@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.model")
-#: Sources whose pulls land in the state store's mirror (and, with engine.staging, in Parquet).
-MIRRORED = ("salesforce", "hubspot", "sql")
 _MIRROR_TX = ["source", "source_id", "customer_source_id", "occurred_at", "amount"]
 _NO_IDENTITY_REJECTIONS = pd.DataFrame(columns=["source", "record_key", "reason"])
 _CANONICAL = ["transaction_id", "customer_id", "occurred_at", "amount", "source"]
@@ -86,12 +84,17 @@ def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataF
     """(the customers and raw purchases of every source, the identity rejections): the files
     source read by Spark, the mirrored sources' purchases from the staged Parquet with their
     customers resolved on the driver (connector.identity: one row per customer, never per purchase)."""
-    from connector.engine.spark.sources import SparkTables, read_files_source, read_staged
+    from connector.engine.spark.sources import (
+        SparkTables,
+        mirrored_sources,
+        read_files_source,
+        read_staged,
+    )
 
     cfg = ctx.config
     parts: list[SparkTables] = []
     identity = _NO_IDENTITY_REJECTIONS
-    if cfg.engine.staging is not None and any(getattr(cfg.sources, n) is not None for n in MIRRORED):
+    if cfg.engine.staging is not None and mirrored_sources(cfg):
         canon = canonical_tables(ctx.store.mirror.customers(), pd.DataFrame(columns=_MIRROR_TX), cfg.identity,
                                  id_columns())
         identity = canon.rejected
@@ -110,7 +113,9 @@ def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataF
 def stage_pulls(ctx: CycleContext) -> None:
     """After the pull: the mirror's purchases as Parquet for Spark (engine.staging), when it reads them."""
     cfg = ctx.config
-    if cfg.engine.staging is None or not any(getattr(cfg.sources, n) is not None for n in MIRRORED):
+    from connector.engine.spark.sources import mirrored_sources
+
+    if cfg.engine.staging is None or not mirrored_sources(cfg):
         return
     from connector.state.staging import export_transactions
 

@@ -52,7 +52,7 @@ def native_reason(config: Config) -> str | None:
     src = config.sources
     if src.plugins:
         return f"source plugin(s) {', '.join(src.plugins)} are read on the driver"
-    mirrored = [name for name in ("salesforce", "hubspot", "sql") if getattr(src, name) is not None]
+    mirrored = mirrored_sources(config)
     if mirrored and config.engine.staging is None:
         return f"source(s) {', '.join(mirrored)} are pulled into the mirror and engine.staging is not set"
     if _line_items(config):
@@ -64,6 +64,12 @@ def native_reason(config: Config) -> str | None:
     if src.files is None and not mirrored:
         return "no source of purchases"
     return None
+
+
+def mirrored_sources(config: Config) -> list[str]:
+    """The configured sources whose pulls land in the state store's mirror (and, with
+    engine.staging, in Parquet): the CRMs and SQL."""
+    return [name for name in ("salesforce", "hubspot", "sql") if getattr(config.sources, name) is not None]
 
 
 def _line_items(config: Config) -> bool:
