@@ -35,7 +35,7 @@ def test_a_csv_reads_as_the_files_reader_reads_it(tmp_path: Path, spark: Any) ->
     customers, expected = FilesReader(cfg, tmp_path).read()
     got = tables.transactions.toPandas().sort_values("transaction_id").reset_index(drop=True)
     assert got["transaction_id"].tolist() == expected["transaction_id"].tolist() == [f"row-{i}" for i in range(2, 7)]
-    assert got["customer_id"].tolist() == ["C1", "C2", "C1", None, "C3"]
+    assert got["customer_id"].fillna("-").tolist() == ["C1", "C2", "C1", "-", "C3"]
     assert got["customer_id"].fillna("-").tolist() == expected["customer_id"].fillna("-").tolist()
     assert got["amount"].tolist() == ["10.50", "abc", "7", "3", "4.25"]
     assert got["occurred_at"].iloc[3] == "2026-01-06T00:00:00+00:00"
@@ -61,8 +61,8 @@ def test_a_folder_of_parquet_parts_keeps_its_types(tmp_path: Path, spark: Any) -
 
 
 def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
-    pd.DataFrame({"CustomerID": ["a"], "amount": [1.0], "date": pd.to_datetime(["2026-01-01"], utc=True)}
-                 ).to_parquet(tmp_path / "ns.parquet")  # pandas' default: nanoseconds
+    when = pd.to_datetime(["2026-01-01 00:00:00.000000001"], utc=True).as_unit("ns")
+    pd.DataFrame({"CustomerID": ["a"], "amount": [1.0], "date": when}).to_parquet(tmp_path / "ns.parquet")
     with pytest.raises(ConfigurationError, match="nanoseconds"):
         read_files_source(spark, FilesSource(transactions=Path("ns.parquet")), tmp_path)
     (tmp_path / "tx.csv").write_text("CustomerID,date\na,2026-01-01\n", encoding="utf-8")
