@@ -69,7 +69,7 @@ def candidate_pool(
     """gather_candidates with whole-basket co-occurrence (from the sparse product's nonzeros, no
     dense customers x products row) and the cheap evidence about each candidate."""
     owned = history.owned
-    basket = (owned @ signals.similarity).tocsr()
+    basket = _prune(owned, signals.similarity, basket_width(ks, cross_sell))
     found = gather_candidates(history, signals, codes, ks, cross_sell, signals.neighbours, signals.similarity_lookup, basket)
     cand = found.cand
     n, k = cand.shape
@@ -81,6 +81,25 @@ def candidate_pool(
     last = np.where(valid, lookup(history.last_days, rows, safe.ravel()).reshape(n, k), 0)
     taste = np.where(valid, signals.taste_scores_at(history, safe), 0)
     return CandidatePool(cand, found.favourites, found.similar, together.astype(np.float32), taste, count, last)
+
+
+def _prune(owned: sp.csr_matrix, similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """owned @ similarity without the entries that cannot be among a row's k best: similarities
+    are non-negative, so a customer's basket score of each of an owned product's k nearest
+    products is at least that product's k-th best similarity, and the row's k-th best is at
+    least the largest of those over what they own (usually most of a row's entries are below)."""
+    basket = (owned @ similarity).tocsr()
+    kth = np.zeros(similarity.shape[0], dtype=np.float32)
+    best = best_nonzeros(similarity, k)[:, -1] if k else np.full(similarity.shape[0], -1)
+    has = best >= 0
+    kth[has] = lookup(similarity, np.flatnonzero(has), best[has])
+    floor = np.zeros(owned.shape[0], dtype=np.float32)
+    counts = np.diff(owned.indptr)
+    if owned.nnz:
+        floor[counts > 0] = np.maximum.reduceat(kth[owned.indices], owned.indptr[:-1][counts > 0])
+    keep = basket.data >= np.repeat(floor, np.diff(basket.indptr))
+    kept_before = np.r_[0, np.cumsum(keep)]
+    return sp.csr_matrix((basket.data[keep], basket.indices[keep], kept_before[basket.indptr]), shape=basket.shape)
 
 
 def basket_similarity(owned: sp.csr_matrix, cand: np.ndarray, similarity: np.ndarray | sp.csr_matrix) -> np.ndarray:
@@ -131,7 +150,7 @@ def gather_candidates(
     fav = favourites[:, :TOP_OWN]
     n_similar = ks[1] + (ks[0] if cross_sell else 0)
     if basket is not None:
-        near = _best_of(basket, n_similar + (TOP_OWN * 4 if cross_sell else ks[0]))
+        near = _best_of(basket, basket_width(ks, cross_sell))
     else:
         near = _favourites_neighbours(fav, neighbours, similarity)
     blocks.append(_first_free(near, taken, n_similar))
@@ -144,6 +163,11 @@ def gather_candidates(
     blocks.append(_first_free(recent, taken, ks[3]))
     cand = np.hstack(blocks)
     return Candidates(cand, fav, similarity_to(fav, cand, similarity))
+
+
+def basket_width(ks: tuple[int, int, int, int], cross_sell: bool) -> int:
+    """How many of the basket's best products gather_candidates reads (some are taken already)."""
+    return ks[1] + (ks[0] + TOP_OWN * 4 if cross_sell else ks[0])
 
 
 def _favourites_neighbours(fav: np.ndarray, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix) -> np.ndarray:
