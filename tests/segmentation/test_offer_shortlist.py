@@ -3,6 +3,8 @@ the full model, rules and cross-sell still hold, and the top three mostly match 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +31,7 @@ def world():
     snap = Snapshot.build(items, as_of, catalog.index, customers, segments)
     price = catalog["price"].to_numpy()
 
+    @functools.cache
     def fit(mode: str, shortlist: int = 10) -> OfferRanker:
         ranker = OfferRanker(shortlist=shortlist)
         return make_scorer("ranker", items, snap, segments, horizon_days=90, cross_sell=mode == "cross_sell", price=price, ranker=ranker)
