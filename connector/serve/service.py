@@ -7,8 +7,9 @@ version even while a new one is swapped in.
 Events and the arms /v1/score assigns are written through the journal (group commit) and
 answered only once durable. A customer with events
 newer than the snapshot is answered from the snapshot row moved by those events
-(segmentation.increment), re-segmented and re-scored by the live models; that answer is
-cached until the customer's next event or the next snapshot.
+(segmentation.increment), re-segmented and re-scored by the live models, and their CLV summary
+moved by the purchases among them (segmentation.purchase_summary) and valued again; that answer
+is cached until the customer's next event or the next snapshot.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from connector.state.experiment_data import ExperimentData
 from segmentation.event_features import event_features_of_one, no_event_values
 from segmentation.events import clean_events
 from segmentation.increment import add_purchases_one, features_of_one
+from segmentation.purchase_summary import add_purchases_to_summary
 
 log = logging.getLogger("segsync.serve")
 BY = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -124,9 +126,13 @@ class ServeService:
         events = self.store.events.of_customer(cid, snap.events_through)
         bought = [(pd.Timestamp(when), float(value)) for _, kind, when, value in events if kind == PURCHASE and value is not None]
         values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
-        moved = add_purchases_one(values, [t for t, _ in bought], [a for _, a in bought], snap.as_of)
+        when, amounts = [t for t, _ in bought], [a for _, a in bought]
+        moved = add_purchases_one(values, when, amounts, snap.as_of)
         evaluation = current.models.evaluate(moved)
         record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], moved)
+        if bought and snap.has_clv_summary:  # the CLV the cycle would give with these purchases
+            summary = add_purchases_to_summary(snap.clv_summary(row), when, amounts, snap.as_of)
+            record["clv"], record["p_alive"] = current.models.value(summary)
         self._cache[cid] = (snap.version, newest, record)
         return record
 

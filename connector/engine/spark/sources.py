@@ -161,9 +161,15 @@ def _parquet(spark: SparkSession, path: Path) -> DataFrame:
 
 
 def _numbered(raw: DataFrame) -> DataFrame:
-    """`raw` with its 0-based row number in file order (zipWithIndex: no single-partition window)."""
+    """`raw` with its 0-based row number in file order: zipWithIndex (no single-partition window);
+    Spark Connect has no RDDs, and numbers the rows with a window over their read order instead."""
     schema = T.StructType([*raw.schema.fields, T.StructField(_ROW, T.LongType(), False)])
-    return raw.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF(schema)
+    try:
+        rdd = raw.rdd
+    except Exception:  # noqa: BLE001 - pyspark's Connect DataFrame raises its own not-implemented error
+        order = Window.orderBy(F.monotonically_increasing_id())
+        return raw.withColumn(_ROW, (F.row_number().over(order) - 1).cast("long"))
+    return rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF(schema)
 
 
 def _when(raw: DataFrame, column: str) -> Column:
