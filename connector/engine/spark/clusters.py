@@ -22,11 +22,13 @@ on the executors:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
+from connector.engine.spark.session import fit_and_read
 from segmentation.clustering import WARD_MAX_ROWS, ClusterModel
 from segmentation.scaling import FeatureScaler
 
@@ -60,9 +62,13 @@ def fit_everyone(matrix: DataFrame, model: ClusterModel) -> ClusterModel:
     columns = [c for c in matrix.columns if c.startswith("_x")]
     vectors = VectorAssembler(inputCols=columns, outputCol="features").transform(matrix).select("features")
     seed = int(model.random_state)
-    fitted = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6).fit(vectors)
-    centers = np.array([np.asarray(c, dtype="float64") for c in fitted.clusterCenters()])
+    family = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6)
+    centers = np.array([np.asarray(c, dtype="float64") for c in fit_and_read(family, vectors, _centers)])
     return _with_centers(model, centers)
+
+
+def _centers(model: Any) -> list[Any]:
+    return list(model.clusterCenters())
 
 
 def fitted_rows(model: ClusterModel, total: int) -> int:
