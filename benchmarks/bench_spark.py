@@ -101,13 +101,20 @@ def run_pandas(data: Path, phases: dict) -> dict:
     return run_segsync(tx, phases, full=True)
 
 
-def spark_conf(data: Path, driver_memory: str) -> dict:
-    return {"spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": 64,
+def shuffle_partitions(n: int, asked: int) -> int:
+    """--shuffle-partitions, or one per ~312k customers (4 at 1M, 64 at 20M): Spark's default 200
+    leaves every task of a 1M run (50 k-means iterations each) a few thousand rows, so
+    scheduling, not work, would be measured on local[2]."""
+    return asked or min(200, max(4, round(n / 312_500)))
+
+
+def spark_conf(data: Path, driver_memory: str, partitions: int) -> dict:
+    return {"spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": partitions,
             "spark.sql.execution.arrow.maxRecordsPerBatch": 20_000, "spark.local.dir": str(data.parent / "spark-tmp"),
             "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
-def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict:
+def run_spark(data: Path, phases: dict, driver_memory: str, master: str, partitions: int) -> dict:
     from connector.config.engine import EngineConfig
     from connector.engine.spark import clv, quarantine, scoring
     from connector.engine.spark import features as sfeatures
@@ -117,7 +124,7 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
     from segmentation.scoring import ScoreParams
 
     t = time.perf_counter()
-    spark = spark_session(EngineConfig(kind="spark", master=master, spark_conf=spark_conf(data, driver_memory)))
+    spark = spark_session(EngineConfig(kind="spark", master=master, spark_conf=spark_conf(data, driver_memory, partitions)))
     phases["session"] = time.perf_counter() - t
     t = time.perf_counter()
     clean, rejected = quarantine.clean_transactions(spark.read.parquet(str(data)))
@@ -148,7 +155,7 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
             "auc": metrics[model.chosen].get("roc_auc"), "mean_score": float(mean_score), "mean_clv": float(mean_clv)}
 
 
-def child(engine: str, data: str, driver_memory: str, master: str, cap_gb: float) -> None:
+def child(engine: str, data: str, driver_memory: str, master: str, cap_gb: float, partitions: int) -> None:
     if engine == "pandas" and cap_gb > 0:
         limit = int(cap_gb * 1024**3)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -156,7 +163,7 @@ def child(engine: str, data: str, driver_memory: str, master: str, cap_gb: float
     cpu, t0 = time.process_time(), time.perf_counter()
     try:
         out = run_pandas(Path(data), phases) if engine == "pandas" else \
-            run_spark(Path(data), phases, driver_memory, master)
+            run_spark(Path(data), phases, driver_memory, master, partitions)
         out["ok"] = True
     except MemoryError as exc:
         out = {"ok": False, "error": f"MemoryError ({type(exc).__name__}; address space capped at {cap_gb} GB)"}
@@ -173,14 +180,15 @@ PHASES = {"pandas": ["read", "features", "segment", "score", "clv"],
           "spark": ["session", "features", "rejected", "segment", "train", "score", "clv"]}
 
 
-def measure(engine: str, data: Path, args: argparse.Namespace) -> dict:
+def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load, t0 = os.getloadavg(), time.perf_counter()
     logs = Path(args.data_dir).resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{engine}-{data.name}.log"
     cmd = [sys.executable, __file__, "--child", engine, f"--data={data}", f"--driver-memory={args.driver_memory}",
-           f"--master={args.master}", f"--mem-cap={args.mem_cap}"]
+           f"--master={args.master}", f"--mem-cap={args.mem_cap}",
+           f"--shuffle-partitions={shuffle_partitions(n, args.shuffle_partitions)}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning", "SPARK_LOCAL_IP": "127.0.0.1"}
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
@@ -285,12 +293,13 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--mem-cap", type=float, default=10.0, help="address-space cap of the pandas child, GB")
     parser.add_argument("--data-only", action="store_true", help="write the Parquet files and stop")
+    parser.add_argument("--shuffle-partitions", type=int, default=0, help="Spark's; 0: one per ~312k customers")
     parser.add_argument("--timeout", type=float, default=0, help="seconds per engine run; 0: none (partial phases are reported)")
     parser.add_argument("--child", choices=["pandas", "spark"])
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.data, args.driver_memory, args.master, args.mem_cap)
+        return child(args.child, args.data, args.driver_memory, args.master, args.mem_cap, args.shuffle_partitions)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}, "
           f"master {args.master}, driver memory {args.driver_memory}, pandas cap {args.mem_cap} GB", flush=True)
     done: list[tuple[str, int, dict]] = []
@@ -300,9 +309,10 @@ def main() -> None:
         if args.data_only:
             continue
         print(f"data: {n:,} customers, {rows:,} purchases in {len(list(data.glob('part-*')))} Parquet files "
-              f"({sum(p.resolve().stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s)", flush=True)
+              f"({sum(p.resolve().stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s); "
+              f"Spark shuffle partitions {shuffle_partitions(n, args.shuffle_partitions)}", flush=True)
         for engine in args.engines:
-            result = measure(engine, data, args)
+            result = measure(engine, data, n, args)
             report(engine, n, rows, result)
             done.append((engine, n, result))
     if done:
