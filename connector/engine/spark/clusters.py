@@ -11,11 +11,13 @@ written back into the ClusterModel, so the batch assignment here and `segsync se
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
+from connector.engine.spark.session import fit_and_read
 from segmentation.clustering import ClusterModel
 from segmentation.scaling import FeatureScaler
 
@@ -53,8 +55,12 @@ def fit_everyone(matrix: DataFrame, model: ClusterModel) -> ClusterModel:
     seed = int(model.random_state)
     family = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6) if model.method == "kmeans" \
         else BisectingKMeans(k=model.k_, seed=seed, maxIter=50)
-    centers = np.array([np.asarray(c, dtype="float64") for c in family.fit(vectors).clusterCenters()])
+    centers = np.array([np.asarray(c, dtype="float64") for c in fit_and_read(family, vectors, _centers)])
     return _with_centers(model, centers)
+
+
+def _centers(model: Any) -> list[Any]:
+    return list(model.clusterCenters())
 
 
 def _with_centers(model: ClusterModel, centers: np.ndarray) -> ClusterModel:
