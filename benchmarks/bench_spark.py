@@ -181,7 +181,7 @@ PHASES = {"pandas": ["read", "features", "segment", "score", "clv"],
 
 
 def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, kills = resource.getrusage(resource.RUSAGE_CHILDREN), oom_kills()
     load, t0 = os.getloadavg(), time.perf_counter()
     logs = Path(args.data_dir).resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -212,6 +212,8 @@ def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
         result = {"ok": False, "error": f"exit code {proc.returncode}: {last_line(log)}"}
     result.setdefault("phases", phases)
     if not result.get("ok"):
+        if oom_kills() > kills:
+            result["error"] += f" (the kernel's OOM killer killed {oom_kills() - kills} process(es) meanwhile)"
         done = list(result["phases"])
         result["failed_in"] = next((p for p in PHASES[engine] if p not in done), "after the last phase")
         result["log"] = str(log)
@@ -244,6 +246,14 @@ def follow(proc: subprocess.Popen, tree: ProcessTree, engine: str, phases: dict,
         if not result and proc.returncode == -signal.SIGKILL:
             result = {"ok": False, "error": f"stopped by --timeout {timeout:.0f} s"}
     return result
+
+
+def oom_kills() -> int:
+    """Processes the kernel's OOM killer has killed since boot (a JVM killed so says nothing)."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
 
 
 def last_line(log: Path) -> str:
