@@ -6,11 +6,14 @@
 and Java 17). `spark_conf` is passed to the session as given: with master, to the session
 builder; with remote, set on the Connect session key by key, and a key the server cannot take
 there (executor or driver settings, static SQL settings) is an error naming the key.
+`staging: folder` has the pulls of CRM and SQL sources exported as Parquet for Spark to read
+(connector.state.staging).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -37,11 +40,16 @@ class EngineConfig(Strict):
     spark_conf: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Passed to the SparkSession builder as given (spark.executor.memory, ...)."
     )
+    staging: Path | None = Field(
+        None, description="kind spark: a folder (relative to the config file) where the purchases CRM and SQL pulls "
+        "store in the state file are exported as Parquet after each pull, for Spark to read on its executors; "
+        "unset: Spark receives them from the driver. A cluster's executors must be able to read this folder."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineConfig:
         if self.kind == "pandas":
-            given = [key for key in ("master", "remote", "spark_conf") if getattr(self, key)]
+            given = [key for key in ("master", "remote", "spark_conf", "staging") if getattr(self, key)]
             if given:
                 verb = "applies" if len(given) == 1 else "apply"
                 raise ValueError(f"{' and '.join(given)} {verb} to kind: spark only (kind is pandas, the default): "

@@ -122,6 +122,14 @@ class StateStore:
             cur.row_factory = sqlite3.Row  # type: ignore[assignment]
             return cur.fetchall()
 
+    def chunks(self, sql: str, params: tuple = (), size: int = 100_000) -> Iterator[list[tuple]]:
+        """A query's rows `size` at a time, so a large table is never whole in memory (the store's
+        lock is held until the rows are exhausted or the iterator is closed)."""
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+
     def frame(self, sql: str, params: tuple | list = ()) -> pd.DataFrame:
         """A query's rows as a DataFrame (the accessors' reads)."""
         with self._lock:
