@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation.offer_evaluation import Snapshot, evaluate_offers, make_scorer
+from segmentation.offer_evaluation import Snapshot, evaluate_offers, make_scorer, training_starts
 from segmentation.offer_ranker import FEATURES, OfferRanker
 from segmentation.offers import OfferParams, recommend_offers
 from segmentation.purchases import product_catalog
@@ -91,6 +91,20 @@ def test_training_labels_end_by_the_snapshot_being_scored():
         return ranker.candidate_scores(snap.history, snap.signals, snap.signals.segment_codes)[1]
 
     np.testing.assert_array_equal(probabilities(items), probabilities(items[items["occurred_at"] < CUTOFF]))
+
+
+def test_training_snapshots_step_back_a_week_and_every_label_window_ends_by_the_cutoff():
+    as_of = pd.Timestamp("2011-06-01", tz="UTC")
+    first = pd.Timestamp("2011-02-01", tz="UTC")
+    starts = training_starts(as_of, first, window=30, stride=7, count=12)
+    # 2011-05-02, then a week earlier each; 2011-03-07 is the last with 30 days of history before it
+    assert starts[0] == pd.Timestamp("2011-05-02", tz="UTC")
+    assert [a - b for a, b in zip(starts, starts[1:], strict=False)] == [pd.Timedelta(days=7)] * (len(starts) - 1)
+    assert starts[-1] == pd.Timestamp("2011-03-07", tz="UTC") and len(starts) == 9
+    assert len(training_starts(as_of, first - pd.Timedelta(days=365), 30, 7, 12)) == 12
+    assert all(s + pd.Timedelta(days=30) <= as_of and s - first >= pd.Timedelta(days=30) for s in starts[1:])
+    # a history too short for any earlier snapshot still trains on the latest one
+    assert training_starts(as_of, as_of - pd.Timedelta(days=40), 30, 7, 12) == [pd.Timestamp("2011-05-02", tz="UTC")]
 
 
 def test_auto_reason_says_by_how_much_the_choice_beats_the_best_baseline():
