@@ -32,6 +32,10 @@ K = 3
 TRAIN_WINDOW_DAYS = 30
 TRAIN_STRIDE_DAYS = 7
 TRAINING_SNAPSHOTS = 12
+#: Customers whose history the training snapshots are built from (a random sample above it):
+#: the ranker learns from max_train_customers of them anyway, so a million-customer population
+#: costs the same twelve snapshots as this many.
+TRAINING_POPULATION = 200_000
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,22 @@ def make_scorer(
         items = EncodedItems.encode(items, h.product_ids, h.customer_ids)
     first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
     window = min(TRAIN_WINDOW_DAYS, horizon_days)
+    items, customers = training_population(items, h.customer_ids, TRAINING_POPULATION, random_state)
     examples: list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]] = []
     for start in training_starts(h.as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots):
-        earlier = Snapshot.build(items, start, h.product_ids, h.customer_ids, segments)
+        earlier = Snapshot.build(items, start, h.product_ids, customers, segments)
         examples.append((earlier.history, earlier.signals, window_truth(items, start, window, earlier.history, cross_sell)))
     ranker = OfferRanker(random_state=random_state) if ranker is None else ranker
     return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples)
+
+
+def training_population(items: EncodedItems, customers: pd.Index, size: int, random_state: int) -> tuple[EncodedItems, pd.Index]:
+    """All customers' items and axis when there are at most `size`, else a random `size` of them
+    on their own axis (the same draw for the same random_state)."""
+    if len(customers) <= size:
+        return items, customers
+    picked = np.sort(np.random.default_rng(random_state).choice(len(customers), size, replace=False))
+    return items.restrict(picked), pd.Index(customers[picked])
 
 
 def training_starts(as_of: pd.Timestamp, first: pd.Timestamp, window: int, stride: int, count: int) -> list[pd.Timestamp]:

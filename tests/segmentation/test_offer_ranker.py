@@ -141,3 +141,26 @@ def test_taste_mixture_recovers_planted_groups_from_one_purchase():
     np.testing.assert_allclose(taste.sum(axis=1), 1.0, rtol=1e-5)
     again = TasteMixture.fit(owned, n_components=4, random_state=1)
     np.testing.assert_array_equal(again.theta, mix.theta)
+
+
+def test_training_population_above_its_size_is_a_sample_with_the_same_histories():
+    from segmentation.offer_evaluation import training_population
+    from segmentation.purchases import EncodedItems, PurchaseHistory
+
+    items = _habits(30)
+    customers = pd.Index(np.sort(items["customer_id"].unique()))
+    products = pd.Index(np.sort(items["product_id"].unique()))
+    encoded = EncodedItems.encode(items, products, customers)
+    same, axis = training_population(encoded, customers, 30, random_state=0)
+    assert same is encoded and axis is customers
+    sample, axis = training_population(encoded, customers, 12, random_state=0)
+    assert len(axis) == 12 and axis.is_monotonic_increasing and set(axis) <= set(customers)
+    assert sample.n_customers == 12 and sample.c.max() == 11
+    assert training_population(encoded, customers, 12, random_state=0)[1].equals(axis)
+    full = PurchaseHistory.build(encoded, CUTOFF, products, customers)
+    part = PurchaseHistory.build(sample, CUTOFF, products, axis)
+    rows = customers.get_indexer(axis)
+    assert (part.counts != full.counts[rows]).nnz == 0
+    assert (part.last_days != full.last_days[rows]).nnz == 0
+    np.testing.assert_array_equal(part.txn_count, full.txn_count[rows])
+    assert part.counts.sum() > 0
