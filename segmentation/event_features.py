@@ -89,11 +89,38 @@ def _adopted(log: EventLog, spec: EventFeatureSpec, cut: np.ndarray | np.int64, 
     return np.bincount(customer[first <= limit], minlength=n).astype(np.int32)
 
 
+def event_features_of_one(events: pd.DataFrame, cutoff: pd.Timestamp, spec: EventFeatureSpec) -> dict[str, float]:
+    """The usage features of one customer ({column of ``spec.columns``: value}) from their
+    clean canonical events (occurred_at UTC, type, and feature/properties/value for adoptions; the
+    customer_id column is ignored), as of ``cutoff``: the real-time API's path for a customer the
+    snapshot does not hold. An event after the cutoff counts as made at the cutoff (the API's clock
+    does not move between cycles, as in :mod:`segmentation.increment`). Without an event: counts,
+    trends and features adopted 0 and days since NaN, what :func:`join_event_features` gives."""
+    if not events["type"].astype(str).isin(spec.types).any():
+        return no_event_values(spec)
+    cutoff = pd.Timestamp(cutoff)
+    cutoff = (cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")).floor("min")
+    when = pd.to_datetime(events["occurred_at"], utc=True)
+    one = events.assign(customer_id="one", occurred_at=when.where(when <= cutoff, cutoff))
+    row = build_event_features(EventLog.from_frame(one, spec, pd.Index(["one"])), cutoff, spec).iloc[0]
+    return {name: float(value) for name, value in row.items()}
+
+
+def no_event_values(spec: EventFeatureSpec) -> dict[str, float]:
+    """The usage features of a customer without any event: counts, trends and features adopted
+    0, days since NaN (never); no frame is built (the real-time API's common case)."""
+    return {c: 0.0 if _zero_without_events(c) else float("nan") for c in spec.columns}
+
+
+def _zero_without_events(column: str) -> bool:
+    return not column.startswith("days_since_")
+
+
 def join_event_features(features: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
     """``features`` (indexed by customer_id) with the usage columns added; a customer without any
     event gets counts, trends and features adopted of 0 and days since last NaN (never)."""
     joined = features.join(usage.drop(columns=[c for c in usage.columns if c in features.columns]), how="left")
-    fill = {c: 0 for c in usage.columns if not c.startswith("days_since_") and c not in features.columns}
+    fill = {c: 0 for c in usage.columns if _zero_without_events(c) and c not in features.columns}
     return joined.fillna(fill).astype({c: usage[c].dtype for c in fill if usage[c].dtype.kind in "iu"})
 
 

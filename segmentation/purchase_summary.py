@@ -120,3 +120,39 @@ def summary_of_one(occurred_at: Sequence[pd.Timestamp | str], amounts: Sequence[
     frequency = len(unique) - 1
     repeat_total = float(daily[1:].sum())
     return float(frequency), float(last - first), float(cal_end - first), repeat_total / frequency if frequency else 0.0
+
+
+def add_purchases_to_summary(summary: tuple[float, float, float, float] | None, occurred_at: Sequence[pd.Timestamp | str],
+                             amounts: Sequence[float], calibration_end: pd.Timestamp | str) -> tuple[float, float, float, float] | None:
+    """One customer's (frequency, recency, T, monetary_value) in days after more purchases, from
+    the ``summary_of_one`` summary alone (the real-time API holds a summary, not the history).
+
+    Exactly what ``summary_of_one`` gives on the whole history when every new purchase falls on
+    or after the last purchase day, as live purchases do (one after ``calibration_end`` counts as
+    made on its day; T stays). The summary does not say which days before the last had a purchase:
+    a back-dated one between the first and the last day is counted as a new purchase day, and one
+    before the first day makes the old first day a repeat day worth the mean repeat amount (the new
+    purchase's when there was none). ``summary`` None (no purchase yet): ``summary_of_one``.
+    """
+    if summary is None:
+        return summary_of_one(occurred_at, amounts, calibration_end)
+    if not len(occurred_at):
+        return summary
+    cal_end = int(pd.Timestamp(calibration_end).timestamp() // 86_400)
+    days = np.minimum(np.array([pd.Timestamp(t).timestamp() // 86_400 for t in occurred_at], dtype=np.int64), cal_end)
+    unique, where = np.unique(days, return_inverse=True)
+    daily = np.bincount(where, weights=np.asarray(amounts, dtype=float))
+    frequency, recency, T, mean = summary
+    first = cal_end - round(T)
+    last = first + round(recency)
+    repeats, total = round(frequency), mean * frequency
+    for day, amount in zip(unique.tolist(), daily.tolist(), strict=True):
+        if day < first:
+            repeats, total = repeats + 1, total + (mean if repeats else amount)
+            first = day
+        elif day > first and day != last:
+            repeats, total = repeats + 1, total + amount
+        elif day == last and last > first:
+            total += amount
+        last = max(last, day)
+    return float(repeats), float(last - first), float(cal_end - first), total / repeats if repeats else 0.0

@@ -78,7 +78,11 @@ class LiveModels:
     def clv(self, occurred_at: Sequence[datetime], amounts: Sequence[float], as_of: pd.Timestamp) -> tuple[float | None, float | None]:
         """(clv, p_alive) of a purchase history from the snapshot's fitted CLV model; (None, None)
         without that model or without a purchase (the cycle values buyers only)."""
-        summary = summary_of_one(occurred_at, amounts, as_of) if self.clv_model is not None else None
+        return self.value(summary_of_one(occurred_at, amounts, as_of) if self.clv_model is not None else None)
+
+    def value(self, summary: tuple[float, float, float, float] | None) -> tuple[float | None, float | None]:
+        """(clv, p_alive) of one (frequency, recency, T, monetary_value) summary in days; (None, None)
+        without the model or the summary."""
         if summary is None or self.clv_model is None:
             return None, None
         clv, p_alive = self.clv_model.value(*([v] for v in summary))

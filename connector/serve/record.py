@@ -9,6 +9,7 @@ when events newer than the snapshot moved the answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 import pandas as pd
@@ -77,12 +78,17 @@ def base_record(snap: Snapshot, row: int, running: list[str]) -> dict[str, Any]:
     }
 
 
+def json_features(features: Mapping[str, Any]) -> dict[str, float | str | None]:
+    """Feature values as the answer shows them: numbers as float, missing (None, NaN) as null."""
+    return {k: (None if v is None or pd.isna(v) else (float(v) if isinstance(v, Real) else str(v)))
+            for k, v in features.items()}
+
+
 def live_record(snap: Snapshot, row: int, running: list[str], evaluation: Evaluation, events: list[tuple[int, str]],
                 features: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot row's answer after the customer's live events (features moved, segment and scores re-computed)."""
     record = base_record(snap, row, running)
-    record["features"] = {k: (None if v is None or pd.isna(v) else (float(v) if isinstance(v, int | float) else str(v)))
-                          for k, v in ((name, features.get(name)) for name in snap.meta["features"])}
+    record["features"] = json_features({name: features.get(name) for name in snap.meta["features"]})
     table = snap.segment_table()
     if evaluation.segment_id is not None and evaluation.segment_id != record["segment_id"]:
         record["segment_id"] = evaluation.segment_id

@@ -7,8 +7,9 @@ version even while a new one is swapped in.
 Events and the arms /v1/score assigns are written through the journal (group commit) and
 answered only once durable. A customer with events
 newer than the snapshot is answered from the snapshot row moved by those events
-(segmentation.increment), re-segmented and re-scored by the live models; that answer is
-cached until the customer's next event or the next snapshot.
+(segmentation.increment), re-segmented and re-scored by the live models, and their CLV summary
+moved by the purchases among them (segmentation.purchase_summary) and valued again; that answer
+is cached until the customer's next event or the next snapshot.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from connector.config import Config
 from connector.identity import email_key, normalise_email
 from connector.serve.journal import Journal
 from connector.serve.live import LiveModels
-from connector.serve.record import base_record, live_record, offers_for
+from connector.serve.record import base_record, json_features, live_record, offers_for
 from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
 from connector.state.events import PURCHASE, Events
 from connector.state.experiment_data import ExperimentData
+from segmentation.event_features import event_features_of_one, no_event_values
+from segmentation.events import clean_events
 from segmentation.increment import add_purchases_one, features_of_one
+from segmentation.purchase_summary import add_purchases_to_summary
 
 log = logging.getLogger("segsync.serve")
 BY = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -122,9 +126,13 @@ class ServeService:
         events = self.store.events.of_customer(cid, snap.events_through)
         bought = [(pd.Timestamp(when), float(value)) for _, kind, when, value in events if kind == PURCHASE and value is not None]
         values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
-        moved = add_purchases_one(values, [t for t, _ in bought], [a for _, a in bought], snap.as_of)
+        when, amounts = [t for t, _ in bought], [a for _, a in bought]
+        moved = add_purchases_one(values, when, amounts, snap.as_of)
         evaluation = current.models.evaluate(moved)
         record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], moved)
+        if bought and snap.has_clv_summary:  # the CLV the cycle would give with these purchases
+            summary = add_purchases_to_summary(snap.clv_summary(row), when, amounts, snap.as_of)
+            record["clv"], record["p_alive"] = current.models.value(summary)
         self._cache[cid] = (snap.version, newest, record)
         return record
 
@@ -141,14 +149,16 @@ class ServeService:
         when, amounts = [t["occurred_at"] for t in transactions], [float(t["amount"]) for t in transactions]
         values: dict[str, Any] = dict(features_of_one(when, amounts, created_at, snap.as_of))
         values.update({a: attributes.get(a) for a in self.config.segmentation.attributes})
-        evaluation = current.models.evaluate({name: values.get(name, float("nan")) for name in snap.meta["features"]})
+        values.update(self._usage(snap, cid))
+        features = {name: values.get(name, float("nan")) for name in snap.meta["features"]}
+        evaluation = current.models.evaluate(features)
         clv, p_alive = current.models.clv(when, amounts, snap.as_of)
         segment_id = evaluation.segment_id
         record = {
             "customer_id": cid, "known": snap.locate(cid) is not None,
             "segment_id": segment_id, "segment_name": snap.segment_table().get(segment_id or "", (None, None))[0],
             "scores": evaluation.scores, "reasons": evaluation.reasons, "clv": clv, "p_alive": p_alive,
-            "offers": offers_for(snap, segment_id), "arms": {},
+            "offers": offers_for(snap, segment_id), "arms": {}, "features": json_features(features),
             "run_id": snap.version, "as_of": snap.as_of.isoformat(), "snapshot_version": snap.version,
         }
         now = self.clock()
@@ -163,6 +173,23 @@ class ServeService:
         stored = self.journal.submit(lambda c: ExperimentData.insert_arms(c, cid, segment_id, new, at))
         stored.add_done_callback(lambda f: _chain(f, done, lambda arms: {**record, "arms": {e: a for e, a in arms.items() if e in running}}))
         return done
+
+    def _usage(self, snap: Snapshot, cid: str) -> dict[str, Any]:
+        """The usage features /v1/score scores with (none unless features.events is set): the
+        snapshot's for a customer it holds (the request carries no events), else those of the
+        events this API accepted for them; with none, what the cycle gives a customer without
+        events (counts 0, days since never), not missing values."""
+        if self.config.features.events is None:
+            return {}
+        spec = self.config.features.events.spec()
+        row = snap.locate(cid)
+        if row is not None:
+            held = snap.feature_values(row)
+            return {name: float("nan") if held.get(name) is None else held[name] for name in spec.columns if name in held}
+        if not any(kind in spec.types for _, kind, _, _ in self.store.events.of_customer(cid, 0)):
+            return no_event_values(spec)  # the common case, without a DataFrame
+        events, _ = clean_events(self.store.events.since(0, customer_id=cid))
+        return event_features_of_one(events, snap.as_of, spec)
 
     def resolve_key(self, customer_id: str | None, email: str | None) -> str:
         if customer_id:

@@ -39,7 +39,9 @@ class SnapshotTables:
     experiment, customer_id, arm. actions: segment_id -> the segment's action. offers:
     customer_id, offer_1..3, offer_reasons (or None); segment_offers: segment_id -> the
     segment's own top offers (for a customer whose segment moved, or a new one). clv: the
-    fitted CLV model's parameters (segmentation.clv.ClvModel.to_dict), or None.
+    fitted CLV model's parameters (segmentation.clv.ClvModel.to_dict), or None. clv_summary:
+    customer_id-indexed frequency, recency, T, monetary_value in days (the summary the CLV model
+    valued, segmentation.purchase_summary), so live purchases can move it; or None.
     """
 
     run_id: int
@@ -56,6 +58,11 @@ class SnapshotTables:
     offers: pd.DataFrame | None = None
     segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     clv: dict[str, Any] | None = None
+    clv_summary: pd.DataFrame | None = None
+
+
+#: The CLV summary's columns, as snapshot columns "clv.<name>" (NaN: no purchase by the cutoff).
+CLV_SUMMARY = ("frequency", "recency", "T", "monetary_value")
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +89,10 @@ def _columns(t: SnapshotTables) -> dict[str, np.ndarray]:
             cols[f"score.{name}"] = scores[name].to_numpy(dtype=np.float64)
         if f"{name}_reasons" in scores:
             cols[f"reasons.{name}.code"], cols[f"reasons.{name}.values"] = _codes(scores[f"{name}_reasons"].fillna(""))
+    if t.clv_summary is not None:
+        summary = t.clv_summary.reindex(ids)
+        for name in CLV_SUMMARY:
+            cols[f"clv.{name}"] = summary[name].to_numpy(dtype=np.float64)
     feats = t.features.reindex(ids)
     for name in feats.columns:
         col = feats[name]
@@ -206,6 +217,18 @@ class Snapshot:
             return None
         value = float(col[row])
         return None if value != value else value  # NaN -> None (JSON has no NaN)
+
+    def clv_summary(self, row: int) -> tuple[float, float, float, float] | None:
+        """The row's CLV summary (frequency, recency, T, monetary_value in days); None without a
+        purchase by the cutoff, or in a snapshot published before it held one."""
+        if "clv.frequency" not in self.columns:
+            return None
+        frequency, recency, T, money = (float(self.columns[f"clv.{name}"][row]) for name in CLV_SUMMARY)
+        return None if frequency != frequency else (frequency, recency, T, money)  # NaN: no purchase
+
+    @property
+    def has_clv_summary(self) -> bool:
+        return "clv.frequency" in self.columns
 
     def segment(self, row: int) -> tuple[str, str, str]:
         """(segment_id, segment_name, action) of a row."""

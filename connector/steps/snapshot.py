@@ -16,6 +16,7 @@ from connector.crm.registry import id_columns
 from connector.identity import email_key, normalise_email
 from connector.serve.snapshot import SnapshotTables, publish
 from connector.steps.model import SEGMENTATION
+from segmentation.purchase_summary import summary_from_transactions
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -36,10 +37,19 @@ def publish_snapshot(ctx: CycleContext) -> None:
         events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
         clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
+        clv_summary=_clv_summary(r.features.transactions, r.features.as_of) if r.score is not None and r.score.clv is not None else None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))
     log.info("snapshot %s published for segsync serve (%d customers)", folder.name, len(segments))
+
+
+def _clv_summary(transactions: object, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    """The daily summary the CLV model valued, for the API to move with live purchases (a
+    pandas-engine cycle's transactions; None where the cycle holds none as a pandas frame)."""
+    if not isinstance(transactions, pd.DataFrame) or transactions.empty:
+        return None
+    return summary_from_transactions(transactions, as_of, freq="D")
 
 
 def _customer_keys(ctx: CycleContext, customers: pd.DataFrame) -> pd.DataFrame:

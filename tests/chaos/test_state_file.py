@@ -15,6 +15,7 @@ from connector.pipeline import run_cycle
 from connector.state import EXIT_LOCKED, StateStore
 from tests.chaos.convergence import assert_converged, hubspot_state, salesforce_state
 from tests.chaos.world import SandboxWorld
+from tests.reaper import watch
 
 SEED = 11
 CLI = [sys.executable, "-m", "connector.cli"]
@@ -45,6 +46,7 @@ def test_second_daemon_on_the_same_state_is_refused_and_the_first_converges(tmp_
     path = world.write_config(tmp_path, servers[0].url, servers[1].url,
                               schedule={"interval_minutes": 600, "run_on_start": True})
     first = subprocess.Popen([*CLI, "daemon", str(path)], stderr=subprocess.PIPE, text=True)
+    watch(first.pid)
     try:
         assert any("daemon started" in ln for ln in read_until(first.stderr, "daemon started"))
         second = subprocess.run([*CLI, "daemon", str(path)], capture_output=True, text=True, timeout=120)

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmentation.event_features import build_event_features
+from segmentation.event_features import (
+    build_event_features,
+    event_features_of_one,
+    join_event_features,
+    no_event_values,
+)
 from segmentation.events import EventFeatureSpec, EventLog, clean_events
 
 CUTOFF = pd.Timestamp("2025-03-31", tz="UTC")
@@ -165,3 +170,35 @@ def test_reasons_name_usage_features_in_words():
         "2 support tickets in the last 30 days", "1 support ticket in the last 30 days",
         "0 support tickets in the last 30 days"]
     assert describe("recency_days", np.array([94.2])).tolist() == ["recency 94 days"]
+
+
+def test_one_customer_gets_the_batch_row_and_later_events_count_at_the_cutoff():
+    """The real-time API's one-row path: the batch row for events up to the cutoff; an event
+    after it (seconds or days) counts as made at the cutoff, which is floored to the minute."""
+    events = _events([
+        ("a", CUTOFF - pd.Timedelta(days=3), "login", None, None),
+        ("a", CUTOFF - pd.Timedelta(days=40), "feature_used", None, {"feature": "export"}),
+        ("b", CUTOFF - pd.Timedelta(days=1), "ticket", None, None),
+    ])
+    clean, _ = clean_events(events)
+    batch = _features(clean).loc["a"]
+    mine = clean[clean["customer_id"] == "a"]
+    one = event_features_of_one(mine, CUTOFF, SPEC)
+    assert list(one) == SPEC.columns
+    assert one == pytest.approx(batch.astype(float).to_dict(), nan_ok=True)
+    later = pd.concat([mine, _events([("a", CUTOFF + pd.Timedelta(seconds=20), "login", None, None),
+                                      ("a", CUTOFF + pd.Timedelta(days=5), "login", None, None)])])
+    cutoff = CUTOFF + pd.Timedelta(seconds=10)  # mid-minute: floored, so the events at it still count
+    moved = event_features_of_one(clean_events(later)[0], cutoff, SPEC)
+    assert (moved["login_count_7d"], moved["days_since_login"]) == (3.0, 0.0)
+    assert moved["features_adopted"] == 1.0 and moved["login_trend_14d"] > one["login_trend_14d"]
+
+
+def test_a_customer_without_events_gets_what_the_batch_join_fills_in():
+    usage = _features(clean_events(_events([("a", CUTOFF - pd.Timedelta(days=3), "login", None, None)]))[0])
+    joined = join_event_features(pd.DataFrame({"frequency": [1, 2]}, index=pd.Index(["a", "z"], name="customer_id")), usage)
+    expected = joined.loc["z", SPEC.columns].astype(float).to_dict()
+    none = _events([("z", CUTOFF - pd.Timedelta(days=3), "pageview", None, None)])  # not a configured type
+    assert no_event_values(SPEC) == pytest.approx(expected, nan_ok=True)
+    assert event_features_of_one(clean_events(none)[0], CUTOFF, SPEC) == pytest.approx(expected, nan_ok=True)
+    assert np.isnan(expected["days_since_login"]) and expected["login_count_7d"] == 0 == expected["features_adopted"]

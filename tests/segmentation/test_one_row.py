@@ -15,7 +15,11 @@ from hypothesis import strategies as st
 from segmentation.clv import clv_scores, fit_clv
 from segmentation.engine import SegmentationParams, assign_segment, assign_segments, segment
 from segmentation.propensity import PropensityClassifier
-from segmentation.purchase_summary import summary_from_transactions, summary_of_one
+from segmentation.purchase_summary import (
+    add_purchases_to_summary,
+    summary_from_transactions,
+    summary_of_one,
+)
 from segmentation.scaling import FeatureScaler
 from segmentation.scoring import ScoreModel
 
@@ -102,6 +106,34 @@ def test_summary_of_one_counts_a_late_purchase_on_the_as_of_day() -> None:
     late = [AS_OF - pd.Timedelta(days=10), AS_OF + pd.Timedelta(days=5)]
     assert summary_of_one(late, [10.0, 30.0], AS_OF) == (1.0, 10.0, 10.0, 30.0)
     assert summary_of_one([], [], AS_OF) is None
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(purchase, max_size=8), st.lists(st.tuples(st.integers(0, 12), st.floats(0, 500, allow_nan=False), st.integers(0, 23)),
+                                               min_size=1, max_size=4))
+def test_a_summary_moved_by_later_purchases_equals_the_summary_of_the_whole_history(rows: list, later: list) -> None:
+    """Live purchases on or after the last purchase day (some after the as-of day, which count on
+    it): moving the summary gives summary_of_one of the whole history, with no history kept."""
+    when = [AS_OF.normalize() - pd.Timedelta(days=d) + pd.Timedelta(hours=h) for d, _, h in rows]
+    amounts = [a for _, a, _ in rows]
+    start = max(when).normalize() if when else AS_OF.normalize() - pd.Timedelta(days=6)
+    new = [start + pd.Timedelta(days=d, hours=h) for d, _, h in later]
+    got = add_purchases_to_summary(summary_of_one(when, amounts, AS_OF), new, [a for _, a, _ in later], AS_OF)
+    want = summary_of_one([*when, *new], [*amounts, *(a for _, a, _ in later)], AS_OF)
+    assert got is not None and want is not None
+    assert got[:3] == want[:3]
+    assert got[3] == pytest.approx(want[3], rel=1e-12, abs=1e-9)
+
+
+def test_a_back_dated_purchase_is_a_new_purchase_day() -> None:
+    """Between the first and the last day the summary cannot tell a purchase day from another:
+    counted as a new one; before the first, the old first day becomes a repeat worth the mean."""
+    base = summary_of_one([AS_OF - pd.Timedelta(days=30), AS_OF - pd.Timedelta(days=10)], [5.0, 40.0], AS_OF)
+    assert base == (1.0, 20.0, 30.0, 40.0)
+    assert add_purchases_to_summary(base, [AS_OF - pd.Timedelta(days=20)], [10.0], AS_OF) == (2.0, 20.0, 30.0, 25.0)
+    assert add_purchases_to_summary(base, [AS_OF - pd.Timedelta(days=50)], [10.0], AS_OF) == (2.0, 40.0, 50.0, 40.0)
+    assert add_purchases_to_summary(base, [], [], AS_OF) == base
+    assert add_purchases_to_summary(None, [AS_OF], [7.0], AS_OF) == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_clv_model_values_one_customer_as_the_batch_does() -> None:

@@ -93,6 +93,7 @@ class ObjectReader:
     def _list_pages(self, at: Cursor) -> Iterator[Page]:
         assert at.scan is not None
         after = at.scan.position or None
+        resumed = after is not None
         first, *rest = split_properties(self.properties)
         high: tuple[datetime, str] | None = None
         while True:
@@ -108,6 +109,8 @@ class ObjectReader:
                 high = _later(high, self._modified_at(record), str(record["id"]))
             after = ((reply.get("paging") or {}).get("next") or {}).get("after")
             at = at.moved(after or "")
+            if not after and high is None and resumed:
+                high = _resumed_high(at)
             yield Page(records, at, None if after else at.complete(high, self.overlap), incremental=False)
             if not after:
                 return
@@ -178,6 +181,16 @@ def _window(since: Cursor | None) -> Cursor:
     if since.scan is None and since.id.startswith("search:"):
         return Cursor(since.timestamp, since.id.split(":")[1])
     return since
+
+
+def _resumed_high(at: Cursor) -> tuple[datetime, str] | None:
+    """The high-water mark of a resumed list scan that read nothing in its last run (the records
+    after its position were all archived meanwhile): the killed runs read every record modified
+    before the scan first started, so that start (complete() holds it back by the overlap). Not
+    the beginning: the next run would then be a full sync again, which never reads archived
+    records, and a record archived after the killed runs mirrored it would stay."""
+    started = at.scan.started_at if at.scan is not None else None
+    return (started, "") if started is not None else None
 
 
 def _later(current: tuple[datetime, str] | None, ts: datetime, rid: str) -> tuple[datetime, str]:

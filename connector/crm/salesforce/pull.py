@@ -11,18 +11,22 @@ job from the cursor after that page. SystemModstamp is the cursor field because 
 moves on system changes and deletes (Airbyte's source-salesforce prefers it for the same
 reason).
 
-Deletes: incremental pulls use queryAll and select IsDeleted, so rows deleted since the
-cursor come back flagged and are reported as `deleted_ids`. A row that stops matching the
-configured `where` (an Opportunity no longer won) is reported as deleted too: before the
-main query, a small query for rows modified since the cursor that do NOT match it.
+Deletes: incremental pulls and resumed scans (a killed first sync's too) use queryAll and
+select IsDeleted, so rows deleted since the cursor or the position come back flagged and are
+reported as `deleted_ids` (an id never mirrored leaves a harmless tombstone). A row that stops
+matching the configured `where` (an Opportunity no longer won) is reported as deleted too:
+before the main query, a small query for rows modified since the cursor that do NOT match it.
 
 Cursor safety (connector.cursor): every page keeps the window's bound and records the scan's
 position, the last (timestamp, Id) read, so a crash resumes the same query from there. Bulk
 results are unordered, so every Bulk page keeps the position where the job started: a crash
 re-reads the job's rows rather than skipping some. Only the completed scan moves the bound,
-to the highest (timestamp, Id) seen but strictly before the moment the scan first started
-(the org's time, from the replies' Date header): whatever changed while a killed scan
-waited, deletions and rows that stopped matching `where` included, is read by the next scan.
+to the highest (timestamp, Id) read over all its runs (at least the position it resumed
+from: a resume that finds nothing new must not leave a first sync's bound at the beginning,
+where the next run would be a full sync again, which reads no deletions), but strictly before
+the moment the scan first started (the org's time, from the replies' Date header): whatever
+changed while a killed scan waited, deletions and rows that stopped matching `where`
+included, is read by the next scan.
 """
 
 from __future__ import annotations
@@ -74,16 +78,22 @@ class StreamPuller:
         incremental = not window.full_sync
         if incremental and self.where:
             self._retract(sink, window)
-        start = _position(at) or (window.bound if incremental else None)
-        pages = self.client.query_pages(self.soql(start), include_deleted=incremental, kind="query")
+        resumed = _position(at)
+        # A resumed scan reads deletions too, even a full sync's: rows the killed runs already
+        # mirrored may have been deleted since (their SystemModstamp moved past the position).
+        include_deleted = incremental or resumed is not None
+        start = resumed or (window.bound if incremental else None)
+        pages = self.client.query_pages(self.soql(start), include_deleted=include_deleted, kind="query")
         first = next(pages)
         at = self.client.server_clock.stamp(at)
-        at, high = self._emit(sink, first.get("records", []), at, None, flat=False)
+        # The killed runs read every row up to the position: the scan's high-water mark starts
+        # there, so a resume that finds nothing new still completes the window the scan covered.
+        at, high = self._emit(sink, first.get("records", []), at, resumed, flat=False)
         if first.get("done", True):
             return self._complete(sink, at, high, since)
         if first.get("totalSize", 0) > self.client.source.bulk_query_threshold:
             pages.close()  # abandon the REST locator; Bulk reads the rest from the position
-            return self._bulk(sink, at, high, incremental, since)
+            return self._bulk(sink, at, high, include_deleted, since)
         for page in pages:
             at, high = self._emit(sink, page.get("records", []), at, high, flat=False)
         return self._complete(sink, at, high, since)

@@ -25,6 +25,7 @@ from connector.cli import main as cli_main
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
+from tests.reaper import watch
 
 pyspark = pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
@@ -63,6 +64,7 @@ class Daemon:
         home = Path(pyspark.__file__).parent
         self.proc = subprocess.Popen([str(home / "bin" / "spark-class"), cls, *args], env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
         self.lines: list[str] = []
         for line in self.proc.stdout:  # type: ignore[union-attr]
             self.lines.append(line)

@@ -15,6 +15,7 @@ from connector.config import ScheduleConfig, load_config
 from connector.daemon import Daemon, build_trigger
 from connector.pipeline import CycleContext
 from connector.state import StateLock, StateStore
+from tests.reaper import watch
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:
@@ -63,6 +64,7 @@ def test_stop_mid_step_records_interrupted_and_releases_lock(tmp_path: Path) -> 
 def test_sigterm_to_running_daemon_exits_cleanly_with_run_recorded(tmp_path: Path) -> None:
     cfg = config_file(tmp_path, "logging:\n  format: json\n")
     proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "daemon", str(cfg)], stderr=subprocess.PIPE, text=True)
+    watch(proc.pid)
     assert proc.stderr is not None
     lines = []
     for line in proc.stderr:  # blocks on the pipe until the first cycle is done; no sleeping

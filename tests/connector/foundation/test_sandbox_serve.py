@@ -12,6 +12,8 @@ import time
 import httpx
 import jwt
 
+from tests.reaper import watch
+
 
 def test_serve_prints_urls_and_credentials_that_work(tmp_path) -> None:
     proc = subprocess.Popen(
@@ -19,6 +21,7 @@ def test_serve_prints_urls_and_credentials_that_work(tmp_path) -> None:
          "--population", "empty", "--jwt-dir", str(tmp_path / "jwt")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    watch(proc.pid)
     assert proc.stdout is not None
     banner = []
     for line in proc.stdout:  # blocks until the banner is complete; no sleeping

@@ -23,6 +23,7 @@ mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 
 from tests.connector.lifecycle.test_lifecycle import START, config, cycle, population, write_until  # noqa: E402
+from tests.reaper import watch  # noqa: E402
 
 READY_SECONDS = 240  # a cold start imports a lot; on a loaded 2-core machine it took 45 s
 
@@ -41,6 +42,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         [exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "art")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watch(proc.pid)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_SECONDS
     try:

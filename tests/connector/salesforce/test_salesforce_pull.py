@@ -11,7 +11,7 @@ import respx
 
 from connector.crm.base import Cursor
 from connector.crm.errors import FatalError, QuotaExceededError
-from connector.cursor import BEGINNING, encode_mark
+from connector.cursor import BEGINNING, encode_mark, query_key
 from tests.connector.salesforce.salesforce_testkit import (
     API,
     LIMIT_HEADER,
@@ -85,6 +85,43 @@ def test_incremental_pull_uses_query_all_cursor_and_reports_deletions():
     assert sink.deleted == ["003000000000000007"]
     assert [r.source_id for r in sink.rows] == ["003000000000000008"]
     assert cursor.id == "003000000000000008"
+
+
+def resumed_full_sync() -> Cursor:
+    """A first sync killed after the page that ended at Contact 5 (12:00), started at 13:00."""
+    return Cursor(BEGINNING).scanning(query_key("salesforce", "Contact", ""),
+                                      encode_mark(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000005"),
+                                      datetime(2026, 3, 1, 13, tzinfo=UTC))
+
+
+@respx.mock
+def test_a_resumed_full_sync_reads_deletions_after_its_position():
+    """A row the killed runs mirrored and that was deleted meanwhile: queryAll reports it."""
+    respx.post(TOKEN_URL).mock(return_value=token_reply())
+    query = respx.get(f"{API}/query").mock(return_value=page([], 0))
+    route = respx.get(f"{API}/queryAll").mock(
+        return_value=page([contact(2, "2026-03-01T13:00:05.000+0000", deleted=True)], 1))
+    sink = ListSink()
+    cursor = connector(customer_source()).pull_customers(sink, resumed_full_sync())
+    assert query.call_count == 0
+    assert ("FROM Contact WHERE ((SystemModstamp > 2026-03-01T12:00:00Z OR (SystemModstamp = 2026-03-01T12:00:00Z "
+            "AND Id > '003000000000000005'))) ORDER BY SystemModstamp, Id") in soql_of(route.calls.last)
+    assert sink.deleted == ["003000000000000002"] and sink.rows == []
+    # the delete came after the scan's first start: the bound stays before it (the next scan reads it again)
+    assert cursor == Cursor(datetime(2026, 3, 1, 13, tzinfo=UTC))
+
+
+@respx.mock
+def test_a_resume_that_finds_nothing_new_completes_the_window_at_its_position():
+    """Before the fix, the completed cursor fell back to the window's bound (the beginning): the
+    next run was a full sync again, which reads no deletions, and a deleted Contact stayed."""
+    respx.post(TOKEN_URL).mock(return_value=token_reply())
+    respx.get(f"{API}/queryAll").mock(return_value=page([], 0))
+    sink = ListSink()
+    cursor = connector(customer_source()).pull_customers(sink, resumed_full_sync())
+    assert cursor == Cursor(datetime(2026, 3, 1, 12, tzinfo=UTC), "003000000000000005")
+    assert not cursor.full_sync and cursor.scan is None
+    assert [b.cursor for b in sink.batches] == [cursor]
 
 
 @respx.mock

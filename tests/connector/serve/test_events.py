@@ -8,8 +8,10 @@ import pytest
 from connector.cli import main as cli_main
 from connector.serve.service import ServeService
 from connector.state import StateStore
+from segmentation.clv import ClvModel
 from segmentation.engine import assign_segments
 from segmentation.features import build_features
+from segmentation.purchase_summary import summary_of_one
 from tests.connector.serve.conftest import Api, Shop, open_api
 
 AS_OF = pd.Timestamp("2026-03-01", tz="UTC")
@@ -92,3 +94,26 @@ def test_acknowledged_events_survive_a_restart_and_feed_the_next_cycle(shop: Sho
 
 def live_frequency(shop: Shop, cid: str) -> int:
     return int((shop.transactions["CustomerID"] == cid).sum())
+
+
+def test_a_purchase_event_moves_a_buyers_clv_to_the_value_of_the_whole_history(api: Api, shop: Shop) -> None:
+    """Before, a customer answered live kept the snapshot's CLV and P(alive) until the next cycle."""
+    snap = api.service.loaded().snapshot
+    tx = shop.transactions.assign(occurred_at=lambda d: pd.to_datetime(d["date"], utc=True), amount=lambda d: d["amount"].astype(float))
+    last = tx.groupby("CustomerID")["occurred_at"].max()
+    cid = next(c for c in snap.ids if last.get(c, AS_OF) < pd.Timestamp("2026-01-01", tz="UTC"))  # bought, not lately
+    h = api.headers("read,events")
+    before = api.client.get(f"/v1/customers/{cid}", headers=h).json()
+    assert api.client.post("/v1/events", json={"events": _events(cid, n=2)}, headers=h).status_code == 202
+    after = api.client.get(f"/v1/customers/{cid}", headers=h).json()
+
+    mine = tx[tx["CustomerID"] == cid]
+    history = [*mine["occurred_at"], *(pd.Timestamp(e["occurred_at"]) for e in _events(cid, n=2))]
+    summary = summary_of_one(history, [*mine["amount"], 150.0, 150.0], snap.as_of)
+    clv, p_alive = ClvModel.from_dict(snap.meta["clv"]).value(*([v] for v in summary))
+    assert before["clv"] == pytest.approx(snap.number("score.clv", snap.locate(cid)))  # the cycle's value
+    assert after["clv"] == pytest.approx(float(clv[0]), rel=1e-12) and after["clv"] > before["clv"]
+    assert after["p_alive"] == pytest.approx(float(p_alive[0]), rel=1e-12) and after["p_alive"] != before["p_alive"]
+    # the snapshot's summary is the one the cycle valued
+    held = ClvModel.from_dict(snap.meta["clv"]).value(*([v] for v in snap.clv_summary(snap.locate(cid))))
+    assert float(held[0][0]) == pytest.approx(before["clv"], rel=1e-12)

@@ -95,3 +95,65 @@ def test_the_snapshot_carries_the_fitted_clv_parameters(shop: Shop, tmp_path: Pa
         meta = api.service.loaded().snapshot.meta["clv"]
         assert set(meta) == {"bgnbd", "gamma_gamma", "horizon_days", "annual_discount_rate", "steps"}
         assert set(meta["bgnbd"]) == {"r", "alpha", "a", "b"} and all(v > 0 for v in meta["bgnbd"].values())
+
+
+USAGE = {"sources:\n  files:\n": "sources:\n  files:\n    events: {path: data/events.csv, feature_column: feature}\n",
+         "segmentation:\n": "features:\n  events: {types: [login, feature_used, ticket], windows: [7, 30, 90], trend_days: 14}\n"
+                            "segmentation:\n"}
+
+
+@pytest.fixture(scope="module")
+def usage_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    """The shop with usage events and features.events: two logins in the week before each purchase,
+    and for two customers in three a login every 5 days all along (so a typical customer has some,
+    and a missing count is imputed with a typical value, not 0); the score model trains on them."""
+    shop = make_shop(tmp_path_factory.mktemp("usage-shop"), n=500, seed=6)
+    tx = shop.transactions
+    when = pd.to_datetime(tx["date"], utc=True).repeat(2) - pd.to_timedelta([1, 4] * len(tx), unit="D")
+    ids = pd.Series(tx["CustomerID"].unique())
+    regular = ids[ids.index % 3 > 0]
+    days = pd.date_range("2024-09-01", "2026-02-27", freq="5D", tz="UTC")
+    logins = pd.concat([pd.DataFrame({"customer_id": tx["CustomerID"].repeat(2).to_numpy(), "occurred_at": when.to_numpy()}),
+                        pd.DataFrame({"customer_id": regular.repeat(len(days)).to_numpy(),
+                                      "occurred_at": pd.DatetimeIndex(list(days) * len(regular))})])
+    logins.assign(occurred_at=pd.to_datetime(logins["occurred_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"), type="login",
+                  feature="").to_csv(shop.config_path.parent / "data" / "events.csv", index=False)
+    config = CONFIG
+    for old, new in USAGE.items():
+        config = config.replace(old, new, 1)
+    shop.config_path.write_text(config, encoding="utf-8")
+    assert cli_main(["run", str(shop.config_path)]) == 0
+    return shop
+
+
+def test_a_new_customer_is_scored_on_the_usage_features_of_one_without_events(usage_shop: Shop) -> None:
+    """Before, every usage feature of a customer the snapshot does not hold was missing (NaN); the
+    cycle gives a customer without events counts of 0 and no days since, and so does /v1/score.
+    Logins this API accepted for them count (as at the snapshot's cutoff); a known customer keeps
+    the snapshot's usage features, so the batch answers."""
+    for api in open_api(usage_shop):
+        h, models = api.headers(), api.service.loaded().models
+        as_of = api.service.loaded().snapshot.as_of
+        tx = [{"occurred_at": "2026-01-05T10:00:00Z", "amount": 60.0}]
+        out = api.client.post("/v1/score", json={"customer_id": "new-usage", "transactions": tx}, headers=h).json()
+        features = out["features"]
+        assert (features["login_count_30d"], features["features_adopted"], features["days_since_login"]) == (0.0, 0.0, None)
+        values = {k: float("nan") if v is None else v for k, v in features.items()}
+        assert out["scores"]["buy_90d"] == pytest.approx(models.evaluate(values).scores["buy_90d"], abs=1e-12)
+        missing = {k: float("nan") if k.startswith(("login", "feature_used", "ticket", "features_")) else v for k, v in values.items()}
+        assert abs(models.evaluate(missing).scores["buy_90d"] - out["scores"]["buy_90d"]) > 1e-6  # the old answer differs
+
+        logins = [{"customer_id": "new-usage", "type": "login", "occurred_at": (as_of - pd.Timedelta(days=d)).isoformat()} for d in (2, 3, 20)]
+        assert api.client.post("/v1/events", json={"events": logins}, headers=h).status_code == 202
+        moved = api.client.post("/v1/score", json={"customer_id": "new-usage", "transactions": tx}, headers=h).json()["features"]
+        assert (moved["login_count_7d"], moved["login_count_30d"], moved["days_since_login"]) == (2.0, 3.0, 2.0)
+
+        snap = api.service.loaded().snapshot
+        cid = next(c for c in snap.ids if (snap.feature_values(snap.locate(c) or 0)["login_count_90d"] or 0) > 0)
+        batch = api.client.get(f"/v1/customers/{cid}", headers=h).json()
+        mine = usage_shop.transactions[usage_shop.transactions["CustomerID"] == cid]
+        body = {"customer_id": cid, "attributes": {"country": str(mine["country"].iloc[0])},
+                "transactions": [{"occurred_at": f"{d}T00:00:00Z", "amount": float(a)} for d, a in zip(mine["date"], mine["amount"], strict=True)]}
+        live = api.client.post("/v1/score", json=body, headers=h).json()
+        assert live["features"] == pytest.approx(batch["features"], nan_ok=True) and live["features"]["login_count_90d"] > 0
+        assert live["scores"]["buy_90d"] == pytest.approx(batch["scores"]["buy_90d"], abs=1e-9)

@@ -21,6 +21,7 @@ from connector.serve.server import ApiServer
 from connector.serve.snapshot import CURRENT
 from connector.state import StateStore
 from tests.connector.serve.conftest import Shop
+from tests.reaper import watch
 
 
 def _listening() -> socket.socket:
@@ -161,6 +162,7 @@ def _start(shop: Shop, port: int) -> subprocess.Popen[str]:
         [sys.executable, "-m", "connector.cli", "serve", str(shop.config_path), "--port", str(port)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
+    watch(proc.pid)
     assert proc.stderr is not None
     for line in proc.stderr:
         if "Uvicorn running on" in line:

@@ -4,18 +4,26 @@ initdb refuses to run as root, so as root the server runs as the `postgres` user
 Debian's package) on a folder that user owns; otherwise as the current user. The server
 listens on 127.0.0.1 only, with no Unix socket, password authentication (scram-sha-256), and a
 non-UTC time zone on purpose (America/New_York): the source must not depend on the server's.
+
+`pg_ctl` daemonises the server, so nothing ties it to the test process: `stop()` runs from the
+fixture's finaliser and at exit, and the reaper (tests/reaper.py) stops the server (SIGQUIT, an
+immediate shutdown) and removes its folder when pytest is killed.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.reaper import watch
 
 USER = "segsync"
 
@@ -41,6 +49,7 @@ class PostgresServer:
         self.as_user = "postgres" if os.geteuid() == 0 else None
         # as root, the postgres user must reach the folder: /tmp is open to all, a root-only TMPDIR may not be
         self.root = Path(tempfile.mkdtemp(prefix="segsync-pg-", dir="/tmp" if self.as_user else None))
+        watch(folder=self.root)
         self.data = self.root / "data"
         self.password = secrets.token_urlsafe(18)
         self.port = free_port()
@@ -65,9 +74,16 @@ class PostgresServer:
                   "-E", "UTF8", "--no-sync")
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
                    "-c timezone=America/New_York -c fsync=off -c full_page_writes=off")
+        atexit.register(self.stop)
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
                   "-o", options, "start")
+        watch(self.pid, stop=signal.SIGQUIT)
         return self
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (the first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -81,6 +97,7 @@ class PostgresServer:
         return f"postgresql+psycopg://{USER}:{self.password}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         try:
             if (self.data / "postmaster.pid").exists():
                 self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
