@@ -164,11 +164,20 @@ def _priority(pr: pd.DataFrame) -> str:
             + _table(pr[["segment_id", "segment_name", "size", "expected_value", "value", "cost", "quadrant", "action"]]))
 
 
+def _offer_model(summary: dict[str, Any]) -> str:
+    """Which offer model (the table below, the method) this run used, and whether it was refitted."""
+    if summary.get("model_version") is None:
+        return ""
+    how = f"refitted this run: {summary['retrained']}" if summary.get("retrained") else "reused"
+    return (f" Offer model version {summary['model_version']}, fitted on data as of "
+            f"{escape(str(summary.get('model_as_of', '?')))}, {escape(how)}.")
+
+
 def _offers(summary: dict[str, Any]) -> str:
     """Top offers per segment and the out-of-time table of methods (the `offers` artifact)."""
     html = (
         f"<h2 class='pagebreak'>Next best offer ({escape(summary['method'])}, {escape(summary['mode'])} mode)</h2>"
-        f"<p class='note'>{escape(summary['reason'])}. Data as of {escape(summary['as_of'])}.</p>"
+        f"<p class='note'>{escape(summary['reason'])}. Data as of {escape(summary['as_of'])}.{_offer_model(summary)}</p>"
         + "<h3>Top offers per segment</h3>" + _table(summary["top_by_segment"])
     )
     table = summary.get("evaluation")

@@ -6,12 +6,15 @@ lately); each candidate gets features (own frequency, recency and repurchase cyc
 product, co-occurrence, share in the segment, popularity overall and lately, trend, price fit,
 the customer's activity and visit cycle) and the model, trained on earlier snapshots with
 "bought it in the next window" as the label (segmentation.offer_evaluation.make_scorer), ranks
-them. The defaults (candidates, trees, learning rate) were selected on Online Retail's
+them. Two stages: a logistic regression on the cheap evidence every candidate already has
+(segmentation.offer_shortlist) keeps each customer's best `shortlist`, and only those get the
+full features and model, trained on the same stage's survivors of the training snapshots. The
+defaults (candidates, short list, trees, learning rate) were selected on Online Retail's
 2011-06-01 split, never on the 2011-09-01 split the benchmark reports."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,8 +22,14 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from segmentation.offer_candidates import gather_candidates
-from segmentation.offer_signals import ProductSignals, cooccurrence_scores
+from segmentation.offer_shortlist import (
+    KEEP,
+    CandidatePool,
+    Shortlist,
+    candidate_pool,
+    shortlist_columns,
+)
+from segmentation.offer_signals import ProductSignals
 from segmentation.purchases import PurchaseHistory, lookup
 
 FEATURES = (
@@ -37,20 +46,24 @@ FEATURES = (
     "taste", "rank_taste",
 )
 CHUNK = 10_000
+PREDICT_BLOCK = 5_000
 
 
 class OfferRanker(BaseEstimator):
     """fit(history, signals, truth) on a snapshot, then scores(history, signals, codes).
 
     `candidates`: products taken from each signal in turn (own, co-occurrence, segment,
-    recent); `cross_sell` drops the customer's own products from the candidates and labels.
-    Learned: model_ (the classifier), n_train_rows_, positive_rate_.
+    recent); `cross_sell` drops the customer's own products from the candidates and labels;
+    `shortlist`: candidates per customer a first stage (segmentation.offer_shortlist) keeps for
+    the full features and model, 0 for all of them.
+    Learned: model_ (the classifier), shortlist_ (the first stage, None without one),
+    n_train_rows_, positive_rate_.
     """
 
     def __init__(
         self, candidates: tuple[int, int, int, int] = (20, 6, 4, 6), cross_sell: bool = False,
         price: np.ndarray | None = None, max_train_customers: int = 20_000, max_iter: int = 150,
-        learning_rate: float = 0.05, max_leaf_nodes: int = 15, random_state: int = 0,
+        learning_rate: float = 0.05, max_leaf_nodes: int = 15, random_state: int = 0, shortlist: int = KEEP,
     ) -> None:
         self.candidates = candidates
         self.cross_sell = cross_sell
@@ -60,13 +73,16 @@ class OfferRanker(BaseEstimator):
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.random_state = random_state
+        self.shortlist = shortlist
 
     def fit(self, snapshots: Sequence[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]]) -> OfferRanker:
         """Each snapshot: (history, its signals, truth), truth customers x products nonzero where
         the customer bought the product in the window after history.as_of (same axes)."""
         rng = np.random.default_rng(self.random_state)
         cap = max(self.max_train_customers // max(len(snapshots), 1), 1)
-        parts = [self._examples(h, s, t, rng, cap) for h, s, t in snapshots]
+        pools = [self._pools(h, s, t, rng, cap) for h, s, t in snapshots]
+        self.shortlist_ = self._fit_shortlist(pools)
+        parts = [self._examples(chunks) for chunks in pools]
         Xa, ya = np.vstack([x for x, _ in parts]), np.concatenate([y for _, y in parts])
         if not len(ya) or ya.min() == ya.max():
             raise ValueError("the training windows have no (or only) purchases among the candidates: nothing to learn")
@@ -77,55 +93,98 @@ class OfferRanker(BaseEstimator):
         self.n_train_rows_, self.positive_rate_ = len(ya), float(ya.mean())
         return self
 
-    def _examples(self, history, signals, truth, rng, cap) -> tuple[np.ndarray, np.ndarray]:
+    def _pools(self, history, signals, truth, rng, cap) -> list[_Chunk]:
         # judged like the evaluation: customers with a history who bought in the window; the
         # others teach "who buys at all", not which product a buyer picks
         bought = np.diff(truth.indptr) > 0
         rows = np.flatnonzero((history.txn_count > 0) & bought)
         if len(rows) > cap:
             rows = np.sort(rng.choice(rows, cap, replace=False))
-        X, y = [np.zeros((0, len(FEATURES)), np.float32)], [np.zeros(0, bool)]
+        out = []
         for start in range(0, len(rows), CHUNK):
             sel = rows[start:start + CHUNK]
-            cand, feats = self._features(history.take(sel), signals, signals.segment_codes[sel])
-            label = lookup(truth, np.repeat(sel, cand.shape[1]), np.maximum(cand, 0).ravel()) > 0
+            part, codes = history.take(sel), signals.segment_codes[sel]
+            out.append(_Chunk(part, signals, codes, self._pool(part, signals, codes), truth[sel]))
+        return out
+
+    def _fit_shortlist(self, pools: list[list[_Chunk]]) -> Shortlist | None:
+        """The first stage, on every training candidate (None when it would keep them all)."""
+        chunks = [c for snapshot in pools for c in snapshot]
+        if not self.shortlist or not chunks or self.shortlist >= chunks[0].pool.cand.shape[1]:
+            return None
+        valid = np.concatenate([(c.pool.cand >= 0).ravel() for c in chunks])
+        X = np.vstack([shortlist_columns(c.pool, c.signals, c.codes) for c in chunks])[valid]
+        y = np.concatenate([c.labels(c.pool.cand) for c in chunks])[valid]
+        if not len(y) or y.min() == y.max():
+            return None
+        return Shortlist(keep=self.shortlist).fit(X, y)
+
+    def _examples(self, chunks: list[_Chunk]) -> tuple[np.ndarray, np.ndarray]:
+        """The full model's examples: each chunk's short-listed candidates, their features and labels."""
+        X, y = [np.zeros((0, len(FEATURES)), np.float32)], [np.zeros(0, bool)]
+        for c in chunks:
+            cand, feats = self._features(c.history, c.signals, c.codes, self._shortlisted(c.pool, c.signals, c.codes))
             valid = (cand >= 0).ravel()
             X.append(feats[valid])
-            y.append(label[valid])
+            y.append(c.labels(cand)[valid])
         return np.vstack(X), np.concatenate(y)
 
-    def scores(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> np.ndarray:
-        """(n, products): the model's probability for candidates, -inf elsewhere."""
-        cand, prob = self.candidate_scores(history, signals, codes)
+    def scores(
+        self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray,
+        allowed: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(n, products): the model's probability for short-listed candidates, -inf elsewhere
+        (`allowed` as in candidate_scores)."""
+        cand, prob = self.candidate_scores(history, signals, codes, allowed)
         out = np.full((len(cand), history.counts.shape[1]), -np.inf, dtype=np.float32)
         valid = cand >= 0
         rows = np.broadcast_to(np.arange(len(cand))[:, None], cand.shape)
         out[rows[valid], cand[valid]] = prob[valid]
         return out
 
-    def candidate_scores(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(candidates (n, K) catalog positions, -1 none; their probabilities, -inf for none)."""
+    def candidate_scores(
+        self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray,
+        allowed: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(candidates (n, K) catalog positions, -1 none; their probabilities, -inf for none).
+
+        `allowed`: (n, K) candidates -> (n, K) bool, the business rules; candidates they forbid
+        are dropped before the first stage, so they never take a place on the short list.
+        Only the short-listed candidates get the full features and model."""
         check_is_fitted(self, "model_")
-        cand, feats = self._features(history, signals, codes)
+        pool = self._pool(history, signals, codes)
+        if allowed is not None:
+            pool = pool.allowing(allowed(pool.cand))
+        cand, feats = self._features(history, signals, codes, self._shortlisted(pool, signals, codes))
         valid = cand >= 0
         prob = np.full(cand.shape, -np.inf, dtype=np.float32)
         if valid.any():
-            prob[valid] = self.model_.predict_proba(feats[valid.ravel()])[:, 1]
+            prob[valid] = self._predict(feats[valid.ravel()])
         return cand, prob
 
-    def _features(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(candidates (n, K), -1 for none) and their features ((n*K, len(FEATURES)))."""
-        basket = cooccurrence_scores(history, signals.similarity)
-        found = gather_candidates(
-            history, signals, codes, self.candidates, self.cross_sell, signals.neighbours, signals.similarity_lookup, basket)
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """P(bought) per row, PREDICT_BLOCK rows at a time: each tree then walks rows that stay
+        in cache (about 30 % less CPU than one call over a chunk's rows)."""
+        return np.concatenate([self.model_.predict_proba(X[i:i + PREDICT_BLOCK])[:, 1] for i in range(0, len(X), PREDICT_BLOCK)])
+
+    def _pool(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> CandidatePool:
+        return candidate_pool(history, signals, codes, self.candidates, self.cross_sell)
+
+    def _shortlisted(self, pool: CandidatePool, signals: ProductSignals, codes: np.ndarray) -> CandidatePool:
+        first = getattr(self, "shortlist_", None)
+        return pool if first is None else pool.take(first.best(pool, signals, codes))
+
+    def _features(
+        self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray, pool: CandidatePool | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(candidates (n, K), -1 for none) and their features ((n*K, len(FEATURES))); `pool`:
+        the candidates to describe (by default every gathered one)."""
+        found = self._pool(history, signals, codes) if pool is None else pool
         cand = found.cand
         n, k = cand.shape
         safe = np.maximum(cand, 0)
-        together = np.take_along_axis(basket, safe, axis=1) / np.maximum(history.counts.getnnz(axis=1), 1)[:, None]
-        taste = np.take_along_axis(signals.taste_scores(history), safe, axis=1)
+        together, taste, count, last = found.together, found.taste, found.count, found.last
         rows = np.repeat(np.arange(n), k)
-        count = lookup(history.counts, rows, safe.ravel()).reshape(n, k)
-        last = lookup(history.last_days, rows, safe.ravel()).reshape(n, k)
         seg = signals.segment_rows_at(codes, safe)
         price = self.price if self.price is not None else np.full(history.counts.shape[1], np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -145,6 +204,18 @@ class OfferRanker(BaseEstimator):
         # -1 is below every real value of these non-negative features: "unknown" without NaN,
         # which the binner refuses when a whole column is missing (cross-sell has no own_days)
         return cand, np.nan_to_num(feats, nan=-1.0)
+
+
+class _Chunk:
+    """Training customers of one snapshot: their history, signals, segment codes, candidate
+    pool and truth (customers x products bought in the window)."""
+
+    def __init__(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray, pool: CandidatePool, truth) -> None:
+        self.history, self.signals, self.codes, self.pool, self.truth = history, signals, codes, pool, truth
+
+    def labels(self, cand: np.ndarray) -> np.ndarray:
+        """(n * K,) whether each candidate was bought in the window."""
+        return lookup(self.truth, np.repeat(np.arange(len(cand)), cand.shape[1]), np.maximum(cand, 0).ravel()) > 0
 
 
 def _row_ranks(values: np.ndarray, cand: np.ndarray) -> np.ndarray:

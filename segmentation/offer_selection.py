@@ -138,13 +138,17 @@ def _ranked(scorer, part, signals, codes, cross_sell, rules, wide) -> tuple[np.n
     """(candidates best first, -1 none; their scores, -inf for none)."""
     by_candidates = getattr(scorer, "candidate_scores", None)
     if by_candidates is not None:  # the ranker: a few candidates each, never a dense row
-        cand, sc = by_candidates(part, signals, codes)
-        ok = np.isfinite(sc) & (cand >= 0)
-        if rules is not None:
-            ok &= rules.allowed_at(cand, part, codes)
-        if cross_sell:
-            ok &= _owned_at(part, np.maximum(cand, 0)) == 0
-        sc = np.where(ok, sc, -np.inf)
+        def allowed(cand: np.ndarray) -> np.ndarray:
+            ok = cand >= 0
+            if rules is not None:
+                ok &= rules.allowed_at(cand, part, codes)
+            if cross_sell:
+                ok &= _owned_at(part, np.maximum(cand, 0)) == 0
+            return ok
+
+        # the rules go in before the ranker's first stage, so forbidden products take no place on its short list
+        cand, sc = by_candidates(part, signals, codes, allowed)
+        sc = np.where(np.isfinite(sc) & allowed(cand), sc, -np.inf)
         order = np.lexsort((cand, -sc), axis=1)  # ties: lower catalog position, as top_k
         cand, sc = np.take_along_axis(cand, order, axis=1), np.take_along_axis(sc, order, axis=1)
         return np.where(np.isfinite(sc), cand, -1), sc

@@ -75,6 +75,10 @@ class ProductSignals:
         """(n, products): each customer's (rows of `history`) expected taste given their purchases."""
         return self.tastes.scores(history.owned)
 
+    def taste_scores_at(self, history: PurchaseHistory, products: np.ndarray) -> np.ndarray:
+        """(n, k): `taste_scores` at `products` (n, k catalog positions) only."""
+        return self.tastes.scores_at(history.owned, products)
+
     @cached_property
     def neighbours(self) -> np.ndarray:
         """(products, m): each product's most similar products, best first, -1 past the end."""

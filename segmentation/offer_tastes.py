@@ -21,6 +21,10 @@ import scipy.sparse as sp
 #: small or split a segment, which costs little); iterations: EM converges in a few tens here.
 N_COMPONENTS = 8
 N_ITER = 30
+#: Customers EM is fitted on: a random sample past this many (the groups' product distributions
+#: are population averages, as well estimated from 100,000 customers as from a million, and
+#: each iteration's cost is linear in customers).
+MAX_FIT_CUSTOMERS = 100_000
 #: Dirichlet smoothing of each group's product distribution (pseudo-purchases per product).
 SMOOTHING = 0.1
 
@@ -34,14 +38,18 @@ class TasteMixture:
 
     @classmethod
     def fit(cls, owned: sp.csr_matrix, n_components: int = N_COMPONENTS, n_iter: int = N_ITER,
-            random_state: int = 0) -> TasteMixture:
+            random_state: int = 0, max_customers: int = MAX_FIT_CUSTOMERS) -> TasteMixture:
         """EM on `owned` (customers x products, 1 where bought); customers without purchases are
-        ignored. Deterministic for a random_state."""
-        x = owned[np.diff(owned.indptr) > 0].astype(np.float64)
+        ignored, and past `max_customers` a random sample of them is used. Deterministic for a
+        random_state."""
+        rows = np.flatnonzero(np.diff(owned.indptr) > 0)
+        rng = np.random.default_rng(random_state)
+        if len(rows) > max_customers:
+            rows = np.sort(rng.choice(rows, max_customers, replace=False))
+        x = owned[rows].astype(np.float64)
         n, p = x.shape
         if n == 0 or p == 0:
             return cls(np.full((1, max(p, 1)), 1.0 / max(p, 1)), np.zeros(1))
-        rng = np.random.default_rng(random_state)
         resp = rng.dirichlet(np.ones(n_components), size=n)
         for _ in range(n_iter):
             theta, log_prior = _m_step(x, resp)
@@ -54,6 +62,12 @@ class TasteMixture:
         population's mix of tastes for a customer with no purchases)."""
         post = _posterior(owned.astype(np.float64), np.log(self.theta.astype(np.float64)), self.log_prior)
         return (post @ self.theta).astype(np.float32)
+
+    def scores_at(self, owned: sp.csr_matrix, products: np.ndarray) -> np.ndarray:
+        """(customers, k): `scores` at each customer's `products` (customers x k catalog
+        positions), without the dense customers x products matrix."""
+        post = _posterior(owned.astype(np.float64), np.log(self.theta.astype(np.float64)), self.log_prior).astype(np.float32)
+        return np.einsum("ng,gnk->nk", post, self.theta[:, products])
 
 
 def _m_step(x: sp.csr_matrix, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

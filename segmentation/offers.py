@@ -8,6 +8,11 @@
    comparison in the configured mode;
 3. it scores every customer as of `as_of` under the business rules and keeps three offers.
 
+Steps 1-2 and the ranker's fit are the offer model (segmentation.offer_model): given the
+`previous` one, they run again only when its retrain policy says so; otherwise the run only
+scores with it. Given each customer's `current` offers, step 3 keeps them unless the new list
+is materially better (segmentation.offer_stability, `min_score_gain`).
+
 Tables: items are clean line items (segmentation.line_items); segments has customer_id,
 segment_id, segment_name. The offers table has customer_id, offer_1, offer_2, offer_3 (product
 name or code), offer_reasons, method, and offer_1_id.., offer_1_score.. for those who need more.
@@ -22,14 +27,25 @@ import numpy as np
 import pandas as pd
 
 from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_scorer
-from segmentation.offer_methods import METHODS, MODES
+from segmentation.offer_methods import METHODS, MODES, OfferScorer
+from segmentation.offer_model import (
+    OfferModel,
+    OfferRetrain,
+    product_mix,
+    retrain_reason,
+    segments_version,
+)
+from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_reasons import explain_offers
-from segmentation.offer_selection import OfferRules, select_offers
-from segmentation.purchases import EncodedItems, product_catalog
+from segmentation.offer_selection import CompiledRules, OfferRules, select_offers
+from segmentation.offer_stability import Stabilised, stabilise_offers
+from segmentation.purchases import EncodedItems, lookup, product_catalog
 
 OFFER_COLUMNS = ("customer_id", "offer_1", "offer_2", "offer_3", "offer_reasons", "method")
 FALLBACK = {"any": "repeat", "cross_sell": "cooccurrence"}
 ID_COLUMNS = ("transaction_id", "customer_id", "product_id")
+#: How deep each customer's fresh ranking goes when their current offers are judged against it.
+RANKING_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,8 @@ class OfferParams:
     n_boot: int = 200
     random_state: int = 0
     n_jobs: int = 1
+    retrain: OfferRetrain = field(default_factory=OfferRetrain)
+    min_score_gain: float = 0.25
 
     def __post_init__(self) -> None:
         if self.method not in (*METHODS, "auto"):
@@ -55,50 +73,102 @@ class OfferParams:
             raise ValueError(f"offers label {self.label!r}: expected name or code")
         if self.n_jobs < 1:
             raise ValueError(f"offers n_jobs {self.n_jobs!r}: expected at least 1")
+        if self.min_score_gain < 0:
+            raise ValueError(f"offers min_score_gain {self.min_score_gain!r}: expected 0 or more")
 
 
 @dataclass(frozen=True)
 class OfferResult:
     """offers (see module doc); evaluation: the out-of-time table (None when the history is
     shorter than two horizons); method and why; defaults: segment_id -> the segment's own
-    three offers (its most popular allowed products), for experiments that compare them."""
+    three offers (its most popular allowed products), for experiments that compare them;
+    model: the offer model used, retrained: why it was refitted this run (None: reused);
+    stability: who kept their offers and why the others changed (None without `current`)."""
 
     offers: pd.DataFrame
     evaluation: pd.DataFrame | None
     method: str
     reason: str
     defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    model: OfferModel | None = None
+    retrained: str | None = None
+    stability: Stabilised | None = None
 
 
 def recommend_offers(
     items: pd.DataFrame, segments: pd.DataFrame, as_of: pd.Timestamp, params: OfferParams | None = None,
-    rules: OfferRules | None = None,
+    rules: OfferRules | None = None, *, previous: OfferModel | None = None, current: pd.DataFrame | None = None,
 ) -> OfferResult:
-    """Three offers for every customer in `segments` or `items` (see module doc)."""
+    """Three offers for every customer in `segments` or `items` (see module doc).
+
+    previous: the offer model of an earlier run, reused unless `params.retrain` says refit (the
+    caller checks it was fitted on the same settings); current: each customer's offers now
+    (customer_id, offer_1_id, offer_2_id, offer_3_id: product ids), kept unless materially beaten."""
     params, rules = params or OfferParams(), rules or OfferRules()
     before = items["occurred_at"] < as_of
     past = _coded(items if before.all() else items[before])
     seg = segments.drop_duplicates("customer_id").set_index("customer_id")
-    evaluation = _evaluate(past, seg["segment_id"], as_of, params)
-    method, reason = _choose(params, evaluation)
+    mix = product_mix(past, as_of, params.horizon_days)
+    retrained = retrain_reason(previous, params.retrain, as_of, mix, segments_version(segments))
+    model = previous if previous is not None and retrained is None else _fit_model(past, seg, as_of, params, mix, segments)
     catalog = product_catalog(past)
     customers = _customer_axis(seg.index, past["customer_id"])
     encoded = EncodedItems.encode(past, catalog.index, customers)
     snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
     cross = params.mode == "cross_sell"
-    scorer = make_scorer(
-        method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days, cross_sell=cross,
-        price=catalog["price"].to_numpy(dtype="float64"), random_state=params.random_state,
-    )
+    scorer = _scorer(model, encoded, snap, seg["segment_id"], catalog, params)
     named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
     seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
     compiled = rules.compile(catalog, snap.signals, seg_names)
-    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=K, n_jobs=params.n_jobs)
+    depth = RANKING_DEPTH if current is not None else K
+    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=depth, n_jobs=params.n_jobs)
+    stable = None
+    if current is not None:
+        stable = _stabilise(picks, scores, current, customers, catalog.index, snap, compiled, params)
+        picks, scores = stable.picks, stable.scores
     labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
-    reasons = explain_offers(picks, snap.history, snap.signals, method, labels, seg_names)
-    offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, method)
+    reasons = explain_offers(picks, snap.history, snap.signals, model.method, labels, seg_names)
+    offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, model.method)
     defaults = _defaults(snap, compiled, labels)
-    return OfferResult(offers, evaluation, method, reason, defaults)
+    return OfferResult(offers, model.evaluation, model.method, model.reason, defaults, model, retrained, stable)
+
+
+def _fit_model(past: pd.DataFrame, seg: pd.DataFrame, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
+               segments: pd.DataFrame) -> OfferModel:
+    """The out-of-time comparison and the choice of method (the ranker is fitted by `_scorer`)."""
+    evaluation = _evaluate(past, seg["segment_id"], as_of, params)
+    method, reason = _choose(params, evaluation)
+    return OfferModel(as_of, mix, segments_version(segments), evaluation, method, reason)
+
+
+def _scorer(model: OfferModel, encoded: EncodedItems, snap: Snapshot, segments: pd.Series, catalog: pd.DataFrame,
+            params: OfferParams) -> OfferScorer:
+    """The model's method as a scorer: the stored ranker re-pointed at today's catalog prices
+    (its features are per candidate, so a grown catalog needs no refit), else fitted once and kept."""
+    cross, price = params.mode == "cross_sell", catalog["price"].to_numpy(dtype="float64")
+    if model.method == "ranker" and model.ranker is not None:
+        return model.ranker.set_params(cross_sell=cross, price=price)
+    scorer = make_scorer(model.method, encoded, snap, segments, horizon_days=params.horizon_days, cross_sell=cross,
+                         price=price, random_state=params.random_state)
+    if isinstance(scorer, OfferRanker):
+        model.ranker = scorer
+    return scorer
+
+
+def _stabilise(picks: np.ndarray, scores: np.ndarray, current: pd.DataFrame, customers: pd.Index, products: pd.Index,
+               snap: Snapshot, rules: CompiledRules, params: OfferParams) -> Stabilised:
+    """Each customer's current offers (as catalog positions, -2 when gone from it) judged against today's ranking."""
+    now = current.drop_duplicates("customer_id").set_index(current["customer_id"].astype(str).to_numpy()).reindex(customers)
+    previous = np.full((len(customers), K), -1, dtype=np.int64)
+    for j in range(K):
+        ids = now[f"offer_{j + 1}_id"]
+        pos = products.get_indexer(ids.astype(str))
+        previous[:, j] = np.where(ids.isna().to_numpy(), -1, np.where(pos >= 0, pos, -2))
+    allowed = rules.allowed_at(previous, snap.history, snap.signals.segment_codes)
+    if params.mode == "cross_sell":
+        rows = np.repeat(np.arange(len(previous)), K)
+        allowed &= lookup(snap.history.counts, rows, np.maximum(previous, 0).ravel()).reshape(previous.shape) == 0
+    return stabilise_offers(picks, scores, previous, allowed, params.min_score_gain, k=K)
 
 
 def _coded(items: pd.DataFrame) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from connector.config.models import (
     ScoringConfig,
     SegmentationConfig,
 )
-from connector.config.offers import OfferRulesConfig, OffersConfig
+from connector.config.offers import OfferRetrainPolicy, OfferRulesConfig, OffersConfig
 from connector.config.root import Config, interpolate, json_schema, load_config, secret_values
 from connector.config.serve import ServeConfig
 from connector.config.sources import (
@@ -65,7 +65,7 @@ __all__ = [
     "Arm", "ClvConfig", "Config", "ConfigurationError", "DestinationsConfig", "EngineConfig", "ExperimentConfig",
     "EventFeaturesConfig", "ExperimentsConfig", "FeaturesConfig", "FilesDestination", "FilesEvents", "FilesSource", "HoldoutConfig", "HttpConfig", "HubSpotAuth",
     "HubSpotDestination", "HubSpotEvents", "HubSpotSource", "IdentityConfig", "ListsConfig", "LoggingConfig", "MaterialityConfig",
-    "MaterialityRule", "MetricsConfig", "OfferRulesConfig", "OffersConfig",
+    "MaterialityRule", "MetricsConfig", "OfferRetrainPolicy", "OfferRulesConfig", "OffersConfig",
     "QuarantineConfig", "RetrainPolicy", "SalesforceAuth", "SalesforceCustomers", "SalesforceDestination", "SalesforceSource",
     "SalesforceTransactions", "ScheduleConfig", "ScoreTarget", "ScoringConfig", "SegmentationConfig", "ServeConfig",
     "SourcesConfig", "StateConfig", "HubSpotLineItems", "SalesforceLineItems", "Strict", "TrackingConfig", "interpolate", "json_schema", "load_config", "secret_values",

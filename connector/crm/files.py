@@ -201,7 +201,7 @@ def load_table(path: Path, fmt: str, delimiter: str | None, key: str) -> pd.Data
     elif delimiter:
         kwargs["sep"] = delimiter
     else:
-        kwargs["sep"] = _sniff(path)
+        kwargs["sep"] = sniff_delimiter(path)
     try:
         return pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
@@ -226,7 +226,7 @@ def _one_row_per_transaction(lines: pd.DataFrame) -> pd.DataFrame:
     return first.reset_index()
 
 
-def _sniff(path: Path) -> str:
+def sniff_delimiter(path: Path) -> str:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as f:
         sample = f.read(64 * 1024)

@@ -221,6 +221,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX mirror_line_items_transaction ON mirror_line_items (source, transaction_source_id);
         """,
     ),
+    (
+        5,
+        "each customer's current offers (product ids), for offer stability",
+        """
+        CREATE TABLE offers_current (
+            customer_id TEXT PRIMARY KEY,
+            offer_1 TEXT,
+            offer_2 TEXT,
+            offer_3 TEXT,
+            run_id INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

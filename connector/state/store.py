@@ -1,7 +1,7 @@
 """The SQLite state store: one file, WAL mode, mode 0600, created on first use.
 
 It holds runs and their steps, pull cursors, the local mirror of pulled records, models, the
-push ledger, rejected rows, arms, outcomes and lift results. Each concept has its own
+push ledger, rejected rows, arms, outcomes, lift results and each customer's current offers. Each concept has its own
 accessor object (`store.runs`, `store.mirror`, ...). Secrets are never written here: nothing
 in the config is stored, and error texts pass through `redact` first.
 """
@@ -66,6 +66,7 @@ class StateStore:
         from connector.state.ledger import Ledger
         from connector.state.mirror import Mirror
         from connector.state.models import Models
+        from connector.state.offers import CurrentOffers
         from connector.state.rejected import Rejected
         from connector.state.runs import Runs
 
@@ -77,6 +78,7 @@ class StateStore:
         self.models = Models(self)
         self.api_keys = ApiKeys(self)
         self.events = Events(self)
+        self.offers = CurrentOffers(self)
 
     def _connect(self) -> sqlite3.Connection:
         old = os.umask(0o077)  # the -wal and -shm files are created with this umask too
@@ -119,6 +121,14 @@ class StateStore:
             cur = self.conn.execute(sql, params)
             cur.row_factory = sqlite3.Row  # type: ignore[assignment]
             return cur.fetchall()
+
+    def chunks(self, sql: str, params: tuple = (), size: int = 100_000) -> Iterator[list[tuple]]:
+        """A query's rows `size` at a time, so a large table is never whole in memory (the store's
+        lock is held until the rows are exhausted or the iterator is closed)."""
+        with self._lock:
+            cursor = self.conn.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
 
     def frame(self, sql: str, params: tuple | list = ()) -> pd.DataFrame:
         """A query's rows as a DataFrame (the accessors' reads)."""

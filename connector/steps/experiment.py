@@ -97,7 +97,7 @@ def measure(ctx: CycleContext) -> MeasureResult | None:
     done = ctx.results
     if not cfg.items or done.features is None or done.assign is None or done.assign.arms.empty:
         return None
-    tx, arms = done.features.transactions, done.assign.arms
+    tx, arms = _purchases(ctx), done.assign.arms
     segments = done.segment.segments if done.segment is not None else None
     results = []
     for exp in cfg.items:
@@ -120,6 +120,19 @@ def measure(ctx: CycleContext) -> MeasureResult | None:
         flagged = int(res["srm_flag"].fillna(False).sum()) if "srm_flag" in res else 0
         log.info("experiment %s: %d result row(s), %d significant, %d SRM flag(s)", exp.key, len(res), int(res["significant"].sum()), flagged)
     return MeasureResult(pd.concat(results, ignore_index=True) if results else None)
+
+
+def _purchases(ctx: CycleContext) -> pd.DataFrame:
+    """The clean canonical transactions; on Spark only those of assigned customers that
+    `outcome_tables` can read (after an assignment, or within the longest CUPED window before one)."""
+    feats, arms = ctx.results.features, ctx.results.assign
+    assert feats is not None and arms is not None, "measure runs on assigned customers"
+    if feats.on_spark is None:
+        return feats.transactions
+    from connector.steps.spark_cycle import assigned_purchases
+
+    assigned = arms.arms[(arms.arms["arm"] != HOLDOUT_ARM) & arms.arms["experiment"].isin([e.key for e in ctx.config.experiments.items])]
+    return assigned_purchases(ctx, feats.on_spark, assigned, max(e.cuped_days for e in ctx.config.experiments.items))
 
 
 def outcome_tables(arms: pd.DataFrame, tx: pd.DataFrame, spec: ExperimentSpec) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -22,6 +22,7 @@ from segmentation.features import Plausible
 
 if TYPE_CHECKING:
     from connector.config import QuarantineConfig
+    from connector.engine.spark.sources import SparkTables
     from connector.pipeline import CycleContext
     from segmentation.clv import ClvModel
 
@@ -36,7 +37,8 @@ class FeaturesResult:
     row per customer_id (segmentation.features.build_features); as_of: the data's day;
     events_through: the newest live event (segsync serve) these tables include; line_items: the
     canonical line items of every source (raw, for the offers step), or None when none has any;
-    usage: the cycle's coded usage events (features.events), whose features ``features`` holds."""
+    usage: the cycle's coded usage events (features.events), whose features ``features`` holds;
+    on_spark: see below."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
@@ -45,6 +47,10 @@ class FeaturesResult:
     events_through: int = 0
     line_items: pd.DataFrame | None = None
     usage: Usage | None = None
+    #: With the Spark engine reading the sources itself (connector.steps.spark_cycle): the
+    #: customers, clean transactions and features as Spark DataFrames; `transactions` is then
+    #: empty, since no purchase comes to the driver. None otherwise.
+    on_spark: SparkTables | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,10 @@ def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
 
 
 def features(ctx: CycleContext) -> FeaturesResult | None:
+    from connector.steps.spark_cycle import features_on_spark, reads_on_spark
+
+    if reads_on_spark(ctx):
+        return features_on_spark(ctx)
     store, cfg = ctx.store, ctx.config
     pulled = ctx.results.pull or PullResult()
     tables = canonical_tables(store.mirror.customers(), store.mirror.transactions(), cfg.identity, id_columns(),
@@ -89,7 +99,7 @@ def features(ctx: CycleContext) -> FeaturesResult | None:
         tables.transactions = pd.concat([tables.transactions, live], ignore_index=True)
     engine = ctx.engine()
     clean, rejected = engine.clean(tables.transactions, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
-    _record_rejections(ctx, tables.rejected, rejected, tables.transactions)
+    record_rejections(ctx, tables.rejected, rejected, tables.transactions)
     if clean.empty:
         log.warning("nothing was segmented: no usable purchases (%d read, %d quarantined); "
                     "every output keeps what the last run wrote", len(tables.transactions), len(rejected))
@@ -134,7 +144,7 @@ def _without_only_rejected(customers: pd.DataFrame, clean: pd.DataFrame, rejecte
     return customers[~customers["customer_id"].astype(str).isin(only_bad)]
 
 
-def _record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
+def record_rejections(ctx: CycleContext, identity: pd.DataFrame, rejected_tx: pd.DataFrame, tx: pd.DataFrame) -> None:
     """Each run re-checks all its input: close the old open rejections, store the current ones."""
     ctx.store.rejected.resolve_step("features")
     sources = tx.drop_duplicates("transaction_id").set_index("transaction_id")["source"]

@@ -7,10 +7,18 @@ is either used or quarantined with its reason (cancellations, no customer, fee c
 prices) as rejected rows of this step under its source, re-checked each run. The out-of-time table of methods,
 the chosen method and each segment's top offers are saved as the `offers` artifact, so
 `segsync report` shows them without recomputing anything.
+
+The offer model (that table, the chosen method, the fitted ranker) is stored as ("offers",
+"model") and reused until `offers.retrain` says refit (segmentation.offer_model) or the settings
+that shape it change (their hash is in the version's meta, like a score model's definition), so
+most runs only score. Each customer's current offers (state table offers_current) are kept
+unless the new ones are materially better (`offers.min_score_gain`, segmentation.offer_stability).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from segmentation.line_items import NON_PRODUCT_CODES, clean_line_items
+from segmentation.offer_model import OfferModel, OfferRetrain
 from segmentation.offer_selection import OfferRules
-from segmentation.offers import OfferParams, recommend_offers, top_offers_by_segment
+from segmentation.offers import OfferParams, OfferResult, recommend_offers, top_offers_by_segment
 
 if TYPE_CHECKING:
     from connector.config import OffersConfig
@@ -28,7 +37,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segsync.offers")
 ARTIFACT = ("artifact", "offers")
+MODEL = ("offers", "model")
 KEEP_VERSIONS = 5
+#: The settings that shape the offer model: a change of any of them refits it. The rules, the
+#: labels written, the threads and the stability margin act after it, every run.
+DEFINITION = ("method", "mode", "horizon_days", "evaluate", "max_eval_customers", "non_product_codes", "random_state")
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,14 @@ def offer_params(cfg: OffersConfig) -> OfferParams:
     return OfferParams(
         method=cfg.method, mode=cfg.mode, label=cfg.write, horizon_days=cfg.horizon_days, evaluate=cfg.evaluate,
         max_eval_customers=cfg.max_eval_customers, random_state=cfg.random_state, n_jobs=cfg.n_jobs,
+        retrain=OfferRetrain(cfg.retrain.every_days, cfg.retrain.product_shift_threshold), min_score_gain=cfg.min_score_gain,
     )
+
+
+def definition_hash(cfg: OffersConfig) -> str:
+    """Everything that defines the offer model (DEFINITION); a stored model of another hash is refitted."""
+    settings = cfg.model_dump(include=set(DEFINITION))
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def offer_rules(cfg: OffersConfig) -> OfferRules:
@@ -71,20 +91,68 @@ def offers(ctx: CycleContext) -> OffersResult | None:
         log.info("no usable line items: no offers")
         return None
     segments = ctx.results.segment.segments
-    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg))
+    version, previous = _previous_model(ctx, cfg)
+    current = ctx.store.offers.current() if cfg.min_score_gain > 0 else None
+    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg), previous=previous,
+                              current=current)
     table = result.offers[result.offers["customer_id"].isin(segments["customer_id"])].reset_index(drop=True)
+    if result.retrained is not None and not ctx.dry_run and result.model is not None:
+        version = _save_model(ctx, cfg, result.model, result.retrained)
     summary = {
         "as_of": str(features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
         "method": result.method, "reason": result.reason, "evaluation": result.evaluation,
         "top_by_segment": top_offers_by_segment(table, segments), "defaults": dict(result.defaults),
+        "model_version": version, "retrained": result.retrained,
+        "model_as_of": str(result.model.as_of.date()) if result.model is not None else None,
     }
     if not ctx.dry_run:
-        version = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)
-        with ctx.store.transaction() as c:
-            c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*ARTIFACT, version - KEEP_VERSIONS))
+        saved = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)
+        _prune(ctx, ARTIFACT, saved)
+        ctx.count("offers_changed", ctx.store.offers.save(table, ctx.run_id))
+    _count_stability(ctx, result)
     ctx.count("offers", int(table["offer_1"].notna().sum()))
-    log.info("offers for %d customers by %s (%s)", len(table), result.method, result.reason)
+    log.info("offers for %d customers by %s (%s); offer model %s", len(table), result.method, result.reason,
+             f"refitted: {result.retrained}" if result.retrained else f"version {version} reused")
     return OffersResult(table, result.defaults, summary)
+
+
+def _previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, OfferModel | None]:
+    """The stored offer model if it was fitted on these settings and is not older on the wall clock
+    than `retrain.every_days` (a file that never changes would otherwise keep it forever)."""
+    stored = ctx.store.models.latest(*MODEL)
+    if stored is None or not isinstance(stored[1], OfferModel):
+        return None, None
+    version, model, meta = stored
+    if meta.get("definition") != definition_hash(cfg):
+        log.info("offers: the settings that shape the offer model changed since version %d; refitting", version)
+        return None, None
+    trained = pd.Timestamp(meta.get("trained_at") or pd.Timestamp.now(tz="UTC"))
+    if cfg.retrain.every_days and (pd.Timestamp.now(tz="UTC") - trained).days >= cfg.retrain.every_days:
+        log.info("offers: offer model version %d was fitted %s; refitting", version, trained.date())
+        return None, None
+    return version, model
+
+
+def _save_model(ctx: CycleContext, cfg: OffersConfig, model: OfferModel, reason: str) -> int:
+    meta = {"definition": definition_hash(cfg), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(), "reason": reason,
+            "as_of": str(model.as_of), "method": model.method, "chosen_because": model.reason}
+    version = ctx.store.models.save(*MODEL, model, meta=meta, run_id=ctx.run_id)
+    _prune(ctx, MODEL, version)
+    return version
+
+
+def _prune(ctx: CycleContext, key: tuple[str, str], newest: int) -> None:
+    with ctx.store.transaction() as c:
+        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*key, newest - KEEP_VERSIONS))
+
+
+def _count_stability(ctx: CycleContext, result: OfferResult) -> None:
+    s = result.stability
+    if s is None:
+        return
+    ctx.count("offers_kept", int(s.kept.sum()))
+    ctx.count("offers_replaced_ineligible", int(s.ineligible.sum()))
+    ctx.count("offers_replaced_better", int(s.gained.sum()))
 
 
 def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:

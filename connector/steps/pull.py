@@ -58,7 +58,15 @@ def pull(ctx: CycleContext) -> PullResult:
                                                ctx.count, ctx.config.identity))
         if read:
             tables[mirroring.name] = read
+    from connector.steps.spark_cycle import reads_on_spark, stage_pulls
+
+    on_spark = reads_on_spark(ctx)  # the features step reads the sources on the executors
+    if on_spark:
+        stage_pulls(ctx)
     for table_source in plugins.table_sources():
+        if on_spark:
+            log.info("%s: read by Spark in the features step, not here", table_source.name)
+            continue
         read = table_source.read_tables()
         if not read:
             continue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from segmentation.scoring import ScoreParams, train_and_score
+from segmentation.scoring import ScoreParams, ScoreResult, train_and_score
 
 if TYPE_CHECKING:
     from connector.pipeline import CycleContext
@@ -41,8 +41,8 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, C
     model = None
     if cfg.clv.enabled:
         try:
-            model, clv = ctx.engine().clv(feats.transactions, feats.as_of, cfg.clv.horizon_days,
-                                          cfg.clv.annual_discount_rate)
+            purchases = feats.on_spark.transactions if feats.on_spark is not None else feats.transactions
+            model, clv = ctx.engine().clv(purchases, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
             out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
@@ -92,7 +92,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
                 trigger = f"the champion cannot score these features ({exc})"
                 log.info("score %s: %s; retraining", params.name, trigger)
     try:
-        result = train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
+        result = _train(feats, params, as_of)
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
@@ -119,6 +119,18 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
     return champion[1].score(feats.features.loc[result.scores["customer_id"].to_numpy()])
 
 
+def _train(feats: FeaturesResult, params: ScoreParams, as_of: pd.Timestamp) -> ScoreResult:
+    """train_and_score on the driver, or on Spark when the transactions are there (FeaturesResult.on_spark)."""
+    if feats.on_spark is None:
+        return train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
+    from connector.engine.spark import scoring as on_spark
+
+    tables = feats.on_spark
+    assert tables.features is not None, "the features step computed them"
+    return on_spark.train_and_score(tables.customers, tables.transactions, params, as_of, tables.features,
+                                    feats.features)
+
+
 def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challenger: Any,
            champion: Any | None) -> tuple[float | None, float | None] | None:
     """(challenger, champion) on `tracking.promote_on` over the same out-of-time window; None
@@ -130,7 +142,14 @@ def _judge(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams, challe
     metric = ctx.config.tracking.promote_on
     models = {"challenger": challenger, "champion": champion}
     try:
-        found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of, _usage(feats))
+        if feats.on_spark is not None:
+            from connector.engine.spark import scoring as on_spark
+
+            found = on_spark.out_of_time_metrics(models, feats.on_spark.customers, feats.on_spark.transactions,
+                                                 params, feats.as_of)
+        else:
+            found = out_of_time_metrics(models, feats.customers, feats.transactions, params, feats.as_of,
+                                        _usage(feats))
     except (KeyError, ValueError) as exc:  # the champion cannot score today's features: it cannot defend
         log.info("score %s: the champion cannot be judged (%s)", params.name, exc)
         return (None, None)

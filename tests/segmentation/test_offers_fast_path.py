@@ -120,7 +120,13 @@ def test_selection_under_rules_matches_a_per_customer_reference(method: str, mod
     names = {"s0": "Loyal", "s1": "New", "s2": "Lapsed"}
     compiled = RULES.compile(catalog, snap.signals, names)
     picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, chunk=17)
-    dense = scorer.scores(snap.history, snap.signals, snap.signals.segment_codes)
+    codes = snap.signals.segment_codes
+    if method == "ranker":  # the rules are applied before its first stage: its scores under them
+        owned = snap.history.counts.toarray() > 0
+        dense = scorer.scores(snap.history, snap.signals, codes, lambda cand: compiled.allowed_at(cand, snap.history, codes) & ~(
+            cross & owned[np.arange(len(cand))[:, None], np.maximum(cand, 0)]))
+    else:
+        dense = scorer.scores(snap.history, snap.signals, codes)
     seg_names = [names.get(seg.get(c)) for c in customers]
     ref = _reference_picks(dense, snap.history.counts.toarray() > 0, seg_names, catalog, RULES, cross)
     assert [[int(p) for p in row if p >= 0] for row in picks] == ref

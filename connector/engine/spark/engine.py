@@ -1,10 +1,10 @@
 """The Spark engine behind the steps' `Engine` interface.
 
-The cycle's canonical tables arrive as pandas frames (pulled through the state store); they are
-handed to Spark, computed there by the twins in this package, and only the results come back:
-features, one row per customer, the segment of each customer, scores and CLV. Data sets that
-never fit on one machine skip the steps and feed these functions from Parquet or warehouse
-tables directly (benchmarks/bench_spark.py does, at 20M customers).
+Where the sources allow it (connector.engine.spark.sources.native_reason), the cycle's
+transactions are read by Spark itself and stay there (connector.steps.spark_cycle): the engine's
+methods take those Spark DataFrames as they are. Otherwise the canonical tables arrive as pandas
+frames (pulled through the state store) and are handed to Spark. Either way only results come
+back: features, one row per customer, the segment of each customer, scores and CLV.
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ class SparkEngine:
             self._session = spark_session(self.cfg)
         return self._session
 
-    def frame(self, table: pd.DataFrame) -> DataFrame:
-        """A canonical pandas table as a Spark DataFrame (Arrow; tz-aware stamps become UTC timestamps)."""
+    def frame(self, table: pd.DataFrame | DataFrame) -> DataFrame:
+        """A canonical pandas table as a Spark DataFrame (Arrow; tz-aware stamps become UTC timestamps);
+        a table already on Spark (read there by connector.engine.spark.sources) as it is."""
+        if not isinstance(table, pd.DataFrame):
+            return table
         return self.session.createDataFrame(table.reset_index(drop=table.index.name is None))
 
     def clean(self, transactions: pd.DataFrame, plausible: Plausible) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,11 +58,13 @@ class SparkEngine:
 
     def features(self, customers: pd.DataFrame | None, transactions: pd.DataFrame, as_of: pd.Timestamp,
                  attributes: tuple[str, ...] | list[str]) -> pd.DataFrame:
-        table = features_.build_features(self.frame(customers) if customers is not None else None,
-                                         self.frame(transactions), as_of, tuple(attributes))
-        out = table.toPandas().set_index("customer_id").sort_index()
-        out.index = out.index.astype(str)
-        return out
+        return features_on_driver(self.features_frame(customers, transactions, as_of, attributes))
+
+    def features_frame(self, customers: pd.DataFrame | DataFrame | None, transactions: pd.DataFrame | DataFrame,
+                       as_of: pd.Timestamp, attributes: tuple[str, ...] | list[str]) -> DataFrame:
+        """The features as a Spark DataFrame (customer_id a column), computed on the executors."""
+        return features_.build_features(self.frame(customers) if customers is not None else None,
+                                        self.frame(transactions), as_of, tuple(attributes))
 
     def segment(self, features: pd.DataFrame, params: SegmentationParams, previous: SegmentationState | None,
                 as_of: pd.Timestamp) -> SegmentationResult:
@@ -85,3 +90,10 @@ class SparkEngine:
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
         frame, model = clv_.clv_scores(self.frame(transactions), as_of, horizon_days, annual_discount_rate)
         return model, frame.toPandas().sort_values("customer_id").reset_index(drop=True)
+
+
+def features_on_driver(table: DataFrame) -> pd.DataFrame:
+    """Spark features (one row per customer) as the pandas engine's frame: customer_id-indexed, sorted."""
+    out = table.toPandas().set_index("customer_id").sort_index()
+    out.index = out.index.astype(str)
+    return out

@@ -13,6 +13,7 @@ reason codes there. Conversion targets need the attribute history and stay on pa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from connector.engine.spark.features import build_features, naive_utc, utc
-from segmentation.scoring import ScoreModel, ScoreParams, fit_model
+from segmentation.metrics import classification_metrics
+from segmentation.scoring import ScoreModel, ScoreParams, ScoreResult, fit_model
 from segmentation.targets import cutoff_dates
 
 _LABEL, _WHICH = "_label", "_which"
@@ -67,14 +69,57 @@ def collect_training(stacked: DataFrame, cap: int, random_state: int) -> pd.Data
 def train(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
           as_of: pd.Timestamp | str) -> tuple[ScoreModel, dict]:
     """The fitted ScoreModel for `params` and the out-of-fold metrics per candidate."""
-    as_of = utc(as_of)
+    model, metrics, _, _, _ = _fit(customers, transactions, params, utc(as_of))
+    return model, metrics
+
+
+def _fit(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
+         as_of: pd.Timestamp) -> tuple[ScoreModel, dict, pd.DataFrame, list[pd.Timestamp], int]:
+    """(model, metrics per candidate, calibration curves, the training cutoffs, rows fitted on)."""
     cutoffs = cutoff_dates(as_of, params.horizon_days, params.cutoffs, params.spacing_days)
     rows = collect_training(training_rows(customers, transactions, params, cutoffs), params.max_train_rows,
                             params.random_state)
     which = rows.pop(_WHICH).to_numpy()
     y = rows.pop(_LABEL).to_numpy(dtype=np.int64)
-    model, metrics, _ = fit_model(params, rows, y, np.asarray(cutoffs)[which], as_of)
-    return model, metrics
+    model, metrics, curves = fit_model(params, rows, y, np.asarray(cutoffs)[which], as_of)
+    return model, metrics, curves, cutoffs, len(y)
+
+
+def train_and_score(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
+                    as_of: pd.Timestamp | str, features: DataFrame, sample: pd.DataFrame) -> ScoreResult:
+    """`segmentation.scoring.train_and_score` with the training rows built and every customer
+    scored on the executors: the same ScoreResult (scores of the eligible customers of
+    `features`, the model, the summary the registry keeps, calibration curves, drivers).
+    `sample`: customer-indexed features on the driver (the drivers are the mean contributions
+    over an even sample of at most ~20,000 eligible rows of it, as the pandas engine computes them)."""
+    as_of = utc(as_of)
+    model, metrics, curves, cutoffs, n_train = _fit(customers, transactions, params, as_of)
+    scores = score(model, features, params.kind).toPandas()
+    eligible = sample[sample["frequency"] > 0] if params.kind == "churn" else sample
+    drivers = model.score_and_drivers(eligible.iloc[:: max(1, len(eligible) // 20_000)])[1]
+    estimator = model.estimator
+    summary: dict[str, Any] = {"chosen": model.chosen, "settings": estimator.settings_,
+                               "calibration": estimator.calibration_, "version": model.version, "models": metrics,
+                               "cutoffs": [c.isoformat() for c in cutoffs],
+                               "n_train": int(min(n_train, params.max_train_rows)),
+                               "n_validation": int(len(estimator.search_.rows))}
+    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves, drivers=drivers)
+
+
+def out_of_time_metrics(models: dict[str, Any], customers: DataFrame | None, transactions: DataFrame,
+                        params: ScoreParams, as_of: pd.Timestamp | str) -> dict[str, dict[str, float]]:
+    """`segmentation.champion.out_of_time_metrics` with the window's rows built on the executors
+    (at most `params.max_train_rows` of them, a seeded sample above that, come to the driver)."""
+    cutoff = utc(as_of) - pd.Timedelta(days=params.horizon_days)
+    rows = collect_training(training_rows(customers, transactions, params, [cutoff]), params.max_train_rows,
+                            params.random_state)
+    rows.pop(_WHICH)
+    y = rows.pop(_LABEL).to_numpy(dtype=np.int64)
+    out = {}
+    for name, model in models.items():
+        p = np.asarray(model.predict_proba(rows), dtype=float)
+        out[name] = classification_metrics(y, p[:, 1] if p.ndim == 2 else p)
+    return out
 
 
 def score(model: ScoreModel, features: DataFrame, kind: str = "propensity") -> DataFrame:

@@ -1,24 +1,42 @@
-"""The SparkSession an `engine: {kind: spark}` config asks for, and the checks before it.
+"""The SparkSession an `engine: {kind: spark}` config asks for, the checks before it, and the
+lifetime of what a session holds on a Spark Connect server.
 
 pyspark is imported here, lazily: without the `spark` extra the rest of segsync imports and
 runs on pandas, and only a config that chooses Spark is told what to install.
+
+Spark Connect (`remote: sc://...`): a fitted pyspark.ml model is a handle on the server's ML
+cache, released by the model's finaliser with a blocking gRPC call (pyspark.ml.util
+RemoteModelRef.release_ref -> SparkConnectClient._delete_ml_cache). pyspark 4.3 puts every model
+that has a training summary (KMeans, BisectingKMeans, GaussianMixture, the classifiers) in a
+reference cycle: model -> summary -> the summary's DataFrame -> its TransformerRelation plan ->
+model. Only the cyclic garbage collector frees it, whenever it happens to run; when that is the
+interpreter's final collection, gRPC's channel thread has already stopped and the delete waits
+for a reply nobody reads: `segsync run` finished its cycle and never exited. So models are fitted
+through `fit_and_read`, which frees them before it returns, and a Connect session is stopped at
+exit (pending finalisers collected first, while the channel still runs).
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.crm.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from connector.config.engine import EngineConfig
+
+T = TypeVar("T")
 
 #: Local sessions bind the driver to loopback (house rule: nothing listens beyond 127.0.0.1 by default).
 _LOCAL_DEFAULTS = {
@@ -77,17 +95,73 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder: Any = SparkSession.builder.appName(cfg.app_name)
     if cfg.remote:
-        builder = builder.remote(cfg.remote)
-    else:
-        master = cfg.effective_master() or "local[*]"
-        if master.startswith("local"):
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the block manager too, not only the driver
-        builder = builder.master(master)
-        for key, value in _LOCAL_DEFAULTS.items():
-            if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):
-                builder = builder.config(key, value)
+        return _connect(SparkSession.builder.appName(cfg.app_name).remote(cfg.remote).getOrCreate(), cfg)
+    builder: Any = SparkSession.builder.appName(cfg.app_name)
+    master = cfg.effective_master() or "local[*]"
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the block manager too, not only the driver
+    builder = builder.master(master)
+    for key, value in _LOCAL_DEFAULTS.items():
+        if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):
+            builder = builder.config(key, value)
     for key, setting in cfg.spark_conf.items():
-        builder = builder.config(key, str(setting).lower() if isinstance(setting, bool) else str(setting))
+        builder = builder.config(key, _conf_value(setting))
     return builder.getOrCreate()
+
+
+def _conf_value(setting: str | int | float | bool) -> str:
+    return str(setting).lower() if isinstance(setting, bool) else str(setting)
+
+
+#: Connect sessions already set to stop at exit (getOrCreate hands the same one out again).
+_STOPPED_AT_EXIT: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _connect(session: SparkSession, cfg: EngineConfig) -> SparkSession:
+    """`session` (Spark Connect) with spark_conf set one key at a time, and stopped at exit.
+
+    pyspark's builder sets a remote session's options silently, so a setting the server cannot
+    take (spark.executor.memory: fixed when the server started) would be dropped without a word;
+    set here, each refusal names its key (never its value: spark_conf may carry credentials).
+    """
+    for key, setting in cfg.spark_conf.items():
+        try:
+            session.conf.set(key, _conf_value(setting))
+        except Exception as exc:  # pyspark raises its own error tree, per server reply
+            condition = getattr(exc, "getCondition", lambda: None)() or type(exc).__name__
+            raise ConfigurationError(
+                f"engine.spark_conf: the Spark Connect server refused {key} ({condition}); settings fixed when "
+                "the server starts (spark.executor.*, spark.driver.*, static SQL settings) belong in its own "
+                "configuration (spark-submit --conf), only runtime settings can be passed through remote"
+            ) from None
+    if session not in _STOPPED_AT_EXIT:
+        _STOPPED_AT_EXIT.add(session)
+        atexit.register(stop_connect_session, weakref.ref(session))
+    return session
+
+
+def stop_connect_session(ref: Callable[[], SparkSession | None]) -> None:
+    """Free what the session holds on the server, while its gRPC channel still runs: models
+    waiting in reference cycles are collected now (their finalisers send the deletes), then the
+    session is released. Any finaliser after this finds no active session and sends nothing."""
+    gc.collect()
+    session = ref()
+    if session is not None:
+        session.stop()
+
+
+def fit_and_read(estimator: Any, data: DataFrame, read: Callable[[Any], T]) -> T:
+    """`read(estimator.fit(data))`, the fitted pyspark.ml model freed before this returns.
+
+    `read` takes what is needed (centres, weights) out of the model and must not return the model
+    or a part that refers to it. The collection frees the model's reference cycle now, at a safe
+    point: under Spark Connect its finaliser deletes it from the server's ML cache here, on this
+    thread, with the channel up (see the module docstring); on classic Spark it drops the py4j handle.
+    """
+    model = estimator.fit(data)
+    try:
+        return read(model)
+    finally:
+        del model
+        gc.collect()

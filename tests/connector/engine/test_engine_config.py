@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connector.config import Config, ConfigurationError, EngineConfig
+from connector.config import Config, ConfigurationError, EngineConfig, load_config
 from connector.engine import open_engine
 from connector.engine.pandas import PandasEngine
 
@@ -32,12 +32,35 @@ def test_spark_shapes_are_accepted(given):
     ({"kind": "spark", "master": "local[2]", "remote": "sc://h:15002"}, "either master"),
     ({"kind": "spark", "master": "http://h:7077"}, "is not a Spark master URL"),
     ({"kind": "spark", "remote": "h:15002"}, "is not a Spark Connect URL"),
-    ({"kind": "pandas", "master": "local[2]"}, "kind: spark only"),
+    ({"kind": "pandas", "master": "local[2]"}, "master applies to kind: spark only .*add kind: spark"),
+    ({"master": "local[2]", "spark_conf": {"spark.executor.memory": "2g"}},
+     r"master and spark_conf apply to kind: spark only \(kind is pandas, the default\)"),
     ({"kind": "spark", "executors": 4}, "executors"),
+    ({"kind": "spark", "master": "sc://h:15002"}, "master 'sc://h:15002' is a Spark Connect URL: give it as remote"),
+    ({"kind": "spark", "remote": "spark://h:7077"}, "remote 'spark://h:7077' is a Spark master URL: give it as master"),
+    ({"kind": "spark", "remote": "local[2]"}, "is a Spark master URL: give it as master, not remote"),
+    ({"kind": "spark", "master": "local[2]", "spark_conf": {"spark.master": "yarn"}},
+     "spark_conf spark.master: give it as engine.master"),
+    ({"kind": "spark", "remote": "sc://h:15002", "spark_conf": {"spark.remote": "sc://g:15002"}},
+     "spark_conf spark.remote: give it as engine.remote"),
 ])
 def test_bad_shapes_name_the_problem(given, message):
     with pytest.raises(ValidationError, match=message):
         Config.model_validate({"engine": given})
+
+
+@pytest.mark.parametrize(("engine", "message"), [
+    ('{kind: spark, master: "local[2]", remote: "sc://h:15002/;use_ssl=true;token=s3cr3t-t0ken"}', "either master"),
+    ('{kind: spark, master: "sc://h:15002/;token=s3cr3t-t0ken"}', "is a Spark Connect URL: give it as remote"),
+    ('{kind: spark, remote: "sc:/h/;token=s3cr3t-t0ken"}', "is not a Spark Connect URL"),
+])
+def test_a_connect_token_never_reaches_a_message(tmp_path, engine, message):
+    path = tmp_path / "segsync.yaml"
+    path.write_text(f"version: 1\nengine: {engine}\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_config(path)
+    assert "segsync.yaml:2 engine:" in str(caught.value) and "token=***" in str(caught.value)
+    assert "s3cr3t-t0ken" not in str(caught.value)
 
 
 def test_effective_master():
@@ -80,3 +103,11 @@ def test_old_java_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(ConfigurationError, match="is Java 8; Spark 4 needs Java 17"):
         session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))
+
+
+def test_spark_conf_reaches_a_classic_session(spark):
+    # conftest's TEST_CONF goes through spark_session: numbers as strings, booleans as Spark spells them
+    conf = spark.sparkContext.getConf()
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.driver.memory") == "1g"
+    assert conf.get("spark.executorEnv.PYTHONWARNINGS") == "ignore::FutureWarning"

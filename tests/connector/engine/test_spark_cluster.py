@@ -3,7 +3,13 @@ distribution on 127.0.0.1, and one segsync cycle through `engine: {master: spark
 
 The cycle (files source, bad rows, k-means, a propensity score, CLV, arms, files sink) runs in a
 child process, as `segsync run` would (one process holds one SparkContext; the parity tests hold
-a local one). Its output is compared with the same cycle on the pandas engine.
+a local one). Its output is compared with the same cycle on the pandas engine. The same cycle
+then runs through a Spark Connect server whose sessions run on that cluster (`remote: sc://`),
+and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
+connector/engine/spark/session.py).
+
+Every JVM here (master, worker, Connect server) is registered with tests/reaper.py: it stops with
+the pytest process that started it, even one killed without teardown.
 """
 
 from __future__ import annotations
@@ -185,12 +191,55 @@ def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
     _same_outputs(pandas_cfg, spark_cfg, good)
 
 
-@pytest.mark.skip(reason="hangs: under pyspark 4.3 Spark Connect the cycle waits forever in the ML model cache release (RemoteModelRef.release_ref -> SparkConnectClient._delete_ml_cache) after segmentation; issue 20 open")
 def test_a_cycle_through_spark_connect(connect_server, shop) -> None:
     pandas_cfg, good = shop
     spark_cfg = _config(pandas_cfg.parent.parent / "connect", f'engine:\n  kind: spark\n  remote: "{connect_server}"\n')
-    _cycle(spark_cfg)
+    _cycle(spark_cfg)  # returns: the process exits once the cycle is done
     _same_outputs(pandas_cfg, spark_cfg, good)
+
+
+#: A child process on Spark Connect: spark_conf through remote, a model fitted and released, one
+#: left to the interpreter's last collection (the case that hung), then exit.
+MODELS = """
+import gc, sys
+from connector.config.engine import EngineConfig
+from connector.crm.errors import ConfigurationError
+from connector.engine.spark.session import fit_and_read, spark_session
+url = sys.argv[1]
+try:
+    spark_session(EngineConfig(kind="spark", remote=url, spark_conf={"spark.executor.memory": "2g"}))
+except ConfigurationError as exc:
+    print("refused:", exc)
+spark = spark_session(EngineConfig(kind="spark", remote=url, spark_conf={"spark.sql.shuffle.partitions": 3}))
+print("partitions:", spark.conf.get("spark.sql.shuffle.partitions"))
+from pyspark.ml.clustering import KMeans
+from pyspark.ml.feature import VectorAssembler
+points = spark.range(90).selectExpr("(id % 3) * 10 + rand(1) as x", "(id % 3) * -5 + rand(2) as y")
+vectors = VectorAssembler(inputCols=["x", "y"], outputCol="features").transform(points).select("features")
+centres = fit_and_read(KMeans(k=3, seed=1), vectors, lambda model: model.clusterCenters())
+print("centres:", sorted(int(c[0] // 10) * 10 for c in centres))
+print("cached after fit_and_read:", len(spark.client._get_ml_cache_info()))
+gc.set_threshold(10**9)  # no automatic collection from here: a cycle waits for the interpreter's final one
+kept = KMeans(k=3, seed=1).fit(vectors)
+print("cached while a model is held:", len(spark.client._get_ml_cache_info()))
+del kept  # model -> summary -> its DataFrame's plan -> model: only the collector frees it
+print("exiting")
+"""
+
+
+def test_connect_models_are_released_and_the_process_exits(connect_server) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
+    done = subprocess.run([sys.executable, "-c", MODELS, connect_server], env=env, capture_output=True, text=True,
+                          timeout=300)  # without the fix: waits forever at exit
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    refused = next(line for line in lines if line.startswith("refused:"))
+    assert "spark_conf: the Spark Connect server refused spark.executor.memory" in refused and "2g" not in refused
+    assert "partitions: 3" in lines
+    assert "centres: [0, 10, 20]" in lines
+    # the probe sees a held model, and fit_and_read leaves none on the server
+    assert "cached after fit_and_read: 0" in lines and "cached while a model is held: 1" in lines
+    assert lines[-1] == "exiting"
 
 
 def _same_outputs(pandas_cfg: Path, spark_cfg: Path, good: pd.DataFrame) -> None:

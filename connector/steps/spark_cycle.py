@@ -1,0 +1,180 @@
+"""The `features` step when Spark reads the sources itself: no transaction reaches the driver.
+
+With `engine: {kind: spark}` and sources Spark can read (connector.engine.spark.sources), the
+pull step leaves the files source alone and this step reads it on the executors, quarantines
+with the pandas engine's rules there (connector.engine.spark.quarantine), and computes the
+features there. What comes to the driver is bounded by customers and bad rows, never by
+purchases: the features and customers (one row each), the rejected rows with their reasons
+(the state store keeps one per row), a handful of aggregates (as_of, counts). The clean
+transactions stay on Spark in `FeaturesResult.on_spark`, where the score step trains and
+scores and fits CLV, and from which the measure step takes only the purchases around its
+assignments (`assigned_purchases`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from connector.crm.registry import id_columns
+from connector.identity import canonical_tables
+from connector.steps.model import FeaturesResult, plausible, record_rejections
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from connector.engine.spark.engine import SparkEngine
+    from connector.engine.spark.sources import SparkTables
+    from connector.pipeline import CycleContext
+
+log = logging.getLogger("segsync.model")
+_MIRROR_TX = ["source", "source_id", "customer_source_id", "occurred_at", "amount"]
+_NO_IDENTITY_REJECTIONS = pd.DataFrame(columns=["source", "record_key", "reason"])
+_CANONICAL = ["transaction_id", "customer_id", "occurred_at", "amount", "source"]
+
+
+def reads_on_spark(ctx: CycleContext) -> bool:
+    """Whether this cycle's sources are read by Spark (engine kind spark and nothing Spark cannot read)."""
+    if ctx.config.engine.kind != "spark":
+        return False
+    from connector.engine.spark.sources import native_reason
+
+    reason = native_reason(ctx.config)
+    if reason is not None:
+        log.info("the Spark engine takes this cycle's tables from the driver: %s", reason)
+    return reason is None
+
+
+def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
+    """The `features` step's result with the transactions read, cleaned and aggregated on Spark."""
+    from connector.engine.spark import quarantine
+    from connector.engine.spark.sources import SparkTables
+
+    cfg, engine = ctx.config, _spark(ctx)
+    tables, identity = _read(ctx, engine)
+    events_through = ctx.store.events.last_id()
+    raw = _with_live_purchases(engine, tables.transactions, ctx.store.events.purchases(events_through))
+    clean, rejected = quarantine.clean_transactions(raw, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
+    clean = clean.persist()  # read again by the features, every score cutoff, CLV and the measure step
+    bad = rejected.toPandas()
+    record_rejections(ctx, identity, bad.drop(columns="source"), bad)
+    n_clean = clean.count()
+    if n_clean == 0:
+        log.warning("nothing was segmented: no usable purchases (%d quarantined); every output keeps what the last "
+                    "run wrote", len(bad))
+        ctx.count("customers", 0)
+        return None
+    as_of = _as_of(clean)
+    customers = _without_only_rejected(tables.customers, clean, rejected).persist()
+    features = engine.features_frame(customers, clean, as_of, cfg.segmentation.attributes).persist()
+    from connector.engine.spark.engine import features_on_driver
+
+    feats = features_on_driver(features)
+    ctx.count("customers", len(feats))
+    ctx.count("transactions", n_clean)
+    log.info("features for %d customers as of %s, computed on Spark from %d purchases", len(feats), as_of.date(),
+             n_clean)
+    return FeaturesResult(customers.toPandas(), pd.DataFrame(columns=_CANONICAL), feats, as_of, events_through,
+                          on_spark=SparkTables(customers, clean, features))
+
+
+def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataFrame]:
+    """(the customers and raw purchases of every source, the identity rejections): the files
+    source read by Spark, the mirrored sources' purchases from the staged Parquet with their
+    customers resolved on the driver (connector.identity: one row per customer, never per purchase)."""
+    from connector.engine.spark.sources import (
+        SparkTables,
+        mirrored_sources,
+        read_files_source,
+        read_staged,
+    )
+
+    cfg = ctx.config
+    parts: list[SparkTables] = []
+    identity = _NO_IDENTITY_REJECTIONS
+    if cfg.engine.staging is not None and mirrored_sources(cfg):
+        canon = canonical_tables(ctx.store.mirror.customers(), pd.DataFrame(columns=_MIRROR_TX), cfg.identity,
+                                 id_columns())
+        identity = canon.rejected
+        customers = engine.frame(canon.customers) if len(canon.customers) else \
+            engine.session.createDataFrame([], "customer_id string")
+        parts.append(SparkTables(customers, read_staged(engine.session, cfg.resolve(cfg.engine.staging), canon.keys)))
+    if cfg.sources.files is not None:
+        parts.append(read_files_source(engine.session, cfg.sources.files, cfg.base_dir))
+    customers, transactions = parts[0].customers, parts[0].transactions
+    for part in parts[1:]:
+        customers = customers.unionByName(part.customers, allowMissingColumns=True)
+        transactions = transactions.unionByName(part.transactions)
+    return SparkTables(customers, transactions), identity
+
+
+def stage_pulls(ctx: CycleContext) -> None:
+    """After the pull: the mirror's purchases as Parquet for Spark (engine.staging), when it reads them."""
+    cfg = ctx.config
+    from connector.engine.spark.sources import mirrored_sources
+
+    if cfg.engine.staging is None or not mirrored_sources(cfg):
+        return
+    from connector.state.staging import export_transactions
+
+    n = export_transactions(ctx.store, cfg.resolve(cfg.engine.staging))
+    ctx.count("staged_transactions", n)
+    log.info("staged %d purchase(s) of the mirror as Parquet for Spark", n)
+
+
+def assigned_purchases(ctx: CycleContext, tables: SparkTables, arms: pd.DataFrame, days_before: int) -> pd.DataFrame:
+    """The clean purchases of the customers in `arms` (experiment, customer_id, arm, assigned_at)
+    dated at most `days_before` days before the earliest assignment: all `outcome_tables` reads,
+    as the canonical pandas transactions (occurred_at UTC)."""
+    from pyspark.sql import functions as F
+
+    from connector.engine.spark.features import naive_utc
+
+    if arms.empty:
+        return pd.DataFrame(columns=_CANONICAL)
+    since = pd.to_datetime(arms["assigned_at"], utc=True, format="ISO8601").min() - pd.Timedelta(days=days_before)
+    who = _spark(ctx).frame(pd.DataFrame({"customer_id": arms["customer_id"].astype(str).unique()}))
+    rows = tables.transactions.where(F.col("occurred_at") >= F.lit(naive_utc(since))).join(who, "customer_id")
+    out = rows.select(*_CANONICAL).toPandas()
+    out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
+    return out
+
+
+def _spark(ctx: CycleContext) -> SparkEngine:
+    from connector.engine.spark.engine import SparkEngine
+
+    engine = ctx.engine()
+    assert isinstance(engine, SparkEngine), "reads_on_spark checked engine.kind"
+    return engine
+
+
+def _with_live_purchases(engine: SparkEngine, raw: DataFrame, live: pd.DataFrame) -> DataFrame:
+    """Purchases accepted by `segsync serve` are a source too: appended with the file's column types."""
+    if live.empty:
+        return raw
+    from pyspark.sql import functions as F
+
+    live = live.assign(occurred_at=pd.to_datetime(live["occurred_at"], utc=True, errors="coerce", format="ISO8601"))
+    types = dict(raw.dtypes)
+    added = engine.frame(live[_CANONICAL]).select(*[F.col(c).cast(types[c]).alias(c) for c in _CANONICAL])
+    return raw.unionByName(added)
+
+
+def _as_of(clean: DataFrame) -> pd.Timestamp:
+    """The data's day: the day after the latest clean purchase (as an instant: no time zone involved)."""
+    from pyspark.sql import functions as F
+
+    latest = clean.agg(F.max(F.unix_micros("occurred_at"))).first()[0]
+    return pd.Timestamp(int(latest), unit="us", tz="UTC").floor("D") + pd.Timedelta(days=1)
+
+
+def _without_only_rejected(customers: DataFrame, clean: DataFrame, rejected: DataFrame) -> DataFrame:
+    """Customers whose every purchase was quarantined are not segmented on what is left of them."""
+    only_bad = (rejected.where(rejected["customer_id"].isNotNull()).select("customer_id").distinct()
+                .subtract(clean.select("customer_id").distinct()))
+    n = only_bad.count()
+    if n:
+        log.warning("%d customer(s) whose every purchase was quarantined are left out of this run", n)
+    return customers.join(only_bad, "customer_id", "left_anti")

@@ -1,0 +1,92 @@
+"""Sources Spark reads itself (connector.engine.spark.sources): the rows FilesReader gives, read on
+the executors; and which configs can be read that way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+
+from connector.config import Config  # noqa: E402
+from connector.config.sources import FilesSource  # noqa: E402
+from connector.crm.errors import ConfigurationError  # noqa: E402
+from connector.crm.files import FilesReader  # noqa: E402
+from connector.engine.spark.sources import native_reason, read_files_source, read_staged  # noqa: E402
+
+CSV = """CustomerID;amount;date;country
+C1;10.50;20260103;US
+ C2 ;abc;20260104;DE
+C1;7;2026-01-05;FR
+;3;20260106;US
+C3;4.25;20260107;
+"""
+
+
+def test_a_csv_reads_as_the_files_reader_reads_it(tmp_path: Path, spark: Any) -> None:
+    """Line-numbered ids, trimmed customer ids, date_format parsed (the unparseable kept as text),
+    values as text, the first attribute value per customer."""
+    (tmp_path / "tx.csv").write_text(CSV, encoding="utf-8")
+    cfg = FilesSource(transactions=Path("tx.csv"), date_format="%Y%m%d", attribute_columns=["country"])
+    tables = read_files_source(spark, cfg, tmp_path)
+    customers, expected = FilesReader(cfg, tmp_path).read()
+    got = tables.transactions.toPandas().sort_values("transaction_id").reset_index(drop=True)
+    assert got["transaction_id"].tolist() == expected["transaction_id"].tolist() == [f"row-{i}" for i in range(2, 7)]
+    assert got["customer_id"].fillna("-").tolist() == ["C1", "C2", "C1", "-", "C3"]
+    assert got["customer_id"].fillna("-").tolist() == expected["customer_id"].fillna("-").tolist()
+    assert got["amount"].tolist() == ["10.50", "abc", "7", "3", "4.25"]
+    assert got["occurred_at"].iloc[3] == "2026-01-06T00:00:00+00:00"
+    assert got["occurred_at"].iloc[2] == "2026-01-05"  # not the configured format: the quarantine decides
+    assert got["source"].unique().tolist() == ["files"]
+    ours = tables.customers.toPandas().sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, customers.sort_values("customer_id").reset_index(drop=True), check_dtype=False)
+
+
+def test_a_folder_of_parquet_parts_keeps_its_types(tmp_path: Path, spark: Any) -> None:
+    folder = tmp_path / "purchases"
+    folder.mkdir()
+    for part in range(2):
+        pd.DataFrame({"tx": [f"t{part}{i}" for i in range(3)], "cid": ["a", "b", "a"], "amount": [1.0, 2.0, 3.0],
+                      "date": pd.date_range("2026-01-01", periods=3, tz="UTC")}
+                     ).to_parquet(folder / f"part-{part}.parquet", coerce_timestamps="us")
+    cfg = FilesSource(transactions=folder, customer_id_column="cid", transaction_id_column="tx")
+    tables = read_files_source(spark, cfg, tmp_path)
+    assert dict(tables.transactions.dtypes) == {"transaction_id": "string", "customer_id": "string",
+                                                "occurred_at": "timestamp", "amount": "double", "source": "string"}
+    assert tables.transactions.count() == 6
+    assert sorted(r.customer_id for r in tables.customers.collect()) == ["a", "b"]
+
+
+def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
+    when = pd.to_datetime(["2026-01-01 00:00:00.000000001"], utc=True).as_unit("ns")
+    pd.DataFrame({"CustomerID": ["a"], "amount": [1.0], "date": when}).to_parquet(tmp_path / "ns.parquet")
+    with pytest.raises(ConfigurationError, match="nanoseconds"):
+        read_files_source(spark, FilesSource(transactions=Path("ns.parquet")), tmp_path)
+    (tmp_path / "tx.csv").write_text("CustomerID,date\na,2026-01-01\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="column\\(s\\) amount not found"):
+        read_files_source(spark, FilesSource(transactions=Path("tx.csv")), tmp_path)
+    with pytest.raises(ConfigurationError, match="sources.files.transactions: .*absent.csv does not exist"):
+        read_files_source(spark, FilesSource(transactions=Path("absent.csv")), tmp_path)
+    with pytest.raises(ConfigurationError, match="engine.staging: .* does not exist"):
+        read_staged(spark, tmp_path / "staging", pd.DataFrame(columns=["source", "source_id", "customer_id"]))
+
+
+def _config(**parts: Any) -> Config:
+    data = {"version": 1, "sources": {"files": {"transactions": "tx.parquet"}},
+            "engine": {"kind": "spark", "master": "local[2]"}}
+    for key, value in parts.items():
+        section, _, name = key.partition("__")
+        data.setdefault(section, {})[name] = value  # type: ignore[index]
+    return Config.model_validate(data)
+
+
+def test_which_configs_spark_reads_itself() -> None:
+    assert native_reason(_config()) is None
+    sql = {"url": "duckdb:///w.duckdb", "transactions": {"table": "orders"}}
+    assert "engine.staging is not set" in str(native_reason(_config(sources__sql=sql)))
+    assert native_reason(_config(sources__sql=sql, engine__staging="staging")) is None
+    assert "line items" in str(native_reason(_config(sources__files={"transactions": "t.csv", "product_column": "sku"})))
+    assert "whitespace" in str(native_reason(_config(sources__files={"transactions": "t.txt", "delimiter": "whitespace"})))

@@ -1,0 +1,204 @@
+"""The Spark-native cycle: Spark reads the purchases itself, and only results reach the driver.
+
+- `segsync run` with `engine: {kind: spark, master: "local[2]"}` on a Parquet files source gives
+  what the pandas engine gives on the same file (same rows quarantined with the same reasons,
+  segments with ARI >= 0.95 and the same names, scores and CLV within tolerance, the same arms);
+  no purchase reaches the driver but the quarantined ones and those the measure step's window
+  reads; a second run writes the same file.
+- With the sandbox CRMs and `engine.staging`, the pulls land in Parquet that Spark reads; a
+  second run on unchanged data writes nothing, and one new customer is exactly one write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+pytestmark = [pytest.mark.usefixtures("spark"),  # the session of tests/connector/engine (one JVM per run)
+              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+
+from connector.cli import main as cli_main  # noqa: E402
+from connector.config import Config  # noqa: E402
+from connector.sandbox.population import PopulationGenerator  # noqa: E402
+from connector.sandbox.scenario import load_scenario  # noqa: E402
+from connector.state import StateStore  # noqa: E402
+from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
+from tests.e2e.observed import run_observed  # noqa: E402
+from tests.e2e.world import E2EWorld  # noqa: E402
+
+CONFIG = """\
+version: 1
+state:
+  path: {state}
+{engine}
+sources:
+  files:
+    transactions: data/purchases.parquet
+    customer_id_column: CustomerID
+    transaction_id_column: TxID
+    attribute_columns: [country]
+destinations:
+  files:
+    path: {out}
+segmentation:
+  method: kmeans
+  k: 3
+  sample_size: 1000
+scoring:
+  targets:
+    - {{name: buy_90d, kind: propensity, horizon_days: 90}}
+  models: [logistic]
+experiments:
+  holdout: {{share: 0.1}}
+  items:
+    - key: welcome
+      arms:
+        - {{name: control, weight: 0.5, control: true}}
+        - {{name: offer, weight: 0.5}}
+"""
+SPARK = {"kind": "spark", "master": "local[2]", "spark_conf": TEST_CONF}
+END = pd.Timestamp("2026-03-01", tz="UTC")
+CANONICAL = ("transaction_id", "customer_id", "occurred_at", "amount", "source")
+
+
+def _engine_yaml() -> str:
+    conf = ", ".join(f'"{k}": "{str(v).lower() if isinstance(v, bool) else v}"' for k, v in TEST_CONF.items())
+    return f'engine: {{kind: spark, master: "local[2]", spark_conf: {{{conf}}}}}'
+
+
+def _shop(folder: Path) -> tuple[Path, pd.DataFrame]:
+    """(folder with the Parquet file and both configs, the bad rows with the reason each must get)."""
+    pop = PopulationGenerator(load_scenario("default"), 600, history_days=540, end=END, random_state=8).generate()
+    country = pop.customers.set_index("customer_id")["country"].astype(str)
+    tx = pop.transactions
+    good = pd.DataFrame({"TxID": [f"t{i}" for i in range(len(tx))], "CustomerID": tx["customer_id"].astype(str),
+                         "amount": tx["amount"].astype(float), "date": tx["occurred_at"],
+                         "country": tx["customer_id"].map(country)})
+    owner = good["CustomerID"].iloc[0]
+    when = good["date"].iloc[0]
+    bad = pd.DataFrame([
+        ("b1", owner, -10.0, when, "US", "amount is negative (-10.0)"),
+        ("b2", owner, float("nan"), when, "US", "missing amount"),
+        ("b3", None, 15.0, when, "DE", "missing customer_id"),
+        ("b4", owner, 20.0, pd.Timestamp("2100-01-01", tz="UTC"), "US", None),
+        ("t0", owner, 30.0, when, "US", "duplicate transaction_id"),
+    ], columns=[*good.columns, "reason"])
+    rows = pd.concat([good, bad.drop(columns="reason")], ignore_index=True)
+    (folder / "data").mkdir()
+    # microseconds: Spark cannot read pandas' default nanosecond timestamps
+    rows.to_parquet(folder / "data" / "purchases.parquet", index=False, coerce_timestamps="us")
+    for name, engine in (("pandas", "engine: {kind: pandas}"), ("spark", _engine_yaml())):
+        text = CONFIG.format(state=f"state-{name}.sqlite", engine=engine, out=f"out/{name}.csv")
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return folder, bad
+
+
+@pytest.fixture
+def collected(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[frozenset[str], int]]]:
+    """(columns, rows) of every result Spark hands to the driver (toPandas, collect) during the test."""
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    seen: list[tuple[frozenset[str], int]] = []
+    to_pandas, collect = DataFrame.toPandas, DataFrame.collect
+
+    def spy_pandas(self: DataFrame) -> pd.DataFrame:
+        out = to_pandas(self)
+        seen.append((frozenset(out.columns), len(out)))
+        return out
+
+    def spy_collect(self: DataFrame) -> list:
+        out = collect(self)
+        seen.append((frozenset(self.columns), len(out)))
+        return out
+
+    monkeypatch.setattr(DataFrame, "toPandas", spy_pandas)
+    monkeypatch.setattr(DataFrame, "collect", spy_collect)
+    yield seen
+
+
+def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
+                                                                collected: list[tuple[frozenset[str], int]]) -> None:
+    folder, bad = _shop(tmp_path)
+    assert cli_main(["run", str(folder / "pandas.yaml")]) == 0
+    collected.clear()
+    assert cli_main(["run", str(folder / "spark.yaml")]) == 0
+    theirs = pd.read_csv(folder / "out" / "pandas.csv", dtype={"customer_id": str}).set_index("customer_id")
+    ours = pd.read_csv(folder / "out" / "spark.csv", dtype={"customer_id": str}).set_index("customer_id")
+    assert ours.index.sort_values().equals(theirs.index.sort_values())
+    ours = ours.loc[theirs.index]
+    assert set(ours["segment_name"]) == set(theirs["segment_name"])
+    assert adjusted_rand_score(theirs["segment_name"], ours["segment_name"]) >= 0.95
+    assert np.abs(ours["buy_90d"] - theirs["buy_90d"]).max() <= 0.02
+    assert np.allclose(ours["clv"], theirs["clv"], rtol=0.01, atol=1.0)
+    assert (ours["arm"] == theirs["arm"]).mean() >= 0.95
+    for name in ("pandas", "spark"):
+        with StateStore(folder / f"state-{name}.sqlite") as store:
+            open_rows = store.rejected.open()
+        reasons = dict(zip(open_rows["record_key"], open_rows["reason"], strict=True))
+        assert set(reasons) == set(bad["TxID"])
+        for key, reason in zip(bad["TxID"], bad["reason"], strict=True):
+            assert not isinstance(reason, str) or reasons[key] == reason, (name, key, reasons[key])
+        if name == "pandas":
+            expected = reasons
+    assert reasons == expected
+    # the driver saw the quarantined purchases and nothing else per purchase (no experiment
+    # window reaches into the history: every assignment is as of the data's day)
+    n_purchases = len(pd.read_parquet(folder / "data" / "purchases.parquet"))
+    assert collected, "the spy saw nothing"
+    per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
+    assert (frozenset({"transaction_id", "customer_id", "reason", "source"}), len(bad)) in per_purchase  # quarantined
+    # the measure step reads the purchases of assigned customers in its window, nothing else per purchase
+    assert [cols for cols, _ in per_purchase if "reason" not in cols] == [frozenset(CANONICAL)]
+    assert sum(n for _, n in per_purchase) < n_purchases / 2, collected
+
+    # a second run on the same file writes the same file
+    before = (folder / "out" / "spark.csv").read_bytes()
+    assert cli_main(["run", str(folder / "spark.yaml")]) == 0
+    assert (folder / "out" / "spark.csv").read_bytes() == before
+
+
+def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path,
+                                                                collected: list[tuple[frozenset[str], int]]) -> None:
+    world = E2EWorld(tmp_path, n_customers=300, seed=5)
+    data = world.config_data()
+    data["engine"] = {**SPARK, "staging": str(tmp_path / "staging")}
+    config = Config.model_validate(data)
+    with StateStore(tmp_path / "state.sqlite") as store:
+        first, first_steps = run_observed(config, store, connector_factory=world.factory)
+        assert first.status == "succeeded", first.error
+        staged = pd.read_parquet(tmp_path / "staging" / "transactions.parquet")
+        assert len(staged) == first.counts["staged_transactions"] == len(store.mirror.transactions())
+        assert first_steps.features is not None and first_steps.features.on_spark is not None
+        assert first_steps.features.transactions.empty  # no purchase on the driver
+        assert first.counts["pushed_salesforce"] > 0 and first.counts["pushed_hubspot"] > 0
+        world.settle()
+
+        mark = world.mark()
+        second, second_steps = run_observed(config, store, connector_factory=world.factory)
+        assert second.status == "succeeded", second.error
+        assert world.writes_since(mark).total == 0
+        assert second.counts.get("pushed_salesforce", 0) == second.counts.get("pushed_hubspot", 0) == 0
+
+        sf_id = world.sf.store.insert("Contact", [{"FirstName": "Ada", "LastName": "Nguyen",
+                                                   "Email": "ada.nguyen@example.com"}])[0]
+        world.sf.store.insert("Opportunity", [{"Name": "Order A", "StageName": "Closed Won", "CloseDate": "2026-02-10",
+                                               "Amount": 120.0, "ContactId": sf_id}])
+        world.settle()
+        mark = world.mark()
+        third, _ = run_observed(config, store, connector_factory=world.factory)
+        assert third.status == "succeeded", third.error
+        assert third.as_of == first.as_of
+        writes = world.writes_since(mark)
+        assert third.counts["pushed_salesforce"] == 1 and third.counts.get("pushed_hubspot", 0) == 0
+        assert writes.salesforce["PATCH composite/sobjects"] == 1
+        assert sum(writes.hubspot.values()) == 0
+    per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
+    assert sum(n for _, n in per_purchase) < 3 * len(staged) / 2, collected  # three cycles
