@@ -71,7 +71,8 @@ def test_a_day_later_the_model_is_reused_and_nearly_every_offer_list_kept(tmp_pa
     days = _two_days(tmp_path, monkeypatch)
     assert days.evaluations == 1 and days.versions == 1  # the second cycle reused the first's offer model
     changed = _changed(days)
-    assert len(changed) <= 0.01 * len(days.after), f"{len(changed)} of {len(days.after)} offer lists changed in a day"
+    # 3 of 600 with the three-window ranker, 16 with the twelve-window one; > 30 % without (next test)
+    assert len(changed) <= 0.05 * len(days.after), f"{len(changed)} of {len(days.after)} offer lists changed in a day"
     # every change has its reason counted: a product that scored the margin above the weakest offer,
     # or an offer no longer allowed; everyone else kept their list
     c = days.counts
