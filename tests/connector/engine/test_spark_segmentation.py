@@ -137,11 +137,22 @@ def test_a_retrain_on_shuffled_rows_keeps_every_id(spark, both, method):
 
 
 def test_a_retrain_on_new_customers_keeps_ids_by_name(spark, both):
-    _, first, _, _ = both("kmeans")
-    params = replace(PARAMS, method="kmeans", retrain_every_days=1)
+    _, first, _, _ = both("gmm")
+    params = replace(PARAMS, method="gmm", retrain_every_days=1)
     later = _spark_segment(spark, planted(seed=1), params, first.state, AS_OF + pd.Timedelta(days=5))
     assert later.retrained and later.drift["match_method"] == "centroids"
     ids_a = first.segments.toPandas().groupby("segment_name")["segment_id"].first()
     ids_b = later.segments.toPandas().groupby("segment_name")["segment_id"].first()
     assert set(ids_a.index) == set(ids_b.index) and (ids_a == ids_b.loc[ids_a.index]).all()
     assert len(ids_b) == 4 and sorted(later.profiles["segment_id"]) == sorted(ids_a)
+
+
+def test_the_stored_model_is_reused_as_the_pandas_engine_reuses_it(spark, both):
+    """Inside the retrain window and without drift both engines keep the model and its ids."""
+    expected, first, want, before = both("gmm")
+    features, day = planted(), AS_OF + pd.Timedelta(days=1)
+    kept = segment(features.drop(columns="group"), replace(PARAMS, method="gmm"), expected.state, day)
+    again = _spark_segment(spark, features, replace(PARAMS, method="gmm"), first.state, day)
+    assert not kept.retrained and not again.retrained and again.reason == kept.reason
+    assert again.state.model_version == first.state.model_version
+    assert (_rows(again, before.index)["segment_id"] == before["segment_id"]).all()
