@@ -8,7 +8,8 @@ Parquet parts; shared with it under --data-dir). Each engine runs one cycle of t
 propensity target with logistic regression, CLV, one experiment, a files destination):
 `{kind: pandas}` reads the files source whole on the driver; `{kind: spark, master: local[2]}`
 reads it on the executors (connector.steps.spark_cycle) and the driver receives customers'
-results only. Printed per engine: wall time, the process tree's CPU time, and the peak resident
+results only. Printed per engine: wall time, the CPU time of the processes the run reaped (the
+Spark JVM is not reaped by its driver, so its CPU is missing from the spark row), and the peak resident
 memory of the driver's Python process (where the purchases would be), of the JVM (local mode:
 driver and executors) and of Spark's Python workers, sampled every 0.5 s (bench_spark.TreeMemory),
 and the load average at start.
@@ -113,7 +114,7 @@ def main() -> None:
     data, rows = write_population(args.customers, Path(args.data_dir))
     print(f"{args.customers:,} customers, {rows:,} purchases; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-    print("| engine | wall s | CPU s (tree) | peak RSS driver Python MB | JVM MB | Python workers MB | load at start |")
+    print("| engine | wall s | CPU s (reaped; no JVM) | peak RSS driver Python MB | JVM MB | Python workers MB | load at start |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for engine in args.engines:
         r = run(engine, data, args)
