@@ -1,11 +1,22 @@
-"""Cluster models on Spark: the scaled matrix built on the executors, k-means, bisecting k-means
-fitted by pyspark.ml on every row, and rows assigned partition by partition.
+"""Cluster models on Spark: the scaled matrix built on the executors, k-means fitted by
+pyspark.ml on every row, and rows assigned partition by partition.
 
 The choice of k stays where it is today (`segmentation.clustering.ClusterModel` on a seeded
-driver sample); pyspark.ml then fits that k on everyone. The fitted centres (or mixture) are
-written back into the ClusterModel, so the batch assignment here and `segsync serve`'s
-`assign_segments` on one customer use the very same model. Families without a distributed fit
-(Gaussian mixtures, DBSCAN, HDBSCAN, Ward, mini-batch k-means) keep the sample fit and assign on the executors.
+driver sample). k-means and mini-batch k-means are the families the pandas engine fits on every
+row; here pyspark.ml's KMeans fits that k on everyone and its centres are written
+back into the ClusterModel, so the batch assignment here and `segsync serve`'s `assign_segments`
+on one customer use the very same model. Every other family is fitted as the pandas engine fits
+it, on the seeded sample of at most `sample_size` rows, and every row is assigned by that model
+on the executors:
+- gmm and bisecting_kmeans: the pandas engine fits them on the sample too. pyspark.ml's own fits
+  on every row disagree with it: GaussianMixture from its own initialisation reached ARI 0.85
+  on planted data; BisectingKMeans splits every divisible cluster of a level at once (scikit-learn
+  splits the one with the largest inertia), which cut one planted group in two and merged two
+  others (ARI 0.63 against the pandas engine and against the planted truth), and on standardised
+  data it does not split at all (it starts a split at centre -/+ 1e-4 x |centre|, and the root's
+  centre is the origin).
+- dbscan, hdbscan, hierarchical (Ward): no pyspark.ml twin; the same sample fit, then nearest
+  core point / nearest sample point / nearest Ward centre for every row on the executors.
 """
 
 from __future__ import annotations
@@ -18,13 +29,11 @@ import pandas as pd
 from pyspark.sql import DataFrame
 
 from connector.engine.spark.session import fit_and_read
-from segmentation.clustering import ClusterModel
+from segmentation.clustering import WARD_MAX_ROWS, ClusterModel
 from segmentation.scaling import FeatureScaler
 
-#: Families pyspark.ml refits on every row. A Gaussian mixture stays as the pandas engine fits it
-#: (on the seeded sample; every row assigned on the executors): pyspark.ml's own GMM, fitted on
-#: every row from its own initialisation, agreed with it only at ARI 0.85 on planted data.
-DISTRIBUTED = ("kmeans", "bisecting_kmeans")
+#: Families pyspark.ml refits on every row (the others keep the driver sample's fit, see above).
+DISTRIBUTED = ("kmeans", "minibatch_kmeans")
 KEY = "_key"
 
 
@@ -47,20 +56,27 @@ def fit_everyone(matrix: DataFrame, model: ClusterModel) -> ClusterModel:
     """Refit `model`'s family and k on every row of `matrix` (from `scaled`) with pyspark.ml."""
     if model.method not in DISTRIBUTED:
         return model
-    from pyspark.ml.clustering import BisectingKMeans, KMeans
+    from pyspark.ml.clustering import KMeans
     from pyspark.ml.feature import VectorAssembler
 
     columns = [c for c in matrix.columns if c.startswith("_x")]
     vectors = VectorAssembler(inputCols=columns, outputCol="features").transform(matrix).select("features")
     seed = int(model.random_state)
-    family = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6) if model.method == "kmeans" \
-        else BisectingKMeans(k=model.k_, seed=seed, maxIter=50)
+    family = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6)
     centers = np.array([np.asarray(c, dtype="float64") for c in fit_and_read(family, vectors, _centers)])
     return _with_centers(model, centers)
 
 
 def _centers(model: Any) -> list[Any]:
     return list(model.clusterCenters())
+
+
+def fitted_rows(model: ClusterModel, total: int) -> int:
+    """Rows the fit of `model` saw: every row for the DISTRIBUTED families, else its driver sample."""
+    if model.method in DISTRIBUTED:
+        return total
+    rows = len(model.sample_)
+    return min(rows, WARD_MAX_ROWS) if model.method == "hierarchical" else rows
 
 
 def _with_centers(model: ClusterModel, centers: np.ndarray) -> ClusterModel:
@@ -70,7 +86,7 @@ def _with_centers(model: ClusterModel, centers: np.ndarray) -> ClusterModel:
     model.estimator_ = KMeans(len(centers), init=centers, n_init=1, max_iter=1).fit(centers)
     model.estimator_.cluster_centers_ = centers
     model.centers_ = centers
-    model.k_ = len(centers)  # bisecting_kmeans predicts the nearest leaf centre (ClusterModel's default)
+    model.k_ = len(centers)
     return model
 
 

@@ -12,6 +12,7 @@ members would need every customer's previous segment on the driver.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -33,6 +34,8 @@ from segmentation.engine import (  # the pandas engine's own rules, shared, not 
 from segmentation.naming import NOISE_NAME, describe_effects, name_segments
 from segmentation.scaling import FeatureScaler
 from segmentation.stability import SegmentRegistry, align
+
+log = logging.getLogger("segsync.spark")
 
 #: Customers the driver sees for the scaler, k and the profile scale (the pandas engine: all).
 SAMPLE_ROWS = 200_000
@@ -119,7 +122,9 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
     counts = pd.Series(profiles["size"].to_numpy(), index=effects.index)
     shares = _shares(counts, cluster_ids)
     version = previous.version_number + 1 if previous else 1
-    metrics = {**quality(X, sample_keys.to_numpy(), params.random_state), "k": model.k_}
+    metrics = {**quality(X, sample_keys.to_numpy(), params.random_state), "k": model.k_,
+               "fit_rows": clusters.fitted_rows(model, total)}
+    _say_where_fitted(params.method, metrics["fit_rows"], total)
     state = SegmentationState(params, registry, scaler, model, cluster_ids,
                               drift_.feature_snapshot(sample, params.columns), shares, pd.Series(dtype=object),
                               as_of, f"{params.method}-v{version}", version, metrics)
@@ -135,6 +140,14 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
     segments = _segments(assigned, cluster_ids, names, state.model_version)
     return SparkSegmentation(segments, profiles, state, report, True, reason, metrics,
                              sample.assign(segment_id=sample_keys.map(cluster_ids)))
+
+
+def _say_where_fitted(method: str, rows: int, total: int) -> None:
+    if method in clusters.DISTRIBUTED:
+        log.info("%s: fitted by pyspark.ml on all %d rows", method, total)
+    else:  # see connector.engine.spark.clusters for why these keep the pandas engine's sample fit
+        log.info("%s: fitted on a driver sample of %d of %d rows (as the pandas engine fits it); "
+                 "every row assigned on the executors", method, rows, total)
 
 
 def _describe(assigned: DataFrame, numeric: list[str], effects: FeatureScaler, total: int):
