@@ -25,8 +25,10 @@ per customer, categorical ids on int32 codes) and writes them as parquet; a fres
 reads them and runs `recommend_offers` (ranker, rules on, no evaluation) for everyone, as the
 offers step does with `n_jobs` = `--threads`. Each prints wall and CPU seconds, its own peak RSS (ru_maxrss, input
 included) and the load average at its start. OpenMP/BLAS use `--threads` threads (1 by
-default, as in the other compute benchmarks on this shared machine); `--profile` adds a
-cProfile of the top-3 step on stderr.
+default, as in the other compute benchmarks on this shared machine; inside the chunk threads
+the tree predictor runs single-threaded, segmentation.offer_selection); `--profile` adds a
+cProfile of the top-3 step on stderr, on the CPU clock (use it with `--threads 1`: it sees only
+the main thread).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +39,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_compute import AS_OF, HORIZON, generate  # noqa: E402
+from process_tree import ProcessTree  # noqa: E402
 
 CHUNK = 1_000_000
 
@@ -51,6 +53,7 @@ def write_population(n: int, folder: Path) -> tuple[Path, int]:
     and each size links the first n / 1M of them."""
     import pyarrow.parquet as pq
 
+    folder = folder.resolve()  # the links must not depend on the working directory
     pool = folder / "chunks"
     pool.mkdir(parents=True, exist_ok=True)
     target = folder / f"tx_{n}"
@@ -68,6 +71,8 @@ def write_population(n: int, folder: Path) -> tuple[Path, int]:
             part.with_suffix(".tmp").rename(part)
             del tx
         link = target / part.name
+        if link.is_symlink() and not link.exists():
+            link.unlink()  # a dangling link (e.g. a relative one from an older run)
         if not link.exists():
             link.symlink_to(part)
         rows += pq.ParquetFile(part).metadata.num_rows
@@ -77,6 +82,15 @@ def write_population(n: int, folder: Path) -> tuple[Path, int]:
 # --------------------------------------------------------------------------- the engines
 
 
+class PhaseLog(dict):
+    """Phase -> seconds, each phase printed the moment it ends (a child killed later still told
+    the parent how far it got, and at what CPU time)."""
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        print(f"PHASE {json.dumps({'phase': key, 's': value, 'cpu_self_s': time.process_time()})}", flush=True)
+
+
 def run_pandas(data: Path, phases: dict) -> dict:
     from bench_compute import run_segsync
 
@@ -84,11 +98,23 @@ def run_pandas(data: Path, phases: dict) -> dict:
     tx = pd.read_parquet(data)
     tx["customer_id"] = tx["customer_id"].astype("str")
     phases["read"] = time.perf_counter() - t
-    out = run_segsync(tx, phases, full=True)
-    return out
+    return run_segsync(tx, phases, full=True)
 
 
-def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict:
+def shuffle_partitions(n: int, asked: int) -> int:
+    """--shuffle-partitions, or one per ~312k customers (4 at 1M, 64 at 20M): Spark's default 200
+    leaves every task of a 1M run (50 k-means iterations each) a few thousand rows, so
+    scheduling, not work, would be measured on local[2]."""
+    return asked or min(200, max(4, round(n / 312_500)))
+
+
+def spark_conf(data: Path, driver_memory: str, partitions: int) -> dict:
+    return {"spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": partitions,
+            "spark.sql.execution.arrow.maxRecordsPerBatch": 20_000, "spark.local.dir": str(data.parent / "spark-tmp"),
+            "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning"}
+
+
+def run_spark(data: Path, phases: dict, driver_memory: str, master: str, partitions: int) -> dict:
     from connector.config.engine import EngineConfig
     from connector.engine.spark import clv, quarantine, scoring
     from connector.engine.spark import features as sfeatures
@@ -98,19 +124,17 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
     from segmentation.scoring import ScoreParams
 
     t = time.perf_counter()
-    spark = spark_session(EngineConfig(kind="spark", master=master, spark_conf={
-        "spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": 64,
-        "spark.sql.execution.arrow.maxRecordsPerBatch": 20_000, "spark.local.dir": str(data.parent / "spark-tmp"),
-        "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning"}))
+    spark = spark_session(EngineConfig(kind="spark", master=master, spark_conf=spark_conf(data, driver_memory, partitions)))
     phases["session"] = time.perf_counter() - t
     t = time.perf_counter()
-    raw = spark.read.parquet(str(data))
-    clean, rejected = quarantine.clean_transactions(raw)
+    clean, rejected = quarantine.clean_transactions(spark.read.parquet(str(data)))
     clean = clean.cache()
-    counts = quarantine.rejection_counts(rejected)
     features = sfeatures.build_features(None, clean, AS_OF).cache()
     n_customers = features.count()
     phases["features"] = time.perf_counter() - t
+    t = time.perf_counter()
+    counts = quarantine.rejection_counts(rejected)
+    phases["rejected"] = time.perf_counter() - t
     t = time.perf_counter()
     seg = ssegmentation.segment(features, SegmentationParams(k="auto"), None, AS_OF)
     seg.segments.write.format("noop").mode("overwrite").save()
@@ -118,8 +142,9 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
     t = time.perf_counter()
     params = ScoreParams(name="buy_90d", kind="propensity", horizon_days=HORIZON)
     model, metrics = scoring.train(None, clean, params, AS_OF)
-    scored = scoring.score(model, features)
-    mean_score = scored.agg({"buy_90d": "avg"}).first()[0]
+    phases["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mean_score = scoring.score(model, features).agg({"buy_90d": "avg"}).first()[0]
     phases["score"] = time.perf_counter() - t
     t = time.perf_counter()
     values, _ = clv.clv_scores(clean, AS_OF, 365, 0.10)
@@ -130,87 +155,116 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str) -> dict
             "auc": metrics[model.chosen].get("roc_auc"), "mean_score": float(mean_score), "mean_clv": float(mean_clv)}
 
 
-def child(engine: str, data: str, driver_memory: str, master: str, cap_gb: float) -> None:
+def child(engine: str, data: str, driver_memory: str, master: str, cap_gb: float, partitions: int) -> None:
     if engine == "pandas" and cap_gb > 0:
         limit = int(cap_gb * 1024**3)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    phases: dict[str, float] = {}
+    phases = PhaseLog()
     cpu, t0 = time.process_time(), time.perf_counter()
     try:
         out = run_pandas(Path(data), phases) if engine == "pandas" else \
-            run_spark(Path(data), phases, driver_memory, master)
+            run_spark(Path(data), phases, driver_memory, master, partitions)
         out["ok"] = True
-    except MemoryError:
-        out = {"ok": False, "error": f"MemoryError after {list(phases)} (address space capped at {cap_gb} GB)"}
-    out.update(phases=phases, total_s=time.perf_counter() - t0, cpu_self_s=time.process_time() - cpu)
+    except MemoryError as exc:
+        out = {"ok": False, "error": f"MemoryError ({type(exc).__name__}; address space capped at {cap_gb} GB)"}
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports any failure and its stage
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        out = {"ok": False, "error": f"{type(exc).__name__}: {first}"}
+    out.update(phases=dict(phases), total_s=time.perf_counter() - t0, cpu_self_s=time.process_time() - cpu)
     print("RESULT " + json.dumps(out, default=float), flush=True)
 
 
 # --------------------------------------------------------------------------- measuring
 
-
-class TreeMemory(threading.Thread):
-    """Peak RSS (MB) of a process tree, sampled from /proc every `every` seconds."""
-
-    def __init__(self, root: int, every: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.root, self.every = root, every
-        self.peak = {"tree": 0.0, "driver": 0.0, "jvm": 0.0, "python_workers": 0.0}
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every):
-            self.sample()
-
-    def sample(self) -> None:
-        procs = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                    cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-                    procs[int(entry)] = (int(stat[1]), int(stat[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20, cmd)
-                except (OSError, IndexError, ValueError):
-                    continue
-        tree, frontier = {self.root}, [self.root]
-        while frontier:
-            parent = frontier.pop()
-            kids = [p for p, (pp, _, _) in procs.items() if pp == parent and p not in tree]
-            tree.update(kids)
-            frontier.extend(kids)
-        rss = {p: procs[p][1] for p in tree if p in procs}
-        jvm = sum(v for p, v in rss.items() if procs[p][2].endswith("java"))
-        workers = sum(v for p, v in rss.items() if p != self.root and not procs[p][2].endswith("java"))
-        now = {"tree": sum(rss.values()), "driver": rss.get(self.root, 0.0) + jvm, "jvm": jvm, "python_workers": workers}
-        for key, value in now.items():
-            self.peak[key] = max(self.peak[key], value)
+PHASES = {"pandas": ["read", "features", "segment", "score", "clv"],
+          "spark": ["session", "features", "rejected", "segment", "train", "score", "clv"]}
 
 
-def measure(engine: str, data: Path, args: argparse.Namespace) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load = os.getloadavg()
-    t0 = time.perf_counter()
+def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
+    before, kills = resource.getrusage(resource.RUSAGE_CHILDREN), oom_kills()
+    load, t0 = os.getloadavg(), time.perf_counter()
+    logs = Path(args.data_dir).resolve() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{engine}-{data.name}.log"
     cmd = [sys.executable, __file__, "--child", engine, f"--data={data}", f"--driver-memory={args.driver_memory}",
-           f"--master={args.master}", f"--mem-cap={args.mem_cap}"]
+           f"--master={args.master}", f"--mem-cap={args.mem_cap}",
+           f"--shuffle-partitions={shuffle_partitions(n, args.shuffle_partitions)}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning", "SPARK_LOCAL_IP": "127.0.0.1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    sampler = TreeMemory(proc.pid)
-    sampler.start()
-    out, _ = proc.communicate()
-    sampler.done.set()
-    sampler.join()
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
+    tree = ProcessTree(proc.pid)
+    tree.start()
+    result: dict = {}
+    phases: dict[str, float] = {}
+    try:
+        result = follow(proc, tree, engine, phases, t0, args.timeout)
+    except KeyboardInterrupt:
+        result = {"ok": False, "error": "interrupted"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        tree.done.set()
+        tree.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    result = json.loads(lines[-1][7:]) if lines else {"ok": False, "error": f"exit code {proc.returncode}"}
-    result.update(wall_s=time.perf_counter() - t0, cpu_tree_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-                  load_at_start=load, peak_mb=sampler.peak, exit_code=proc.returncode)
+    rusage = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if not result:
+        result = {"ok": False, "error": f"exit code {proc.returncode}: {last_line(log)}"}
+    result.setdefault("phases", phases)
+    if not result.get("ok"):
+        if oom_kills() > kills:
+            result["error"] += f" (the kernel's OOM killer killed {oom_kills() - kills} process(es) meanwhile)"
+        done = list(result["phases"])
+        result["failed_in"] = next((p for p in PHASES[engine] if p not in done), "after the last phase")
+        result["log"] = str(log)
+    result.update(wall_s=time.perf_counter() - t0, cpu_tree_s=max(rusage, tree.cpu_s), load_at_start=load,
+                  peak_mb=tree.peak, exit_code=proc.returncode)
     return result
+
+
+def follow(proc: subprocess.Popen, tree: ProcessTree, engine: str, phases: dict, t0: float,
+           timeout: float) -> dict:
+    """Echo the child's phases as they end (wall, tree CPU, RSS now); its RESULT, or {} if none."""
+    assert proc.stdout is not None
+    watchdog = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL)) if timeout else None
+    if watchdog:
+        watchdog.start()
+    result: dict = {}
+    for line in proc.stdout:
+        if line.startswith("PHASE "):
+            step = json.loads(line[6:])
+            phases[step["phase"]] = step["s"]
+            now = tree.current
+            print(f"  [{engine}] {step['phase']:9s} {step['s']:8.1f} s | at {time.perf_counter() - t0:7.1f} s wall, "
+                  f"tree CPU {tree.cpu_s:7.1f} s, RSS now {now['tree'] / 1024:5.2f} GB (peak {tree.peak['tree'] / 1024:5.2f}), "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+        elif line.startswith("RESULT "):
+            result = json.loads(line[7:])
+    proc.wait()
+    if watchdog:
+        watchdog.cancel()
+        if not result and proc.returncode == -signal.SIGKILL:
+            result = {"ok": False, "error": f"stopped by --timeout {timeout:.0f} s"}
+    return result
+
+
+def oom_kills() -> int:
+    """Processes the kernel's OOM killer has killed since boot (a JVM killed so says nothing)."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+def last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
 
 
 def report(engine: str, n: int, rows: int, r: dict) -> None:
     peak = r["peak_mb"]
     phases = "  ".join(f"{k} {v:.1f}s" for k, v in r.get("phases", {}).items())
-    status = "ok" if r.get("ok") else f"FAILED: {r.get('error')}"
+    status = "ok" if r.get("ok") else f"FAILED in {r.get('failed_in')}: {r.get('error')} (log {r.get('log')})"
     print(f"{engine:6s} {n:>11,} customers {rows:>12,} purchases | wall {r['wall_s']:7.1f} s  CPU {r['cpu_tree_s']:7.1f} s | "
           f"peak RSS tree {peak['tree'] / 1024:5.2f} GB (driver {peak['driver'] / 1024:5.2f}, JVM {peak['jvm'] / 1024:5.2f}, "
           f"python workers {peak['python_workers'] / 1024:5.2f}) | load {r['load_at_start'][0]:.1f} | {status} | {phases}",
@@ -219,6 +273,25 @@ def report(engine: str, n: int, rows: int, r: dict) -> None:
         print(f"       customers {r['customers']:,}  segments {r['segments']}  rejected {r.get('rejected')}  "
               f"auc {r.get('auc') or float('nan'):.3f}  mean score {r['mean_score']:.4f}  mean clv {r.get('mean_clv', float('nan')):.2f}",
               flush=True)
+
+
+def table(rows: list[tuple[str, int, dict]]) -> None:
+    """The Markdown table of every run so far, and the growth per million customers per engine."""
+    print("\n| customers | engine | wall | CPU (tree) | peak RSS tree / driver / JVM / Python workers | load at start | outcome |")
+    print("|---|---|---|---|---|---|---|")
+    for engine, n, r in rows:
+        gb = {k: v / 1024 for k, v in r["peak_mb"].items()}
+        outcome = "ok" if r.get("ok") else f"failed in {r.get('failed_in')} at {gb['tree']:.2f} GB: {r.get('error')}"
+        print(f"| {n / 1e6:g}M | {engine} | {r['wall_s']:,.1f} s | {r['cpu_tree_s']:,.1f} s | {gb['tree']:.2f} / "
+              f"{gb['driver']:.2f} / {gb['jvm']:.2f} / {gb['python_workers']:.2f} GB | {r['load_at_start'][0]:.1f} | {outcome} |")
+    for engine in dict.fromkeys(e for e, _, _ in rows):
+        done = sorted((n, r) for e, n, r in rows if e == engine and r.get("ok"))
+        if len(done) >= 2:
+            (n0, a), (n1, b) = done[0], done[-1]
+            per = 1e6 / (n1 - n0)
+            print(f"{engine}: per extra million customers ({n0 / 1e6:g}M -> {n1 / 1e6:g}M): "
+                  f"CPU {(b['cpu_tree_s'] - a['cpu_tree_s']) * per:,.1f} s, "
+                  f"peak RSS {(b['peak_mb']['tree'] - a['peak_mb']['tree']) * per / 1024:.2f} GB", flush=True)
 
 
 def main() -> None:
@@ -230,22 +303,30 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--mem-cap", type=float, default=10.0, help="address-space cap of the pandas child, GB")
     parser.add_argument("--data-only", action="store_true", help="write the Parquet files and stop")
+    parser.add_argument("--shuffle-partitions", type=int, default=0, help="Spark's; 0: one per ~312k customers")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds per engine run; 0: none (partial phases are reported)")
     parser.add_argument("--child", choices=["pandas", "spark"])
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.data, args.driver_memory, args.master, args.mem_cap)
+        return child(args.child, args.data, args.driver_memory, args.master, args.mem_cap, args.shuffle_partitions)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}, "
           f"master {args.master}, driver memory {args.driver_memory}, pandas cap {args.mem_cap} GB", flush=True)
+    done: list[tuple[str, int, dict]] = []
     for n in args.customers:
         t = time.perf_counter()
         data, rows = write_population(n, Path(args.data_dir))
         if args.data_only:
             continue
         print(f"data: {n:,} customers, {rows:,} purchases in {len(list(data.glob('part-*')))} Parquet files "
-              f"({sum(p.resolve().stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s)", flush=True)
+              f"({sum(p.resolve().stat().st_size for p in data.glob('part-*')) / 2**30:.2f} GB; ready in {time.perf_counter() - t:.0f} s); "
+              f"Spark shuffle partitions {shuffle_partitions(n, args.shuffle_partitions)}", flush=True)
         for engine in args.engines:
-            report(engine, n, rows, measure(engine, data, args))
+            result = measure(engine, data, n, args)
+            report(engine, n, rows, result)
+            done.append((engine, n, result))
+    if done:
+        table(done)
 
 
 if __name__ == "__main__":

@@ -8,18 +8,16 @@ Parquet parts; shared with it under --data-dir). Each engine runs one cycle of t
 propensity target with logistic regression, CLV, one experiment, a files destination):
 `{kind: pandas}` reads the files source whole on the driver; `{kind: spark, master: local[2]}`
 reads it on the executors (connector.steps.spark_cycle) and the driver receives customers'
-results only. Printed per engine: wall time, the CPU time of the processes the run reaped (the
-Spark JVM is not reaped by its driver, so its CPU is missing from the spark row), and the peak resident
-memory of the driver's Python process (where the purchases would be), of the JVM (local mode:
-driver and executors) and of Spark's Python workers, sampled every 0.5 s (bench_spark.TreeMemory),
-and the load average at start.
+results only. Printed per engine: wall time, the process tree's CPU time (JVM and Python workers
+included; process_tree.ProcessTree), and the peak resident memory of the driver's Python process
+(its VmHWM: where the purchases would be), of the JVM (local mode: driver and executors) and of
+Spark's Python workers, sampled every 0.5 s, and the load average at start.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_spark import TreeMemory, write_population  # noqa: E402
+from bench_spark import write_population  # noqa: E402
+from process_tree import ProcessTree  # noqa: E402
 
 CONFIG = """\
 version: 1
@@ -84,22 +83,21 @@ def run(engine: str, data: Path, args: argparse.Namespace) -> dict:
         config.write_text(CONFIG.format(engine=ENGINES[engine].format(master=args.master, memory=args.driver_memory),
                                         data=data), encoding="utf-8")
         segsync = Path(sys.executable).with_name("segsync")
-        before, load, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg(), time.perf_counter()
+        load, t0 = os.getloadavg(), time.perf_counter()
         env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning", "SPARK_LOCAL_IP": "127.0.0.1"}
         proc = subprocess.Popen([str(segsync), "run", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env=env, cwd=folder)
-        sampler, root = TreeMemory(proc.pid), PeakOfRoot(proc.pid)
+        sampler, root = ProcessTree(proc.pid), PeakOfRoot(proc.pid)
         sampler.start()
         root.start()
         out, _ = proc.communicate()
         sampler.done.set()
         sampler.join()
         root.join()
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         summary = [line for line in out.splitlines() if "cycle succeeded" in line or "cycle failed" in line]
         return {"wall_s": time.perf_counter() - t0, "load": load, "peak": sampler.peak, "code": proc.returncode,
                 "python_driver_mb": root.peak_mb,
-                "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+                "cpu_s": sampler.cpu_s,
                 "summary": summary[-1] if summary else out[-2000:]}
 
 
@@ -114,7 +112,7 @@ def main() -> None:
     data, rows = write_population(args.customers, Path(args.data_dir))
     print(f"{args.customers:,} customers, {rows:,} purchases; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-    print("| engine | wall s | CPU s (reaped; no JVM) | peak RSS driver Python MB | JVM MB | Python workers MB | load at start |")
+    print("| engine | wall s | CPU s (tree) | peak RSS driver Python MB | JVM MB | Python workers MB | load at start |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for engine in args.engines:
         r = run(engine, data, args)

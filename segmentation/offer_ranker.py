@@ -75,6 +75,12 @@ class OfferRanker(BaseEstimator):
         self.random_state = random_state
         self.shortlist = shortlist
 
+    def __setstate__(self, state: dict) -> None:
+        # a ranker stored before the first stage existed was trained on every candidate: it
+        # scores them all, as it did
+        state.setdefault("shortlist", 0)
+        super().__setstate__(state)
+
     def fit(self, snapshots: Sequence[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]]) -> OfferRanker:
         """Each snapshot: (history, its signals, truth), truth customers x products nonzero where
         the customer bought the product in the window after history.as_of (same axes)."""

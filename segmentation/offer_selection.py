@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from segmentation.offer_methods import OfferScorer, mask_owned, top_k
 from segmentation.offer_signals import ProductSignals
@@ -129,8 +130,15 @@ def select_offers(
         for start in starts[1:]:
             serve(start)
         return picks, values
+    def serve_alone(start: int) -> None:
+        # the chunks are the parallelism: OpenMP teams inside each thread (the tree predictor's)
+        # would put n_jobs x cores threads on the cores, which spin at their barriers. The limit
+        # is the calling thread's own (an OpenMP setting per thread), so it stays in the pool.
+        with threadpool_limits(1, user_api="openmp"):
+            serve(start)
+
     with ThreadPoolExecutor(n_jobs) as pool:
-        list(pool.map(serve, starts[1:]))
+        list(pool.map(serve_alone, starts[1:]))
     return picks, values
 
 

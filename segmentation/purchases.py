@@ -46,6 +46,15 @@ class EncodedItems:
         price = pd.to_numeric(items["unit_price"], errors="coerce").to_numpy(dtype="float64")
         return cls(c[keep], p[keep], tx[keep], seconds[keep], price[keep], len(customer_ids), len(product_ids))
 
+    def restrict(self, customers: np.ndarray) -> EncodedItems:
+        """The lines of some customers (sorted positions on this axis), re-coded 0..len-1 in
+        that order: a sample's items on the sample's own axis."""
+        code = np.full(self.n_customers, -1, dtype=np.int32)
+        code[customers] = np.arange(len(customers), dtype=np.int32)
+        keep = code[self.c] >= 0
+        return EncodedItems(code[self.c[keep]], self.p[keep], self.tx[keep], self.seconds[keep], self.price[keep],
+                            len(customers), self.n_products)
+
     def pairs_between(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (customer, product) positions bought in [start, stop)."""
         inside = (self.seconds >= start.timestamp()) & (self.seconds < stop.timestamp())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation.offer_evaluation import Snapshot, evaluate_offers, make_scorer
+from segmentation.offer_evaluation import Snapshot, evaluate_offers, make_scorer, training_starts
 from segmentation.offer_ranker import FEATURES, OfferRanker
 from segmentation.offers import OfferParams, recommend_offers
 from segmentation.purchases import product_catalog
@@ -93,6 +93,20 @@ def test_training_labels_end_by_the_snapshot_being_scored():
     np.testing.assert_array_equal(probabilities(items), probabilities(items[items["occurred_at"] < CUTOFF]))
 
 
+def test_training_snapshots_step_back_a_week_and_every_label_window_ends_by_the_cutoff():
+    as_of = pd.Timestamp("2011-06-01", tz="UTC")
+    first = pd.Timestamp("2011-02-01", tz="UTC")
+    starts = training_starts(as_of, first, window=30, stride=7, count=12)
+    # 2011-05-02, then a week earlier each; 2011-03-07 is the last with 30 days of history before it
+    assert starts[0] == pd.Timestamp("2011-05-02", tz="UTC")
+    assert [a - b for a, b in zip(starts, starts[1:], strict=False)] == [pd.Timedelta(days=7)] * (len(starts) - 1)
+    assert starts[-1] == pd.Timestamp("2011-03-07", tz="UTC") and len(starts) == 9
+    assert len(training_starts(as_of, first - pd.Timedelta(days=365), 30, 7, 12)) == 12
+    assert all(s + pd.Timedelta(days=30) <= as_of and s - first >= pd.Timedelta(days=30) for s in starts[1:])
+    # a history too short for any earlier snapshot still trains on the latest one
+    assert training_starts(as_of, as_of - pd.Timedelta(days=40), 30, 7, 12) == [pd.Timestamp("2011-05-02", tz="UTC")]
+
+
 def test_auto_reason_says_by_how_much_the_choice_beats_the_best_baseline():
     items = _habits(120)
     segments = pd.DataFrame({"customer_id": items["customer_id"].unique(), "segment_id": "s", "segment_name": "All"})
@@ -127,3 +141,26 @@ def test_taste_mixture_recovers_planted_groups_from_one_purchase():
     np.testing.assert_allclose(taste.sum(axis=1), 1.0, rtol=1e-5)
     again = TasteMixture.fit(owned, n_components=4, random_state=1)
     np.testing.assert_array_equal(again.theta, mix.theta)
+
+
+def test_training_population_above_its_size_is_a_sample_with_the_same_histories():
+    from segmentation.offer_evaluation import training_population
+    from segmentation.purchases import EncodedItems, PurchaseHistory
+
+    items = _habits(30)
+    customers = pd.Index(np.sort(items["customer_id"].unique()))
+    products = pd.Index(np.sort(items["product_id"].unique()))
+    encoded = EncodedItems.encode(items, products, customers)
+    same, axis = training_population(encoded, customers, 30, random_state=0)
+    assert same is encoded and axis is customers
+    sample, axis = training_population(encoded, customers, 12, random_state=0)
+    assert len(axis) == 12 and axis.is_monotonic_increasing and set(axis) <= set(customers)
+    assert sample.n_customers == 12 and sample.c.max() == 11
+    assert training_population(encoded, customers, 12, random_state=0)[1].equals(axis)
+    full = PurchaseHistory.build(encoded, CUTOFF, products, customers)
+    part = PurchaseHistory.build(sample, CUTOFF, products, axis)
+    rows = customers.get_indexer(axis)
+    assert (part.counts != full.counts[rows]).nnz == 0
+    assert (part.last_days != full.last_days[rows]).nnz == 0
+    np.testing.assert_array_equal(part.txn_count, full.txn_count[rows])
+    assert part.counts.sum() > 0

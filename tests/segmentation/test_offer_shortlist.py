@@ -135,3 +135,25 @@ def test_two_stages_agree_with_one_stage_on_most_top_threes(world):
     overlap = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(two.tolist(), one.tolist(), strict=True)])
     assert same >= 0.6
     assert overlap >= 0.85
+
+
+def test_a_ranker_stored_before_the_first_stage_still_loads_and_scores_every_candidate(world):
+    """Pickles of rankers fitted before the first stage existed have neither `shortlist` nor
+    `shortlist_`: they score every candidate, as they were trained to, and set_params works."""
+    import pickle
+
+    snap = world["snap"]
+    h, s = snap.history, snap.signals
+    one = world["fit"]("any", 0)
+    state = pickle.loads(pickle.dumps(one)).__dict__.copy()
+    state.pop("shortlist")
+    state.pop("shortlist_")
+    old = OfferRanker.__new__(OfferRanker)
+    old.__setstate__(state)
+    old.set_params(cross_sell=False)
+    assert old.get_params()["shortlist"] == 0
+    cand, prob = old.candidate_scores(h, s, s.segment_codes)
+    want_cand, want_prob = one.candidate_scores(h, s, s.segment_codes)
+    assert cand.shape[1] > 20
+    np.testing.assert_array_equal(cand, want_cand)
+    np.testing.assert_array_equal(prob, want_prob)

@@ -52,16 +52,21 @@ def purchase_summary(transactions: DataFrame, calibration_end: pd.Timestamp) -> 
 
 
 def fit_models(summary: DataFrame, penalizer: float = 0.0) -> tuple[BGNBD, GammaGamma]:
-    """BG/NBD and Gamma-Gamma from the counts of distinct (x, t_x, T) and (x, mean spend)."""
-    triples = summary.groupBy("frequency", "recency", "T").count().toPandas()
+    """BG/NBD and Gamma-Gamma from the counts of distinct (x, t_x, T) and (x, mean spend), both
+    counted in one pass over the summary (grouping sets): the summary is computed once here."""
+    # Gamma-Gamma is defined for positive spend only (as in segmentation.clv.clv_scores).
+    spent = (F.col("frequency") > 0) & (F.col("monetary_value") > 0)
+    keyed = summary.select("frequency", "recency", "T", F.when(spent, F.col("monetary_value")).alias("_spend"))
+    counts = keyed.groupingSets([["frequency", "recency", "T"], ["frequency", "_spend"]],
+                                "frequency", "recency", "T", "_spend").agg(
+        F.count(F.lit(1)).alias("count"), F.grouping("_spend").alias("_triple")).toPandas()
+    triples = counts[counts["_triple"] == 1]
+    pairs = counts[(counts["_triple"] == 0) & counts["_spend"].notna()]
     if int(triples.loc[triples["frequency"] > 0, "count"].sum()) < 3:
         raise ValueError("CLV needs at least 3 customers with repeat purchases before as_of")
     bgnbd = BGNBD(penalizer=penalizer).fit_counts(
         triples["frequency"], triples["recency"], triples["T"], triples["count"])
-    # Gamma-Gamma is defined for positive spend only (as in segmentation.clv.clv_scores).
-    pairs = (summary.where((F.col("frequency") > 0) & (F.col("monetary_value") > 0))
-             .groupBy("frequency", "monetary_value").count().toPandas())
-    spend = GammaGamma(penalizer=penalizer).fit_counts(pairs["frequency"], pairs["monetary_value"], pairs["count"])
+    spend = GammaGamma(penalizer=penalizer).fit_counts(pairs["frequency"], pairs["_spend"], pairs["count"])
     return bgnbd, spend
 
 

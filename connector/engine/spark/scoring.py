@@ -57,13 +57,18 @@ def training_rows(customers: DataFrame | None, transactions: DataFrame, params: 
 
 def collect_training(stacked: DataFrame, cap: int, random_state: int) -> pd.DataFrame:
     """The stacked rows on the driver, ordered as the pandas engine stacks them (cutoff, customer);
-    a seeded sample of about `cap` rows above that."""
-    total = stacked.count()
-    if total == 0:
-        raise ValueError("no eligible customers at any cutoff; check as_of, horizon and cutoffs")
-    if total > cap:
-        stacked = stacked.sample(fraction=min(1.0, cap / total), seed=random_state)
-    return stacked.toPandas().sort_values([_WHICH, "customer_id"], kind="stable").set_index("customer_id")
+    a seeded sample of about `cap` rows above that. The stacked rows (one aggregation of the
+    transactions per cutoff) are computed once: cached for the count and the sample, then dropped."""
+    stacked = stacked.cache()
+    try:
+        total = stacked.count()
+        if total == 0:
+            raise ValueError("no eligible customers at any cutoff; check as_of, horizon and cutoffs")
+        chosen = stacked.sample(fraction=min(1.0, cap / total), seed=random_state) if total > cap else stacked
+        rows = chosen.toPandas()
+    finally:
+        stacked.unpersist()
+    return rows.sort_values([_WHICH, "customer_id"], kind="stable").set_index("customer_id")
 
 
 def train(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,

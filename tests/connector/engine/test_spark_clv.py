@@ -57,3 +57,21 @@ def test_fit_counts_equals_fit_on_customers(cdnow):
     assert len(pairs) < len(paid)  # CDNOW amounts repeat: fewer rows than customers
     for name, value in gg.params_.items():
         assert gg_counts.params_[name] == pytest.approx(value, rel=1e-6)
+
+
+def test_fit_models_one_pass_equals_the_per_customer_fits(spark, cdnow):
+    """Both sets of counts come from one grouping-sets aggregation; each model must still see
+    exactly its own rows (all customers for BG/NBD, positive repeat spend for Gamma-Gamma)."""
+    from connector.engine.spark.clv import fit_models, purchase_summary
+    from segmentation.btyd import BGNBD, GammaGamma
+
+    s = summary_from_transactions(cdnow, AS_OF, freq="D")
+    bgnbd, spend = fit_models(purchase_summary(spark.createDataFrame(cdnow), AS_OF))
+    direct = BGNBD().fit(s["frequency"], s["recency"], s["T"])
+    paid = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
+    gg = GammaGamma().fit(paid["frequency"], paid["monetary_value"])
+    assert bgnbd.log_likelihood_ == pytest.approx(direct.log_likelihood_, rel=1e-9)
+    for name, value in direct.params_.items():
+        assert bgnbd.params_[name] == pytest.approx(value, rel=1e-6)
+    for name, value in gg.params_.items():
+        assert spend.params_[name] == pytest.approx(value, rel=1e-6)

@@ -45,3 +45,24 @@ def test_conversion_is_refused_with_a_clear_error(spark, cdnow):
     params = ScoreParams(name="upgrade", kind="conversion", field="plan", value="pro")
     with pytest.raises(ValueError, match="not available on the Spark engine"):
         scoring.train(None, spark.createDataFrame(cdnow), params, AS_OF)
+
+
+def test_training_rows_sampled_above_the_cap_and_not_left_cached(spark, cdnow):
+    """Above max_train_rows a seeded sample of the stacked rows reaches the driver (the same rows
+    for the same seed); the stacked rows are cached only while collected."""
+    from connector.engine.spark import scoring
+    from segmentation.targets import cutoff_dates
+
+    params = ScoreParams(name="buy", kind="propensity", horizon_days=HORIZON, cutoffs=4)
+    cutoffs = cutoff_dates(AS_OF, HORIZON, params.cutoffs, params.spacing_days)
+    stacked = scoring.training_rows(None, spark.createDataFrame(cdnow), params, cutoffs)
+    everyone = scoring.collect_training(stacked, 10**9, 0)
+    cap = len(everyone) // 4
+    part = scoring.collect_training(stacked, cap, 0)
+    again = scoring.collect_training(stacked, cap, 0)
+    assert 0.8 * cap < len(part) < 1.2 * cap
+    assert list(part.index) == list(again.index) and part.equals(again)
+    assert set(part.index) <= set(everyone.index)
+    assert list(part["_which"]) == sorted(part["_which"])  # stacked as the pandas engine stacks them
+    assert sorted(everyone["_which"].unique()) == list(range(len(cutoffs)))
+    assert not stacked.storageLevel.useMemory and not stacked.storageLevel.useDisk
