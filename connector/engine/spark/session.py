@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from connector.config.engine import shown
 from connector.crm.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -129,7 +130,10 @@ def _connect(session: SparkSession, cfg: EngineConfig) -> SparkSession:
         try:
             session.conf.set(key, _conf_value(setting))
         except Exception as exc:  # pyspark raises its own error tree, per server reply
-            condition = getattr(exc, "getCondition", lambda: None)() or type(exc).__name__
+            condition = str(getattr(exc, "getCondition", lambda: None)() or type(exc).__name__)
+            if not condition.startswith("CANNOT_MODIFY"):
+                raise ConfigurationError(f"engine.spark_conf: setting {key} on the Spark Connect server "
+                                         f"{shown(cfg.remote or '')} failed ({condition})") from None
             raise ConfigurationError(
                 f"engine.spark_conf: the Spark Connect server refused {key} ({condition}); settings fixed when "
                 "the server starts (spark.executor.*, spark.driver.*, static SQL settings) belong in its own "

@@ -111,3 +111,39 @@ def test_spark_conf_reaches_a_classic_session(spark):
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
     assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.driver.memory") == "1g"
     assert conf.get("spark.executorEnv.PYTHONWARNINGS") == "ignore::FutureWarning"
+
+
+class _Failing(Exception):
+    def __init__(self, condition: str) -> None:
+        super().__init__(f"{condition}: value s3cr3t")
+        self.condition = condition
+
+    def getCondition(self) -> str:  # noqa: N802 (pyspark's name)
+        return self.condition
+
+
+class _Session:
+    """A Connect session whose conf.set fails as the server would answer."""
+
+    def __init__(self, condition: str) -> None:
+        self.conf = self
+        self.condition = condition
+
+    def set(self, key: str, value: str) -> None:
+        raise _Failing(self.condition)
+
+
+@pytest.mark.parametrize(("condition", "message"), [
+    ("CANNOT_MODIFY_CONFIG", r"the Spark Connect server refused spark.hadoop.fs.s3a.secret.key \(CANNOT_MODIFY_CONFIG\)"
+                             r".*spark-submit --conf"),
+    ("UNAVAILABLE", r"setting spark.hadoop.fs.s3a.secret.key on the Spark Connect server "
+                    r"sc://h:15002/;token=\*\*\* failed \(UNAVAILABLE\)"),
+])
+def test_a_connect_conf_failure_names_the_key_not_the_value(condition, message):
+    from connector.engine.spark import session
+
+    cfg = EngineConfig(kind="spark", remote="sc://h:15002/;token=t0ken",
+                       spark_conf={"spark.hadoop.fs.s3a.secret.key": "s3cr3t"})
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        session._connect(_Session(condition), cfg)  # type: ignore[arg-type]
+    assert "s3cr3t" not in str(caught.value) and "t0ken" not in str(caught.value)
