@@ -104,6 +104,11 @@ class Models:
             log.info("migrated stored %s model %r version %d to the versioned format", kind, name, version)
         return obj
 
+    def prune(self, kind: str, name: str, newest: int, keep: int) -> None:
+        """Drop the versions older than the `keep` newest up to `newest` (artifacts kept for a few runs)."""
+        with self.store.transaction() as c:
+            c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (kind, name, newest - keep))
+
     def latest_version(self, kind: str, name: str) -> int | None:
         rows = self.store.query("SELECT max(version) AS v FROM models WHERE kind = ? AND name = ?", (kind, name))
         return rows[0]["v"] if rows else None

@@ -50,8 +50,7 @@ def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame
     }
     if not ctx.dry_run:
         version = ctx.store.models.save(*ARTIFACT, insights, run_id=ctx.run_id)
-        with ctx.store.transaction() as c:
-            c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*ARTIFACT, version - 5))
+        ctx.store.models.prune(*ARTIFACT, version, keep=5)
     return insights
 
 

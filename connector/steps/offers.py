@@ -107,7 +107,7 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     }
     if not ctx.dry_run:
         saved = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)
-        _prune(ctx, ARTIFACT, saved)
+        ctx.store.models.prune(*ARTIFACT, saved, KEEP_VERSIONS)
         ctx.count("offers_changed", ctx.store.offers.save(table, ctx.run_id))
     _count_stability(ctx, result)
     ctx.count("offers", int(table["offer_1"].notna().sum()))
@@ -137,13 +137,8 @@ def _save_model(ctx: CycleContext, cfg: OffersConfig, model: OfferModel, reason:
     meta = {"definition": definition_hash(cfg), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(), "reason": reason,
             "as_of": str(model.as_of), "method": model.method, "chosen_because": model.reason}
     version = ctx.store.models.save(*MODEL, model, meta=meta, run_id=ctx.run_id)
-    _prune(ctx, MODEL, version)
+    ctx.store.models.prune(*MODEL, version, KEEP_VERSIONS)
     return version
-
-
-def _prune(ctx: CycleContext, key: tuple[str, str], newest: int) -> None:
-    with ctx.store.transaction() as c:
-        c.execute("DELETE FROM models WHERE kind = ? AND name = ? AND version <= ?", (*key, newest - KEEP_VERSIONS))
 
 
 def _count_stability(ctx: CycleContext, result: OfferResult) -> None:

@@ -131,6 +131,16 @@ def test_rejected_rows_listed_and_resolved(tmp_path: Path) -> None:
     assert store.rejected.open_count() == 1
 
 
+def test_prune_keeps_the_newest_versions_of_one_model_only(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    for k in range(7):
+        store.models.save("artifact", "offers", {"k": k})
+    store.models.save("artifact", "insights", {"k": 0})
+    store.models.prune("artifact", "offers", newest=7, keep=5)
+    assert [v for v, _, _ in store.models.metas("artifact", "offers")] == [3, 4, 5, 6, 7]
+    assert store.models.latest_version("artifact", "insights") == 1
+
+
 def test_models_versioned(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.sqlite")
     assert store.models.save("segmentation", "default", {"k": 4}, meta={"reason": "first"}) == 1
