@@ -9,11 +9,14 @@ are collected. A cycle in which nothing changed collects nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import reduce
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from connector.engine.spark.desired import ORDER, DestinationKeys
 
 
 def changed_rows(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str]) -> DataFrame:
@@ -35,3 +38,41 @@ def changed_rows(desired: DataFrame, last_sent: DataFrame, key: str, fields: Seq
 def collect_changes(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str]) -> pd.DataFrame:
     """`changed_rows` on the driver, as the pandas frame the plan step takes."""
     return changed_rows(desired, last_sent, key, fields).toPandas()
+
+
+@dataclass(frozen=True)
+class DestinationChanges:
+    """One destination's share of the desired state that the plan must look at.
+
+    rows: the desired rows (pandas, in the desired state's `_order`) with a record id in the
+    destination whose mapped values or list memberships differ from what its ledger confirmed;
+    departed: customer_ids the ledger holds list memberships for that have no such row any more
+    (their memberships are removed); unchanged: how many rows with a record id were left on Spark."""
+
+    rows: pd.DataFrame
+    departed: list[str]
+    unchanged: int
+
+
+def destination_changes(desired: DataFrame, ledger_values: DataFrame, ledger_lists: DataFrame,
+                        dest: DestinationKeys) -> DestinationChanges:
+    """Compare one destination's `_values_*` / `_lists_*` columns of `desired` (connector.engine.spark.desired)
+    with its ledger: `ledger_values` (record_key, fields: the confirmed values as sorted JSON) and
+    `ledger_lists` (record_key, list_name); only the changed rows and departed keys are collected."""
+    mine = desired.where(F.col(dest.id_column).isNotNull()) if dest.id_column in desired.columns \
+        else desired.limit(0)
+    compared = mine.withColumnRenamed(dest.values, "_values").withColumnRenamed(dest.memberships, "_lists")
+    lists = ledger_lists.groupBy("record_key").agg(
+        F.concat_ws("\n", F.array_sort(F.collect_list("list_name"))).alias("_lists"))
+    sent = (ledger_values.select("record_key", F.col("fields").alias("_values"))
+            .join(lists, "record_key", "full_outer").withColumnRenamed("record_key", "customer_id"))
+    changed = changed_rows(compared, sent, "customer_id", ["_values", "_lists"]).persist()
+    try:
+        rows = changed.toPandas().sort_values(ORDER, kind="stable").reset_index(drop=True)
+        unchanged = mine.count() - len(rows)
+    finally:
+        changed.unpersist()
+    departed = lists.select(F.col("record_key").alias("customer_id")).join(mine.select("customer_id"), "customer_id",
+                                                                           "left_anti")
+    rows = rows.rename(columns={"_values": dest.values, "_lists": dest.memberships})
+    return DestinationChanges(rows, [r[0] for r in departed.collect()], unchanged)
