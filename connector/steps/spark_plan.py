@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,23 +48,25 @@ _ENUMERATED = ("segment_id", "segment_name", "arm")
 
 def plan_on_spark(ctx: CycleContext) -> PlanResult:
     """The plan step's result, the desired state diffed on the executors (module docstring)."""
-    from connector.engine.spark.desired import ORDER, DestinationKeys, desired_frame
+    from connector.engine.spark.desired import ORDER, DestinationKeys, desired_frame, join_inputs
     from connector.steps.spark_cycle import spark_engine
 
     session = spark_engine(ctx).session
     parts = spark_parts(ctx)
-    columns = desired_frame(session, parts).columns  # lazy: the schema only
+    joined = join_inputs(session, parts)
+    columns = joined.columns
     targets = [(dest, spec) for dest in ctx.plugins().field_destinations()
                if (spec := dest.write_spec()) is not None and dest.id_column is not None]
     keys = [DestinationKeys(d.name, tuple(k for k in spec.fields if k in columns), str(d.id_column), spec.lists)
             for d, spec in targets]
-    desired = desired_frame(session, parts, keys).persist()
+    desired = desired_frame(joined, parts, keys).persist()
     try:
+        stats = _desired_stats(desired, keys)  # one pass: it also materialises `desired` for the diffs
         plans: dict[str, DestinationPlan] = {}
         seen: list[pd.DataFrame] = []
         with tempfile.TemporaryDirectory(prefix="segsync-ledger-") as folder:
             for (dest, spec), dkeys in zip(targets, keys, strict=True):
-                plans[dest.name], rows = _changed_plan(ctx, desired, dest, spec, dkeys, Path(folder))
+                plans[dest.name], rows = _changed_plan(ctx, desired, dest, spec, dkeys, Path(folder), stats)
                 seen.append(rows)
         helpers = [c for c in desired.columns if c.startswith(("_values_", "_lists_"))]
         if any(w.output() is not None for w in ctx.plugins().table_destinations()):
@@ -73,7 +75,7 @@ def plan_on_spark(ctx: CycleContext) -> PlanResult:
             table = pd.concat(seen, ignore_index=True).drop_duplicates("customer_id") if seen else pd.DataFrame()
         table = table.drop(columns=[ORDER, *helpers], errors="ignore").reset_index(drop=True)
         ctx.count("desired_rows_collected", sum(len(r) for r in seen))
-        return PlanResult(table, plans, summarise_plans(ctx, plans, desired.count()), power_rows(ctx))
+        return PlanResult(table, plans, summarise_plans(ctx, plans, int(stats["_rows"])), power_rows(ctx))
     finally:
         desired.unpersist()
 
@@ -94,7 +96,7 @@ def spark_parts(ctx: CycleContext) -> DesiredParts:
 
 
 def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination, spec: WriteSpec,
-                  keys: DestinationKeys, folder: Path) -> tuple[DestinationPlan, pd.DataFrame]:
+                  keys: DestinationKeys, folder: Path, stats: dict[str, Any]) -> tuple[DestinationPlan, pd.DataFrame]:
     """(one destination's plan from its changed rows, those rows)."""
     from connector.engine.spark.changes import destination_changes
     from connector.state.staging import export_ledger
@@ -105,7 +107,8 @@ def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination,
     ledger_values = session.read.parquet(str(fields_path))
     if ctx.store.ledger.stale_mappings(dest.name, mapping_hash(spec.fields, policy)):
         ledger_values = ledger_values.limit(0)  # a changed mapping resends every record (connector.steps.diff)
-    changes = destination_changes(desired, ledger_values, session.read.parquet(str(lists_path)), keys)
+    changes = destination_changes(desired, ledger_values, session.read.parquet(str(lists_path)), keys,
+                                  int(stats[f"_with_id_{dest.name}"]))
     rows = changes.rows.drop(columns=[keys.values, keys.memberships])
     if "arms" in rows:  # Arrow hands a map back as (key, value) pairs
         rows["arms"] = rows["arms"].map(lambda v: dict(v) if isinstance(v, list | np.ndarray) else v)
@@ -113,22 +116,32 @@ def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination,
     p = destination_plan(ctx, dest.name, table, spec, keys.id_column, record_col,
                          keys=[*table["customer_id"].astype(str), *changes.departed])
     p.unchanged += changes.unchanged
-    p.specs = field_specs([k for k in keys.keys if k != "customer_id"], _spec_probe(desired, keys.keys))
+    p.specs = field_specs([k for k in keys.keys if k != "customer_id"], _spec_probe(desired, keys.keys, stats))
     log.info("plan %s: %d changed row(s) of the desired state collected from Spark, %d departed list member(s)",
              dest.name, len(rows), len(changes.departed))
     return p, rows
 
 
-def _spec_probe(desired: DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
-    """A small frame for field_specs with the whole desired state's answers: each enumerated key's
-    distinct values, every other key's type (numeric or not)."""
+def _desired_stats(desired: DataFrame, keys: list[DestinationKeys]) -> dict[str, Any]:
+    """The whole desired state's figures in one aggregation: `_rows`, `_with_id_<destination>` (rows
+    with a record id there) and each enumerated key's distinct values (as text, for field_specs)."""
     from pyspark.sql import functions as F
+
+    enumerated = sorted({k for d in keys for k in d.keys if k in _ENUMERATED})
+    found = desired.agg(F.count(F.lit(1)).alias("_rows"),
+                        *[F.count(F.col(d.id_column)).alias(f"_with_id_{d.name}") if d.id_column in desired.columns
+                          else F.lit(0).alias(f"_with_id_{d.name}") for d in keys],
+                        *[F.collect_set(F.col(k).cast("string")).alias(k) for k in enumerated]).first()
+    assert found is not None, "an aggregation without grouping has one row"
+    return found.asDict()
+
+
+def _spec_probe(desired: DataFrame, keys: tuple[str, ...], stats: dict[str, Any]) -> pd.DataFrame:
+    """A small frame for field_specs with the whole desired state's answers: each enumerated key's
+    distinct values (`stats`), every other key's type (numeric or not)."""
     from pyspark.sql import types as T
 
-    enumerated = [k for k in keys if k in _ENUMERATED]
-    found = desired.agg(*[F.collect_set(F.col(k).cast("string")).alias(k) for k in enumerated]).first() \
-        if enumerated else None
-    options = {k: sorted(found[k]) for k in enumerated} if found is not None else {}
+    options = {k: sorted(stats[k]) for k in keys if k in _ENUMERATED}
     n = max([len(v) for v in options.values()] + [1])
     types = {f.name: f.dataType for f in desired.schema.fields}
     probe: dict[str, pd.Series] = {}

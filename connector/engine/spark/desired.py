@@ -70,25 +70,42 @@ class DesiredParts:
     offer_defaults: Mapping[str, Sequence[str]] | None = None
 
 
-def desired_frame(session: SparkSession, parts: DesiredParts, destinations: Sequence[DestinationKeys] = ()) -> DataFrame:
+@dataclass(frozen=True)
+class JoinedInputs:
+    """The inputs joined on Spark, one row per customer (`_joined`), before desired_table runs."""
+
+    frame: DataFrame
+    has_arms: bool  # whether any current arm exists (desired_table then adds `arms` and `arm`)
+
+    @property
+    def columns(self) -> list[str]:
+        """The desired state's columns (desired_table's), known before anything is computed."""
+        base = [c for c in self.frame.columns if not c.startswith(_ARM) and c != ORDER]
+        return [*base, *(("arms", "arm") if self.has_arms else ())]
+
+
+def join_inputs(session: SparkSession, parts: DesiredParts) -> JoinedInputs:
+    """segments + record ids + scores + one `_arm_<i>` column per experiment + offers, on Spark."""
+    return JoinedInputs(*_joined(session, parts))
+
+
+def desired_frame(joined: JoinedInputs, parts: DesiredParts, destinations: Sequence[DestinationKeys] = ()) -> DataFrame:
     """The desired state as a Spark DataFrame: desired_table's columns (arms a map), `_order`,
     and each destination's `_values_*` / `_lists_*` (module docstring)."""
-    joined, has_arms = _joined(session, parts)
-    base = [c for c in joined.columns if not c.startswith(_ARM) and c != ORDER]
-    fields = [f for f in joined.schema.fields if f.name in base]
+    types = {f.name: f for f in joined.frame.schema.fields}
+    fields = [types[c] for c in joined.columns if c in types]
     fields += [T.StructField("arms", T.MapType(T.StringType(), T.StringType())), T.StructField("arm", T.StringType())] \
-        if has_arms else []
+        if joined.has_arms else []
     fields.append(T.StructField(ORDER, T.LongType()))
     for d in destinations:
         fields += [T.StructField(d.values, T.StringType()), T.StructField(d.memberships, T.StringType())]
     schema = T.StructType(fields)
-    build = _PartitionBuilder(parts, tuple(destinations), [f.name for f in schema.fields], has_arms)
-    return joined.mapInPandas(build, schema)
+    build = _PartitionBuilder(parts, tuple(destinations), [f.name for f in schema.fields], joined.has_arms)
+    return joined.frame.mapInPandas(build, schema)
 
 
 def _joined(session: SparkSession, parts: DesiredParts) -> tuple[DataFrame, bool]:
-    """(segments + record ids + scores + one `_arm_<i>` column per experiment + offers, whether
-    any current arm exists)."""
+    """(the joined inputs, whether any current arm exists)."""
     frame = _framer(session)
     segments = frame(parts.segments).select("customer_id", "segment_id", "segment_name")
     joined = segments.withColumn(ORDER, F.monotonically_increasing_id())  # the pandas frame's row order
