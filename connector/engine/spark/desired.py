@@ -80,8 +80,9 @@ class JoinedInputs:
     @property
     def columns(self) -> list[str]:
         """The desired state's columns (desired_table's), known before anything is computed."""
-        base = [c for c in self.frame.columns if not c.startswith(_ARM) and c != ORDER]
-        return [*base, *(("arms", "arm") if self.has_arms else ())]
+        base = [c for c in self.frame.columns if not c.startswith(_ARM) and c not in (ORDER, *OFFER_KEYS)]
+        offers = [c for c in OFFER_KEYS if c in self.frame.columns]
+        return [*base, *(("arms", "arm") if self.has_arms else ()), *offers]
 
 
 def join_inputs(session: SparkSession, parts: DesiredParts) -> JoinedInputs:
@@ -93,9 +94,9 @@ def desired_frame(joined: JoinedInputs, parts: DesiredParts, destinations: Seque
     """The desired state as a Spark DataFrame: desired_table's columns (arms a map), `_order`,
     and each destination's `_values_*` / `_lists_*` (module docstring)."""
     types = {f.name: f for f in joined.frame.schema.fields}
-    fields = [types[c] for c in joined.columns if c in types]
-    fields += [T.StructField("arms", T.MapType(T.StringType(), T.StringType())), T.StructField("arm", T.StringType())] \
-        if joined.has_arms else []
+    types["arms"] = T.StructField("arms", T.MapType(T.StringType(), T.StringType()))
+    types["arm"] = T.StructField("arm", T.StringType())
+    fields = [types[c] for c in joined.columns]
     fields.append(T.StructField(ORDER, T.LongType()))
     for d in destinations:
         fields += [T.StructField(d.values, T.StringType()), T.StructField(d.memberships, T.StringType())]
