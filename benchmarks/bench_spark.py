@@ -127,13 +127,13 @@ def run_spark(data: Path, phases: dict, driver_memory: str, master: str, partiti
     spark = spark_session(EngineConfig(kind="spark", master=master, spark_conf=spark_conf(data, driver_memory, partitions)))
     phases["session"] = time.perf_counter() - t
     t = time.perf_counter()
-    clean, rejected = quarantine.clean_transactions(spark.read.parquet(str(data)))
-    clean = clean.cache()
+    judged = quarantine.judge(spark.read.parquet(str(data)))  # judged once, persisted by customer
+    clean = judged.clean
     features = sfeatures.build_features(None, clean, AS_OF).cache()
     n_customers = features.count()
     phases["features"] = time.perf_counter() - t
     t = time.perf_counter()
-    counts = quarantine.rejection_counts(rejected)
+    counts = quarantine.rejection_counts(judged.rejected)
     phases["rejected"] = time.perf_counter() - t
     t = time.perf_counter()
     seg = ssegmentation.segment(features, SegmentationParams(k="auto"), None, AS_OF)

@@ -13,8 +13,10 @@ aggregates the reasons there.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -27,6 +29,7 @@ from segmentation.features import (
 )
 
 _REQUIRED = ("transaction_id", "customer_id", "occurred_at", "amount")
+_COMPUTED = ("customer_id", "occurred_at", "amount")
 ROW = "_row"
 _CHECKED = T.StructType([
     T.StructField("transaction_id", T.StringType()),
@@ -45,22 +48,70 @@ def clean_transactions(transactions: DataFrame, plausible: Plausible | None = No
     clean: transaction_id, customer_id (str), occurred_at (timestamp, UTC), amount (double),
     source; rejected: transaction_id, customer_id, reason, source. Every input row lands in one.
     """
+    judged = _judged(_rows(transactions), plausible or Plausible())
+    clean = judged.where(F.col("reason").isNull()).select("transaction_id", "customer_id", "occurred_at", "amount", "source")
+    rejected = judged.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
+    return clean, rejected
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Every input row judged once and kept on the executors (memory, then local disk), hash
+    partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
+    occurred_at, amount), a rejected row also its transaction_id, reason and source.
+
+    Built once per cycle, it saves two things at scale: the quarantine (a shuffle of every row by
+    transaction_id for the duplicate rule) runs once for clean and rejected rows alike, and every
+    per-customer aggregation after it (features, each score cutoff, the CLV summary) finds its
+    input already partitioned by customer_id, so none of them shuffles the purchases again.
+    """
+
+    table: DataFrame
+
+    @property
+    def clean(self) -> DataFrame:
+        """customer_id (str), occurred_at (timestamp, UTC), amount (double): the clean rows."""
+        return self.table.where(F.col("reason").isNull()).select(*_COMPUTED)
+
+    @property
+    def rejected(self) -> DataFrame:
+        """transaction_id, customer_id, reason, source, as `clean_transactions` gives them."""
+        return self.table.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
+
+    def release(self) -> None:
+        self.table.unpersist()
+
+
+def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged:
+    """The rows of `clean_transactions`, judged once and persisted by customer (see Judged)."""
+    judged = _judged(_rows(transactions), plausible or Plausible())
+    refused = F.col("reason").isNotNull()
+    table = judged.select(*_COMPUTED, "reason", F.when(refused, F.col("transaction_id")).alias("transaction_id"),
+                          F.when(refused, F.col("source")).alias("source"))
+    return Judged(table.repartition("customer_id").persist(StorageLevel.MEMORY_AND_DISK))
+
+
+def _rows(transactions: DataFrame) -> DataFrame:
     missing = [c for c in _REQUIRED if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions are missing column(s) {missing}")
-    rows = transactions.select(
+    return transactions.select(
         *[F.col(c) for c in _REQUIRED],
         (F.col("source").cast("string") if "source" in transactions.columns else F.lit(None).cast("string")).alias("source"),
         F.monotonically_increasing_id().alias(ROW),
     )
-    checked = _row_checked(rows, plausible or Plausible())
-    first = Window.partitionBy("transaction_id").orderBy(ROW)
-    ok = checked.where(F.col("reason").isNull())
-    ok = ok.withColumn("reason", F.when(F.row_number().over(first) > 1, F.lit(DUPLICATE_REASON)))
-    judged = ok.unionByName(checked.where(F.col("reason").isNotNull()))
-    clean = judged.where(F.col("reason").isNull()).select("transaction_id", "customer_id", "occurred_at", "amount", "source")
-    rejected = judged.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
-    return clean, rejected
+
+
+def _judged(rows: DataFrame, plausible: Plausible) -> DataFrame:
+    """`rows` with the reason each is rejected for (null: clean); duplicates are a window over
+    transaction_id among the rows that passed the row-local rules (the first in input order kept).
+    One window over every row, the passed ones in their own partitions (not a union of the passed
+    and the refused rows, which would read the input and run the pandas rules twice)."""
+    checked = _row_checked(rows, plausible)
+    passed = F.col("reason").isNull()
+    first = Window.partitionBy("transaction_id", passed).orderBy(ROW)
+    duplicate = passed & (F.row_number().over(first) > 1)
+    return checked.withColumn("reason", F.when(duplicate, F.lit(DUPLICATE_REASON)).otherwise(F.col("reason")))
 
 
 def rejection_counts(rejected: DataFrame) -> pd.DataFrame:
