@@ -1,11 +1,17 @@
-"""Cluster models on Spark: the scaled matrix built on the executors, k-means fitted by
-pyspark.ml on every row, and rows assigned partition by partition.
+"""Cluster models on Spark: the scaled matrix built on the executors, k-means refitted on every
+row there, and rows assigned partition by partition.
 
 The choice of k stays where it is today (`segmentation.clustering.ClusterModel` on a seeded
 driver sample). k-means and mini-batch k-means are the families the pandas engine fits on every
-row; here pyspark.ml's KMeans fits that k on everyone and its centres are written
-back into the ClusterModel, so the batch assignment here and `segsync serve`'s `assign_segments`
-on one customer use the very same model. Every other family is fitted as the pandas engine fits
+row: it runs Lloyd's iterations on everyone from the sample fit's centres. Here the same
+iterations run on the executors (each one aggregation of the persisted matrix: nearest centre
+and per-centre sums as SQL expressions) and the centres are written back into the ClusterModel,
+so the batch assignment here and `segsync serve`'s `assign_segments` on one customer use the
+very same model. pyspark.ml's KMeans did this before; it cannot start from given centres (no
+initial model in pyspark.ml), so it paid for its own k-means|| initialisation (several passes)
+and up to 50 iterations to land near where the sample's centres already are: at 1M customers
+the SQL iterations take a fraction of its time (BENCHMARKS.md, "The Spark engine").
+Every other family is fitted as the pandas engine fits
 it, on the seeded sample of at most `sample_size` rows, and every row is assigned by that model
 on the executors:
 - gmm and bisecting_kmeans: the pandas engine fits them on the sample too. pyspark.ml's own fits
@@ -32,7 +38,7 @@ from pyspark.sql import functions as F
 from segmentation.clustering import WARD_MAX_ROWS, ClusterModel
 from segmentation.scaling import FeatureScaler
 
-#: Families pyspark.ml refits on every row (the others keep the driver sample's fit, see above).
+#: Families refitted on every row (the others keep the driver sample's fit, see above).
 DISTRIBUTED = ("kmeans", "minibatch_kmeans")
 KEY = "_key"
 #: scikit-learn KMeans' defaults: stop when the centres' summed squared shift is at most tol x

@@ -59,6 +59,7 @@ class Judged:
     """Every input row judged once and kept on the executors (memory, then local disk), hash
     partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
     occurred_at, amount), a rejected row also its transaction_id, reason and source.
+    counts: rejected rows per rule (`rejection_counts`), counted by the pass that stored them.
 
     Built once per cycle, it saves two things at scale: the quarantine (a shuffle of every row by
     transaction_id for the duplicate rule) runs once for clean and rejected rows alike, and every
@@ -67,6 +68,7 @@ class Judged:
     """
 
     table: DataFrame
+    counts: pd.DataFrame
 
     @property
     def clean(self) -> DataFrame:
@@ -83,12 +85,17 @@ class Judged:
 
 
 def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged:
-    """The rows of `clean_transactions`, judged once and persisted by customer (see Judged)."""
+    """The rows of `clean_transactions`, judged once and persisted by customer (see Judged).
+
+    Stored now, by the job that counts the rejected rows: Spark knows a persisted table's
+    partitioning only once it is stored (AQE may change it before), and a plan made before that
+    would shuffle the purchases by customer again."""
     judged = _judged(_rows(transactions), plausible or Plausible())
     refused = F.col("reason").isNotNull()
     table = judged.select(*_COMPUTED, "reason", F.when(refused, F.col("transaction_id")).alias("transaction_id"),
                           F.when(refused, F.col("source")).alias("source"))
-    return Judged(table.repartition("customer_id").persist(StorageLevel.MEMORY_AND_DISK))
+    table = table.repartition("customer_id").persist(StorageLevel.MEMORY_AND_DISK)
+    return Judged(table, _counted(table.groupBy("reason").count()))
 
 
 def _rows(transactions: DataFrame) -> DataFrame:
@@ -116,8 +123,14 @@ def _judged(rows: DataFrame, plausible: Plausible) -> DataFrame:
 
 def rejection_counts(rejected: DataFrame) -> pd.DataFrame:
     """rule, count: rejected rows per rule (the reason without the quoted value), largest first."""
+    return _counted(rejected.groupBy("reason").count())
+
+
+def _counted(per_reason: DataFrame) -> pd.DataFrame:
+    """rule, count from (reason, count) rows (the null reason, clean rows, left out)."""
     rule = F.regexp_replace(F.col("reason"), r" \(.*\)$", "").alias("rule")
-    counts = rejected.groupBy(rule).count().toPandas()
+    counts = per_reason.where(F.col("reason").isNotNull()).groupBy(rule).agg(F.sum("count").alias("count")).toPandas()
+    counts["count"] = counts["count"].astype("int64")
     return counts.sort_values(["count", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
