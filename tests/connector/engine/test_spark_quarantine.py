@@ -116,3 +116,14 @@ def test_judged_once_gives_the_same_rows_persisted_by_customer(spark, typed):
     finally:
         judged.release()
     assert not judged.table.storageLevel.useMemory
+
+
+def test_many_duplicates_take_the_window_and_agree(spark, monkeypatch):
+    """Above the ids the driver broadcasts, the window over transaction_id flags the same rows."""
+    from connector.engine.spark import quarantine
+
+    monkeypatch.setattr(quarantine, "_BROADCAST_DUPLICATES", 0)
+    frame = pd.DataFrame(RAW, columns=["transaction_id", "customer_id", "occurred_at", "amount"])
+    rejected, counts = _compare(spark, frame)
+    assert len(rejected) == 13
+    assert dict(zip(counts["rule"], counts["count"], strict=True))["duplicate transaction_id"] == 1
