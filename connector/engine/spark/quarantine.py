@@ -30,7 +30,7 @@ from segmentation.features import (
 
 _REQUIRED = ("transaction_id", "customer_id", "occurred_at", "amount")
 _COMPUTED = ("customer_id", "occurred_at", "amount")
-#: Repeated transaction ids the driver takes and broadcasts (about 100 MB); beyond, a window.
+#: Repeated transaction ids broadcast to every task (about 100 MB at most); beyond, a window.
 _BROADCAST_DUPLICATES = 1_000_000
 ROW = "_row"
 _CHECKED = T.StructType([
@@ -115,21 +115,21 @@ def _judged(rows: DataFrame, plausible: Plausible) -> DataFrame:
     """`rows` with the reason each is rejected for (null: clean). Duplicates: among the rows that
     passed the row-local rules, a repeated transaction_id keeps its first row in input order.
 
-    The repeated ids are found by an aggregation of (transaction_id, row number) alone and come
-    to the driver (usually none, a handful in a dirty feed), then every row is flagged through a
-    broadcast of them: no shuffle and sort of whole rows by transaction_id. Above
+    The repeated ids are found by an aggregation of (transaction_id, row number) alone, kept on
+    the executors (a local checkpoint, freed with the plan) and counted; usually there are none,
+    a handful in a dirty feed, and every row is flagged through a broadcast join with them: no
+    shuffle and sort of whole rows by transaction_id, and no row reaches the Python driver. Above
     _BROADCAST_DUPLICATES repeated ids a window over transaction_id decides instead."""
     checked = _row_checked(rows, plausible)
     passed = F.col("reason").isNull()
     repeated = (checked.where(passed).groupBy("transaction_id")
                 .agg(F.min(ROW).alias("_first"), F.count(F.lit(1)).alias("_n")).where(F.col("_n") > 1)
-                .select("transaction_id", "_first").limit(_BROADCAST_DUPLICATES + 1).collect())
-    if len(repeated) > _BROADCAST_DUPLICATES:
+                .select("transaction_id", "_first").localCheckpoint(eager=True))
+    if repeated.count() > _BROADCAST_DUPLICATES:
         first = Window.partitionBy("transaction_id", passed).orderBy(ROW)
         duplicate = passed & (F.row_number().over(first) > 1)
         return checked.withColumn("reason", F.when(duplicate, F.lit(DUPLICATE_REASON)).otherwise(F.col("reason")))
-    ids = rows.sparkSession.createDataFrame(repeated, "transaction_id string, _first long")
-    flagged = checked.join(F.broadcast(ids), "transaction_id", "left")
+    flagged = checked.join(F.broadcast(repeated), "transaction_id", "left")
     duplicate = passed & F.col("_first").isNotNull() & (F.col(ROW) != F.col("_first"))
     return flagged.withColumn("reason", F.when(duplicate, F.lit(DUPLICATE_REASON)).otherwise(F.col("reason"))) \
         .drop("_first")
