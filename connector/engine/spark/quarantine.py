@@ -58,7 +58,7 @@ def clean_transactions(transactions: DataFrame, plausible: Plausible | None = No
 
 @dataclass(frozen=True)
 class Judged:
-    """Every input row judged once and kept on the executors (memory, then local disk), hash
+    """Every input row judged once and kept on the executors' local disk, hash
     partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
     occurred_at, amount), a rejected row also its transaction_id, reason and source.
     counts: rejected rows per rule (`rejection_counts`), counted by the pass that stored them.
@@ -96,7 +96,10 @@ def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged
     refused = F.col("reason").isNotNull()
     table = judged.select(*_COMPUTED, "reason", F.when(refused, F.col("transaction_id")).alias("transaction_id"),
                           F.when(refused, F.col("source")).alias("source"))
-    table = table.repartition("customer_id").persist(StorageLevel.MEMORY_AND_DISK)
+    # On local disk, not the heap: 200M purchases (20M customers) built as in-memory blocks ran a
+    # 4 GB local[2] driver out of heap (BENCHMARKS.md); the passes after this one read the blocks
+    # back through the OS page cache.
+    table = table.repartition("customer_id").persist(StorageLevel.DISK_ONLY)
     return Judged(table, _counted(table.groupBy("reason").count()))
 
 

@@ -101,7 +101,7 @@ def test_judged_once_gives_the_same_rows_persisted_by_customer(spark, typed):
     clean, rejected = clean_transactions(frame, PLAUSIBLE)
     judged = judge(spark.createDataFrame(frame), PLAUSIBLE)
     try:
-        assert judged.table.storageLevel.useMemory and judged.table.storageLevel.useDisk
+        assert judged.table.storageLevel.useDisk and not judged.table.storageLevel.useMemory
         got = judged.rejected.toPandas()
         key = lambda f: sorted(zip(f["transaction_id"].map(str), f["customer_id"].map(str), f["reason"], strict=True))  # noqa: E731
         assert key(got) == key(rejected) and len(got) > 0
@@ -115,7 +115,7 @@ def test_judged_once_gives_the_same_rows_persisted_by_customer(spark, typed):
         assert "Exchange" not in plan.split("InMemoryRelation")[0], plan
     finally:
         judged.release()
-    assert not judged.table.storageLevel.useMemory
+    assert not judged.table.storageLevel.useDisk
 
 
 def test_many_duplicates_take_the_window_and_agree(spark, monkeypatch):
