@@ -8,18 +8,16 @@ then runs through a Spark Connect server whose sessions run on that cluster (`re
 and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
 connector/engine/spark/session.py).
 
-Every JVM here (master, worker, Connect server) is registered with tests/reaper.py: it stops with
-the pytest process that started it, even one killed without teardown.
+The master, worker and Connect server are the test session's (the `cluster` and `connect_server`
+fixtures of conftest.py, started once; tests/connector/engine/cluster.py): every JVM there stops
+with the pytest process that started it, even one killed without teardown.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ from connector.cli import main as cli_main
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
-from tests.reaper import watch
+from tests.connector.engine.cluster import APP_CONF, Cluster
 
 pyspark = pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
@@ -54,77 +52,6 @@ experiments:
 """
 BAD = [("", "15.00", "2026-01-12"), (None, "-10.00", "2026-01-10"), (None, "12,50 EUR", "2026-01-11"),
        (None, "20.00", "yesterday")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Daemon:
-    """A Spark daemon class started from pyspark's distribution; its log is read as it comes
-    (until `ready`, then by a thread, so a full pipe never blocks it)."""
-
-    def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
-        home = Path(pyspark.__file__).parent
-        self.proc = subprocess.Popen([str(home / "bin" / "spark-class"), cls, *args], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
-        self.lines: list[str] = []
-        for line in self.proc.stdout:  # type: ignore[union-attr]
-            self.lines.append(line)
-            if ready in line:
-                break
-        else:
-            raise AssertionError(f"{cls} exited before '{ready}':\n{''.join(self.lines[-30:])}")
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)  # type: ignore[arg-type]
-        self.reader.start()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.reader.join(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, Daemon, Daemon]]:
-    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_NO_DAEMONIZE": "1"}
-    port = _free_port()
-    url = f"spark://127.0.0.1:{port}"
-    master = Daemon("org.apache.spark.deploy.master.Master",
-                    ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())],
-                    "I have been elected leader", env)
-    worker = Daemon("org.apache.spark.deploy.worker.Worker",
-                    ["--host", "127.0.0.1", "--cores", "2", "--memory", "1g", "--webui-port", str(_free_port()), url],
-                    "Successfully registered with master", env)
-    try:
-        yield url, master, worker
-    finally:
-        worker.stop()
-        master.stop()
-
-
-@pytest.fixture(scope="module")
-def connect_server(cluster) -> Iterator[str]:
-    """A Spark Connect server (the jar ships in pyspark 4) whose sessions run on the cluster."""
-    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
-    url = cluster[0]
-    port = _free_port()
-    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYSPARK_PYTHON": sys.executable}
-    server = Daemon("org.apache.spark.deploy.SparkSubmit", [
-        "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", url,
-        "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", "spark.executor.memory=512m", "--conf", "spark.sql.shuffle.partitions=4",
-        "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC", "spark-internal",
-    ], "Spark Connect server started", env)
-    try:
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _shop(root: Path) -> pd.DataFrame:
@@ -171,23 +98,20 @@ def shop(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     return pandas_cfg, good
 
 
-SPARK_CONF = """  spark_conf:
-    spark.driver.host: 127.0.0.1
-    spark.driver.bindAddress: 127.0.0.1
-    spark.executor.memory: 512m
-    spark.sql.shuffle.partitions: 4
-    spark.ui.enabled: false
-"""
+#: The cluster's app settings (loopback, executor memory, cores, JVM options) as YAML.
+SPARK_CONF = "  spark_conf:\n" + "".join(f'    {key}: "{value}"\n' for key, value in APP_CONF.items())
 
 
-def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
-    url, master, worker = cluster
+def test_a_cycle_through_a_standalone_cluster(cluster: Cluster, shop) -> None:
     pandas_cfg, good = shop
-    spark_cfg = _config(pandas_cfg.parent.parent / "spark", f'engine:\n  kind: spark\n  master: "{url}"\n' + SPARK_CONF)
+    spark_cfg = _config(pandas_cfg.parent.parent / "spark",
+                        f'engine:\n  kind: spark\n  master: "{cluster.url}"\n' + SPARK_CONF)
     _cycle(spark_cfg)
     # the work ran on the cluster: the master registered the app, the worker launched its executor
-    assert any("Registering app segsync" in line for line in master.lines), "".join(master.lines[-20:])
-    assert any("Asked to launch executor" in line for line in worker.lines), "".join(worker.lines[-20:])
+    # (the Connect server's app runs there too: the lines name segsync's)
+    master, worker = cluster.master.lines, cluster.worker.lines
+    assert any("Registering app segsync" in line for line in master), "".join(master[-20:])
+    assert any("Asked to launch executor" in line and "for segsync" in line for line in worker), "".join(worker[-20:])
     _same_outputs(pandas_cfg, spark_cfg, good)
 
 
