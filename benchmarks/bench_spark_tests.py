@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_spark_tests.py              # the Spark tests of this checkout
     .venv/bin/python benchmarks/bench_spark_tests.py --root DIR   # those of another checkout (a baseline)
+    .venv/bin/python benchmarks/bench_spark_tests.py --tests tests/connector/engine/test_spark_clv.py -- -x
 
-Runs `python -m pytest tests/connector/engine tests/e2e/test_spark_cycle.py --durations=15` in a
+Runs `python -m pytest tests/connector/engine tests/e2e/test_spark_*.py --durations=15` in a
 child process and prints its output, then one line: wall seconds, CPU seconds, peak resident
 memory of the process tree, load average at start. CI's limit (issue 20) is 3 minutes of wall on
 a 2-core machine; on a shared machine the CPU seconds are the comparable figure.
@@ -30,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from process_tree import ProcessTree  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
-TESTS = ["tests/connector/engine", "tests/e2e/test_spark_cycle.py"]
+#: The Spark tests: the engine's (parity, cluster) and the end-to-end cycles on Spark.
+TESTS = ["tests/connector/engine", "tests/e2e/test_spark_*.py"]
 
 
 def become_subreaper() -> None:
@@ -52,11 +54,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
                         help="checkout whose tests run (default: this one); this interpreter runs them")
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, e.g. -k cluster")
+    parser.add_argument("--tests", nargs="+", default=TESTS, help=f"test paths or globs under --root (default: {' '.join(TESTS)})")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --, e.g. -- -k cluster")
     args = parser.parse_args()
     become_subreaper()
     load = os.getloadavg()
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *TESTS,
+    tests = [str(path.relative_to(args.root)) for pattern in args.tests for path in sorted(args.root.glob(pattern))]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *tests,
                *args.pytest_args]
     print(f"$ (cd {args.root} && {' '.join(command)})", flush=True)
     t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
