@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
+from experiments.assignment import assign_arms
+from experiments.spec import ExperimentSpec, HoldoutSpec
 from segmentation.clv import ClvModel, clv_scores, fit_clv
 from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState, segment
 from segmentation.features import Plausible, build_features, clean_transactions
@@ -29,5 +33,9 @@ class PandasEngine:
 
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
-        model, _ = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
-        return model, clv_scores(transactions, as_of, model=model)
+        model, summary = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
+        return model, clv_scores(transactions, as_of, model=model, summary=summary)  # the summary computed once
+
+    def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
+                    holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:
+        return assign_arms(segments, spec, existing, holdout, assigned_at)
