@@ -8,18 +8,20 @@ then runs through a Spark Connect server whose sessions run on that cluster (`re
 and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
 connector/engine/spark/session.py).
 
-Every JVM here (master, worker, Connect server) is registered with tests/reaper.py: it stops with
-the pytest process that started it, even one killed without teardown.
+The two child processes run at the same time, each on its own executor (the worker has slots for
+both): each test waits for its own. The Connect child runs the cycle, then the model checks
+(MODELS), one after the other: the ML cache they count is the session's.
+
+The master, worker and Connect server are the test session's (the `cluster` and `connect_server`
+fixtures of conftest.py, started once; tests/connector/engine/cluster.py): every JVM there stops
+with the pytest process that started it, even one killed without teardown.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from connector.cli import main as cli_main
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
 from connector.state import StateStore
+from tests.connector.engine.cluster import APP_CONF, Cluster
 from tests.reaper import watch
 
 pyspark = pytest.importorskip("pyspark")
@@ -54,77 +57,6 @@ experiments:
 """
 BAD = [("", "15.00", "2026-01-12"), (None, "-10.00", "2026-01-10"), (None, "12,50 EUR", "2026-01-11"),
        (None, "20.00", "yesterday")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Daemon:
-    """A Spark daemon class started from pyspark's distribution; its log is read as it comes
-    (until `ready`, then by a thread, so a full pipe never blocks it)."""
-
-    def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
-        home = Path(pyspark.__file__).parent
-        self.proc = subprocess.Popen([str(home / "bin" / "spark-class"), cls, *args], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
-        self.lines: list[str] = []
-        for line in self.proc.stdout:  # type: ignore[union-attr]
-            self.lines.append(line)
-            if ready in line:
-                break
-        else:
-            raise AssertionError(f"{cls} exited before '{ready}':\n{''.join(self.lines[-30:])}")
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)  # type: ignore[arg-type]
-        self.reader.start()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.reader.join(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, Daemon, Daemon]]:
-    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_NO_DAEMONIZE": "1"}
-    port = _free_port()
-    url = f"spark://127.0.0.1:{port}"
-    master = Daemon("org.apache.spark.deploy.master.Master",
-                    ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())],
-                    "I have been elected leader", env)
-    worker = Daemon("org.apache.spark.deploy.worker.Worker",
-                    ["--host", "127.0.0.1", "--cores", "2", "--memory", "1g", "--webui-port", str(_free_port()), url],
-                    "Successfully registered with master", env)
-    try:
-        yield url, master, worker
-    finally:
-        worker.stop()
-        master.stop()
-
-
-@pytest.fixture(scope="module")
-def connect_server(cluster) -> Iterator[str]:
-    """A Spark Connect server (the jar ships in pyspark 4) whose sessions run on the cluster."""
-    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
-    url = cluster[0]
-    port = _free_port()
-    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYSPARK_PYTHON": sys.executable}
-    server = Daemon("org.apache.spark.deploy.SparkSubmit", [
-        "--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", url,
-        "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-        "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", "spark.executor.memory=512m", "--conf", "spark.sql.shuffle.partitions=4",
-        "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC", "spark-internal",
-    ], "Spark Connect server started", env)
-    try:
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _shop(root: Path) -> pd.DataFrame:
@@ -153,55 +85,95 @@ def _outputs(cfg: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     return segments.sort_index(), dict(zip(rejected["record_key"], rejected["reason"], strict=True))
 
 
-def _cycle(cfg: Path) -> None:
-    """`segsync run CONFIG` in a child process (one SparkContext per process)."""
-    code = f"import sys; from connector.cli import main; sys.exit(main(['run', {str(cfg)!r}]))"
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+class Child:
+    """A Python child process started now; its output goes to files (a pipe nobody reads while
+    another test runs would fill and stall it). `wait` returns (exit code, stdout, stderr)."""
+
+    def __init__(self, code: str, args: list[str], folder: Path) -> None:
+        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+        folder.mkdir(parents=True, exist_ok=True)
+        self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=out, stderr=err)
+        watch(self.proc.pid)
+
+    def wait(self, timeout: float = 900) -> tuple[int, str, str]:
+        try:
+            code = self.proc.wait(timeout=timeout)  # without the exit fix: waits forever
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        return code, self.out.read_text(), self.err.read_text()
+
+
+#: `segsync run CONFIG` in a child process (one SparkContext per process); then, when a Connect
+#: URL follows, the model checks of MODELS in the same process and session.
+CYCLE = """
+import sys
+from connector.cli import main
+code = main(["run", sys.argv[1]])
+print("cycle exit code:", code, flush=True)
+if code or len(sys.argv) < 3:
+    sys.exit(code)
+del sys.argv[1]
+"""
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    """The shop's CSV and the cycle on the pandas engine, to compare every Spark run with."""
+    """The shop's CSV (good rows and BAD), and the folder every config is written in."""
     root = tmp_path_factory.mktemp("shop")
-    good = _shop(root)
-    pandas_cfg = _config(root / "pandas", "")
-    assert cli_main(["run", str(pandas_cfg)]) == 0
-    return pandas_cfg, good
+    return root, _shop(root)
 
 
-SPARK_CONF = """  spark_conf:
-    spark.driver.host: 127.0.0.1
-    spark.driver.bindAddress: 127.0.0.1
-    spark.executor.memory: 512m
-    spark.sql.shuffle.partitions: 4
-    spark.ui.enabled: false
-"""
+@pytest.fixture(scope="module")
+def children(request: pytest.FixtureRequest, cluster: Cluster, shop) -> dict[str, Child]:
+    """The Spark cycles of this module's tests, all started before the first is waited for."""
+    root, _ = shop
+    spark_cfg = _config(root / "spark", f'engine:\n  kind: spark\n  master: "{cluster.url}"\n' + SPARK_CONF)
+    started = {"standalone": Child(CYCLE, [str(spark_cfg)], root / "spark" / "log")}
+    if any("connect_server" in item.fixturenames for item in request.session.items
+           if getattr(item, "module", None) is request.module):
+        url = request.getfixturevalue("connect_server")
+        connect_cfg = _config(root / "connect", f'engine:\n  kind: spark\n  remote: "{url}"\n')
+        started["connect"] = Child(CYCLE + MODELS, [str(connect_cfg), url], root / "connect" / "log")
+    return started
 
 
-def test_a_cycle_through_a_standalone_cluster(cluster, shop) -> None:
-    url, master, worker = cluster
-    pandas_cfg, good = shop
-    spark_cfg = _config(pandas_cfg.parent.parent / "spark", f'engine:\n  kind: spark\n  master: "{url}"\n' + SPARK_CONF)
-    _cycle(spark_cfg)
+@pytest.fixture(scope="module")
+def pandas_cfg(shop, children) -> Path:
+    """The same cycle on the pandas engine (in this process, while the children run)."""
+    root, _ = shop
+    cfg = _config(root / "pandas", "")
+    assert cli_main(["run", str(cfg)]) == 0
+    return cfg
+
+
+#: The cluster's app settings (loopback, executor memory, cores, JVM options) as YAML.
+SPARK_CONF = "  spark_conf:\n" + "".join(f'    {key}: "{value}"\n' for key, value in APP_CONF.items())
+
+
+def test_a_cycle_through_a_standalone_cluster(cluster: Cluster, children, pandas_cfg, shop) -> None:
+    code, out, err = children["standalone"].wait()
+    assert code == 0, out[-3000:] + err[-3000:]
     # the work ran on the cluster: the master registered the app, the worker launched its executor
-    assert any("Registering app segsync" in line for line in master.lines), "".join(master.lines[-20:])
-    assert any("Asked to launch executor" in line for line in worker.lines), "".join(worker.lines[-20:])
-    _same_outputs(pandas_cfg, spark_cfg, good)
+    # (the Connect server's app runs there too: the lines name segsync's)
+    master, worker = cluster.master.lines, cluster.worker.lines
+    assert any("Registering app segsync" in line for line in master), "".join(master[-20:])
+    assert any("Asked to launch executor" in line and "for segsync" in line for line in worker), "".join(worker[-20:])
+    _same_outputs(pandas_cfg, shop[0] / "spark" / "segsync.yaml", shop[1])
 
 
-def test_a_cycle_through_spark_connect(connect_server, shop) -> None:
-    pandas_cfg, good = shop
-    spark_cfg = _config(pandas_cfg.parent.parent / "connect", f'engine:\n  kind: spark\n  remote: "{connect_server}"\n')
-    _cycle(spark_cfg)  # returns: the process exits once the cycle is done
-    _same_outputs(pandas_cfg, spark_cfg, good)
+def test_a_cycle_through_spark_connect(connect_server, children, pandas_cfg, shop) -> None:
+    code, out, err = children["connect"].wait()  # returns: the process exits once the cycle is done
+    assert "cycle exit code: 0" in out.splitlines(), out[-3000:] + err[-3000:]
+    _same_outputs(pandas_cfg, shop[0] / "connect" / "segsync.yaml", shop[1])
 
 
-#: A child process on Spark Connect: spark_conf through remote, a model fitted and released, one
-#: left to the interpreter's last collection (the case that hung), then exit.
+#: After the Connect cycle, in its process: spark_conf through remote, a model fitted and released,
+#: one left to the interpreter's last collection (the case that hung), then exit.
 MODELS = """
-import gc, sys
+import gc
 from connector.config.engine import EngineConfig
 from connector.crm.errors import ConfigurationError
 from connector.engine.spark.session import fit_and_read, spark_session
@@ -227,17 +199,15 @@ print("exiting")
 """
 
 
-def test_connect_models_are_released_and_the_process_exits(connect_server) -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
-    done = subprocess.run([sys.executable, "-c", MODELS, connect_server], env=env, capture_output=True, text=True,
-                          timeout=300)  # without the fix: waits forever at exit
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+def test_connect_models_are_released_and_the_process_exits(connect_server, children) -> None:
+    code, out, err = children["connect"].wait(timeout=300)  # without the fix: waits forever at exit
+    assert code == 0, out[-3000:] + err[-3000:]
+    lines = out.splitlines()
     refused = next(line for line in lines if line.startswith("refused:"))
     assert "spark_conf: the Spark Connect server refused spark.executor.memory" in refused and "2g" not in refused
     assert "partitions: 3" in lines
     assert "centres: [0, 10, 20]" in lines
-    # the probe sees a held model, and fit_and_read leaves none on the server
+    # the probe sees a held model, and fit_and_read leaves none on the server (nor did the cycle)
     assert "cached after fit_and_read: 0" in lines and "cached while a model is held: 1" in lines
     assert lines[-1] == "exiting"
 

@@ -1,0 +1,154 @@
+"""A Spark cluster on 127.0.0.1 for the tests, from pyspark's own distribution (bin/spark-class):
+a standalone master, one worker, and a Spark Connect server whose sessions run on that master.
+
+The conftest starts them once per test session, each JVM registered with tests/reaper.py so it
+stops with the pytest process that started it, even one killed without teardown. The Connect
+server is started as soon as the master is up, next to the worker, and waited for only when a
+test asks for it: its JVM start overlaps the worker's and the first cycle's.
+
+Every JVM the tests start (these daemons, the executors, the drivers of the local session and of
+the child `segsync run`s) gets JVM_OPTIONS: a JVM that lives seconds and runs tiny jobs spends
+most of its CPU in the C2 compiler and the parallel collector's threads, which these turn off
+(measured: a master's start from 4.8 to 2.6 CPU seconds). They change how fast, never what.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.reaper import watch
+
+#: C1 only and the serial collector: less CPU for short JVMs (see the module docstring).
+JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+#: Scheduling slots of the worker: two apps (a `segsync run` and the Connect server) hold
+#: CORES_PER_APP each at once, so neither waits for the other's executor to end.
+WORKER_CORES = 4
+CORES_PER_APP = 2
+#: Settings of every app on the cluster (a cycle's spark_conf, the Connect server's --conf).
+APP_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.extraJavaOptions": JVM_OPTIONS,
+    "spark.executor.extraJavaOptions": JVM_OPTIONS,
+    "spark.executor.memory": "512m",
+    "spark.cores.max": str(CORES_PER_APP),
+    "spark.sql.shuffle.partitions": "4",
+    "spark.ui.enabled": "false",
+}
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """A Spark daemon class run by spark-class; its log is read as it comes (until the line that
+    says it is ready, then by a thread, so a full pipe never blocks it)."""
+
+    def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
+        self.cls, self.ready_line = cls, ready
+        self.proc = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), cls, *args], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
+        self.lines: list[str] = []
+        self.reader: threading.Thread | None = None
+
+    def wait_ready(self) -> Daemon:
+        """Read the log until the ready line (once); AssertionError with the log's tail if it exits first."""
+        if self.reader is not None:
+            return self
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.lines.append(line)
+            if self.ready_line in line:
+                break
+        else:
+            raise AssertionError(f"{self.cls} exited before '{self.ready_line}':\n{''.join(self.lines[-30:])}")
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)  # type: ignore[arg-type]
+        self.reader.start()
+        return self
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        if self.reader is not None:
+            self.reader.join(timeout=60)
+
+
+def daemon_env(*, daemon: bool = True) -> dict[str, str]:
+    """The environment of spark-class; with `daemon` (master, worker) small heaps: they only keep books."""
+    env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1",
+           "PYSPARK_PYTHON": sys.executable}
+    return {**env, "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS, "SPARK_DAEMON_MEMORY": "256m"} if daemon else env
+
+
+@dataclass
+class Cluster:
+    """A running master and worker (`url` is spark://127.0.0.1:PORT), and the Connect server when
+    one was asked for (started, perhaps not ready yet: see `connect`)."""
+
+    url: str
+    master: Daemon
+    worker: Daemon
+    connect_server: Daemon | None = None
+    connect_url: str | None = None
+
+    def connect(self) -> str:
+        """The sc:// URL of the Connect server, once it is ready."""
+        assert self.connect_server is not None and self.connect_url is not None, "started without connect=True"
+        self.connect_server.wait_ready()
+        return self.connect_url
+
+    def stop(self) -> None:
+        for daemon in (self.connect_server, self.worker, self.master):
+            if daemon is not None:
+                daemon.stop()
+
+
+def start_cluster(*, connect: bool) -> Cluster:
+    """A master, then its worker and (with `connect`) a Connect server started side by side."""
+    env, port = daemon_env(), free_port()
+    url = f"spark://127.0.0.1:{port}"
+    master = Daemon("org.apache.spark.deploy.master.Master",
+                    ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())],
+                    "I have been elected leader", env).wait_ready()
+    worker = Daemon("org.apache.spark.deploy.worker.Worker",
+                    ["--host", "127.0.0.1", "--cores", str(WORKER_CORES), "--memory", "1g",
+                     "--webui-port", str(free_port()), url],
+                    "Successfully registered with master", env)
+    cluster = Cluster(url, master, worker)
+    try:
+        if connect:
+            cluster.connect_server, cluster.connect_url = _start_connect_server(url)
+        worker.wait_ready()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _start_connect_server(master_url: str) -> tuple[Daemon, str]:
+    """A Spark Connect server (the jar ships in pyspark 4) on `master_url`, started, not waited for."""
+    port = free_port()
+    conf = {**APP_CONF, "spark.connect.grpc.binding.port": str(port), "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.sql.session.timeZone": "UTC"}
+    args = ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", master_url,
+            "--driver-java-options", JVM_OPTIONS]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    server = Daemon("org.apache.spark.deploy.SparkSubmit", [*args, "spark-internal"], "Spark Connect server started",
+                    daemon_env(daemon=False))  # a driver: SPARK_DAEMON_MEMORY would cap its heap below Spark's minimum
+    return server, f"sc://127.0.0.1:{port}"
