@@ -12,7 +12,9 @@ customer favouring a few), ticket 10 %.
 
 Timed: segmentation.event_features.build_event_features with the default spec (3 types x
 windows 7/14/30/90 days, a 14-day trend, days since last, features adopted) at one cutoff,
-then again at a second cutoff 30 days earlier (the adoption table is built once per log).
+then again at a second cutoff 30 days earlier (the adoption table is built once per log); then
+segmentation.event_features.usage_state at the first cutoff (what the serving snapshot carries
+so that live usage events move a customer's usage features).
 Printed: wall and process CPU seconds per step, peak RSS (ru_maxrss, input included) and the
 load average when it started (a shared machine inflates the wall time).
 """
@@ -31,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segmentation.event_features import build_event_features  # noqa: E402
+from segmentation.event_features import build_event_features, usage_state  # noqa: E402
 from segmentation.events import EventFeatureSpec, EventLog  # noqa: E402
 
 ORIGIN = pd.Timestamp("2026-01-01", tz="UTC")
@@ -60,7 +62,8 @@ def generate(n_customers: int, n_events: int, seed: int = 0) -> EventLog:
     customers = pd.Index(np.char.add("C", np.char.zfill(np.arange(n_customers).astype(str), 8)), dtype=str)
     columns = [np.concatenate([p[i] for p in parts]) for i in range(4)]
     del parts
-    return EventLog(*columns, customers=customers, types=spec.types, origin=ORIGIN)
+    return EventLog(*columns, customers=customers, types=spec.types, origin=ORIGIN,
+                    feature_names=[f"feature_{i:02d}" for i in range(FEATURES)])
 
 
 def _usage() -> tuple[float, float]:
@@ -87,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         w1, c1 = _usage()
         print(f"{label}: {features.shape[0]:,} customers x {features.shape[1]} features: wall {w1 - w0:.1f} s, "
               f"CPU {c1 - c0:.1f} s")
+    w0, c0 = _usage()
+    state = usage_state(log, cutoff, spec)
+    w1, c1 = _usage()
+    print(f"usage state for the snapshot: {len(state.customers):,} customers, {state.trend_n.nbytes + state.adopted.nbytes:,} "
+          f"bytes: wall {w1 - w0:.1f} s, CPU {c1 - c0:.1f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak RSS {peak:.2f} GiB (input included)")
     summary = features[["login_count_30d", "login_trend_14d", "days_since_login", "features_adopted"]].describe()

@@ -9,14 +9,17 @@ of the event count plus small per-customer tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from segmentation.events import EventFeatureSpec, EventLog
+from segmentation.events import EventFeatureSpec, EventLog, feature_names
 
 _MINUTES_PER_DAY = 1440
+_MINUTE_NS = 60_000_000_000
 
 
 def build_event_features(log: EventLog, cutoff: pd.Timestamp | pd.Series, spec: EventFeatureSpec) -> pd.DataFrame:
@@ -132,3 +135,87 @@ def with_event_features(base: Callable[..., pd.DataFrame], log: EventLog, spec: 
         return join_event_features(base(customers, transactions, cutoff), build_event_features(log, cutoff, spec))
 
     return features
+
+
+@dataclass(frozen=True)
+class UsageState:
+    """What :func:`add_events_one` needs besides a customer's usage features to move them exactly,
+    one row per customer of ``customers``: ``trend_n`` (customers x types, int32) the events of
+    each type in the trend window (the trend's mean daily count), and ``adopted`` (customers x
+    words, uint64) the features adopted, as bit sets over ``features`` (feature j is bit j % 64 of
+    word j // 64): 8 bytes a customer for up to 64 distinct features."""
+
+    customers: pd.Index
+    types: tuple[str, ...]
+    trend_n: np.ndarray
+    adopted: np.ndarray
+    features: tuple[str, ...]
+
+    def of(self, row: int) -> tuple[dict[str, int], tuple[str, ...]]:
+        """(type -> events in the trend window, the features adopted) of the customer at ``row``."""
+        return dict(zip(self.types, map(int, self.trend_n[row]), strict=True)), adopted_names(self.adopted[row], self.features)
+
+
+def adopted_names(words: np.ndarray, features: tuple[str, ...]) -> tuple[str, ...]:
+    """The names a row of :attr:`UsageState.adopted` holds."""
+    bits = np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8), bitorder="little")[:len(features)]
+    return tuple(features[j] for j in np.flatnonzero(bits))
+
+
+def usage_state(log: EventLog, cutoff: pd.Timestamp, spec: EventFeatureSpec) -> UsageState:
+    """The :class:`UsageState` of every customer of ``log`` as of ``cutoff`` (leak-free, like
+    :func:`build_event_features`): two reductions over the events, no loop per customer."""
+    n, t = len(log.customers), len(spec.types)
+    cut = log.cutoff_minutes(cutoff)
+    kept = log.minute <= cut
+    age = (cut - log.minute[kept]) // _MINUTES_PER_DAY
+    key = log.customer[kept].astype(np.int64) * t + log.kind[kept]
+    trend_n = np.bincount(key[age < spec.trend_days], minlength=n * t).reshape(n, t).astype(np.int32)
+    features = log.feature_names if spec.feature_type in spec.types else ()
+    adopted = np.zeros((n, max(1, -(-len(features) // 64))), dtype=np.uint64)
+    if features:
+        used = kept & (log.kind == spec.types.index(spec.feature_type)) & (log.feature >= 0)
+        code = log.feature[used].astype(np.int64)
+        np.bitwise_or.at(adopted, (log.customer[used], code // 64), np.left_shift(np.uint64(1), (code % 64).astype(np.uint64)))
+    return UsageState(pd.Index(log.customers, name="customer_id", dtype=str), tuple(spec.types), trend_n, adopted,
+                      tuple(features))
+
+
+def add_events_one(features: Mapping[str, Any], trend_n: Mapping[str, int], adopted: Collection[str],
+                   events: pd.DataFrame, cutoff: pd.Timestamp, spec: EventFeatureSpec) -> dict[str, Any]:
+    """One customer's usage features (``features``: the columns of ``spec.columns`` among others,
+    NaN for days since never) after new clean canonical ``events``, exactly as
+    :func:`build_event_features` gives them on all of the customer's events as of ``cutoff``;
+    ``trend_n`` (type -> count) and ``adopted`` are the customer's :meth:`UsageState.of`. An
+    event after the cutoff counts as made at it, as in :func:`event_features_of_one`."""
+    out = dict(features)
+    when = pd.to_datetime(events["occurred_at"], utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    stamp = pd.Timestamp(cutoff)
+    cut = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).value // _MINUTE_NS
+    age = (cut - np.minimum(-(-when // _MINUTE_NS), cut)) // _MINUTES_PER_DAY
+    kinds = events["type"].astype(str).to_numpy()
+    d = spec.trend_days
+    for name in spec.types:
+        mine = age[kinds == name]
+        if not len(mine):
+            continue
+        for w in sorted(set(spec.windows)):
+            out[f"{name}_count_{w}d"] = float(features[f"{name}_count_{w}d"]) + float((mine < w).sum())
+        since = float(features[f"days_since_{name}"])
+        out[f"days_since_{name}"] = float(mine.min()) if since != since else min(since, float(mine.min()))
+        out[f"{name}_trend_{d}d"] = _moved_trend(float(features[f"{name}_trend_{d}d"]), int(trend_n[name]), mine[mine < d], d)
+    if spec.feature_type in spec.types:
+        used = feature_names(events[kinds == spec.feature_type])
+        out["features_adopted"] = float(len(set(adopted) | {str(f) for f in used.dropna()}))
+    return out
+
+
+def _moved_trend(trend: float, n: int, ages: np.ndarray, days: int) -> float:
+    """The trend of :func:`_trends` after events of these ages (all inside the window): its
+    slope is a sum over events, so the old slope comes back from the old trend and count."""
+    if not len(ages):
+        return trend
+    sxx = days * (days * days - 1) / 12.0
+    slope = trend * n / (days * (days - 1)) if n else 0.0
+    slope += float((((days - 1) - ages - (days - 1) / 2.0) / sxx).sum())
+    return slope * (days - 1) / ((n + len(ages)) / days)

@@ -67,15 +67,16 @@ class EventFeatureSpec:
 class EventLog:
     """Events as lean integer columns: ``customer`` (int32 code into ``customers``), ``kind``
     (int16 code into ``types``), ``minute`` (int32 minutes since ``origin``, rounded up) and
-    ``feature`` (int32 code of the adopted feature, -1 for none). Events of other types are
-    left out when built from a frame."""
+    ``feature`` (int32 code of the adopted feature, -1 for none; ``feature_names`` names the
+    codes). Events of other types are left out when built from a frame."""
 
     def __init__(self, customer: np.ndarray, kind: np.ndarray, minute: np.ndarray, feature: np.ndarray,
-                 customers: pd.Index, types: Sequence[str], origin: pd.Timestamp) -> None:
+                 customers: pd.Index, types: Sequence[str], origin: pd.Timestamp, feature_names: Sequence[str] = ()) -> None:
         if not (len(customer) == len(kind) == len(minute) == len(feature)):
             raise ValueError("event columns differ in length")
         self.customer, self.kind, self.minute, self.feature = customer, kind, minute, feature
         self.customers, self.types, self.origin = pd.Index(customers), tuple(types), origin
+        self.feature_names = tuple(feature_names)  # feature code -> name (empty when built from codes alone)
         self._adoptions: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -100,9 +101,9 @@ class EventLog:
         when = pd.to_datetime(rows["occurred_at"], utc=True).to_numpy(dtype="datetime64[ns]")
         origin = pd.Timestamp(when.min(), tz="UTC").floor("D") if len(when) else _EPOCH
         minute = _ceil_minutes(when, origin)
-        feature = _feature_codes(rows, kind[keep], spec)
+        feature, names = _feature_codes(rows, kind[keep], spec)
         return cls(code[known].astype(np.int32), kind[keep][known].astype(np.int16), minute[known],
-                   feature[known], index, spec.types, origin)
+                   feature[known], index, spec.types, origin, names)
 
     def cutoff_minutes(self, cutoff: pd.Timestamp | pd.Series) -> np.ndarray | np.int64:
         """Minutes since ``origin``, rounded down: one cutoff, or one per customer (a Series
@@ -137,27 +138,34 @@ def _ceil_minutes(when: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
     return minutes.astype(np.int32)
 
 
-def _feature_codes(rows: pd.DataFrame, kind: np.ndarray, spec: EventFeatureSpec) -> np.ndarray:
-    """Code of the adopted feature per row, for ``feature_type`` rows only (-1 elsewhere): the
-    ``feature`` column, else ``properties["feature"]``, else ``value``, first one present."""
+def _feature_codes(rows: pd.DataFrame, kind: np.ndarray, spec: EventFeatureSpec) -> tuple[np.ndarray, list[str]]:
+    """Code of the adopted feature per row, for ``feature_type`` rows only (-1 elsewhere), and
+    the names of the codes."""
     out = np.full(len(rows), -1, dtype=np.int32)
     if spec.feature_type not in spec.types:
-        return out
+        return out, []
     used = kind == spec.types.index(spec.feature_type)
     if not used.any():
-        return out
-    names = pd.Series(None, index=range(int(used.sum())), dtype=object)
+        return out, []
+    names = feature_names(rows[used])
+    codes, uniques = pd.factorize(names.where(names.notna(), None).to_numpy(dtype=object))
+    out[used] = codes
+    return out, [str(u) for u in uniques]
+
+
+def feature_names(rows: pd.DataFrame) -> pd.Series:
+    """The feature each event adopts (object, NaN for none), by position: the ``feature``
+    column, else ``properties["feature"]``, else ``value``, the first one present."""
+    names = pd.Series(None, index=range(len(rows)), dtype=object)
     if "feature" in rows.columns:
-        names = pd.Series(rows["feature"][used].to_numpy(dtype=object))
+        names = pd.Series(rows["feature"].to_numpy(dtype=object))
     if "properties" in rows.columns and names.isna().any():
         gap = names.isna().to_numpy()
-        names[gap] = [_feature_of(p) for p in rows["properties"][used].to_numpy(dtype=object)[gap]]
+        names[gap] = [_feature_of(p) for p in rows["properties"].to_numpy(dtype=object)[gap]]
     if "value" in rows.columns and names.isna().any():
         gap = names.isna().to_numpy()
-        names[gap] = rows["value"][used].to_numpy(dtype=object)[gap]
-    codes, _ = pd.factorize(names.where(names.notna(), None).to_numpy(dtype=object))
-    out[used] = codes
-    return out
+        names[gap] = rows["value"].to_numpy(dtype=object)[gap]
+    return names
 
 
 def _feature_of(properties: Any) -> Any:

@@ -11,6 +11,7 @@ paired between methods for the lift of one over another.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,12 +74,13 @@ def window_truth(items: pd.DataFrame | EncodedItems, start: pd.Timestamp, days: 
 def make_scorer(
     method: str, items: pd.DataFrame | EncodedItems, snapshot: Snapshot, segments: pd.Series, *, horizon_days: int,
     cross_sell: bool, price: np.ndarray, training_snapshots: int = TRAINING_SNAPSHOTS, random_state: int = 0,
-    ranker: OfferRanker | None = None,
+    ranker: OfferRanker | None = None, n_jobs: int = 1,
 ) -> OfferScorer:
     """A baseline, or the ranker (`ranker` unfitted, default settings when None) trained on the
     snapshots of `training_starts`, each labelled by what was bought in the TRAIN_WINDOW_DAYS
     after it (at most `horizon_days`), so every label ends by this snapshot's date: the same
-    kind of out-of-time target it is judged on, as recent as possible."""
+    kind of out-of-time target it is judged on, as recent as possible. The snapshots are built
+    by `n_jobs` threads (each is independent of the others, so the ranker is the same)."""
     if method in BASELINES:
         return Baseline(method)
     if method != "ranker":
@@ -89,12 +91,27 @@ def make_scorer(
     first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
     window = min(TRAIN_WINDOW_DAYS, horizon_days)
     items, customers = training_population(items, h.customer_ids, TRAINING_POPULATION, random_state)
-    examples: list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]] = []
-    for start in training_starts(h.as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots):
-        earlier = Snapshot.build(items, start, h.product_ids, customers, segments)
-        examples.append((earlier.history, earlier.signals, window_truth(items, start, window, earlier.history, cross_sell)))
+    starts = training_starts(h.as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
+    examples = training_examples(items, starts, window, h.product_ids, customers, segments, cross_sell, n_jobs)
     ranker = OfferRanker(random_state=random_state) if ranker is None else ranker
     return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples)
+
+
+def training_examples(
+    items: EncodedItems, starts: Sequence[pd.Timestamp], window: int, products: pd.Index, customers: pd.Index,
+    segments: pd.Series, cross_sell: bool, n_jobs: int = 1,
+) -> list[tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]]:
+    """(history, signals, truth of the `window` days after) as of each start, in order, built by
+    `n_jobs` threads: numpy, scipy's sparse products and the taste EM release the GIL."""
+    def build(start: pd.Timestamp) -> tuple[PurchaseHistory, ProductSignals, sp.csr_matrix]:
+        earlier = Snapshot.build(items, start, products, customers, segments)
+        return earlier.history, earlier.signals, window_truth(items, start, window, earlier.history, cross_sell)
+
+    if n_jobs <= 1 or len(starts) < 2:
+        return [build(s) for s in starts]
+    _ = items.lines, items.visits  # the sorted lines every snapshot cuts: sorted once, before the threads share them
+    with ThreadPoolExecutor(min(n_jobs, len(starts))) as pool:
+        return list(pool.map(build, starts))
 
 
 def training_population(items: EncodedItems, customers: pd.Index, size: int, random_state: int) -> tuple[EncodedItems, pd.Index]:

@@ -78,8 +78,13 @@ def _m_step(x: sp.csr_matrix, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _posterior(x: sp.csr_matrix, log_theta: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-    """P(group | customer's purchases), rows summing to one."""
-    log_post = np.asarray(x @ log_theta.T) + log_prior
-    log_post -= log_post.max(axis=1, keepdims=True)
-    post = np.exp(log_post)
-    return post / post.sum(axis=1, keepdims=True)
+    """P(group | customer's purchases), rows summing to one ((customers, groups), a transposed
+    view). Worked out groups x customers: a max or a sum over a handful of groups is then one
+    pass over whole rows, several times faster than numpy's per-customer reduction over a short
+    last axis (EM calls this 31 times per fit)."""
+    log_post = np.ascontiguousarray(np.asarray(x @ log_theta.T).T)
+    log_post += log_prior[:, None]
+    log_post -= log_post.max(axis=0)
+    post = np.exp(log_post, out=log_post)
+    post /= post.sum(axis=0)
+    return post.T

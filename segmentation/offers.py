@@ -149,7 +149,7 @@ def _scorer(model: OfferModel, encoded: EncodedItems, snap: Snapshot, segments: 
     if model.method == "ranker" and model.ranker is not None:
         return model.ranker.set_params(cross_sell=cross, price=price)
     scorer = make_scorer(model.method, encoded, snap, segments, horizon_days=params.horizon_days, cross_sell=cross,
-                         price=price, random_state=params.random_state)
+                         price=price, random_state=params.random_state, n_jobs=params.n_jobs)
     if isinstance(scorer, OfferRanker):
         model.ranker = scorer
     return scorer

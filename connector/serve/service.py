@@ -5,11 +5,12 @@ assignment; a request takes one reference at its start, so it answers entirely f
 version even while a new one is swapped in.
 
 Events and the arms /v1/score assigns are written through the journal (group commit) and
-answered only once durable. A customer with events
-newer than the snapshot is answered from the snapshot row moved by those events
-(segmentation.increment), re-segmented and re-scored by the live models, and their CLV summary
-moved by the purchases among them (segmentation.purchase_summary) and valued again; that answer
-is cached until the customer's next event or the next snapshot.
+answered only once durable. A customer with events newer than the snapshot is answered from
+the snapshot row moved by those events (segmentation.increment for purchases,
+segmentation.event_features.add_events_one for usage events: the features the next cycle
+computes from the same events), re-segmented and re-scored by the live models, and their CLV
+summary moved by the purchases among them (segmentation.purchase_summary) and valued again;
+that answer is cached until the customer's next event or the next snapshot.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from connector.serve.snapshot import Snapshot, current_name
 from connector.state import StateStore
 from connector.state.events import PURCHASE, Events
 from connector.state.experiment_data import ExperimentData
-from segmentation.event_features import event_features_of_one, no_event_values
+from segmentation.event_features import add_events_one, event_features_of_one, no_event_values
 from segmentation.events import clean_events
 from segmentation.increment import add_purchases_one, features_of_one
 from segmentation.purchase_summary import add_purchases_to_summary
@@ -128,6 +129,8 @@ class ServeService:
         values = {k: (float("nan") if v is None else v) for k, v in snap.feature_values(row).items()}
         when, amounts = [t for t, _ in bought], [a for _, a in bought]
         moved = add_purchases_one(values, when, amounts, snap.as_of)
+        if any(kind != PURCHASE for _, kind, _, _ in events):
+            moved = self._with_live_usage(snap, row, cid, moved)
         evaluation = current.models.evaluate(moved)
         record = live_record(snap, row, self._running(current), evaluation, [(i, kind) for i, kind, _, _ in events], moved)
         if bought and snap.has_clv_summary:  # the CLV the cycle would give with these purchases
@@ -176,20 +179,36 @@ class ServeService:
 
     def _usage(self, snap: Snapshot, cid: str) -> dict[str, Any]:
         """The usage features /v1/score scores with (none unless features.events is set): the
-        snapshot's for a customer it holds (the request carries no events), else those of the
-        events this API accepted for them; with none, what the cycle gives a customer without
-        events (counts 0, days since never), not missing values."""
+        snapshot's for a customer it holds (the request carries no events), moved by the events
+        this API accepted for them since; for a new customer those of the events this API accepted
+        for them; with none, what the cycle gives a customer without events (counts 0, days since
+        never), not missing values."""
         if self.config.features.events is None:
             return {}
         spec = self.config.features.events.spec()
         row = snap.locate(cid)
         if row is not None:
             held = snap.feature_values(row)
-            return {name: float("nan") if held.get(name) is None else held[name] for name in spec.columns if name in held}
+            values = {name: float("nan") if held.get(name) is None else held[name] for name in spec.columns if name in held}
+            return self._with_live_usage(snap, row, cid, values) if self._dirty.get(cid, 0) > snap.events_through else values
         if not any(kind in spec.types for _, kind, _, _ in self.store.events.of_customer(cid, 0)):
             return no_event_values(spec)  # the common case, without a DataFrame
         events, _ = clean_events(self.store.events.since(0, customer_id=cid))
         return event_features_of_one(events, snap.as_of, spec)
+
+    def _with_live_usage(self, snap: Snapshot, row: int, cid: str, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` (the snapshot row's features) with the usage features moved by the customer's
+        live events newer than the snapshot, as the next cycle computes them from every event
+        (segmentation.event_features.add_events_one); unmoved without features.events or in a
+        snapshot that holds no usage state."""
+        if self.config.features.events is None:
+            return values
+        spec = self.config.features.events.spec()
+        state = snap.usage_state(row, spec.types)
+        if state is None or any(name not in values for name in spec.columns):
+            return values
+        live, _ = clean_events(self.store.events.since(snap.events_through, customer_id=cid))
+        return add_events_one(values, *state, live, snap.as_of, spec) if len(live) else values
 
     def resolve_key(self, customer_id: str | None, email: str | None) -> str:
         if customer_id:

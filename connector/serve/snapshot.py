@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segmentation.event_features import UsageState, adopted_names
+
 CURRENT = "CURRENT"
 KEEP = 2
 LOOKUPS = ("customer_id", "salesforce_id", "hubspot_id", "email")
@@ -42,6 +44,8 @@ class SnapshotTables:
     fitted CLV model's parameters (segmentation.clv.ClvModel.to_dict), or None. clv_summary:
     customer_id-indexed frequency, recency, T, monetary_value in days (the summary the CLV model
     valued, segmentation.purchase_summary), so live purchases can move it; or None.
+    usage_state: the cycle's segmentation.event_features.UsageState (events in the trend window,
+    features adopted), so live usage events move the usage features exactly; or None.
     """
 
     run_id: int
@@ -59,6 +63,7 @@ class SnapshotTables:
     segment_offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     clv: dict[str, Any] | None = None
     clv_summary: pd.DataFrame | None = None
+    usage_state: UsageState | None = None
 
 
 #: The CLV summary's columns, as snapshot columns "clv.<name>" (NaN: no purchase by the cutoff).
@@ -93,6 +98,8 @@ def _columns(t: SnapshotTables) -> dict[str, np.ndarray]:
         summary = t.clv_summary.reindex(ids)
         for name in CLV_SUMMARY:
             cols[f"clv.{name}"] = summary[name].to_numpy(dtype=np.float64)
+    if t.usage_state is not None:
+        cols.update(_usage_columns(t.usage_state, ids))
     feats = t.features.reindex(ids)
     for name in feats.columns:
         col = feats[name]
@@ -110,6 +117,17 @@ def _columns(t: SnapshotTables) -> dict[str, np.ndarray]:
             if name in offers:
                 cols[f"offer.{name}.code"], cols[f"offer.{name}.values"] = _codes(offers[name])
     return cols
+
+
+def _usage_columns(state: UsageState, ids: pd.Index) -> dict[str, np.ndarray]:
+    """The usage state as rows of this snapshot (zeros for a customer without events)."""
+    rows = state.customers.get_indexer(ids)
+    found = rows >= 0
+    trend_n = np.zeros((len(ids), state.trend_n.shape[1]), dtype=np.int32)
+    adopted = np.zeros((len(ids), state.adopted.shape[1]), dtype=np.uint64)
+    trend_n[found], adopted[found] = state.trend_n[rows[found]], state.adopted[rows[found]]
+    return {"usage.trend_n": trend_n, "usage.adopted": adopted, "usage.types": np.asarray(state.types, dtype=str),
+            "usage.features": np.asarray(state.features, dtype=str)}
 
 
 def publish(directory: Path, tables: SnapshotTables) -> Path:
@@ -225,6 +243,15 @@ class Snapshot:
             return None
         frequency, recency, T, money = (float(self.columns[f"clv.{name}"][row]) for name in CLV_SUMMARY)
         return None if frequency != frequency else (frequency, recency, T, money)  # NaN: no purchase
+
+    def usage_state(self, row: int, types: tuple[str, ...]) -> tuple[dict[str, int], tuple[str, ...]] | None:
+        """The row's usage state (type -> events in the trend window, features adopted), what live
+        usage events move the usage features with; None in a snapshot without one (published
+        before it held one, or for other event types)."""
+        if "usage.types" not in self.columns or tuple(self.columns["usage.types"].tolist()) != tuple(types):
+            return None
+        trend_n = dict(zip(types, map(int, self.columns["usage.trend_n"][row]), strict=True))
+        return trend_n, adopted_names(self.columns["usage.adopted"][row], tuple(self.columns["usage.features"].tolist()))
 
     @property
     def has_clv_summary(self) -> bool:

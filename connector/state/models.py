@@ -11,8 +11,10 @@ read the same way and re-saved in the envelope once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,14 @@ from connector.state.store import utcnow_iso
 
 log = logging.getLogger("segsync.models")
 CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def definition_hash(settings: Mapping[str, Any]) -> str:
+    """The hash a model version keeps as meta["definition"]: of the settings that define the model
+    (a score target's ScoreParams, the offers settings that shape the offer model). A stored
+    version of another hash is refitted, so the encoding (JSON with sorted keys, str() for what
+    JSON lacks) must not change: stored models would all be refitted after an upgrade."""
+    return hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ unless the new ones are materially better (`offers.min_score_gain`, segmentation
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.state.models import definition_hash
 from segmentation.line_items import NON_PRODUCT_CODES, clean_line_items
 from segmentation.offer_model import OfferModel, OfferRetrain
 from segmentation.offer_selection import OfferRules
@@ -63,10 +62,10 @@ def offer_params(cfg: OffersConfig) -> OfferParams:
     )
 
 
-def definition_hash(cfg: OffersConfig) -> str:
-    """Everything that defines the offer model (DEFINITION); a stored model of another hash is refitted."""
-    settings = cfg.model_dump(include=set(DEFINITION))
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+def offer_definition(cfg: OffersConfig) -> dict[str, Any]:
+    """The settings that define the offer model (DEFINITION); a stored model whose
+    definition_hash differs from theirs is refitted."""
+    return cfg.model_dump(include=set(DEFINITION))
 
 
 def offer_rules(cfg: OffersConfig) -> OfferRules:
@@ -123,7 +122,7 @@ def _previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, O
     if stored is None or not isinstance(stored[1], OfferModel):
         return None, None
     version, model, meta = stored
-    if meta.get("definition") != definition_hash(cfg):
+    if meta.get("definition") != definition_hash(offer_definition(cfg)):
         log.info("offers: the settings that shape the offer model changed since version %d; refitting", version)
         return None, None
     trained = pd.Timestamp(meta.get("trained_at") or pd.Timestamp.now(tz="UTC"))
@@ -134,8 +133,8 @@ def _previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, O
 
 
 def _save_model(ctx: CycleContext, cfg: OffersConfig, model: OfferModel, reason: str) -> int:
-    meta = {"definition": definition_hash(cfg), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(), "reason": reason,
-            "as_of": str(model.as_of), "method": model.method, "chosen_because": model.reason}
+    meta = {"definition": definition_hash(offer_definition(cfg)), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "reason": reason, "as_of": str(model.as_of), "method": model.method, "chosen_because": model.reason}
     version = ctx.store.models.save(*MODEL, model, meta=meta, run_id=ctx.run_id)
     ctx.store.models.prune(*MODEL, version, KEEP_VERSIONS)
     return version

@@ -10,13 +10,12 @@ waits as challenger.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.state.models import definition_hash
 from segmentation.scoring import ScoreParams, ScoreResult, train_and_score
 
 if TYPE_CHECKING:
@@ -50,15 +49,10 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, C
     return out, model
 
 
-def definition_hash(params: ScoreParams) -> str:
-    """Everything that defines a score model (kind, horizon, candidates, cutoffs, seed, ...)."""
-    return hashlib.sha256(json.dumps(dataclasses.asdict(params), sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _defending(stored: tuple[int, Any, dict[str, Any]] | None, params: ScoreParams) -> tuple[int, Any, dict[str, Any]] | None:
     """The stored champion if it models this same target definition; a champion of another
     definition (kind, horizon, candidates... changed under the same name) neither scores nor defends."""
-    if stored is not None and stored[2].get("definition") != definition_hash(params):
+    if stored is not None and stored[2].get("definition") != definition_hash(dataclasses.asdict(params)):
         log.info("score %s: its definition changed since model %s; retraining", params.name, stored[1].version)
         return None
     return stored
@@ -105,7 +99,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
     registered = ctx.registry().register(
         "score", params.name, result.model, run_id=ctx.run_id, trigger=trigger, judged=judged,
         meta={"metrics": result.metrics, "calibration": calibration, "out_of_time": judged,
-              "definition": definition_hash(params), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+              "definition": definition_hash(dataclasses.asdict(params)), "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
               "drivers": [[str(k), float(v)] for k, v in result.drivers.items()]},  # pairs: JSON keeps the order
         params={"kind": params.kind, "horizon_days": params.horizon_days, "candidates": ",".join(params.models),
                 "chosen": result.model.chosen, "cutoffs": params.cutoffs},

@@ -16,6 +16,7 @@ from connector.crm.registry import id_columns
 from connector.identity import email_key, normalise_email
 from connector.serve.snapshot import SnapshotTables, publish
 from connector.steps.model import SEGMENTATION
+from segmentation.event_features import usage_state
 from segmentation.purchase_summary import summary_from_transactions
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def publish_snapshot(ctx: CycleContext) -> None:
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
         clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
         clv_summary=_clv_summary(r.features.transactions, r.features.as_of) if r.score is not None and r.score.clv is not None else None,
+        usage_state=usage_state(r.features.usage.log, r.features.as_of, r.features.usage.spec) if r.features.usage is not None else None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))

@@ -7,10 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segmentation.event_features import (
+    add_events_one,
     build_event_features,
     event_features_of_one,
     join_event_features,
     no_event_values,
+    usage_state,
 )
 from segmentation.events import EventFeatureSpec, EventLog, clean_events
 
@@ -202,3 +204,60 @@ def test_a_customer_without_events_gets_what_the_batch_join_fills_in():
     assert no_event_values(SPEC) == pytest.approx(expected, nan_ok=True)
     assert event_features_of_one(clean_events(none)[0], CUTOFF, SPEC) == pytest.approx(expected, nan_ok=True)
     assert np.isnan(expected["days_since_login"]) and expected["login_count_7d"] == 0 == expected["features_adopted"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 40))
+def test_new_events_move_one_customer_to_what_the_batch_computes_on_all_events(seed, n_new):
+    """The real-time API's path for a customer the snapshot holds: the snapshot's usage features
+    and usage_state row, moved by events it never saw, equal the batch features on every event
+    (events at or before the cutoff; the adopted features include ones named in properties)."""
+    events = _random_events(seed)
+    events = events[pd.to_datetime(events["occurred_at"], utc=True) <= CUTOFF].reset_index(drop=True)
+    everyone = pd.Index(["a", "b", "c", "d"])
+    old, new = events.iloc[:-n_new], events.iloc[-n_new:]
+    old_log = EventLog.from_frame(old, SPEC, everyone)
+    held, state = build_event_features(old_log, CUTOFF, SPEC), usage_state(old_log, CUTOFF, SPEC)
+    full = build_event_features(EventLog.from_frame(events, SPEC, everyone), CUTOFF, SPEC)
+    for row, cid in enumerate(everyone):
+        mine = new[new["customer_id"] == cid]
+        moved = add_events_one(held.loc[cid].astype(float).to_dict(), *state.of(row), mine, CUTOFF, SPEC)
+        assert moved == pytest.approx(full.loc[cid].astype(float).to_dict(), rel=1e-9, abs=1e-12, nan_ok=True)
+
+
+def test_usage_state_known_answers_and_a_live_event_after_the_cutoff():
+    events = clean_events(_events([
+        ("a", CUTOFF - pd.Timedelta(days=3), "login", None, None),
+        ("a", CUTOFF - pd.Timedelta(days=20), "login", None, None),  # outside the 14-day trend window
+        ("a", CUTOFF - pd.Timedelta(days=40), "feature_used", None, {"feature": "sso"}),
+        ("a", CUTOFF - pd.Timedelta(days=30), "feature_used", None, {"feature": "export"}),
+        ("a", CUTOFF - pd.Timedelta(days=10), "feature_used", None, {"feature": "export"}),
+        ("b", CUTOFF + pd.Timedelta(days=1), "feature_used", None, {"feature": "api"}),  # after the cutoff
+    ]))[0]
+    log = EventLog.from_frame(events, SPEC, pd.Index(["a", "b", "z"]))
+    state = usage_state(log, CUTOFF, SPEC)
+    assert state.trend_n.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 0]]  # login, feature_used, ticket
+    assert [sorted(state.of(row)[1]) for row in range(3)] == [["export", "sso"], [], []]
+    held = build_event_features(log, CUTOFF, SPEC).loc["a"].astype(float).to_dict()
+    live = _events([("a", CUTOFF + pd.Timedelta(hours=5), "feature_used", None, {"feature": "api"}),
+                    ("a", CUTOFF + pd.Timedelta(hours=6), "feature_used", None, {"feature": "sso"})])
+    moved = add_events_one(held, *state.of(0), clean_events(live)[0], CUTOFF, SPEC)
+    assert moved["features_adopted"] == 3.0  # api is new, sso was adopted before
+    assert (moved["feature_used_count_7d"], moved["days_since_feature_used"]) == (2.0, 0.0)
+    assert moved["login_count_7d"] == held["login_count_7d"] and moved["login_trend_14d"] == held["login_trend_14d"]
+
+
+def test_adopted_features_beyond_64_take_more_words():
+    names = [f"f{i:03d}" for i in range(150)]
+    events = clean_events(pd.DataFrame({
+        "customer_id": ["a"] * 3 + ["b"], "occurred_at": [CUTOFF - pd.Timedelta(days=2)] * 4, "type": "feature_used",
+        "value": None, "feature": [names[3], names[70], names[149], names[64]]}))[0]
+    log = EventLog.from_frame(events, SPEC, pd.Index(["a", "b"]))
+    state = usage_state(log, CUTOFF, SPEC)
+    assert state.adopted.shape == (2, 1)  # four distinct features are coded, not 150
+    assert sorted(state.of(0)[1]) == [names[3], names[70], names[149]] and state.of(1)[1] == (names[64],)
+    wide = EventLog(log.customer, log.kind, log.minute, np.array([3, 70, 149, 64], dtype=np.int32), log.customers,
+                    log.types, log.origin, names)
+    state = usage_state(wide, CUTOFF, SPEC)
+    assert state.adopted.shape == (2, 3)
+    assert sorted(state.of(0)[1]) == [names[3], names[70], names[149]] and state.of(1)[1] == (names[64],)

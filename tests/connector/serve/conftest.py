@@ -88,11 +88,15 @@ def shop_template(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     return shop
 
 
+def copy_shop(shop: Shop, folder: Path) -> Shop:
+    """A copy of the shop's folder (config, data, state, snapshots) a test may change."""
+    shutil.copytree(shop.config_path.parent, folder)
+    return Shop(folder / "segsync.yaml", shop.transactions)
+
+
 @pytest.fixture
 def shop(shop_template: Shop, tmp_path: Path) -> Shop:
-    folder = tmp_path / "shop"
-    shutil.copytree(shop_template.config_path.parent, folder)
-    return Shop(folder / "segsync.yaml", shop_template.transactions)
+    return copy_shop(shop_template, tmp_path / "shop")
 
 
 @dataclass
@@ -127,3 +131,43 @@ def open_api(shop: Shop, *, rate: float = 1000.0, burst: int = 1000, max_body: i
 @pytest.fixture
 def api(shop: Shop) -> Iterator[Api]:
     yield from open_api(shop)
+
+
+USAGE = {"sources:\n  files:\n": "sources:\n  files:\n    events: {path: data/events.csv, feature_column: feature}\n",
+         "segmentation:\n": "features:\n  events: {types: [login, feature_used, ticket], windows: [7, 30, 90], trend_days: 14}\n"
+                            "segmentation:\n"}
+
+
+@pytest.fixture(scope="session")
+def usage_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    """The shop with usage events and features.events: two logins in the week before each purchase,
+    and for two customers in three a login every 5 days all along (so a typical customer has some,
+    and a missing count is imputed with a typical value, not 0); one customer in four adopted two
+    features ("reports", "export"); the score model trains on them. Tests that post events or run
+    another cycle work on a copy (`usage_copy`)."""
+    shop = make_shop(tmp_path_factory.mktemp("usage-shop"), n=500, seed=6)
+    tx = shop.transactions
+    when = pd.to_datetime(tx["date"], utc=True).repeat(2) - pd.to_timedelta([1, 4] * len(tx), unit="D")
+    ids = pd.Series(tx["CustomerID"].unique())
+    regular = ids[ids.index % 3 > 0]
+    days = pd.date_range("2024-09-01", "2026-02-27", freq="5D", tz="UTC")
+    logins = pd.concat([pd.DataFrame({"customer_id": tx["CustomerID"].repeat(2).to_numpy(), "occurred_at": when.to_numpy()}),
+                        pd.DataFrame({"customer_id": regular.repeat(len(days)).to_numpy(),
+                                      "occurred_at": pd.DatetimeIndex(list(days) * len(regular))})])
+    logins = logins.assign(occurred_at=pd.to_datetime(logins["occurred_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           type="login", feature="")
+    adopters = ids[ids.index % 4 == 0].to_numpy()
+    uses = pd.DataFrame({"customer_id": adopters.repeat(2), "occurred_at": ["2025-12-01T09:00:00Z", "2026-02-10T09:00:00Z"] * len(adopters),
+                         "type": "feature_used", "feature": ["reports", "export"] * len(adopters)})
+    pd.concat([logins, uses], ignore_index=True).to_csv(shop.config_path.parent / "data" / "events.csv", index=False)
+    config = CONFIG
+    for old, new in USAGE.items():
+        config = config.replace(old, new, 1)
+    shop.config_path.write_text(config, encoding="utf-8")
+    assert cli_main(["run", str(shop.config_path)]) == 0
+    return shop
+
+
+@pytest.fixture
+def usage_copy(usage_shop: Shop, tmp_path: Path) -> Shop:
+    return copy_shop(usage_shop, tmp_path / "usage-shop")

@@ -97,35 +97,6 @@ def test_the_snapshot_carries_the_fitted_clv_parameters(shop: Shop, tmp_path: Pa
         assert set(meta["bgnbd"]) == {"r", "alpha", "a", "b"} and all(v > 0 for v in meta["bgnbd"].values())
 
 
-USAGE = {"sources:\n  files:\n": "sources:\n  files:\n    events: {path: data/events.csv, feature_column: feature}\n",
-         "segmentation:\n": "features:\n  events: {types: [login, feature_used, ticket], windows: [7, 30, 90], trend_days: 14}\n"
-                            "segmentation:\n"}
-
-
-@pytest.fixture(scope="module")
-def usage_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    """The shop with usage events and features.events: two logins in the week before each purchase,
-    and for two customers in three a login every 5 days all along (so a typical customer has some,
-    and a missing count is imputed with a typical value, not 0); the score model trains on them."""
-    shop = make_shop(tmp_path_factory.mktemp("usage-shop"), n=500, seed=6)
-    tx = shop.transactions
-    when = pd.to_datetime(tx["date"], utc=True).repeat(2) - pd.to_timedelta([1, 4] * len(tx), unit="D")
-    ids = pd.Series(tx["CustomerID"].unique())
-    regular = ids[ids.index % 3 > 0]
-    days = pd.date_range("2024-09-01", "2026-02-27", freq="5D", tz="UTC")
-    logins = pd.concat([pd.DataFrame({"customer_id": tx["CustomerID"].repeat(2).to_numpy(), "occurred_at": when.to_numpy()}),
-                        pd.DataFrame({"customer_id": regular.repeat(len(days)).to_numpy(),
-                                      "occurred_at": pd.DatetimeIndex(list(days) * len(regular))})])
-    logins.assign(occurred_at=pd.to_datetime(logins["occurred_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"), type="login",
-                  feature="").to_csv(shop.config_path.parent / "data" / "events.csv", index=False)
-    config = CONFIG
-    for old, new in USAGE.items():
-        config = config.replace(old, new, 1)
-    shop.config_path.write_text(config, encoding="utf-8")
-    assert cli_main(["run", str(shop.config_path)]) == 0
-    return shop
-
-
 def test_a_new_customer_is_scored_on_the_usage_features_of_one_without_events(usage_shop: Shop) -> None:
     """Before, every usage feature of a customer the snapshot does not hold was missing (NaN); the
     cycle gives a customer without events counts of 0 and no days since, and so does /v1/score.
