@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     resync = sub.add_parser("resync", help="forget a source's pull cursors: its next pull reads everything again")
     resync.add_argument("config")
     resync.add_argument("source", help="the source's name under sources: (salesforce, hubspot, sql)")
-    resync.add_argument("entity", nargs="?", help="one entity (customers, transactions, line_items); all when left out")
+    resync.add_argument("entity", nargs="?", help="one entity (customers, transactions, line_items, events); all when left out")
     status = sub.add_parser("status", help="the last runs and open rejected rows")
     status.add_argument("config")
     status.add_argument("-n", type=int, default=10, help="how many runs to show")

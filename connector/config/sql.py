@@ -145,7 +145,8 @@ class SqlLineItems(SqlEntity):
 
 
 class SqlEvents(SqlEntity):
-    """Usage events (logins, features used, tickets): read whole each run (no incremental pull yet)."""
+    """Usage events (logins, features used, tickets), mirrored like purchases: incremental with a
+    cursor_column, read whole each run without one."""
 
     event_id_column: str = Field("id", description="The event's unique key.")
     customer_id_column: str = "customer_id"
@@ -154,14 +155,6 @@ class SqlEvents(SqlEntity):
     value_column: str | None = None
     feature_column: str | None = Field(None, description="The product feature an event used (features adopted).")
     properties_column: str | None = Field(None, description="A JSON object (or its text) of extra properties.")
-
-    @model_validator(mode="after")
-    def _read_whole(self) -> SqlEvents:
-        given = [f for f in ("cursor_column", "soft_delete_column", "full_scan_every") if getattr(self, f) is not None]
-        if given:
-            raise ValueError(f"{', '.join(given)}: events are read whole on each run (no incremental pull of events "
-                             "yet); remove it, or filter the rows in a query:")
-        return self
 
     @property
     def key_column(self) -> str:

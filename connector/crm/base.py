@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CustomerRecord",
     "Cursor",
+    "EventRecord",
     "FieldSpec",
     "FieldUpdate",
     "LineItemRecord",
@@ -99,10 +100,28 @@ class LineItemRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One usage event (a login, a feature used, a ticket) of a source's customer. `customer_source_id`,
+    `type` or `occurred_at` is None when the source has none: such an event is stored (it replaces
+    an earlier version of itself) and reported, and the cycle leaves it out. `value` is NaN
+    without one; `feature` names the product feature a feature-use event adopted."""
+
+    source_id: str
+    customer_source_id: str | None
+    type: str | None
+    occurred_at: datetime | None
+    value: float
+    properties: Mapping[str, Any]
+    feature: str | None
+    source: str
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PullBatch:
     """One page of a pull: rows, ids deleted in the CRM since the cursor, the cursor after both."""
 
-    rows: Sequence[CustomerRecord] | Sequence[TransactionRecord] | Sequence[LineItemRecord]
+    rows: Sequence[CustomerRecord] | Sequence[TransactionRecord] | Sequence[LineItemRecord] | Sequence[EventRecord]
     deleted_ids: Sequence[str]
     cursor: Cursor
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from connector.crm.base import Cursor, CustomerRecord, LineItemRecord, PullBatch, TransactionRecord
+from connector.crm.base import (
+    Cursor,
+    CustomerRecord,
+    EventRecord,
+    LineItemRecord,
+    PullBatch,
+    TransactionRecord,
+)
 
 if TYPE_CHECKING:
     from connector.state.mirror import Mirror
@@ -35,14 +42,22 @@ def _line_item_row(r: LineItemRecord) -> dict[str, Any]:
             "modstamp": r.modified_at, "deleted": False}
 
 
-_ROWS = {"customers": _customer_row, "transactions": _transaction_row, "line_items": _line_item_row}
+def _event_row(r: EventRecord) -> dict[str, Any]:
+    return {"source_id": r.source_id, "customer_source_id": r.customer_source_id, "type": r.type,
+            "occurred_at": r.occurred_at, "value": None if math.isnan(r.value) else r.value,
+            "properties": dict(r.properties), "feature": r.feature, "modstamp": r.modified_at, "deleted": False}
+
+
+_ROWS = {"customers": _customer_row, "transactions": _transaction_row, "line_items": _line_item_row,
+         "events": _event_row}
 
 
 class MirrorSink:
     """Commits each page into `mirror` under (source, stream) with its cursor."""
 
-    #: The entities the mirror holds: a record source's pulls of these are stored.
-    STREAMS = tuple(_ROWS)
+    #: The entities a record source's pulls store in the mirror. Its events are read on demand
+    #: (`read_events`); a mirroring source (sources.sql) stores events through this sink too.
+    STREAMS = ("customers", "transactions", "line_items")
 
     def __init__(self, mirror: Mirror, source: str, stream: str) -> None:
         if stream not in _ROWS:

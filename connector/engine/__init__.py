@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from connector.config.engine import EngineConfig
+    from experiments.spec import ExperimentSpec, HoldoutSpec
     from segmentation.clv import ClvModel
     from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState
     from segmentation.features import Plausible
@@ -37,6 +40,10 @@ class Engine(Protocol):
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
         """(the fitted model, which the serving snapshot carries; customer_id, clv, p_alive, expected_purchases)."""
+
+    def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
+                    holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:
+        """The new assignments of one experiment (experiments.assignment.assign_arms, in `segments`' order)."""
 
 
 def open_engine(cfg: EngineConfig) -> Engine:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
+from experiments.assignment import assign_arms
+from experiments.spec import ExperimentSpec, HoldoutSpec
 from segmentation.clv import ClvModel, clv_scores, fit_clv
 from segmentation.engine import SegmentationParams, SegmentationResult, SegmentationState, segment
 from segmentation.features import Plausible, build_features, clean_transactions
@@ -31,3 +35,7 @@ class PandasEngine:
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
         model, _ = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
         return model, clv_scores(transactions, as_of, model=model)
+
+    def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
+                    holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:
+        return assign_arms(segments, spec, existing, holdout, assigned_at)

@@ -44,6 +44,20 @@ class Ledger:
             for r in rows
         }
 
+    def confirmed_fields_of(self, destination: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """`confirmed_fields` of only these record keys (the Spark engine's changed rows)."""
+        rows = self.store.query(
+            "SELECT record_key, crm_id, fields, fields_hash, mapping_hash FROM ledger WHERE destination = ? "
+            "AND record_key IN (SELECT value FROM json_each(?))", (destination, _json_keys(keys)))
+        return {r["record_key"]: {"crm_id": r["crm_id"], "fields": json.loads(r["fields"]),
+                                  "fields_hash": r["fields_hash"], "mapping_hash": r["mapping_hash"]} for r in rows}
+
+    def stale_mappings(self, destination: str, mapping_hash: str) -> int:
+        """How many confirmed records were written under another mapping (or materiality policy)."""
+        rows = self.store.query("SELECT COUNT(*) AS n FROM ledger WHERE destination = ? AND mapping_hash != ?",
+                                (destination, mapping_hash))
+        return int(rows[0]["n"])
+
     def confirm_fields(
         self,
         destination: str,
@@ -96,6 +110,16 @@ class Ledger:
             out.setdefault(r["list_name"], {})[r["record_key"]] = r["crm_id"]
         return out
 
+    def list_members_of(self, destination: str, keys: Iterable[str]) -> dict[str, dict[str, str | None]]:
+        """`list_members` of only these record keys (the Spark engine's changed and departed rows)."""
+        out: dict[str, dict[str, str | None]] = {}
+        for r in self.store.query(
+            "SELECT list_name, record_key, crm_id FROM list_ledger WHERE destination = ? "
+            "AND record_key IN (SELECT value FROM json_each(?))", (destination, _json_keys(keys))
+        ):
+            out.setdefault(r["list_name"], {})[r["record_key"]] = r["crm_id"]
+        return out
+
     def confirm_list_changes(
         self,
         destination: str,
@@ -117,3 +141,9 @@ class Ledger:
                 "DELETE FROM list_ledger WHERE destination = ? AND list_name = ? AND record_key = ?",
                 [(destination, list_name, key) for key in removed],
             )
+
+
+
+def _json_keys(keys: Iterable[str]) -> str:
+    """Record keys as one JSON array parameter (`IN (SELECT value FROM json_each(?))`: any number of them)."""
+    return json.dumps(sorted({str(k) for k in keys}))

@@ -235,6 +235,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        6,
+        "mirror of usage events a source pulls incrementally (sources.sql events)",
+        """
+        CREATE TABLE mirror_events (
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            customer_source_id TEXT,
+            type TEXT,
+            occurred_at TEXT,
+            value REAL,
+            properties TEXT NOT NULL DEFAULT '{}',
+            feature TEXT,
+            modstamp TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, source_id)
+        );
+        """,
+    ),
 ]
 
 

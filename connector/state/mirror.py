@@ -52,6 +52,7 @@ class Mirror:
         customers: Iterable[Mapping[str, Any]] = (),
         transactions: Iterable[Mapping[str, Any]] = (),
         line_items: Iterable[Mapping[str, Any]] = (),
+        events: Iterable[Mapping[str, Any]] = (),
         cursor: Cursor | None = None,
     ) -> int:
         """Store one page of records and move the stream's cursor, atomically. Returns rows written.
@@ -61,11 +62,14 @@ class Mirror:
         bad value is quarantined later with its original form), modstamp, deleted.
         line_items rows: source_id, transaction_source_id, product_id, product_name, category,
         quantity, unit_price (both kept as text, like amount), modstamp, deleted.
+        events rows: source_id, customer_source_id, type, occurred_at, value (float or None),
+        properties (dict), feature, modstamp, deleted.
         """
         tables = (
             (_UPSERT_CUSTOMERS, [_customer_values(source, r) for r in customers]),
             (_UPSERT_TRANSACTIONS, [_transaction_values(source, r) for r in transactions]),
             (_UPSERT_LINE_ITEMS, [_line_item_values(source, r) for r in line_items]),
+            (_UPSERT_EVENTS, [_event_values(source, r) for r in events]),
         )
         with self.store.transaction() as c:
             for sql, rows in tables:
@@ -101,11 +105,21 @@ class Mirror:
                "unit_price, modstamp, deleted FROM mirror_line_items")
         return self._frame(sql, source, include_deleted)
 
+    def events(self, source: str | None = None, *, include_deleted: bool = False) -> pd.DataFrame:
+        """Mirror rows: source, source_id, customer_source_id, type, occurred_at (text), value
+        (float or NaN), properties (dict), feature, modstamp, deleted."""
+        sql = ("SELECT source, source_id, customer_source_id, type, occurred_at, value, properties, feature, modstamp, "
+               "deleted FROM mirror_events")
+        df = self._frame(sql, source, include_deleted)
+        df["properties"] = df["properties"].map(json.loads) if len(df) else df["properties"]
+        return df
+
     def counts(self) -> dict[str, int]:
         rows = self.store.query(
             "SELECT 'customers:' || source AS k, count(*) AS n FROM mirror_customers WHERE deleted = 0 GROUP BY source "
             "UNION ALL SELECT 'transactions:' || source, count(*) FROM mirror_transactions WHERE deleted = 0 GROUP BY source "
-            "UNION ALL SELECT 'line_items:' || source, count(*) FROM mirror_line_items WHERE deleted = 0 GROUP BY source"
+            "UNION ALL SELECT 'line_items:' || source, count(*) FROM mirror_line_items WHERE deleted = 0 GROUP BY source "
+            "UNION ALL SELECT 'events:' || source, count(*) FROM mirror_events WHERE deleted = 0 GROUP BY source"
         )
         return {r["k"]: r["n"] for r in rows}
 
@@ -142,6 +156,14 @@ _UPSERT_LINE_ITEMS = (
     "deleted = excluded.deleted"
 )
 
+_UPSERT_EVENTS = (
+    "INSERT INTO mirror_events (source, source_id, customer_source_id, type, occurred_at, value, properties, feature, "
+    "modstamp, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source, source_id) DO UPDATE SET "
+    "customer_source_id = excluded.customer_source_id, type = excluded.type, occurred_at = excluded.occurred_at, "
+    "value = excluded.value, properties = excluded.properties, feature = excluded.feature, "
+    "modstamp = excluded.modstamp, deleted = excluded.deleted"
+)
+
 
 def _customer_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
     attributes = json.dumps(r.get("attributes") or {}, sort_keys=True, default=str)
@@ -158,6 +180,13 @@ def _line_item_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
     return (source, str(r["source_id"]), _text(r.get("transaction_source_id")), _text(r.get("product_id")),
             _text(r.get("product_name")), _text(r.get("category")), _amount_text(r.get("quantity")),
             _amount_text(r.get("unit_price")), _iso(r.get("modstamp")), int(bool(r.get("deleted", False))))
+
+
+def _event_values(source: str, r: Mapping[str, Any]) -> tuple[Any, ...]:
+    properties = json.dumps(r.get("properties") or {}, sort_keys=True, default=str)
+    return (source, str(r["source_id"]), _text(r.get("customer_source_id")), _text(r.get("type")),
+            _iso(r.get("occurred_at")), r.get("value"), properties, _text(r.get("feature")), _iso(r.get("modstamp")),
+            int(bool(r.get("deleted", False))))
 
 
 def _text(value: Any) -> str | None:

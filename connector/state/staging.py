@@ -27,27 +27,48 @@ TRANSACTIONS = "transactions.parquet"
 COLUMNS = ("source", "source_id", "customer_source_id", "occurred_at", "amount")
 _LIVE = ("SELECT source, source_id, customer_source_id, occurred_at, amount FROM mirror_transactions "
          "WHERE deleted = 0 ORDER BY source, source_id")
+LEDGER_COLUMNS = ("record_key", "fields", "mapping_hash")
+LIST_COLUMNS = ("record_key", "list_name")
+_LEDGER = "SELECT record_key, fields, mapping_hash FROM ledger WHERE destination = ?"
+_LIST_LEDGER = "SELECT record_key, list_name FROM list_ledger WHERE destination = ?"
 
 
 def export_transactions(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> int:
     """Write the mirror's live purchases (COLUMNS, all text) to `folder`/TRANSACTIONS; the row count."""
+    return _export(store, folder / TRANSACTIONS, COLUMNS, _LIVE, (), chunk_rows)
+
+
+def export_ledger(store: StateStore, folder: Path, destination: str, chunk_rows: int = 100_000) -> tuple[Path, Path]:
+    """One destination's push ledger as two Parquet files in `folder`, streamed like the purchases:
+    (record_key, fields, mapping_hash) as confirmed (fields: the sorted JSON the ledger stores),
+    and (record_key, list_name) of every confirmed list membership. The Spark engine diffs the
+    desired state against them on the executors (connector.engine.spark.changes)."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in destination)
+    fields, lists = folder / f"ledger-{safe}-fields.parquet", folder / f"ledger-{safe}-lists.parquet"
+    _export(store, fields, LEDGER_COLUMNS, _LEDGER, (destination,), chunk_rows)
+    _export(store, lists, LIST_COLUMNS, _LIST_LEDGER, (destination,), chunk_rows)
+    return fields, lists
+
+
+def _export(store: StateStore, path: Path, columns: tuple[str, ...], sql: str, params: tuple, chunk_rows: int) -> int:
+    """A query's rows (as text) to the Parquet file `path`, one row group per chunk, renamed into place."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([(c, pa.string()) for c in COLUMNS])
-    fd, tmp = tempfile.mkstemp(prefix=".segsync-", suffix=".parquet", dir=folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    fd, tmp = tempfile.mkstemp(prefix=".segsync-", suffix=".parquet", dir=path.parent)
     os.close(fd)
     written = 0
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for rows in store.chunks(_LIVE, size=chunk_rows):
-                columns = [[None if v is None else str(v) for v in col] for col in zip(*rows, strict=True)]
-                writer.write_table(pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema))
+            for rows in store.chunks(sql, params, size=chunk_rows):
+                cols = [[None if v is None else str(v) for v in col] for col in zip(*rows, strict=True)]
+                writer.write_table(pa.Table.from_arrays([pa.array(c, pa.string()) for c in cols], schema=schema))
                 written += len(rows)
             if written == 0:  # a file with the schema and no rows: Spark reads it as an empty table
                 writer.write_table(schema.empty_table())
-        os.replace(tmp, folder / TRANSACTIONS)
+        os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return written

@@ -7,7 +7,7 @@ dict out: tests/connector/steps/test_desired.py); `desired_state` feeds them a c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,18 +24,25 @@ OFFER_KEYS = ("offer_1", "offer_2", "offer_3", "offer_reasons")
 
 
 def desired_state(ctx: CycleContext) -> pd.DataFrame:
-    """The cycle's desired state (`desired_table`); scores and CLV on their materiality rule's
-    unit (whole percentage points and whole currency units by default: connector.steps.materiality)."""
+    """The cycle's desired state (`desired_table` of `desired_inputs`)."""
+    return desired_table(**desired_inputs(ctx))
+
+
+def desired_inputs(ctx: CycleContext) -> dict[str, Any]:
+    """`desired_table`'s arguments from a cycle's results; scores and CLV on their materiality
+    rule's unit (whole percentage points and whole currency units by default:
+    connector.steps.materiality). The Spark engine builds the same table from them on its executors."""
     done = ctx.results
     assert done.segment is not None and done.features is not None, "the plan runs on segmented customers"
     scores = done.score.scores if done.score is not None else None
-    return desired_table(
-        done.segment.segments, done.features.customers, list(id_columns().values()),
-        scores=round_scores(scores, ctx.config.destinations.materiality) if scores is not None and len(scores.columns) else None,
-        arms=done.assign.arms if done.assign is not None else None, experiments=ctx.config.experiments.items,
-        offers=done.offers.offers if done.offers is not None else None,
-        offer_defaults=done.offers.defaults if done.offers is not None else None,
-    )
+    return {
+        "segments": done.segment.segments, "customers": done.features.customers,
+        "id_columns": list(id_columns().values()),
+        "scores": round_scores(scores, ctx.config.destinations.materiality) if scores is not None and len(scores.columns) else None,
+        "arms": done.assign.arms if done.assign is not None else None, "experiments": ctx.config.experiments.items,
+        "offers": done.offers.offers if done.offers is not None else None,
+        "offer_defaults": done.offers.defaults if done.offers is not None else None,
+    }
 
 
 def desired_table(segments: pd.DataFrame, customers: pd.DataFrame, id_columns: Sequence[str], *,
@@ -141,7 +148,7 @@ def list_memberships(table: pd.DataFrame, id_column: str, templates: ListsConfig
     if "arms" in have.columns:
         for exp in experiments:
             for arm in exp.arms:
-                members = have[have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a)]
+                members = have[have["arms"].map(lambda d, k=exp.key, a=arm.name: isinstance(d, dict) and d.get(k) == a).astype(bool)]
                 if "{segment" in templates.arm_name_template:
                     for (seg_id, seg_name), g in members.groupby(["segment_id", "segment_name"]):
                         name = templates.arm_name_template.format(experiment=exp.key, arm=arm.name, segment_id=seg_id, segment_name=seg_name)

@@ -16,7 +16,6 @@ import pandas as pd
 from connector.config import ExperimentConfig, ExperimentsConfig
 from connector.state.experiment_data import definition_of
 from experiments.analysis import analyse_experiment
-from experiments.assignment import assign_arms
 from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec, HoldoutSpec
 
 if TYPE_CHECKING:
@@ -68,7 +67,8 @@ def assign(ctx: CycleContext) -> AssignResult | None:
     for exp in cfg.items:
         _warn_unknown_segments(exp, segments)
         spec = experiment_spec(exp, segments)
-        rows = assign_arms(segments[["customer_id", "segment_id"]], spec, existing[existing["experiment"] == exp.key], holdout_spec(cfg), as_of)
+        rows = ctx.engine().assign_arms(segments[["customer_id", "segment_id"]], spec,
+                                        existing[existing["experiment"] == exp.key], holdout_spec(cfg), as_of)
         new.append(rows)
         counts = rows["arm"].value_counts().to_dict()
         if counts:

@@ -10,6 +10,7 @@ table destination is rewritten whole.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,28 +44,37 @@ class PlanResult:
 def plan(ctx: CycleContext) -> PlanResult | None:
     if ctx.results.segment is None:
         return None
+    if ctx.config.engine.kind == "spark":  # the desired state stays on the executors, its diff comes back
+        from connector.steps.spark_plan import plan_on_spark
+
+        return plan_on_spark(ctx)
     table = desired_state(ctx)
     plugins = ctx.plugins()
     plans: dict[str, DestinationPlan] = {}
     for dest in plugins.field_destinations():
         spec = dest.write_spec()
         if spec is not None and dest.id_column is not None:
-            addressed, record_col = _addressed(ctx, table, dest.name, dest.id_column, spec.match)
-            plans[dest.name] = _destination_plan(ctx, dest.name, addressed, spec, dest.id_column, record_col)
+            addressed, record_col = address_records(ctx, table, dest.name, dest.id_column, spec.match)
+            plans[dest.name] = destination_plan(ctx, dest.name, addressed, spec, dest.id_column, record_col)
+    return PlanResult(table, plans, summarise_plans(ctx, plans, len(table)), power_rows(ctx))
+
+
+def summarise_plans(ctx: CycleContext, plans: dict[str, DestinationPlan], n_desired: int) -> list[dict[str, Any]]:
+    """One summary per field destination and per table destination (rewritten whole: `n_desired` rows), logged."""
     new_arms = int(ctx.counts.get("new_arms", 0))
     rejected = ctx.store.rejected.open_count()
     summaries = [p.summary(new_arms, rejected) for p in plans.values()]
-    for whole in plugins.table_destinations():
+    for whole in ctx.plugins().table_destinations():
         output = whole.output()
         if output is not None:
-            summaries.append({"destination": f"{whole.name} ({output[1]})", "updates": len(table), "new_arms": new_arms,
+            summaries.append({"destination": f"{whole.name} ({output[1]})", "updates": n_desired, "new_arms": new_arms,
                               "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
     for s in summaries:
         log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
-    return PlanResult(table, plans, summaries, _power(ctx))
+    return summaries
 
 
-def _addressed(ctx: CycleContext, table: pd.DataFrame, dest: str, id_col: str, match: str) -> tuple[pd.DataFrame, str]:
+def address_records(ctx: CycleContext, table: pd.DataFrame, dest: str, id_col: str, match: str) -> tuple[pd.DataFrame, str]:
     """(the table, the column a record is written by) for a destination's `WriteSpec.match`."""
     if match == "customer_id":
         return table, "customer_id"
@@ -81,20 +91,22 @@ def _source_emails(ctx: CycleContext, source: str) -> dict[str, str]:
     return dict(zip(mirror["source_id"].astype(str), mirror["email"], strict=True))
 
 
-def _destination_plan(ctx: CycleContext, dest: str, table: pd.DataFrame, spec: WriteSpec, id_col: str,
-                      record_col: str) -> DestinationPlan:
-    """The diff (connector.steps.diff) of one field destination against its ledger."""
+def destination_plan(ctx: CycleContext, dest: str, table: pd.DataFrame, spec: WriteSpec, id_col: str,
+                     record_col: str, keys: Collection[str] | None = None) -> DestinationPlan:
+    """The diff (connector.steps.diff) of one field destination against its ledger (with `keys`,
+    only those customers' ledger rows: the Spark engine's changed and departed customers)."""
     ledger = ctx.store.ledger
-    p = plan_fields(dest, table, spec.fields, id_col, record_col, ledger.confirmed_fields(dest),
-                    ctx.config.destinations.materiality)
+    confirmed = ledger.confirmed_fields(dest) if keys is None else ledger.confirmed_fields_of(dest, keys)
+    p = plan_fields(dest, table, spec.fields, id_col, record_col, confirmed, ctx.config.destinations.materiality)
     if spec.lists is not None and id_col in table.columns:
         desired = list_memberships(table, id_col, spec.lists, ctx.config.experiments.items)
         known = {name for name in desired if ledger.list_id(dest, name) is not None}
-        plan_lists(p, desired, ledger.list_members(dest), known)
+        members = ledger.list_members(dest) if keys is None else ledger.list_members_of(dest, keys)
+        plan_lists(p, desired, members, known)
     return p
 
 
-def _power(ctx: CycleContext) -> list[dict[str, Any]]:
+def power_rows(ctx: CycleContext) -> list[dict[str, Any]]:
     """Minimum detectable lift per planned experiment segment, at 80 % power."""
     from connector.steps.experiment import experiment_spec, holdout_spec
     from experiments.power import plan_experiment

@@ -52,7 +52,7 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     from connector.engine.spark import quarantine
     from connector.engine.spark.sources import SparkTables
 
-    cfg, engine = ctx.config, _spark(ctx)
+    cfg, engine = ctx.config, spark_engine(ctx)
     tables, identity = _read(ctx, engine)
     events_through = ctx.store.events.last_id()
     raw = _with_live_purchases(engine, tables.transactions, ctx.store.events.purchases(events_through))
@@ -135,14 +135,14 @@ def assigned_purchases(ctx: CycleContext, tables: SparkTables, arms: pd.DataFram
     if arms.empty:
         return pd.DataFrame(columns=_CANONICAL)
     since = pd.to_datetime(arms["assigned_at"], utc=True, format="ISO8601").min() - pd.Timedelta(days=days_before)
-    who = _spark(ctx).frame(pd.DataFrame({"customer_id": arms["customer_id"].astype(str).unique()}))
+    who = spark_engine(ctx).frame(pd.DataFrame({"customer_id": arms["customer_id"].astype(str).unique()}))
     rows = tables.transactions.where(F.col("occurred_at") >= F.lit(naive_utc(since))).join(who, "customer_id")
     out = rows.select(*_CANONICAL).toPandas()
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
     return out
 
 
-def _spark(ctx: CycleContext) -> SparkEngine:
+def spark_engine(ctx: CycleContext) -> SparkEngine:
     from connector.engine.spark.engine import SparkEngine
 
     engine = ctx.engine()

@@ -2,7 +2,8 @@
 
 The population simulator's customers and purchases go into a DuckDB file; the run writes one
 segment row per customer to the files destination; a purchase updated and one soft-deleted in
-the database are all the second run reads, and the purchase's customer stays segmented.
+the database, and an event that arrived late with the timestamp the events cursor stopped at, are
+all the second run reads, and the purchase's customer stays segmented.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ sources:
       event_id_column: event_id
       type_column: kind
       date_column: happened_at
+      cursor_column: happened_at
 destinations:
   files:
     path: out/segments.csv
@@ -108,12 +110,16 @@ def test_run_from_duckdb_segments_every_customer_and_then_reads_only_changes(
     with duckdb.connect(str(cfg.parent / "warehouse.duckdb")) as db:
         db.execute("UPDATE orders SET amount = amount + 1, updated_at = ? WHERE order_id = 1", [later])
         db.execute("UPDATE orders SET deleted = true, updated_at = ? WHERE order_id = 2", [later])
+        # an event that arrives late with the very timestamp the events cursor stopped at (its key sorts after)
+        db.execute("INSERT INTO usage VALUES ('e4', ?, 'login', ?)", [orders["customer_id"][0], STAMP])
     assert cli_main(["run", str(cfg)]) == 0
     with StateStore(cfg.parent / "state.sqlite") as store:
         run = store.runs.last_success()
         assert run is not None
         assert run.counts["pulled_sql_transactions"] == 1 and run.counts["deleted_sql_transactions"] == 1
         assert run.counts["pulled_sql_customers"] == 0
+        assert run.counts["pulled_sql_events"] == 1  # the late one only, not the table again
+        assert sorted(store.mirror.events("sql")["source_id"]) == ["e1", "e3", "e4"]
         mirror = store.mirror.transactions("sql").set_index("source_id")
     assert "2" not in mirror.index
     assert float(mirror.loc["1", "amount"]) == pytest.approx(orders["amount"][0] + 1)
@@ -146,6 +152,12 @@ sources:
       date_column: ordered_at
       cursor_column: updated_at
       full_scan_every: 1d
+    events:
+      table: usage
+      event_id_column: event_id
+      type_column: kind
+      date_column: happened_at
+      cursor_column: happened_at
 destinations:
   files:
     path: out/segments.csv
@@ -164,6 +176,9 @@ def test_run_from_postgresql_with_the_password_from_the_environment(
     url = server.create_database("e2e")
     engine = create_engine(url)
     orders.drop(columns="deleted").to_sql("orders", engine, index=False)
+    usage = pd.DataFrame({"event_id": ["e1", "e2"], "customer_id": [str(orders["customer_id"][0])] * 2,
+                          "kind": ["login", "login"], "happened_at": [STAMP, STAMP]})
+    usage.to_sql("usage", engine, index=False)
     engine.dispose()
     cfg = tmp_path / "pg.yaml"
     cfg.write_text(PG_CONFIG.replace("PORT", str(server.port)).replace("DB", "e2e"), encoding="utf-8")
@@ -175,6 +190,16 @@ def test_run_from_postgresql_with_the_password_from_the_environment(
     with StateStore(tmp_path / "state.sqlite") as store:
         run = store.runs.last_success()
         assert run is not None and run.counts["pulled_sql_transactions"] == len(orders)
+        assert run.counts["pulled_sql_events"] == 2
+    engine = create_engine(url)
+    pd.DataFrame({"event_id": ["e3"], "customer_id": [str(orders["customer_id"][1])], "kind": ["login"],
+                  "happened_at": [STAMP]}).to_sql("usage", engine, index=False, if_exists="append")
+    engine.dispose()
+    assert cli_main(["run", str(cfg)]) == 0
+    with StateStore(tmp_path / "state.sqlite") as store:
+        run = store.runs.last_success()
+        assert run is not None and run.counts["pulled_sql_events"] == 1  # the late event at the same timestamp
+        assert sorted(store.mirror.events("sql")["source_id"]) == ["e1", "e2", "e3"]
     # the password never reaches the output, the logs or the state file
     out, err = capfd.readouterr()
     assert server.password not in out + err

@@ -7,17 +7,17 @@ read whole (no cursor column), every `full_scan_every` for an incremental one, t
 last key scan kept as the cursor of the stream `<entity>:keys`. Without a customers entity,
 each purchase's customer id becomes a customer of its own (as the files source does).
 
-Line items are mirrored like purchases (a line takes its customer and date from its parent
-purchase when the tables are joined, connector.identity). Events are read whole each run into
-canonical events keyed by the source's ids (`customer_source_id`); the cycle maps them to
-segsync's customer key.
+Line items and events are mirrored like purchases (a line takes its customer and date from its
+parent purchase when the tables are joined, connector.identity): with a cursor column only the
+events changed since the last pull are read. The cycle takes every live mirrored event
+(`mirrored_events`, canonical events keyed by the source's ids, `customer_source_id`) and maps
+them to segsync's customer key.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,16 +26,15 @@ import pandas as pd
 
 from connector.crm.base import PullBatch
 from connector.crm.sink import MirrorSink
-from connector.crm.sql.records import SOURCE, as_amount, as_utc, null_key, record_id
+from connector.crm.sql.records import SOURCE, record_id
 from connector.cursor import Cursor
 
 if TYPE_CHECKING:
-    from connector.config.sql import SqlEvents
     from connector.crm.sql.source import SqlSource
     from connector.state.mirror import Mirror
 
 log = logging.getLogger("segsync.sql")
-MIRRORED = ("customers", "transactions", "line_items")
+MIRRORED = ("customers", "transactions", "line_items", "events")
 
 
 @dataclass
@@ -49,7 +48,8 @@ class MirrorCounts:
 
 def pull_into_mirror(source: SqlSource, mirror: Mirror, now: datetime,
                      after_page: Callable[[], None] = lambda: None) -> MirrorCounts:
-    """Pull customers, transactions and line items into `mirror`; `after_page` runs once each page is stored (a stop check)."""
+    """Pull customers, transactions, line items and events into `mirror`; `after_page` runs once each page is stored (a
+    stop check)."""
     counts = MirrorCounts()
     entities = source.cfg.entities()
     for entity in (e for e in MIRRORED if e in entities):
@@ -90,8 +90,8 @@ def _hard_deletes(source: SqlSource, mirror: Mirror, entity: str, seen: set[str]
         present = source.keys(entity)
     else:
         present = seen
-    live = {"customers": mirror.customers, "transactions": mirror.transactions, "line_items": mirror.line_items}[entity](
-        SOURCE)
+    live = {"customers": mirror.customers, "transactions": mirror.transactions, "line_items": mirror.line_items,
+            "events": mirror.events}[entity](SOURCE)
     gone = sorted(set(live["source_id"].astype(str)) - present)
     tombstones = [{"source_id": k, "deleted": True} for k in gone]
     mirror.commit_page(SOURCE, stream, cursor=Cursor(now) if cfg.cursor_column else None, **{entity: tombstones})
@@ -103,50 +103,15 @@ def _hard_deletes(source: SqlSource, mirror: Mirror, entity: str, seen: set[str]
 EVENT_COLUMNS = ["event_id", "customer_source_id", "occurred_at", "type", "value", "properties", "feature"]
 
 
-def read_events(source: SqlSource) -> pd.DataFrame:
-    """The events entity whole as canonical events: event_id, customer_source_id, occurred_at (UTC), type, value
-    (float or NaN), properties (dict), feature (text or None); rows without a key, customer, type or valid
-    timestamp are rejected with the reason."""
-    rows: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
-    cfg = source.cfg.events
-    assert cfg is not None
-    for r in source.read("events"):
-        problem = _event_problem(r, cfg)
-        if problem:
-            key = r["_key"] if r["_key"] is not None else null_key("events", {k: v for k, v in r.items() if k != "_key"})
-            rejected.append({"record_key": key, "reason": f"sources.sql.events: {problem}"})
-            continue
-        value = as_amount(r["value"]) if r.get("value") is not None else None
-        rows.append({"event_id": str(r["_key"]), "customer_source_id": str(r["customer_id"]),
-                     "occurred_at": as_utc(r["occurred_at"]), "type": str(r["type"]),
-                     "value": float("nan") if value is None else value, "properties": _properties(r.get("properties")),
-                     "feature": None if r.get("feature") is None else str(r["feature"])})
-    if rejected:
-        source.reject("events", rejected)
-    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-    return frame
-
-
-def _event_problem(row: Mapping[str, Any], cfg: SqlEvents) -> str | None:
-    if row["_key"] is None:
-        return f"{cfg.event_id_column} is NULL"
-    for name, column in (("customer_id", cfg.customer_id_column), ("type", cfg.type_column)):
-        if row[name] is None:
-            return f"{column} is NULL"
-    if as_utc(row["occurred_at"]) is None:
-        return f"{cfg.date_column} {row['occurred_at']!r} is not a timestamp"
-    return None
-
-
-def _properties(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    try:
-        loaded = json.loads(value) if isinstance(value, str | bytes) else None
-    except ValueError:
-        loaded = None
-    return loaded if isinstance(loaded, dict) else {"value": str(value)}
+def mirrored_events(mirror: Mirror) -> pd.DataFrame:
+    """Every live event of the source in the mirror as canonical events: event_id, customer_source_id,
+    occurred_at (UTC), type, value (float or NaN), properties (dict), feature (text or None). Events stored
+    without a customer, type or valid timestamp were reported at the pull and are left out."""
+    rows = mirror.events(SOURCE)
+    rows = rows[rows["customer_source_id"].notna() & rows["type"].notna() & rows["occurred_at"].notna()]
+    frame = pd.DataFrame({
+        "event_id": rows["source_id"].astype(str), "customer_source_id": rows["customer_source_id"].astype(str),
+        "occurred_at": pd.to_datetime(rows["occurred_at"], utc=True, format="ISO8601"), "type": rows["type"].astype(str),
+        "value": pd.to_numeric(rows["value"], errors="coerce"), "properties": rows["properties"],
+        "feature": rows["feature"].astype(object).where(rows["feature"].notna(), None)}, columns=EVENT_COLUMNS)
+    return frame.reset_index(drop=True)

@@ -1,9 +1,9 @@
-"""The SQL source as a plugin (connector.crm.plugin.MirroringSource): pull into the mirror, read
-events, name their customers by segsync's key.
+"""The SQL source as a plugin (connector.crm.plugin.MirroringSource): pull into the mirror, hand
+on the events, their customers named by segsync's key.
 
-Customers, purchases and line items land in the state store's mirror (source `sql`) like a
-CRM's, so the features step joins them through identity as it does every source; events are
-read whole and handed on keyed by segsync's customer id (`connector.identity.customer_keys`).
+Customers, purchases, line items and events land in the state store's mirror (source `sql`)
+like a CRM's, so the features step joins them through identity as it does every source; every
+live mirrored event is handed on keyed by segsync's customer id (`connector.identity.customer_keys`).
 Rows refused at the pull are stored as rejected rows of the `pull` step with their reason.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.plugin import PullContext
-from connector.crm.sql.mirroring import pull_into_mirror, read_events
+from connector.crm.sql.mirroring import mirrored_events, pull_into_mirror
 from connector.crm.sql.records import SOURCE
 from connector.crm.sql.source import SqlSource
 from connector.identity import customer_keys
@@ -40,16 +40,15 @@ class SqlPlugin:
     def pull_into(self, pull: PullContext) -> Mapping[str, pd.DataFrame]:
         with SqlSource(self.cfg, self.base_dir, reject=pull.reject, accept=pull.accept) as source:
             counts = pull_into_mirror(source, pull.mirror, datetime.now(UTC), after_page=pull.checkpoint)
-            events = read_events(source) if self.cfg.events is not None else None
         for entity, n in counts.rows.items():
             pull.count(f"pulled_{SOURCE}_{entity}", n)
             deleted = counts.soft_deleted[entity] + counts.hard_deleted[entity]
             if deleted:
                 pull.count(f"deleted_{SOURCE}_{entity}", deleted)
             log.info("sql %s: %d changed row(s), %d deleted", entity, n, deleted)
-        if events is None:
+        if self.cfg.events is None:
             return {}
-        pull.count(f"pulled_{SOURCE}_events", len(events))
+        events = mirrored_events(pull.mirror)
         keys = customer_keys(pull.mirror.customers(SOURCE), pull.identity).set_index("source_id")["customer_id"]
         events = events.assign(customer_id=_customer_ids(events["customer_source_id"], keys)).drop(
             columns="customer_source_id")

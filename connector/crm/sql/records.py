@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector.config.sql import SqlEntity
-from connector.crm.base import CustomerRecord, LineItemRecord, TransactionRecord
+from connector.crm.base import CustomerRecord, EventRecord, LineItemRecord, TransactionRecord
 from connector.crm.errors import FatalError
 from connector.crm.sql.selection import CURSOR, DELETED, KEY
 
@@ -39,7 +39,7 @@ class Page:
 
 
 def record_id(record: Any) -> str:
-    """The source id of a pulled customer, transaction or line item."""
+    """The source id of a pulled customer, transaction, line item or event."""
     for name in ("source_id", "transaction_id", "line_item_id"):
         if hasattr(record, name):
             return str(getattr(record, name))
@@ -144,6 +144,8 @@ class Converter:
             return self._customer(row, key, stamp)
         if self.entity == "line_items":
             return self._line_item(row, key, stamp)
+        if self.entity == "events":
+            return self._event(row, key, stamp)
         return self._transaction(row, key, stamp)
 
     def _customer(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[CustomerRecord, list[str]]:
@@ -185,6 +187,33 @@ class Converter:
                                 _text(row.get("product_name")), _text(row.get("category")), numbers["quantity"],
                                 numbers["unit_price"], SOURCE, stamp)
         return record, problems
+
+    def _event(self, row: Mapping[str, Any], key: str, stamp: datetime) -> tuple[EventRecord, list[str]]:
+        """An event without a customer, type or timestamp is stored (it replaces its earlier version) and
+        reported; the cycle leaves it out (connector.crm.sql.mirroring.mirrored_events)."""
+        cfg = self.cfg
+        customer, kind, occurred = row["customer_id"], row["type"], as_utc(row["occurred_at"])
+        problems = [f"{getattr(cfg, column)} is NULL" for name, column in
+                    (("customer_id", "customer_id_column"), ("type", "type_column")) if row[name] is None]
+        if occurred is None:
+            problems.append(f"{getattr(cfg, 'date_column', '')} {row['occurred_at']!r} is not a timestamp")
+        value = as_amount(row["value"]) if row.get("value") is not None else None
+        record = EventRecord(key, _text(customer), _text(kind), occurred, float("nan") if value is None else value,
+                             _properties(row.get("properties")), _text(row.get("feature")), SOURCE, stamp)
+        return record, problems[:1]
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    """An event's properties: a JSON object, or its text; anything else is kept as {"value": text}."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        loaded = json.loads(value) if isinstance(value, str | bytes) else None
+    except ValueError:
+        loaded = None
+    return loaded if isinstance(loaded, dict) else {"value": str(value)}
 
 
 def _text(value: Any) -> str | None:

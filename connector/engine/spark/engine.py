@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from connector.engine.pandas import PandasEngine
+from connector.engine.spark import arms as arms_
 from connector.engine.spark import clv as clv_
 from connector.engine.spark import features as features_
 from connector.engine.spark import quarantine, scoring
@@ -23,9 +24,12 @@ from segmentation.engine import SegmentationParams, SegmentationResult, Segmenta
 from segmentation.features import Plausible
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pyspark.sql import DataFrame, SparkSession
 
     from connector.config.engine import EngineConfig
+    from experiments.spec import ExperimentSpec, HoldoutSpec
     from segmentation.clv import ClvModel
     from segmentation.scoring import ScoreModel
 
@@ -90,6 +94,16 @@ class SparkEngine:
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
         frame, model = clv_.clv_scores(self.frame(transactions), as_of, horizon_days, annual_discount_rate)
         return model, frame.toPandas().sort_values("customer_id").reset_index(drop=True)
+
+    def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
+                    holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:
+        """experiments.assignment.assign_arms on the executors (connector.engine.spark.arms); only the
+        new assignments come back, in `segments`' order as the pandas engine returns them."""
+        known = self.frame(existing[["experiment", "customer_id"]]) if len(existing) else None
+        rows = arms_.collect_new_arms(self.frame(segments[["customer_id", "segment_id"]]), known, spec, holdout,
+                                      assigned_at)
+        position = pd.Index(segments["customer_id"].astype(str)).get_indexer(rows["customer_id"])
+        return rows.iloc[position.argsort(kind="stable")].reset_index(drop=True)
 
 
 def features_on_driver(table: DataFrame) -> pd.DataFrame:

@@ -30,7 +30,7 @@ class SqlHarness:
         self.url = f"duckdb:///{Path(self._folder.name) / 'warehouse.duckdb'}"
         for statement in SCHEMA:
             self._run(statement)
-        self._orders = 0
+        self._orders = self._events = 0
 
     def _run(self, statement: str, rows: list[dict[str, object]] | None = None) -> None:
         engine = create_engine(self.url)  # closed after each write: the source opens the file itself
@@ -64,8 +64,9 @@ class SqlHarness:
         return str(self._orders)
 
     def seed_event(self, customer_id: str, kind: str) -> None:
+        self._events += 1  # the event's key is unique (sources.sql.events.event_id_column)
         self._run("INSERT INTO events VALUES (:id, :c, :t, :at)",
-                  [{"id": self._orders + 1000, "c": customer_id, "t": kind, "at": T0 - timedelta(days=1)}])
+                  [{"id": self._events, "c": customer_id, "t": kind, "at": T0 - timedelta(days=1)}])
 
     def touch_customers(self, ids: list[str]) -> None:
         for i in ids:

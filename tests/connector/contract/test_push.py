@@ -17,7 +17,7 @@ from connector.config import Config
 from connector.metrics import Metrics
 from connector.pipeline import CycleContext
 from connector.state import StateStore
-from connector.steps.plan import _destination_plan
+from connector.steps.plan import destination_plan
 from connector.steps.push import _provision, _push_fields, _push_lists
 from tests.connector.contract.harness import discover
 
@@ -42,7 +42,7 @@ def ctx(tmp_path: Path):
 def push_once(ctx: CycleContext, conn, table: pd.DataFrame) -> tuple[int, int, int]:
     """(record updates planned, list changes planned, requests made) of one plan + push."""
     spec = conn.write_spec()
-    p = _destination_plan(ctx, conn.name, table, spec, conn.id_column, conn.id_column)
+    p = destination_plan(ctx, conn.name, table, spec, conn.id_column, conn.id_column)
     before = conn.counter.total()
     _provision(ctx, conn, p)
     _push_fields(ctx, conn, p)

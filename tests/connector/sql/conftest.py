@@ -11,12 +11,18 @@ import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from connector.config import IdentityConfig
 from connector.config.sql import SqlSource as SqlSourceConfig
+from connector.crm.plugin import PullContext
+from connector.crm.sql.plugin import SqlPlugin
+from connector.state.store import StateStore
+from connector.steps.pull import PullRejections
 from tests.connector.sql.postgres import PostgresServer, binaries
 
 _numbers = itertools.count(1)
@@ -64,3 +70,20 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
         return Warehouse("duckdb", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return Warehouse("postgresql", server.create_database(f"t{next(_numbers)}"))
+
+
+def cycle(cfg: SqlSourceConfig, store: StateStore, run_id: int) -> Any:
+    """The parts of a CycleContext the SQL pull uses."""
+    config = SimpleNamespace(sources=SimpleNamespace(sql=cfg), base_dir=Path("."), identity=IdentityConfig())
+    counts: dict[str, int] = {}
+    ctx = SimpleNamespace(config=config, store=store, run_id=run_id, check_stop=lambda: None,
+                          count=lambda k, n=1: counts.__setitem__(k, counts.get(k, 0) + n), counts=counts)
+    return ctx
+
+
+def pull_sql(ctx: Any) -> Any:
+    """What the pull step does with the SQL plugin (connector.steps.pull)."""
+    book = PullRejections(ctx, "sql")
+    plugin = SqlPlugin(ctx.config.sources.sql, ctx.config.base_dir)
+    return plugin.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, book.reject, book.accept, ctx.count,
+                                        ctx.config.identity))

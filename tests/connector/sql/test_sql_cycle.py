@@ -7,21 +7,15 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pandas as pd
 import pytest
 
-from connector.config import IdentityConfig
 from connector.config.sql import SqlSource as SqlSourceConfig
 from connector.crm.errors import RetriableError
-from connector.crm.plugin import PullContext
-from connector.crm.sql import SqlSource, pull_into_mirror, read_events
-from connector.crm.sql.plugin import SqlPlugin
+from connector.crm.sql import SqlSource, pull_into_mirror
 from connector.state.store import StateStore
-from connector.steps.pull import PullRejections
-from tests.connector.sql.conftest import Warehouse
+from tests.connector.sql.conftest import Warehouse, cycle, pull_sql
 from tests.connector.sql.postgres import PostgresServer
 
 ORDERS = "CREATE TABLE orders (id INTEGER, customer_id VARCHAR(20), amount VARCHAR(20), ordered_at DATE, updated_at TIMESTAMP)"
@@ -32,23 +26,6 @@ TX = {"table": "orders", "amount_column": "amount", "date_column": "ordered_at",
 def store(tmp_path: Path) -> Iterator[StateStore]:
     with StateStore(tmp_path / "state.sqlite") as s:
         yield s
-
-
-def cycle(cfg: SqlSourceConfig, store: StateStore, run_id: int) -> Any:
-    """The parts of a CycleContext the SQL pull uses."""
-    config = SimpleNamespace(sources=SimpleNamespace(sql=cfg), base_dir=Path("."), identity=IdentityConfig())
-    counts: dict[str, int] = {}
-    ctx = SimpleNamespace(config=config, store=store, run_id=run_id, check_stop=lambda: None,
-                          count=lambda k, n=1: counts.__setitem__(k, counts.get(k, 0) + n), counts=counts)
-    return ctx
-
-
-def pull_sql(ctx: Any) -> Any:
-    """What the pull step does with the SQL plugin (connector.steps.pull)."""
-    book = PullRejections(ctx, "sql")
-    plugin = SqlPlugin(ctx.config.sources.sql, ctx.config.base_dir)
-    return plugin.pull_into(PullContext(ctx.store.mirror, ctx.check_stop, book.reject, book.accept, ctx.count,
-                                        ctx.config.identity))
 
 
 def test_pull_rejections_are_kept_once_and_closed_when_the_row_is_fixed(warehouse: Warehouse,
@@ -85,16 +62,17 @@ def test_events_are_canonical_and_bad_ones_rejected(warehouse: Warehouse, store:
     cfg = warehouse.config(events={"table": "usage", "event_id_column": "eid", "customer_id_column": "uid",
                                    "type_column": "kind", "date_column": "at_ts", "feature_column": "feature",
                                    "properties_column": "props"})
-    rejected: list[dict[str, Any]] = []
-    with SqlSource(cfg, Path("."), reject=lambda _e, rows: rejected.extend(rows)) as source:
-        events = read_events(source)
+    events = pull_sql(cycle(cfg, store, 1))["events"].sort_values("event_id", ignore_index=True)
     assert list(events["event_id"]) == ["e1", "e2"]
+    assert list(events["customer_id"]) == ["sql-U1", "sql-U1"] and set(events["source"]) == {"sql"}
     assert list(events["type"]) == ["login", "feature_used"]
     assert events["feature"].isna().tolist() == [True, False] and events["feature"][1] == "export"
     assert events["occurred_at"].tolist() == [pd.Timestamp("2026-03-01 09:00", tz="UTC"),
                                               pd.Timestamp("2026-03-01 10:00", tz="UTC")]
     assert events["properties"].tolist() == [{"device": "ios"}, {}]
-    assert [r["reason"] for r in rejected] == ["sources.sql.events: kind is NULL", "sources.sql.events: eid is NULL"]
+    reasons = store.rejected.open().set_index("record_key")["reason"]
+    assert reasons["e3"] == "sources.sql.events: kind is NULL"
+    assert reasons.drop("e3").tolist() == ["sources.sql.events: eid is NULL: a row needs a key to be stored"]
 
 
 def test_duckdb_reads_a_folder_of_parquet_and_csv(tmp_path: Path, store: StateStore) -> None:
