@@ -105,8 +105,6 @@ def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination,
     changes = destination_changes(desired, ledger_values, ledger_lists, keys,
                                   int(stats[f"_with_id_{dest.name}"]))
     rows = changes.rows.drop(columns=[keys.values, keys.memberships])
-    if "arms" in rows:  # Arrow hands a map back as (key, value) pairs
-        rows["arms"] = rows["arms"].map(lambda v: dict(v) if isinstance(v, list | np.ndarray) else v)
     table, record_col = address_records(ctx, rows, dest.name, keys.id_column, spec.match)
     p = destination_plan(ctx, dest.name, table, spec, keys.id_column, record_col,
                          keys=[*table["customer_id"].astype(str), *changes.departed])
