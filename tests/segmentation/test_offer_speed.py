@@ -10,8 +10,12 @@ import scipy.sparse as sp
 
 from connector.sandbox.products import planted_products
 from segmentation import offer_tastes
+from segmentation.offer_candidates import best_nonzeros
+from segmentation.offer_evaluation import Snapshot
 from segmentation.offer_selection import OfferRules
+from segmentation.offer_shortlist import _prune
 from segmentation.offers import OfferParams, recommend_offers
+from segmentation.purchases import product_catalog
 
 RULES = OfferRules(exclude_products=("P00000",), max_per_category=2)
 
@@ -66,3 +70,23 @@ def test_training_snapshots_built_on_threads_give_the_same_offers(world):
     one = _offers(world, n_jobs=1)
     two = _offers(world, n_jobs=2)
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_the_pruned_basket_keeps_every_row_s_best(world):
+    """The k-th best similarity per product is worked out once per k; the basket pruned with it
+    still holds each customer's k best co-occurring products, in the same order."""
+    items, segments, as_of = world
+    catalog = product_catalog(items)
+    customers = pd.Index(np.sort(items["customer_id"].astype(str).unique()))
+    snap = Snapshot.build(items, as_of, catalog.index, customers, segments.set_index("customer_id")["segment_id"])
+    owned, s = snap.history.owned, snap.signals
+    for k in (6, 26):
+        kth = s.kth_similarity(k)
+        assert s.kth_similarity(k) is kth  # once per k
+        ref = best_nonzeros(s.similarity, k)[:, -1]
+        np.testing.assert_array_equal(kth[ref >= 0], s.similarity.toarray()[np.flatnonzero(ref >= 0), ref[ref >= 0]])
+        assert (kth[ref < 0] == 0).all()
+        pruned = _prune(owned, s.similarity, kth)
+        full = (owned @ s.similarity).tocsr()
+        assert pruned.nnz < full.nnz  # it does prune
+        np.testing.assert_array_equal(best_nonzeros(pruned, k), best_nonzeros(full, k))
