@@ -96,6 +96,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text", secrets: list[str]
     handler._segsync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
+    # py4j (pyspark's bridge to the JVM) logs every socket it closes at INFO, also from finalisers
+    # at interpreter exit, when the stream may be gone (pytest's capture): only its warnings count
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler", "py4j"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return handler

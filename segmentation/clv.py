@@ -146,6 +146,7 @@ def clv_scores(
     max_fit_customers: int = 250_000,
     random_state: int = 0,
     model: ClvModel | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Fit BG/NBD and Gamma-Gamma on everything up to ``as_of`` and score every buyer.
 
@@ -155,12 +156,13 @@ def clv_scores(
     expected_purchases (expected purchase days over the horizon), sorted by customer_id.
     Above ``max_fit_customers`` the four + three parameters are fit on a seeded sample of
     customers (population parameters; the sampling error is negligible at that size) and
-    everyone is scored. ``model``: score with this fitted model instead of fitting one.
+    everyone is scored. ``model``: score with this fitted model instead of fitting one;
+    ``summary``: with it, the daily summary ``fit_clv`` returned (not computed again).
     """
     if model is None:
         model, summary = fit_clv(transactions, as_of, horizon_days, annual_discount_rate, penalizer,
                                  max_fit_customers, random_state)
-    else:
+    elif summary is None:
         summary = summary_from_transactions(transactions, as_of, freq="D")
     x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     clv, p_alive = model.value(x, tx, T, summary["monetary_value"].to_numpy(float))

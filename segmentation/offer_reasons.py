@@ -13,6 +13,7 @@ reason is written once (the evidence is kept as integer keys until then).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -29,22 +30,33 @@ SEGMENT_AWARE = ("segment_popularity", "ranker")
 
 def explain_offers(
     picks: np.ndarray, history: PurchaseHistory, signals: ProductSignals, method: str, labels: np.ndarray,
-    segment_names: Mapping[str, str],
+    segment_names: Mapping[str, str], n_jobs: int = 1,
 ) -> list[str]:
     """One text per customer: the reasons of its offers in order, joined by SEPARATOR.
 
     picks: (customers, k) catalog positions (-1 none), rows aligned with `history`;
-    labels: what each product is called in the reason (name or code).
+    labels: what each product is called in the reason (name or code); n_jobs: threads, one offer
+    slot each (the look-ups and sorts release the GIL).
     """
     n, k = picks.shape
+
+    def slot(j: int) -> np.ndarray:
+        return _slot_reasons(picks[:, j], history, signals, method, labels, segment_names, f"{j + 1}: ")
+
+    if n_jobs > 1 and k > 1:
+        with ThreadPoolExecutor(min(n_jobs, k)) as pool:
+            texts = list(pool.map(slot, range(k)))
+    else:
+        texts = [slot(j) for j in range(k)]
     out = np.full(n, "", dtype=object)
-    for j in range(k):
+    filled = np.zeros(n, dtype=bool)
+    for j, text in enumerate(texts):
         has = picks[:, j] >= 0
-        text = _slot_reasons(picks[:, j], history, signals, method, labels, segment_names, f"{j + 1}: ")
-        first = has & (out == "")
+        first = has & ~filled
         out[first] = text[first]
-        later = has & ~first
+        later = has & filled
         out[later] = out[later] + SEPARATOR + text[later]
+        filled |= has
     return out.tolist()
 
 

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from segmentation.offer_candidates import Candidates, basket_width, best_nonzeros, gather_candidates
+from segmentation.offer_candidates import Candidates, basket_width, gather_candidates
 from segmentation.offer_signals import ProductSignals
 from segmentation.purchases import PurchaseHistory, lookup
 
@@ -70,7 +70,7 @@ def candidate_pool(
     """gather_candidates with whole-basket co-occurrence (from the sparse product's nonzeros, no
     dense customers x products row) and the cheap evidence about each candidate."""
     owned = history.owned
-    basket = _prune(owned, signals.similarity, basket_width(ks, cross_sell))
+    basket = _prune(owned, signals.similarity, signals.kth_similarity(basket_width(ks, cross_sell)))
     found = gather_candidates(history, signals, codes, ks, cross_sell, signals.neighbours, signals.similarity_lookup, basket)
     cand = found.cand
     n, k = cand.shape
@@ -84,22 +84,20 @@ def candidate_pool(
     return CandidatePool(cand, found.favourites, found.similar, together.astype(np.float32), taste, count, last)
 
 
-def _prune(owned: sp.csr_matrix, similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def _prune(owned: sp.csr_matrix, similarity: sp.csr_matrix, kth: np.ndarray) -> sp.csr_matrix:
     """owned @ similarity without the entries that cannot be among a row's k best: similarities
     are non-negative, so a customer's basket score of each of an owned product's k nearest
-    products is at least that product's k-th best similarity, and the row's k-th best is at
-    least the largest of those over what they own (usually most of a row's entries are below)."""
+    products is at least that product's k-th best similarity (`kth`, ProductSignals.kth_similarity),
+    and the row's k-th best is at least the largest of those over what they own (usually most of
+    a row's entries are below)."""
     basket = (owned @ similarity).tocsr()
-    kth = np.zeros(similarity.shape[0], dtype=np.float32)
-    best = best_nonzeros(similarity, k)[:, -1] if k else np.full(similarity.shape[0], -1)
-    has = best >= 0
-    kth[has] = lookup(similarity, np.flatnonzero(has), best[has])
     floor = np.zeros(owned.shape[0], dtype=np.float32)
     counts = np.diff(owned.indptr)
     if owned.nnz:
         floor[counts > 0] = np.maximum.reduceat(kth[owned.indices], owned.indptr[:-1][counts > 0])
     keep = basket.data >= np.repeat(floor, np.diff(basket.indptr))
-    kept_before = np.r_[0, np.cumsum(keep)]
+    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
     return sp.csr_matrix((basket.data[keep], basket.indices[keep], kept_before[basket.indptr]), shape=basket.shape)
 
 

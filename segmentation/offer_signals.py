@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segmentation.offer_tastes import TasteMixture
-from segmentation.purchases import PurchaseHistory
+from segmentation.purchases import PurchaseHistory, lookup
 
 #: Co-occurrence neighbours kept per product: enough for a top-3 list after rules and the
 #: customer's own items are removed, small enough that scoring is a sparse product.
@@ -85,6 +85,23 @@ class ProductSignals:
         from segmentation.offer_candidates import neighbour_table
 
         return neighbour_table(self.similarity)
+
+    def kth_similarity(self, k: int) -> np.ndarray:
+        """(products,) each product's k-th best similarity (0 when it has fewer than k
+        neighbours), worked out once per k: every chunk of customers prunes its basket with it."""
+        if k not in self._kth:
+            from segmentation.offer_candidates import best_nonzeros
+
+            kth = np.zeros(self.similarity.shape[0], dtype=np.float32)
+            best = best_nonzeros(self.similarity, k)[:, -1] if k else np.full(self.similarity.shape[0], -1)
+            has = best >= 0
+            kth[has] = lookup(self.similarity, np.flatnonzero(has), best[has])
+            self._kth[k] = kth
+        return self._kth[k]
+
+    @cached_property
+    def _kth(self) -> dict[int, np.ndarray]:
+        return {}
 
     @cached_property
     def similarity_lookup(self) -> np.ndarray | sp.csr_matrix:

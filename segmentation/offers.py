@@ -127,7 +127,7 @@ def recommend_offers(
         stable = _stabilise(picks, scores, current, customers, catalog.index, snap, compiled, params)
         picks, scores = stable.picks, stable.scores
     labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
-    reasons = explain_offers(picks, snap.history, snap.signals, model.method, labels, seg_names)
+    reasons = explain_offers(picks, snap.history, snap.signals, model.method, labels, seg_names, params.n_jobs)
     offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, model.method)
     defaults = _defaults(snap, compiled, labels)
     return OfferResult(offers, model.evaluation, model.method, model.reason, defaults, model, retrained, stable)

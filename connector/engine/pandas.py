@@ -33,8 +33,8 @@ class PandasEngine:
 
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
-        model, _ = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
-        return model, clv_scores(transactions, as_of, model=model)
+        model, summary = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
+        return model, clv_scores(transactions, as_of, model=model, summary=summary)  # the summary computed once
 
     def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
                     holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:

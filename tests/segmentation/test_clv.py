@@ -208,3 +208,17 @@ def test_bad_input_is_rejected_with_a_clear_message() -> None:
         GammaGamma().fit([1, 2, 3], [0.0, 2.0, 3.0])
     with pytest.raises(RuntimeError, match="not fitted"):
         BGNBD().p_alive(1, 1, 2)
+
+
+def test_scores_from_the_fitted_summary_skip_recomputing_it(monkeypatch):
+    """clv_scores(model=, summary=) values the summary fit_clv returned, as the pandas engine
+    does once per cycle, and gives what recomputing it from the transactions gives."""
+    import segmentation.clv as clv_module
+
+    tx = load_cdnow()
+    as_of = pd.Timestamp("1998-07-01", tz="UTC")
+    model, fitted = clv_module.fit_clv(tx, as_of)
+    expected = clv_module.clv_scores(tx, as_of, model=model)
+    monkeypatch.setattr(clv_module, "summary_from_transactions", lambda *a, **k: pytest.fail("summary recomputed"))
+    got = clv_module.clv_scores(tx, as_of, model=model, summary=fitted)
+    pd.testing.assert_frame_equal(got, expected)

@@ -1,11 +1,17 @@
-"""Cluster models on Spark: the scaled matrix built on the executors, k-means fitted by
-pyspark.ml on every row, and rows assigned partition by partition.
+"""Cluster models on Spark: the scaled matrix built on the executors, k-means refitted on every
+row there, and rows assigned partition by partition.
 
 The choice of k stays where it is today (`segmentation.clustering.ClusterModel` on a seeded
 driver sample). k-means and mini-batch k-means are the families the pandas engine fits on every
-row; here pyspark.ml's KMeans fits that k on everyone and its centres are written
-back into the ClusterModel, so the batch assignment here and `segsync serve`'s `assign_segments`
-on one customer use the very same model. Every other family is fitted as the pandas engine fits
+row: it runs Lloyd's iterations on everyone from the sample fit's centres. Here the same
+iterations run on the executors (each one aggregation of the persisted matrix: nearest centre
+and per-centre sums as SQL expressions) and the centres are written back into the ClusterModel,
+so the batch assignment here and `segsync serve`'s `assign_segments` on one customer use the
+very same model. pyspark.ml's KMeans did this before; it cannot start from given centres (no
+initial model in pyspark.ml), so it paid for its own k-means|| initialisation (several passes)
+and up to 50 iterations to land near where the sample's centres already are: at 1M customers
+the SQL iterations take a fraction of its time (BENCHMARKS.md, "The Spark engine").
+Every other family is fitted as the pandas engine fits
 it, on the seeded sample of at most `sample_size` rows, and every row is assigned by that model
 on the executors:
 - gmm and bisecting_kmeans: the pandas engine fits them on the sample too. pyspark.ml's own fits
@@ -22,19 +28,22 @@ on the executors:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
-from connector.engine.spark.session import fit_and_read
 from segmentation.clustering import WARD_MAX_ROWS, ClusterModel
 from segmentation.scaling import FeatureScaler
 
-#: Families pyspark.ml refits on every row (the others keep the driver sample's fit, see above).
+#: Families refitted on every row (the others keep the driver sample's fit, see above).
 DISTRIBUTED = ("kmeans", "minibatch_kmeans")
 KEY = "_key"
+#: scikit-learn KMeans' defaults: stop when the centres' summed squared shift is at most tol x
+#: the mean variance of the columns, after at most max_iter iterations.
+LLOYD_TOL, LLOYD_MAX_ITER = 1e-4, 300
 
 
 def scaled(features: DataFrame, scaler: FeatureScaler) -> DataFrame:
@@ -53,22 +62,49 @@ def scaled(features: DataFrame, scaler: FeatureScaler) -> DataFrame:
 
 
 def fit_everyone(matrix: DataFrame, model: ClusterModel) -> ClusterModel:
-    """Refit `model`'s family and k on every row of `matrix` (from `scaled`) with pyspark.ml."""
+    """Refit `model`'s centres on every row of `matrix` (from `scaled`): Lloyd's iterations from
+    the sample fit's centres, as the pandas engine refits k-means on everyone (one Lloyd run from
+    the sample's centres, scikit-learn's stopping rule), each iteration one aggregation over the
+    persisted matrix on the executors (nearest centre and per-centre sums as SQL expressions)."""
     if model.method not in DISTRIBUTED:
         return model
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.feature import VectorAssembler
-
     columns = [c for c in matrix.columns if c.startswith("_x")]
-    vectors = VectorAssembler(inputCols=columns, outputCol="features").transform(matrix).select("features")
-    seed = int(model.random_state)
-    family = KMeans(k=model.k_, seed=seed, maxIter=50, tol=1e-6)
-    centers = np.array([np.asarray(c, dtype="float64") for c in fit_and_read(family, vectors, _centers)])
+    centers = np.asarray(model.centers_, dtype="float64")
+    rows = matrix.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        spread = rows.agg(*[F.var_pop(c).alias(c) for c in columns]).first()
+        tol = LLOYD_TOL * float(np.mean([spread[c] or 0.0 for c in columns]))
+        for _ in range(LLOYD_MAX_ITER):
+            moved, centers = _lloyd_step(rows, columns, centers)
+            if moved <= tol:
+                break
+    finally:
+        rows.unpersist()
     return _with_centers(model, centers)
 
 
-def _centers(model: Any) -> list[Any]:
-    return list(model.clusterCenters())
+def _lloyd_step(rows: DataFrame, columns: list[str], centers: np.ndarray) -> tuple[float, np.ndarray]:
+    """(the summed squared shift of the centres, the new centres): each row to its nearest centre
+    (the first on a tie, as argmin), each centre to the mean of its rows (an empty one stays)."""
+    key = nearest(columns, centers).alias(KEY)
+    sums = rows.groupBy(key).agg(F.count(F.lit(1)).alias("_n"), *[F.sum(c).alias(c) for c in columns]).collect()
+    moved = centers.copy()
+    for row in sums:
+        moved[int(row[KEY])] = [row[c] / row["_n"] for c in columns]
+    return float(((moved - centers) ** 2).sum()), moved
+
+
+def nearest(columns: list[str], centers: np.ndarray) -> Column:
+    """The index of the nearest of `centers` to the row (columns[j] is coordinate j)."""
+    distances = [sum(((F.col(c) - float(x)) ** 2 for c, x in zip(columns, center, strict=True)), F.lit(0.0))
+                 for center in centers]
+    if len(distances) == 1:
+        return F.lit(0)
+    least = F.least(*distances)
+    index = F.when(distances[0] == least, F.lit(0))
+    for k, distance in enumerate(distances[1:], start=1):
+        index = index.when(distance == least, F.lit(k))
+    return index
 
 
 def fitted_rows(model: ClusterModel, total: int) -> int:

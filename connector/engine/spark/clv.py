@@ -32,22 +32,25 @@ def purchase_summary(transactions: DataFrame, calibration_end: pd.Timestamp) -> 
     day = F.floor(F.unix_micros("occurred_at") / F.lit(86_400_000_000)).cast("long")
     daily = transactions.groupBy(F.col("customer_id").cast("string").alias("customer_id"), day.alias("day")).agg(
         F.sum("amount").alias("amount"))
+    # One pass over the days: the repeat days' total is the calibration total less the first day's
+    # amount (no join of the days with each customer's first day).
+    calibration = F.col("day") <= end_day
     per = daily.groupBy("customer_id").agg(
         F.min("day").alias("first"),
-        F.sum(F.when(F.col("day") <= end_day, 1).otherwise(0)).alias("count"),
-        F.max(F.when(F.col("day") <= end_day, F.col("day"))).alias("last"),
+        F.sum(F.when(calibration, 1).otherwise(0)).alias("count"),
+        F.max(F.when(calibration, F.col("day"))).alias("last"),
+        F.sum(F.when(calibration, F.col("amount"))).alias("total"),
+        F.min_by("amount", "day").alias("first_amount"),
     )
-    first = per.select("customer_id", "first")
-    repeat = daily.join(first, "customer_id").where((F.col("day") <= end_day) & (F.col("day") != F.col("first")))
-    repeat_total = repeat.groupBy("customer_id").agg(F.sum("amount").alias("repeat_total"))
+    repeat_total = F.col("total") - F.col("first_amount")
     frequency = F.greatest(F.col("count") - 1, F.lit(0)).cast("long")
-    return per.where(F.col("first") <= end_day).join(repeat_total, "customer_id", "left").select(
+    return per.where(F.col("first") <= end_day).select(
         "customer_id",
         frequency.alias("frequency"),
         (F.col("last") - F.col("first")).cast("double").alias("recency"),
         (F.lit(end_day) - F.col("first")).cast("double").alias("T"),
-        F.when(frequency > 0, F.coalesce(F.col("repeat_total"), F.lit(0.0)) / F.greatest(frequency, F.lit(1)))
-        .otherwise(0.0).cast("double").alias("monetary_value"),
+        F.when(frequency > 0, repeat_total / F.greatest(frequency, F.lit(1))).otherwise(0.0).cast("double")
+        .alias("monetary_value"),
     )
 
 

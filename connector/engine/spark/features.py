@@ -22,6 +22,8 @@ _DAY_MICROS = 86_400_000_000.0
 _QUANTILE_ERROR = 0.001
 #: Below this many values the whole column is sorted on the driver (exact and cheaper).
 _SORT_ON_DRIVER = 200_000
+#: The purchase-behaviour columns of the features (segmentation.features.build_features).
+BEHAVIOUR = ("recency_days", "frequency", "monetary_total", "monetary_mean", "tenure_days", "ipt_mean_days")
 
 
 def utc(cutoff: pd.Timestamp | str) -> pd.Timestamp:
@@ -47,7 +49,13 @@ def build_features(
     (customer_id is a column here, not an index). `transactions` must be clean (see
     `connector.engine.spark.quarantine.clean_transactions`)."""
     cutoff = utc(cutoff)
-    behaviour = _behaviour(transactions, cutoff)
+    return with_customers(customers, _behaviour(transactions, cutoff), cutoff, attributes)
+
+
+def with_customers(customers: DataFrame | None, behaviour: DataFrame, cutoff: pd.Timestamp,
+                   attributes: Sequence[str] = ()) -> DataFrame:
+    """`behaviour` (customer_id + BEHAVIOUR, the buyers by `cutoff`) completed by the customers
+    table as of `cutoff`: everyone created by then, with frequency 0 for those yet to buy."""
     if customers is None:
         if attributes:
             raise ValueError(f"attributes {list(attributes)} need a customers table")
@@ -69,25 +77,41 @@ def build_features(
     return out
 
 
-def _behaviour(transactions: DataFrame, cutoff: pd.Timestamp) -> DataFrame:
+def customer_key(transactions: DataFrame) -> Column:
+    """customer_id as the string key the purchases are grouped by (after checking their columns)."""
     missing = [c for c in ("customer_id", "occurred_at", "amount") if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions are missing column(s) {missing}")
+    return F.col("customer_id").cast("string").alias("customer_id")
+
+
+def _behaviour(transactions: DataFrame, cutoff: pd.Timestamp) -> DataFrame:
+    key = customer_key(transactions)
     rows = transactions.where(F.col("occurred_at") <= F.lit(naive_utc(cutoff)))
+    agg = rows.groupBy(key).agg(*behaviour_aggregates(cutoff))
+    return agg.select("customer_id", *behaviour_columns())
+
+
+def behaviour_aggregates(cutoff: pd.Timestamp, suffix: str = "") -> list[Column]:
+    """The aggregations (per customer) behind BEHAVIOUR, counting only purchases by `cutoff`:
+    several cutoffs are aggregated in one pass over the purchases, each with its own suffix."""
+    by = F.col("occurred_at") <= F.lit(naive_utc(cutoff))
     day = days_before("occurred_at", cutoff)
-    agg = rows.groupBy(F.col("customer_id").cast("string").alias("customer_id")).agg(
-        F.count(F.lit(1)).alias("n"), F.sum("amount").alias("total"), F.max(day).alias("last"), F.min(day).alias("first"),
-    )
-    n = F.col("n")
-    return agg.select(
-        "customer_id",
-        (-F.col("last")).alias("recency_days"),
+    return [F.count(F.when(by, F.lit(1))).alias(f"n{suffix}"), F.sum(F.when(by, F.col("amount"))).alias(f"total{suffix}"),
+            F.max(F.when(by, day)).alias(f"last{suffix}"), F.min(F.when(by, day)).alias(f"first{suffix}")]
+
+
+def behaviour_columns(suffix: str = "") -> list[Column]:
+    """BEHAVIOUR from `behaviour_aggregates`' columns of the same suffix (rows with n > 0 only)."""
+    n, total, last, first = (F.col(f"{c}{suffix}") for c in ("n", "total", "last", "first"))
+    return [
+        (-last).alias("recency_days"),
         n.cast("long").alias("frequency"),
-        F.col("total").cast("double").alias("monetary_total"),
-        (F.col("total") / F.greatest(n, F.lit(1))).cast("double").alias("monetary_mean"),
-        (-F.col("first")).alias("tenure_days"),
-        F.when(n >= 2, (F.col("last") - F.col("first")) / (n - 1)).cast("double").alias("ipt_mean_days"),
-    )
+        total.cast("double").alias("monetary_total"),
+        (total / F.greatest(n, F.lit(1))).cast("double").alias("monetary_mean"),
+        (-first).alias("tenure_days"),
+        F.when(n >= 2, (last - first) / (n - 1)).cast("double").alias("ipt_mean_days"),
+    ]
 
 
 def _customers_as_of(customers: DataFrame, cutoff: pd.Timestamp, attributes: Sequence[str]) -> DataFrame:

@@ -13,8 +13,10 @@ aggregates the reasons there.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -27,6 +29,9 @@ from segmentation.features import (
 )
 
 _REQUIRED = ("transaction_id", "customer_id", "occurred_at", "amount")
+_COMPUTED = ("customer_id", "occurred_at", "amount")
+#: Repeated transaction ids broadcast to every task (about 100 MB at most); beyond, a window.
+_BROADCAST_DUPLICATES = 1_000_000
 ROW = "_row"
 _CHECKED = T.StructType([
     T.StructField("transaction_id", T.StringType()),
@@ -45,28 +50,104 @@ def clean_transactions(transactions: DataFrame, plausible: Plausible | None = No
     clean: transaction_id, customer_id (str), occurred_at (timestamp, UTC), amount (double),
     source; rejected: transaction_id, customer_id, reason, source. Every input row lands in one.
     """
-    missing = [c for c in _REQUIRED if c not in transactions.columns]
-    if missing:
-        raise ValueError(f"transactions are missing column(s) {missing}")
-    rows = transactions.select(
-        *[F.col(c) for c in _REQUIRED],
-        (F.col("source").cast("string") if "source" in transactions.columns else F.lit(None).cast("string")).alias("source"),
-        F.monotonically_increasing_id().alias(ROW),
-    )
-    checked = _row_checked(rows, plausible or Plausible())
-    first = Window.partitionBy("transaction_id").orderBy(ROW)
-    ok = checked.where(F.col("reason").isNull())
-    ok = ok.withColumn("reason", F.when(F.row_number().over(first) > 1, F.lit(DUPLICATE_REASON)))
-    judged = ok.unionByName(checked.where(F.col("reason").isNotNull()))
+    judged = _judged(_rows(transactions), plausible or Plausible())
     clean = judged.where(F.col("reason").isNull()).select("transaction_id", "customer_id", "occurred_at", "amount", "source")
     rejected = judged.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
     return clean, rejected
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Every input row judged once and kept on the executors' local disk, hash
+    partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
+    occurred_at, amount), a rejected row also its transaction_id, reason and source.
+    counts: rejected rows per rule (`rejection_counts`), counted by the pass that stored them.
+
+    Built once per cycle, it saves two things at scale: the quarantine (a shuffle of every row by
+    transaction_id for the duplicate rule) runs once for clean and rejected rows alike, and every
+    per-customer aggregation after it (features, each score cutoff, the CLV summary) finds its
+    input already partitioned by customer_id, so none of them shuffles the purchases again.
+    """
+
+    table: DataFrame
+    counts: pd.DataFrame
+
+    @property
+    def clean(self) -> DataFrame:
+        """customer_id (str), occurred_at (timestamp, UTC), amount (double): the clean rows."""
+        return self.table.where(F.col("reason").isNull()).select(*_COMPUTED)
+
+    @property
+    def rejected(self) -> DataFrame:
+        """transaction_id, customer_id, reason, source, as `clean_transactions` gives them."""
+        return self.table.where(F.col("reason").isNotNull()).select("transaction_id", "customer_id", "reason", "source")
+
+    def release(self) -> None:
+        self.table.unpersist()
+
+
+def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged:
+    """The rows of `clean_transactions`, judged once and persisted by customer (see Judged).
+
+    Stored now, by the job that counts the rejected rows: Spark knows a persisted table's
+    partitioning only once it is stored (AQE may change it before), and a plan made before that
+    would shuffle the purchases by customer again."""
+    judged = _judged(_rows(transactions), plausible or Plausible())
+    refused = F.col("reason").isNotNull()
+    table = judged.select(*_COMPUTED, "reason", F.when(refused, F.col("transaction_id")).alias("transaction_id"),
+                          F.when(refused, F.col("source")).alias("source"))
+    # On local disk, not the heap: 200M purchases (20M customers) built as in-memory blocks ran a
+    # 4 GB local[2] driver out of heap (BENCHMARKS.md); the passes after this one read the blocks
+    # back through the OS page cache.
+    table = table.repartition("customer_id").persist(StorageLevel.DISK_ONLY)
+    return Judged(table, _counted(table.groupBy("reason").count()))
+
+
+def _rows(transactions: DataFrame) -> DataFrame:
+    missing = [c for c in _REQUIRED if c not in transactions.columns]
+    if missing:
+        raise ValueError(f"transactions are missing column(s) {missing}")
+    return transactions.select(
+        *[F.col(c) for c in _REQUIRED],
+        (F.col("source").cast("string") if "source" in transactions.columns else F.lit(None).cast("string")).alias("source"),
+        F.monotonically_increasing_id().alias(ROW),
+    )
+
+
+def _judged(rows: DataFrame, plausible: Plausible) -> DataFrame:
+    """`rows` with the reason each is rejected for (null: clean). Duplicates: among the rows that
+    passed the row-local rules, a repeated transaction_id keeps its first row in input order.
+
+    The repeated ids are found by an aggregation of (transaction_id, row number) alone, kept on
+    the executors (a local checkpoint, freed with the plan) and counted; usually there are none,
+    a handful in a dirty feed, and every row is flagged through a broadcast join with them: no
+    shuffle and sort of whole rows by transaction_id, and no row reaches the Python driver. Above
+    _BROADCAST_DUPLICATES repeated ids a window over transaction_id decides instead."""
+    checked = _row_checked(rows, plausible)
+    passed = F.col("reason").isNull()
+    repeated = (checked.where(passed).groupBy("transaction_id")
+                .agg(F.min(ROW).alias("_first"), F.count(F.lit(1)).alias("_n")).where(F.col("_n") > 1)
+                .select("transaction_id", "_first").localCheckpoint(eager=True))
+    if repeated.count() > _BROADCAST_DUPLICATES:
+        first = Window.partitionBy("transaction_id", passed).orderBy(ROW)
+        duplicate = passed & (F.row_number().over(first) > 1)
+        return checked.withColumn("reason", F.when(duplicate, F.lit(DUPLICATE_REASON)).otherwise(F.col("reason")))
+    flagged = checked.join(F.broadcast(repeated), "transaction_id", "left")
+    duplicate = passed & F.col("_first").isNotNull() & (F.col(ROW) != F.col("_first"))
+    return flagged.withColumn("reason", F.when(duplicate, F.lit(DUPLICATE_REASON)).otherwise(F.col("reason"))) \
+        .drop("_first")
+
+
 def rejection_counts(rejected: DataFrame) -> pd.DataFrame:
     """rule, count: rejected rows per rule (the reason without the quoted value), largest first."""
+    return _counted(rejected.groupBy("reason").count())
+
+
+def _counted(per_reason: DataFrame) -> pd.DataFrame:
+    """rule, count from (reason, count) rows (the null reason, clean rows, left out)."""
     rule = F.regexp_replace(F.col("reason"), r" \(.*\)$", "").alias("rule")
-    counts = rejected.groupBy(rule).count().toPandas()
+    counts = per_reason.where(F.col("reason").isNotNull()).groupBy(rule).agg(F.sum("count").alias("count")).toPandas()
+    counts["count"] = counts["count"].astype("int64")
     return counts.sort_values(["count", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

@@ -1,9 +1,9 @@
 """Scores on Spark: training rows built on the executors, the pandas engine's model fitted on the
 driver, every customer scored (with reason codes) partition by partition through mapInPandas.
 
-For each training cutoff the features are `spark.features.build_features` and the label is a
-window aggregation ("bought in (cutoff, cutoff + horizon]"), exactly as
-`segmentation.targets` defines them. The stacked rows (at most `max_train_rows`, a seeded
+For each training cutoff the features are `spark.features.build_features`' and the label is
+"bought in (cutoff, cutoff + horizon]", exactly as `segmentation.targets` defines them; every
+cutoff's aggregates and labels come from one pass over the purchases. The stacked rows (at most `max_train_rows`, a seeded
 sample above that, as the pandas engine's final refit uses) come to the driver, where
 `segmentation.scoring.fit_model` chooses, calibrates and fits the same PropensityClassifier.
 The fitted ScoreModel is shipped to the executors; its `score` gives the probability and the
@@ -20,7 +20,15 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from connector.engine.spark.features import build_features, naive_utc, utc
+from connector.engine.spark.features import (
+    BEHAVIOUR,
+    behaviour_aggregates,
+    behaviour_columns,
+    customer_key,
+    naive_utc,
+    utc,
+    with_customers,
+)
 from segmentation.metrics import classification_metrics
 from segmentation.scoring import ScoreModel, ScoreParams, ScoreResult, fit_model
 from segmentation.targets import cutoff_dates
@@ -34,25 +42,51 @@ def training_rows(customers: DataFrame | None, transactions: DataFrame, params: 
     if params.kind not in ("propensity", "churn"):
         raise ValueError(f"score {params.name!r}: kind {params.kind} is not available on the Spark engine "
                          "(conversion targets need the attribute history); use engine kind pandas")
+    wide = _behaviour_and_labels(transactions, cutoffs, params.horizon_days)
+    if customers is None:
+        if params.attributes:
+            raise ValueError(f"attributes {list(params.attributes)} need a customers table")
+        return _stacked_buyers(wide, len(cutoffs), params.kind)
     frames = []
     for k, cutoff in enumerate(cutoffs):
-        features = build_features(customers, transactions, cutoff, params.attributes)
-        end = cutoff + pd.Timedelta(days=params.horizon_days)
-        window = (F.col("occurred_at") > F.lit(naive_utc(cutoff))) & (F.col("occurred_at") <= F.lit(naive_utc(end)))
-        buyers = transactions.where(window).select(F.col("customer_id").cast("string")).distinct() \
-            .withColumn("_bought", F.lit(True))
-        rows = features.join(buyers, "customer_id", "left")
+        buyers = wide.where(F.col(f"n_{k}") > 0).select("customer_id", *behaviour_columns(f"_{k}"))
+        rows = with_customers(customers, buyers, cutoff, params.attributes).join(
+            wide.select("customer_id", F.col(f"_bought_{k}").alias("_bought")), "customer_id", "left")
         bought = F.coalesce(F.col("_bought"), F.lit(False))
         if params.kind == "churn":  # eligible: bought by the cutoff; label: no purchase in the window
             rows = rows.where(F.col("frequency") > 0)
-            label = ~bought
-        else:
-            label = bought
+        label = ~bought if params.kind == "churn" else bought
         frames.append(rows.withColumn(_LABEL, label.cast("long")).withColumn(_WHICH, F.lit(k)).drop("_bought"))
     stacked = frames[0]
     for frame in frames[1:]:
         stacked = stacked.unionByName(frame)
     return stacked
+
+
+def _stacked_buyers(wide: DataFrame, cutoffs: int, kind: str) -> DataFrame:
+    """Without a customers table the eligible rows at a cutoff are its buyers (churn's rule too):
+    one row per (customer, cutoff k with n_k > 0), exploded from the one-pass aggregation."""
+    names = [*BEHAVIOUR, _LABEL, _WHICH]
+    rows = []
+    for k in range(cutoffs):
+        bought = F.col(f"_bought_{k}")
+        label = (~bought if kind == "churn" else bought).cast("long")
+        rows.append(F.when(F.col(f"n_{k}") > 0, F.struct(*behaviour_columns(f"_{k}"), label.alias(_LABEL),
+                                                          F.lit(k).alias(_WHICH))))
+    exploded = wide.select("customer_id", F.explode(F.array(*rows)).alias("_row")).where(F.col("_row").isNotNull())
+    return exploded.select("customer_id", *[F.col(f"_row.{c}").alias(c) for c in names])
+
+
+def _behaviour_and_labels(transactions: DataFrame, cutoffs: list[pd.Timestamp], horizon_days: int) -> DataFrame:
+    """One row per customer with, for each cutoff k, the behaviour aggregates (suffix _k) and
+    _bought_k (a purchase in (cutoff, cutoff + horizon]): every cutoff's features and labels from
+    one pass over the purchases, not two aggregations per cutoff."""
+    aggregates = []
+    for k, cutoff in enumerate(cutoffs):
+        end = cutoff + pd.Timedelta(days=horizon_days)
+        window = (F.col("occurred_at") > F.lit(naive_utc(cutoff))) & (F.col("occurred_at") <= F.lit(naive_utc(end)))
+        aggregates += [*behaviour_aggregates(cutoff, f"_{k}"), F.max(window).alias(f"_bought_{k}")]
+    return transactions.groupBy(customer_key(transactions)).agg(*aggregates)
 
 
 def collect_training(stacked: DataFrame, cap: int, random_state: int) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 On the driver, as today: the scaler and the choice of k on a seeded sample, the naming rules,
 and the segment registry that keeps ids stable across retrains. On the executors: the fit on
-every row (pyspark.ml, see `clusters`), every customer's assignment, and the per-segment
+every row (Lloyd's iterations for k-means, see `clusters`), every customer's assignment, and the per-segment
 profile (sizes, revenue, means, approximate medians, effect sizes) as one aggregation. Only the
 sample and per-segment rows reach the driver.
 
@@ -144,7 +144,7 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
 
 def _say_where_fitted(method: str, rows: int, total: int) -> None:
     if method in clusters.DISTRIBUTED:
-        log.info("%s: fitted by pyspark.ml on all %d rows", method, total)
+        log.info("%s: refitted on all %d rows on the executors (Lloyd from the sample fit's centres)", method, total)
     else:  # see connector.engine.spark.clusters for why these keep the pandas engine's sample fit
         log.info("%s: fitted on a driver sample of %d of %d rows (as the pandas engine fits it); "
                  "every row assigned on the executors", method, rows, total)

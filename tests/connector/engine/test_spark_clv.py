@@ -25,6 +25,24 @@ def test_summary_identical(spark, cdnow):
         np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-12)
 
 
+def test_summary_of_judged_rows_needs_no_shuffle(spark, cdnow):
+    """On quarantine.judge's rows (persisted by customer) the summary is two aggregations over
+    the persisted rows: no Exchange, no join of the days with each customer's first day."""
+    from connector.engine.spark.clv import purchase_summary
+    from connector.engine.spark.quarantine import judge
+
+    cut = pd.Timestamp("1997-09-30", tz="UTC")
+    judged = judge(spark.createDataFrame(cdnow))
+    summary = purchase_summary(judged.clean, cut)
+    plan = summary._jdf.queryExecution().executedPlan().toString().split("InMemoryRelation")[0]
+    assert "Exchange" not in plan and "Join" not in plan, plan
+    got = summary.toPandas().set_index("customer_id").sort_index()
+    expected = summary_from_transactions(cdnow, cut, freq="D")
+    np.testing.assert_allclose(got["monetary_value"].to_numpy(float), expected["monetary_value"].to_numpy(float),
+                               rtol=1e-12)
+    judged.release()
+
+
 def test_clv_within_one_percent(spark, cdnow):
     from connector.engine.spark.clv import clv_scores as spark_clv
 

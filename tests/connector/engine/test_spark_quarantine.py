@@ -83,3 +83,47 @@ def test_typed_columns_take_the_sql_path_and_agree(spark):
     assert {"amount is negative (-1.0)", "amount is not finite (inf)", "missing amount", "missing occurred_at",
             "duplicate transaction_id", "missing customer_id"} <= set(rejected["reason"])
     assert any(r.startswith("occurred_at is in the future") for r in rejected["reason"])
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_judged_once_gives_the_same_rows_persisted_by_customer(spark, typed):
+    """quarantine.judge: the rows of clean_transactions (clean: the columns the compute reads;
+    rejected: the same rows and reasons), persisted and partitioned by customer_id, so the
+    features aggregate them without a shuffle."""
+    from connector.engine.spark.features import build_features
+    from connector.engine.spark.quarantine import judge
+
+    frame = pd.DataFrame(RAW, columns=["transaction_id", "customer_id", "occurred_at", "amount"])
+    if typed:
+        frame = frame[frame["occurred_at"].isin(["2024-03-01", "2024-03-03", "2024-03-05", "2099-01-01"])].copy()
+        frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+        frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce")
+    clean, rejected = clean_transactions(frame, PLAUSIBLE)
+    judged = judge(spark.createDataFrame(frame), PLAUSIBLE)
+    try:
+        assert judged.table.storageLevel.useDisk and not judged.table.storageLevel.useMemory
+        got = judged.rejected.toPandas()
+        key = lambda f: sorted(zip(f["transaction_id"].map(str), f["customer_id"].map(str), f["reason"], strict=True))  # noqa: E731
+        assert key(got) == key(rejected) and len(got) > 0
+        rows = judged.clean.toPandas()
+        assert list(rows.columns) == ["customer_id", "occurred_at", "amount"]
+        expected = sorted(zip(clean["customer_id"], clean["occurred_at"].dt.tz_convert("UTC"), clean["amount"], strict=True))
+        assert sorted(zip(rows["customer_id"], pd.to_datetime(rows["occurred_at"], utc=True), rows["amount"],
+                          strict=True)) == expected
+        features = build_features(None, judged.clean, pd.Timestamp("2024-12-31", tz="UTC"))
+        plan = features._jdf.queryExecution().executedPlan().toString()
+        assert "Exchange" not in plan.split("InMemoryRelation")[0], plan
+    finally:
+        judged.release()
+    assert not judged.table.storageLevel.useDisk
+
+
+def test_many_duplicates_take_the_window_and_agree(spark, monkeypatch):
+    """Above the ids the driver broadcasts, the window over transaction_id flags the same rows."""
+    from connector.engine.spark import quarantine
+
+    monkeypatch.setattr(quarantine, "_BROADCAST_DUPLICATES", 0)
+    frame = pd.DataFrame(RAW, columns=["transaction_id", "customer_id", "occurred_at", "amount"])
+    rejected, counts = _compare(spark, frame)
+    assert len(rejected) == 13
+    assert dict(zip(counts["rule"], counts["count"], strict=True))["duplicate transaction_id"] == 1

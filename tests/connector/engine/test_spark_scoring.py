@@ -3,6 +3,7 @@ applied with mapInPandas) reach the pandas engine's AUC within 0.005, reason cod
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -66,3 +67,36 @@ def test_training_rows_sampled_above_the_cap_and_not_left_cached(spark, cdnow):
     assert list(part["_which"]) == sorted(part["_which"])  # stacked as the pandas engine stacks them
     assert sorted(everyone["_which"].unique()) == list(range(len(cutoffs)))
     assert not stacked.storageLevel.useMemory and not stacked.storageLevel.useDisk
+
+
+@pytest.mark.parametrize("kind", ["propensity", "churn"])
+def test_training_rows_of_every_cutoff_in_one_pass_equal_the_pandas_engines(spark, cdnow, kind):
+    """The stacked rows (every cutoff's features and label from one aggregation of the purchases)
+    are the pandas engine's training set: the same customers per cutoff, labels, feature values."""
+    from connector.engine.spark import scoring
+    from connector.engine.spark.quarantine import judge
+    from segmentation.features import build_features
+    from segmentation.targets import cutoff_dates, training_set
+
+    params = ScoreParams(name="buy", kind=kind, horizon_days=HORIZON, cutoffs=4)
+    cutoffs = cutoff_dates(AS_OF, HORIZON, params.cutoffs, params.spacing_days)
+    frame, y, which = training_set(None, cdnow, kind, HORIZON, cutoffs,
+                                   lambda c, t, cut: build_features(c, t, cut))
+    expected = frame.assign(_label=y, _which=which).reset_index().sort_values(["_which", "customer_id"])
+    judged = judge(spark.createDataFrame(cdnow))
+    stacked = scoring.training_rows(None, judged.clean, params, cutoffs)
+    assert "Exchange" not in plan_above_input(stacked)  # one aggregation: no join, no union of four
+    got = stacked.toPandas().sort_values(["_which", "customer_id"])
+    assert list(got.columns) == list(expected.columns)
+    assert list(zip(got["_which"], got["customer_id"], got["_label"], strict=True)) == \
+        list(zip(expected["_which"], expected["customer_id"].astype(str), expected["_label"], strict=True))
+    for column in frame.columns:
+        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-12)
+    judged.release()
+
+
+def plan_above_input(frame) -> str:
+    """The physical plan of `frame` above its persisted input (an Exchange there is a shuffle)."""
+    plan = frame._jdf.queryExecution().executedPlan().toString()
+    assert "InMemoryRelation" in plan, plan
+    return plan.split("InMemoryRelation")[0]

@@ -1,6 +1,6 @@
 """Parity: segments on Spark agree with the pandas engine's on the same data, for every family.
 
-k-means and mini-batch k-means are refitted by pyspark.ml on every row; the other families keep
+k-means and mini-batch k-means are refitted on every row (Lloyd's iterations on the executors); the other families keep
 the pandas engine's own fit on the seeded driver sample and every row is assigned on the
 executors (connector.engine.spark.clusters says why). Each family's pair of results is computed
 once per module: a Spark segmentation costs seconds of JVM work even on 2,400 rows.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -156,3 +157,25 @@ def test_the_stored_model_is_reused_as_the_pandas_engine_reuses_it(spark, both):
     assert not kept.retrained and not again.retrained and again.reason == kept.reason
     assert again.state.model_version == first.state.model_version
     assert (_rows(again, before.index)["segment_id"] == before["segment_id"]).all()
+
+
+def test_kmeans_refit_on_everyone_is_the_pandas_engines_lloyd_run(spark):
+    """clusters.fit_everyone: Lloyd's iterations on the executors from the sample fit's centres
+    reach scikit-learn's KMeans(init=those centres, n_init=1) on every row (the pandas engine's
+    refit), centre for centre."""
+    from sklearn.cluster import KMeans
+
+    from connector.engine.spark import clusters
+    from segmentation.clustering import ClusterModel
+    from segmentation.scaling import FeatureScaler
+
+    features = planted().drop(columns="group")
+    scaler = FeatureScaler(PARAMS.columns).fit(features)
+    X = scaler.transform(features)
+    local = ClusterModel("kmeans", 4, sample_size=300, random_state=0).fit(X[::8])
+    start = local.centers_.copy()
+    expected = KMeans(4, init=start, n_init=1).fit(X).cluster_centers_
+    matrix = clusters.scaled(spark.createDataFrame(features.reset_index()), scaler)
+    got = clusters.fit_everyone(matrix, local)
+    np.testing.assert_allclose(got.centers_, expected, atol=1e-3)
+    assert adjusted_rand_score(got.predict(X), KMeans(4, init=start, n_init=1).fit(X).labels_) == 1.0
