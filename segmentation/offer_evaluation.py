@@ -153,22 +153,26 @@ def evaluate_offers(
     for mode in modes:
         cross = mode == "cross_sell"
         truth = window_truth(encoded, cutoff, horizon_days, snap.history, cross)
-        judged = _judged(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state)
+        judged = judged_customers(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state)
         hits = {}
         for method in methods:
             scorer = make_scorer(method, encoded, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price, random_state=random_state)
             picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
-            hits[method] = _hits(picks, truth[judged])
+            hits[method] = offer_hits(picks, truth[judged])
         for name, scorer in (extra or {}).items():
             picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
-            hits[name] = _hits(picks, truth[judged])
+            hits[name] = offer_hits(picks, truth[judged])
         rows.extend(_summarise(mode, hits, n_boot, random_state))
     return pd.DataFrame(rows)
 
 
-def _judged(items, cutoff, horizon_days, history, truth, cross, max_customers, random_state) -> np.ndarray:
-    """Customers with history who bought (something new, in cross-sell) in the window, even
-    products never seen before the cutoff (those count as misses)."""
+def judged_customers(
+    items: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, history: PurchaseHistory, truth: sp.csr_matrix,
+    cross: bool, max_customers: int | None, random_state: int,
+) -> np.ndarray:
+    """Positions in `history` of the customers with history who bought (something new, in
+    cross-sell) in the window, even products never seen before the cutoff (those count as
+    misses); a random `max_customers` of them when there are more."""
     window = bought_between(items, cutoff, cutoff + pd.Timedelta(days=horizon_days))
     pos = history.customer_ids.get_indexer(window["customer_id"])
     p = history.product_ids.get_indexer(window["product_id"])
@@ -183,7 +187,9 @@ def _judged(items, cutoff, horizon_days, history, truth, cross, max_customers, r
     return rows
 
 
-def _hits(picks: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+def offer_hits(picks: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    """(n,) how many of each customer's picks ((n, k) catalog positions, -1 none) are in their
+    truth row (rows aligned)."""
     got = lookup(truth, np.repeat(np.arange(len(picks)), picks.shape[1]), np.maximum(picks, 0).ravel()).reshape(picks.shape) > 0
     return (got & (picks >= 0)).sum(axis=1)
 

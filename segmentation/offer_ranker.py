@@ -168,6 +168,13 @@ class OfferRanker(BaseEstimator):
             prob[valid] = self._predict(feats[valid.ravel()])
         return cand, prob
 
+    def candidate_sets(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(every gathered candidate, the first stage's short list), each (n, K) catalog
+        positions, -1 none: what the model can choose from (segmentation.offer_headroom)."""
+        check_is_fitted(self, "model_")
+        pool = self._pool(history, signals, codes)
+        return pool.cand, self._shortlisted(pool, signals, codes).cand
+
     def _predict(self, X: np.ndarray) -> np.ndarray:
         """P(bought) per row, PREDICT_BLOCK rows at a time: each tree then walks rows that stay
         in cache (about 30 % less CPU than one call over a chunk's rows)."""

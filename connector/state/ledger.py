@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from connector.state.store import StateStore
 
 from connector.state.store import utcnow_iso
@@ -51,6 +53,12 @@ class Ledger:
             "AND record_key IN (SELECT value FROM json_each(?))", (destination, _json_keys(keys)))
         return {r["record_key"]: {"crm_id": r["crm_id"], "fields": json.loads(r["fields"]),
                                   "fields_hash": r["fields_hash"], "mapping_hash": r["mapping_hash"]} for r in rows}
+
+    def tables(self, destination: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(record_key, fields, mapping_hash) and (record_key, list_name) of one destination, as
+        connector.state.staging.export_ledger writes them (for an engine without a shared folder)."""
+        return (self.store.frame("SELECT record_key, fields, mapping_hash FROM ledger WHERE destination = ?", [destination]),
+                self.store.frame("SELECT record_key, list_name FROM list_ledger WHERE destination = ?", [destination]))
 
     def stale_mappings(self, destination: str, mapping_hash: str) -> int:
         """How many confirmed records were written under another mapping (or materiality policy)."""

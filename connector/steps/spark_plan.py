@@ -2,7 +2,8 @@
 
 The desired state is built on Spark (connector.engine.spark.desired: the pandas path's own
 `desired_table` per partition) and each field destination's ledger, streamed to Parquet
-(connector.state.staging.export_ledger), is joined to it there (connector.engine.spark.changes).
+(connector.state.staging.export_ledger, under `engine.staging`; without it, through the
+driver), is joined to it there (connector.engine.spark.changes).
 What comes back per destination is the rows whose mapped values or list memberships differ
 from what the CRM confirmed (plus the keys that left every list), and the pandas path's own
 diff (connector.steps.plan.destination_plan) runs on those rows with their ledger rows, so the
@@ -17,8 +18,6 @@ the whole desired state is collected for it.
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from connector.steps.plan import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from connector.crm.plugin import FieldDestination, WriteSpec
     from connector.engine.spark.desired import DesiredParts, DestinationKeys
@@ -64,10 +63,9 @@ def plan_on_spark(ctx: CycleContext) -> PlanResult:
         stats = _desired_stats(desired, keys)  # one pass: it also materialises `desired` for the diffs
         plans: dict[str, DestinationPlan] = {}
         seen: list[pd.DataFrame] = []
-        with tempfile.TemporaryDirectory(prefix="segsync-ledger-") as folder:
-            for (dest, spec), dkeys in zip(targets, keys, strict=True):
-                plans[dest.name], rows = _changed_plan(ctx, desired, dest, spec, dkeys, Path(folder), stats)
-                seen.append(rows)
+        for (dest, spec), dkeys in zip(targets, keys, strict=True):
+            plans[dest.name], rows = _changed_plan(ctx, desired, dest, spec, dkeys, stats)
+            seen.append(rows)
         helpers = [c for c in desired.columns if c.startswith(("_values_", "_lists_"))]
         if any(w.output() is not None for w in ctx.plugins().table_destinations()):
             table = desired.toPandas().sort_values(ORDER, kind="stable")
@@ -96,22 +94,17 @@ def spark_parts(ctx: CycleContext) -> DesiredParts:
 
 
 def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination, spec: WriteSpec,
-                  keys: DestinationKeys, folder: Path, stats: dict[str, Any]) -> tuple[DestinationPlan, pd.DataFrame]:
+                  keys: DestinationKeys, stats: dict[str, Any]) -> tuple[DestinationPlan, pd.DataFrame]:
     """(one destination's plan from its changed rows, those rows)."""
     from connector.engine.spark.changes import destination_changes
-    from connector.state.staging import export_ledger
 
     policy = ctx.config.destinations.materiality
-    session = desired.sparkSession
-    fields_path, lists_path = export_ledger(ctx.store, folder, dest.name)
-    ledger_values = session.read.parquet(str(fields_path))
+    ledger_values, ledger_lists = _ledger_frames(ctx, desired.sparkSession, dest.name)
     if ctx.store.ledger.stale_mappings(dest.name, mapping_hash(spec.fields, policy)):
         ledger_values = ledger_values.limit(0)  # a changed mapping resends every record (connector.steps.diff)
-    changes = destination_changes(desired, ledger_values, session.read.parquet(str(lists_path)), keys,
+    changes = destination_changes(desired, ledger_values, ledger_lists, keys,
                                   int(stats[f"_with_id_{dest.name}"]))
     rows = changes.rows.drop(columns=[keys.values, keys.memberships])
-    if "arms" in rows:  # Arrow hands a map back as (key, value) pairs
-        rows["arms"] = rows["arms"].map(lambda v: dict(v) if isinstance(v, list | np.ndarray) else v)
     table, record_col = address_records(ctx, rows, dest.name, keys.id_column, spec.match)
     p = destination_plan(ctx, dest.name, table, spec, keys.id_column, record_col,
                          keys=[*table["customer_id"].astype(str), *changes.departed])
@@ -120,6 +113,20 @@ def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination,
     log.info("plan %s: %d changed row(s) of the desired state collected from Spark, %d departed list member(s)",
              dest.name, len(rows), len(changes.departed))
     return p, rows
+
+
+def _ledger_frames(ctx: CycleContext, session: SparkSession, dest: str) -> tuple[DataFrame, DataFrame]:
+    """One destination's ledger on Spark: streamed to Parquet in `engine.staging`, the folder the
+    executors read (on a cluster, the only one they can); without it, through the driver."""
+    from connector.state.staging import LEDGER_COLUMNS, LIST_COLUMNS, export_ledger
+
+    staging = ctx.config.engine.staging
+    if staging is not None:
+        fields, lists = export_ledger(ctx.store, ctx.config.resolve(staging) / "ledger", dest)
+        return session.read.parquet(str(fields)), session.read.parquet(str(lists))
+    values, members = ctx.store.ledger.tables(dest)
+    return (session.createDataFrame(values, ", ".join(f"{c} string" for c in LEDGER_COLUMNS)),
+            session.createDataFrame(members, ", ".join(f"{c} string" for c in LIST_COLUMNS)))
 
 
 def _desired_stats(desired: DataFrame, keys: list[DestinationKeys]) -> dict[str, Any]:

@@ -45,13 +45,14 @@ def test_the_posterior_by_groups_is_the_per_customer_one():
     rng = np.random.default_rng(3)
     x = sp.random(500, 40, density=0.08, format="csr", random_state=4)
     x.data[:] = 1.0
-    log_theta = np.log(rng.dirichlet(np.ones(40), size=8))
-    log_prior = np.log(rng.dirichlet(np.ones(8)))
-    got = offer_tastes._posterior(x, log_theta, log_prior)
-    ref = _posterior_per_customer(x, log_theta, log_prior)
-    assert got.shape == (500, 8)
-    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-12)
+    log_theta = np.log(rng.dirichlet(np.ones(40), size=11))
+    log_prior = np.log(rng.dirichlet(np.ones(11)))
+    for groups in (3, 8, 11):
+        got = offer_tastes._posterior(x, log_theta[:groups], log_prior[:groups])
+        ref = _posterior_per_customer(x, log_theta[:groups], log_prior[:groups])
+        assert got.shape == (500, groups)
+        np.testing.assert_array_equal(got, ref)  # bit for bit: the fitted ranker must not move
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["any", "cross_sell"])
@@ -62,8 +63,7 @@ def test_top_three_are_the_same_as_with_the_per_customer_posterior(world, mode, 
     ids = [f"offer_{j}_id" for j in (1, 2, 3)]
     assert fast["offer_3"].notna().sum() > 2500  # real lists, not empty ones
     pd.testing.assert_frame_equal(fast[["customer_id", *ids]], before[["customer_id", *ids]])
-    for j in (1, 2, 3):
-        np.testing.assert_allclose(fast[f"offer_{j}_score"], before[f"offer_{j}_score"], atol=1e-4)
+    pd.testing.assert_frame_equal(fast, before)  # scores and reasons too
 
 
 def test_training_snapshots_built_on_threads_give_the_same_offers(world):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -81,4 +82,6 @@ def destination_changes(desired: DataFrame, ledger_values: DataFrame, ledger_lis
     here = found["_here"].notna()
     rows = found[here].drop(columns="_here").sort_values(ORDER, kind="stable").reset_index(drop=True)
     rows = rows.rename(columns={"_values": dest.values, "_lists": dest.memberships})
+    if "arms" in rows:  # Arrow hands a map back as (key, value) pairs; desired_table's arms are dicts
+        rows["arms"] = rows["arms"].map(lambda v: dict(v) if isinstance(v, list | np.ndarray) else v)
     return DestinationChanges(rows, found.loc[~here, "customer_id"].astype(str).tolist(), with_id - len(rows))

@@ -48,3 +48,29 @@ def test_an_empty_mirror_exports_an_empty_file_with_the_columns(tmp_path: Path) 
         assert export_transactions(store, tmp_path / "staging") == 0
     table = pq.read_table(tmp_path / "staging" / TRANSACTIONS)
     assert table.num_rows == 0 and tuple(table.column_names) == COLUMNS
+
+
+def test_a_destinations_ledger_lands_in_parquet_as_confirmed(tmp_path: Path) -> None:
+    from connector.state.staging import export_ledger
+
+    with StateStore(tmp_path / "s.sqlite") as store:
+        ledger = store.ledger
+        ledger.confirm_fields("salesforce", [(f"c{i}", f"003{i}", {"segment": f"s{i % 2}", "score": i / 10})
+                                             for i in range(5)], mapping_hash="m1")
+        ledger.confirm_fields("hubspot", [("c9", "9", {"segment": "s9"})], mapping_hash="m1")
+        ledger.confirm_list_changes("salesforce", "segsync s0", added=[("c0", "0030"), ("c2", "0032")])
+        ledger.confirm_list_changes("salesforce", "segsync s0", removed=["c2"])
+        fields, lists = export_ledger(store, tmp_path / "staging", "salesforce", chunk_rows=2)
+        values = pq.read_table(fields).to_pylist()
+        assert sorted(r["record_key"] for r in values) == [f"c{i}" for i in range(5)]  # hubspot's row stays out
+        c3 = next(r for r in values if r["record_key"] == "c3")
+        assert c3 == {"record_key": "c3", "fields": '{"score": 0.3, "segment": "s1"}', "mapping_hash": "m1"}
+        assert pq.read_table(lists).to_pylist() == [{"record_key": "c0", "list_name": "segsync s0"}]
+        # the same rows as the in-memory read the engine takes without a staging folder
+        assert ledger.tables("salesforce")[0].sort_values("record_key").to_dict("records") == \
+            sorted(values, key=lambda r: r["record_key"])
+        assert ledger.confirmed_fields_of("salesforce", ["c1", "c9", "nobody"]) == {
+            "c1": {"crm_id": "0031", "fields": {"score": 0.1, "segment": "s1"},
+                   "fields_hash": ledger.confirmed_fields("salesforce")["c1"]["fields_hash"], "mapping_hash": "m1"}}
+        assert ledger.list_members_of("salesforce", ["c0", "c2"]) == {"segsync s0": {"c0": "0030"}}
+        assert ledger.stale_mappings("salesforce", "m1") == 0 and ledger.stale_mappings("salesforce", "m2") == 5
