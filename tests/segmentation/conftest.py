@@ -57,3 +57,21 @@ def planted_features(sizes: dict[str, int], seed: int = 0, prefix: str = "c") ->
 @pytest.fixture
 def planted():
     return planted_features
+
+
+def planted_offer_world(customers: int, products: int, seed: int) -> dict:
+    """A planted product history (connector.sandbox.products) as the offers step sees it: the
+    line items, the catalog, each customer's latent segment and the snapshot as of the day after
+    the last purchase."""
+    from connector.sandbox.products import planted_products
+    from segmentation.offer_evaluation import Snapshot
+    from segmentation.purchases import product_catalog
+
+    planted = planted_products(customers, products, seed=seed)
+    items = planted.items
+    as_of = items["occurred_at"].max().normalize() + pd.Timedelta(days=1)
+    catalog = product_catalog(items)
+    who = pd.Index(np.sort(items["customer_id"].astype(str).unique()))
+    segments = planted.segments.set_index("customer_id")["segment_id"].astype(str)
+    snap = Snapshot.build(items, as_of, catalog.index, who, segments)
+    return {"items": items, "catalog": catalog, "segments": segments, "snap": snap}

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from segmentation.offer_headroom import candidate_recall
+from tests.segmentation.conftest import planted_offer_world
 
 
 def _truth() -> sp.csr_matrix:
@@ -40,20 +41,11 @@ def test_misaligned_rows_and_bad_k_are_named():
 
 
 def test_the_rankers_candidate_sets_are_what_its_model_chooses_from():
-    import pandas as pd
-
-    from connector.sandbox.products import planted_products
-    from segmentation.offer_evaluation import Snapshot, make_scorer
+    from segmentation.offer_evaluation import make_scorer
     from segmentation.offer_ranker import OfferRanker
-    from segmentation.purchases import product_catalog
 
-    planted = planted_products(600, 60, seed=5)
-    items = planted.items
-    as_of = items["occurred_at"].max().normalize() + pd.Timedelta(days=1)
-    catalog = product_catalog(items)
-    customers = pd.Index(np.sort(items["customer_id"].astype(str).unique()))
-    segments = planted.segments.set_index("customer_id")["segment_id"].astype(str)
-    snap = Snapshot.build(items, as_of, catalog.index, customers, segments)
+    w = planted_offer_world(600, 60, seed=5)
+    items, catalog, segments, snap = w["items"], w["catalog"], w["segments"], w["snap"]
     ranker = make_scorer("ranker", items, snap, segments, horizon_days=90, cross_sell=False, price=catalog["price"].to_numpy(),
                          ranker=OfferRanker(max_iter=20))  # few trees: the sets, not the model, are under test
     h, s = snap.history, snap.signals

@@ -10,25 +10,19 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from connector.sandbox.products import planted_products
 from segmentation.offer_candidates import best_nonzeros
-from segmentation.offer_evaluation import Snapshot, make_scorer
+from segmentation.offer_evaluation import make_scorer
 from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_selection import OfferRules, select_offers
-from segmentation.purchases import product_catalog
+from tests.segmentation.conftest import planted_offer_world
 
 
 @pytest.fixture(scope="module")
 def world():
     """2,000 planted customers x 120 products (six latent tastes), scored as of the day after
     their last purchase; the ranker is fitted as the offers step fits it."""
-    planted = planted_products(2000, 120, seed=5)
-    items = planted.items
-    as_of = items["occurred_at"].max().normalize() + pd.Timedelta(days=1)
-    catalog = product_catalog(items)
-    customers = pd.Index(np.sort(items["customer_id"].astype(str).unique()))
-    segments = planted.segments.set_index("customer_id")["segment_id"].astype(str)
-    snap = Snapshot.build(items, as_of, catalog.index, customers, segments)
+    w = planted_offer_world(2000, 120, seed=5)
+    items, catalog, segments, snap = w["items"], w["catalog"], w["segments"], w["snap"]
     price = catalog["price"].to_numpy()
 
     @functools.cache
