@@ -34,7 +34,8 @@ class PandasEngine:
     def clv(self, transactions: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int,
             annual_discount_rate: float) -> tuple[ClvModel, pd.DataFrame]:
         model, summary = fit_clv(transactions, as_of, horizon_days, annual_discount_rate)
-        return model, clv_scores(transactions, as_of, model=model, summary=summary)  # the summary computed once
+        frame = clv_scores(transactions, as_of, model=model, summary=summary)  # the summary computed once
+        return model, frame.join(summary, on="customer_id")  # and kept for the serving snapshot
 
     def assign_arms(self, segments: pd.DataFrame, spec: ExperimentSpec, existing: pd.DataFrame,
                     holdout: HoldoutSpec | None, assigned_at: datetime) -> pd.DataFrame:

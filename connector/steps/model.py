@@ -67,11 +67,14 @@ class SegmentResult:
 class ScoreResult:
     """scores: customer_id-indexed, one column per target, <target>_reasons, clv, p_alive;
     insights: what the report shows of this run (connector.steps.insight), or None; clv: the
-    fitted CLV model (segmentation.clv.ClvModel), or None."""
+    fitted CLV model (segmentation.clv.ClvModel), or None; clv_summary: the daily summary it
+    valued (customer_id-indexed frequency, recency, T, monetary_value) when the engine returned
+    it, or None."""
 
     scores: pd.DataFrame
     insights: dict[str, Any] | None
     clv: ClvModel | None = None
+    clv_summary: pd.DataFrame | None = None
 
 
 def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
@@ -226,5 +229,5 @@ def score(ctx: CycleContext) -> ScoreResult | None:
     from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
-    scores, clv = score_all(ctx, feats)
-    return ScoreResult(scores, save_insights(ctx, feats, scores), clv)
+    scores, clv, clv_summary = score_all(ctx, feats)
+    return ScoreResult(scores, save_insights(ctx, feats, scores), clv, clv_summary)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from connector.serve.snapshot import CLV_SUMMARY
 from connector.state.models import definition_hash
 from segmentation.scoring import ScoreParams, ScoreResult, train_and_score
 
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("segsync.score")
 
 
-def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, ClvModel | None]:
-    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive; and the
+def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, ClvModel | None, pd.DataFrame | None]:
+    """customer_id-indexed frame: one column per target, <target>_reasons, clv, p_alive; the
     fitted CLV model (None when CLV is off or could not be fitted), which the snapshot carries
-    so `segsync serve` values a new customer with the same parameters."""
+    so `segsync serve` values a new customer with the same parameters; and the daily summary it
+    valued when the engine returned one (the pandas engine does), for the snapshot too."""
     cfg = ctx.config.scoring
     out = pd.DataFrame(index=feats.features.index)
     for target in cfg.targets:
@@ -37,16 +39,18 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, C
         if scores is not None:
             out = out.join(scores.set_index("customer_id"), how="left")
             ctx.count("scores", 1)
-    model = None
+    model = summary = None
     if cfg.clv.enabled:
         try:
             purchases = feats.on_spark.transactions if feats.on_spark is not None else feats.transactions
             model, clv = ctx.engine().clv(purchases, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
-            out = out.join(clv.set_index("customer_id")[["clv", "p_alive"]], how="left")
+            clv = clv.set_index("customer_id")
+            out = out.join(clv[["clv", "p_alive"]], how="left")
+            summary = clv[list(CLV_SUMMARY)] if set(CLV_SUMMARY) <= set(clv.columns) else None
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             log.warning("CLV not fitted: %s", exc)
-            model = None
-    return out, model
+            model = summary = None
+    return out, model, summary
 
 
 def _defending(stored: tuple[int, Any, dict[str, Any]] | None, params: ScoreParams) -> tuple[int, Any, dict[str, Any]] | None:

@@ -20,7 +20,7 @@ from segmentation.event_features import usage_state
 from segmentation.purchase_summary import summary_from_transactions
 
 if TYPE_CHECKING:
-    from connector.pipeline import CycleContext
+    from connector.pipeline import CycleContext, StepResults
 
 log = logging.getLogger("segsync.publish")
 
@@ -38,7 +38,7 @@ def publish_snapshot(ctx: CycleContext) -> None:
         events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
         clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
-        clv_summary=_clv_summary(r.features.transactions, r.features.as_of) if r.score is not None and r.score.clv is not None else None,
+        clv_summary=_clv_summary(r) if r.score is not None and r.score.clv is not None else None,
         usage_state=usage_state(r.features.usage.log, r.features.as_of, r.features.usage.spec) if r.features.usage is not None else None,
     )
     folder = publish(ctx.config.snapshot_dir(), tables)
@@ -46,12 +46,17 @@ def publish_snapshot(ctx: CycleContext) -> None:
     log.info("snapshot %s published for segsync serve (%d customers)", folder.name, len(segments))
 
 
-def _clv_summary(transactions: object, as_of: pd.Timestamp) -> pd.DataFrame | None:
-    """The daily summary the CLV model valued, for the API to move with live purchases (a
-    pandas-engine cycle's transactions; None where the cycle holds none as a pandas frame)."""
+def _clv_summary(r: StepResults) -> pd.DataFrame | None:
+    """The daily summary the CLV model valued, for the API to move with live purchases: the
+    score step's (the pandas engine returns it), else worked out from the cycle's transactions
+    (None where the cycle holds none as a pandas frame)."""
+    assert r.score is not None and r.features is not None
+    if r.score.clv_summary is not None:
+        return r.score.clv_summary
+    transactions = r.features.transactions
     if not isinstance(transactions, pd.DataFrame) or transactions.empty:
         return None
-    return summary_from_transactions(transactions, as_of, freq="D")
+    return summary_from_transactions(transactions, r.features.as_of, freq="D")
 
 
 def _customer_keys(ctx: CycleContext, customers: pd.DataFrame) -> pd.DataFrame:
