@@ -38,10 +38,10 @@ class TasteMixture:
 
     @classmethod
     def fit(cls, owned: sp.csr_matrix, n_components: int = N_COMPONENTS, n_iter: int = N_ITER,
-            random_state: int = 0, max_customers: int = MAX_FIT_CUSTOMERS) -> TasteMixture:
+            random_state: int = 0, max_customers: int | None = None) -> TasteMixture:
         """EM on `owned` (customers x products, 1 where bought); customers without purchases are
-        ignored, and past `max_customers` a random sample of them is used. Deterministic for a
-        random_state."""
+        ignored, and past `max_customers` (MAX_FIT_CUSTOMERS by default) a random sample of them
+        is used. Deterministic for a random_state."""
         rows = np.flatnonzero(np.diff(owned.indptr) > 0)
         rng = np.random.default_rng(random_state)
         picked = taste_sample(len(rows), rng, max_customers)
@@ -76,9 +76,11 @@ class TasteMixture:
         return np.einsum("ng,gnk->nk", post, self.theta[:, products])
 
 
-def taste_sample(buyers: int, rng: np.random.Generator, max_customers: int = MAX_FIT_CUSTOMERS) -> np.ndarray | None:
+def taste_sample(buyers: int, rng: np.random.Generator, max_customers: int | None = None) -> np.ndarray | None:
     """Which of the `buyers` customers with a purchase (their ranks, in customer order, sorted) EM
-    is fitted on: None for all of them, else a random `max_customers` drawn from `rng`."""
+    is fitted on: None for all of them, else a random `max_customers` (MAX_FIT_CUSTOMERS by
+    default) drawn from `rng`."""
+    max_customers = MAX_FIT_CUSTOMERS if max_customers is None else max_customers
     if buyers <= max_customers:
         return None
     return np.sort(rng.choice(buyers, max_customers, replace=False))

@@ -181,9 +181,14 @@ def fit_offer_model(past: pd.DataFrame, seg: pd.DataFrame, as_of: pd.Timestamp, 
                     segments: pd.DataFrame) -> OfferModel:
     """The out-of-time comparison and the choice of method (the ranker is fitted by `offer_scorer`).
     seg: segments indexed by customer_id."""
-    evaluation = _evaluate(past, seg["segment_id"], as_of, params)
+    return choose_offer_model(_evaluate(past, seg["segment_id"], as_of, params), as_of, params, mix, segments_version(segments))
+
+
+def choose_offer_model(evaluation: pd.DataFrame | None, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
+                       version: str | None) -> OfferModel:
+    """The offer model given the out-of-time table (None: not evaluated), before its ranker is fitted."""
     method, reason = _choose(params, evaluation)
-    return OfferModel(as_of, mix, segments_version(segments), evaluation, method, reason)
+    return OfferModel(as_of, mix, version, evaluation, method, reason)
 
 
 def offer_scorer(model: OfferModel, price: np.ndarray, params: OfferParams, fit: Callable[[], OfferScorer]) -> OfferScorer:
@@ -239,12 +244,18 @@ def _customer_axis(segmented: pd.Index, bought: pd.Series) -> pd.Index:
     return ids.append(segmented.astype(str)).unique().sort_values()
 
 
+def evaluates(params: OfferParams, first: pd.Timestamp | None, as_of: pd.Timestamp) -> bool:
+    """Whether the model's fit compares the methods out of time: asked for, and a history (first
+    purchase `first`, None: none) of two horizons at least (the ranker needs a horizon of history
+    before the evaluation's own training window)."""
+    cutoff = as_of - pd.Timedelta(days=params.horizon_days)
+    return params.evaluate and first is not None and first <= cutoff - pd.Timedelta(days=params.horizon_days)
+
+
 def _evaluate(past: pd.DataFrame, segments: pd.Series, as_of: pd.Timestamp, params: OfferParams) -> pd.DataFrame | None:
-    if not params.evaluate or past.empty:
+    if past.empty or not evaluates(params, past["occurred_at"].min(), as_of):
         return None
     cutoff = as_of - pd.Timedelta(days=params.horizon_days)
-    if past["occurred_at"].min() > cutoff - pd.Timedelta(days=params.horizon_days):
-        return None  # the ranker needs a horizon of history before the evaluation's own training window
     methods = METHODS if params.method in ("auto", "ranker") else (*[m for m in METHODS if m != "ranker"],)
     return evaluate_offers(
         past, segments, cutoff, horizon_days=params.horizon_days, methods=methods,
