@@ -149,7 +149,7 @@ def _offers(spark, past, segments, as_of, params, rules, previous, current) -> S
         model = _fit_model(past, segments, as_of, params, mix, version)
     scorer = offer_scorer(model, price, params, lambda: _fit_ranker(past, axis, segments, catalog, as_of, params, price))
     served = OfferServing.build(model, scorer, catalog, signals, names, rules, dataclasses.replace(params, n_jobs=1))
-    _ = signals.neighbours, signals.similarity_lookup  # worked out once here, shipped with the signals
+    _ = signals.neighbours  # worked out once here and shipped (the dense similarity look-up is not: each bucket makes it)
     if current is not None:
         lines = lines.join(current.select("customer_id", *SLOT_IDS).withColumn(CURRENT, F.lit(True)), "customer_id", "left")
     offers = _served(spark, lines, served, signals, as_of, current is not None).persist()
@@ -159,15 +159,18 @@ def _offers(spark, past, segments, as_of, params, rules, previous, current) -> S
 
 
 def _catalog(past: DataFrame) -> pd.DataFrame:
-    """segmentation.purchases.product_catalog, one product per group, each product's lines in
-    their order of arrival (the latest name at a tie is the last line's): bounded by products."""
+    """segmentation.purchases.product_catalog over groups of products (each product's row depends on
+    its own lines only), each group's lines in their order of arrival (the latest name at a tie
+    is the last line's): bounded by products."""
     schema = "product_id string, product_name string, category string, price double, buyers long"
 
-    def one(frame: pd.DataFrame) -> pd.DataFrame:
-        return product_catalog(frame.sort_values(ROW, kind="stable")).reset_index()
+    def part(frame: pd.DataFrame) -> pd.DataFrame:
+        return product_catalog(frame.sort_values(ROW, kind="stable").drop(columns=BUCKET)).reset_index()
 
     cols = ["customer_id", "product_id", "product_name", "category", "occurred_at", "unit_price", ROW]
-    out = past.select(*cols).groupBy("product_id").applyInPandas(one, schema).toPandas()
+    groups = past.sparkSession.sparkContext.defaultParallelism
+    by_product = past.select(*cols).withColumn(BUCKET, F.pmod(F.xxhash64("product_id"), F.lit(groups)))
+    out = by_product.groupBy(BUCKET).applyInPandas(part, schema).toPandas()
     return out.set_index("product_id").astype({"product_name": object, "category": object}).sort_index()
 
 
