@@ -22,8 +22,8 @@ definition at a time, everything else as shipped, all through evaluate_offers:
 Within each, the repeat and popularity baselines are also scored under other orderings (extra
 scorers below): repeat by transactions (shipped), by line count, by quantity, by recency; with
 a tie between products (the same count, bought in the same last visit) broken by popularity
-(shipped) or by catalogue order (StockCode ascending or descending: an arbitrary order, as a
-plain sort gives); with or without filling a short list by popularity. Popularity: share of
+(shipped) or in an arbitrary order (StockCode ascending or descending, as a plain sort gives,
+or random); with or without filling a short list by popularity. Popularity: share of
 customers who bought the product ever (shipped) or in the last 90 days before the cutoff.
 
 Then, for the combination closest to the reference (the largest of the four gaps smallest),
@@ -35,6 +35,7 @@ CPU seconds, peak RSS and the load average at the start.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import resource
@@ -57,7 +58,8 @@ TIE = np.float32(1e-4)  # as segmentation.offer_methods: small enough never to r
 class RepeatAs:
     """The repeat baseline under another definition (an OfferScorer): the customer's own products
     by `order` (transactions, lines, quantity or recency), then by recency (a fraction below one);
-    ties broken by popularity or by catalogue order (ascending, or descending: `catalog_desc`);
+    ties broken by popularity, by catalogue order (ascending, or descending: `catalog_desc`) or in
+a random order fixed per customer (`random`);
     products never bought get popularity x TIE when `fill`, else are never offered (a short list).
     `items`: the clean line items (lines and quantity are counted from them)."""
 
@@ -78,6 +80,10 @@ class RepeatAs:
             out += np.where(last > 0, TIE * signals.popularity, 0.0)
         elif self.ties == "catalog_desc":
             out += np.where(last > 0, 1e-10 * np.arange(n_p) / n_p, 0.0)
+        elif self.ties == "random":  # a fixed random order per customer (seeded by the customer's id)
+            seeds = [int(h, 16) for h in history.customer_ids.map(lambda c: hashlib.sha256(str(c).encode()).hexdigest()[:8])]
+            noise = np.vstack([np.random.default_rng(s).random(n_p) for s in seeds]) if seeds else np.zeros((0, n_p))
+            out += np.where(last > 0, 1e-10 * noise, 0.0)
         fill = TIE * np.broadcast_to(signals.popularity, out.shape) if self.fill else -np.inf
         return np.where(last > 0, out, fill).astype(np.float64)
 
@@ -115,7 +121,8 @@ def variants(items: pd.DataFrame) -> dict[str, RepeatAs | PopularityAs]:
             out[f"repeat by {order}, ties {ties}"] = RepeatAs(items, order, ties)
     for ties in ("popularity", "catalog"):
         out[f"repeat by transactions, ties {ties}, no fill"] = RepeatAs(items, "transactions", ties, fill=False)
-    out["repeat by transactions, ties catalog_desc"] = RepeatAs(items, "transactions", "catalog_desc")
+    for ties in ("catalog_desc", "random"):
+        out[f"repeat by transactions, ties {ties}"] = RepeatAs(items, "transactions", ties)
     out["popularity last 90 days"] = PopularityAs(items, 90)
     return out
 
