@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import filecmp
 import gzip
 import logging
 import os
@@ -67,7 +68,7 @@ class FilesPlugin:
     def output(self) -> tuple[str, Path] | None:
         return None if self.destination is None else ("destinations.files.path", self.destination.path)
 
-    def write_table(self, table: pd.DataFrame) -> Path:
+    def write_table(self, table: pd.DataFrame) -> Path | None:
         if self.destination is None:
             raise ConfigurationError("destinations.files is not configured: nothing may be written")
         return write_segments_csv(self.destination, self.base_dir, table)
@@ -285,9 +286,21 @@ def remove_stale_temp_files(folder: Path) -> int:
     return removed
 
 
-def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path:
-    """Write the desired state (one row per customer) atomically: a reader never sees half a file."""
+def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path | None:
+    """Write the desired state (one row per customer) atomically: a reader never sees half a file.
+
+    None when the file already holds exactly these bytes: it is left untouched (same inode and
+    modification time), so a run with nothing changed writes nothing and wakes no file watcher.
+    """
     path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
+    try:
+        return _replace_if_changed(path, table)
+    except OSError as exc:  # a read-only or missing folder, a full disk: say which key to change
+        raise ConfigurationError(f"destinations.files.path: cannot write {path} ({exc.strerror or exc}); "
+                                 "give a path in a folder this user can write") from None
+
+
+def _replace_if_changed(path: Path, table: pd.DataFrame) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_temp_files(path.parent):
         log.info("removed %d temp file(s) an interrupted run left in %s", removed, path.parent)
@@ -295,6 +308,8 @@ def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFram
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
             neutralise_formulas(table).to_csv(f, index=False)
+        if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+            return None
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from connector.config import Config
+from connector.config import Config, FilesDestination
 from connector.crm import registry
 from connector.crm.base import PullBatch, Sink
 from connector.crm.errors import ConfigurationError
@@ -134,6 +134,14 @@ def test_a_destination_only_files_plugin_provides_nothing(tmp_path: Path) -> Non
     assert files.provides == frozenset() and files.read_tables() == {} and files.output() is None
     with pytest.raises(ConfigurationError, match="destinations.files is not configured"):
         files.write_table(pd.DataFrame())
+
+
+def test_an_unwritable_output_is_a_configuration_error_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")  # even root cannot create a folder under a file
+    files = FilesPlugin(None, FilesDestination(path=Path("a-file/out.csv")), tmp_path)
+    with pytest.raises(ConfigurationError, match=r"destinations.files.path: cannot write .*a-file/out.csv \(") as err:
+        files.write_table(pd.DataFrame({"customer_id": ["c1"]}))
+    assert err.value.__cause__ is None and (tmp_path / "a-file").read_text() == "not a folder"
 
 
 def test_nothing_configured_opens_nothing(tmp_path: Path) -> None:
