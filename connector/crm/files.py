@@ -173,6 +173,21 @@ class FilesReader:
             log.warning("%s: %d row(s) repeat an earlier row exactly (customer, date, amount) and count as separate "
                         "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
 
+    def _refuse_non_iso(self, text: pd.Series) -> None:
+        """Without date_format dates must be ISO 8601: guessed one by one, 12/06/1998 became 6 December
+        and 30/06/1998 30 June in the same file. A file of mostly such dates is refused; a stray
+        one, and values that are no date at all, are the quarantine's (a reason per row)."""
+        present = text.dropna()
+        other = present[pd.to_datetime(present, format="ISO8601", errors="coerce", utc=True).isna()]
+        if len(other) * 2 <= len(present):
+            return
+        guessed = other[pd.to_datetime(other, format="mixed", errors="coerce", utc=True).notna()]
+        if len(guessed) * 2 > len(present):
+            raise ConfigurationError(
+                f"{self.path}: line {int(guessed.index[0]) + 2}: {len(guessed):,} of {len(present):,} values of "
+                f"sources.files.date_column {self.cfg.date_column!r} are not ISO 8601 dates (e.g. {guessed.iloc[0]!r}); "
+                "set sources.files.date_format to their strftime format, e.g. \"%d/%m/%Y\" or \"%m/%d/%Y\"")
+
     def _load(self) -> pd.DataFrame:
         return load_table(self.path, self.cfg.format, self.cfg.delimiter, "sources.files.transactions")
 
@@ -180,6 +195,7 @@ class FilesReader:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
         text = values.astype("string").str.strip()
         if not self.cfg.date_format:
+            self._refuse_non_iso(text)
             return text
         parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
