@@ -47,6 +47,8 @@ FEATURES = (
 )
 CHUNK = 10_000
 PREDICT_BLOCK = 5_000
+#: Features the rows are sorted by before the trees walk them (OfferRanker._predict).
+SORT_KEYS = 2
 
 
 class OfferRanker(BaseEstimator):
@@ -177,8 +179,18 @@ class OfferRanker(BaseEstimator):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         """P(bought) per row, PREDICT_BLOCK rows at a time: each tree then walks rows that stay
-        in cache (about 30 % less CPU than one call over a chunk's rows)."""
-        return np.concatenate([self.model_.predict_proba(X[i:i + PREDICT_BLOCK])[:, 1] for i in range(0, len(X), PREDICT_BLOCK)])
+        in cache (about 30 % less CPU than one call over a chunk's rows). The rows go in sorted
+        by the features the trees split on most, so neighbouring rows take the same branches
+        (fewer mispredicted ones), as float64 columns (the predictor's dtype, converted once per
+        block; a split reads one column). A row's value depends on that row alone, so the
+        answer is the same bit for bit in any order."""
+        keys = split_features(self.model_)[:SORT_KEYS]
+        order = np.lexsort(tuple(X[:, f] for f in reversed(keys))) if keys else np.arange(len(X))
+        out = np.empty(len(X), dtype=np.float64)
+        for i in range(0, len(X), PREDICT_BLOCK):
+            rows = order[i:i + PREDICT_BLOCK]
+            out[rows] = self.model_.predict_proba(np.asfortranarray(X[rows], dtype=np.float64))[:, 1]
+        return out
 
     def _pool(self, history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray) -> CandidatePool:
         return candidate_pool(history, signals, codes, self.candidates, self.cross_sell)
@@ -229,6 +241,14 @@ class _Chunk:
     def labels(self, cand: np.ndarray) -> np.ndarray:
         """(n * K,) whether each candidate was bought in the window."""
         return lookup(self.truth, np.repeat(np.arange(len(cand)), cand.shape[1]), np.maximum(cand, 0).ravel()) > 0
+
+
+def split_features(model: HistGradientBoostingClassifier) -> list[int]:
+    """The features a fitted model's trees split on, most splits first (ties: lower index)."""
+    trees = [tree.nodes for iteration in getattr(model, "_predictors", []) for tree in iteration]
+    used = np.concatenate([nodes["feature_idx"][nodes["is_leaf"] == 0] for nodes in trees]) if trees else np.zeros(0, np.int64)
+    counts = np.bincount(used.astype(np.int64))
+    return [int(f) for f in np.argsort(-counts, kind="stable") if counts[f]]
 
 
 def _row_ranks(values: np.ndarray, cand: np.ndarray) -> np.ndarray:
