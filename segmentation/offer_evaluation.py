@@ -86,15 +86,26 @@ def make_scorer(
     if method != "ranker":
         raise ValueError(f"unknown offer method {method!r}; expected one of {', '.join((*BASELINES, 'ranker'))}")
     h = snapshot.history
+    return fit_ranker(items, h.as_of, h.product_ids, h.customer_ids, segments, horizon_days=horizon_days, cross_sell=cross_sell,
+                      price=price, training_snapshots=training_snapshots, random_state=random_state, ranker=ranker, n_jobs=n_jobs)
+
+
+def fit_ranker(
+    items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series, *,
+    horizon_days: int, cross_sell: bool, price: np.ndarray, training_snapshots: int = TRAINING_SNAPSHOTS, random_state: int = 0,
+    ranker: OfferRanker | None = None, n_jobs: int = 1,
+) -> OfferRanker:
+    """make_scorer's ranker, from the snapshot's date and axes alone: the snapshot itself is not
+    read, so it can be built while the ranker trains."""
     if not isinstance(items, EncodedItems):
-        items = EncodedItems.encode(items, h.product_ids, h.customer_ids)
+        items = EncodedItems.encode(items, products, customers)
     first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
     window = min(TRAIN_WINDOW_DAYS, horizon_days)
-    items, customers = training_population(items, h.customer_ids, TRAINING_POPULATION, random_state)
-    starts = training_starts(h.as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
-    examples = training_examples(items, starts, window, h.product_ids, customers, segments, cross_sell, n_jobs)
+    items, population = training_population(items, customers, TRAINING_POPULATION, random_state)
+    starts = training_starts(as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
+    examples = training_examples(items, starts, window, products, population, segments, cross_sell, n_jobs)
     ranker = OfferRanker(random_state=random_state) if ranker is None else ranker
-    return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples)
+    return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples, n_jobs=n_jobs)
 
 
 def training_examples(

@@ -21,12 +21,14 @@ name or code), offer_reasons, method, and offer_1_id.., offer_1_score.. for thos
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_scorer
+from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, fit_ranker, make_scorer
 from segmentation.offer_methods import METHODS, MODES, OfferScorer
 from segmentation.offer_model import (
     OfferModel,
@@ -35,7 +37,6 @@ from segmentation.offer_model import (
     retrain_reason,
     segments_version,
 )
-from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_reasons import explain_offers
 from segmentation.offer_selection import CompiledRules, OfferRules, select_offers
 from segmentation.offer_stability import Stabilised, stabilise_offers
@@ -114,9 +115,8 @@ def recommend_offers(
     catalog = product_catalog(past)
     customers = _customer_axis(seg.index, past["customer_id"])
     encoded = EncodedItems.encode(past, catalog.index, customers)
-    snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
     cross = params.mode == "cross_sell"
-    scorer = _scorer(model, encoded, snap, seg["segment_id"], catalog, params)
+    snap, scorer = _snapshot_and_scorer(model, encoded, as_of, customers, seg["segment_id"], catalog, params)
     named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
     seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
     compiled = rules.compile(catalog, snap.signals, seg_names)
@@ -141,18 +141,32 @@ def _fit_model(past: pd.DataFrame, seg: pd.DataFrame, as_of: pd.Timestamp, param
     return OfferModel(as_of, mix, segments_version(segments), evaluation, method, reason)
 
 
-def _scorer(model: OfferModel, encoded: EncodedItems, snap: Snapshot, segments: pd.Series, catalog: pd.DataFrame,
-            params: OfferParams) -> OfferScorer:
-    """The model's method as a scorer: the stored ranker re-pointed at today's catalog prices
-    (its features are per candidate, so a grown catalog needs no refit), else fitted once and kept."""
+def _snapshot_and_scorer(model: OfferModel, encoded: EncodedItems, as_of: pd.Timestamp, customers: pd.Index,
+                         segments: pd.Series, catalog: pd.DataFrame, params: OfferParams) -> tuple[Snapshot, OfferScorer]:
+    """Today's snapshot, and the model's method as a scorer: the stored ranker re-pointed at
+    today's catalog prices (its features are per candidate, so a grown catalog needs no refit),
+    else fitted once and kept. A ranker that needs fitting trains on its own earlier snapshots,
+    so with n_jobs > 1 today's is built on a thread beside them."""
     cross, price = params.mode == "cross_sell", catalog["price"].to_numpy(dtype="float64")
-    if model.method == "ranker" and model.ranker is not None:
-        return model.ranker.set_params(cross_sell=cross, price=price)
-    scorer = make_scorer(model.method, encoded, snap, segments, horizon_days=params.horizon_days, cross_sell=cross,
-                         price=price, random_state=params.random_state, n_jobs=params.n_jobs)
-    if isinstance(scorer, OfferRanker):
-        model.ranker = scorer
-    return scorer
+
+    def today() -> Snapshot:
+        return Snapshot.build(encoded, as_of, catalog.index, customers, segments)
+
+    if model.method != "ranker":
+        snap = today()
+        return snap, make_scorer(model.method, encoded, snap, segments, horizon_days=params.horizon_days, cross_sell=cross,
+                                 price=price, random_state=params.random_state, n_jobs=params.n_jobs)
+    if model.ranker is not None:
+        return today(), model.ranker.set_params(cross_sell=cross, price=price)
+    fit = partial(fit_ranker, encoded, as_of, catalog.index, customers, segments, horizon_days=params.horizon_days,
+                  cross_sell=cross, price=price, random_state=params.random_state, n_jobs=params.n_jobs)
+    if params.n_jobs > 1:
+        with ThreadPoolExecutor(1) as side:
+            built = side.submit(today)
+            model.ranker = fit()
+            return built.result(), model.ranker
+    model.ranker = fit()
+    return today(), model.ranker
 
 
 def _stabilise(picks: np.ndarray, scores: np.ndarray, current: pd.DataFrame, customers: pd.Index, products: pd.Index,
