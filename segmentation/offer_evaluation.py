@@ -47,9 +47,13 @@ class Snapshot:
     signals: ProductSignals
 
     @classmethod
-    def build(cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series) -> Snapshot:
+    def build(cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index,
+              segments: pd.Series, n_jobs: int = 1) -> Snapshot:
+        """n_jobs: threads for its independent parts (the same snapshot for any n_jobs)."""
+        if isinstance(items, EncodedItems):
+            items.sort(n_jobs)
         history = PurchaseHistory.build(items, as_of, products, customers)
-        return cls(history, ProductSignals.build(history, segments))
+        return cls(history, ProductSignals.build(history, segments, n_jobs=n_jobs))
 
 
 def window_truth(items: pd.DataFrame | EncodedItems, start: pd.Timestamp, days: int, history: PurchaseHistory, cross_sell: bool) -> sp.csr_matrix:
@@ -120,7 +124,7 @@ def training_examples(
 
     if n_jobs <= 1 or len(starts) < 2:
         return [build(s) for s in starts]
-    _ = items.lines, items.visits  # the sorted lines every snapshot cuts: sorted once, before the threads share them
+    items.sort(n_jobs)  # the sorted lines every snapshot cuts: sorted once, before the threads share them
     with ThreadPoolExecutor(min(n_jobs, len(starts))) as pool:
         return list(pool.map(build, starts))
 

@@ -8,6 +8,8 @@ matrix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -50,9 +52,19 @@ class ProductSignals:
     tastes: TasteMixture
 
     @classmethod
-    def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS) -> ProductSignals:
-        """`segments`: segment_id indexed by customer_id (customers not in it get code -1)."""
+    def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS, n_jobs: int = 1) -> ProductSignals:
+        """`segments`: segment_id indexed by customer_id (customers not in it get code -1);
+        n_jobs > 1: the taste mixture is fitted on a thread beside the rest (the same signals)."""
         owned = history.owned
+        if n_jobs > 1:
+            with ThreadPoolExecutor(1) as side:
+                tastes = side.submit(TasteMixture.fit, owned)
+                return cls._build(history, segments, neighbours, owned, tastes.result)
+        return cls._build(history, segments, neighbours, owned, lambda: TasteMixture.fit(owned))
+
+    @classmethod
+    def _build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int, owned: sp.csr_matrix,
+               tastes: Callable[[], TasteMixture]) -> ProductSignals:
         buyers = max(int((history.txn_count > 0).sum()), 1)
         popularity = np.asarray(owned.sum(axis=0)).ravel() / buyers
         recent_pat = history.last_days.copy()
@@ -69,7 +81,7 @@ class ProductSignals:
         trend = recent / np.maximum(popularity, 1.0 / buyers)
         age = np.asarray(history.first_days.max(axis=0).todense()).ravel() - 1.0
         return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate, trend, age,
-                   TasteMixture.fit(owned))
+                   tastes())
 
     def taste_scores(self, history: PurchaseHistory) -> np.ndarray:
         """(n, products): each customer's (rows of `history`) expected taste given their purchases."""

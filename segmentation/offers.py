@@ -150,7 +150,7 @@ def _snapshot_and_scorer(model: OfferModel, encoded: EncodedItems, as_of: pd.Tim
     cross, price = params.mode == "cross_sell", catalog["price"].to_numpy(dtype="float64")
 
     def today() -> Snapshot:
-        return Snapshot.build(encoded, as_of, catalog.index, customers, segments)
+        return Snapshot.build(encoded, as_of, catalog.index, customers, segments, n_jobs=params.n_jobs)
 
     if model.method != "ranker":
         snap = today()
