@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from connector.sandbox.population import PopulationGenerator  # noqa: E402
 from connector.sandbox.scenario import load_scenario  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
-from tests.e2e.observed import run_observed  # noqa: E402
+from tests.e2e.observed import kinds, run_observed  # noqa: E402
 from tests.e2e.world import E2EWorld  # noqa: E402
 
 CONFIG = """\
@@ -101,29 +100,6 @@ def _shop(folder: Path) -> tuple[Path, pd.DataFrame]:
     return folder, bad
 
 
-@pytest.fixture
-def collected(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[frozenset[str], int]]]:
-    """(columns, rows) of every result Spark hands to the driver (toPandas, collect) during the test."""
-    from pyspark.sql.classic.dataframe import DataFrame
-
-    seen: list[tuple[frozenset[str], int]] = []
-    to_pandas, collect = DataFrame.toPandas, DataFrame.collect
-
-    def spy_pandas(self: DataFrame) -> pd.DataFrame:
-        out = to_pandas(self)
-        seen.append((frozenset(out.columns), len(out)))
-        return out
-
-    def spy_collect(self: DataFrame) -> list:
-        out = collect(self)
-        seen.append((frozenset(self.columns), len(out)))
-        return out
-
-    monkeypatch.setattr(DataFrame, "toPandas", spy_pandas)
-    monkeypatch.setattr(DataFrame, "collect", spy_collect)
-    yield seen
-
-
 def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
                                                                 collected: list[tuple[frozenset[str], int]]) -> None:
     folder, bad = _shop(tmp_path)
@@ -175,12 +151,21 @@ def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path,
         assert first_steps.features.transactions.empty  # no purchase on the driver
         assert first.counts["pushed_salesforce"] > 0 and first.counts["pushed_hubspot"] > 0
         world.settle()
+        first_rows = kinds(collected)
+        assert first_rows["changed"] == first.counts["desired_rows_collected"] > 0  # every record is new
+        assert first_rows["new_arms"] == first.counts["customers"]
 
         mark = world.mark()
+        start = len(collected)
         second, second_steps = run_observed(config, store, connector_factory=world.factory)
         assert second.status == "succeeded", second.error
         assert world.writes_since(mark).total == 0
         assert second.counts.get("pushed_salesforce", 0) == second.counts.get("pushed_hubspot", 0) == 0
+        # nothing changed: no segment, score, arm or desired-state row reaches the driver; only the
+        # features' sample (the drift check; everyone below 200,000 customers), aggregates and the
+        # purchases the measure step reads around the assignments
+        second_rows = kinds(collected[start:])
+        assert {k for k, n in second_rows.items() if n} <= {"aggregate", "sample", "purchases"}, second_rows
 
         sf_id = world.sf.store.insert("Contact", [{"FirstName": "Ada", "LastName": "Nguyen",
                                                    "Email": "ada.nguyen@example.com"}])[0]
