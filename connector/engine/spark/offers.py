@@ -137,7 +137,7 @@ def _offers(spark, past, segments, as_of, params, rules, previous, current) -> S
     version = segments.agg(F.max(F.col("model_version").cast("string"))).first()[0] if "model_version" in segments.columns else None
     mix = _mix(past, as_of, params.horizon_days)
     retrained = retrain_reason(previous, params.retrain, as_of, mix, version)
-    axis = segments.select("customer_id").union(past.select("customer_id")).distinct()
+    axis = segments.select("customer_id").union(past.select("customer_id")).distinct().persist()
     seg_ids, names = _segment_order(segments)
     lines = _bucketed(axis, segments, past, seg_ids, _buckets(spark, axis.count()))
     sums = _signal_sums(lines, catalog.index, seg_ids, as_of)
@@ -154,6 +154,7 @@ def _offers(spark, past, segments, as_of, params, rules, previous, current) -> S
         lines = lines.join(current.select("customer_id", *SLOT_IDS).withColumn(CURRENT, F.lit(True)), "customer_id", "left")
     offers = _served(spark, lines, served, signals, as_of, current is not None).persist()
     stability = _stability(offers) if current is not None else None
+    axis.unpersist()
     return SparkOffers(offers.drop(STABILITY), model.evaluation, model.method, model.reason, served.defaults(signals), model,
                        retrained, stability)
 
@@ -240,10 +241,13 @@ def _signal_sums(lines: DataFrame, products: pd.Index, seg_ids: pd.Index, as_of:
 
 def _ranked_ids(frame: DataFrame, ranks: np.ndarray | None) -> pd.Index:
     """The ids (sorted) of `frame`'s distinct customer_ids at these ranks in sorted order (None: all)."""
+    from pyspark.sql import Window
+
     ids = frame.select("customer_id").distinct()
-    if ranks is not None:
-        wanted = set(ranks.tolist())
-        ids = ids.orderBy("customer_id").rdd.zipWithIndex().filter(lambda pair: pair[1] in wanted).keys().toDF()
+    if ranks is not None:  # one sorted pass over the ids (a partition of ids only: strings, no lines)
+        wanted = ids.sparkSession.createDataFrame(pd.DataFrame({"_rank": ranks.astype(np.int64) + 1}))
+        ranked = ids.withColumn("_rank", F.row_number().over(Window.orderBy("customer_id")).cast("long"))
+        ids = ranked.join(F.broadcast(wanted), "_rank").select("customer_id")
     return pd.Index(np.sort(ids.toPandas()["customer_id"].astype(str).to_numpy()))
 
 
@@ -252,9 +256,8 @@ def _tastes(past: DataFrame, products: pd.Index, buyers: int) -> TasteMixture:
     their (customer, product) pairs come to the driver."""
     rng = np.random.default_rng(0)
     who = _ranked_ids(past, taste_sample(buyers, rng))
-    pairs = past.select("customer_id", "product_id").distinct()
-    pairs = pairs.join(F.broadcast(past.sparkSession.createDataFrame(pd.DataFrame({"customer_id": who}))), "customer_id")
-    got = pairs.toPandas()
+    keep = F.broadcast(past.sparkSession.createDataFrame(pd.DataFrame({"customer_id": who})))
+    got = past.join(keep, "customer_id").select("customer_id", "product_id").distinct().toPandas()
     rows, cols = who.get_indexer(got["customer_id"].astype(str)), products.get_indexer(got["product_id"].astype(str))
     order = np.argsort(rows.astype(np.int64) * len(products) + cols, kind="stable")
     indptr = np.zeros(len(who) + 1, dtype=np.int64)
