@@ -99,6 +99,13 @@ class CycleContext:
     _plugins: Plugins | None = None
     _registry: ModelRegistry | None = None
     _engine: Engine | None = None
+    #: What the cycle holds outside this process (tables an engine persisted), freed at close.
+    _releases: list[Callable[[], None]] = field(default_factory=list)
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call `release` when the cycle closes (e.g. a DataFrame's unpersist: a daemon's engine
+        session outlives its cycles, and must not keep every cycle's tables)."""
+        self._releases.append(release)
 
     def registry(self) -> ModelRegistry:
         """The model registry (versions, champion/challenger, the configured tracker), opened once."""
@@ -131,6 +138,8 @@ class CycleContext:
         return self._plugins
 
     def close(self) -> None:
+        while self._releases:
+            self._releases.pop()()
         if self._plugins is not None:
             self._plugins.close()
 

@@ -6,6 +6,10 @@ still counts three slots); hit@3 is the share of customers who bought at least o
 averaged over customers who bought before the cutoff and bought something in the window (in
 cross-sell mode: something new to them). Intervals are percentile bootstraps over customers,
 paired between methods for the lift of one over another.
+
+Other judged populations and precision denominators (`POPULATIONS`, `SLOTS`) exist to compare
+with figures computed under other definitions (benchmarks/bench_offer_reference.py); the
+defaults above are the protocol segsync is judged by.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ TRAINING_SNAPSHOTS = 12
 #: the ranker learns from max_train_customers of them anyway, so a million-customer population
 #: costs the same twelve snapshots as this many.
 TRAINING_POPULATION = 200_000
+#: Who is judged. returning (the default): customers with history who bought in the window (in
+#: cross-sell: something new to them); returning_any: the same customers in both modes (those who
+#: only re-bought count as zeros in cross-sell); window: everyone who bought in the window, new
+#: customers (no history) included; known: every customer with history, buyers in the window or not.
+POPULATIONS = ("returning", "returning_any", "window", "known")
+#: precision@3's denominator: k (a short list still counts three slots) or offered (the offers made).
+SLOTS = ("k", "offered")
 
 
 @dataclass(frozen=True)
@@ -135,17 +146,21 @@ def evaluate_offers(
     items: pd.DataFrame, segments: pd.Series, cutoff: pd.Timestamp, *, horizon_days: int = 90,
     methods: Sequence[str] = (*BASELINES, "ranker"), modes: Sequence[str] = ("any", "cross_sell"),
     max_customers: int | None = None, n_boot: int = 500, random_state: int = 0,
-    extra: Mapping[str, OfferScorer] | None = None,
+    extra: Mapping[str, OfferScorer] | None = None, population: str = "returning", slots: str = "k",
 ) -> pd.DataFrame:
     """One row per (mode, method): customers, precision_at_3 (+ _lo, _hi), hit_at_3 (+ _lo, _hi),
     lift_vs_best_baseline (relative precision@3 over the mode's best baseline, + _lo, _hi).
 
     items: clean line items; segments: segment_id by customer_id as of the cutoff; extra:
-    more scorers to judge alongside (e.g. an oracle that knows planted tastes).
+    more scorers to judge alongside (e.g. an oracle that knows planted tastes); population: who
+    is judged (POPULATIONS); slots: precision's denominator (SLOTS).
     """
+    if population not in POPULATIONS or slots not in SLOTS:
+        raise ValueError(f"population must be one of {POPULATIONS} and slots one of {SLOTS}; got {population!r}, {slots!r}")
     past = items[items["occurred_at"] < cutoff]
     products = pd.Index(np.sort(past["product_id"].unique()))
-    customers = pd.Index(np.sort(past["customer_id"].unique()))
+    known = past if population != "window" else items[items["occurred_at"] < cutoff + pd.Timedelta(days=horizon_days)]
+    customers = pd.Index(np.sort(known["customer_id"].unique()))
     encoded = EncodedItems.encode(items, products, customers)
     snap = Snapshot.build(encoded, cutoff, products, customers, segments)
     price = past.groupby("product_id")["unit_price"].median().reindex(products).to_numpy(dtype="float64")
@@ -153,35 +168,37 @@ def evaluate_offers(
     for mode in modes:
         cross = mode == "cross_sell"
         truth = window_truth(encoded, cutoff, horizon_days, snap.history, cross)
-        judged = judged_customers(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state)
-        hits = {}
-        for method in methods:
-            scorer = make_scorer(method, encoded, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price, random_state=random_state)
+        judged = judged_customers(items, cutoff, horizon_days, snap.history, truth, cross, max_customers, random_state, population)
+        scorers = {m: make_scorer(m, encoded, snap, segments, horizon_days=horizon_days, cross_sell=cross, price=price,
+                                  random_state=random_state) for m in methods} | dict(extra or {})
+        hits, offered = {}, {}
+        for name, scorer in scorers.items():
             picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
-            hits[method] = offer_hits(picks, truth[judged])
-        for name, scorer in (extra or {}).items():
-            picks, _ = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rows=judged, k=K)
-            hits[name] = offer_hits(picks, truth[judged])
-        rows.extend(_summarise(mode, hits, n_boot, random_state))
+            hits[name], offered[name] = offer_hits(picks, truth[judged]), (picks >= 0).sum(axis=1)
+        rows.extend(_summarise(mode, hits, n_boot, random_state, offered if slots == "offered" else None))
     return pd.DataFrame(rows)
 
 
 def judged_customers(
     items: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, history: PurchaseHistory, truth: sp.csr_matrix,
-    cross: bool, max_customers: int | None, random_state: int,
+    cross: bool, max_customers: int | None, random_state: int, population: str = "returning",
 ) -> np.ndarray:
     """Positions in `history` of the customers with history who bought (something new, in
     cross-sell) in the window, even products never seen before the cutoff (those count as
-    misses); a random `max_customers` of them when there are more."""
+    misses); a random `max_customers` of them when there are more. `population` (POPULATIONS)
+    widens that: returning_any judges cross-sell on the any-product customers, window adds
+    customers without history (when they are on the history's axis), known every customer with
+    history."""
     window = bought_between(items, cutoff, cutoff + pd.Timedelta(days=horizon_days))
     pos = history.customer_ids.get_indexer(window["customer_id"])
     p = history.product_ids.get_indexer(window["product_id"])
-    if cross:  # unseen products are new to everyone; seen ones count if not owned
+    if cross and population in ("returning", "window"):  # unseen products are new to everyone; seen ones count if not owned
         owned = np.asarray(history.owned[pos[pos >= 0], np.maximum(p[pos >= 0], 0)]).ravel() > 0
         fresh = (p[pos >= 0] < 0) | ~owned
         pos = pos[pos >= 0][fresh]
-    rows = np.unique(pos[pos >= 0])
-    rows = rows[history.txn_count[rows] > 0]
+    rows = np.unique(pos[pos >= 0]) if population != "known" else np.arange(len(history.customer_ids))
+    if population != "window":
+        rows = rows[history.txn_count[rows] > 0]
     if max_customers is not None and len(rows) > max_customers:
         rows = np.sort(np.random.default_rng(random_state).choice(rows, max_customers, replace=False))
     return rows
@@ -194,10 +211,14 @@ def offer_hits(picks: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     return (got & (picks >= 0)).sum(axis=1)
 
 
-def _summarise(mode: str, hits: dict[str, np.ndarray], n_boot: int, random_state: int) -> list[dict]:
+def _summarise(
+    mode: str, hits: dict[str, np.ndarray], n_boot: int, random_state: int, offered: dict[str, np.ndarray] | None = None,
+) -> list[dict]:
+    """The table's rows; precision per customer is hits / K, or hits / offers made when `offered`
+    is given (0 for a customer offered nothing)."""
     n = len(next(iter(hits.values())))
     idx = np.random.default_rng(random_state).integers(0, n, size=(n_boot, n)) if n else np.zeros((n_boot, 0), int)
-    prec = {m: (h / K) for m, h in hits.items()}
+    prec = {m: (h / K if offered is None else h / np.maximum(offered[m], 1)) for m, h in hits.items()}
     boot = {m: p[idx].mean(axis=1) if n else np.zeros(n_boot) for m, p in prec.items()}
     base = [m for m in hits if m in BASELINES]
     best = max(base, key=lambda m: prec[m].mean()) if base else None

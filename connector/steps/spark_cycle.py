@@ -3,12 +3,14 @@
 With `engine: {kind: spark}` and sources Spark can read (connector.engine.spark.sources), the
 pull step leaves the files source alone and this step reads it on the executors, quarantines
 with the pandas engine's rules there (connector.engine.spark.quarantine), and computes the
-features there. What comes to the driver is bounded by customers and bad rows, never by
-purchases: the features and customers (one row each), the rejected rows with their reasons
-(the state store keeps one per row), a handful of aggregates (as_of, counts). The clean
-transactions stay on Spark in `FeaturesResult.on_spark`, where the score step trains and
-scores and fits CLV, and from which the measure step takes only the purchases around its
-assignments (`assigned_purchases`).
+features there. The purchases are judged once (connector.engine.spark.quarantine.judge: stored on
+the executors' disk, partitioned by customer, the clean rows counted and the latest found by the
+same job), so the features, every score cutoff and CLV read them without another shuffle. What
+comes to the driver is bounded by customers and bad rows, never by purchases: the features and
+customers (one row each), the rejected rows with their reasons (the state store keeps one per
+row), a handful of aggregates (as_of, counts). The clean transactions stay on Spark in
+`FeaturesResult.on_spark`, where the score step trains and scores and fits CLV, and from which
+the measure step takes only the purchases around its assignments (`assigned_purchases`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def reads_on_spark(ctx: CycleContext) -> bool:
 
 
 def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
-    """The `features` step's result with the transactions read, cleaned and aggregated on Spark."""
+    """The `features` step's result with the transactions read, judged and aggregated on Spark."""
     from connector.engine.spark import quarantine
     from connector.engine.spark.sources import SparkTables
 
@@ -56,26 +58,32 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     tables, identity = _read(ctx, engine)
     events_through = ctx.store.events.last_id()
     raw = _with_live_purchases(engine, tables.transactions, ctx.store.events.purchases(events_through))
-    clean, rejected = quarantine.clean_transactions(raw, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
-    clean = clean.persist()  # read again by the features, every score cutoff, CLV and the measure step
-    bad = rejected.toPandas()
+    # every row judged once and stored by customer; the clean rows keep their ids only when the
+    # measure step will read them (assigned_purchases)
+    judged = quarantine.judge(raw, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")),
+                              keep_ids=bool(cfg.experiments.items))
+    bad = judged.rejected.toPandas()  # one row per quarantined purchase: the state store keeps each with its reason
     record_rejections(ctx, identity, bad.drop(columns="source"), bad)
-    n_clean = clean.count()
-    if n_clean == 0:
+    if judged.clean_rows == 0 or judged.latest is None:
+        judged.release()
         log.warning("nothing was segmented: no usable purchases (%d quarantined); every output keeps what the last "
                     "run wrote", len(bad))
         ctx.count("customers", 0)
         return None
-    as_of = _as_of(clean)
-    customers = _without_only_rejected(tables.customers, clean, rejected).persist()
+    ctx.hold(judged.release)
+    as_of = judged.latest.floor("D") + pd.Timedelta(days=1)
+    clean = judged.purchases if judged.keep_ids else judged.clean
+    customers = _without_only_rejected(tables.customers, judged.clean, judged.rejected).persist()
     features = engine.features_frame(customers, clean, as_of, cfg.segmentation.attributes).persist()
+    ctx.hold(customers.unpersist)
+    ctx.hold(features.unpersist)
     from connector.engine.spark.engine import features_on_driver
 
     feats = features_on_driver(features)
     ctx.count("customers", len(feats))
-    ctx.count("transactions", n_clean)
+    ctx.count("transactions", judged.clean_rows)
     log.info("features for %d customers as of %s, computed on Spark from %d purchases", len(feats), as_of.date(),
-             n_clean)
+             judged.clean_rows)
     return FeaturesResult(customers.toPandas(), pd.DataFrame(columns=_CANONICAL), feats, as_of, events_through,
                           on_spark=SparkTables(customers, clean, features))
 
@@ -160,14 +168,6 @@ def _with_live_purchases(engine: SparkEngine, raw: DataFrame, live: pd.DataFrame
     types = dict(raw.dtypes)
     added = engine.frame(live[_CANONICAL]).select(*[F.col(c).cast(types[c]).alias(c) for c in _CANONICAL])
     return raw.unionByName(added)
-
-
-def _as_of(clean: DataFrame) -> pd.Timestamp:
-    """The data's day: the day after the latest clean purchase (as an instant: no time zone involved)."""
-    from pyspark.sql import functions as F
-
-    latest = clean.agg(F.max(F.unix_micros("occurred_at"))).first()[0]
-    return pd.Timestamp(int(latest), unit="us", tz="UTC").floor("D") + pd.Timedelta(days=1)
 
 
 def _without_only_rejected(customers: DataFrame, clean: DataFrame, rejected: DataFrame) -> DataFrame:

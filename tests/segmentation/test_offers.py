@@ -162,3 +162,57 @@ def test_ranker_learns_planted_tastes_better_than_popularity():
     p = table.set_index("method")["precision_at_3"]
     assert p["ranker"] > p["popularity"] + 0.1
     assert p["ranker"] >= p["repeat"] - 0.03
+
+
+class _OwnOnly:
+    """Own products by count, nothing else: a list as short as the customer's history."""
+
+    def scores(self, history, signals, codes):
+        counts = history.counts.toarray()
+        return np.where(counts > 0, counts, -np.inf).astype(np.float32)
+
+
+def _window_table(**kw) -> pd.DataFrame:
+    # x re-buys A and buys D (new to x); w buys F (new); y only re-buys A; n is new; z and v buy nothing
+    future = _items([("9", "x", "2024-03-05", "A"), ("9", "x", "2024-03-05", "D"), ("10", "w", "2024-03-06", "F"),
+                     ("11", "y", "2024-03-07", "A"), ("12", "n", "2024-03-08", "A")])
+    items = pd.concat([HISTORY, future], ignore_index=True)
+    table = evaluate_offers(items, SEGMENTS.set_index("customer_id")["segment_id"], AS_OF, horizon_days=30,
+                            methods=["repeat", "popularity"], n_boot=20, extra={"own_only": _OwnOnly()}, **kw)
+    return table.set_index(["mode", "method"])
+
+
+def test_evaluation_populations_judge_the_customers_each_definition_names():
+    ret = _window_table()
+    # any: x, w, y (n has no history); repeat offers x A,B,C (A hit), w D,A,C (0), y A,C,B (A hit)
+    assert ret.loc[("any", "repeat"), "customers"] == 3
+    assert ret.loc[("any", "repeat"), ["precision_at_3", "hit_at_3"]].tolist() == pytest.approx([2 / 9, 2 / 3])
+    # cross-sell: only x and w bought something new; popularity offers x C,D,E (D hit), w A,C,B (0)
+    assert ret.loc[("cross_sell", "popularity"), "customers"] == 2
+    assert ret.loc[("cross_sell", "popularity"), "precision_at_3"] == pytest.approx(1 / 6)
+    same = _window_table(population="returning_any")  # y (only re-bought) is judged in cross-sell too: offered B,D,E, a miss
+    assert same.loc[("cross_sell", "popularity"), ["customers", "precision_at_3", "hit_at_3"]].tolist() == pytest.approx([3, 1 / 9, 1 / 3])
+    assert same.loc[("any", "repeat"), "precision_at_3"] == pytest.approx(2 / 9)  # any mode unchanged
+    window = _window_table(population="window")  # n too: no history, so repeat falls back to popularity A,C,B: A hit
+    assert window.loc[("any", "repeat"), ["customers", "precision_at_3", "hit_at_3"]].tolist() == pytest.approx([4, 3 / 12, 3 / 4])
+    assert window.loc[("any", "own_only"), "precision_at_3"] == pytest.approx(2 / 12)  # n is offered nothing: a zero
+    known = _window_table(population="known")  # z and v bought nothing in the window: zeros
+    assert known.loc[("any", "repeat"), ["customers", "precision_at_3", "hit_at_3"]].tolist() == pytest.approx([5, 2 / 15, 2 / 5])
+    assert known.loc[("cross_sell", "popularity"), "customers"] == 5
+
+
+def test_evaluation_slots_offered_divides_by_the_offers_made():
+    # own_only offers x A,B (A hit), w D (miss), y A,C (A hit)
+    three = _window_table()
+    assert three.loc[("any", "own_only"), "precision_at_3"] == pytest.approx((1 / 3 + 0 + 1 / 3) / 3)
+    made = _window_table(slots="offered")
+    assert made.loc[("any", "own_only"), "precision_at_3"] == pytest.approx((1 / 2 + 0 + 1 / 2) / 3)
+    assert made.loc[("any", "repeat"), "precision_at_3"] == pytest.approx(2 / 9)  # full lists: the same either way
+    assert made.loc[("any", "own_only"), "hit_at_3"] == pytest.approx(2 / 3)
+
+
+def test_evaluation_rejects_an_unknown_population_or_denominator():
+    with pytest.raises(ValueError, match="population must be one of .*'everyone'"):
+        _window_table(population="everyone")
+    with pytest.raises(ValueError, match="slots one of"):
+        _window_table(slots="two")

@@ -20,13 +20,6 @@ from pyspark.sql import functions as F
 from connector.engine.spark.desired import ORDER, DestinationKeys
 
 
-def changed_rows(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str]) -> DataFrame:
-    """Rows of `desired` (key + fields) whose fields differ from `last_sent` (key + the same
-    fields, the values the CRM confirmed) or whose key was never sent; `desired`'s columns."""
-    joined, changed = _compared(desired, last_sent, key, fields, "left")
-    return joined.where(changed).select(*desired.columns)
-
-
 def _compared(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str],
               how: str) -> tuple[DataFrame, Column]:
     """(desired joined to last_sent by `key` (`_sent_<field>` and `_known` from it), a condition
@@ -42,11 +35,6 @@ def _compared(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequen
     differs = [~F.col(c).eqNullSafe(F.col(f"_sent_{c}")) for c in fields]
     changed = F.col("_here").isNotNull() & (F.col("_known").isNull() | reduce(lambda a, b: a | b, differs, F.lit(False)))
     return joined, changed
-
-
-def collect_changes(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str]) -> pd.DataFrame:
-    """`changed_rows` on the driver, as the pandas frame the plan step takes."""
-    return changed_rows(desired, last_sent, key, fields).toPandas()
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,10 @@ def clean_transactions(transactions: DataFrame, plausible: Plausible | None = No
 class Judged:
     """Every input row judged once and kept on the executors' local disk, hash
     partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
-    occurred_at, amount), a rejected row also its transaction_id, reason and source.
-    counts: rejected rows per rule (`rejection_counts`), counted by the pass that stored them.
+    occurred_at, amount; with `keep_ids` also its transaction_id and source), a rejected row
+    also its transaction_id, reason and source.
+    counts: rejected rows per rule (`rejection_counts`); clean_rows: how many rows are clean;
+    latest: the latest clean purchase (None without any), all three from the pass that stored them.
 
     Built once per cycle, it saves two things at scale: the quarantine (a shuffle of every row by
     transaction_id for the duplicate rule) runs once for clean and rejected rows alike, and every
@@ -71,11 +73,22 @@ class Judged:
 
     table: DataFrame
     counts: pd.DataFrame
+    clean_rows: int = 0
+    latest: pd.Timestamp | None = None
+    keep_ids: bool = False
 
     @property
     def clean(self) -> DataFrame:
         """customer_id (str), occurred_at (timestamp, UTC), amount (double): the clean rows."""
         return self.table.where(F.col("reason").isNull()).select(*_COMPUTED)
+
+    @property
+    def purchases(self) -> DataFrame:
+        """The clean rows as canonical purchases: transaction_id, customer_id, occurred_at,
+        amount, source (judged with `keep_ids`; the measure step reads them)."""
+        if not self.keep_ids:
+            raise ValueError("the clean rows' transaction ids were not kept: judge(..., keep_ids=True)")
+        return self.table.where(F.col("reason").isNull()).select("transaction_id", *_COMPUTED, "source")
 
     @property
     def rejected(self) -> DataFrame:
@@ -86,21 +99,28 @@ class Judged:
         self.table.unpersist()
 
 
-def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged:
+def judge(transactions: DataFrame, plausible: Plausible | None = None, keep_ids: bool = False) -> Judged:
     """The rows of `clean_transactions`, judged once and persisted by customer (see Judged).
 
-    Stored now, by the job that counts the rejected rows: Spark knows a persisted table's
-    partitioning only once it is stored (AQE may change it before), and a plan made before that
-    would shuffle the purchases by customer again."""
+    Stored now, by the job that counts the rejected rows (and the clean ones, and finds the
+    latest clean purchase): Spark knows a persisted table's partitioning only once it is stored
+    (AQE may change it before), and a plan made before that would shuffle the purchases by
+    customer again."""
     judged = _judged(_rows(transactions), plausible or Plausible())
-    refused = F.col("reason").isNotNull()
-    table = judged.select(*_COMPUTED, "reason", F.when(refused, F.col("transaction_id")).alias("transaction_id"),
-                          F.when(refused, F.col("source")).alias("source"))
+    kept = F.lit(True) if keep_ids else F.col("reason").isNotNull()
+    table = judged.select(*_COMPUTED, "reason", F.when(kept, F.col("transaction_id")).alias("transaction_id"),
+                          F.when(kept, F.col("source")).alias("source"))
     # On local disk, not the heap: 200M purchases (20M customers) built as in-memory blocks ran a
     # 4 GB local[2] driver out of heap (BENCHMARKS.md); the passes after this one read the blocks
     # back through the OS page cache.
     table = table.repartition("customer_id").persist(StorageLevel.DISK_ONLY)
-    return Judged(table, _counted(table.groupBy("reason").count()))
+    per_rule = table.groupBy(_rule()).agg(F.count(F.lit(1)).alias("count"),
+                                        F.max(F.unix_micros("occurred_at")).alias("_latest")).toPandas()
+    clean = per_rule[per_rule["rule"].isna()]
+    latest = clean["_latest"].iloc[0] if len(clean) else None
+    return Judged(table, _sorted_counts(per_rule[per_rule["rule"].notna()]), int(clean["count"].sum()),
+                  None if latest is None or pd.isna(latest) else pd.Timestamp(int(latest), unit="us", tz="UTC"),
+                  keep_ids)
 
 
 def _rows(transactions: DataFrame) -> DataFrame:
@@ -145,9 +165,17 @@ def rejection_counts(rejected: DataFrame) -> pd.DataFrame:
 
 def _counted(per_reason: DataFrame) -> pd.DataFrame:
     """rule, count from (reason, count) rows (the null reason, clean rows, left out)."""
-    rule = F.regexp_replace(F.col("reason"), r" \(.*\)$", "").alias("rule")
-    counts = per_reason.where(F.col("reason").isNotNull()).groupBy(rule).agg(F.sum("count").alias("count")).toPandas()
-    counts["count"] = counts["count"].astype("int64")
+    counts = per_reason.where(F.col("reason").isNotNull()).groupBy(_rule()).agg(F.sum("count").alias("count"))
+    return _sorted_counts(counts.toPandas())
+
+
+def _rule() -> Column:
+    """A reason without its quoted value: the rule it names (null for a clean row)."""
+    return F.regexp_replace(F.col("reason"), r" \(.*\)$", "").alias("rule")
+
+
+def _sorted_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    counts = counts[["rule", "count"]].assign(count=counts["count"].astype("int64"))
     return counts.sort_values(["count", "rule"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

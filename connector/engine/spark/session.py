@@ -11,9 +11,9 @@ that has a training summary (KMeans, BisectingKMeans, GaussianMixture, the class
 reference cycle: model -> summary -> the summary's DataFrame -> its TransformerRelation plan ->
 model. Only the cyclic garbage collector frees it, whenever it happens to run; when that is the
 interpreter's final collection, gRPC's channel thread has already stopped and the delete waits
-for a reply nobody reads: `segsync run` finished its cycle and never exited. So models are fitted
-through `fit_and_read`, which frees them before it returns, and a Connect session is stopped at
-exit (pending finalisers collected first, while the channel still runs).
+for a reply nobody reads: `segsync run` finished its cycle and never exited. No cycle fits a
+pyspark.ml model today (connector.engine.spark.clusters), but a Connect session is still stopped
+at exit, pending finalisers collected first, while the channel still runs.
 """
 
 from __future__ import annotations
@@ -27,17 +27,15 @@ import subprocess
 import sys
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from connector.config.engine import shown
 from connector.crm.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from connector.config.engine import EngineConfig
-
-T = TypeVar("T")
 
 #: Local sessions bind the driver to loopback (house rule: nothing listens beyond 127.0.0.1 by default).
 _LOCAL_DEFAULTS = {
@@ -154,18 +152,3 @@ def stop_connect_session(ref: Callable[[], SparkSession | None]) -> None:
     if session is not None:
         session.stop()
 
-
-def fit_and_read(estimator: Any, data: DataFrame, read: Callable[[Any], T]) -> T:
-    """`read(estimator.fit(data))`, the fitted pyspark.ml model freed before this returns.
-
-    `read` takes what is needed (centres, weights) out of the model and must not return the model
-    or a part that refers to it. The collection frees the model's reference cycle now, at a safe
-    point: under Spark Connect its finaliser deletes it from the server's ML cache here, on this
-    thread, with the channel up (see the module docstring); on classic Spark it drops the py4j handle.
-    """
-    model = estimator.fit(data)
-    try:
-        return read(model)
-    finally:
-        del model
-        gc.collect()

@@ -60,13 +60,13 @@ if code or len(sys.argv) < 3:
     sys.exit(code)
 del sys.argv[1]
 """
-#: After the Connect cycle, in its process: spark_conf through remote, a model fitted and released,
-#: one left to the interpreter's last collection (the case that hung), then exit.
+#: After the Connect cycle, in its process: spark_conf through remote, a model left to the
+#: interpreter's last collection (the case that hung), then exit.
 MODELS = """
 import gc
 from connector.config.engine import EngineConfig
 from connector.crm.errors import ConfigurationError
-from connector.engine.spark.session import fit_and_read, spark_session
+from connector.engine.spark.session import spark_session
 url = sys.argv[1]
 try:
     spark_session(EngineConfig(kind="spark", remote=url, spark_conf={"spark.executor.memory": "2g"}))
@@ -78,9 +78,6 @@ from pyspark.ml.clustering import KMeans
 from pyspark.ml.feature import VectorAssembler
 points = spark.range(90).selectExpr("(id % 3) * 10 + rand(1) as x", "(id % 3) * -5 + rand(2) as y")
 vectors = VectorAssembler(inputCols=["x", "y"], outputCol="features").transform(points).select("features")
-centres = fit_and_read(KMeans(k=3, seed=1), vectors, lambda model: model.clusterCenters())
-print("centres:", sorted(int(c[0] // 10) * 10 for c in centres))
-print("cached after fit_and_read:", len(spark.client._get_ml_cache_info()))
 gc.set_threshold(10**9)  # no automatic collection from here: a cycle waits for the interpreter's final one
 kept = KMeans(k=3, seed=1).fit(vectors)
 print("cached while a model is held:", len(spark.client._get_ml_cache_info()))
