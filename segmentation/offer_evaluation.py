@@ -100,10 +100,22 @@ def make_scorer(
     if not isinstance(items, EncodedItems):
         items = EncodedItems.encode(items, h.product_ids, h.customer_ids)
     first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
-    window = min(TRAIN_WINDOW_DAYS, horizon_days)
     items, customers = training_population(items, h.customer_ids, TRAINING_POPULATION, random_state)
-    starts = training_starts(h.as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
-    examples = training_examples(items, starts, window, h.product_ids, customers, segments, cross_sell, n_jobs)
+    return fit_ranker(items, customers, segments, h.as_of, first, h.product_ids, horizon_days=horizon_days,
+                      cross_sell=cross_sell, price=price, training_snapshots=training_snapshots, random_state=random_state,
+                      ranker=ranker, n_jobs=n_jobs)
+
+
+def fit_ranker(
+    items: EncodedItems, customers: pd.Index, segments: pd.Series, as_of: pd.Timestamp, first: pd.Timestamp,
+    products: pd.Index, *, horizon_days: int, cross_sell: bool, price: np.ndarray,
+    training_snapshots: int = TRAINING_SNAPSHOTS, random_state: int = 0, ranker: OfferRanker | None = None, n_jobs: int = 1,
+) -> OfferRanker:
+    """The ranker of `make_scorer`, from its training population's items on that population's own
+    axis (`customers`, training_population); `first`: the first purchase of the whole history."""
+    window = min(TRAIN_WINDOW_DAYS, horizon_days)
+    starts = training_starts(as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
+    examples = training_examples(items, starts, window, products, customers, segments, cross_sell, n_jobs)
     ranker = OfferRanker(random_state=random_state) if ranker is None else ranker
     return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples)
 
@@ -128,10 +140,18 @@ def training_examples(
 def training_population(items: EncodedItems, customers: pd.Index, size: int, random_state: int) -> tuple[EncodedItems, pd.Index]:
     """All customers' items and axis when there are at most `size`, else a random `size` of them
     on their own axis (the same draw for the same random_state)."""
-    if len(customers) <= size:
+    picked = training_sample(len(customers), size, random_state)
+    if picked is None:
         return items, customers
-    picked = np.sort(np.random.default_rng(random_state).choice(len(customers), size, replace=False))
     return items.restrict(picked), pd.Index(customers[picked])
+
+
+def training_sample(customers: int, size: int, random_state: int) -> np.ndarray | None:
+    """The positions (sorted) on a customer axis of `customers` that training_population keeps;
+    None for all of them."""
+    if customers <= size:
+        return None
+    return np.sort(np.random.default_rng(random_state).choice(customers, size, replace=False))
 
 
 def training_starts(as_of: pd.Timestamp, first: pd.Timestamp, window: int, stride: int, count: int) -> list[pd.Timestamp]:

@@ -66,7 +66,12 @@ def product_mix(items: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int) -> 
     ids = items.loc[recent & (items["occurred_at"] < as_of), "product_id"]
     if isinstance(ids.dtype, pd.CategoricalDtype):
         ids = ids.cat.remove_unused_categories()
-    shares = ids.astype(str).value_counts(normalize=True)
+    return mix_of(ids.astype(str).value_counts())
+
+
+def mix_of(counts: pd.Series) -> pd.Series:
+    """product_id (str) -> share, from each product's count of line items in the horizon."""
+    shares = counts / counts.sum()
     return shares.rename_axis("product_id").rename("share").sort_index()
 
 

@@ -8,6 +8,7 @@ matrix.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -52,24 +53,35 @@ class ProductSignals:
     @classmethod
     def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS) -> ProductSignals:
         """`segments`: segment_id indexed by customer_id (customers not in it get code -1)."""
-        owned = history.owned
-        buyers = max(int((history.txn_count > 0).sum()), 1)
-        popularity = np.asarray(owned.sum(axis=0)).ravel() / buyers
-        recent_pat = history.last_days.copy()
-        recent_pat.data = ((recent_pat.data > 0) & (recent_pat.data <= RECENT_DAYS + 1)).astype(np.float32)
-        active = max(int((history.last_any_days <= RECENT_DAYS).sum()), 1)
-        recent = np.asarray(recent_pat.sum(axis=0)).ravel() / active
         seg = segments.reindex(history.customer_ids)
         seg_ids = pd.Index(pd.unique(seg.dropna()))
         codes = seg_ids.get_indexer(seg).astype(np.int64)
-        share = _segment_share(owned, codes, len(seg_ids))
-        again = history.counts.copy()
-        again.data = (again.data > 1).astype(np.float32)
-        repeat_rate = np.asarray(again.sum(axis=0)).ravel() / np.maximum(np.asarray(owned.sum(axis=0)).ravel(), 1)
+        return cls.from_sums(SignalSums.of(history, codes, len(seg_ids)), seg_ids, codes, TasteMixture.fit(history.owned),
+                             neighbours)
+
+    @classmethod
+    def from_sums(cls, sums: SignalSums, segment_ids: pd.Index, codes: np.ndarray, tastes: TasteMixture,
+                  neighbours: int = NEIGHBOURS) -> ProductSignals:
+        """The signals from their sums over every customer (SignalSums, added up over parts of the
+        customers), the segments' ids in code order, the codes of the customers they are read for and
+        the fitted tastes: what an engine that holds the customers in parts hands over."""
+        buyers = max(sums.buyers, 1)
+        bought = sums.owned.astype(np.float32)
+        popularity = bought / buyers
+        recent = sums.recent.astype(np.float32) / max(sums.active, 1)
+        share = sums.segment_owned.astype(np.float32) / np.maximum(sums.segment_buyers.astype(np.float32), 1)[:, None]
+        repeat_rate = sums.again.astype(np.float32) / np.maximum(bought, 1)
         trend = recent / np.maximum(popularity, 1.0 / buyers)
-        age = np.asarray(history.first_days.max(axis=0).todense()).ravel() - 1.0
-        return cls(popularity, recent, share, seg_ids, codes, cosine_neighbours(owned, neighbours), repeat_rate, trend, age,
-                   TasteMixture.fit(owned))
+        age = sums.first_max.astype(np.float32) - 1.0
+        return cls(popularity, recent, share, segment_ids, codes, neighbours_of(sums.cooccurrence, neighbours), repeat_rate,
+                   trend, age, tastes)
+
+    def for_customers(self, codes: np.ndarray) -> ProductSignals:
+        """The same signals read for other customers (their segment codes), keeping every table
+        already worked out (neighbours, similarity look-up, k-th similarities)."""
+        out = copy.copy(self)
+        object.__setattr__(out, "segment_codes", codes)
+        return out
 
     def taste_scores(self, history: PurchaseHistory) -> np.ndarray:
         """(n, products): each customer's (rows of `history`) expected taste given their purchases."""
@@ -119,22 +131,76 @@ class ProductSignals:
         return table[np.where(codes >= 0, codes, len(self.segment_share))]
 
 
-def _segment_share(owned: sp.csr_matrix, codes: np.ndarray, n_segments: int) -> np.ndarray:
-    known = codes >= 0
+@dataclass(frozen=True)
+class SignalSums:
+    """What ProductSignals are worked out from, as sums over customers, so parts of the customers
+    can be summed apart and added (every entry a count, except first_max, a maximum). Per product:
+    owned (its buyers), recent (bought in the last RECENT_DAYS), again (bought in more than one
+    transaction), first_max (1 + days since its first purchase); segment_owned (segments x
+    products buyers) and segment_buyers (buyers per segment); cooccurrence (products x products:
+    customers who bought both); buyers and active (customers with a purchase, and within RECENT_DAYS)."""
+
+    buyers: int
+    active: int
+    owned: np.ndarray
+    recent: np.ndarray
+    again: np.ndarray
+    first_max: np.ndarray
+    segment_owned: np.ndarray
+    segment_buyers: np.ndarray
+    cooccurrence: sp.csr_matrix
+
+    @classmethod
+    def of(cls, history: PurchaseHistory, codes: np.ndarray, n_segments: int) -> SignalSums:
+        """The sums over the customers of `history`, whose segment codes (rows of 0..n_segments-1,
+        -1 unknown) are `codes`."""
+        owned = history.owned
+        recent = history.last_days.copy()
+        recent.data = ((recent.data > 0) & (recent.data <= RECENT_DAYS + 1)).astype(np.float32)
+        again = history.counts.copy()
+        again.data = (again.data > 1).astype(np.float32)
+        seg_owned, seg_buyers = _segment_counts(owned, codes, n_segments)
+        return cls(
+            int((history.txn_count > 0).sum()), int((history.last_any_days <= RECENT_DAYS).sum()), _column_sums(owned),
+            _column_sums(recent), _column_sums(again), np.asarray(history.first_days.max(axis=0).todense()).ravel(),
+            seg_owned, seg_buyers, (owned.T @ owned).tocsr().astype(np.float32),
+        )
+
+    def add(self, other: SignalSums) -> SignalSums:
+        """The sums over both parts' customers (disjoint parts, the same product and segment axes)."""
+        return SignalSums(
+            self.buyers + other.buyers, self.active + other.active, self.owned + other.owned, self.recent + other.recent,
+            self.again + other.again, np.maximum(self.first_max, other.first_max), self.segment_owned + other.segment_owned,
+            self.segment_buyers + other.segment_buyers, (self.cooccurrence + other.cooccurrence).tocsr(),
+        )
+
+
+def _column_sums(matrix: sp.csr_matrix) -> np.ndarray:
+    """Per column, as float64: counts of ones added exactly whatever the number of parts."""
+    return np.asarray(matrix.sum(axis=0, dtype=np.float64)).ravel()
+
+
+def _segment_counts(owned: sp.csr_matrix, codes: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """(segments x products buyers, buyers per segment), both float64 counts."""
     if not n_segments:
-        return np.zeros((0, owned.shape[1]), dtype=np.float32)
+        return np.zeros((0, owned.shape[1])), np.zeros(0)
+    known = codes >= 0
     member = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float32), (codes[known], np.flatnonzero(known))),
-        shape=(n_segments, owned.shape[0]),
+        (np.ones(int(known.sum())), (codes[known], np.flatnonzero(known))), shape=(n_segments, owned.shape[0]),
     )
-    buyers = np.asarray(member @ (np.asarray(owned.sum(axis=1)).ravel() > 0)).ravel()
-    share = np.asarray((member @ owned).todense(), dtype=np.float32)
-    return share / np.maximum(buyers, 1)[:, None]
+    buyers = np.asarray(member @ (np.diff(owned.indptr) > 0).astype(np.float64)).ravel()
+    return np.asarray((member @ owned.astype(np.float64)).todense()), buyers
 
 
 def cosine_neighbours(owned: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
     """Item-item cosine similarity of co-purchase, each row cut to its `neighbours` best."""
-    co = (owned.T @ owned).tocsr().astype(np.float32)
+    return neighbours_of((owned.T @ owned).tocsr().astype(np.float32), neighbours)
+
+
+def neighbours_of(cooccurrence: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
+    """Item-item cosine similarity from the co-purchase counts (products x products, the diagonal
+    each product's buyers), each row cut to its `neighbours` best."""
+    co = cooccurrence.astype(np.float32, copy=True).tocsr()
     n = np.sqrt(co.diagonal())
     co.setdiag(0.0)
     co.eliminate_zeros()
@@ -151,7 +217,7 @@ def cosine_neighbours(owned: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
         rows.append(np.broadcast_to(np.arange(start, start + len(block))[:, None], top.shape)[keep])
         cols.append(top[keep])
         vals.append(v[keep])
-    shape = (owned.shape[1], owned.shape[1])
+    shape = cooccurrence.shape
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
 
 def cooccurrence_scores(history: PurchaseHistory, similarity: sp.csr_matrix) -> np.ndarray:

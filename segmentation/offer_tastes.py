@@ -38,15 +38,21 @@ class TasteMixture:
 
     @classmethod
     def fit(cls, owned: sp.csr_matrix, n_components: int = N_COMPONENTS, n_iter: int = N_ITER,
-            random_state: int = 0, max_customers: int = MAX_FIT_CUSTOMERS) -> TasteMixture:
+            random_state: int = 0, max_customers: int | None = None) -> TasteMixture:
         """EM on `owned` (customers x products, 1 where bought); customers without purchases are
-        ignored, and past `max_customers` a random sample of them is used. Deterministic for a
-        random_state."""
+        ignored, and past `max_customers` (MAX_FIT_CUSTOMERS by default) a random sample of them
+        is used. Deterministic for a random_state."""
         rows = np.flatnonzero(np.diff(owned.indptr) > 0)
         rng = np.random.default_rng(random_state)
-        if len(rows) > max_customers:
-            rows = np.sort(rng.choice(rows, max_customers, replace=False))
-        x = owned[rows].astype(np.float64)
+        picked = taste_sample(len(rows), rng, max_customers)
+        return cls.fit_sample(owned[rows if picked is None else rows[picked]], rng, n_components, n_iter)
+
+    @classmethod
+    def fit_sample(cls, owned: sp.csr_matrix, rng: np.random.Generator, n_components: int = N_COMPONENTS,
+                   n_iter: int = N_ITER) -> TasteMixture:
+        """EM on the rows `fit` chose (customers with a purchase, in order), continuing its `rng`:
+        an engine that holds the customers in parts gathers just these rows (taste_sample)."""
+        x = owned.astype(np.float64)
         n, p = x.shape
         if n == 0 or p == 0:
             return cls(np.full((1, max(p, 1)), 1.0 / max(p, 1)), np.zeros(1))
@@ -68,6 +74,16 @@ class TasteMixture:
         positions), without the dense customers x products matrix."""
         post = _posterior(owned.astype(np.float64), np.log(self.theta.astype(np.float64)), self.log_prior).astype(np.float32)
         return np.einsum("ng,gnk->nk", post, self.theta[:, products])
+
+
+def taste_sample(buyers: int, rng: np.random.Generator, max_customers: int | None = None) -> np.ndarray | None:
+    """Which of the `buyers` customers with a purchase (their ranks, in customer order, sorted) EM
+    is fitted on: None for all of them, else a random `max_customers` (MAX_FIT_CUSTOMERS by
+    default) drawn from `rng`."""
+    max_customers = MAX_FIT_CUSTOMERS if max_customers is None else max_customers
+    if buyers <= max_customers:
+        return None
+    return np.sort(rng.choice(buyers, max_customers, replace=False))
 
 
 def _m_step(x: sp.csr_matrix, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

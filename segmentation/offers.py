@@ -20,14 +20,14 @@ name or code), offer_reasons, method, and offer_1_id.., offer_1_score.. for thos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_scorer
-from segmentation.offer_methods import METHODS, MODES, OfferScorer
+from segmentation.offer_methods import BASELINES, METHODS, MODES, Baseline, OfferScorer
 from segmentation.offer_model import (
     OfferModel,
     OfferRetrain,
@@ -38,8 +38,9 @@ from segmentation.offer_model import (
 from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_reasons import explain_offers
 from segmentation.offer_selection import CompiledRules, OfferRules, select_offers
+from segmentation.offer_signals import ProductSignals
 from segmentation.offer_stability import Stabilised, stabilise_offers
-from segmentation.purchases import EncodedItems, lookup, product_catalog
+from segmentation.purchases import EncodedItems, PurchaseHistory, lookup, product_catalog
 
 OFFER_COLUMNS = ("customer_id", "offer_1", "offer_2", "offer_3", "offer_reasons", "method")
 FALLBACK = {"any": "repeat", "cross_sell": "cooccurrence"}
@@ -106,75 +107,131 @@ def recommend_offers(
     (customer_id, offer_1_id, offer_2_id, offer_3_id: product ids), kept unless materially beaten."""
     params, rules = params or OfferParams(), rules or OfferRules()
     before = items["occurred_at"] < as_of
-    past = _coded(items if before.all() else items[before])
+    past = code_ids(items if before.all() else items[before])
     seg = segments.drop_duplicates("customer_id").set_index("customer_id")
     mix = product_mix(past, as_of, params.horizon_days)
     retrained = retrain_reason(previous, params.retrain, as_of, mix, segments_version(segments))
-    model = previous if previous is not None and retrained is None else _fit_model(past, seg, as_of, params, mix, segments)
+    model = previous if previous is not None and retrained is None else fit_offer_model(past, seg, as_of, params, mix, segments)
     catalog = product_catalog(past)
     customers = _customer_axis(seg.index, past["customer_id"])
     encoded = EncodedItems.encode(past, catalog.index, customers)
     snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
-    cross = params.mode == "cross_sell"
-    scorer = _scorer(model, encoded, snap, seg["segment_id"], catalog, params)
-    named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
-    seg_names = dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
-    compiled = rules.compile(catalog, snap.signals, seg_names)
+    price = catalog["price"].to_numpy(dtype="float64")
+    scorer = offer_scorer(model, price, params, lambda: make_scorer(
+        model.method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days,
+        cross_sell=params.mode == "cross_sell", price=price, random_state=params.random_state, n_jobs=params.n_jobs))
+    serving = OfferServing.build(model, scorer, catalog, snap.signals, segment_names(seg), rules, params)
+    offers, stable = serve_offers(serving, snap.history, snap.signals, current)
+    return OfferResult(offers, model.evaluation, model.method, model.reason, serving.defaults(snap.signals), model, retrained,
+                       stable)
+
+
+@dataclass(frozen=True)
+class OfferServing:
+    """Everything but the customers' own purchases that their offers are worked out from: the
+    model and its scorer, the catalog's ids and labels, the rules compiled against it, the
+    segments' names and the settings. Product-level only, so an engine that holds the customers
+    in parts ships it to each part (serve_offers) and every part answers as the whole would."""
+
+    model: OfferModel
+    scorer: OfferScorer
+    products: pd.Index
+    labels: np.ndarray
+    rules: CompiledRules
+    segment_names: Mapping[str, str]
+    params: OfferParams
+
+    @classmethod
+    def build(cls, model: OfferModel, scorer: OfferScorer, catalog: pd.DataFrame, signals: ProductSignals,
+              names: Mapping[str, str], rules: OfferRules, params: OfferParams) -> OfferServing:
+        labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
+        return cls(model, scorer, catalog.index, labels, rules.compile(catalog, signals, names), dict(names), params)
+
+    def defaults(self, signals: ProductSignals) -> dict[str, tuple[str, ...]]:
+        """Each segment's most popular products allowed by the rules (its "default offer")."""
+        out: dict[str, tuple[str, ...]] = {}
+        for row, seg_id in enumerate(signals.segment_ids):
+            share = signals.segment_share[row].copy()
+            share[~self.rules.allowed | ~self.rules.per_segment[row]] = -np.inf
+            top = np.argsort(-share, kind="stable")[:K]
+            out[str(seg_id)] = tuple(self.labels[top[np.isfinite(share[top])]])
+        return out
+
+
+def serve_offers(serving: OfferServing, history: PurchaseHistory, signals: ProductSignals,
+                 current: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Stabilised | None]:
+    """The offers table (module doc) of the customers of `history` (signals read for them:
+    ProductSignals.for_customers), kept against their `current` offers when given."""
+    params = serving.params
     depth = RANKING_DEPTH if current is not None else K
-    picks, scores = select_offers(scorer, snap.history, snap.signals, cross_sell=cross, rules=compiled, k=depth, n_jobs=params.n_jobs)
+    picks, scores = select_offers(serving.scorer, history, signals, cross_sell=params.mode == "cross_sell",
+                                  rules=serving.rules, k=depth, n_jobs=params.n_jobs)
     stable = None
     if current is not None:
-        stable = _stabilise(picks, scores, current, customers, catalog.index, snap, compiled, params)
+        stable = _stabilise(picks, scores, current, history, signals, serving)
         picks, scores = stable.picks, stable.scores
-    labels = (catalog["product_name"] if params.label == "name" else catalog.index.to_series()).astype(str).to_numpy()
-    reasons = explain_offers(picks, snap.history, snap.signals, model.method, labels, seg_names, params.n_jobs)
-    offers = _table(customers, picks, scores, labels, catalog.index.to_numpy(), reasons, model.method)
-    defaults = _defaults(snap, compiled, labels)
-    return OfferResult(offers, model.evaluation, model.method, model.reason, defaults, model, retrained, stable)
+    reasons = explain_offers(picks, history, signals, serving.model.method, serving.labels, serving.segment_names,
+                             params.n_jobs)
+    table = _table(history.customer_ids, picks, scores, serving.labels, serving.products.to_numpy(), reasons,
+                   serving.model.method)
+    return table, stable
 
 
-def _fit_model(past: pd.DataFrame, seg: pd.DataFrame, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
-               segments: pd.DataFrame) -> OfferModel:
-    """The out-of-time comparison and the choice of method (the ranker is fitted by `_scorer`)."""
-    evaluation = _evaluate(past, seg["segment_id"], as_of, params)
+def fit_offer_model(past: pd.DataFrame, seg: pd.DataFrame, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
+                    segments: pd.DataFrame) -> OfferModel:
+    """The out-of-time comparison and the choice of method (the ranker is fitted by `offer_scorer`).
+    seg: segments indexed by customer_id."""
+    return choose_offer_model(_evaluate(past, seg["segment_id"], as_of, params), as_of, params, mix, segments_version(segments))
+
+
+def choose_offer_model(evaluation: pd.DataFrame | None, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
+                       version: str | None) -> OfferModel:
+    """The offer model given the out-of-time table (None: not evaluated), before its ranker is fitted."""
     method, reason = _choose(params, evaluation)
-    return OfferModel(as_of, mix, segments_version(segments), evaluation, method, reason)
+    return OfferModel(as_of, mix, version, evaluation, method, reason)
 
 
-def _scorer(model: OfferModel, encoded: EncodedItems, snap: Snapshot, segments: pd.Series, catalog: pd.DataFrame,
-            params: OfferParams) -> OfferScorer:
+def offer_scorer(model: OfferModel, price: np.ndarray, params: OfferParams, fit: Callable[[], OfferScorer]) -> OfferScorer:
     """The model's method as a scorer: the stored ranker re-pointed at today's catalog prices
-    (its features are per candidate, so a grown catalog needs no refit), else fitted once and kept."""
-    cross, price = params.mode == "cross_sell", catalog["price"].to_numpy(dtype="float64")
+    (its features are per candidate, so a grown catalog needs no refit), a baseline, else the
+    ranker `fit` returns, kept in the model."""
     if model.method == "ranker" and model.ranker is not None:
-        return model.ranker.set_params(cross_sell=cross, price=price)
-    scorer = make_scorer(model.method, encoded, snap, segments, horizon_days=params.horizon_days, cross_sell=cross,
-                         price=price, random_state=params.random_state, n_jobs=params.n_jobs)
+        return model.ranker.set_params(cross_sell=params.mode == "cross_sell", price=price)
+    if model.method in BASELINES:
+        return Baseline(model.method)
+    scorer = fit()
     if isinstance(scorer, OfferRanker):
         model.ranker = scorer
     return scorer
 
 
-def _stabilise(picks: np.ndarray, scores: np.ndarray, current: pd.DataFrame, customers: pd.Index, products: pd.Index,
-               snap: Snapshot, rules: CompiledRules, params: OfferParams) -> Stabilised:
+def segment_names(seg: pd.DataFrame) -> dict[str, str]:
+    """segment_id -> its name (the last one given), from segments indexed by customer_id."""
+    named = seg.assign(segment_name=seg.get("segment_name", seg["segment_id"])).drop_duplicates("segment_id", keep="last")
+    return dict(zip(named["segment_id"].astype(str), named["segment_name"].astype(str), strict=True))
+
+
+def _stabilise(picks: np.ndarray, scores: np.ndarray, current: pd.DataFrame, history: PurchaseHistory,
+               signals: ProductSignals, serving: OfferServing) -> Stabilised:
     """Each customer's current offers (as catalog positions, -2 when gone from it) judged against today's ranking."""
     unique = current.drop_duplicates("customer_id")
-    now = unique.set_axis(unique["customer_id"].astype(str).to_numpy()).reindex(customers)
-    previous = np.full((len(customers), K), -1, dtype=np.int64)
+    now = unique.set_axis(unique["customer_id"].astype(str).to_numpy()).reindex(history.customer_ids)
+    previous = np.full((len(history.customer_ids), K), -1, dtype=np.int64)
     for j in range(K):
         ids = now[f"offer_{j + 1}_id"]
-        pos = products.get_indexer(ids.astype(str))
+        pos = serving.products.get_indexer(ids.astype(str))
         previous[:, j] = np.where(ids.isna().to_numpy(), -1, np.where(pos >= 0, pos, -2))
-    allowed = rules.allowed_at(previous, snap.history, snap.signals.segment_codes)
-    if params.mode == "cross_sell":
+    allowed = serving.rules.allowed_at(previous, history, signals.segment_codes)
+    if serving.params.mode == "cross_sell":
         rows = np.repeat(np.arange(len(previous)), K)
-        allowed &= lookup(snap.history.counts, rows, np.maximum(previous, 0).ravel()).reshape(previous.shape) == 0
-    return stabilise_offers(picks, scores, previous, allowed, params.min_score_gain, k=K)
+        allowed &= lookup(history.counts, rows, np.maximum(previous, 0).ravel()).reshape(previous.shape) == 0
+    return stabilise_offers(picks, scores, previous, allowed, serving.params.min_score_gain, k=K)
 
 
-def _coded(items: pd.DataFrame) -> pd.DataFrame:
+def code_ids(items: pd.DataFrame) -> pd.DataFrame:
     """The id columns as categoricals: one hashing pass each, then every later step works on
-    integer codes (a million customers' ids are not hashed again per snapshot)."""
+    integer codes (a million customers' ids are not hashed again per snapshot). Their categories
+    are sorted, so transactions keep one order whatever part of the items holds them."""
     todo = {c: "category" for c in ID_COLUMNS if not isinstance(items[c].dtype, pd.CategoricalDtype)}
     return items.astype(todo) if todo else items
 
@@ -187,12 +244,18 @@ def _customer_axis(segmented: pd.Index, bought: pd.Series) -> pd.Index:
     return ids.append(segmented.astype(str)).unique().sort_values()
 
 
+def evaluates(params: OfferParams, first: pd.Timestamp | None, as_of: pd.Timestamp) -> bool:
+    """Whether the model's fit compares the methods out of time: asked for, and a history (first
+    purchase `first`, None: none) of two horizons at least (the ranker needs a horizon of history
+    before the evaluation's own training window)."""
+    cutoff = as_of - pd.Timedelta(days=params.horizon_days)
+    return params.evaluate and first is not None and first <= cutoff - pd.Timedelta(days=params.horizon_days)
+
+
 def _evaluate(past: pd.DataFrame, segments: pd.Series, as_of: pd.Timestamp, params: OfferParams) -> pd.DataFrame | None:
-    if not params.evaluate or past.empty:
+    if past.empty or not evaluates(params, past["occurred_at"].min(), as_of):
         return None
     cutoff = as_of - pd.Timedelta(days=params.horizon_days)
-    if past["occurred_at"].min() > cutoff - pd.Timedelta(days=params.horizon_days):
-        return None  # the ranker needs a horizon of history before the evaluation's own training window
     methods = METHODS if params.method in ("auto", "ranker") else (*[m for m in METHODS if m != "ranker"],)
     return evaluate_offers(
         past, segments, cutoff, horizon_days=params.horizon_days, methods=methods,
@@ -235,17 +298,6 @@ def _table(customers, picks, scores, labels, ids, reasons, method) -> pd.DataFra
         got = picks[:, j] >= 0
         out[f"offer_{j + 1}_id"] = np.where(got, ids[np.maximum(picks[:, j], 0)], None)
         out[f"offer_{j + 1}_score"] = np.round(scores[:, j].astype("float64"), 4)
-    return out
-
-
-def _defaults(snap: Snapshot, compiled, labels: np.ndarray) -> dict[str, tuple[str, ...]]:
-    """Each segment's most popular products allowed by the rules (its "default offer")."""
-    out: dict[str, tuple[str, ...]] = {}
-    for row, seg_id in enumerate(snap.signals.segment_ids):
-        share = snap.signals.segment_share[row].copy()
-        share[~compiled.allowed | ~compiled.per_segment[row]] = -np.inf
-        top = np.argsort(-share, kind="stable")[:K]
-        out[str(seg_id)] = tuple(labels[top[np.isfinite(share[top])]])
     return out
 
 

@@ -53,9 +53,12 @@ _EXACT: dict[str, frozenset[str]] = {
     "numpy.random._pcg64": frozenset({"PCG64"}),
     "numpy.random._generator": frozenset({"Generator"}),
     "scipy.sparse": frozenset({"csr_matrix", "csc_matrix", "coo_matrix"}),
+    # datetime, timedelta, period, categorical and python-storage string arrays (the default
+    # without pyarrow) pickle through this Cython helper; it only rebuilds an allowed class
+    "pandas._libs.arrays": frozenset({"NDArrayBacked", "__pyx_unpickle_NDArrayBacked"}),
     "pandas": frozenset({"Timestamp", "Timedelta", "DataFrame", "Series", "Index", "RangeIndex", "MultiIndex",
                          "DatetimeIndex", "CategoricalIndex", "Categorical", "CategoricalDtype", "DatetimeTZDtype",
-                         "StringDtype", "ArrowDtype", "Interval", "Period", "NaT"}),
+                         "StringDtype", "ArrowDtype", "Interval", "Period", "NaT", "NA"}),
     # pandas' Arrow-backed strings pickle to these (pandas >= 3)
     "pyarrow.lib": frozenset({"_restore_array", "py_buffer", "type_for_alias", "chunked_array", "schema", "field",
                               "_reconstruct_table"}),

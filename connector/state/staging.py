@@ -31,6 +31,9 @@ LEDGER_COLUMNS = ("record_key", "fields", "mapping_hash")
 LIST_COLUMNS = ("record_key", "list_name")
 _LEDGER = "SELECT record_key, fields, mapping_hash FROM ledger WHERE destination = ?"
 _LIST_LEDGER = "SELECT record_key, list_name FROM list_ledger WHERE destination = ?"
+ARMS = "arms.parquet"
+ARM_COLUMNS = ("experiment", "customer_id", "arm")
+_ARMS = "SELECT experiment, customer_id, arm FROM arms"
 
 
 def export_transactions(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> int:
@@ -48,6 +51,13 @@ def export_ledger(store: StateStore, folder: Path, destination: str, chunk_rows:
     _export(store, fields, LEDGER_COLUMNS, _LEDGER, (destination,), chunk_rows)
     _export(store, lists, LIST_COLUMNS, _LIST_LEDGER, (destination,), chunk_rows)
     return fields, lists
+
+
+def export_arms(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> Path:
+    """Every stored arm (ARM_COLUMNS) as `folder`/ARMS, streamed like the purchases: the Spark
+    engine hashes only the customers not in it (connector.engine.spark.arms)."""
+    _export(store, folder / ARMS, ARM_COLUMNS, _ARMS, (), chunk_rows)
+    return folder / ARMS
 
 
 def _export(store: StateStore, path: Path, columns: tuple[str, ...], sql: str, params: tuple, chunk_rows: int) -> int:

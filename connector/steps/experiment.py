@@ -19,6 +19,8 @@ from experiments.analysis import analyse_experiment
 from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec, HoldoutSpec
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from connector.pipeline import CycleContext
 
 log = logging.getLogger("segsync.experiments")
@@ -27,10 +29,13 @@ log = logging.getLogger("segsync.experiments")
 @dataclass(frozen=True)
 class AssignResult:
     """new_arms: this run's assignments; arms: every stored assignment plus the new ones
-    (experiment, customer_id, arm, segment_id, assigned_at)."""
+    (experiment, customer_id, arm, segment_id, assigned_at); on a Spark cycle only the new ones,
+    and on_spark: every current arm of the configured experiments (experiment, customer_id, arm)
+    as a Spark DataFrame (connector.steps.spark_results)."""
 
     new_arms: pd.DataFrame
     arms: pd.DataFrame
+    on_spark: DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,29 @@ def assign(ctx: CycleContext) -> AssignResult | None:
     cfg = ctx.config.experiments
     if ctx.results.segment is None or ctx.results.features is None or not cfg.items:
         return None
-    segments, as_of = ctx.results.segment.segments, ctx.results.features.as_of
-    existing = ctx.store.experiments.arms()
+    on_spark = None
+    if ctx.results.segment.on_spark is not None:  # only customers new to an experiment are hashed, on Spark
+        from connector.steps.spark_results import new_arms_on_spark
+
+        new_arms, on_spark = new_arms_on_spark(ctx, segment_names(ctx))
+        existing = new_arms.iloc[:0]
+    else:
+        existing = ctx.store.experiments.arms()
+        new_arms = _new_arms(ctx, ctx.results.segment.segments, existing, ctx.results.features.as_of)
+    if not ctx.dry_run:
+        ctx.store.experiments.add_arms(new_arms, ctx.run_id)  # stored before any CRM shows them
+        for exp in cfg.items:
+            ctx.store.experiments.remember_definition(exp.key, definition_of(exp, cfg.holdout))
+    ctx.count("new_arms", int((new_arms["arm"] != HOLDOUT_ARM).sum()))
+    arms = pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms
+    return AssignResult(new_arms, arms, on_spark)
+
+
+def _new_arms(ctx: CycleContext, segments: pd.DataFrame, existing: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    cfg = ctx.config.experiments
     new = []
     for exp in cfg.items:
-        _warn_unknown_segments(exp, segments)
+        warn_unknown_segments(exp, segments)
         spec = experiment_spec(exp, segments)
         rows = ctx.engine().assign_arms(segments[["customer_id", "segment_id"]], spec,
                                         existing[existing["experiment"] == exp.key], holdout_spec(cfg), as_of)
@@ -73,16 +96,19 @@ def assign(ctx: CycleContext) -> AssignResult | None:
         counts = rows["arm"].value_counts().to_dict()
         if counts:
             log.info("experiment %s: new assignments %s", exp.key, counts)
-    new_arms = pd.concat(new, ignore_index=True)
-    if not ctx.dry_run:
-        ctx.store.experiments.add_arms(new_arms, ctx.run_id)  # stored before any CRM shows them
-        for exp in cfg.items:
-            ctx.store.experiments.remember_definition(exp.key, definition_of(exp, cfg.holdout))
-    ctx.count("new_arms", int((new_arms["arm"] != HOLDOUT_ARM).sum()))
-    return AssignResult(new_arms, pd.concat([existing, new_arms], ignore_index=True) if len(existing) else new_arms)
+    return pd.concat(new, ignore_index=True)
 
 
-def _warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> None:
+def segment_names(ctx: CycleContext) -> pd.DataFrame:
+    """segment_id, segment_name of this run's segments: from the per-segment profiles (a Spark
+    cycle keeps the per-customer segments on Spark), else from the segments."""
+    seg = ctx.results.segment
+    assert seg is not None, "after the segment step"
+    table = seg.segmentation.profiles if seg.on_spark is not None else seg.segments
+    return table[["segment_id", "segment_name"]].drop_duplicates("segment_id")
+
+
+def warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> None:
     """An experiment that names a segment this run does not have assigns nobody there: say so."""
     known = set(segments["segment_id"].astype(str)) | set(segments["segment_name"].astype(str))
     unknown = [s for s in exp.segments if s not in known]
@@ -95,10 +121,13 @@ def _warn_unknown_segments(exp: ExperimentConfig, segments: pd.DataFrame) -> Non
 def measure(ctx: CycleContext) -> MeasureResult | None:
     cfg = ctx.config.experiments
     done = ctx.results
-    if not cfg.items or done.features is None or done.assign is None or done.assign.arms.empty:
+    if not cfg.items or done.features is None or done.assign is None:
         return None
-    tx, arms = _purchases(ctx), done.assign.arms
-    segments = done.segment.segments if done.segment is not None else None
+    arms = _measured_arms(ctx)
+    if arms.empty:
+        return None
+    tx = _purchases(ctx, arms)
+    segments = segment_names(ctx) if done.segment is not None else None
     results = []
     for exp in cfg.items:
         spec = experiment_spec(exp, segments)
@@ -122,16 +151,27 @@ def measure(ctx: CycleContext) -> MeasureResult | None:
     return MeasureResult(pd.concat(results, ignore_index=True) if results else None)
 
 
-def _purchases(ctx: CycleContext) -> pd.DataFrame:
+def _measured_arms(ctx: CycleContext) -> pd.DataFrame:
+    """Every arm the measure step reads: the assign step's, or on a Spark cycle (whose AssignResult
+    holds only the new ones) the state store's, plus the new ones of a dry run (not stored)."""
+    done = ctx.results.assign
+    assert done is not None, "after the assign step"
+    if done.on_spark is None:
+        return done.arms
+    stored = ctx.store.experiments.arms()
+    return pd.concat([stored, done.new_arms], ignore_index=True) if ctx.dry_run and len(done.new_arms) else stored
+
+
+def _purchases(ctx: CycleContext, arms: pd.DataFrame) -> pd.DataFrame:
     """The clean canonical transactions; on Spark only those of assigned customers that
     `outcome_tables` can read (after an assignment, or within the longest CUPED window before one)."""
-    feats, arms = ctx.results.features, ctx.results.assign
-    assert feats is not None and arms is not None, "measure runs on assigned customers"
+    feats = ctx.results.features
+    assert feats is not None, "measure runs on assigned customers"
     if feats.on_spark is None:
         return feats.transactions
     from connector.steps.spark_cycle import assigned_purchases
 
-    assigned = arms.arms[(arms.arms["arm"] != HOLDOUT_ARM) & arms.arms["experiment"].isin([e.key for e in ctx.config.experiments.items])]
+    assigned = arms[(arms["arm"] != HOLDOUT_ARM) & arms["experiment"].isin([e.key for e in ctx.config.experiments.items])]
     return assigned_purchases(ctx, feats.on_spark, assigned, max(e.cuped_days for e in ctx.config.experiments.items))
 
 

@@ -14,21 +14,32 @@ from segmentation.priority import priority_matrix
 from segmentation.rfm import rfm_scores
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from connector.pipeline import CycleContext
     from connector.steps.model import FeaturesResult
 
 ARTIFACT = ("artifact", "insights")
 
 
-def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame | None) -> dict[str, Any] | None:
+def save_insights(ctx: CycleContext, feats: FeaturesResult,
+                  scores: pd.DataFrame | DataFrame | None) -> dict[str, Any] | None:
+    """The run's insights (saved unless a dry run); `scores` customer-indexed, or on a Spark
+    cycle a Spark DataFrame, whose figures are then aggregated on Spark."""
     if ctx.results.segment is None:
         return None
     result = ctx.results.segment.segmentation
     profiles = result.profiles.copy()
-    seg = result.segments.set_index("customer_id")["segment_id"]
-    if scores is not None and "clv" in scores:
-        profiles["mean_clv"] = profiles["segment_id"].map(scores["clv"].groupby(seg.reindex(scores.index)).mean())
-    rfm = rfm_scores(feats.features)
+    if ctx.results.segment.on_spark is not None and feats.on_spark is not None and feats.on_spark.features is not None:
+        from connector.steps.spark_results import insight_tables
+
+        spark_scores = scores if scores is not None and not isinstance(scores, pd.DataFrame) else None
+        mean_clv, grid, named = insight_tables(ctx.results.segment.on_spark, spark_scores, feats.on_spark.features)
+    else:
+        assert scores is None or isinstance(scores, pd.DataFrame)
+        mean_clv, grid, named = _tables(result.segments, scores, feats.features)
+    if mean_clv is not None:
+        profiles["mean_clv"] = profiles["segment_id"].map(mean_clv)
     insights = {
         "as_of": str(feats.as_of.date()),
         "run_id": ctx.run_id,
@@ -38,8 +49,8 @@ def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame
         "metrics": result.metrics,
         "profiles": profiles,
         "priority": priority_matrix(profiles, ctx.config.segmentation.channel_costs),
-        "rfm_grid": pd.crosstab(rfm["r_score"], rfm["f_score"]),
-        "rfm_segments": rfm["rfm_segment"].value_counts(),
+        "rfm_grid": grid,
+        "rfm_segments": named,
         "migration": result.drift.get("migration"),
         "ari": result.drift.get("ari"),
         "psi": result.drift.get("psi"),
@@ -52,6 +63,17 @@ def save_insights(ctx: CycleContext, feats: FeaturesResult, scores: pd.DataFrame
         version = ctx.store.models.save(*ARTIFACT, insights, run_id=ctx.run_id)
         ctx.store.models.prune(*ARTIFACT, version, keep=5)
     return insights
+
+
+def _tables(segments: pd.DataFrame, scores: pd.DataFrame | None,
+            features: pd.DataFrame) -> tuple[pd.Series | None, pd.DataFrame, pd.Series]:
+    """(mean CLV per segment_id, or None; customers per r_score x f_score; customers per rfm_segment)."""
+    mean_clv = None
+    if scores is not None and "clv" in scores:
+        seg = segments.set_index("customer_id")["segment_id"]
+        mean_clv = scores["clv"].groupby(seg.reindex(scores.index)).mean()
+    rfm = rfm_scores(features)
+    return mean_clv, pd.crosstab(rfm["r_score"], rfm["f_score"]), rfm["rfm_segment"].value_counts()
 
 
 def _score_metas(ctx: CycleContext) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,8 @@ from segmentation.event_features import join_event_features
 from segmentation.features import Plausible
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from connector.config import QuarantineConfig
     from connector.engine.spark.sources import SparkTables
     from connector.pipeline import CycleContext
@@ -48,14 +50,21 @@ class FeaturesResult:
     line_items: pd.DataFrame | None = None
     usage: Usage | None = None
     #: With the Spark engine reading the sources itself (connector.steps.spark_cycle): the
-    #: customers, clean transactions and features as Spark DataFrames; `transactions` is then
-    #: empty, since no purchase comes to the driver. None otherwise.
+    #: customers, clean transactions and features as Spark DataFrames. Nothing per purchase or
+    #: per customer comes to the driver then: `customers` and `transactions` are empty, and
+    #: `features` is the seeded driver sample (connector.engine.spark.segmentation.driver_sample)
+    #: the segmentation and the score drivers use. None otherwise.
     on_spark: SparkTables | None = None
 
 
 @dataclass(frozen=True)
 class SegmentResult:
+    """segmentation: the model, profiles, drift; on_spark: on a Spark cycle every customer's
+    segment as a Spark DataFrame (customer_id, segment_id, segment_name, model_version), the
+    pandas `segments` then empty (connector.steps.spark_results)."""
+
     segmentation: SegmentationResult
+    on_spark: DataFrame | None = None
 
     @property
     def segments(self) -> pd.DataFrame:
@@ -75,6 +84,9 @@ class ScoreResult:
     insights: dict[str, Any] | None
     clv: ClvModel | None = None
     clv_summary: pd.DataFrame | None = None
+    #: On a Spark cycle: every customer's scores as a Spark DataFrame (customer_id a column),
+    #: `scores` then empty (connector.steps.spark_results). None otherwise.
+    on_spark: DataFrame | None = None
 
 
 def plausible(cfg: QuarantineConfig, now: pd.Timestamp) -> Plausible:
@@ -181,7 +193,13 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
         return None
     latest = ctx.store.models.latest(*SEGMENTATION)
     previous = latest[1] if latest else None
-    result = ctx.engine().segment(feats.features, segmentation_params(ctx), previous, feats.as_of)
+    on_spark = None
+    if feats.on_spark is not None:  # every customer's segment stays on Spark
+        from connector.steps.spark_results import segment_on_spark
+
+        result, on_spark = segment_on_spark(ctx, feats, segmentation_params(ctx), previous)
+    else:
+        result = ctx.engine().segment(feats.features, segmentation_params(ctx), previous, feats.as_of)
     if not ctx.dry_run:
         meta = {"retrained": result.retrained, "reason": result.reason, "metrics": result.metrics}
         if result.retrained:  # a retrain is a tracked version, champion at once (connector.lifecycle)
@@ -194,12 +212,12 @@ def segment(ctx: CycleContext) -> SegmentResult | None:
         else:  # the model as it stands after this run (last assignments, for the next stability check)
             version = ctx.store.models.save(*SEGMENTATION, result.state, run_id=ctx.run_id, meta=meta)
         _prune_models(ctx, version)
-    ctx.count("segments", int(result.segments["segment_id"].nunique()))
+    ctx.count("segments", int((result.profiles if on_spark is not None else result.segments)["segment_id"].nunique()))
     if result.metrics.get("fallback"):
         log.warning("segmentation: %s", result.reason)
     else:
         log.info("%s: %s", "retrained" if result.retrained else "reused the model", result.reason)
-    return SegmentResult(result)
+    return SegmentResult(result, on_spark)
 
 
 def _drift_figures(drift: dict[str, Any]) -> dict[str, float]:
@@ -229,5 +247,10 @@ def score(ctx: CycleContext) -> ScoreResult | None:
     from connector.steps.insight import save_insights
     from connector.steps.scoring import score_all
 
+    if feats.on_spark is not None:  # every customer's scores stay on Spark
+        from connector.steps.spark_results import scores_on_spark
+
+        table, clv = scores_on_spark(ctx, feats)
+        return ScoreResult(pd.DataFrame(), save_insights(ctx, feats, table), clv, on_spark=table)
     scores, clv, clv_summary = score_all(ctx, feats)
     return ScoreResult(scores, save_insights(ctx, feats, scores), clv, clv_summary)

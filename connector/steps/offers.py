@@ -92,8 +92,12 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     segments = ctx.results.segment.segments
     version, previous = _previous_model(ctx, cfg)
     current = ctx.store.offers.current() if cfg.min_score_gain > 0 else None
-    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg), previous=previous,
-                              current=current)
+    if ctx.config.engine.kind == "spark":
+        result, stability = _on_spark(ctx, clean, segments, features.as_of, cfg, previous, current)
+    else:
+        result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg), previous=previous,
+                                  current=current)
+        stability = _stability_counts(result)
     table = result.offers[result.offers["customer_id"].isin(segments["customer_id"])].reset_index(drop=True)
     if result.retrained is not None and not ctx.dry_run and result.model is not None:
         version = _save_model(ctx, cfg, result.model, result.retrained)
@@ -108,7 +112,8 @@ def offers(ctx: CycleContext) -> OffersResult | None:
         saved = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)
         ctx.store.models.prune(*ARTIFACT, saved, KEEP_VERSIONS)
         ctx.count("offers_changed", ctx.store.offers.save(table, ctx.run_id))
-    _count_stability(ctx, result)
+    for name, count in (stability or {}).items():
+        ctx.count(f"offers_{name}", count)
     ctx.count("offers", int(table["offer_1"].notna().sum()))
     log.info("offers for %d customers by %s (%s); offer model %s", len(table), result.method, result.reason,
              f"refitted: {result.retrained}" if result.retrained else f"version {version} reused")
@@ -140,13 +145,37 @@ def _save_model(ctx: CycleContext, cfg: OffersConfig, model: OfferModel, reason:
     return version
 
 
-def _count_stability(ctx: CycleContext, result: OfferResult) -> None:
+def _stability_counts(result: OfferResult) -> dict[str, int] | None:
+    """Who kept their offers and why the others changed (None without the stability rule)."""
     s = result.stability
     if s is None:
-        return
-    ctx.count("offers_kept", int(s.kept.sum()))
-    ctx.count("offers_replaced_ineligible", int(s.ineligible.sum()))
-    ctx.count("offers_replaced_better", int(s.gained.sum()))
+        return None
+    return {"kept": int(s.kept.sum()), "replaced_ineligible": int(s.ineligible.sum()), "replaced_better": int(s.gained.sum())}
+
+
+def _on_spark(ctx: CycleContext, clean: pd.DataFrame, segments: pd.DataFrame, as_of: pd.Timestamp, cfg: OffersConfig,
+              previous: OfferModel | None, current: pd.DataFrame | None) -> tuple[OfferResult, dict[str, int] | None]:
+    """The offers computed on the Spark executors (connector.engine.spark.offers), the same answers
+    as recommend_offers; the table comes to the driver until the desired state takes Spark frames."""
+    from connector.engine.spark.engine import SparkEngine
+    from connector.engine.spark.offers import (
+        items_frame,
+        offers_on_driver,
+        spark_offers,
+        text_frame,
+    )
+
+    engine = ctx.engine()
+    assert isinstance(engine, SparkEngine), "engine.kind is spark"
+    spark = engine.session
+    seg_cols = [c for c in ("customer_id", "segment_id", "segment_name", "model_version") if c in segments.columns]
+    now = text_frame(spark, current) if current is not None else None
+    found = spark_offers(spark, items_frame(spark, clean), text_frame(spark, segments[seg_cols]), as_of,
+                         offer_params(cfg), offer_rules(cfg), previous=previous, current=now)
+    table = offers_on_driver(found.offers)
+    found.offers.unpersist()
+    result = OfferResult(table, found.evaluation, found.method, found.reason, found.defaults, found.model, found.retrained)
+    return result, found.stability
 
 
 def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:

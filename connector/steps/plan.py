@@ -108,19 +108,17 @@ def destination_plan(ctx: CycleContext, dest: str, table: pd.DataFrame, spec: Wr
 
 def power_rows(ctx: CycleContext) -> list[dict[str, Any]]:
     """Minimum detectable lift per planned experiment segment, at 80 % power."""
-    from connector.steps.experiment import experiment_spec, holdout_spec
+    from connector.steps.experiment import experiment_spec, holdout_spec, segment_names
     from experiments.power import plan_experiment
 
     done = ctx.results
-    if done.segment is None or done.features is None:
+    cfg = ctx.config.experiments
+    if done.segment is None or done.features is None or not cfg.items:
         return []
-    segments, feats = done.segment.segments, done.features.features
-    sizes = segments.groupby("segment_id").size()
+    segments, sizes, recent = segment_names(ctx), *_sizes_and_recent(ctx, _RECENT_DAYS)
     rows: list[dict[str, Any]] = []
     # baseline: share of each segment's customers who bought in the last 30 days
-    recent = (feats["recency_days"] <= 30).rename("recent")
-    base = segments.set_index("customer_id").join(recent).groupby("segment_id")["recent"].mean().clip(0.001, 0.999)
-    cfg = ctx.config.experiments
+    base = recent.clip(0.001, 0.999)
     names = dict(zip(segments["segment_id"], segments["segment_name"], strict=False))
     for exp in cfg.items:
         spec = experiment_spec(exp, segments)
@@ -128,3 +126,22 @@ def power_rows(ctx: CycleContext) -> list[dict[str, Any]]:
         for r in table.itertuples(index=False):
             rows.append({"experiment": exp.key, "segment": r.segment_id, "segment_name": names.get(r.segment_id, ""), "arm": r.arm, "n_per_arm": int(r.n_treatment), "baseline": float(r.baseline_rate), "mde": float(r.mde)})
     return rows
+
+
+_RECENT_DAYS = 30
+
+
+def _sizes_and_recent(ctx: CycleContext, days: int) -> tuple[pd.Series, pd.Series]:
+    """(customers per segment_id, the share of them who bought in the last `days` days); on a
+    Spark cycle one aggregation there (connector.steps.spark_results.segment_sizes)."""
+    done = ctx.results
+    assert done.segment is not None and done.features is not None
+    tables = done.features.on_spark
+    if done.segment.on_spark is not None and tables is not None and tables.features is not None:
+        from connector.steps.spark_results import segment_sizes
+
+        return segment_sizes(done.segment.on_spark, tables.features, days)
+    segments, feats = done.segment.segments, done.features.features
+    recent = (feats["recency_days"] <= days).rename("recent")
+    return (segments.groupby("segment_id").size(),
+            segments.set_index("customer_id").join(recent).groupby("segment_id")["recent"].mean())

@@ -20,9 +20,16 @@ from connector.state.models import definition_hash
 from segmentation.scoring import ScoreParams, ScoreResult, train_and_score
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from pyspark.sql import DataFrame
+
     from connector.pipeline import CycleContext
     from connector.steps.model import FeaturesResult
     from segmentation.clv import ClvModel
+
+    #: A target's scores: a pandas frame, or a Spark DataFrame on a Spark cycle.
+    Scores: TypeAlias = pd.DataFrame | DataFrame
 
 log = logging.getLogger("segsync.score")
 
@@ -35,15 +42,15 @@ def score_all(ctx: CycleContext, feats: FeaturesResult) -> tuple[pd.DataFrame, C
     cfg = ctx.config.scoring
     out = pd.DataFrame(index=feats.features.index)
     for target in cfg.targets:
-        scores = _score_target(ctx, feats, ScoreParams.from_config(target, cfg))
-        if scores is not None:
+        scores = score_target(ctx, feats, ScoreParams.from_config(target, cfg))
+        if isinstance(scores, pd.DataFrame):
             out = out.join(scores.set_index("customer_id"), how="left")
             ctx.count("scores", 1)
     model = summary = None
     if cfg.clv.enabled:
         try:
-            purchases = feats.on_spark.transactions if feats.on_spark is not None else feats.transactions
-            model, clv = ctx.engine().clv(purchases, feats.as_of, cfg.clv.horizon_days, cfg.clv.annual_discount_rate)
+            model, clv = ctx.engine().clv(feats.transactions, feats.as_of, cfg.clv.horizon_days,
+                                          cfg.clv.annual_discount_rate)
             clv = clv.set_index("customer_id")
             out = out.join(clv[["clv", "p_alive"]], how="left")
             summary = clv[list(CLV_SUMMARY)] if set(CLV_SUMMARY) <= set(clv.columns) else None
@@ -70,7 +77,9 @@ def _age_days(champion: tuple[int, Any, dict[str, Any]], as_of: pd.Timestamp) ->
     return max((as_of - model.as_of).days, (pd.Timestamp.now(tz="UTC") - trained).days)
 
 
-def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> pd.DataFrame | None:
+def score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams) -> Scores | None:
+    """One target's scores (customer_id, <name>, <name>_reasons) by its champion or a new model:
+    a pandas frame, or on a Spark cycle (FeaturesResult.on_spark) a Spark DataFrame."""
     as_of = feats.as_of
     stored = ctx.store.models.champion("score", params.name)
     champion = _defending(stored, params)
@@ -82,7 +91,7 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
         trigger = f"champion is {age} day(s) old (retrain_every_days {every})"
         if every > 0 and 0 <= age < every:
             try:
-                scores = ctx.engine().score(model, feats.features)
+                scores = _scored(ctx, feats, model, params.kind)
                 log.info("score %s: champion %s (version %d, %d day(s) old)", params.name, model.version,
                          champion[0], age)
                 return scores
@@ -90,14 +99,14 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
                 trigger = f"the champion cannot score these features ({exc})"
                 log.info("score %s: %s; retraining", params.name, trigger)
     try:
-        result = _train(feats, params, as_of)
+        result, scores = _train(feats, params, as_of)
     except ValueError as exc:
         # too little history for an out-of-time validation is a data condition, not a crash
         log.warning("score %s not trained: %s", params.name, exc)
         return None
     log.info("score %s: trained, chose %s", params.name, result.metrics.get("chosen"))
     if ctx.dry_run:
-        return result.scores
+        return scores
     judged = _judge(ctx, feats, params, result.model, champion[1] if champion else None)
     calibration = _calibration(result.calibration, result.metrics)
     registered = ctx.registry().register(
@@ -113,14 +122,32 @@ def _score_target(ctx: CycleContext, feats: FeaturesResult, params: ScoreParams)
                  **({"challenger_" + ctx.config.tracking.promote_on: judged[0],
                      "champion_" + ctx.config.tracking.promote_on: judged[1]} if judged else {})})
     if registered.champion or champion is None:
-        return result.scores
-    return champion[1].score(feats.features.loc[result.scores["customer_id"].to_numpy()])
+        return scores
+    if feats.on_spark is not None:
+        return _scored(ctx, feats, champion[1], params.kind)
+    assert isinstance(scores, pd.DataFrame)
+    return champion[1].score(feats.features.loc[scores["customer_id"].to_numpy()])
 
 
-def _train(feats: FeaturesResult, params: ScoreParams, as_of: pd.Timestamp) -> ScoreResult:
-    """train_and_score on the driver, or on Spark when the transactions are there (FeaturesResult.on_spark)."""
+def _scored(ctx: CycleContext, feats: FeaturesResult, model: Any, kind: str) -> Scores:
+    """`model`'s scores of the cycle's customers; on Spark those of the eligible rows of `kind`
+    (churn: buyers), as the Spark training scores them. A model that cannot read these features
+    raises KeyError or ValueError here, on the driver's sample, not later on an executor."""
     if feats.on_spark is None:
-        return train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
+        return ctx.engine().score(model, feats.features)
+    from connector.engine.spark import scoring as on_spark
+
+    assert feats.on_spark.features is not None, "the features step computed them"
+    model.score(feats.features.head(20))
+    return on_spark.score(model, feats.on_spark.features, kind)
+
+
+def _train(feats: FeaturesResult, params: ScoreParams, as_of: pd.Timestamp) -> tuple[ScoreResult, Scores]:
+    """(the trained model's ScoreResult, its scores): train_and_score on the driver, or on Spark when
+    the transactions are there (FeaturesResult.on_spark; the scores then a Spark DataFrame)."""
+    if feats.on_spark is None:
+        result = train_and_score(feats.customers, feats.transactions, params, as_of, usage=_usage(feats))
+        return result, result.scores
     from connector.engine.spark import scoring as on_spark
 
     tables = feats.on_spark

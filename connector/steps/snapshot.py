@@ -29,11 +29,21 @@ def publish_snapshot(ctx: CycleContext) -> None:
     r = ctx.results
     if ctx.dry_run or r.features is None or r.segment is None:
         return
-    segments = r.segment.segments
+    customers, segments, scores, features = r.features.customers, r.segment.segments, \
+        r.score.scores if r.score else None, r.features.features
+    arms = r.assign.arms if r.assign else None
+    if r.features.on_spark is not None:
+        if ctx.config.serve is None:  # a Spark population stays on Spark unless it is to be served
+            log.info("no snapshot published: the Spark cycle's per-customer results stay on Spark (configure "
+                     "`serve:` for `segsync serve`, which loads one row per customer)")
+            return
+        from connector.steps.spark_results import served_frames
+
+        customers, segments, scores, features, arms = served_frames(ctx)
     tables = SnapshotTables(
-        run_id=ctx.run_id, as_of=r.features.as_of, customers=_customer_keys(ctx, r.features.customers),
-        segments=segments, scores=r.score.scores if r.score else None, features=r.features.features,
-        arms=r.assign.arms if r.assign else None, actions=_actions(r.score.insights if r.score else None),
+        run_id=ctx.run_id, as_of=r.features.as_of, customers=_customer_keys(ctx, customers),
+        segments=segments, scores=scores, features=features,
+        arms=arms, actions=_actions(r.score.insights if r.score else None),
         score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
         events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},

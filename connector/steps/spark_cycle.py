@@ -6,11 +6,13 @@ with the pandas engine's rules there (connector.engine.spark.quarantine), and co
 features there. The purchases are judged once (connector.engine.spark.quarantine.judge: stored on
 the executors' disk, partitioned by customer, the clean rows counted and the latest found by the
 same job), so the features, every score cutoff and CLV read them without another shuffle. What
-comes to the driver is bounded by customers and bad rows, never by purchases: the features and
-customers (one row each), the rejected rows with their reasons (the state store keeps one per
-row), a handful of aggregates (as_of, counts). The clean transactions stay on Spark in
-`FeaturesResult.on_spark`, where the score step trains and scores and fits CLV, and from which
-the measure step takes only the purchases around its assignments (`assigned_purchases`).
+comes to the driver is bounded by bad rows and the sample, never by purchases or customers: the
+rejected rows with their reasons (the state store keeps one per row), a seeded sample of the
+features (connector.engine.spark.segmentation.driver_sample), a handful of aggregates (as_of,
+counts). The customers, clean transactions and features stay on Spark in
+`FeaturesResult.on_spark`, where the later steps keep their per-customer results too
+(connector.steps.spark_results), and from which the measure step takes only the purchases
+around its assignments (`assigned_purchases`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 
 from connector.crm.registry import id_columns
 from connector.identity import canonical_tables
-from connector.steps.model import FeaturesResult, plausible, record_rejections
+from connector.steps.model import FeaturesResult, plausible, record_rejections, segmentation_params
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -77,15 +79,16 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     features = engine.features_frame(customers, clean, as_of, cfg.segmentation.attributes).persist()
     ctx.hold(customers.unpersist)
     ctx.hold(features.unpersist)
-    from connector.engine.spark.engine import features_on_driver
+    from connector.engine.spark.segmentation import driver_sample
 
-    feats = features_on_driver(features)
-    ctx.count("customers", len(feats))
+    total = features.count()
+    sample = driver_sample(features, segmentation_params(ctx), total)  # what the driver sees of the features
+    ctx.count("customers", total)
     ctx.count("transactions", judged.clean_rows)
-    log.info("features for %d customers as of %s, computed on Spark from %d purchases", len(feats), as_of.date(),
-             judged.clean_rows)
-    return FeaturesResult(customers.toPandas(), pd.DataFrame(columns=_CANONICAL), feats, as_of, events_through,
-                          on_spark=SparkTables(customers, clean, features))
+    log.info("features for %d customers as of %s, computed on Spark from %d purchases (a sample of %d on the "
+             "driver)", total, as_of.date(), judged.clean_rows, len(sample))
+    return FeaturesResult(pd.DataFrame(columns=customers.columns), pd.DataFrame(columns=_CANONICAL), sample, as_of,
+                          events_through, on_spark=SparkTables(customers, clean, features))
 
 
 def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataFrame]:

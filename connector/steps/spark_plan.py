@@ -79,18 +79,35 @@ def plan_on_spark(ctx: CycleContext) -> PlanResult:
 
 
 def spark_parts(ctx: CycleContext) -> DesiredParts:
-    """desired_inputs as the Spark engine's DesiredParts: only the current arms; the customers
-    as Spark holds them when the features step read them there."""
+    """desired_inputs as the Spark engine's DesiredParts, only the current arms. On a Spark cycle
+    every per-customer input is the Spark DataFrame its step kept there (connector.steps.spark_results:
+    segments, customers, scores rounded on the executors, current arms; offers, pandas or Spark,
+    with OffersResult.offers' columns); from the driver path, the pandas frames."""
     from connector.engine.spark.desired import DesiredParts
 
-    given = desired_inputs(ctx)
-    experiments = tuple(given["experiments"])
-    feats = ctx.results.features
-    customers = feats.on_spark.customers if feats is not None and feats.on_spark is not None else given["customers"]
+    done = ctx.results
+    if done.segment is None or done.segment.on_spark is None or done.features is None \
+            or done.features.on_spark is None:
+        given = desired_inputs(ctx)
+        experiments = tuple(given["experiments"])
+        feats = done.features
+        customers = feats.on_spark.customers if feats is not None and feats.on_spark is not None else given["customers"]
+        return DesiredParts(
+            segments=given["segments"], customers=customers, id_columns=tuple(given["id_columns"]),
+            scores=given["scores"], arms=current_arms(given["arms"], [e.key for e in experiments]),
+            experiments=experiments, offers=given["offers"], offer_defaults=given["offer_defaults"])
+    from connector.crm.registry import id_columns
+    from connector.steps.spark_results import rounded_scores
+
+    scores = done.score.on_spark if done.score is not None else None
     return DesiredParts(
-        segments=given["segments"], customers=customers, id_columns=tuple(given["id_columns"]), scores=given["scores"],
-        arms=current_arms(given["arms"], [e.key for e in experiments]), experiments=experiments,
-        offers=given["offers"], offer_defaults=given["offer_defaults"])
+        segments=done.segment.on_spark, customers=done.features.on_spark.customers,
+        id_columns=tuple(id_columns().values()),
+        scores=rounded_scores(scores, ctx.config.destinations.materiality) if scores is not None else None,
+        arms=done.assign.on_spark if done.assign is not None else None,
+        experiments=tuple(ctx.config.experiments.items),
+        offers=done.offers.offers if done.offers is not None else None,
+        offer_defaults=done.offers.defaults if done.offers is not None else None)
 
 
 def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination, spec: WriteSpec,

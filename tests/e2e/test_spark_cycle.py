@@ -7,14 +7,14 @@
   reads. (A second run is the CRM test's: a files destination is rewritten whole by design.)
 - With the sandbox CRMs and `engine.staging`, the pulls land in Parquet that Spark reads; a
   second run, with one new customer and nothing else changed, writes that customer and nobody
-  else (one cycle for both claims: an unchanged customer written there would be a write too).
+  else, and collects only its rows (one cycle for both claims: an unchanged customer written or
+  collected there would show).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from connector.sandbox.population import PopulationGenerator  # noqa: E402
 from connector.sandbox.scenario import load_scenario  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
-from tests.e2e.observed import run_observed  # noqa: E402
+from tests.e2e.observed import kinds, run_observed  # noqa: E402
 from tests.e2e.world import E2EWorld, salesforce_write_kind  # noqa: E402
 
 CONFIG = """\
@@ -104,29 +104,6 @@ def _shop(folder: Path) -> tuple[Path, pd.DataFrame]:
     return folder, bad
 
 
-@pytest.fixture
-def collected(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[frozenset[str], int]]]:
-    """(columns, rows) of every result Spark hands to the driver (toPandas, collect) during the test."""
-    from pyspark.sql.classic.dataframe import DataFrame
-
-    seen: list[tuple[frozenset[str], int]] = []
-    to_pandas, collect = DataFrame.toPandas, DataFrame.collect
-
-    def spy_pandas(self: DataFrame) -> pd.DataFrame:
-        out = to_pandas(self)
-        seen.append((frozenset(out.columns), len(out)))
-        return out
-
-    def spy_collect(self: DataFrame) -> list:
-        out = collect(self)
-        seen.append((frozenset(self.columns), len(out)))
-        return out
-
-    monkeypatch.setattr(DataFrame, "toPandas", spy_pandas)
-    monkeypatch.setattr(DataFrame, "collect", spy_collect)
-    yield seen
-
-
 def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
                                                                 collected: list[tuple[frozenset[str], int]]) -> None:
     folder, bad = _shop(tmp_path)
@@ -178,23 +155,34 @@ def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path,
         assert first_steps.features.transactions.empty  # no purchase on the driver
         assert first.counts["pushed_salesforce"] > 0 and first.counts["pushed_hubspot"] > 0
         world.settle()
+        first_rows = kinds(collected)
+        assert first_rows["changed"] == first.counts["desired_rows_collected"] > 0  # every record is new
+        assert first_rows["new_arms"] == first.counts["customers"]
 
-        # one new customer, everything else unchanged: exactly that customer is written
+        # one new customer, everything else unchanged: that customer is written, nobody else
         sf_id = world.sf.store.insert("Contact", [{"FirstName": "Ada", "LastName": "Nguyen",
                                                    "Email": "ada.nguyen@example.com"}])[0]
         world.sf.store.insert("Opportunity", [{"Name": "Order A", "StageName": "Closed Won", "CloseDate": "2026-02-10",
                                                "Amount": 120.0, "ContactId": sf_id}])
         world.settle()
         mark = world.mark()
+        start = len(collected)
         second, _ = run_observed(config, store, connector_factory=world.factory)
         assert second.status == "succeeded", second.error
         assert second.as_of == first.as_of
         writes = world.writes_since(mark)
         assert second.counts["pushed_salesforce"] == 1 and second.counts.get("pushed_hubspot", 0) == 0
-        # its record and its list memberships, nothing about anyone else (unchanged: not written)
+        # its record and its list memberships (every Salesforce write names it), nothing in HubSpot
         assert writes.salesforce == Counter({"PATCH composite/sobjects": 1, "POST composite/sobjects": 2})
         bodies = [json.dumps(r.json()) for r in world.sf_log.since(mark[0]) if salesforce_write_kind(r)]
         assert len(bodies) == 3 and all(sf_id in body for body in bodies), bodies
         assert sum(writes.hubspot.values()) == 0
+        # the unchanged customers' segment, score, arm and desired-state rows stay on Spark: the new
+        # customer's desired row and arm reach the driver, besides the features' sample (the drift
+        # check; everyone below 200,000 customers), aggregates and the purchases the measure step reads
+        second_rows = kinds(collected[start:])
+        assert second_rows.get("changed") == 1 and second_rows.get("new_arms") == 1, second_rows
+        allowed = {"aggregate", "sample", "purchases", "changed", "new_arms"}
+        assert {k for k, n in second_rows.items() if n} <= allowed, second_rows
     per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
     assert sum(n for _, n in per_purchase) < len(staged), collected  # two cycles: under half a purchase each

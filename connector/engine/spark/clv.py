@@ -5,11 +5,13 @@ The BG/NBD likelihood depends on a customer only through (x, t_x, T): the driver
 row per distinct triple with its count (in days these are bounded by the calendar, not by the
 number of customers). Gamma-Gamma depends on (x, mean spend): one row per distinct pair with its
 count. `segmentation.btyd` fits both by count-weighted maximum likelihood (`fit_counts`), which
-equals the per-customer fit; per-customer rows never reach the driver.
+equals the per-customer fit; per-customer rows never reach the driver. Spend pairs are as many
+as the repeat buyers at worst: above MAX_KEYS distinct keys a seeded sample of customers is counted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,6 +24,9 @@ from segmentation.btyd import BGNBD, GammaGamma
 from segmentation.clv import ClvModel
 
 _SCORES = "customer_id string, clv double, p_alive double, expected_purchases double"
+#: Distinct keys (see fit_models) the driver takes whole; above, a sample's (memory: ~50 MB).
+MAX_KEYS = 1_000_000
+log = logging.getLogger("segsync.spark")
 
 
 def purchase_summary(transactions: DataFrame, calibration_end: pd.Timestamp) -> DataFrame:
@@ -54,15 +59,27 @@ def purchase_summary(transactions: DataFrame, calibration_end: pd.Timestamp) -> 
     )
 
 
-def fit_models(summary: DataFrame, penalizer: float = 0.0) -> tuple[BGNBD, GammaGamma]:
+def fit_models(summary: DataFrame, penalizer: float = 0.0, max_keys: int | None = None) -> tuple[BGNBD, GammaGamma]:
     """BG/NBD and Gamma-Gamma from the counts of distinct (x, t_x, T) and (x, mean spend), both
-    counted in one pass over the summary (grouping sets): the summary is computed once here."""
-    # Gamma-Gamma is defined for positive spend only (as in segmentation.clv.clv_scores).
-    spent = (F.col("frequency") > 0) & (F.col("monetary_value") > 0)
-    keyed = summary.select("frequency", "recency", "T", F.when(spent, F.col("monetary_value")).alias("_spend"))
-    counts = keyed.groupingSets([["frequency", "recency", "T"], ["frequency", "_spend"]],
-                                "frequency", "recency", "T", "_spend").agg(
-        F.count(F.lit(1)).alias("count"), F.grouping("_spend").alias("_triple")).toPandas()
+    counted in one pass over the summary (grouping sets). Mean spend is a real number, so its
+    pairs can be as many as the repeat buyers: above `max_keys` (default MAX_KEYS) distinct keys
+    both models are fitted on the counts of a seeded sample of customers instead, as the
+    segmentation and the score models are fitted on a driver sample."""
+    cap = MAX_KEYS if max_keys is None else max_keys
+    counted = _key_counts(summary).cache()
+    try:
+        stats = counted.agg(F.count(F.lit(1)).alias("keys"),
+                            F.sum(F.when(F.col("_triple") == 1, F.col("count"))).alias("customers")).first()
+        keys, customers = int(stats["keys"] or 0), int(stats["customers"] or 0)
+        if keys <= cap:
+            counts = counted.toPandas()
+        else:
+            fraction = min(1.0, cap / (2 * max(customers, 1)))  # each customer adds at most one key of each kind
+            log.info("CLV fitted on a seeded sample of about %d of %d customers (%d distinct keys)",
+                     int(fraction * customers), customers, keys)
+            counts = _key_counts(summary.sample(fraction=fraction, seed=0)).toPandas()
+    finally:
+        counted.unpersist()
     triples = counts[counts["_triple"] == 1]
     pairs = counts[(counts["_triple"] == 0) & counts["_spend"].notna()]
     if int(triples.loc[triples["frequency"] > 0, "count"].sum()) < 3:
@@ -71,6 +88,16 @@ def fit_models(summary: DataFrame, penalizer: float = 0.0) -> tuple[BGNBD, Gamma
         triples["frequency"], triples["recency"], triples["T"], triples["count"])
     spend = GammaGamma(penalizer=penalizer).fit_counts(pairs["frequency"], pairs["_spend"], pairs["count"])
     return bgnbd, spend
+
+
+def _key_counts(summary: DataFrame) -> DataFrame:
+    """count per distinct (frequency, recency, T) (_triple 1) and per (frequency, _spend) (_triple 0)."""
+    # Gamma-Gamma is defined for positive spend only (as in segmentation.clv.clv_scores).
+    spent = (F.col("frequency") > 0) & (F.col("monetary_value") > 0)
+    keyed = summary.select("frequency", "recency", "T", F.when(spent, F.col("monetary_value")).alias("_spend"))
+    return keyed.groupingSets([["frequency", "recency", "T"], ["frequency", "_spend"]],
+                              "frequency", "recency", "T", "_spend").agg(
+        F.count(F.lit(1)).alias("count"), F.grouping("_spend").alias("_triple"))
 
 
 def clv_scores(

@@ -123,7 +123,8 @@ def _joined(session: SparkSession, parts: DesiredParts) -> tuple[DataFrame, bool
         if isinstance(given, pd.DataFrame):  # stored arms' assigned_at is text, new ones' a Timestamp: not needed here
             given = given[["experiment", "customer_id", "arm"]] if len(given) else None
         arms = frame(given) if given is not None else None
-        if arms is not None:
+        # as desired_table: no current arm at all, no arms columns (one probe, not a count)
+        if arms is not None and (isinstance(given, pd.DataFrame) or not arms.isEmpty()):
             has_arms = True
             pivot = arms.groupBy("customer_id").agg(*[
                 F.first(F.when(F.col("experiment") == e.key, F.col("arm")), ignorenulls=True).alias(f"{_ARM}{i}")

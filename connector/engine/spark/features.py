@@ -184,13 +184,21 @@ def kth_smallest(values: DataFrame, column: str, ks: Sequence[int]) -> list[floa
 
 
 def _bracketed(values: DataFrame, column: str, k: int, count: int) -> float:
+    """The k-th smallest value: an approximate quantile brackets it, and only the distinct values
+    inside the bracket come to the driver, with their counts (a cut inside a block of ties, such
+    as every customer with one purchase, is one row, not every tied value)."""
     p = k / count
     for width in (3 * _QUANTILE_ERROR, 30 * _QUANTILE_ERROR, 1.0):
         lo, hi = values.approxQuantile(column, [max(0.0, p - width), min(1.0, p + width)], _QUANTILE_ERROR)
+        inside_bracket = (F.col(column) >= lo) & (F.col(column) <= hi)
         stats = values.agg(F.sum(F.when(F.col(column) < lo, 1).otherwise(0)).alias("below"),
-                           F.sum(F.when((F.col(column) >= lo) & (F.col(column) <= hi), 1).otherwise(0)).alias("inside")).first()
-        below, inside = int(stats["below"] or 0), int(stats["inside"] or 0)
-        if below < k <= below + inside and (inside <= 5 * _SORT_ON_DRIVER or width == 1.0):
-            ordered = sorted(v for (v,) in values.where((F.col(column) >= lo) & (F.col(column) <= hi)).collect())
-            return float(ordered[k - 1 - below])
+                           F.sum(F.when(inside_bracket, 1).otherwise(0)).alias("inside"),
+                           F.count_distinct(F.when(inside_bracket, F.col(column))).alias("distinct")).first()
+        below, inside, distinct = int(stats["below"] or 0), int(stats["inside"] or 0), int(stats["distinct"] or 0)
+        if below < k <= below + inside and (distinct <= 5 * _SORT_ON_DRIVER or width == 1.0):
+            seen = below
+            for value, n in sorted(tuple(r) for r in values.where(inside_bracket).groupBy(column).count().collect()):
+                seen += n
+                if seen >= k:
+                    return float(value)
     raise RuntimeError(f"could not locate the {k}-th smallest {column} among {count} values")  # pragma: no cover

@@ -125,15 +125,16 @@ def _fit(customers: DataFrame | None, transactions: DataFrame, params: ScorePara
 
 
 def train_and_score(customers: DataFrame | None, transactions: DataFrame, params: ScoreParams,
-                    as_of: pd.Timestamp | str, features: DataFrame, sample: pd.DataFrame) -> ScoreResult:
+                    as_of: pd.Timestamp | str, features: DataFrame, sample: pd.DataFrame) -> tuple[ScoreResult, DataFrame]:
     """`segmentation.scoring.train_and_score` with the training rows built and every customer
-    scored on the executors: the same ScoreResult (scores of the eligible customers of
-    `features`, the model, the summary the registry keeps, calibration curves, drivers).
-    `sample`: customer-indexed features on the driver (the drivers are the mean contributions
-    over an even sample of at most ~20,000 eligible rows of it, as the pandas engine computes them)."""
+    scored on the executors: (the ScoreResult of the model, the summary the registry keeps,
+    calibration curves and drivers, whose `scores` is left empty; the scores of the eligible
+    customers of `features` as a Spark DataFrame, see `score`), so no customer's score comes to
+    the driver. `sample`: customer-indexed features on the driver (the drivers are the mean
+    contributions over an even sample of at most ~20,000 eligible rows of it, as the pandas
+    engine computes them)."""
     as_of = utc(as_of)
     model, metrics, curves, cutoffs, n_train = _fit(customers, transactions, params, as_of)
-    scores = score(model, features, params.kind).toPandas()
     eligible = sample[sample["frequency"] > 0] if params.kind == "churn" else sample
     drivers = model.score_and_drivers(eligible.iloc[:: max(1, len(eligible) // 20_000)])[1]
     estimator = model.estimator
@@ -142,7 +143,9 @@ def train_and_score(customers: DataFrame | None, transactions: DataFrame, params
                                "cutoffs": [c.isoformat() for c in cutoffs],
                                "n_train": int(min(n_train, params.max_train_rows)),
                                "n_validation": int(len(estimator.search_.rows))}
-    return ScoreResult(scores=scores, model=model, metrics=summary, calibration=curves, drivers=drivers)
+    empty = pd.DataFrame(columns=["customer_id", params.name, f"{params.name}_reasons"])
+    return (ScoreResult(scores=empty, model=model, metrics=summary, calibration=curves, drivers=drivers),
+            score(model, features, params.kind))
 
 
 def out_of_time_metrics(models: dict[str, Any], customers: DataFrame | None, transactions: DataFrame,

@@ -57,9 +57,16 @@ class SparkSegmentation:
     sample: pd.DataFrame | None = None
 
 
+def driver_sample(features: DataFrame, params: SegmentationParams, total: int) -> pd.DataFrame:
+    """The seeded sample of the features (customer_id-indexed) the driver fits the scaler and
+    chooses k on: at most max(params.sample_size, SAMPLE_ROWS) rows, everyone below that."""
+    return clusters.driver_sample(features, max(params.sample_size, SAMPLE_ROWS), params.random_state, total)
+
+
 def segment(features: DataFrame, params: SegmentationParams, previous: SegmentationState | None,
-            as_of: pd.Timestamp) -> SparkSegmentation:
-    """Segment every row of `features` (customer_id + feature columns, see spark.features)."""
+            as_of: pd.Timestamp, sample: pd.DataFrame | None = None) -> SparkSegmentation:
+    """Segment every row of `features` (customer_id + feature columns, see spark.features);
+    `sample`: its `driver_sample`, when the caller holds it already."""
     if params.method == "rfm":
         raise ValueError("method rfm needs no model: use connector.engine.spark.features.rfm_scores")
     absent = [c for c in params.columns if c not in features.columns]
@@ -68,7 +75,7 @@ def segment(features: DataFrame, params: SegmentationParams, previous: Segmentat
     total = features.count()
     if total < 1:
         raise ValueError("need at least 1 customer to segment, got 0")
-    sample = clusters.driver_sample(features, max(params.sample_size, SAMPLE_ROWS), params.random_state, total)
+    sample = driver_sample(features, params, total) if sample is None else sample
     too_few = _too_few(sample, params)
     if too_few is not None:
         raise ValueError(too_few)
@@ -191,4 +198,4 @@ def _profiles_for_reuse(previous: SegmentationState) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["SAMPLE_ROWS", "SparkSegmentation", "segment"]
+__all__ = ["SAMPLE_ROWS", "SparkSegmentation", "driver_sample", "segment"]

@@ -77,7 +77,7 @@ def test_fit_counts_equals_fit_on_customers(cdnow):
         assert gg_counts.params_[name] == pytest.approx(value, rel=1e-6)
 
 
-def test_fit_models_one_pass_equals_the_per_customer_fits(spark, cdnow):
+def test_fit_models_one_pass_equals_the_per_customer_fits(spark, cdnow, monkeypatch):
     """Both sets of counts come from one grouping-sets aggregation; each model must still see
     exactly its own rows (all customers for BG/NBD, positive repeat spend for Gamma-Gamma)."""
     from connector.engine.spark.clv import fit_models, purchase_summary
@@ -93,3 +93,13 @@ def test_fit_models_one_pass_equals_the_per_customer_fits(spark, cdnow):
         assert bgnbd.params_[name] == pytest.approx(value, rel=1e-6)
     for name, value in gg.params_.items():
         assert spend.params_[name] == pytest.approx(value, rel=1e-6)
+    # above max_keys distinct keys (spend pairs can be one per repeat buyer) a seeded sample of
+    # customers is counted: the driver receives at most max_keys rows, and the fit stays close
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    rows: list[int] = []
+    to_pandas = DataFrame.toPandas
+    monkeypatch.setattr(DataFrame, "toPandas", lambda self: rows.append(len(out := to_pandas(self))) or out)
+    sampled, _ = fit_models(purchase_summary(spark.createDataFrame(cdnow), AS_OF), max_keys=600)
+    assert rows and max(rows) <= 600 < len(s)
+    assert 0.5 < sampled.params_["r"] / bgnbd.params_["r"] < 2

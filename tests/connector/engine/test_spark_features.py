@@ -73,10 +73,18 @@ def test_exact_order_statistics_above_the_driver_sort(spark, monkeypatch):
     import connector.engine.spark.features as sf
 
     monkeypatch.setattr(sf, "_SORT_ON_DRIVER", 50)
-    values = np.random.default_rng(3).integers(0, 400, 5_000).astype(float)
+    # a block of 2,000 ties (one-time buyers' frequency) holds the 1000th and the 2500th values
+    values = np.concatenate([np.full(2_000, 7.0), np.random.default_rng(3).integers(0, 400, 3_000)]).astype(float)
     frame = spark.createDataFrame(pd.DataFrame({"v": values}))
     ks = [1, 1000, 2500, 4999, 5000]
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    rows: list[int] = []
+    collect = DataFrame.collect
+    monkeypatch.setattr(DataFrame, "collect", lambda self: rows.append(len(out := collect(self))) or out)
     assert sf.kth_smallest(frame, "v", ks) == [float(np.sort(values)[k - 1]) for k in ks]
+    assert max(rows) <= 400  # distinct values with their counts reach the driver, never all 5,000 values
+    monkeypatch.setattr(DataFrame, "collect", collect)
     scores = pd.Series(values).pipe(lambda s: __import__("segmentation.rfm", fromlist=["x"]).quintile_scores(s))
     got = frame.select(sf.quintile_score(frame, "v", len(values)).alias("s")).toPandas()["s"]
     assert (got.to_numpy() == scores.to_numpy()).all()

@@ -54,6 +54,20 @@ def test_real_models_round_trip(fitted) -> None:
         np.testing.assert_allclose(again.predict_proba(feats), score_model.predict_proba(feats))
 
 
+@pytest.mark.parametrize("values", [
+    pd.Series(pd.to_datetime(["1997-01-01", "1998-06-30"], utc=True)),
+    pd.Series(pd.to_timedelta([1, 2], unit="D")),
+    pd.Series(["seg-0001", None], dtype=pd.StringDtype("python", na_value=np.nan)),  # pandas' str without pyarrow
+    pd.Series(["seg-0001", None], dtype=pd.StringDtype("python")),  # "string": missing is pandas.NA
+    pd.Series(pd.Categorical(["a", "b", "a"])),
+], ids=["datetime", "timedelta", "python-str", "python-string", "categorical"])
+def test_pandas_arrays_of_every_kind_round_trip(values: pd.Series) -> None:
+    # they pickle through pandas._libs.arrays.__pyx_unpickle_NDArrayBacked; refusing it made every
+    # cycle retrain (and serve run without the model) on an install without pyarrow
+    frame = pd.DataFrame({"values": values})
+    pd.testing.assert_frame_equal(load_model(dump_model(frame)), frame)
+
+
 class Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
