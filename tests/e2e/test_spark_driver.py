@@ -7,12 +7,14 @@ sample of the features, the training rows of the score model, the quarantined pu
 new arms and the changed rows of the desired state (new customers or changes), and the
 purchases the measure step reads. Segments, scores, CLV and features of every customer stay on
 Spark: any other per-customer collect fails the test. Two populations of different size stay
-under the same bound, which is below the smaller one's size.
+under the same bound, which is below the smaller one's size. Without `serve:` no snapshot is
+published; with it, the snapshot holds every customer (the one per-customer collect, by design).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +25,12 @@ pytestmark = [pytest.mark.usefixtures("spark"),  # the session of tests/connecto
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
-from connector.config import Config  # noqa: E402
+from connector.config import Config, ServeConfig  # noqa: E402
+from connector.metrics import Metrics  # noqa: E402
+from connector.pipeline import CycleContext, CycleResult, StepResults  # noqa: E402
 from connector.sandbox.population import PopulationGenerator  # noqa: E402
 from connector.sandbox.scenario import load_scenario  # noqa: E402
+from connector.serve.snapshot import load_current  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 from segmentation.scoring import ScoreParams  # noqa: E402
 from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
@@ -91,12 +96,15 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
             result, steps = run_observed(config, store)
             assert result.status == "succeeded", result.error
             arms = len(store.experiments.arms())
+            seen = kinds(collected)
+            assert load_current(config.snapshot_dir()) is None  # no `serve:`: no snapshot, nothing collected for it
+            if n == SIZES[0]:
+                _check_served_snapshot(config, store, result, steps)
         assert steps.segment is not None and steps.segment.on_spark is not None
         assert steps.score is not None and steps.score.on_spark is not None and steps.score.scores.empty
         assert steps.score.clv is not None  # CLV fitted (on a sample of the customers' keys)
         assert steps.features is not None and len(steps.features.features) == SAMPLE  # trimmed to sample_size
         assert result.counts["customers"] >= 0.9 * n and result.counts["scores"] == 1
-        seen = kinds(collected)
         assert not [k for k in seen if k.startswith("per-customer")], seen  # no segments, scores, CLV, features
         assert SAMPLE <= seen["sample"] <= 1.3 * SAMPLE, seen  # a seeded fraction ~1.05 x sample_size, trimmed
         assert 0 < seen["training"] <= 1.3 * TRAIN_CAP, seen
@@ -107,3 +115,19 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
         assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; no purchase after assignment
         bounded.append(sum(v for k, v in seen.items() if k not in ("rejected", "new_arms")))
     assert max(bounded) <= BOUND < min(SIZES), bounded  # the same bound for both populations, below either
+
+
+def _check_served_snapshot(config: Config, store: StateStore, result: CycleResult, steps: StepResults) -> None:
+    """With `serve:` the publish step collects every customer's results into the serving snapshot
+    (`segsync serve` holds them in memory by design): the same customers, segments and scores."""
+    from connector.steps.snapshot import publish_snapshot
+
+    served = config.model_copy(update={"serve": ServeConfig()})
+    publish_snapshot(CycleContext(served, store, result.run_id, False, threading.Event(), Metrics.disabled(), steps))
+    snapshot = load_current(served.snapshot_dir())
+    assert snapshot is not None and len(snapshot.ids) == result.counts["customers"]
+    assert steps.segment is not None and steps.segment.on_spark is not None
+    segments = steps.segment.on_spark.toPandas().set_index("customer_id")["segment_id"]
+    row = snapshot.index["customer_id"][segments.index[0]]
+    assert snapshot.columns["segment.ids"][snapshot.columns["segment.code"][row]] == segments.iloc[0]
+    assert snapshot.score_names == ["buy_90d"]
