@@ -47,13 +47,15 @@ def own_ranked(history: PurchaseHistory, k: int) -> np.ndarray:
 def gather_candidates(
     history: PurchaseHistory, signals: ProductSignals, codes: np.ndarray, ks: tuple[int, int, int, int],
     cross_sell: bool, neighbours: np.ndarray, similarity: np.ndarray | sp.csr_matrix,
-    basket: np.ndarray | sp.csr_matrix | None = None,
+    basket: np.ndarray | sp.csr_matrix | None = None, *, basket_floor: np.ndarray | None = None,
 ) -> Candidates:
     """ks: how many from own, similar, segment, recent. neighbours: (products, m) each product's
     most similar products (-1 none); similarity: the same similarities, dense or csr; basket:
     (n, products) co-occurrence with everything each customer bought (dense, or csr: only its
     nonzeros are read), when given the similar products are its best instead of the
-    favourites' neighbours (in cross-sell, also the own products' slots go to them)."""
+    favourites' neighbours (in cross-sell, also the own products' slots go to them);
+    basket_floor: (n,) per customer, basket entries below it are not among their best (see
+    segmentation.offer_shortlist.basket_floor) and are skipped."""
     n = history.counts.shape[0]
     favourites = own_ranked(history, max(TOP_OWN, ks[0]))
     # products already taken per customer (and, in cross-sell, everything they bought), as one
@@ -67,7 +69,7 @@ def gather_candidates(
     fav = favourites[:, :TOP_OWN]
     n_similar = ks[1] + (ks[0] if cross_sell else 0)
     if basket is not None:
-        near = _best_of(basket, basket_width(ks, cross_sell))
+        near = _best_of(basket, basket_width(ks, cross_sell), basket_floor)
     else:
         near = _favourites_neighbours(fav, neighbours, similarity)
     blocks.append(_first_free(near, taken, n_similar))
@@ -164,10 +166,11 @@ def _first_free(options: np.ndarray, taken: np.ndarray, k: int) -> np.ndarray:
     return _take(taken, out)
 
 
-def _best_of(scores: np.ndarray | sp.csr_matrix, k: int) -> np.ndarray:
-    """(n, k) positions of each row's k highest positive scores, best first, -1 past them."""
+def _best_of(scores: np.ndarray | sp.csr_matrix, k: int, floor: np.ndarray | None = None) -> np.ndarray:
+    """(n, k) positions of each row's k highest positive scores, best first, -1 past them
+    (floor: see best_nonzeros; dense scores need none)."""
     if sp.issparse(scores):
-        return best_nonzeros(scores, k)
+        return best_nonzeros(scores, k, floor=floor)
     k = min(k, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     vals = np.take_along_axis(scores, top, axis=1)
@@ -176,9 +179,11 @@ def _best_of(scores: np.ndarray | sp.csr_matrix, k: int) -> np.ndarray:
     return np.where(vals > 0, top, -1)
 
 
-def best_nonzeros(scores: sp.csr_matrix, k: int, block: int = 2048) -> np.ndarray:
+def best_nonzeros(scores: sp.csr_matrix, k: int, block: int = 2048, floor: np.ndarray | None = None) -> np.ndarray:
     """(n, k) column positions of each row's k highest positive entries, best first (ties: lower
-    column), -1 past them. Per block of rows, one sort of the nonzeros packed as (row, descending
+    column), -1 past them. floor: (n,) per row, a value its k-th best is known to reach, so
+    entries below it are dropped before the sort (the caller's guarantee: the answer is the
+    same). Per block of rows, one sort of the nonzeros packed as (row, descending
     value, column) into one uint64 (positive float32 bits order like their values): a value sort
     runs several times faster than an argsort, a customer's few hundred co-occurring products
     cost far less than a pass over all of the catalogue's columns, and blocks keep the
@@ -189,16 +194,19 @@ def best_nonzeros(scores: sp.csr_matrix, k: int, block: int = 2048) -> np.ndarra
     for start in range(0, n if k else 0, block):
         stop = min(start + block, n)
         lo, hi = csr.indptr[start], csr.indptr[stop]
-        rows = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(csr.indptr[start:stop + 1]))
-        _best_in_block(np.asarray(csr.data[lo:hi], dtype=np.float32), rows, csr.indices[lo:hi], p, out[start:stop])
+        per_row = np.diff(csr.indptr[start:stop + 1])
+        rows = np.repeat(np.arange(stop - start, dtype=np.int64), per_row)
+        least = None if floor is None else np.repeat(floor[start:stop], per_row)
+        _best_in_block(np.asarray(csr.data[lo:hi], dtype=np.float32), rows, csr.indices[lo:hi], p, out[start:stop], least)
     return out
 
 
-def _best_in_block(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: int, out: np.ndarray) -> None:
-    """best_nonzeros for one block of rows (entries in row order), written into `out`."""
+def _best_in_block(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: int, out: np.ndarray, least: np.ndarray | None) -> None:
+    """best_nonzeros for one block of rows (entries in row order), written into `out`; least:
+    per entry, its row's floor (None: none)."""
     n, k = out.shape
-    if (data <= 0).any():
-        pos = data > 0
+    pos = data > 0 if least is None else (data > 0) & (data >= least)
+    if not pos.all():
         data, rows, cols = data[pos], rows[pos], cols[pos]
     if not len(rows):
         return

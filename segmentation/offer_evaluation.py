@@ -58,9 +58,13 @@ class Snapshot:
     signals: ProductSignals
 
     @classmethod
-    def build(cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series) -> Snapshot:
+    def build(cls, items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index,
+              segments: pd.Series, n_jobs: int = 1) -> Snapshot:
+        """n_jobs: threads for its independent parts (the same snapshot for any n_jobs)."""
+        if isinstance(items, EncodedItems):
+            items.sort(n_jobs)
         history = PurchaseHistory.build(items, as_of, products, customers)
-        return cls(history, ProductSignals.build(history, segments))
+        return cls(history, ProductSignals.build(history, segments, n_jobs=n_jobs))
 
 
 def window_truth(items: pd.DataFrame | EncodedItems, start: pd.Timestamp, days: int, history: PurchaseHistory, cross_sell: bool) -> sp.csr_matrix:
@@ -97,11 +101,23 @@ def make_scorer(
     if method != "ranker":
         raise ValueError(f"unknown offer method {method!r}; expected one of {', '.join((*BASELINES, 'ranker'))}")
     h = snapshot.history
+    return train_ranker(items, h.as_of, h.product_ids, h.customer_ids, segments, horizon_days=horizon_days,
+                        cross_sell=cross_sell, price=price, training_snapshots=training_snapshots, random_state=random_state,
+                        ranker=ranker, n_jobs=n_jobs)
+
+
+def train_ranker(
+    items: pd.DataFrame | EncodedItems, as_of: pd.Timestamp, products: pd.Index, customers: pd.Index, segments: pd.Series, *,
+    horizon_days: int, cross_sell: bool, price: np.ndarray, training_snapshots: int = TRAINING_SNAPSHOTS, random_state: int = 0,
+    ranker: OfferRanker | None = None, n_jobs: int = 1,
+) -> OfferRanker:
+    """make_scorer's ranker from the snapshot's date and axes alone (the snapshot itself is not
+    read, so it can be built while the ranker trains): its training population, then fit_ranker."""
     if not isinstance(items, EncodedItems):
-        items = EncodedItems.encode(items, h.product_ids, h.customer_ids)
+        items = EncodedItems.encode(items, products, customers)
     first = pd.Timestamp(items.seconds.min(), unit="s", tz="UTC")
-    items, customers = training_population(items, h.customer_ids, TRAINING_POPULATION, random_state)
-    return fit_ranker(items, customers, segments, h.as_of, first, h.product_ids, horizon_days=horizon_days,
+    items, population = training_population(items, customers, TRAINING_POPULATION, random_state)
+    return fit_ranker(items, population, segments, as_of, first, products, horizon_days=horizon_days,
                       cross_sell=cross_sell, price=price, training_snapshots=training_snapshots, random_state=random_state,
                       ranker=ranker, n_jobs=n_jobs)
 
@@ -117,7 +133,7 @@ def fit_ranker(
     starts = training_starts(as_of, first, window, TRAIN_STRIDE_DAYS, training_snapshots)
     examples = training_examples(items, starts, window, products, customers, segments, cross_sell, n_jobs)
     ranker = OfferRanker(random_state=random_state) if ranker is None else ranker
-    return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples)
+    return ranker.set_params(cross_sell=cross_sell, price=price).fit(examples, n_jobs=n_jobs)
 
 
 def training_examples(
@@ -132,7 +148,7 @@ def training_examples(
 
     if n_jobs <= 1 or len(starts) < 2:
         return [build(s) for s in starts]
-    _ = items.lines, items.visits  # the sorted lines every snapshot cuts: sorted once, before the threads share them
+    items.sort(n_jobs)  # the sorted lines every snapshot cuts: sorted once, before the threads share them
     with ThreadPoolExecutor(min(n_jobs, len(starts))) as pool:
         return list(pool.map(build, starts))
 

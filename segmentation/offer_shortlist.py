@@ -70,8 +70,10 @@ def candidate_pool(
     """gather_candidates with whole-basket co-occurrence (from the sparse product's nonzeros, no
     dense customers x products row) and the cheap evidence about each candidate."""
     owned = history.owned
-    basket = _prune(owned, signals.similarity, signals.kth_similarity(basket_width(ks, cross_sell)))
-    found = gather_candidates(history, signals, codes, ks, cross_sell, signals.neighbours, signals.similarity_lookup, basket)
+    basket = (owned @ signals.similarity).tocsr()
+    floor = basket_floor(owned, signals.kth_similarity(basket_width(ks, cross_sell)))
+    found = gather_candidates(history, signals, codes, ks, cross_sell, signals.neighbours, signals.similarity_lookup, basket,
+                              basket_floor=floor)
     cand = found.cand
     n, k = cand.shape
     safe = np.maximum(cand, 0)
@@ -84,21 +86,17 @@ def candidate_pool(
     return CandidatePool(cand, found.favourites, found.similar, together.astype(np.float32), taste, count, last)
 
 
-def _prune(owned: sp.csr_matrix, similarity: sp.csr_matrix, kth: np.ndarray) -> sp.csr_matrix:
-    """owned @ similarity without the entries that cannot be among a row's k best: similarities
-    are non-negative, so a customer's basket score of each of an owned product's k nearest
-    products is at least that product's k-th best similarity (`kth`, ProductSignals.kth_similarity),
-    and the row's k-th best is at least the largest of those over what they own (usually most of
-    a row's entries are below)."""
-    basket = (owned @ similarity).tocsr()
+def basket_floor(owned: sp.csr_matrix, kth: np.ndarray) -> np.ndarray:
+    """(n,) a lower bound of each row's k-th best entry of owned @ similarity, so every entry
+    below it can be skipped: similarities are non-negative, so a customer's basket score of each
+    of an owned product's k nearest products is at least that product's k-th best similarity
+    (`kth`, ProductSignals.kth_similarity), and the row's k-th best is at least the largest of
+    those over what they own (usually most of a row's entries are below)."""
     floor = np.zeros(owned.shape[0], dtype=np.float32)
     counts = np.diff(owned.indptr)
     if owned.nnz:
         floor[counts > 0] = np.maximum.reduceat(kth[owned.indices], owned.indptr[:-1][counts > 0])
-    keep = basket.data >= np.repeat(floor, np.diff(basket.indptr))
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return sp.csr_matrix((basket.data[keep], basket.indices[keep], kept_before[basket.indptr]), shape=basket.shape)
+    return floor
 
 
 def basket_similarity(owned: sp.csr_matrix, cand: np.ndarray, similarity: np.ndarray | sp.csr_matrix) -> np.ndarray:

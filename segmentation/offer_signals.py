@@ -9,6 +9,7 @@ matrix.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -51,11 +52,16 @@ class ProductSignals:
     tastes: TasteMixture
 
     @classmethod
-    def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS) -> ProductSignals:
-        """`segments`: segment_id indexed by customer_id (customers not in it get code -1)."""
+    def build(cls, history: PurchaseHistory, segments: pd.Series, neighbours: int = NEIGHBOURS, n_jobs: int = 1) -> ProductSignals:
+        """`segments`: segment_id indexed by customer_id (customers not in it get code -1);
+        n_jobs > 1: the taste mixture is fitted on a thread beside the sums (the same signals)."""
         seg = segments.reindex(history.customer_ids)
         seg_ids = pd.Index(pd.unique(seg.dropna()))
         codes = seg_ids.get_indexer(seg).astype(np.int64)
+        if n_jobs > 1:
+            with ThreadPoolExecutor(1) as side:
+                tastes = side.submit(TasteMixture.fit, history.owned)
+                return cls.from_sums(SignalSums.of(history, codes, len(seg_ids)), seg_ids, codes, tastes.result(), neighbours)
         return cls.from_sums(SignalSums.of(history, codes, len(seg_ids)), seg_ids, codes, TasteMixture.fit(history.owned),
                              neighbours)
 

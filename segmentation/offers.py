@@ -21,12 +21,13 @@ name or code), offer_reasons, method, and offer_1_id.., offer_1_score.. for thos
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, make_scorer
+from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, train_ranker
 from segmentation.offer_methods import BASELINES, METHODS, MODES, Baseline, OfferScorer
 from segmentation.offer_model import (
     OfferModel,
@@ -115,11 +116,17 @@ def recommend_offers(
     catalog = product_catalog(past)
     customers = _customer_axis(seg.index, past["customer_id"])
     encoded = EncodedItems.encode(past, catalog.index, customers)
-    snap = Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"])
     price = catalog["price"].to_numpy(dtype="float64")
-    scorer = offer_scorer(model, price, params, lambda: make_scorer(
-        model.method, encoded, snap, seg["segment_id"], horizon_days=params.horizon_days,
-        cross_sell=params.mode == "cross_sell", price=price, random_state=params.random_state, n_jobs=params.n_jobs))
+
+    def today() -> Snapshot:
+        return Snapshot.build(encoded, as_of, catalog.index, customers, seg["segment_id"], n_jobs=params.n_jobs)
+
+    def fit() -> OfferScorer:
+        return train_ranker(encoded, as_of, catalog.index, customers, seg["segment_id"], horizon_days=params.horizon_days,
+                            cross_sell=params.mode == "cross_sell", price=price, random_state=params.random_state,
+                            n_jobs=params.n_jobs)
+
+    snap, scorer = _today_and_scorer(model, price, params, today, fit)
     serving = OfferServing.build(model, scorer, catalog, snap.signals, segment_names(seg), rules, params)
     offers, stable = serve_offers(serving, snap.history, snap.signals, current)
     return OfferResult(offers, model.evaluation, model.method, model.reason, serving.defaults(snap.signals), model, retrained,
@@ -203,6 +210,20 @@ def offer_scorer(model: OfferModel, price: np.ndarray, params: OfferParams, fit:
     if isinstance(scorer, OfferRanker):
         model.ranker = scorer
     return scorer
+
+
+def _today_and_scorer(model: OfferModel, price: np.ndarray, params: OfferParams, today: Callable[[], Snapshot],
+                      fit: Callable[[], OfferScorer]) -> tuple[Snapshot, OfferScorer]:
+    """Today's snapshot and the model's scorer (offer_scorer). A ranker that needs fitting trains
+    on its own earlier snapshots, never today's, so with n_jobs > 1 today's is built on a
+    thread beside them (numpy and scipy release the GIL; the same snapshot and ranker)."""
+    if params.n_jobs > 1 and model.method == "ranker" and model.ranker is None:
+        with ThreadPoolExecutor(1) as side:
+            built = side.submit(today)
+            scorer = offer_scorer(model, price, params, fit)
+            return built.result(), scorer
+    snap = today()
+    return snap, offer_scorer(model, price, params, fit)
 
 
 def segment_names(seg: pd.DataFrame) -> dict[str, str]:

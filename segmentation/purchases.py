@@ -8,8 +8,9 @@ product and customer axes are passed in so two snapshots of the same data line u
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -61,16 +62,36 @@ class EncodedItems:
         cp = sorted_distinct(self.c[inside].astype(np.int64) * self.n_products + self.p[inside])
         return cp // self.n_products, cp % self.n_products
 
-    @cached_property
+    @property
     def lines(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (customer x product, transaction) pairs: (customer * n_products + product,
         the transaction's time), sorted by the first; every snapshot is a cut of these."""
-        return _distinct(self.c.astype(np.int64) * self.n_products + self.p, self.tx, self.seconds)
+        return self._kept("lines", lambda: _distinct(self.c.astype(np.int64) * self.n_products + self.p, self.tx, self.seconds))
 
-    @cached_property
+    @property
     def visits(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (customer, transaction) pairs: (customer, the transaction's time), by customer."""
-        return _distinct(self.c.astype(np.int64), self.tx, self.seconds)
+        return self._kept("visits", lambda: _distinct(self.c.astype(np.int64), self.tx, self.seconds))
+
+    def sort(self, n_jobs: int = 1) -> EncodedItems:
+        """Work out `lines` and `visits` now (on two threads when n_jobs > 1: the sorts release
+        the GIL); self."""
+        if n_jobs > 1:
+            with ThreadPoolExecutor(1) as side:
+                visits = side.submit(lambda: self.visits)
+                _ = self.lines
+                visits.result()
+        _ = self.lines, self.visits
+        return self
+
+    def _kept(self, name: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        # worked out once per instance, without functools.cached_property's lock (in Python 3.11
+        # one lock for all instances: today's snapshot and the ranker's training sample, built on
+        # two threads, would wait for each other); two threads asking at once both work it out
+        got = self.__dict__.get(name)
+        if got is None:
+            got = self.__dict__[name] = make()
+        return got
 
 
 def _distinct(key: np.ndarray, tx: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import filecmp
 import gzip
 import logging
 import os
@@ -67,7 +68,7 @@ class FilesPlugin:
     def output(self) -> tuple[str, Path] | None:
         return None if self.destination is None else ("destinations.files.path", self.destination.path)
 
-    def write_table(self, table: pd.DataFrame) -> Path:
+    def write_table(self, table: pd.DataFrame) -> Path | None:
         if self.destination is None:
             raise ConfigurationError("destinations.files is not configured: nothing may be written")
         return write_segments_csv(self.destination, self.base_dir, table)
@@ -172,6 +173,21 @@ class FilesReader:
             log.warning("%s: %d row(s) repeat an earlier row exactly (customer, date, amount) and count as separate "
                         "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
 
+    def _refuse_non_iso(self, text: pd.Series) -> None:
+        """Without date_format dates must be ISO 8601: guessed one by one, 12/06/1998 became 6 December
+        and 30/06/1998 30 June in the same file. A file of mostly such dates is refused; a stray
+        one, and values that are no date at all, are the quarantine's (a reason per row)."""
+        present = text.dropna()
+        other = present[pd.to_datetime(present, format="ISO8601", errors="coerce", utc=True).isna()]
+        if len(other) * 2 <= len(present):
+            return
+        guessed = other[pd.to_datetime(other, format="mixed", errors="coerce", utc=True).notna()]
+        if len(guessed) * 2 > len(present):
+            raise ConfigurationError(
+                f"{self.path}: line {int(guessed.index[0]) + 2}: {len(guessed):,} of {len(present):,} values of "
+                f"sources.files.date_column {self.cfg.date_column!r} are not ISO 8601 dates (e.g. {guessed.iloc[0]!r}); "
+                "set sources.files.date_format to their strftime format, e.g. \"%d/%m/%Y\" or \"%m/%d/%Y\"")
+
     def _load(self) -> pd.DataFrame:
         return load_table(self.path, self.cfg.format, self.cfg.delimiter, "sources.files.transactions")
 
@@ -179,6 +195,7 @@ class FilesReader:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
         text = values.astype("string").str.strip()
         if not self.cfg.date_format:
+            self._refuse_non_iso(text)
             return text
         parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
@@ -285,9 +302,21 @@ def remove_stale_temp_files(folder: Path) -> int:
     return removed
 
 
-def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path:
-    """Write the desired state (one row per customer) atomically: a reader never sees half a file."""
+def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFrame) -> Path | None:
+    """Write the desired state (one row per customer) atomically: a reader never sees half a file.
+
+    None when the file already holds exactly these bytes: it is left untouched (same inode and
+    modification time), so a run with nothing changed writes nothing and wakes no file watcher.
+    """
     path = cfg.path if cfg.path.is_absolute() else base_dir / cfg.path
+    try:
+        return _replace_if_changed(path, table)
+    except OSError as exc:  # a read-only or missing folder, a full disk: say which key to change
+        raise ConfigurationError(f"destinations.files.path: cannot write {path} ({exc.strerror or exc}); "
+                                 "give a path in a folder this user can write") from None
+
+
+def _replace_if_changed(path: Path, table: pd.DataFrame) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_temp_files(path.parent):
         log.info("removed %d temp file(s) an interrupted run left in %s", removed, path.parent)
@@ -295,6 +324,8 @@ def write_segments_csv(cfg: FilesDestination, base_dir: Path, table: pd.DataFram
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
             neutralise_formulas(table).to_csv(f, index=False)
+        if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+            return None
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -245,8 +245,9 @@ class TableDestination(Plugin, Protocol):
         """(config key, path) of what it writes, for the no-overwrite check; None: not configured."""
         ...
 
-    def write_table(self, table: pd.DataFrame) -> Path:
-        """Write the desired state (one row per customer) atomically; return where."""
+    def write_table(self, table: pd.DataFrame) -> Path | None:
+        """Write the desired state (one row per customer) atomically; return where, or None when
+        the output already held exactly this table and was left untouched (a quiet day writes nothing)."""
         ...
 
 

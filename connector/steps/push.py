@@ -39,6 +39,9 @@ def push(ctx: CycleContext) -> None:
         table = planned.desired.drop(columns=["arms", "email"], errors="ignore")
         refuse_overwrite(ctx.config, ctx.config.resolve(output[1]), output[0])
         path = whole.write_table(table)
+        if path is None:
+            log.info("%s already holds these %d customers: not rewritten", output[1], len(table))
+            continue
         ctx.count(f"{whole.name}_rows_written", len(table))
         log.info("wrote %d customers to %s", len(table), path)
     for dest, p in planned.destinations.items():

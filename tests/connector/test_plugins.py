@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from connector.config import Config
+from connector.config import Config, FilesDestination
 from connector.crm import registry
 from connector.crm.base import PullBatch, Sink
 from connector.crm.errors import ConfigurationError
@@ -134,6 +134,32 @@ def test_a_destination_only_files_plugin_provides_nothing(tmp_path: Path) -> Non
     assert files.provides == frozenset() and files.read_tables() == {} and files.output() is None
     with pytest.raises(ConfigurationError, match="destinations.files is not configured"):
         files.write_table(pd.DataFrame())
+
+
+def test_dates_that_are_not_iso_need_a_date_format(tmp_path: Path) -> None:
+    # read one by one, 12/06/1998 became 6 December and 30/06/1998 30 June: refuse, never guess
+    (tmp_path / "tx.csv").write_text("customer_id,date,amount\nc1,12/06/1998,10\nc2,30/06/1998,5\nc3,1998-06-01,1\n")
+    files = {"transactions": "tx.csv", "customer_id_column": "customer_id", "amount_column": "amount"}
+    plugins = open_plugins(config(tmp_path, {"files": files}))
+    with pytest.raises(ConfigurationError, match=r"tx.csv: line 2: 2 of 3 values of sources.files.date_column 'date' are "
+                                                 r"not ISO 8601 dates \(e.g. '12/06/1998'\); set sources.files.date_format"):
+        plugins["files"].read_tables()
+    plugins = open_plugins(config(tmp_path, {"files": files | {"date_format": "%d/%m/%Y"}}))
+    when = plugins["files"].read_tables()["transactions"]["occurred_at"]
+    assert [str(w)[:10] for w in when[:2]] == ["1998-06-12", "1998-06-30"]
+    # a stray bad value in an ISO file is the quarantine's (a reason per row), not a refusal
+    for dates in (["1998-06-12", "yesterday", "1998-06-01"], ["soon", "yesterday", "1998-06-01"]):
+        (tmp_path / "tx.csv").write_text("customer_id,date,amount\n" + "".join(f"c{i},{d},1\n" for i, d in enumerate(dates)))
+        plugins = open_plugins(config(tmp_path, {"files": files}))
+        assert plugins["files"].read_tables()["transactions"]["occurred_at"].tolist()[1] == "yesterday"
+
+
+def test_an_unwritable_output_is_a_configuration_error_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")  # even root cannot create a folder under a file
+    files = FilesPlugin(None, FilesDestination(path=Path("a-file/out.csv")), tmp_path)
+    with pytest.raises(ConfigurationError, match=r"destinations.files.path: cannot write .*a-file/out.csv \(") as err:
+        files.write_table(pd.DataFrame({"customer_id": ["c1"]}))
+    assert err.value.__cause__ is None and (tmp_path / "a-file").read_text() == "not a folder"
 
 
 def test_nothing_configured_opens_nothing(tmp_path: Path) -> None:

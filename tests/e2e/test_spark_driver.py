@@ -7,7 +7,8 @@ sample of the features, the training rows of the score model, the quarantined pu
 new arms and the changed rows of the desired state (new customers or changes), and the
 purchases the measure step reads. Segments, scores, CLV and features of every customer stay on
 Spark: any other per-customer collect fails the test. Two populations of different size stay
-under the same bound, which is below the smaller one's size.
+under the same bound, which is below the smaller one's size. Without `serve:` no snapshot is
+published; with it, the snapshot holds every customer (the one per-customer collect, by design).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ pytestmark = [pytest.mark.usefixtures("spark"),  # the session of tests/connecto
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 from connector.config import Config  # noqa: E402
+from connector.pipeline import CycleContext, CycleResult, StepResults, default_steps  # noqa: E402
 from connector.sandbox.population import PopulationGenerator  # noqa: E402
 from connector.sandbox.scenario import load_scenario  # noqa: E402
+from connector.serve.snapshot import Snapshot, load_current  # noqa: E402
 from connector.state import StateStore  # noqa: E402
+from connector.steps.snapshot import publish_snapshot  # noqa: E402
 from segmentation.scoring import ScoreParams  # noqa: E402
 from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
 from tests.e2e.observed import Seen, kinds, run_observed  # noqa: E402
@@ -42,7 +46,7 @@ SIZES = (700, 1800)
 END = pd.Timestamp("2026-03-01", tz="UTC")
 
 
-def _files_config(folder: Path, n: int) -> Config:
+def _files_config(folder: Path, n: int, served: bool) -> Config:
     pop = PopulationGenerator(load_scenario("default"), n, history_days=540, end=END, random_state=3).generate()
     tx = pop.transactions
     rows = pd.DataFrame({"TxID": [f"t{i}" for i in range(len(tx))], "CustomerID": tx["customer_id"].astype(str),
@@ -63,6 +67,7 @@ def _files_config(folder: Path, n: int) -> Config:
         "experiments": {"holdout": {"share": 0.1}, "items": [{
             "key": "welcome", "cuped_days": 0,
             "arms": [{"name": "control", "weight": 0.5, "control": True}, {"name": "offer", "weight": 0.5}]}]},
+        **({"serve": {}} if served else {}),
     })
 
 
@@ -85,18 +90,31 @@ def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_path: Path, collected: Seen) -> None:
     bounded = []
     for n in SIZES:
-        config = _files_config(tmp_path / f"n{n}", n)
+        served = n == SIZES[0]  # the smaller population is served (`serve:`), the larger one not
+        config = _files_config(tmp_path / f"n{n}", n, served)
         collected.clear()
+        published: list[int] = []  # where the publish step started in `collected`
+
+        def publish(ctx: CycleContext, published: list[int] = published) -> None:
+            published.append(len(collected))
+            publish_snapshot(ctx)
+
         with StateStore(config.resolve(config.state.path)) as store:
-            result, steps = run_observed(config, store)
+            result, steps = run_observed(config, store, steps={**default_steps(), "publish": publish})
             assert result.status == "succeeded", result.error
             arms = len(store.experiments.arms())
+        seen, snapshot_rows = kinds(collected[:published[0]]), kinds(collected[published[0]:])
+        snapshot = load_current(config.snapshot_dir())
+        if served:  # the snapshot holds every customer: the one per-customer collect, by design
+            _check_served_snapshot(snapshot, result, steps)
+            assert sum(snapshot_rows.values()) >= 3 * result.counts["customers"]  # customers, segments, scores...
+        else:  # no `serve:`: no snapshot, nothing collected for it
+            assert snapshot is None and sum(snapshot_rows.values()) == 0
         assert steps.segment is not None and steps.segment.on_spark is not None
         assert steps.score is not None and steps.score.on_spark is not None and steps.score.scores.empty
         assert steps.score.clv is not None  # CLV fitted (on a sample of the customers' keys)
         assert steps.features is not None and len(steps.features.features) == SAMPLE  # trimmed to sample_size
         assert result.counts["customers"] >= 0.9 * n and result.counts["scores"] == 1
-        seen = kinds(collected)
         assert not [k for k in seen if k.startswith("per-customer")], seen  # no segments, scores, CLV, features
         assert SAMPLE <= seen["sample"] <= 1.3 * SAMPLE, seen  # a seeded fraction ~1.05 x sample_size, trimmed
         assert 0 < seen["training"] <= 1.3 * TRAIN_CAP, seen
@@ -107,3 +125,13 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
         assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; no purchase after assignment
         bounded.append(sum(v for k, v in seen.items() if k not in ("rejected", "new_arms")))
     assert max(bounded) <= BOUND < min(SIZES), bounded  # the same bound for both populations, below either
+
+
+def _check_served_snapshot(snapshot: Snapshot | None, result: CycleResult, steps: StepResults) -> None:
+    """The serving snapshot of a Spark cycle: every customer, with the segment Spark gave them."""
+    assert snapshot is not None and len(snapshot.ids) == result.counts["customers"]
+    assert steps.segment is not None and steps.segment.on_spark is not None
+    segments = steps.segment.on_spark.toPandas().set_index("customer_id")["segment_id"]
+    row = snapshot.index["customer_id"][segments.index[0]]
+    assert snapshot.columns["segment.ids"][snapshot.columns["segment.code"][row]] == segments.iloc[0]
+    assert snapshot.score_names == ["buy_90d"]

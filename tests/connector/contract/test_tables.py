@@ -57,3 +57,18 @@ def test_table_destinations_write_the_whole_desired_state_safely(harness) -> Non
         {"customer_id": "c1", "segment_name": "Champions"}, {"customer_id": "c2", "segment_name": "'=HYPERLINK(1)"}]
     plugin.write_table(first.iloc[:1])  # rewritten whole, not appended
     assert harness.read_output()["customer_id"].tolist() == ["c1"]
+
+
+def test_an_unchanged_desired_state_leaves_the_output_untouched(harness) -> None:
+    plugin = harness.plugin()
+    table = pd.DataFrame({"customer_id": ["c1", "c2"], "segment_name": ["Champions", "=HYPERLINK(1)"]})
+    written = plugin.write_table(table)
+    assert written is not None
+    before = written.stat()
+    assert plugin.write_table(table.copy()) is None  # a quiet day: nothing written
+    after = written.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(p.name for p in written.parent.iterdir() if p.name.startswith(".")) == []  # no temp file left
+    changed = table.assign(segment_name=["Champions", "At risk"])
+    assert plugin.write_table(changed) == written
+    assert harness.read_output()["segment_name"].tolist() == ["Champions", "At risk"]
