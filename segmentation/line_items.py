@@ -57,7 +57,8 @@ def clean_line_items(
     clean = frame.loc[ok].copy()
     for col in ("transaction_id", "customer_id", "product_id"):
         clean[col] = clean[col].astype(str).str.strip()
-    clean["product_name"] = clean["product_name"].fillna(clean["product_id"]).astype(str)
+    name = clean["product_name"].astype("string").str.strip()  # the export's names carry trailing spaces
+    clean["product_name"] = name.mask(name.fillna("").eq(""), clean["product_id"]).astype(str)
     clean["occurred_at"], clean["quantity"], clean["unit_price"] = when[ok], qty[ok], price[ok]
     rejected = frame.loc[~ok, ["transaction_id", "customer_id", "product_id"]].assign(reason=reason[~ok])
     return clean[list(LINE_ITEM_COLUMNS)].reset_index(drop=True), rejected.reset_index(drop=True)

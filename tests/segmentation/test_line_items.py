@@ -53,3 +53,11 @@ def test_non_product_codes_are_configurable():
     clean, rejected = clean_line_items(raw, non_product_codes=["FEE"])
     assert clean["product_id"].tolist() == ["POST"]
     assert rejected["reason"].tolist() == ["not a product: code FEE"]
+
+
+def test_names_are_trimmed_and_a_blank_name_falls_back_to_the_code():
+    raw = _items([("t1", "a", "2024-01-01", "22423", "SMALL CERAMIC TOP STORAGE JAR ", None, 1, 5.0),
+                  ("t2", "a", "2024-01-01", "P2", "   ", None, 1, 5.0)])
+    clean, rejected = clean_line_items(raw)
+    assert rejected.empty
+    assert clean["product_name"].tolist() == ["SMALL CERAMIC TOP STORAGE JAR", "P2"]
