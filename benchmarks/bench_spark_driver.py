@@ -91,11 +91,16 @@ def spy() -> None:
 
 
 def child(data: str, driver_memory: str, master: str, partitions: int, cycles: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="segsync-bench-cycle-") as state:
+        cycle(Path(state), data, driver_memory, master, partitions, cycles)
+
+
+def cycle(folder: Path, data: str, driver_memory: str, master: str, partitions: int, cycles: int) -> None:
+    """Run `cycles` cycles with a fresh state file in `folder`; print the RESULT line."""
     from connector.config import Config
     from connector.pipeline import default_steps, run_cycle
     from connector.state import StateStore
 
-    folder = Path(tempfile.mkdtemp(prefix="segsync-bench-cycle-"))
     config = Config.model_validate({
         "version": 1, "state": {"path": str(folder / "state.sqlite")},
         "engine": {"kind": "spark", "master": master,

@@ -135,6 +135,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+#: Config fields segsync sets from where the file was loaded: never keys of the file.
+INTERNAL_KEYS = ("base_dir", "source_file")
+
+
 def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -142,7 +146,7 @@ def _describe(err: Any, root: type[BaseModel], loc: Loc) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         owner = _model_at(root, loc)
-        allowed = [k for k in (owner.model_fields if owner else {}) if k != "base_dir"]
+        allowed = [k for k in (owner.model_fields if owner else {}) if k not in INTERNAL_KEYS]
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown key{hint}; allowed: {', '.join(allowed)}"

@@ -53,8 +53,9 @@ def _object_ids(values: pd.Series) -> np.ndarray:
 
 
 def _utc_instants(values: pd.Series) -> np.ndarray:
-    """datetime64[ns] in UTC (naive input is taken as UTC, aware input converted)."""
-    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    """datetime64[ns] in UTC (naive input is taken as UTC, aware input converted). Text is ISO 8601
+    in any precision: the cycle stores whole seconds, `segsync serve` microseconds, in one column."""
+    return pd.to_datetime(values, utc=True, format="ISO8601").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
 def _assigned(arms: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from connector.config.paths import check_outputs
 from connector.config.serve import ServeConfig
 from connector.config.sources import IdentityConfig, QuarantineConfig, SourcesConfig
 from connector.configload import (
+    INTERNAL_KEYS,
     load_yaml_with_lines,
     render_validation_errors,
     warn_plaintext_secrets,
@@ -166,10 +167,15 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigurationError(f"{path.name}:1: the top level must be a mapping of sections")
     from pydantic import ValidationError
 
+    # accepted, they would be overwritten below without a word (base_dir, source_file)
+    problems = [f"{path.name}:{lines.get((k,), 1)} {k}: unknown key; segsync sets it from where this file is"
+                for k in INTERNAL_KEYS if k in data]
     try:
-        cfg = Config.model_validate(data)
+        cfg = Config.model_validate({k: v for k, v in data.items() if k not in INTERNAL_KEYS})
     except ValidationError as exc:
-        raise ConfigurationError("\n".join(render_validation_errors(exc, Config, lines, path.name))) from None
+        problems += render_validation_errors(exc, Config, lines, path.name)
+    if problems:
+        raise ConfigurationError("\n".join(problems)) from None
     cfg = cfg.model_copy(update={"base_dir": path.resolve().parent, "source_file": path.resolve()})
     check_outputs(cfg)
     warn_plaintext_secrets(Config, data, lines, path.name)
@@ -202,7 +208,8 @@ def secret_values(cfg: BaseModel) -> list[str]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the config file, for `# yaml-language-server: $schema=`."""
     schema = Config.model_json_schema()
-    schema.get("properties", {}).pop("base_dir", None)
+    for key in INTERNAL_KEYS:
+        schema.get("properties", {}).pop(key, None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "segsync configuration"
     return schema

@@ -68,7 +68,8 @@ def summarise_plans(ctx: CycleContext, plans: dict[str, DestinationPlan], n_desi
         output = whole.output()
         if output is not None:
             summaries.append({"destination": f"{whole.name} ({output[1]})", "updates": n_desired, "new_arms": new_arms,
-                              "rejected": rejected, "notes": ["the file is rewritten whole each run"]})
+                              "rejected": rejected,
+                              "notes": ["updates counts every row: the file is rewritten whole, and left untouched when no row changed"]})
     for s in summaries:
         log.info("plan %s: %s", s["destination"], {k: v for k, v in s.items() if k not in ("destination", "notes")})
     return summaries

@@ -126,8 +126,14 @@ def test_csv_in_segments_csv_out(shop: tuple[Path, pd.DataFrame, dict[str, str]]
         assert f"features/files {key}: {reason}" in status
 
     # a second run on the same file: the same segments, scores and arms
-    before = out_csv.read_bytes()
+    before, stamp = out_csv.read_bytes(), out_csv.stat()
     assert cli_main(["run", str(cfg)]) == 0
     again = pd.read_csv(out_csv, dtype={"customer_id": str})
     pd.testing.assert_frame_equal(again, segments)
     assert out_csv.read_bytes() == before
+    # nothing changed, so nothing was written: the file is untouched and the stored model was reused
+    assert (out_csv.stat().st_ino, out_csv.stat().st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
+    with StateStore(cfg.parent / "state.sqlite") as store:
+        [last] = store.runs.last(1)
+        [latest] = store.query("SELECT meta FROM models WHERE kind = 'segmentation' ORDER BY version DESC LIMIT 1")
+    assert "files_rows_written" not in last.counts and '"reason": "reused model' in latest["meta"]

@@ -14,7 +14,6 @@ published; with it, the snapshot holds every customer (the one per-customer coll
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -25,13 +24,13 @@ pytestmark = [pytest.mark.usefixtures("spark"),  # the session of tests/connecto
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
-from connector.config import Config, ServeConfig  # noqa: E402
-from connector.metrics import Metrics  # noqa: E402
-from connector.pipeline import CycleContext, CycleResult, StepResults  # noqa: E402
+from connector.config import Config  # noqa: E402
+from connector.pipeline import CycleContext, CycleResult, StepResults, default_steps  # noqa: E402
 from connector.sandbox.population import PopulationGenerator  # noqa: E402
 from connector.sandbox.scenario import load_scenario  # noqa: E402
-from connector.serve.snapshot import load_current  # noqa: E402
+from connector.serve.snapshot import Snapshot, load_current  # noqa: E402
 from connector.state import StateStore  # noqa: E402
+from connector.steps.snapshot import publish_snapshot  # noqa: E402
 from segmentation.scoring import ScoreParams  # noqa: E402
 from tests.connector.engine.conftest import TEST_CONF, spark  # noqa: E402, F401  (the suite's one session)
 from tests.e2e.observed import Seen, kinds, run_observed  # noqa: E402
@@ -47,7 +46,7 @@ SIZES = (700, 1800)
 END = pd.Timestamp("2026-03-01", tz="UTC")
 
 
-def _files_config(folder: Path, n: int) -> Config:
+def _files_config(folder: Path, n: int, served: bool) -> Config:
     pop = PopulationGenerator(load_scenario("default"), n, history_days=540, end=END, random_state=3).generate()
     tx = pop.transactions
     rows = pd.DataFrame({"TxID": [f"t{i}" for i in range(len(tx))], "CustomerID": tx["customer_id"].astype(str),
@@ -68,6 +67,7 @@ def _files_config(folder: Path, n: int) -> Config:
         "experiments": {"holdout": {"share": 0.1}, "items": [{
             "key": "welcome", "cuped_days": 0,
             "arms": [{"name": "control", "weight": 0.5, "control": True}, {"name": "offer", "weight": 0.5}]}]},
+        **({"serve": {}} if served else {}),
     })
 
 
@@ -90,16 +90,26 @@ def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_path: Path, collected: Seen) -> None:
     bounded = []
     for n in SIZES:
-        config = _files_config(tmp_path / f"n{n}", n)
+        served = n == SIZES[0]  # the smaller population is served (`serve:`), the larger one not
+        config = _files_config(tmp_path / f"n{n}", n, served)
         collected.clear()
+        published: list[int] = []  # where the publish step started in `collected`
+
+        def publish(ctx: CycleContext, published: list[int] = published) -> None:
+            published.append(len(collected))
+            publish_snapshot(ctx)
+
         with StateStore(config.resolve(config.state.path)) as store:
-            result, steps = run_observed(config, store)
+            result, steps = run_observed(config, store, steps={**default_steps(), "publish": publish})
             assert result.status == "succeeded", result.error
             arms = len(store.experiments.arms())
-            seen = kinds(collected)
-            assert load_current(config.snapshot_dir()) is None  # no `serve:`: no snapshot, nothing collected for it
-            if n == SIZES[0]:
-                _check_served_snapshot(config, store, result, steps)
+        seen, snapshot_rows = kinds(collected[:published[0]]), kinds(collected[published[0]:])
+        snapshot = load_current(config.snapshot_dir())
+        if served:  # the snapshot holds every customer: the one per-customer collect, by design
+            _check_served_snapshot(snapshot, result, steps)
+            assert sum(snapshot_rows.values()) >= 3 * result.counts["customers"]  # customers, segments, scores...
+        else:  # no `serve:`: no snapshot, nothing collected for it
+            assert snapshot is None and sum(snapshot_rows.values()) == 0
         assert steps.segment is not None and steps.segment.on_spark is not None
         assert steps.score is not None and steps.score.on_spark is not None and steps.score.scores.empty
         assert steps.score.clv is not None  # CLV fitted (on a sample of the customers' keys)
@@ -117,14 +127,8 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
     assert max(bounded) <= BOUND < min(SIZES), bounded  # the same bound for both populations, below either
 
 
-def _check_served_snapshot(config: Config, store: StateStore, result: CycleResult, steps: StepResults) -> None:
-    """With `serve:` the publish step collects every customer's results into the serving snapshot
-    (`segsync serve` holds them in memory by design): the same customers, segments and scores."""
-    from connector.steps.snapshot import publish_snapshot
-
-    served = config.model_copy(update={"serve": ServeConfig()})
-    publish_snapshot(CycleContext(served, store, result.run_id, False, threading.Event(), Metrics.disabled(), steps))
-    snapshot = load_current(served.snapshot_dir())
+def _check_served_snapshot(snapshot: Snapshot | None, result: CycleResult, steps: StepResults) -> None:
+    """The serving snapshot of a Spark cycle: every customer, with the segment Spark gave them."""
     assert snapshot is not None and len(snapshot.ids) == result.counts["customers"]
     assert steps.segment is not None and steps.segment.on_spark is not None
     segments = steps.segment.on_spark.toPandas().set_index("customer_id")["segment_id"]

@@ -81,6 +81,16 @@ def test_conversion_falls_back_to_purchases_when_no_conversion_rows():
     assert data["conversion"].to_dict() == {"c1": 1, "c2": 0, "c3": 0, "c4": 1, "t1": 1, "t2": 0, "t3": 1, "t4": 1}
 
 
+def test_stored_instants_of_mixed_precision_are_read():
+    # the arms table as the state store returns it: the cycle's arms in whole seconds, those
+    # `segsync serve` assigned with microseconds; one format inferred from the first row failed
+    stored = ARMS.assign(assigned_at=["2026-02-01T00:00:00+00:00"] * 4 + ["2026-02-01T00:00:00.000001+00:00"] * 6)
+    outcomes = OUTCOMES.assign(observed_at=OUTCOMES["observed_at"].map(lambda t: t.isoformat()))
+    data = customer_metrics(stored, outcomes, SPEC).set_index("customer_id")
+    assert data["revenue"].to_dict() == customer_metrics(ARMS, OUTCOMES, SPEC).set_index("customer_id")["revenue"].to_dict()
+    assert data.loc["t1", "revenue"] == 30.0 and data.loc["c2", "revenue"] == 0.0
+
+
 def test_revenue_is_capped_at_quantile_of_positive_values():
     assert cap_values(np.array([0, 0, 0, 1, 2, 3, 100.0]), 0.5).tolist() == [0, 0, 0, 1, 2, 2.5, 2.5]
     assert cap_values(np.array([0, 5.0]), None).tolist() == [0, 5.0]

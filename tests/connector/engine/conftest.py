@@ -3,8 +3,9 @@ standalone cluster (master, worker, Spark Connect server) for the tests that nee
 
 Shuffles use 4 partitions (the default 200 would dominate the run time of these small frames);
 the UI is off and the driver binds to loopback; the driver JVM runs with the short-lived JVM's
-options of cluster.py. The cluster starts once per test session, on the first test that asks
-for it (tests/connector/engine/cluster.py), and only then.
+options of cluster.py. The cluster and the cycles run through it start once per test session,
+on a thread, with the first Spark test, when a collected test waits for them
+(cluster_cycles.py); those tests run last, so the cycles run while the other tests do.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 
 from connector.config.engine import EngineConfig
 from connector.sandbox.cdnow import cdnow_sample_transactions
-from tests.connector.engine.cluster import JVM_OPTIONS, Cluster, start_cluster
+from tests.connector.engine.cluster import JVM_OPTIONS, Cluster
+from tests.connector.engine.cluster_cycles import ClusterCycles
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "CDNOW_sample.txt"
 TEST_CONF = {
@@ -64,25 +66,58 @@ def _stop(session) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """A standalone master and worker on 127.0.0.1; with a Spark Connect server started beside the
-    worker when a collected test asks for `connect_server`."""
+def cluster_cycles(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterCycles]:
+    """The standalone cluster (master, worker; a Spark Connect server beside the worker when a
+    collected test asks for `connect_url`) and the segsync cycles run through it, started on a
+    thread (tests/connector/engine/cluster_cycles.py); stopped at the end of the session."""
     pytest.importorskip("pyspark")
-    connect = any("connect_server" in getattr(item, "fixturenames", ()) for item in request.session.items)
-    if connect:
-        connect = _has_grpc()
-    started = start_cluster(connect=connect)
+    connect = any("connect_url" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    cycles = ClusterCycles(tmp_path_factory.mktemp("shop"), connect=connect and _has_grpc())
     try:
-        yield started
+        yield cycles
     finally:
-        started.stop()
+        cycles.stop()
 
 
 @pytest.fixture(scope="session")
-def connect_server(cluster: Cluster) -> str:
-    """The sc:// URL of a Spark Connect server (the jar ships in pyspark 4) whose sessions run on `cluster`."""
+def cluster(cluster_cycles: ClusterCycles) -> Cluster:
+    """The running master and worker (spark://127.0.0.1:PORT) of cluster_cycles."""
+    cluster = cluster_cycles.started().cluster
+    assert cluster is not None
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def connect_url(cluster: Cluster) -> str:
+    """The sc:// URL of the Spark Connect server (the jar ships in pyspark 4) whose sessions run on `cluster`."""
     pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
     return cluster.connect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cluster_cycles_early(request: pytest.FixtureRequest) -> None:
+    """cluster_cycles started with the session's first Spark test, not when the first test that
+    waits for it comes (last: pytest_collection_modifyitems): its JVMs start and its cycles run
+    while the other tests run, instead of the test process waiting a minute for them."""
+    if _has_pyspark() and any(_waits_for_cluster(item) for item in request.session.items):
+        request.getfixturevalue("cluster_cycles")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that wait for the cluster's cycles run last (in their own order)."""
+    late = [item for item in items if _waits_for_cluster(item)]
+    if late:
+        items[:] = [item for item in items if not _waits_for_cluster(item)] + late
+
+
+def _waits_for_cluster(item: pytest.Item) -> bool:
+    return "cluster_cycles" in getattr(item, "fixturenames", ())
+
+
+def _has_pyspark() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyspark") is not None
 
 
 def _has_grpc() -> bool:

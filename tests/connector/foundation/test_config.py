@@ -78,6 +78,19 @@ def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
     assert line.startswith("segsync.yaml:3 segmentation.k_mx: unknown key (did you mean 'k_max'?)")
 
 
+def test_internal_fields_are_not_keys_of_the_file(tmp_path: Path) -> None:
+    # base_dir and source_file are set from the file's location; accepted, they were silently
+    # overwritten, and source_file was offered as an allowed key
+    p = write(tmp_path, "base_dir: /\nsource_file: /etc/passwd\nsegmentation:\n  k_mx: 5\n")
+    lines = errors_of(p)
+    assert lines[:2] == ["segsync.yaml:1 base_dir: unknown key; segsync sets it from where this file is",
+                         "segsync.yaml:2 source_file: unknown key; segsync sets it from where this file is"]
+    assert lines[2].startswith("segsync.yaml:4 segmentation.k_mx: unknown key") and len(lines) == 3
+    (line,) = errors_of(write(tmp_path, "sourcs: {}\n"))
+    assert "allowed: version, state," in line and "source_file" not in line and "base_dir" not in line
+    assert not {"base_dir", "source_file"} & set(json_schema()["properties"])
+
+
 def test_all_errors_reported_at_once(tmp_path: Path) -> None:
     p = write(tmp_path, "segmentation:\n  method: kmeanz\n  k: 1\nlogging:\n  level: LOUD\nmetrix: {}\n")
     lines = errors_of(p)
