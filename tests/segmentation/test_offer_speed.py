@@ -12,6 +12,7 @@ from connector.sandbox.products import planted_products
 from segmentation import offer_tastes
 from segmentation.offer_candidates import best_nonzeros
 from segmentation.offer_evaluation import Snapshot
+from segmentation.offer_ranker import split_features
 from segmentation.offer_selection import OfferRules
 from segmentation.offer_shortlist import basket_floor
 from segmentation.offers import OfferParams, recommend_offers
@@ -93,3 +94,18 @@ def test_the_pruned_basket_keeps_every_row_s_best(world):
         assert below.mean() > 0.1  # it does skip entries (a quarter here)
         np.testing.assert_array_equal(best_nonzeros(full, k, floor=floor), best_nonzeros(full, k))
         np.testing.assert_array_equal(best_nonzeros(full, k, block=97, floor=floor), best_nonzeros(full, k))
+
+
+def test_predicting_rows_in_sorted_order_gives_each_row_its_own_value(world):
+    """OfferRanker._predict sorts the rows by the most-split features before the trees walk
+    them: every row's probability is the one the model gives it alone, bit for bit."""
+    items, segments, as_of = world
+    result = recommend_offers(items, segments, as_of, OfferParams(method="ranker", evaluate=False), RULES)
+    ranker = result.model.ranker
+    snap = Snapshot.build(items, as_of, product_catalog(items).index, pd.Index(result.offers["customer_id"]),
+                          segments.set_index("customer_id")["segment_id"])
+    codes = snap.signals.segment_codes
+    cand, feats = ranker._features(snap.history, snap.signals, codes)
+    X = feats[(cand >= 0).ravel()]
+    assert len(X) > 10_000 and split_features(ranker.model_)[:2]  # enough rows for several blocks, and keys to sort by
+    np.testing.assert_array_equal(ranker._predict(X), ranker.model_.predict_proba(X)[:, 1])
