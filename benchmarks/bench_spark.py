@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -181,23 +182,53 @@ PHASES = {"pandas": ["read", "features", "segment", "score", "clv"],
 
 
 def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
-    before, kills = resource.getrusage(resource.RUSAGE_CHILDREN), oom_kills()
-    load, t0 = os.getloadavg(), time.perf_counter()
+    kills, load, t0 = oom_kills(), os.getloadavg(), time.perf_counter()
     logs = Path(args.data_dir).resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{engine}-{data.name}.log"
     cmd = [sys.executable, __file__, "--child", engine, f"--data={data}", f"--driver-memory={args.driver_memory}",
            f"--master={args.master}", f"--mem-cap={args.mem_cap}",
            f"--shuffle-partitions={shuffle_partitions(n, args.shuffle_partitions)}"]
+    phases: dict[str, float] = {}
+    run = run_child(cmd, log, engine, phases, t0, args.timeout)
+    result = run.result
+    if not result:
+        result = {"ok": False, "error": f"exit code {run.returncode}: {last_line(log)}"}
+    result.setdefault("phases", phases)
+    if not result.get("ok"):
+        if oom_kills() > kills:
+            result["error"] += f" (the kernel's OOM killer killed {oom_kills() - kills} process(es) meanwhile)"
+        done = list(result["phases"])
+        result["failed_in"] = next((p for p in PHASES[engine] if p not in done), "after the last phase")
+        result["log"] = str(log)
+    result.update(wall_s=time.perf_counter() - t0, cpu_tree_s=run.cpu_s, load_at_start=load,
+                  peak_mb=run.peak_mb, exit_code=run.returncode)
+    return result
+
+
+@dataclass
+class ChildRun:
+    """What `run_child` saw: the child's RESULT ({} if none), its exit code, the CPU seconds of its
+    whole tree (reaped rusage or sampled, whichever is larger) and the tree's peak RSS in MB."""
+
+    result: dict
+    returncode: int | None
+    cpu_s: float
+    peak_mb: dict
+
+
+def run_child(cmd: list[str], log: Path, label: str, phases: dict, t0: float, timeout: float) -> ChildRun:
+    """Run a benchmark child in its own session (stderr to `log`), follow its phases while its
+    process tree is sampled, and kill whatever of it is left at the end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning", "SPARK_LOCAL_IP": "127.0.0.1"}
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
     tree = ProcessTree(proc.pid)
     tree.start()
     result: dict = {}
-    phases: dict[str, float] = {}
     try:
-        result = follow(proc, tree, engine, phases, t0, args.timeout)
+        result = follow(proc, tree, label, phases, t0, timeout)
     except KeyboardInterrupt:
         result = {"ok": False, "error": "interrupted"}
     finally:
@@ -208,18 +239,7 @@ def measure(engine: str, data: Path, n: int, args: argparse.Namespace) -> dict:
         tree.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     rusage = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    if not result:
-        result = {"ok": False, "error": f"exit code {proc.returncode}: {last_line(log)}"}
-    result.setdefault("phases", phases)
-    if not result.get("ok"):
-        if oom_kills() > kills:
-            result["error"] += f" (the kernel's OOM killer killed {oom_kills() - kills} process(es) meanwhile)"
-        done = list(result["phases"])
-        result["failed_in"] = next((p for p in PHASES[engine] if p not in done), "after the last phase")
-        result["log"] = str(log)
-    result.update(wall_s=time.perf_counter() - t0, cpu_tree_s=max(rusage, tree.cpu_s), load_at_start=load,
-                  peak_mb=tree.peak, exit_code=proc.returncode)
-    return result
+    return ChildRun(result, proc.returncode, max(rusage, tree.cpu_s), tree.peak)
 
 
 def follow(proc: subprocess.Popen, tree: ProcessTree, engine: str, phases: dict, t0: float,

@@ -25,9 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,14 +33,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_spark import (  # noqa: E402
-    follow,
     last_line,
     oom_kills,
+    run_child,
     shuffle_partitions,
     spark_conf,
     write_population,
 )
-from process_tree import ProcessTree  # noqa: E402
 
 ROWS: dict[str, int] = {}  # rows handed to the driver per kind, in the child
 
@@ -139,34 +135,19 @@ def timed(label: str, fn):  # noqa: ANN001, ANN201
 
 
 def measure(data: Path, n: int, args: argparse.Namespace) -> dict:
-    before, kills = resource.getrusage(resource.RUSAGE_CHILDREN), oom_kills()
-    load, t0 = os.getloadavg(), time.perf_counter()
+    kills, load, t0 = oom_kills(), os.getloadavg(), time.perf_counter()
     log = Path(args.data_dir).resolve() / "logs" / f"cycle-{data.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, "--child", f"--data={data}", f"--driver-memory={args.driver_memory}",
            f"--master={args.master}", f"--cycles={args.cycles}",
            f"--shuffle-partitions={shuffle_partitions(n, args.shuffle_partitions)}"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning", "SPARK_LOCAL_IP": "127.0.0.1"}
-    with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
-    tree = ProcessTree(proc.pid)
-    tree.start()
     steps: dict[str, float] = {}
-    try:
-        result = follow(proc, tree, "cycle", steps, t0, args.timeout)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        tree.done.set()
-        tree.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rusage = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    result = result or {"ok": False, "error": f"exit code {proc.returncode}: {last_line(log)}"}
+    run = run_child(cmd, log, "cycle", steps, t0, args.timeout)
+    result = run.result or {"ok": False, "error": f"exit code {run.returncode}: {last_line(log)}"}
     if not result.get("ok") and oom_kills() > kills:
         result["error"] = f"{result.get('error')} (the OOM killer killed {oom_kills() - kills} process(es))"
-    return {**result, "steps": steps, "wall_s": time.perf_counter() - t0, "cpu_tree_s": max(rusage, tree.cpu_s),
-            "peak_mb": tree.peak, "load_at_start": load, "log": str(log)}
+    return {**result, "steps": steps, "wall_s": time.perf_counter() - t0, "cpu_tree_s": run.cpu_s,
+            "peak_mb": run.peak_mb, "load_at_start": load, "log": str(log)}
 
 
 def main() -> None:
