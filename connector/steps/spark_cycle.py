@@ -11,8 +11,8 @@ rejected rows with their reasons (the state store keeps one per row), a seeded s
 features (connector.engine.spark.segmentation.driver_sample), a handful of aggregates (as_of,
 counts). The customers, clean transactions and features stay on Spark in
 `FeaturesResult.on_spark`, where the later steps keep their per-customer results too
-(connector.steps.spark_results), and from which the measure step takes only the purchases
-around its assignments (`assigned_purchases`).
+(connector.steps.spark_results), and where the measure step sums every assigned customer's
+outcomes (connector.engine.spark.outcomes).
 """
 
 from __future__ import annotations
@@ -133,24 +133,6 @@ def stage_pulls(ctx: CycleContext) -> None:
     n = export_transactions(ctx.store, cfg.resolve(cfg.engine.staging))
     ctx.count("staged_transactions", n)
     log.info("staged %d purchase(s) of the mirror as Parquet for Spark", n)
-
-
-def assigned_purchases(ctx: CycleContext, tables: SparkTables, arms: pd.DataFrame, days_before: int) -> pd.DataFrame:
-    """The clean purchases of the customers in `arms` (experiment, customer_id, arm, assigned_at)
-    dated at most `days_before` days before the earliest assignment: all `outcome_tables` reads,
-    as the canonical pandas transactions (occurred_at UTC)."""
-    from pyspark.sql import functions as F
-
-    from connector.engine.spark.features import naive_utc
-
-    if arms.empty:
-        return pd.DataFrame(columns=_CANONICAL)
-    since = pd.to_datetime(arms["assigned_at"], utc=True, format="ISO8601").min() - pd.Timedelta(days=days_before)
-    who = spark_engine(ctx).frame(pd.DataFrame({"customer_id": arms["customer_id"].astype(str).unique()}))
-    rows = tables.transactions.where(F.col("occurred_at") >= F.lit(naive_utc(since))).join(who, "customer_id")
-    out = rows.select(*_CANONICAL).toPandas()
-    out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
-    return out
 
 
 def spark_engine(ctx: CycleContext) -> SparkEngine:
