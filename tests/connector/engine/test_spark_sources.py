@@ -103,6 +103,13 @@ def test_a_file_of_non_iso_dates_is_refused_in_the_pandas_engines_words(tmp_path
     spark.conf.set("spark.sql.files.maxPartitionBytes", "64k")
     try:
         ours = _refusal(lambda: read_files_source(spark, big, tmp_path))
+        # and every row named by its line across the partitions, as FilesReader names it
+        lines_cfg = FilesSource(transactions=Path("big.csv"), date_format="%d/%m/%Y")
+        got = read_files_source(spark, lines_cfg, tmp_path).transactions.select("transaction_id", "customer_id")
+        named = dict(got.toPandas().itertuples(index=False))
+        _, expected = FilesReader(lines_cfg, tmp_path).read()
+        assert named == dict(zip(expected["transaction_id"], expected["customer_id"], strict=True))
+        assert got.rdd.getNumPartitions() > 3
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert ours == _refusal(lambda: FilesReader(big, tmp_path).read())
