@@ -118,7 +118,19 @@ def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataF
     for part in parts[1:]:
         customers = customers.unionByName(part.customers, allowMissingColumns=True)
         transactions = transactions.unionByName(part.transactions)
-    return SparkTables(customers, transactions), identity
+    return SparkTables(_with_record_id_columns(customers), transactions), identity
+
+
+def _with_record_id_columns(customers: DataFrame) -> DataFrame:
+    """`customers` with email and every CRM's record id column (null where no source gives one),
+    as connector.identity.canonical_tables gives the pandas engine's: so the desired state, and the
+    files destination's output, have the same columns on both engines."""
+    from pyspark.sql import functions as F
+
+    for column in ("email", *id_columns().values()):
+        if column not in customers.columns:
+            customers = customers.withColumn(column, F.lit(None).cast("string"))
+    return customers
 
 
 def stage_pulls(ctx: CycleContext) -> None:

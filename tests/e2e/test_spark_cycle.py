@@ -114,6 +114,9 @@ def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
     ours = pd.read_csv(folder / "out" / "spark.csv", dtype={"customer_id": str}).set_index("customer_id")
     assert ours.index.sort_values().equals(theirs.index.sort_values())
     ours = ours.loc[theirs.index]
+    # the same columns in the same order, the CRMs' record-id columns too (empty: this shop has no CRM)
+    assert list(ours.columns) == list(theirs.columns) and {"salesforce_id", "hubspot_id"} <= set(theirs.columns)
+    pd.testing.assert_frame_equal(ours[["salesforce_id", "hubspot_id"]], theirs[["salesforce_id", "hubspot_id"]])
     assert set(ours["segment_name"]) == set(theirs["segment_name"])
     assert adjusted_rand_score(theirs["segment_name"], ours["segment_name"]) >= 0.95
     assert np.abs(ours["buy_90d"] - theirs["buy_90d"]).max() <= 0.02

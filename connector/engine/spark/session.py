@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.config.engine import shown
 from connector.crm.errors import ConfigurationError
+from connector.engine.spark import PANDAS3_WARNING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,6 +47,16 @@ _LOCAL_DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
 }
+
+
+_WORKER_WARNINGS = "spark.executorEnv.PYTHONWARNINGS"
+
+
+def python_worker_warnings(inherited: str | None) -> str:
+    """PYTHONWARNINGS for Spark's Python workers: pyspark's pandas-3 warning ignored (see
+    connector.engine.spark), then `inherited` (the user's own, which win: later entries take
+    precedence). Workers of a local master write to this terminal; spark_conf may set it instead."""
+    return ",".join(filter(None, [f"ignore:{PANDAS3_WARNING}:FutureWarning", inherited]))
 
 
 def check_spark_available(cfg: EngineConfig) -> None:
@@ -101,12 +112,19 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the block manager too, not only the driver
     builder = builder.master(master)
-    for key, value in _LOCAL_DEFAULTS.items():
-        if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):
-            builder = builder.config(key, value)
-    for key, setting in cfg.spark_conf.items():
-        builder = builder.config(key, _conf_value(setting))
+    for key, value in session_settings(cfg, master).items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def session_settings(cfg: EngineConfig, master: str) -> dict[str, str]:
+    """What a classic session is built with: the local defaults (a local master), the SQL ones,
+    the Python workers' PYTHONWARNINGS (python_worker_warnings), then spark_conf, which wins."""
+    settings = {key: value for key, value in _LOCAL_DEFAULTS.items()
+                if master.startswith("local") or key.startswith("spark.sql")}
+    settings[_WORKER_WARNINGS] = python_worker_warnings(os.environ.get("PYTHONWARNINGS"))
+    settings.update({key: _conf_value(setting) for key, setting in cfg.spark_conf.items()})
+    return settings
 
 
 def _conf_value(setting: str | int | float | bool) -> str:

@@ -147,3 +147,44 @@ def test_a_connect_conf_failure_names_the_key_not_the_value(condition, message):
     with pytest.raises(ConfigurationError, match=message) as caught:
         session._connect(_Session(condition), cfg)  # type: ignore[arg-type]
     assert "s3cr3t" not in str(caught.value) and "t0ken" not in str(caught.value)
+
+
+_OWN = "segsync's own FutureWarning"
+_EMIT = ("import warnings\nfrom pyspark.sql.pandas.utils import require_minimum_pandas_version\n"
+         "require_minimum_pandas_version()\nwarnings.warn(" + repr(_OWN) + ", FutureWarning)\n")
+
+
+def _stderr_of(code: str, env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+@pytest.mark.skipif(__import__("pandas").__version__ < "3", reason="pyspark warns on pandas 3 only")
+def test_pysparks_pandas3_warning_is_silenced_on_the_driver_and_in_the_workers(monkeypatch):
+    """pyspark's "does not yet fully support pandas >= 3.0.0" reached the terminal dozens of times
+    per `segsync run`; segsync's own FutureWarnings must still show. Fresh interpreters, as a run's
+    driver (which imports connector.engine.spark) and its Python workers (PYTHONWARNINGS) start."""
+    pytest.importorskip("pyspark")
+    import os
+
+    from connector.engine.spark.session import python_worker_warnings, session_settings
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    unfiltered = _stderr_of(_EMIT, env)
+    assert "PySpark does not yet fully support pandas" in unfiltered and _OWN in unfiltered  # what users saw
+    driver = _stderr_of("import connector.engine.spark.sources\n" + _EMIT, env)
+    worker = _stderr_of(_EMIT, {**env, "PYTHONWARNINGS": python_worker_warnings(None)})
+    for stderr in (driver, worker):
+        assert "does not yet fully support pandas" not in stderr and f"FutureWarning: {_OWN}" in stderr, stderr
+    # the workers get it by default; a user's own PYTHONWARNINGS comes after it (and so wins), spark_conf replaces it
+    monkeypatch.setenv("PYTHONWARNINGS", "error::DeprecationWarning")
+    key = "spark.executorEnv.PYTHONWARNINGS"
+    settings = session_settings(EngineConfig(kind="spark", master="local[2]"), "local[2]")
+    assert settings[key] == "ignore:PySpark does not yet fully support pandas:FutureWarning,error::DeprecationWarning"
+    mine = EngineConfig(kind="spark", master="spark://h:7077", spark_conf={key: "default"})
+    assert session_settings(mine, "spark://h:7077")[key] == "default"
+    assert "spark.driver.bindAddress" not in session_settings(mine, "spark://h:7077")  # local defaults stay local
