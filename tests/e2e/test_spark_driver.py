@@ -4,15 +4,15 @@ Every result Spark hands to the driver (toPandas, collect, toLocalIterator) is c
 (the `collected` fixture) across a whole `segsync` cycle with `engine: {kind: spark}` on a
 Parquet files source. The rows that carry a customer_id are sorted by kind: the driver's
 sample of the features, the training rows of the score model, the quarantined purchases, the
-new arms and the changed rows of the desired state (new customers or changes), and the
-purchases the measure step reads. Segments, scores, CLV and features of every customer stay on
-Spark: any other per-customer collect fails the test. What may come back besides what changed
-(BOUND: the caps of the samples plus the aggregates) is fixed by the configuration, not by the
-population, and is below the population's size, so one cycle shows it (a second, larger
-population cost a whole cycle and asserted the same bound on the same path). With `serve:` the
-snapshot holds every customer (the one per-customer collect, by design); without it nothing is
-collected for a snapshot (the second cycle of tests/e2e/test_spark_cycle.py's CRM test allows no
-per-customer kind).
+new arms and the changed rows of the desired state (new customers or changes). Segments, scores,
+CLV, features and the measure step's outcomes of every customer stay on Spark (the measure step
+brings back its sums per experiment x segment x arm, aggregates): any other per-customer collect,
+a purchase included, fails the test. What may come back besides what changed (BOUND: the caps
+of the samples plus the aggregates) is fixed by the configuration, not by the population, and is
+below the population's size, so one cycle shows it (a second, larger population cost a whole
+cycle and asserted the same bound on the same path). With `serve:` the snapshot holds every
+customer (the one per-customer collect, by design); without it nothing is collected for a
+snapshot (the second cycle of tests/e2e/test_spark_cycle.py's CRM test allows no per-customer kind).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
     assert seen["aggregate"] <= AGGREGATES, seen
     assert seen["rejected"] == 2
     assert seen["new_arms"] == arms == result.counts["customers"]  # every customer is new to the experiment
-    assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; no purchase after assignment
+    assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; the measure step sums on Spark
     bounded = sum(v for k, v in seen.items() if k not in ("rejected", "new_arms"))
     assert bounded <= BOUND < result.counts["customers"], (bounded, seen)  # below the population, whatever its size
 
