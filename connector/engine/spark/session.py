@@ -66,6 +66,11 @@ def check_spark_available(cfg: EngineConfig) -> None:
             "engine.kind is spark but pyspark is not installed: pip install 'segsync[spark]'")
     if cfg.remote:
         return  # Spark Connect: the JVM runs on the server, not here
+    home = os.environ.get("JAVA_HOME")
+    if home and not os.access(os.path.join(home, "bin", "java"), os.X_OK):  # pyspark starts $JAVA_HOME/bin/java
+        raise ConfigurationError(
+            f"engine.kind is spark but JAVA_HOME is {home}, which has no bin/java: point JAVA_HOME at a Java 17 "
+            "installation, or unset it to use the java on PATH")
     java = _java_binary()
     if java is None:
         raise ConfigurationError(
@@ -114,7 +119,24 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
     builder = builder.master(master)
     for key, value in session_settings(cfg, master).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - py4j's and pyspark's errors: whatever the JVM or the master answered
+        raise ConfigurationError(start_failure(exc, master)) from None
+
+
+def start_failure(exc: BaseException, master: str) -> str:
+    """What to do when a classic session did not start, in one line (not py4j's page of Java stack)."""
+    text = str(exc)
+    if "JAVA_GATEWAY_EXITED" in text:
+        why = "its JVM exited at start (the lines above, from Spark's launcher, say why: often the Java installation)"
+    elif "stopped SparkContext" in text:
+        why = ("the master did not take the application: is it running and reachable from here, with a worker "
+               "that has the cores and memory asked for? (Spark's log above says which)")
+    else:
+        lines = text.strip().splitlines()
+        why = f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+    return f"engine.master {shown(master)}: the Spark session could not start: {why}"
 
 
 def session_settings(cfg: EngineConfig, master: str) -> dict[str, str]:

@@ -188,3 +188,50 @@ def test_pysparks_pandas3_warning_is_silenced_on_the_driver_and_in_the_workers(m
     mine = EngineConfig(kind="spark", master="spark://h:7077", spark_conf={key: "default"})
     assert session_settings(mine, "spark://h:7077")[key] == "default"
     assert "spark.driver.bindAddress" not in session_settings(mine, "spark://h:7077")  # local defaults stay local
+
+
+def test_a_java_home_without_java_is_a_clear_error(monkeypatch, tmp_path):
+    # pyspark starts $JAVA_HOME/bin/java whatever java is on PATH: the check looked there and passed
+    pytest.importorskip("pyspark")
+    from connector.engine.spark import session
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk-17"))
+    with pytest.raises(ConfigurationError, match=r"JAVA_HOME is .*jdk-17, which has no bin/java: point JAVA_HOME at a "
+                                                 r"Java 17 installation, or unset it"):
+        session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))
+
+
+def test_a_session_that_cannot_start_is_one_line_naming_the_master(tmp_path):
+    """A JVM that exits at start (here a `java` that answers -version and nothing else): `segsync
+    run` says so in one line naming engine.master, no traceback and no page of Java stack."""
+    pytest.importorskip("pyspark")
+    import os
+    import subprocess
+    import sys
+
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text('#!/bin/sh\necho \'openjdk version "17.0.9" 2023-10-17\' >&2\n[ "$1" = -version ] || exit 1\n')
+    java.chmod(0o755)
+    (tmp_path / "tx.csv").write_text("CustomerID,date,amount\nc1,2026-01-01,5\n", encoding="utf-8")
+    (tmp_path / "segsync.yaml").write_text(
+        "version: 1\nstate: {path: state.sqlite}\nengine: {kind: spark, master: \"local[1]\"}\n"
+        "sources: {files: {transactions: tx.csv}}\ndestinations: {files: {path: out.csv}}\n", encoding="utf-8")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "jdk")}
+    done = subprocess.run([sys.executable, "-m", "connector.cli", "run", str(tmp_path / "segsync.yaml")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "engine.master local[1]: the Spark session could not start: its JVM exited at start" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "py4j" not in done.stdout + done.stderr, done.stderr
+
+
+def test_a_start_failure_names_what_to_check():
+    from connector.engine.spark.session import start_failure
+
+    stopped = RuntimeError("An error occurred while calling None.SparkSession.\n: java.lang.IllegalStateException: "
+                           "Cannot call methods on a stopped SparkContext.\nThis stopped SparkContext was created at:")
+    assert start_failure(stopped, "spark://10.0.0.5:7077") == (
+        "engine.master spark://10.0.0.5:7077: the Spark session could not start: the master did not take the "
+        "application: is it running and reachable from here, with a worker that has the cores and memory asked "
+        "for? (Spark's log above says which)")
+    assert start_failure(ValueError("bad value\nmore"), "yarn").endswith("could not start: ValueError: bad value")
