@@ -170,9 +170,12 @@ def _measure_on_spark(ctx: CycleContext, arms: DataFrame, purchases: DataFrame) 
 
 def _lift(ctx: CycleContext, spec: ExperimentSpec, sums: pd.DataFrame, sizes: pd.Series) -> pd.DataFrame:
     """The lift table of one experiment from its sums (experiments.analysis.SUM_COLUMNS), saved
-    under the run; `sizes`: units per segment_id, holdout included (the sequential test's N*)."""
+    under the run; `sizes`: units per segment_id, holdout included: the sequential test's N* of
+    each segment unless `experiments.sequential_tuning` gives one for every segment."""
     cfg = ctx.config.experiments
-    tuning = (sizes.astype(float).to_dict() or None) if cfg.sequential else None
+    tuning: float | dict | None = None
+    if cfg.sequential:
+        tuning = float(cfg.sequential_tuning) if cfg.sequential_tuning else (sizes.astype(float).to_dict() or None)
     res = analyse_sums(sums, spec, cuped=spec.cuped_days > 0, alpha=cfg.alpha, sequential_tuning=tuning,
                        correction=cfg.correction)
     if not ctx.dry_run:
