@@ -148,7 +148,10 @@ def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> DataFrame:
 
     sep = cfg.delimiter or (sniff_delimiter(path) if path.is_file() else ",")
     # every value as text, an empty cell missing: as load_table reads a CSV for the pandas engine
-    return spark.read.csv(str(path), header=True, sep=sep, inferSchema=False, emptyValue=None, encoding="UTF-8")
+    raw = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False, emptyValue=None, encoding="UTF-8")
+    if not raw.columns:
+        raise ConfigurationError(f"{_KEY}: {path} is empty (not even a header row)")  # load_table's words
+    return raw
 
 
 def _parquet(spark: SparkSession, path: Path) -> DataFrame:
@@ -216,6 +219,8 @@ def _places(marked: DataFrame, date_column: str) -> _Places:
 
 def _row_number(places: _Places) -> Column:
     """Each row's 0-based number in the file (FilesReader's index)."""
+    if not places.rows_before:  # a header and no row: nothing to number (an empty map has no key type)
+        return F.col(_ID)
     starts = F.create_map(*[F.lit(x) for part, n in places.rows_before.items() for x in (part, n)])
     return (starts[F.shiftright(_ID, _PART_SHIFT)] + F.col(_ID).bitwiseAND(_IN_PART)).cast("long")
 

@@ -71,6 +71,13 @@ def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
                                                  r"the file has CustomerID, date$") as ours:
         read_files_source(spark, cfg, tmp_path)
     assert str(ours.value) == _refusal(lambda: FilesReader(cfg, tmp_path).read())  # the pandas engine's words
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    empty = FilesSource(transactions=Path("empty.csv"))
+    with pytest.raises(ConfigurationError, match=r"sources.files.transactions: .*empty.csv is empty \(not even a header"):
+        read_files_source(spark, empty, tmp_path)
+    assert _refusal(lambda: read_files_source(spark, empty, tmp_path)) == _refusal(lambda: FilesReader(empty, tmp_path).read())
+    (tmp_path / "header.csv").write_text("CustomerID,date,amount\n", encoding="utf-8")
+    assert read_files_source(spark, FilesSource(transactions=Path("header.csv")), tmp_path).transactions.count() == 0
     with pytest.raises(ConfigurationError, match="sources.files.transactions: .*absent.csv does not exist"):
         read_files_source(spark, FilesSource(transactions=Path("absent.csv")), tmp_path)
     with pytest.raises(ConfigurationError, match="engine.staging: .* does not exist"):
