@@ -48,14 +48,12 @@ def _on_spark(spark, items, segments, as_of, params, rules, previous=None, curre
 @pytest.fixture(scope="module")
 def sampled():
     """The taste and ranker training samples drawn below the population (400 customers), as at scale."""
-    import connector.engine.spark.offers as spark_offers_module
     import segmentation.offer_evaluation as evaluation
     import segmentation.offer_tastes as tastes
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tastes, "MAX_FIT_CUSTOMERS", 250)
         patch.setattr(evaluation, "TRAINING_POPULATION", 300)
-        patch.setattr(spark_offers_module, "TRAINING_POPULATION", 300)
         yield
 
 
@@ -92,3 +90,29 @@ def test_the_stability_rule_and_both_modes_equal_the_pandas_path(spark, world, s
     assert got.stability == {"kept": int(s.kept.sum()), "replaced_ineligible": int(s.ineligible.sum()),
                              "replaced_better": int(s.gained.sum())}
     assert got.stability["kept"] > 0 and got.stability["replaced_ineligible"] + got.stability["replaced_better"] > 0
+
+
+def test_only_changed_offers_come_back_and_the_report_figures_are_the_pandas_ones(spark, world, fitted):
+    """The diff against the stored current offers on Spark: two customers unknown to the store, one
+    whose stored list differs, one stored customer gone; the rest equal and left on Spark. The
+    top offers per segment and the counts are aggregations equal to the pandas path's figures."""
+    from connector.engine.spark.offer_changes import offer_changes, offer_counts, top_by_segment
+    from connector.engine.spark.offers import text_frame
+    from segmentation.offers import top_offers_by_segment
+
+    want, (got, _) = fitted
+    _, segments, _, _ = world
+    slots = ["customer_id", "offer_1_id", "offer_2_id", "offer_3_id"]
+    stored = want.offers[slots].iloc[2:].copy()
+    stored.iloc[0, 2] = "not-this-one"
+    stored = pd.concat([stored, pd.DataFrame({"customer_id": ["gone"], "offer_1_id": ["P1"]})], ignore_index=True)
+    changes = offer_changes(got.offers, text_frame(spark, stored))
+    expected = want.offers[slots].iloc[:3].sort_values("customer_id").reset_index(drop=True).astype(object)
+    pd.testing.assert_frame_equal(changes.rows, expected.where(expected.notna(), None))
+    assert changes.gone == ["gone"]
+    seg = text_frame(spark, segments)
+    top = top_by_segment(got.offers, seg)
+    theirs = top_offers_by_segment(want.offers, segments)
+    pd.testing.assert_frame_equal(top, theirs.astype({"segment_id": str, "segment_name": str}))
+    assert len(top) == 5 * segments["segment_id"].nunique()
+    assert offer_counts(got.offers) == (len(want.offers), int(want.offers["offer_1"].notna().sum()))
