@@ -67,11 +67,17 @@ def collected(frame: DataFrame) -> pd.DataFrame:
 
 
 def fit_model(past: DataFrame, segments: DataFrame, as_of: pd.Timestamp, params: OfferParams, mix: pd.Series,
-               version: str | None) -> OfferModel:
+              version: str | None) -> OfferModel:
     """The model's method: from the out-of-time comparison when one runs (on the driver, over the
-    line items before as_of, as in the pandas path), else the configured one or its fallback."""
+    line items before as_of of the core's evaluation population, as in the pandas path: at most
+    EVAL_POPULATION customers, sampled on Spark), else the configured one or its fallback."""
     if not evaluates(params, first_purchase(past), as_of):
         return choose_offer_model(None, as_of, params, mix, version)
+    picked = evaluation.training_sample(past.select("customer_id").distinct().count(), evaluation.EVAL_POPULATION,
+                                        params.random_state)
+    if picked is not None:  # only the sampled customers' line items and segments come to the driver
+        keep = F.broadcast(past.sparkSession.createDataFrame(pd.DataFrame({"customer_id": ranked_ids(past, picked)})))
+        past, segments = past.join(keep, "customer_id"), segments.join(keep, "customer_id")
     seg = segments.toPandas()
     return fit_offer_model(collected(past), seg.set_index("customer_id"), as_of, params, mix, seg)
 

@@ -116,3 +116,20 @@ def test_only_changed_offers_come_back_and_the_report_figures_are_the_pandas_one
     pd.testing.assert_frame_equal(top, theirs.astype({"segment_id": str, "segment_name": str}))
     assert len(top) == 5 * segments["segment_id"].nunique()
     assert offer_counts(got.offers) == (len(want.offers), int(want.offers["offer_1"].notna().sum()))
+
+
+def test_a_refits_out_of_time_comparison_runs_on_the_same_customer_sample_as_the_pandas_path(spark, world, monkeypatch):
+    """The evaluation population capped below the 400 customers: Spark draws the core's seeded sample
+    (only their line items come to the driver) and the comparison table is the pandas path's."""
+    import segmentation.offer_evaluation as evaluation
+
+    items, segments, as_of, rules = world
+    params = OfferParams(method="cooccurrence", mode="any", evaluate=True, n_boot=50)
+    whole = recommend_offers(items, segments, as_of, params, rules).evaluation
+    monkeypatch.setattr(evaluation, "EVAL_POPULATION", 150)
+    want = recommend_offers(items, segments, as_of, params, rules)
+    got, table = _on_spark(spark, items, segments, as_of, params, rules)
+    assert whole is not None and want.evaluation is not None and got.evaluation is not None
+    assert (want.evaluation["customers"] < whole["customers"]).all()  # judged within the sample of 150
+    pd.testing.assert_frame_equal(got.evaluation, want.evaluation, check_exact=True)
+    pd.testing.assert_frame_equal(table, want.offers, check_exact=True)
