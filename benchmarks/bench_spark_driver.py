@@ -17,7 +17,8 @@ tree (Python driver, JVM, Python workers) every 0.5 s for the peak RSS and the C
 wall and CPU per step and in all, the tree's peak RSS, the load average at start, and the rows
 every Spark result handed to the driver (toPandas, collect, toLocalIterator), by kind: results
 that carry a customer_id (the features' sample, training rows, quarantined rows, new arms,
-changed rows) and aggregates (per rule, segment, RFM cell, CLV key, k-means iteration).
+changed rows) and aggregates (per rule, segment, RFM cell, CLV key, k-means iteration, the measure
+step's sums per experiment x segment x arm); and the same rows by step of the cycle.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from bench_spark import (  # noqa: E402
 )
 
 ROWS: dict[str, int] = {}  # rows handed to the driver per kind, in the child
+STEP_ROWS: dict[str, int] = {}  # the same rows per step of the cycle
+STEP: list[str] = ["(outside a step)"]  # the step running now
 
 
 def kind_of(columns: frozenset[str]) -> str:
@@ -67,6 +70,7 @@ def spy() -> None:
     def count(columns: list[str], n: int) -> None:
         kind = kind_of(frozenset(columns))
         ROWS[kind] = ROWS.get(kind, 0) + n
+        STEP_ROWS[STEP[0]] = STEP_ROWS.get(STEP[0], 0) + n
 
     def spy_pandas(self: DataFrame):  # noqa: ANN202
         out = to_pandas(self)
@@ -114,21 +118,24 @@ def cycle(folder: Path, data: str, driver_memory: str, master: str, partitions: 
     with StateStore(folder / "state.sqlite") as store:
         for k in range(1, cycles + 1):
             ROWS.clear()
-            steps = {name: timed(f"{name} #{k}", fn) for name, fn in default_steps().items()}
+            STEP_ROWS.clear()
+            steps = {name: timed(f"{name} #{k}", fn, name) for name, fn in default_steps().items()}
             result = run_cycle(config, store, steps=steps)
             results.append({"status": result.status, "error": result.error, "counts": result.counts,
-                            "rows_to_driver": dict(ROWS)})
+                            "rows_to_driver": dict(ROWS), "rows_to_driver_by_step": dict(STEP_ROWS)})
     ok = all(r["status"] == "succeeded" for r in results)
     print("RESULT " + json.dumps({"ok": ok, "cycles": results, "error": None if ok else results[-1]["error"]}),
           flush=True)
 
 
-def timed(label: str, fn):  # noqa: ANN001, ANN201
+def timed(label: str, fn, step: str):  # noqa: ANN001, ANN201
     def run(ctx):  # noqa: ANN001, ANN202
         t = time.perf_counter()
+        STEP[0] = step
         try:
             return fn(ctx)
         finally:
+            STEP[0] = "(outside a step)"
             print(f"PHASE {json.dumps({'phase': label, 's': time.perf_counter() - t, 'cpu_self_s': time.process_time()})}",
                   flush=True)
     return run
@@ -180,6 +187,8 @@ def main() -> None:
         print(f"cycle {k}: {cycle['status']}; customers {cycle['counts'].get('customers')}, new arms "
               f"{cycle['counts'].get('new_arms')}; rows to the driver {sum(rows_by_kind.values()):,}: "
               + ", ".join(f"{kind} {n:,}" for kind, n in sorted(rows_by_kind.items(), key=lambda kv: -kv[1])))
+        print(f"cycle {k}: rows to the driver by step: "
+              + ", ".join(f"{step} {n:,}" for step, n in cycle.get("rows_to_driver_by_step", {}).items()))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Pure: DataFrames and arrays in and out, no I/O, no clocks. The connector maps its config
 onto ``ExperimentSpec``/``HoldoutSpec``, stores what ``assign_arms`` returns in the arms
-table, and feeds arms + outcomes to ``analyse_experiment``.
+table, and feeds arms + outcomes to ``analyse_experiment`` (or, when the customers stay where
+they are, the sums per segment x arm x metric to ``analyse_sums``).
 
 Parity with gbstats 0.8.0 (GrowthBook's stats engine, the PyPI wheel). Lift, the sequential
 intervals, the Bayesian update under the same prior and SRM agree with it to about 1e-13
@@ -43,7 +44,7 @@ an arm whose values do not vary   placeholder: estimate 0,        refused: NaN e
 
 from __future__ import annotations
 
-from experiments.analysis import RESULT_COLUMNS, analyse_experiment
+from experiments.analysis import RESULT_COLUMNS, SUM_COLUMNS, analyse_experiment, analyse_sums
 from experiments.assignment import (
     ARMS_COLUMNS,
     assign_arms,
@@ -60,12 +61,14 @@ __all__ = [
     "ARMS_COLUMNS",
     "HOLDOUT_ARM",
     "RESULT_COLUMNS",
+    "SUM_COLUMNS",
     "ArmSpec",
     "ExperimentSpec",
     "HoldoutSpec",
     "LiftResult",
     "SampleMoments",
     "analyse_experiment",
+    "analyse_sums",
     "assign_arms",
     "bayesian_lift",
     "bucket_ranges",

@@ -8,6 +8,12 @@ p-value (fixed horizon, or the always-valid confidence sequence with
 p-values adjusted over the whole experiment. A cell that cannot be compared (a control that
 converted nobody, an arm whose values do not vary: ``experiments.stats.refusal_reasons``,
 judged on the raw values even under CUPED) has NaN lifts and says why in ``note``.
+
+Everything the statistics read is a handful of sums per segment x arm x metric
+(``SUM_COLUMNS``): ``analyse_sums`` takes them, so an engine that keeps the customers where
+they are (Spark: connector.engine.spark.outcomes) computes the sums there and brings back one
+row per cell. ``analyse_experiment`` is ``customer_metrics`` -> ``metric_sums`` ->
+``analyse_sums``: both engines share one implementation of everything after the sums.
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ from experiments.bayes import DEFAULT_PRIOR_SD, posterior_arrays
 from experiments.correction import Correction, adjust_p_values
 from experiments.cuped import ArmSums, adjusted_moments, pooled_theta
 from experiments.outcomes import customer_metrics
-from experiments.spec import ExperimentSpec
+from experiments.spec import HOLDOUT_ARM, ExperimentSpec
 from experiments.srm import SRM_THRESHOLD, srm_p_value
 from experiments.stats import lift_arrays, refusal_reasons
 
-__all__ = ["RESULT_COLUMNS", "analyse_experiment"]
+__all__ = ["RESULT_COLUMNS", "SUM_COLUMNS", "analyse_experiment", "analyse_sums", "metric_sums"]
 
 #: Columns of the result table. ``estimate``/``ci_*`` are the relative lift
 #: ``(mean_t - mean_c) / |mean_c|`` (CUPED-adjusted means when ``cuped``: the parity table in
@@ -43,17 +49,46 @@ RESULT_COLUMNS = [
 NOT_ESTIMABLE = "the CUPED-adjusted control mean is 0, so a relative lift is undefined"
 
 _SUMS = ("n", "y", "yy", "x", "xx", "xy")
+#: The sufficient statistics of one experiment, one row per segment_id x arm x metric (holdout
+#: excluded): ``n`` customers, and over them the sums of the metric ``y``, ``y * y``, its CUPED
+#: covariate ``x`` (``<metric>_pre``; 0 without CUPED), ``x * x`` and ``x * y``. Rows of one
+#: cell may be split (partial sums of partitions): they are added up.
+SUM_COLUMNS = ["segment_id", "arm", "metric", *_SUMS]
 
 
-def _cell_sums(data: pd.DataFrame, metric: str, cuped: bool) -> pd.DataFrame:
-    """Per (segment_id, arm): the six sums of outcome ``y`` and covariate ``x``."""
-    y = data[metric].to_numpy(dtype=float)
-    x = data[f"{metric}_pre"].to_numpy(dtype=float) if cuped else np.zeros(len(data))
-    frame = pd.DataFrame(
-        {"segment_id": data["segment_id"].to_numpy(), "arm": data["arm"].to_numpy(),
-         "n": 1.0, "y": y, "yy": y * y, "x": x, "xx": x * x, "xy": x * y}
-    )
-    return frame.groupby(["segment_id", "arm"], sort=False)[list(_SUMS)].sum()
+def metric_sums(data: pd.DataFrame, spec: ExperimentSpec, cuped: bool) -> pd.DataFrame:
+    """``customer_metrics``' rows reduced to ``SUM_COLUMNS`` for every metric of ``spec``
+    (covariates ``<metric>_pre`` read when ``cuped``). Customers without a segment_id are in no
+    cell: a lift is per segment."""
+    parts = []
+    for metric in spec.metrics:
+        y = data[metric].to_numpy(dtype=float)
+        x = data[f"{metric}_pre"].to_numpy(dtype=float) if cuped else np.zeros(len(data))
+        frame = pd.DataFrame(
+            {"segment_id": data["segment_id"].to_numpy(), "arm": data["arm"].to_numpy(),
+             "n": 1.0, "y": y, "yy": y * y, "x": x, "xx": x * x, "xy": x * y}
+        )
+        parts.append(frame.groupby(["segment_id", "arm"], sort=False)[list(_SUMS)].sum().reset_index()
+                     .assign(metric=metric))
+    return pd.concat(parts, ignore_index=True)[SUM_COLUMNS] if parts else pd.DataFrame(columns=SUM_COLUMNS)
+
+
+def _checked_sums(sums: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
+    """``sums`` with its columns and arm names checked; holdout cells, and cells without a segment or
+    a unit, dropped."""
+    missing = [c for c in SUM_COLUMNS if c not in sums.columns]
+    if missing:
+        raise ValueError(f"sums is missing columns {missing} (has {list(sums.columns)})")
+    sums = sums[sums["arm"] != HOLDOUT_ARM]
+    unknown = sorted(set(pd.unique(sums["arm"])) - set(spec.arm_names))
+    if unknown:
+        raise ValueError(f"arms of experiment {spec.key!r} name unknown arms {unknown}")
+    return sums[sums["segment_id"].notna() & (sums["n"] > 0)]
+
+
+def _cell_sums(sums: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (segment_id, arm): the six sums of ``metric``."""
+    return sums[sums["metric"] == metric].groupby(["segment_id", "arm"], sort=False)[list(_SUMS)].sum()
 
 
 def _grid(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, arm: str | None) -> ArmSums:
@@ -94,8 +129,9 @@ def _lifts(segments: list, spec: ExperimentSpec, sums: pd.DataFrame, metric: str
     })
 
 
-def _srm(data: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
-    counts = data.groupby(["segment_id", "arm"], sort=False).size().unstack(fill_value=0)
+def _srm(cells: pd.DataFrame, spec: ExperimentSpec) -> pd.DataFrame:
+    """srm_p per segment_id from the units per arm (``cells``: n per segment_id x arm)."""
+    counts = cells.groupby(["segment_id", "arm"], sort=False)["n"].sum().unstack(fill_value=0)
     counts = counts.reindex(columns=list(spec.arm_names), fill_value=0)
     p = [srm_p_value(row.to_numpy(), spec.weights) for _, row in counts.iterrows()]
     return pd.DataFrame({"segment_id": counts.index, "srm_p": p})
@@ -131,23 +167,44 @@ def analyse_experiment(
     ``arms``: ``experiment, customer_id, arm, segment_id, assigned_at`` (holdout rows are
     ignored). ``outcomes``: ``experiment, customer_id, metric, value, observed_at``.
     ``pre_period``: ``customer_id, value`` (revenue in the ``cuped_days`` before
-    assignment) turns CUPED on. ``sequential_tuning``: N* (expected total of two arms), one
-    number or one per segment_id; None is the fixed-horizon test. ``correction``: "holm",
-    "bh" or "none" over every row. ``significant`` is ``p_adjusted < alpha``; rows with
-    ``srm_flag`` are untrustworthy whatever their p-value.
+    assignment) turns CUPED on. The other arguments: ``analyse_sums``.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1) (got {alpha!r})")
     cuped = pre_period is not None and spec.cuped_days > 0
     data = customer_metrics(arms, outcomes, spec, pre_period if cuped else None)
-    segments = list(pd.unique(data["segment_id"]))
-    tuning = _tuning(segments, spec, sequential_tuning)
-    parts = [
-        _lifts(segments, spec, _cell_sums(data, m, cuped), m, alpha, tuning) for m in spec.metrics
-    ] if segments else []
-    if not parts:
+    return analyse_sums(metric_sums(data, spec, cuped), spec, cuped=cuped, alpha=alpha,
+                        sequential_tuning=sequential_tuning, correction=correction)
+
+
+def analyse_sums(
+    sums: pd.DataFrame,
+    spec: ExperimentSpec,
+    *,
+    cuped: bool = False,
+    alpha: float = 0.05,
+    sequential_tuning: float | Mapping[object, float] | None = None,
+    correction: Correction = "holm",
+) -> pd.DataFrame:
+    """Lift per segment x treatment arm x metric of ``spec`` (``RESULT_COLUMNS``) from the
+    sufficient statistics ``sums`` (``SUM_COLUMNS``; ``metric_sums`` of the per-customer rows).
+
+    ``cuped``: the sums' ``x`` columns hold the pre-period covariates (regression adjustment).
+    ``sequential_tuning``: N* (expected total of two arms), one number or one per segment_id;
+    None is the fixed-horizon test. ``correction``: "holm", "bh" or "none" over every row.
+    ``significant`` is ``p_adjusted < alpha``; rows with ``srm_flag`` are untrustworthy
+    whatever their p-value.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1) (got {alpha!r})")
+    sums = _checked_sums(sums, spec)
+    segments = list(pd.unique(sums["segment_id"]))
+    if not segments or not spec.metrics:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    result = pd.concat(parts, ignore_index=True).merge(_srm(data, spec), on="segment_id", how="left")
+    tuning = _tuning(segments, spec, sequential_tuning)
+    parts = [_lifts(segments, spec, _cell_sums(sums, m), m, alpha, tuning) for m in spec.metrics]
+    units = sums[sums["metric"] == spec.metrics[0]]
+    result = pd.concat(parts, ignore_index=True).merge(_srm(units, spec), on="segment_id", how="left")
     result["srm_flag"] = result["srm_p"] < SRM_THRESHOLD
     result["p_adjusted"] = adjust_p_values(result["p_value"].to_numpy(), correction)
     result["significant"] = (result["p_adjusted"] < alpha).fillna(False).astype(bool)

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -131,22 +132,10 @@ class FilesReader:
         return customers, _one_row_per_transaction(tx), self._line_items(raw, tx)
 
     def _check_columns(self, raw: pd.DataFrame) -> None:
-        cfg = self.cfg
-        optional = [cfg.transaction_id_column, cfg.product_column, cfg.product_name_column, cfg.category_column,
-                    cfg.quantity_column, cfg.unit_price_column]
-        needed = [cfg.customer_id_column, cfg.date_column, *cfg.attribute_columns, *[c for c in optional if c]]
-        if not self._amount_from_lines(raw):
-            needed.append(cfg.amount_column)
-        missing = [c for c in needed if c not in raw.columns]
-        if missing:
-            raise ConfigurationError(
-                f"{self.path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
-                f"the file has {', '.join(map(str, raw.columns))}"
-            )
+        check_columns(self.cfg, self.path, [str(c) for c in raw.columns])
 
     def _amount_from_lines(self, raw: pd.DataFrame) -> bool:
-        cfg = self.cfg
-        return bool(cfg.quantity_column and cfg.unit_price_column) and cfg.amount_column not in raw.columns
+        return _amount_from_lines(self.cfg, raw.columns)
 
     def _amounts(self, raw: pd.DataFrame) -> pd.Series:
         if not self._amount_from_lines(raw):
@@ -175,23 +164,6 @@ class FilesReader:
             log.warning("%s: %d row(s) repeat an earlier row exactly (customer, date, amount) and count as separate "
                         "purchases; set sources.files.transaction_id_column if they are duplicates", self.path, int(dup.sum()))
 
-    def _refuse_non_iso(self, text: pd.Series) -> None:
-        """Without date_format dates must be ISO 8601: guessed one by one, 12/06/1998 became 6 December
-        and 30/06/1998 30 June in the same file. A file of mostly such dates is refused; a stray
-        one, and values that are no date at all, are the quarantine's (a reason per row). Judged on
-        about _DATE_PROBE values spread over the file: the quarantine parses every value anyway."""
-        present = text.dropna()
-        present = present.iloc[::max(1, len(present) // _DATE_PROBE)]
-        other = present[pd.to_datetime(present, format="ISO8601", errors="coerce", utc=True).isna()]
-        if len(other) * 2 <= len(present):
-            return
-        guessed = other[pd.to_datetime(other, format="mixed", errors="coerce", utc=True).notna()]
-        if len(guessed) * 2 > len(present):
-            raise ConfigurationError(
-                f"{self.path}: line {int(guessed.index[0]) + 2}: {len(guessed):,} of {len(present):,} values of "
-                f"sources.files.date_column {self.cfg.date_column!r} are not ISO 8601 dates (e.g. {guessed.iloc[0]!r}); "
-                "set sources.files.date_format to their strftime format, e.g. \"%d/%m/%Y\" or \"%m/%d/%Y\"")
-
     def _load(self) -> pd.DataFrame:
         return load_table(self.path, self.cfg.format, self.cfg.delimiter, "sources.files.transactions")
 
@@ -199,10 +171,53 @@ class FilesReader:
         """Parse with the configured format; unparseable values stay as text for the quarantine."""
         text = values.astype("string").str.strip()
         if not self.cfg.date_format:
-            self._refuse_non_iso(text)
+            present = text.dropna()
+            refuse_non_iso_dates(self.path, self.cfg.date_column, present.iloc[::date_probe_step(len(present))])
             return text
         parsed = pd.to_datetime(text, format=self.cfg.date_format, errors="coerce", utc=True)
         return parsed.astype(object).where(parsed.notna(), text.astype(object))
+
+
+def check_columns(cfg: FilesSource, path: Path, columns: Sequence[str]) -> None:
+    """ConfigurationError naming every configured column the file's header (`columns`) lacks; the
+    Spark engine's files reader (connector.engine.spark.sources) says it in the same words."""
+    optional = [cfg.transaction_id_column, cfg.product_column, cfg.product_name_column, cfg.category_column,
+                cfg.quantity_column, cfg.unit_price_column]
+    needed = [cfg.customer_id_column, cfg.date_column, *cfg.attribute_columns, *[c for c in optional if c]]
+    if not _amount_from_lines(cfg, columns):
+        needed.append(cfg.amount_column)
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise ConfigurationError(f"{path}: line 1 (the header): column(s) {', '.join(missing)} not found; "
+                                 f"the file has {', '.join(columns)}")
+
+
+def _amount_from_lines(cfg: FilesSource, columns: Sequence[str]) -> bool:
+    return bool(cfg.quantity_column and cfg.unit_price_column) and cfg.amount_column not in columns
+
+
+def date_probe_step(present: int) -> int:
+    """Every how many present values of the date column refuse_non_iso_dates looks at (about _DATE_PROBE in all)."""
+    return max(1, present // _DATE_PROBE)
+
+
+def refuse_non_iso_dates(path: Path, column: str, sample: pd.Series) -> None:
+    """Without date_format dates must be ISO 8601: guessed one by one, 12/06/1998 became 6 December
+    and 30/06/1998 30 June in the same file. A file of mostly such dates is refused; a stray
+    one, and values that are no date at all, are the quarantine's (a reason per row).
+
+    sample: every date_probe_step-th present (trimmed) value of the date column, in file order,
+    indexed by its 0-based row (the quarantine parses every value anyway). Both engines' files
+    readers judge the same sample, so they refuse a file in the same words."""
+    other = sample[pd.to_datetime(sample, format="ISO8601", errors="coerce", utc=True).isna()]
+    if len(other) * 2 <= len(sample):
+        return
+    guessed = other[pd.to_datetime(other, format="mixed", errors="coerce", utc=True).notna()]
+    if len(guessed) * 2 > len(sample):
+        raise ConfigurationError(
+            f"{path}: line {int(guessed.index[0]) + 2}: {len(guessed):,} of {len(sample):,} values of "
+            f"sources.files.date_column {column!r} are not ISO 8601 dates (e.g. {guessed.iloc[0]!r}); "
+            "set sources.files.date_format to their strftime format, e.g. \"%d/%m/%Y\" or \"%m/%d/%Y\"")
 
 
 def load_table(path: Path, fmt: str, delimiter: str | None, key: str) -> pd.DataFrame:

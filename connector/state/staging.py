@@ -32,8 +32,8 @@ LIST_COLUMNS = ("record_key", "list_name")
 _LEDGER = "SELECT record_key, fields, mapping_hash FROM ledger WHERE destination = ?"
 _LIST_LEDGER = "SELECT record_key, list_name FROM list_ledger WHERE destination = ?"
 ARMS = "arms.parquet"
-ARM_COLUMNS = ("experiment", "customer_id", "arm")
-_ARMS = "SELECT experiment, customer_id, arm FROM arms"
+ARM_COLUMNS = ("experiment", "customer_id", "arm", "segment_id", "assigned_at")
+_ARMS = "SELECT experiment, customer_id, arm, segment_id, assigned_at FROM arms"
 OFFERS = "offers.parquet"
 OFFER_COLUMNS = ("customer_id", "offer_1_id", "offer_2_id", "offer_3_id")
 _OFFERS = "SELECT customer_id, offer_1, offer_2, offer_3 FROM offers_current"
@@ -58,7 +58,8 @@ def export_ledger(store: StateStore, folder: Path, destination: str, chunk_rows:
 
 def export_arms(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> Path:
     """Every stored arm (ARM_COLUMNS) as `folder`/ARMS, streamed like the purchases: the Spark
-    engine hashes only the customers not in it (connector.engine.spark.arms)."""
+    engine hashes only the customers not in it (connector.engine.spark.arms) and measures them
+    where they are (connector.engine.spark.outcomes)."""
     _export(store, folder / ARMS, ARM_COLUMNS, _ARMS, (), chunk_rows)
     return folder / ARMS
 

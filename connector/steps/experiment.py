@@ -15,7 +15,8 @@ import pandas as pd
 
 from connector.config import ExperimentConfig, ExperimentsConfig
 from connector.state.experiment_data import definition_of
-from experiments.analysis import analyse_experiment
+from experiments.analysis import analyse_sums, metric_sums
+from experiments.outcomes import customer_metrics
 from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec, HoldoutSpec
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ log = logging.getLogger("segsync.experiments")
 class AssignResult:
     """new_arms: this run's assignments; arms: every stored assignment plus the new ones
     (experiment, customer_id, arm, segment_id, assigned_at); on a Spark cycle only the new ones,
-    and on_spark: every current arm of the configured experiments (experiment, customer_id, arm)
-    as a Spark DataFrame (connector.steps.spark_results)."""
+    and on_spark: every current arm of the configured experiments (the same columns, as the state
+    store's text) as a Spark DataFrame (connector.steps.spark_results)."""
 
     new_arms: pd.DataFrame
     arms: pd.DataFrame
@@ -123,10 +124,12 @@ def measure(ctx: CycleContext) -> MeasureResult | None:
     done = ctx.results
     if not cfg.items or done.features is None or done.assign is None:
         return None
-    arms = _measured_arms(ctx)
+    if done.assign.on_spark is not None and done.features.on_spark is not None:
+        return _measure_on_spark(ctx, done.assign.on_spark, done.features.on_spark.transactions)
+    arms = done.assign.arms
     if arms.empty:
         return None
-    tx = _purchases(ctx, arms)
+    tx = done.features.transactions
     segments = segment_names(ctx) if done.segment is not None else None
     results = []
     for exp in cfg.items:
@@ -137,42 +140,50 @@ def measure(ctx: CycleContext) -> MeasureResult | None:
         outcomes, pre = outcome_tables(exp_arms, tx, spec)
         if not ctx.dry_run:
             ctx.store.experiments.add_outcomes(outcomes)
-        sizes = exp_arms.groupby("segment_id").size()
-        tuning = (sizes.astype(float).to_dict() or None) if cfg.sequential else None
-        res = analyse_experiment(
-            exp_arms, outcomes, spec, pre_period=pre if spec.cuped_days > 0 else None,
-            alpha=cfg.alpha, sequential_tuning=tuning, correction=cfg.correction,
-        )
-        if not ctx.dry_run:
-            ctx.store.experiments.save_lift(ctx.run_id, exp.key, res)
-        results.append(res)
-        flagged = int(res["srm_flag"].fillna(False).sum()) if "srm_flag" in res else 0
-        log.info("experiment %s: %d result row(s), %d significant, %d SRM flag(s)", exp.key, len(res), int(res["significant"].sum()), flagged)
+        cuped = spec.cuped_days > 0
+        sums = metric_sums(customer_metrics(exp_arms, outcomes, spec, pre if cuped else None), spec, cuped)
+        results.append(_lift(ctx, spec, sums, exp_arms.groupby("segment_id").size()))
     return MeasureResult(pd.concat(results, ignore_index=True) if results else None)
 
 
-def _measured_arms(ctx: CycleContext) -> pd.DataFrame:
-    """Every arm the measure step reads: the assign step's, or on a Spark cycle (whose AssignResult
-    holds only the new ones) the state store's, plus the new ones of a dry run (not stored)."""
-    done = ctx.results.assign
-    assert done is not None, "after the assign step"
-    if done.on_spark is None:
-        return done.arms
-    stored = ctx.store.experiments.arms()
-    return pd.concat([stored, done.new_arms], ignore_index=True) if ctx.dry_run and len(done.new_arms) else stored
+def _measure_on_spark(ctx: CycleContext, arms: DataFrame, purchases: DataFrame) -> MeasureResult | None:
+    """The measure step of a Spark cycle: the per-customer outcomes are built and summed on the
+    executors (connector.engine.spark.outcomes), and only the sums per experiment x segment x arm
+    reach the driver. Every current arm is in `arms` (AssignResult.on_spark: the stored ones plus
+    this run's, dry run included). The outcome rows (the purchases in each customer's window) are
+    not copied into the state store's outcomes table: they stay where the purchases are."""
+    from connector.engine.spark.outcomes import experiment_sums
+
+    segments = segment_names(ctx)
+    specs = [experiment_spec(exp, segments) for exp in ctx.config.experiments.items]
+    sums = experiment_sums(purchases, arms, specs)
+    results = []
+    for spec in specs:
+        mine = sums[sums["experiment"] == spec.key].drop(columns="experiment")
+        if mine.empty:
+            continue
+        units = mine[mine["metric"] == mine["metric"].iloc[0]]  # every unit once, holdout included
+        sizes = units.dropna(subset=["segment_id"]).groupby("segment_id")["n"].sum()
+        results.append(_lift(ctx, spec, mine, sizes))
+    return MeasureResult(pd.concat(results, ignore_index=True)) if results else None
 
 
-def _purchases(ctx: CycleContext, arms: pd.DataFrame) -> pd.DataFrame:
-    """The clean canonical transactions; on Spark only those of assigned customers that
-    `outcome_tables` can read (after an assignment, or within the longest CUPED window before one)."""
-    feats = ctx.results.features
-    assert feats is not None, "measure runs on assigned customers"
-    if feats.on_spark is None:
-        return feats.transactions
-    from connector.steps.spark_cycle import assigned_purchases
-
-    assigned = arms[(arms["arm"] != HOLDOUT_ARM) & arms["experiment"].isin([e.key for e in ctx.config.experiments.items])]
-    return assigned_purchases(ctx, feats.on_spark, assigned, max(e.cuped_days for e in ctx.config.experiments.items))
+def _lift(ctx: CycleContext, spec: ExperimentSpec, sums: pd.DataFrame, sizes: pd.Series) -> pd.DataFrame:
+    """The lift table of one experiment from its sums (experiments.analysis.SUM_COLUMNS), saved
+    under the run; `sizes`: units per segment_id, holdout included: the sequential test's N* of
+    each segment unless `experiments.sequential_tuning` gives one for every segment."""
+    cfg = ctx.config.experiments
+    tuning: float | dict | None = None
+    if cfg.sequential:
+        tuning = float(cfg.sequential_tuning) if cfg.sequential_tuning else (sizes.astype(float).to_dict() or None)
+    res = analyse_sums(sums, spec, cuped=spec.cuped_days > 0, alpha=cfg.alpha, sequential_tuning=tuning,
+                       correction=cfg.correction)
+    if not ctx.dry_run:
+        ctx.store.experiments.save_lift(ctx.run_id, spec.key, res)
+    flagged = int(res["srm_flag"].fillna(False).sum()) if "srm_flag" in res else 0
+    log.info("experiment %s: %d result row(s), %d significant, %d SRM flag(s)", spec.key, len(res),
+             int(res["significant"].sum()), flagged)
+    return res
 
 
 def outcome_tables(arms: pd.DataFrame, tx: pd.DataFrame, spec: ExperimentSpec) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,8 +11,8 @@ rejected rows with their reasons (the state store keeps one per row), a seeded s
 features (connector.engine.spark.segmentation.driver_sample), a handful of aggregates (as_of,
 counts). The customers, clean transactions and features stay on Spark in
 `FeaturesResult.on_spark`, where the later steps keep their per-customer results too
-(connector.steps.spark_results), and from which the measure step takes only the purchases
-around its assignments (`assigned_purchases`).
+(connector.steps.spark_results), and where the measure step sums every assigned customer's
+outcomes (connector.engine.spark.outcomes).
 """
 
 from __future__ import annotations
@@ -60,10 +60,8 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     tables, identity = _read(ctx, engine)
     events_through = ctx.store.events.last_id()
     raw = _with_live_purchases(engine, tables.transactions, ctx.store.events.purchases(events_through))
-    # every row judged once and stored by customer; the clean rows keep their ids only when the
-    # measure step will read them (assigned_purchases)
-    judged = quarantine.judge(raw, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")),
-                              keep_ids=bool(cfg.experiments.items))
+    # every row judged once and stored by customer (a clean row without its id: no step reads it)
+    judged = quarantine.judge(raw, plausible(cfg.quarantine, pd.Timestamp.now(tz="UTC")))
     bad = judged.rejected.toPandas()  # one row per quarantined purchase: the state store keeps each with its reason
     record_rejections(ctx, identity, bad.drop(columns="source"), bad)
     if judged.clean_rows == 0 or judged.latest is None:
@@ -74,9 +72,8 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
         return None
     ctx.hold(judged.release)
     as_of = judged.latest.floor("D") + pd.Timedelta(days=1)
-    clean = judged.purchases if judged.keep_ids else judged.clean
     customers = _without_only_rejected(tables.customers, judged.clean, judged.rejected).persist()
-    features = engine.features_frame(customers, clean, as_of, cfg.segmentation.attributes).persist()
+    features = engine.features_frame(customers, judged.clean, as_of, cfg.segmentation.attributes).persist()
     ctx.hold(customers.unpersist)
     ctx.hold(features.unpersist)
     from connector.engine.spark.segmentation import driver_sample
@@ -88,7 +85,7 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     log.info("features for %d customers as of %s, computed on Spark from %d purchases (a sample of %d on the "
              "driver)", total, as_of.date(), judged.clean_rows, len(sample))
     return FeaturesResult(pd.DataFrame(columns=customers.columns), pd.DataFrame(columns=_CANONICAL), sample, as_of,
-                          events_through, on_spark=SparkTables(customers, clean, features))
+                          events_through, on_spark=SparkTables(customers, judged.clean, features))
 
 
 def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataFrame]:
@@ -118,7 +115,19 @@ def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataF
     for part in parts[1:]:
         customers = customers.unionByName(part.customers, allowMissingColumns=True)
         transactions = transactions.unionByName(part.transactions)
-    return SparkTables(customers, transactions), identity
+    return SparkTables(_with_record_id_columns(customers), transactions), identity
+
+
+def _with_record_id_columns(customers: DataFrame) -> DataFrame:
+    """`customers` with email and every CRM's record id column (null where no source gives one),
+    as connector.identity.canonical_tables gives the pandas engine's: so the desired state, and the
+    files destination's output, have the same columns on both engines."""
+    from pyspark.sql import functions as F
+
+    for column in ("email", *id_columns().values()):
+        if column not in customers.columns:
+            customers = customers.withColumn(column, F.lit(None).cast("string"))
+    return customers
 
 
 def stage_pulls(ctx: CycleContext) -> None:
@@ -133,24 +142,6 @@ def stage_pulls(ctx: CycleContext) -> None:
     n = export_transactions(ctx.store, cfg.resolve(cfg.engine.staging))
     ctx.count("staged_transactions", n)
     log.info("staged %d purchase(s) of the mirror as Parquet for Spark", n)
-
-
-def assigned_purchases(ctx: CycleContext, tables: SparkTables, arms: pd.DataFrame, days_before: int) -> pd.DataFrame:
-    """The clean purchases of the customers in `arms` (experiment, customer_id, arm, assigned_at)
-    dated at most `days_before` days before the earliest assignment: all `outcome_tables` reads,
-    as the canonical pandas transactions (occurred_at UTC)."""
-    from pyspark.sql import functions as F
-
-    from connector.engine.spark.features import naive_utc
-
-    if arms.empty:
-        return pd.DataFrame(columns=_CANONICAL)
-    since = pd.to_datetime(arms["assigned_at"], utc=True, format="ISO8601").min() - pd.Timedelta(days=days_before)
-    who = spark_engine(ctx).frame(pd.DataFrame({"customer_id": arms["customer_id"].astype(str).unique()}))
-    rows = tables.transactions.where(F.col("occurred_at") >= F.lit(naive_utc(since))).join(who, "customer_id")
-    out = rows.select(*_CANONICAL).toPandas()
-    out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
-    return out
 
 
 def spark_engine(ctx: CycleContext) -> SparkEngine:

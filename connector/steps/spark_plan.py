@@ -12,7 +12,7 @@ pre-filter on Spark only drops rows that diff would find unchanged. A cycle in w
 changed brings no desired-state row to the driver.
 
 A table destination (a file rewritten whole each run) needs every row: with one configured,
-the whole desired state is collected for it.
+the whole desired state is collected for it, in the pandas engine's order (by customer_id).
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def plan_on_spark(ctx: CycleContext) -> PlanResult:
             seen.append(rows)
         helpers = [c for c in desired.columns if c.startswith(("_values_", "_lists_"))]
         if any(w.output() is not None for w in ctx.plugins().table_destinations()):
-            table = desired.toPandas().sort_values(ORDER, kind="stable")
+            # by customer, as the pandas engine's features (and so its file) are: Spark's row order
+            # follows its partitions, and a file whose rows moved would be rewritten for nothing
+            table = desired.toPandas().sort_values("customer_id", kind="stable")
         else:
             table = pd.concat(seen, ignore_index=True).drop_duplicates("customer_id") if seen else pd.DataFrame()
         table = table.drop(columns=[ORDER, *helpers], errors="ignore").reset_index(drop=True)

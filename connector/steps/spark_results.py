@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from connector.steps.materiality import round_scores
@@ -147,7 +147,8 @@ def segment_sizes(segments: DataFrame, features: DataFrame, recent_days: int) ->
 
 def new_arms_on_spark(ctx: CycleContext, names: pd.DataFrame) -> tuple[pd.DataFrame, DataFrame]:
     """(this run's new assignments, pandas as connector.steps.experiment.assign stores them; every
-    current arm of the configured experiments as a Spark DataFrame: experiment, customer_id, arm).
+    current arm of the configured experiments as a Spark DataFrame: experiment, customer_id, arm,
+    segment_id, assigned_at, as the state store's text).
     Only customers without an arm in an experiment are hashed (connector.engine.spark.arms);
     `names`: segment_id, segment_name of this run's segments."""
     from connector.engine.spark import arms as arms_
@@ -168,23 +169,36 @@ def new_arms_on_spark(ctx: CycleContext, names: pd.DataFrame) -> tuple[pd.DataFr
     new_arms = pd.concat(new, ignore_index=True)
     current = stored.where(F.col("experiment").isin([e.key for e in cfg.items]))
     if len(new_arms):
-        added = stored.sparkSession.createDataFrame(new_arms[["experiment", "customer_id", "arm"]].astype(str),
-                                                    "experiment string, customer_id string, arm string")
-        current = current.unionByName(added)
+        current = current.unionByName(_arms_frame(stored.sparkSession, new_arms))
     return new_arms, current
 
 
 def stored_arms(ctx: CycleContext) -> DataFrame:
-    """The state store's arms (experiment, customer_id, arm) on Spark: streamed to Parquet in
-    `engine.staging` (the executors read it); without it, through the driver."""
-    from connector.state.staging import ARM_COLUMNS, export_arms
+    """The state store's arms (connector.state.staging.ARM_COLUMNS, as the store's text) on Spark:
+    streamed to Parquet in `engine.staging` (the executors read it); without it, through the driver."""
+    from connector.state.staging import export_arms
     from connector.steps.spark_cycle import spark_engine
 
     session, staging = spark_engine(ctx).session, ctx.config.engine.staging
     if staging is not None:
         return session.read.parquet(str(export_arms(ctx.store, ctx.config.resolve(staging))))
-    arms = ctx.store.experiments.arms()[list(ARM_COLUMNS)].astype(str)
-    return session.createDataFrame(arms, ", ".join(f"{c} string" for c in ARM_COLUMNS))
+    return _arms_frame(session, ctx.store.experiments.arms())
+
+
+def _arms_frame(session: SparkSession, arms: pd.DataFrame) -> DataFrame:
+    """`arms` (ARM_COLUMNS) as the state store keeps them: text, a missing segment null, assigned_at ISO 8601."""
+    from connector.state.staging import ARM_COLUMNS
+
+    return session.createDataFrame(pd.DataFrame({c: _text(arms[c]) for c in ARM_COLUMNS}),
+                                   ", ".join(f"{c} string" for c in ARM_COLUMNS))
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """`values` as text, missing ones None; instants in ISO 8601 as connector.state stores them
+    (a run's new arms share one instant: each distinct one is formatted once)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.map({t: t.isoformat() for t in values.dropna().unique()}).astype(object)
+    return values.astype(str).astype(object).where(values.notna(), None)
 
 
 def served_frames(ctx: CycleContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame,

@@ -2,9 +2,11 @@
 
 - `segsync run` with `engine: {kind: spark, master: "local[2]"}` on a Parquet files source gives
   what the pandas engine gives on the same file (same rows quarantined with the same reasons,
-  segments with ARI >= 0.95 and the same names, scores and CLV within tolerance, the same arms);
-  no purchase reaches the driver but the quarantined ones and those the measure step's window
-  reads. (A second run is the CRM test's: a files destination is rewritten whole by design.)
+  segments with ARI >= 0.95 and the same names, scores and CLV within tolerance, the same arms,
+  and the same lift table to 1e-9 for arms assigned 90 days before, with purchases in their
+  windows); no purchase reaches the driver but the quarantined ones, and the measure step brings
+  back one row per experiment x segment x arm, not one per customer. (A second run is the CRM
+  test's: a files destination is rewritten whole by design.)
 - With the sandbox CRMs and `engine.staging`, the pulls land in Parquet that Spark reads; a
   second run, with one new customer and nothing else changed, writes that customer and nobody
   else, and collects only its rows (one cycle for both claims: an unchanged customer written or
@@ -69,7 +71,6 @@ experiments:
 """
 SPARK = {"kind": "spark", "master": "local[2]", "spark_conf": TEST_CONF}
 END = pd.Timestamp("2026-03-01", tz="UTC")
-CANONICAL = ("transaction_id", "customer_id", "occurred_at", "amount", "source")
 
 
 def _engine_yaml() -> str:
@@ -104,16 +105,53 @@ def _shop(folder: Path) -> tuple[Path, pd.DataFrame]:
     return folder, bad
 
 
-def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
+def _past_arms(folder: Path) -> pd.DataFrame:
+    """Arms of 'welcome' given 90 days before the data's end to 400 of the customers (as `segsync
+    serve` or an earlier run would have), stored in both state files: the measure step then reads
+    purchases in every window (conversion, CUPED) on both engines."""
+    ids = sorted(pd.read_parquet(folder / "data" / "purchases.parquet")["CustomerID"].dropna().unique())[:400]
+    rng = np.random.default_rng(4)
+    arms = pd.DataFrame({"experiment": "welcome", "customer_id": ids,
+                         "arm": rng.choice(["control", "offer", "holdout"], len(ids), p=[0.45, 0.45, 0.1]),
+                         "segment_id": rng.choice(["old-1", "old-2"], len(ids)),
+                         "assigned_at": (END - pd.Timedelta(days=90)).isoformat()})
+    for name in ("pandas", "spark"):
+        with StateStore(folder / f"state-{name}.sqlite") as store:
+            store.experiments.add_arms(arms)
+    return arms
+
+
+def _lift(folder: Path, name: str) -> pd.DataFrame:
+    with StateStore(folder / f"state-{name}.sqlite") as store:
+        (_, _, lift), = store.experiments.lift_history("welcome")
+    return lift
+
+
+def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 collected: list[tuple[frozenset[str], int]]) -> None:
+    from connector.steps import STEP_FUNCTIONS
+
     folder, bad = _shop(tmp_path)
+    past = _past_arms(folder)
     assert cli_main(["run", str(folder / "pandas.yaml")]) == 0
     collected.clear()
+    measured: list[int] = []  # where the measure step started and ended in `collected`
+
+    def measure(ctx, step=STEP_FUNCTIONS["measure"]):  # noqa: ANN001, ANN202
+        measured.append(len(collected))
+        try:
+            return step(ctx)
+        finally:
+            measured.append(len(collected))
+
+    monkeypatch.setitem(STEP_FUNCTIONS, "measure", measure)
     assert cli_main(["run", str(folder / "spark.yaml")]) == 0
     theirs = pd.read_csv(folder / "out" / "pandas.csv", dtype={"customer_id": str}).set_index("customer_id")
     ours = pd.read_csv(folder / "out" / "spark.csv", dtype={"customer_id": str}).set_index("customer_id")
-    assert ours.index.sort_values().equals(theirs.index.sort_values())
-    ours = ours.loc[theirs.index]
+    assert ours.index.equals(theirs.index)  # the same customers in the same order (by customer_id)
+    # the same columns in the same order, the CRMs' record-id columns too (empty: this shop has no CRM)
+    assert list(ours.columns) == list(theirs.columns) and {"salesforce_id", "hubspot_id"} <= set(theirs.columns)
+    pd.testing.assert_frame_equal(ours[["salesforce_id", "hubspot_id"]], theirs[["salesforce_id", "hubspot_id"]])
     assert set(ours["segment_name"]) == set(theirs["segment_name"])
     assert adjusted_rand_score(theirs["segment_name"], ours["segment_name"]) >= 0.95
     assert np.abs(ours["buy_90d"] - theirs["buy_90d"]).max() <= 0.02
@@ -129,15 +167,31 @@ def test_spark_reads_the_parquet_and_matches_the_pandas_engine(tmp_path: Path,
         if name == "pandas":
             expected = reasons
     assert reasons == expected
-    # the driver saw the quarantined purchases and nothing else per purchase (no experiment
-    # window reaches into the history: every assignment is as of the data's day)
-    n_purchases = len(pd.read_parquet(folder / "data" / "purchases.parquet"))
+    _check_lift_and_what_measure_collected(folder, past, collected, measured)
+
+
+def _check_lift_and_what_measure_collected(folder: Path, past: pd.DataFrame, collected: list[tuple[frozenset[str], int]],
+                                           measured: list[int]) -> None:
+    """The lift table of both engines is the same to 1e-9, on real outcomes; the driver saw the
+    quarantined purchases and nothing else per purchase; the measure step collected its cells only."""
+    # the seeded cells, measured on outcomes: 2 old segments x 1 treatment arm x 2 metrics (this run's
+    # cells have no purchase after their assignment yet, and their segments may differ by a customer
+    # or two between the engines); atol: the state file's JSON keeps 10 decimals
+    seeded, theirs = (_lift(folder, name) for name in ("spark", "pandas"))
+    seeded, theirs = (t[t["segment_id"].isin(["old-1", "old-2"])].reset_index(drop=True) for t in (seeded, theirs))
+    pd.testing.assert_frame_equal(seeded, theirs, rtol=1e-9, atol=1e-9)
+    assert len(seeded) == 4 and seeded["estimate"].notna().all() and seeded["cuped"].all()
+    revenue = seeded[seeded["metric"] == "revenue"]
+    assert (seeded["mean_control"] > 0).all() and (revenue["n_control"] + revenue["n_treatment"]).sum() == \
+        (past["arm"] != "holdout").sum()
     assert collected, "the spy saw nothing"
     per_purchase = [(cols, n) for cols, n in collected if "transaction_id" in cols]
-    assert (frozenset({"transaction_id", "customer_id", "reason", "source"}), len(bad)) in per_purchase  # quarantined
-    # the measure step reads the purchases of assigned customers in its window, nothing else per purchase
-    assert [cols for cols, _ in per_purchase if "reason" not in cols] == [frozenset(CANONICAL)]
-    assert sum(n for _, n in per_purchase) < n_purchases / 2, collected
+    assert per_purchase == [(frozenset({"transaction_id", "customer_id", "reason", "source"}), 5)], per_purchase
+    start, end = measured
+    during = collected[start:end]
+    assert not [cols for cols, _ in during if "customer_id" in cols], during
+    cells = 1 * 5 * 3  # experiments x segments (2 old, 3 of this run) x arms (holdout included)
+    assert 0 < sum(n for _, n in during) <= cells + 1, during  # + the caps' one row
 
 
 def test_crm_pulls_land_in_parquet_and_only_changes_are_written(tmp_path: Path,

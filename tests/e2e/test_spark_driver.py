@@ -4,9 +4,10 @@ Every result Spark hands to the driver (toPandas, collect, toLocalIterator) is c
 (the `collected` fixture) across whole `segsync` cycles with `engine: {kind: spark}` on a
 Parquet files source. The rows that carry a customer_id are sorted by kind: the driver's
 sample of the features, the training rows of the score model, the quarantined purchases, the
-new arms and the changed rows of the desired state (new customers or changes), and the
-purchases the measure step reads. Segments, scores, CLV and features of every customer stay on
-Spark: any other per-customer collect fails the test. Two populations of different size stay
+new arms and the changed rows of the desired state (new customers or changes). Segments, scores,
+CLV, features and the measure step's outcomes of every customer stay on Spark (the measure step
+brings back its sums per experiment x segment x arm, aggregates): any other per-customer collect,
+a purchase included, fails the test. Two populations of different size stay
 under the same bound, which is below the smaller one's size. Without `serve:` no snapshot is
 published; with it, the snapshot holds every customer (the one per-customer collect, by design).
 """
@@ -122,7 +123,7 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
         assert seen["aggregate"] <= AGGREGATES, seen
         assert seen["rejected"] == 2
         assert seen["new_arms"] == arms == result.counts["customers"]  # every customer is new to the experiment
-        assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; no purchase after assignment
+        assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; the measure step sums on Spark
         bounded.append(sum(v for k, v in seen.items() if k not in ("rejected", "new_arms")))
     assert max(bounded) <= BOUND < min(SIZES), bounded  # the same bound for both populations, below either
 

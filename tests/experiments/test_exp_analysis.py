@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analysis import RESULT_COLUMNS, analyse_experiment
+from experiments.analysis import (
+    RESULT_COLUMNS,
+    SUM_COLUMNS,
+    analyse_experiment,
+    analyse_sums,
+    metric_sums,
+)
 from experiments.bayes import bayesian_lift
 from experiments.correction import adjust_p_values
 from experiments.outcomes import cap_values, customer_metrics
-from experiments.spec import ArmSpec, ExperimentSpec
+from experiments.spec import HOLDOUT_ARM, ArmSpec, ExperimentSpec
 from experiments.stats import SampleMoments, frequentist_lift
 
 T0 = pd.Timestamp("2026-02-01T00:00:00Z")
@@ -215,3 +221,31 @@ def test_an_arm_that_does_not_vary_is_not_compared_and_a_normal_cell_has_no_note
         assert r["note"].startswith("an arm's values do not vary")
     normal = analyse_experiment(ARMS, OUTCOMES, SPEC)
     assert (normal["note"] == "").all() and normal["estimate"].notna().all()
+
+
+def test_the_sums_alone_give_the_lift_table():
+    # what an engine that keeps the customers elsewhere hands over: the sums per cell, split in
+    # partial sums (one row per partition), a holdout cell and a segment-less cell besides
+    arms, outcomes, pre = synthetic(n_per_segment=500, lift=0.1, seed=6)
+    expected = analyse_experiment(arms, outcomes, SPEC, pre_period=pre, sequential_tuning={"s1": 900, "s2": 1200})
+    data = customer_metrics(arms, outcomes, SPEC, pre)
+    sums = metric_sums(data, SPEC, cuped=True)
+    assert list(sums.columns) == SUM_COLUMNS and len(sums) == 2 * 2 * 2  # segments x arms x metrics
+    s1_tx = data[(data["segment_id"] == "s1") & (data["arm"] == "tx")]
+    cell = sums[(sums["segment_id"] == "s1") & (sums["arm"] == "tx") & (sums["metric"] == "revenue")].iloc[0]
+    y, x = s1_tx["revenue"].to_numpy(), s1_tx["revenue_pre"].to_numpy()
+    assert cell[["n", "y", "yy", "x", "xx", "xy"]].tolist() == pytest.approx(
+        [len(y), y.sum(), (y * y).sum(), x.sum(), (x * x).sum(), (x * y).sum()], rel=1e-12)
+    halves = pd.concat([sums.assign(**{c: sums[c] * w for c in ("n", "y", "yy", "x", "xx", "xy")})
+                        for w in (0.25, 0.75)], ignore_index=True)
+    extra = pd.DataFrame([["s1", HOLDOUT_ARM, "revenue", 50, 9.0, 9.0, 1.0, 1.0, 1.0],
+                          [None, "tx", "revenue", 7, 9.0, 9.0, 1.0, 1.0, 1.0]], columns=SUM_COLUMNS)
+    got = analyse_sums(pd.concat([halves, extra], ignore_index=True), SPEC, cuped=True,
+                       sequential_tuning={"s1": 900, "s2": 1200})
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-9)
+    assert got["cuped"].all() and got["estimate"].notna().all()
+    with pytest.raises(ValueError, match="unknown arms \\['nope'\\]"):
+        analyse_sums(sums.assign(arm="nope"), SPEC)
+    with pytest.raises(ValueError, match="sums is missing columns \\['xy'\\]"):
+        analyse_sums(sums.drop(columns="xy"), SPEC)
+    assert analyse_sums(sums.iloc[:0], SPEC).empty

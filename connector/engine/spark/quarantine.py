@@ -60,8 +60,7 @@ def clean_transactions(transactions: DataFrame, plausible: Plausible | None = No
 class Judged:
     """Every input row judged once and kept on the executors' local disk, hash
     partitioned by customer_id: a clean row keeps only what the compute reads (customer_id,
-    occurred_at, amount; with `keep_ids` also its transaction_id and source), a rejected row
-    also its transaction_id, reason and source.
+    occurred_at, amount), a rejected row also its transaction_id, reason and source.
     counts: rejected rows per rule (`rejection_counts`); clean_rows: how many rows are clean;
     latest: the latest clean purchase (None without any), all three from the pass that stored them.
 
@@ -75,20 +74,11 @@ class Judged:
     counts: pd.DataFrame
     clean_rows: int = 0
     latest: pd.Timestamp | None = None
-    keep_ids: bool = False
 
     @property
     def clean(self) -> DataFrame:
         """customer_id (str), occurred_at (timestamp, UTC), amount (double): the clean rows."""
         return self.table.where(F.col("reason").isNull()).select(*_COMPUTED)
-
-    @property
-    def purchases(self) -> DataFrame:
-        """The clean rows as canonical purchases: transaction_id, customer_id, occurred_at,
-        amount, source (judged with `keep_ids`; the measure step reads them)."""
-        if not self.keep_ids:
-            raise ValueError("the clean rows' transaction ids were not kept: judge(..., keep_ids=True)")
-        return self.table.where(F.col("reason").isNull()).select("transaction_id", *_COMPUTED, "source")
 
     @property
     def rejected(self) -> DataFrame:
@@ -99,7 +89,7 @@ class Judged:
         self.table.unpersist()
 
 
-def judge(transactions: DataFrame, plausible: Plausible | None = None, keep_ids: bool = False) -> Judged:
+def judge(transactions: DataFrame, plausible: Plausible | None = None) -> Judged:
     """The rows of `clean_transactions`, judged once and persisted by customer (see Judged).
 
     Stored now, by the job that counts the rejected rows (and the clean ones, and finds the
@@ -107,7 +97,7 @@ def judge(transactions: DataFrame, plausible: Plausible | None = None, keep_ids:
     (AQE may change it before), and a plan made before that would shuffle the purchases by
     customer again."""
     judged = _judged(_rows(transactions), plausible or Plausible())
-    kept = F.lit(True) if keep_ids else F.col("reason").isNotNull()
+    kept = F.col("reason").isNotNull()
     table = judged.select(*_COMPUTED, "reason", F.when(kept, F.col("transaction_id")).alias("transaction_id"),
                           F.when(kept, F.col("source")).alias("source"))
     # On local disk, not the heap: 200M purchases (20M customers) built as in-memory blocks ran a
@@ -119,8 +109,7 @@ def judge(transactions: DataFrame, plausible: Plausible | None = None, keep_ids:
     clean = per_rule[per_rule["rule"].isna()]
     latest = clean["_latest"].iloc[0] if len(clean) else None
     return Judged(table, _sorted_counts(per_rule[per_rule["rule"].notna()]), int(clean["count"].sum()),
-                  None if latest is None or pd.isna(latest) else pd.Timestamp(int(latest), unit="us", tz="UTC"),
-                  keep_ids)
+                  None if latest is None or pd.isna(latest) else pd.Timestamp(int(latest), unit="us", tz="UTC"))
 
 
 def _rows(transactions: DataFrame) -> DataFrame:

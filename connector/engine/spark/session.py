@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.config.engine import shown
 from connector.crm.errors import ConfigurationError
+from connector.engine.spark import PANDAS3_WARNING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,6 +49,16 @@ _LOCAL_DEFAULTS = {
 }
 
 
+_WORKER_WARNINGS = "spark.executorEnv.PYTHONWARNINGS"
+
+
+def python_worker_warnings(inherited: str | None) -> str:
+    """PYTHONWARNINGS for Spark's Python workers: pyspark's pandas-3 warning ignored (see
+    connector.engine.spark), then `inherited` (the user's own, which win: later entries take
+    precedence). Workers of a local master write to this terminal; spark_conf may set it instead."""
+    return ",".join(filter(None, [f"ignore:{PANDAS3_WARNING}:FutureWarning", inherited]))
+
+
 def check_spark_available(cfg: EngineConfig) -> None:
     """Raise ConfigurationError naming what is missing for `engine.kind: spark`."""
     if importlib.util.find_spec("pyspark") is None:
@@ -55,6 +66,11 @@ def check_spark_available(cfg: EngineConfig) -> None:
             "engine.kind is spark but pyspark is not installed: pip install 'segsync[spark]'")
     if cfg.remote:
         return  # Spark Connect: the JVM runs on the server, not here
+    home = os.environ.get("JAVA_HOME")
+    if home and not os.access(os.path.join(home, "bin", "java"), os.X_OK):  # pyspark starts $JAVA_HOME/bin/java
+        raise ConfigurationError(
+            f"engine.kind is spark but JAVA_HOME is {home}, which has no bin/java: point JAVA_HOME at a Java 17 "
+            "installation, or unset it to use the java on PATH")
     java = _java_binary()
     if java is None:
         raise ConfigurationError(
@@ -101,12 +117,36 @@ def spark_session(cfg: EngineConfig) -> SparkSession:
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the block manager too, not only the driver
     builder = builder.master(master)
-    for key, value in _LOCAL_DEFAULTS.items():
-        if key not in cfg.spark_conf and (master.startswith("local") or key.startswith("spark.sql")):
-            builder = builder.config(key, value)
-    for key, setting in cfg.spark_conf.items():
-        builder = builder.config(key, _conf_value(setting))
-    return builder.getOrCreate()
+    for key, value in session_settings(cfg, master).items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - py4j's and pyspark's errors: whatever the JVM or the master answered
+        raise ConfigurationError(start_failure(exc, master)) from None
+
+
+def start_failure(exc: BaseException, master: str) -> str:
+    """What to do when a classic session did not start, in one line (not py4j's page of Java stack)."""
+    text = str(exc)
+    if "JAVA_GATEWAY_EXITED" in text:
+        why = "its JVM exited at start (the lines above, from Spark's launcher, say why: often the Java installation)"
+    elif "stopped SparkContext" in text:
+        why = ("the master did not take the application: is it running and reachable from here, with a worker "
+               "that has the cores and memory asked for? (Spark's log above says which)")
+    else:
+        lines = text.strip().splitlines()
+        why = f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+    return f"engine.master {shown(master)}: the Spark session could not start: {why}"
+
+
+def session_settings(cfg: EngineConfig, master: str) -> dict[str, str]:
+    """What a classic session is built with: the local defaults (a local master), the SQL ones,
+    the Python workers' PYTHONWARNINGS (python_worker_warnings), then spark_conf, which wins."""
+    settings = {key: value for key, value in _LOCAL_DEFAULTS.items()
+                if master.startswith("local") or key.startswith("spark.sql")}
+    settings[_WORKER_WARNINGS] = python_worker_warnings(os.environ.get("PYTHONWARNINGS"))
+    settings.update({key: _conf_value(setting) for key, setting in cfg.spark_conf.items()})
+    return settings
 
 
 def _conf_value(setting: str | int | float | bool) -> str:

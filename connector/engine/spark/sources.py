@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from connector.crm.errors import ConfigurationError
+from connector.crm.files import check_columns, date_probe_step, refuse_non_iso_dates
 
 if TYPE_CHECKING:
     from connector.config import Config, FilesSource
@@ -57,6 +59,8 @@ def native_reason(config: Config) -> str | None:
         return f"source(s) {', '.join(mirrored)} are pulled into the mirror and engine.staging is not set"
     if _line_items(config):
         return "line items (offers) are read on the driver"
+    if src.files is not None and src.files.product_column:  # offers off: the lines are still summed per purchase
+        return "sources.files.product_column: each row is a line item, summed into its purchase on the driver"
     if config.features.events is not None:
         return "usage events (features.events) are read on the driver"
     if src.files is not None and src.files.delimiter == "whitespace":
@@ -102,13 +106,9 @@ def read_files_source(spark: SparkSession, cfg: FilesSource, base_dir: Path) -> 
     naming the key or the column when the file is absent or lacks a configured column."""
     path = cfg.transactions if cfg.transactions.is_absolute() else base_dir / cfg.transactions
     raw = _load(spark, path, cfg)
-    needed = [cfg.customer_id_column, cfg.date_column, cfg.amount_column, *cfg.attribute_columns]
-    if cfg.transaction_id_column:
-        needed.append(cfg.transaction_id_column)
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise ConfigurationError(f"{path}: column(s) {', '.join(missing)} not found; "
-                                 f"the file has {', '.join(raw.columns)}")
+    check_columns(cfg, path, raw.columns)  # FilesReader's check, in its words
+    if not cfg.date_format and dict(raw.dtypes)[cfg.date_column] == "string":
+        refuse_non_iso_dates(path, cfg.date_column, _date_sample(raw, cfg.date_column))
     if cfg.transaction_id_column:  # file order is enough for "first value seen"
         numbered = raw.withColumn(_ROW, F.monotonically_increasing_id())
         tx_id = F.col(cfg.transaction_id_column).cast("string")
@@ -195,3 +195,38 @@ def _parse_dates(tx: DataFrame, fmt: str) -> DataFrame:
             yield batch
 
     return tx.mapInPandas(parse, schema)
+
+
+def _date_sample(raw: DataFrame, column: str) -> pd.Series:
+    """The values FilesReader judges for refuse_non_iso_dates: every date_probe_step-th present
+    (trimmed) value of `column` in file order, indexed by its 0-based row. Two passes over the
+    file on the executors (per scan partition: its rows and present values; then the sample
+    picked in each partition, counting present values in order); only the sample reaches the
+    driver. A row's place comes from monotonically_increasing_id (scan partition << 33 | the row's
+    place in it): a file's scan partitions are the same in both passes."""
+    text = F.trim(F.col(column).cast("string"))
+    marked = raw.select(F.monotonically_increasing_id().alias("_id"), text.alias("_value"))
+    counts = sorted(marked.groupBy(F.shiftright("_id", _PART_SHIFT).alias("_part"))
+                    .agg(F.count(F.lit(1)).alias("_rows"), F.count("_value").alias("_present")).collect())
+    rows_before, present_before, rows, present = {}, {}, 0, 0
+    for part, n_rows, n_present in counts:
+        rows_before[part], present_before[part] = rows, present
+        rows, present = rows + n_rows, present + n_present
+    step = date_probe_step(present)
+
+    def pick(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        seen = 0  # present values of this task's partition before the batch (one partition per task)
+        for batch in batches:
+            part = batch["_id"].to_numpy() >> _PART_SHIFT
+            rank = pd.Series(part).map(present_before).to_numpy() + seen + np.arange(len(batch))
+            seen += len(batch)
+            yield batch[rank % step == 0].assign(_rank=rank[rank % step == 0])
+
+    picked = (marked.where(F.col("_value").isNotNull())
+              .mapInPandas(pick, "_id long, _value string, _rank long").toPandas().sort_values("_rank"))
+    ids = picked["_id"].to_numpy()
+    row = pd.Series(ids >> _PART_SHIFT).map(rows_before).to_numpy() + (ids & ((1 << _PART_SHIFT) - 1))
+    return pd.Series(picked["_value"].to_numpy(), index=row, dtype="string")
+
+
+_PART_SHIFT = 33  # monotonically_increasing_id: the partition index in the upper 31 bits, the row in the lower 33

@@ -147,3 +147,91 @@ def test_a_connect_conf_failure_names_the_key_not_the_value(condition, message):
     with pytest.raises(ConfigurationError, match=message) as caught:
         session._connect(_Session(condition), cfg)  # type: ignore[arg-type]
     assert "s3cr3t" not in str(caught.value) and "t0ken" not in str(caught.value)
+
+
+_OWN = "segsync's own FutureWarning"
+_EMIT = ("import warnings\nfrom pyspark.sql.pandas.utils import require_minimum_pandas_version\n"
+         "require_minimum_pandas_version()\nwarnings.warn(" + repr(_OWN) + ", FutureWarning)\n")
+
+
+def _stderr_of(code: str, env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+@pytest.mark.skipif(__import__("pandas").__version__ < "3", reason="pyspark warns on pandas 3 only")
+def test_pysparks_pandas3_warning_is_silenced_on_the_driver_and_in_the_workers(monkeypatch):
+    """pyspark's "does not yet fully support pandas >= 3.0.0" reached the terminal dozens of times
+    per `segsync run`; segsync's own FutureWarnings must still show. Fresh interpreters, as a run's
+    driver (which imports connector.engine.spark) and its Python workers (PYTHONWARNINGS) start."""
+    pytest.importorskip("pyspark")
+    import os
+
+    from connector.engine.spark.session import python_worker_warnings, session_settings
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    unfiltered = _stderr_of(_EMIT, env)
+    assert "PySpark does not yet fully support pandas" in unfiltered and _OWN in unfiltered  # what users saw
+    driver = _stderr_of("import connector.engine.spark.sources\n" + _EMIT, env)
+    worker = _stderr_of(_EMIT, {**env, "PYTHONWARNINGS": python_worker_warnings(None)})
+    for stderr in (driver, worker):
+        assert "does not yet fully support pandas" not in stderr and f"FutureWarning: {_OWN}" in stderr, stderr
+    # the workers get it by default; a user's own PYTHONWARNINGS comes after it (and so wins), spark_conf replaces it
+    monkeypatch.setenv("PYTHONWARNINGS", "error::DeprecationWarning")
+    key = "spark.executorEnv.PYTHONWARNINGS"
+    settings = session_settings(EngineConfig(kind="spark", master="local[2]"), "local[2]")
+    assert settings[key] == "ignore:PySpark does not yet fully support pandas:FutureWarning,error::DeprecationWarning"
+    mine = EngineConfig(kind="spark", master="spark://h:7077", spark_conf={key: "default"})
+    assert session_settings(mine, "spark://h:7077")[key] == "default"
+    assert "spark.driver.bindAddress" not in session_settings(mine, "spark://h:7077")  # local defaults stay local
+
+
+def test_a_java_home_without_java_is_a_clear_error(monkeypatch, tmp_path):
+    # pyspark starts $JAVA_HOME/bin/java whatever java is on PATH: the check looked there and passed
+    pytest.importorskip("pyspark")
+    from connector.engine.spark import session
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk-17"))
+    with pytest.raises(ConfigurationError, match=r"JAVA_HOME is .*jdk-17, which has no bin/java: point JAVA_HOME at a "
+                                                 r"Java 17 installation, or unset it"):
+        session.check_spark_available(EngineConfig(kind="spark", master="local[2]"))
+
+
+def test_a_session_that_cannot_start_is_one_line_naming_the_master(tmp_path):
+    """A JVM that exits at start (here a `java` that answers -version and nothing else): `segsync
+    run` says so in one line naming engine.master, no traceback and no page of Java stack."""
+    pytest.importorskip("pyspark")
+    import os
+    import subprocess
+    import sys
+
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text('#!/bin/sh\necho \'openjdk version "17.0.9" 2023-10-17\' >&2\n[ "$1" = -version ] || exit 1\n')
+    java.chmod(0o755)
+    (tmp_path / "tx.csv").write_text("CustomerID,date,amount\nc1,2026-01-01,5\n", encoding="utf-8")
+    (tmp_path / "segsync.yaml").write_text(
+        "version: 1\nstate: {path: state.sqlite}\nengine: {kind: spark, master: \"local[1]\"}\n"
+        "sources: {files: {transactions: tx.csv}}\ndestinations: {files: {path: out.csv}}\n", encoding="utf-8")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "jdk")}
+    done = subprocess.run([sys.executable, "-m", "connector.cli", "run", str(tmp_path / "segsync.yaml")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "engine.master local[1]: the Spark session could not start: its JVM exited at start" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "py4j" not in done.stdout + done.stderr, done.stderr
+
+
+def test_a_start_failure_names_what_to_check():
+    from connector.engine.spark.session import start_failure
+
+    stopped = RuntimeError("An error occurred while calling None.SparkSession.\n: java.lang.IllegalStateException: "
+                           "Cannot call methods on a stopped SparkContext.\nThis stopped SparkContext was created at:")
+    assert start_failure(stopped, "spark://10.0.0.5:7077") == (
+        "engine.master spark://10.0.0.5:7077: the Spark session could not start: the master did not take the "
+        "application: is it running and reachable from here, with a worker that has the cores and memory asked "
+        "for? (Spark's log above says which)")
+    assert start_failure(ValueError("bad value\nmore"), "yarn").endswith("could not start: ValueError: bad value")

@@ -66,12 +66,48 @@ def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
     with pytest.raises(ConfigurationError, match="nanoseconds"):
         read_files_source(spark, FilesSource(transactions=Path("ns.parquet")), tmp_path)
     (tmp_path / "tx.csv").write_text("CustomerID,date\na,2026-01-01\n", encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="column\\(s\\) amount not found"):
-        read_files_source(spark, FilesSource(transactions=Path("tx.csv")), tmp_path)
+    cfg = FilesSource(transactions=Path("tx.csv"), attribute_columns=["country"])
+    with pytest.raises(ConfigurationError, match=r"tx.csv: line 1 \(the header\): column\(s\) country, amount not found; "
+                                                 r"the file has CustomerID, date$") as ours:
+        read_files_source(spark, cfg, tmp_path)
+    assert str(ours.value) == _refusal(lambda: FilesReader(cfg, tmp_path).read())  # the pandas engine's words
     with pytest.raises(ConfigurationError, match="sources.files.transactions: .*absent.csv does not exist"):
         read_files_source(spark, FilesSource(transactions=Path("absent.csv")), tmp_path)
     with pytest.raises(ConfigurationError, match="engine.staging: .* does not exist"):
         read_staged(spark, tmp_path / "staging", pd.DataFrame(columns=["source", "source_id", "customer_id"]))
+
+
+def _refusal(read: Any) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        read()
+    return str(caught.value)
+
+
+def test_a_file_of_non_iso_dates_is_refused_in_the_pandas_engines_words(tmp_path: Path, spark: Any) -> None:
+    """Guessed one by one, 12/06/1998 and 30/06/1998 are read day-first and month-first in one file:
+    without date_format such a file is refused, naming the file, the line, the column and a value."""
+    (tmp_path / "tx.csv").write_text("CustomerID,date,amount\nc1,12/06/1998,10\nc2,30/06/1998,5\nc3,1998-06-01,1\n")
+    cfg = FilesSource(transactions=Path("tx.csv"))
+    with pytest.raises(ConfigurationError, match=r"tx.csv: line 2: 2 of 3 values of sources.files.date_column 'date' "
+                                                 r"are not ISO 8601 dates \(e.g. '12/06/1998'\); set sources.files.date_format"):
+        read_files_source(spark, cfg, tmp_path)
+    read_files_source(spark, FilesSource(transactions=Path("tx.csv"), date_format="%d/%m/%Y"), tmp_path)
+    # a big file is judged on every n-th present value (n = present // 10,000), in file order, on both engines
+    # alike: here n = 2, empty dates in between, and the scan split in several partitions
+    lines = ["CustomerID;date;amount"]
+    for i in range(24_500):
+        day = "" if i % 7 == 3 else f"1998-06-{1 + i % 28:02d}" if i < 4_000 or i % 5 == 0 else f"{1 + i % 28:02d}/06/1998"
+        lines.append(f"c{i % 500};{day};1")
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    big = FilesSource(transactions=Path("big.csv"))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "64k")
+    try:
+        ours = _refusal(lambda: read_files_source(spark, big, tmp_path))
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert ours == _refusal(lambda: FilesReader(big, tmp_path).read())
+    assert "big.csv: line 4004: 7,029 of 10,500 values of sources.files.date_column 'date' are not ISO 8601 dates " \
+           "(e.g. '27/06/1998')" in ours, ours
 
 
 def _config(**parts: Any) -> Config:
@@ -88,5 +124,8 @@ def test_which_configs_spark_reads_itself() -> None:
     sql = {"url": "duckdb:///w.duckdb", "transactions": {"table": "orders"}}
     assert "engine.staging is not set" in str(native_reason(_config(sources__sql=sql)))
     assert native_reason(_config(sources__sql=sql, engine__staging="staging")) is None
-    assert "line items" in str(native_reason(_config(sources__files={"transactions": "t.csv", "product_column": "sku"})))
+    lines = {"transactions": "t.csv", "product_column": "sku", "transaction_id_column": "order"}
+    assert "line items" in str(native_reason(_config(sources__files=lines)))
+    # without offers too: read by Spark, every line was a purchase of its own (and a duplicate transaction id)
+    assert "each row is a line item" in str(native_reason(_config(sources__files=lines, offers__enabled=False)))
     assert "whitespace" in str(native_reason(_config(sources__files={"transactions": "t.txt", "delimiter": "whitespace"})))
