@@ -1,10 +1,11 @@
 """A Spark cluster on 127.0.0.1 for the tests, from pyspark's own distribution (bin/spark-class):
-a standalone master, one worker, and a Spark Connect server whose sessions run on that master.
+a standalone master and one worker.
 
 The conftest starts them once per test session, each JVM registered with tests/reaper.py so it
-stops with the pytest process that started it, even one killed without teardown. The Connect
-server is started as soon as the master is up, next to the worker, and waited for only when a
-test asks for it: its JVM start overlaps the worker's and the first cycle's.
+stops with the pytest process that started it, even one killed without teardown. The Spark
+Connect server the Connect cycle talks to is not a JVM of its own: the standalone cycle's driver
+serves Spark Connect (SparkConnectPlugin, CONNECT_CONF; cluster_cycles.py), so its sessions run on
+this master through that application's executor.
 
 Every JVM the tests start (these daemons, the executors, the drivers of the local session and of
 the child `segsync run`s) gets JVM_OPTIONS: a JVM that lives seconds and runs tiny jobs spends
@@ -26,9 +27,9 @@ from tests.reaper import watch
 
 #: C1 only and the serial collector: less CPU for short JVMs (see the module docstring).
 JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
-#: Scheduling slots of the worker: two apps (a `segsync run` and the Connect server) hold
-#: CORES_PER_APP each at once, so neither waits for the other's executor to end.
-WORKER_CORES = 4
+#: Scheduling slots of the worker: one app at a time (the standalone cycle's driver, which also
+#: serves the Connect cycle's sessions) holds them all.
+WORKER_CORES = 2
 CORES_PER_APP = 2
 #: Settings of every app on the cluster (a cycle's spark_conf, the Connect server's --conf).
 APP_CONF = {
@@ -40,6 +41,13 @@ APP_CONF = {
     "spark.cores.max": str(CORES_PER_APP),
     "spark.sql.shuffle.partitions": "4",
     "spark.ui.enabled": "false",
+}
+#: Settings that make a driver serve Spark Connect on 127.0.0.1 (PORT filled in): the plugin
+#: starts the Connect service in the driver as its SparkContext starts.
+CONNECT_CONF = {
+    "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+    "spark.connect.grpc.binding.address": "127.0.0.1",
+    "spark.connect.grpc.binding.port": "{port}",
 }
 
 
@@ -88,38 +96,27 @@ class Daemon:
             self.reader.join(timeout=60)
 
 
-def daemon_env(*, daemon: bool = True) -> dict[str, str]:
-    """The environment of spark-class; with `daemon` (master, worker) small heaps: they only keep books."""
-    env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1",
-           "PYSPARK_PYTHON": sys.executable}
-    return {**env, "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS, "SPARK_DAEMON_MEMORY": "256m"} if daemon else env
+def daemon_env() -> dict[str, str]:
+    """The environment of spark-class for the master and worker: small heaps (they only keep books)."""
+    return {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1",
+            "PYSPARK_PYTHON": sys.executable, "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS, "SPARK_DAEMON_MEMORY": "256m"}
 
 
 @dataclass
 class Cluster:
-    """A running master and worker (`url` is spark://127.0.0.1:PORT), and the Connect server when
-    one was asked for (started, perhaps not ready yet: see `connect`)."""
+    """A running master and worker (`url` is spark://127.0.0.1:PORT)."""
 
     url: str
     master: Daemon
     worker: Daemon
-    connect_server: Daemon | None = None
-    connect_url: str | None = None
-
-    def connect(self) -> str:
-        """The sc:// URL of the Connect server, once it is ready."""
-        assert self.connect_server is not None and self.connect_url is not None, "started without connect=True"
-        self.connect_server.wait_ready()
-        return self.connect_url
 
     def stop(self) -> None:
-        for daemon in (self.connect_server, self.worker, self.master):
-            if daemon is not None:
-                daemon.stop()
+        for daemon in (self.worker, self.master):
+            daemon.stop()
 
 
-def start_cluster(*, connect: bool) -> Cluster:
-    """A master, then its worker and (with `connect`) a Connect server started side by side."""
+def start_cluster() -> Cluster:
+    """A master, then its worker."""
     env, port = daemon_env(), free_port()
     url = f"spark://127.0.0.1:{port}"
     master = Daemon("org.apache.spark.deploy.master.Master",
@@ -131,24 +128,8 @@ def start_cluster(*, connect: bool) -> Cluster:
                     "Successfully registered with master", env)
     cluster = Cluster(url, master, worker)
     try:
-        if connect:
-            cluster.connect_server, cluster.connect_url = _start_connect_server(url)
         worker.wait_ready()
     except BaseException:
         cluster.stop()
         raise
     return cluster
-
-
-def _start_connect_server(master_url: str) -> tuple[Daemon, str]:
-    """A Spark Connect server (the jar ships in pyspark 4) on `master_url`, started, not waited for."""
-    port = free_port()
-    conf = {**APP_CONF, "spark.connect.grpc.binding.port": str(port), "spark.connect.grpc.binding.address": "127.0.0.1",
-            "spark.sql.session.timeZone": "UTC"}
-    args = ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", master_url,
-            "--driver-java-options", JVM_OPTIONS]
-    for key, value in conf.items():
-        args += ["--conf", f"{key}={value}"]
-    server = Daemon("org.apache.spark.deploy.SparkSubmit", [*args, "spark-internal"], "Spark Connect server started",
-                    daemon_env(daemon=False))  # a driver: SPARK_DAEMON_MEMORY would cap its heap below Spark's minimum
-    return server, f"sc://127.0.0.1:{port}"

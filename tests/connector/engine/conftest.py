@@ -1,5 +1,6 @@
 """One local[2] SparkSession for every Spark test (a JVM start costs seconds), tiny data, and one
-standalone cluster (master, worker, Spark Connect server) for the tests that need one.
+standalone cluster (master, worker; the standalone cycle's driver serves Spark Connect) for the
+tests that need one.
 
 Shuffles use 4 partitions (the default 200 would dominate the run time of these small frames);
 the UI is off and the driver binds to loopback; the driver JVM runs with the short-lived JVM's
@@ -67,8 +68,8 @@ def _stop(session) -> None:
 
 @pytest.fixture(scope="session")
 def cluster_cycles(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterCycles]:
-    """The standalone cluster (master, worker; a Spark Connect server beside the worker when a
-    collected test asks for `connect_url`) and the segsync cycles run through it, started on a
+    """The standalone cluster (master, worker; the standalone cycle's driver serves Spark Connect
+    when a collected test asks for `connect_url`) and the segsync cycles run through it, started on a
     thread (tests/connector/engine/cluster_cycles.py); stopped at the end of the session."""
     pytest.importorskip("pyspark")
     connect = any("connect_url" in getattr(item, "fixturenames", ()) for item in request.session.items)
@@ -88,10 +89,13 @@ def cluster(cluster_cycles: ClusterCycles) -> Cluster:
 
 
 @pytest.fixture(scope="session")
-def connect_url(cluster: Cluster) -> str:
-    """The sc:// URL of the Spark Connect server (the jar ships in pyspark 4) whose sessions run on `cluster`."""
+def connect_url(cluster_cycles: ClusterCycles) -> str:
+    """The sc:// URL of the Spark Connect server (the jar ships in pyspark 4): the standalone cycle's
+    driver, whose sessions run on `cluster`."""
     pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect] (grpcio)")
-    return cluster.connect()
+    url = cluster_cycles.started().connect_url
+    assert url is not None
+    return url
 
 
 @pytest.fixture(scope="session", autouse=True)

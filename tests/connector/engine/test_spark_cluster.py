@@ -4,8 +4,8 @@ distribution on 127.0.0.1, and one segsync cycle through `engine: {master: spark
 The cycle (files source, bad rows, k-means, a propensity score, CLV, arms, files sink) runs in a
 child process, as `segsync run` would (one process holds one SparkContext; the parity tests hold
 a local one). Its output is compared with the same cycle on the pandas engine. The same cycle
-then runs through a Spark Connect server whose sessions run on that cluster (`remote: sc://`),
-and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
+then runs through a Spark Connect server whose sessions run on that cluster (`remote: sc://`;
+the server is the standalone cycle's driver, SparkConnectPlugin, not a JVM of its own), and must exit: a fitted pyspark.ml model under Connect used to hang the process at exit (see
 connector/engine/spark/session.py). The Connect child runs the cycle, then the model checks
 (cluster_cycles.MODELS), one after the other: the ML cache they count is the session's.
 

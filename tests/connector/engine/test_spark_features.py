@@ -69,22 +69,24 @@ def test_rfm_scores_identical(spark, cdnow):
 
 
 def test_exact_order_statistics_above_the_driver_sort(spark, monkeypatch):
-    """Above the size sorted on the driver, the bracketed search still finds exact values."""
+    """Above the size sorted on the driver, the bracketed search still finds exact values: the
+    extremes and a cut inside a block of ties here, the quintile cuts (two in the ties, two among
+    distinct values) through the scores they give; no collect brings all values to the driver."""
     import connector.engine.spark.features as sf
+    from segmentation.rfm import quintile_scores
 
     monkeypatch.setattr(sf, "_SORT_ON_DRIVER", 50)
-    # a block of 2,000 ties (one-time buyers' frequency) holds the 1000th and the 2500th values
+    # a block of 2,000 ties (one-time buyers' frequency) holds the 1000th and the 2000th values
     values = np.concatenate([np.full(2_000, 7.0), np.random.default_rng(3).integers(0, 400, 3_000)]).astype(float)
     frame = spark.createDataFrame(pd.DataFrame({"v": values}))
-    ks = [1, 1000, 2500, 4999, 5000]
+    ks = [1, 1000, 5000, 5001]
     from pyspark.sql.classic.dataframe import DataFrame
 
     rows: list[int] = []
     collect = DataFrame.collect
     monkeypatch.setattr(DataFrame, "collect", lambda self: rows.append(len(out := collect(self))) or out)
-    assert sf.kth_smallest(frame, "v", ks) == [float(np.sort(values)[k - 1]) for k in ks]
-    assert max(rows) <= 400  # distinct values with their counts reach the driver, never all 5,000 values
-    monkeypatch.setattr(DataFrame, "collect", collect)
-    scores = pd.Series(values).pipe(lambda s: __import__("segmentation.rfm", fromlist=["x"]).quintile_scores(s))
+    assert sf.kth_smallest(frame, "v", ks) == [*(float(np.sort(values)[k - 1]) for k in ks[:3]), None]
     got = frame.select(sf.quintile_score(frame, "v", len(values)).alias("s")).toPandas()["s"]
-    assert (got.to_numpy() == scores.to_numpy()).all()
+    assert (got.to_numpy() == quintile_scores(pd.Series(values)).to_numpy()).all()
+    assert set(got) == {1, 3, 4, 5}  # the ties hold two cuts: nobody scores 2
+    assert rows and max(rows) <= 400  # distinct values with their counts reach the driver, never all 5,000 values

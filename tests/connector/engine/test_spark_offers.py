@@ -1,10 +1,23 @@
 """Next best offer on the Spark executors against the pandas path on the same planted world: every
 customer's offers, ids, scores and reasons identical, in both modes, with rules on, through the
 stability rule, and with the taste and training samples drawn (their caps lowered below the
-population, so the driver gathers only the sampled customers as it does at scale)."""
+population, so the driver gathers only the sampled customers as it does at scale).
+
+The ranker is fitted once (`one_fit`): its fit is the core's driver-side code
+(segmentation.offer_evaluation.fit_ranker) on both paths, so the Spark path's call is checked to
+receive the pandas path's inputs (items, training population, segments, dates, axes, prices) and
+is handed the ranker the pandas path fitted; the offers each path serves with it are compared
+whole. Fitting it twice cost several seconds of the Spark test budget and compared nothing more."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
+import sys
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -58,11 +71,73 @@ def sampled():
 
 
 @pytest.fixture(scope="module")
-def fitted(spark, world, sampled):
-    """The ranker fitted by both paths (any mode): the pandas result and the Spark one."""
+def one_fit():
+    """fit_ranker run once: the pandas path's call fits and is recorded; a Spark module's call
+    (whichever module of connector.engine.spark imports it) must bring the same inputs and gets a
+    copy of that ranker. Yields the recorded calls: [("pandas", inputs), ("spark", inputs)]."""
+    import segmentation.offer_evaluation as evaluation
+
+    real, calls, fits = evaluation.fit_ranker, [], []
+
+    def on_pandas(*args: Any, **kwargs: Any) -> Any:
+        calls.append(("pandas", _fit_inputs(real, args, kwargs)))
+        fits.append(real(*args, **kwargs))
+        return fits[-1]
+
+    def on_spark(*args: Any, **kwargs: Any) -> Any:
+        calls.append(("spark", _fit_inputs(real, args, kwargs)))
+        assert fits, "the Spark path fitted a ranker before the pandas path did"
+        _assert_same_fit_inputs(calls[-2][1], calls[-1][1])
+        return copy.deepcopy(fits[-1])
+
+    users = [m for name, m in list(sys.modules.items()) if name.startswith("connector.engine.spark")
+             and getattr(m, "fit_ranker", None) is real]
+    assert users, "no module of connector.engine.spark calls segmentation.offer_evaluation.fit_ranker"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "fit_ranker", on_pandas)
+        for module in users:
+            patch.setattr(module, "fit_ranker", on_spark)
+        yield calls
+
+
+def _fit_inputs(fit: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """fit_ranker's arguments by name, defaults filled in; n_jobs left out (threads, same ranker)."""
+    bound = inspect.signature(fit).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k != "n_jobs"}
+
+
+def _assert_same_fit_inputs(want: dict[str, Any], got: dict[str, Any]) -> None:
+    assert set(got) == set(want)
+    for name, value in want.items():
+        other = got[name]
+        if dataclasses.is_dataclass(value):  # EncodedItems: the lines, in order, on the same axes
+            for field in dataclasses.fields(value):
+                a, b = getattr(other, field.name), getattr(value, field.name)
+                if field.name == "tx":  # codes differ by path: the same lines must form each customer's transactions
+                    a, b = (pd.factorize(pd.MultiIndex.from_arrays([items.c, items.tx]))[0]
+                            for items in (other, value))
+                np.testing.assert_array_equal(a, b, err_msg=field.name)
+        elif name == "segments":  # the pandas path passes everyone's, the Spark path its population's
+            assert (other.reindex(got["customers"]).astype(str).tolist()
+                    == value.reindex(want["customers"]).astype(str).tolist()), name
+        elif isinstance(value, pd.Index):
+            pd.testing.assert_index_equal(other, value, exact=False)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(other, value, err_msg=name)
+        else:
+            assert other == value, name
+
+
+@pytest.fixture(scope="module")
+def fitted(spark, world, sampled, one_fit):
+    """The ranker fitted once and served by both paths (any mode): the pandas result and the Spark one."""
     items, segments, as_of, rules = world
     params = OfferParams(method="ranker", mode="any", evaluate=False)
-    return recommend_offers(items, segments, as_of, params, rules), _on_spark(spark, items, segments, as_of, params, rules)
+    want = recommend_offers(items, segments, as_of, params, rules)
+    got = _on_spark(spark, items, segments, as_of, params, rules)
+    assert [side for side, _ in one_fit] == ["pandas", "spark"]  # one fit, and the Spark path asked for the same one
+    return want, got
 
 
 def test_the_ranker_fitted_and_served_on_spark_equals_the_pandas_path(fitted):
