@@ -18,8 +18,10 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+# the caps through the module (read per call); fit_ranker by name (a test replaces it per module)
 import segmentation.offer_evaluation as evaluation
 from connector.engine.spark.offer_history import ROW
+from segmentation.offer_evaluation import fit_ranker
 from segmentation.offer_model import OfferModel
 from segmentation.offer_ranker import OfferRanker
 from segmentation.offer_tastes import TasteMixture, taste_sample
@@ -93,7 +95,7 @@ def fitted_ranker(past: DataFrame, axis: DataFrame, segments: DataFrame, catalog
     first = first_purchase(past)
     if first is None:
         raise ValueError("offers on Spark: no line items before as_of to train the ranker on")
-    return evaluation.fit_ranker(
+    return fit_ranker(
         EncodedItems.encode(items, catalog.index, who), who, seg.set_index("customer_id")["segment_id"], as_of,
         pd.Timestamp(first.value / 1e9, unit="s", tz="UTC"), catalog.index, horizon_days=params.horizon_days,
         cross_sell=params.mode == "cross_sell", price=price, random_state=params.random_state, n_jobs=params.n_jobs,
