@@ -75,6 +75,7 @@ def one_fit():
     """fit_ranker run once: the pandas path's call fits and is recorded; a Spark module's call
     (whichever module of connector.engine.spark imports it) must bring the same inputs and gets a
     copy of that ranker. Yields the recorded calls: [("pandas", inputs), ("spark", inputs)]."""
+    import connector.engine.spark.offers  # noqa: F401  (loads the Spark offer modules the scan below looks in)
     import segmentation.offer_evaluation as evaluation
 
     real, calls, fits = evaluation.fit_ranker, [], []
