@@ -135,7 +135,7 @@ class FilesReader:
         check_columns(self.cfg, self.path, [str(c) for c in raw.columns])
 
     def _amount_from_lines(self, raw: pd.DataFrame) -> bool:
-        return _amount_from_lines(self.cfg, raw.columns)
+        return amount_from_lines(self.cfg, raw.columns)
 
     def _amounts(self, raw: pd.DataFrame) -> pd.Series:
         if not self._amount_from_lines(raw):
@@ -184,7 +184,7 @@ def check_columns(cfg: FilesSource, path: Path, columns: Sequence[str]) -> None:
     optional = [cfg.transaction_id_column, cfg.product_column, cfg.product_name_column, cfg.category_column,
                 cfg.quantity_column, cfg.unit_price_column]
     needed = [cfg.customer_id_column, cfg.date_column, *cfg.attribute_columns, *[c for c in optional if c]]
-    if not _amount_from_lines(cfg, columns):
+    if not amount_from_lines(cfg, columns):
         needed.append(cfg.amount_column)
     missing = [c for c in needed if c not in columns]
     if missing:
@@ -192,7 +192,7 @@ def check_columns(cfg: FilesSource, path: Path, columns: Sequence[str]) -> None:
                                  f"the file has {', '.join(columns)}")
 
 
-def _amount_from_lines(cfg: FilesSource, columns: Sequence[str]) -> bool:
+def amount_from_lines(cfg: FilesSource, columns: Sequence[str]) -> bool:
     return bool(cfg.quantity_column and cfg.unit_price_column) and cfg.amount_column not in columns
 
 

@@ -85,16 +85,23 @@ def offer_rules(cfg: OffersConfig) -> OfferRules:
 def offers(ctx: CycleContext) -> OffersResult | None:
     cfg = ctx.config.offers
     features = ctx.results.features
-    if not cfg.enabled or features is None or features.line_items is None or ctx.results.segment is None:
+    if not cfg.enabled or features is None or ctx.results.segment is None:
+        return None
+    codes = cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES
+    if features.on_spark is not None and features.on_spark.line_items is not None:  # read by Spark: cleaned there
+        from connector.steps.spark_offers import offers_of_spark_lines
+
+        return offers_of_spark_lines(ctx, features.on_spark.line_items, codes)
+    if features.line_items is None:
         return None
     raw = features.line_items
-    clean, rejected = clean_line_items(raw, cfg.non_product_codes if cfg.non_product_codes is not None else NON_PRODUCT_CODES)
-    _record_rejections(ctx, rejected, raw)
+    clean, rejected = clean_line_items(raw, codes)
+    record_line_rejections(ctx, rejected, raw)
     ctx.count("line_items", len(clean))
     if clean.empty:
         log.info("no usable line items: no offers")
         return None
-    version, previous = _previous_model(ctx, cfg)
+    version, previous = previous_model(ctx, cfg)
     if ctx.config.engine.kind == "spark":  # the table stays on the executors, its changes come back
         from connector.steps.spark_offers import offers_on_spark
 
@@ -137,7 +144,7 @@ def record_outcome(ctx: CycleContext, result: OfferResult, version: int | None, 
     return summary
 
 
-def _previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, OfferModel | None]:
+def previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, OfferModel | None]:
     """The stored offer model if it was fitted on these settings and is not older on the wall clock
     than `retrain.every_days` (a file that never changes would otherwise keep it forever)."""
     stored = ctx.store.models.latest(*MODEL)
@@ -170,17 +177,18 @@ def _stability_counts(result: OfferResult) -> dict[str, int] | None:
     return {"kept": int(s.kept.sum()), "replaced_ineligible": int(s.ineligible.sum()), "replaced_better": int(s.gained.sum())}
 
 
-def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:
+def record_line_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame | None) -> None:
     """Each run re-checks every line item: close the old open rejections, store the current ones
-    under the source each line came from."""
+    under the source each line came from (from `raw`'s lines, or `rejected`'s own source column)."""
     ctx.store.rejected.resolve_step("offers")
     if rejected.empty:
         return
-    of = raw["source"].astype(str).groupby(raw["transaction_id"].astype(str)).first()
-    rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).to_numpy())
+    if raw is not None:
+        of = raw["source"].astype(str).groupby(raw["transaction_id"].astype(str)).first()
+        rejected = rejected.assign(source=of.reindex(rejected["transaction_id"].astype(str)).to_numpy())
     for source, group in rejected.groupby("source", dropna=False):
         ctx.store.rejected.add(ctx.run_id, "offers", str(source), [
-            {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": r.customer_id}}
+            {"record_key": f"{r.transaction_id}/{r.product_id}", "reason": r.reason, "payload": {"customer_id": None if pd.isna(r.customer_id) else r.customer_id}}
             for r in group.itertuples(index=False)
         ])
     ctx.count("rejected_line_items", len(rejected))

@@ -85,7 +85,7 @@ def features_on_spark(ctx: CycleContext) -> FeaturesResult | None:
     log.info("features for %d customers as of %s, computed on Spark from %d purchases (a sample of %d on the "
              "driver)", total, as_of.date(), judged.clean_rows, len(sample))
     return FeaturesResult(pd.DataFrame(columns=customers.columns), pd.DataFrame(columns=_CANONICAL), sample, as_of,
-                          events_through, on_spark=SparkTables(customers, judged.clean, features))
+                          events_through, on_spark=SparkTables(customers, judged.clean, features, tables.line_items))
 
 
 def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataFrame]:
@@ -115,7 +115,8 @@ def _read(ctx: CycleContext, engine: SparkEngine) -> tuple[SparkTables, pd.DataF
     for part in parts[1:]:
         customers = customers.unionByName(part.customers, allowMissingColumns=True)
         transactions = transactions.unionByName(part.transactions)
-    return SparkTables(_with_record_id_columns(customers), transactions), identity
+    lines = next((part.line_items for part in parts if part.line_items is not None), None)  # the files source's
+    return SparkTables(_with_record_id_columns(customers), transactions, line_items=lines), identity
 
 
 def _with_record_id_columns(customers: DataFrame) -> DataFrame:

@@ -13,6 +13,7 @@ customer's offers changed brings no customer's offers to the driver.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -31,9 +32,29 @@ log = logging.getLogger("segsync.offers")
 _SEGMENT_COLUMNS = ("customer_id", "segment_id", "segment_name", "model_version")
 
 
-def offers_on_spark(ctx: CycleContext, clean: pd.DataFrame, version: int | None,
+def offers_of_spark_lines(ctx: CycleContext, lines: DataFrame, codes: Iterable[str]) -> OffersResult | None:
+    """The offers step on line items Spark read (a files source): cleaned on the executors by the
+    pandas rules (connector.engine.spark.line_items), their rejected rows recorded as the pandas
+    step records them; no clean line item reaches the driver."""
+    from connector.engine.spark.line_items import clean_on_spark
+    from connector.engine.spark.offers import LINE_COLUMNS, numbered
+    from connector.steps.offers import previous_model, record_line_rejections
+
+    judged = clean_on_spark(lines, codes)
+    ctx.hold(judged.release)
+    record_line_rejections(ctx, judged.rejected.assign(source="files"), None)
+    ctx.count("line_items", judged.count)
+    if judged.count == 0:
+        log.info("no usable line items: no offers")
+        return None
+    version, previous = previous_model(ctx, ctx.config.offers)
+    return offers_on_spark(ctx, numbered(judged.clean.select(*LINE_COLUMNS)), version, previous)
+
+
+def offers_on_spark(ctx: CycleContext, clean: pd.DataFrame | DataFrame, version: int | None,
                     previous: OfferModel | None) -> OffersResult:
-    """The offers step's result with the table on Spark (module docstring); `clean`: the clean line items."""
+    """The offers step's result with the table on Spark (module docstring); `clean`: the clean line
+    items, held by the driver or already on Spark (numbered: connector.engine.spark.offers.numbered)."""
     from connector.engine.spark.offer_changes import offer_changes, offer_counts, top_by_segment
     from connector.engine.spark.offers import OFFER_COLUMNS, items_frame, spark_offers
 
@@ -42,7 +63,8 @@ def offers_on_spark(ctx: CycleContext, clean: pd.DataFrame, version: int | None,
     spark = spark_engine(ctx).session
     segments = _segments(ctx, spark)
     stored = stored_offers(ctx, spark) if cfg.min_score_gain > 0 or not ctx.dry_run else None
-    found = spark_offers(spark, items_frame(spark, clean), segments, features.as_of, offer_params(cfg), offer_rules(cfg),
+    items = items_frame(spark, clean) if isinstance(clean, pd.DataFrame) else clean
+    found = spark_offers(spark, items, segments, features.as_of, offer_params(cfg), offer_rules(cfg),
                          previous=previous, current=stored if cfg.min_score_gain > 0 else None)
     ctx.hold(found.offers.unpersist)
     table = found.offers.join(segments.select("customer_id"), "customer_id", "left_semi")

@@ -74,7 +74,13 @@ def test_a_spark_cycle_writes_the_offers_the_pandas_engine_writes(tmp_path: Path
 
     (tmp_path / "data").mkdir()
     items = planted_products(300, 40, n_segments=3, seed=7).items
-    items.assign(occurred_at=items["occurred_at"].dt.floor("s")).to_csv(tmp_path / "data" / "line_items.csv", index=False)
+    items = items.assign(occurred_at=items["occurred_at"].dt.floor("s")).astype(object)
+    pd.concat([items, _bad_lines(items)]).to_csv(tmp_path / "data" / "line_items.csv", index=False)
+    cleaned: list[int] = []
+    import connector.steps.spark_offers as spark_step
+
+    real_clean = spark_step.offers_of_spark_lines
+    monkeypatch.setattr(spark_step, "offers_of_spark_lines", lambda *a: cleaned.append(1) or real_clean(*a))
     for name, engine in (("pandas", "engine: {kind: pandas}"), ("spark", _engine_yaml())):
         (tmp_path / f"{name}.yaml").write_text(CONFIG.format(name=name, engine=engine), encoding="utf-8")
     calls, real = [], on_spark.spark_offers
@@ -87,11 +93,13 @@ def test_a_spark_cycle_writes_the_offers_the_pandas_engine_writes(tmp_path: Path
     with StateStore(tmp_path / "state-pandas.sqlite") as store:
         theirs_kept = store.offers.current().set_index("customer_id").sort_index()
         theirs_summary = store.models.latest(*ARTIFACT)[1]
+        theirs_rejected, theirs_counts = _rejected(store), store.runs.last(1)[0].counts
     with StateStore(tmp_path / "state-spark.sqlite") as store:  # three customers' offers unknown to the Spark run
         store.offers.save(theirs_kept.iloc[3:].reset_index(), None)
     collected.clear()
     assert cli_main(["run", str(tmp_path / "spark.yaml")]) == 0
     assert calls == [1]  # the Spark run's offers came from the executors, the pandas run's not
+    assert cleaned == [1]  # from line items Spark read and cleaned
     theirs = pd.read_csv(tmp_path / "out" / "pandas.csv", dtype=str).set_index("customer_id").sort_index()
     ours = pd.read_csv(tmp_path / "out" / "spark.csv", dtype=str).set_index("customer_id").sort_index()
     assert len(theirs) == 300 and theirs["offer_1"].notna().all()
@@ -100,10 +108,44 @@ def test_a_spark_cycle_writes_the_offers_the_pandas_engine_writes(tmp_path: Path
     with StateStore(tmp_path / "state-spark.sqlite") as store:  # the offers the stability rule reads next run
         assert store.offers.current().set_index("customer_id").sort_index().equals(theirs_kept)
         ours_summary = store.models.latest(*ARTIFACT)[1]
-        assert store.runs.last(1)[0].counts["offers_changed"] == 3
+        counts = store.runs.last(1)[0].counts
+        assert counts["offers_changed"] == 3
+        ours_rejected = _rejected(store)
+    assert len(theirs_rejected) == 6 and set(theirs_rejected["source"]) == {"files"}
+    assert set(theirs_rejected["reason"]) >= {"cancellation or return: quantity -2", "not a product: code POST",
+                                              "unit price is not positive (0)", "no customer"}
+    # the lines and the purchases, same reasons; a line without a customer says so in JSON (null)
+    pd.testing.assert_frame_equal(ours_rejected.drop(columns="payload"), theirs_rejected.drop(columns="payload"))
+    lines_payload = ours_rejected.loc[ours_rejected["step"] == "offers", "payload"]
+    assert lines_payload.tolist() == theirs_rejected.loc[theirs_rejected["step"] == "offers", "payload"].tolist()
+    assert '{"customer_id": null}' in lines_payload.tolist()
+    for name in ("customers", "transactions", "line_items", "rejected_line_items", "offers"):
+        assert counts[name] == theirs_counts[name], name
     pd.testing.assert_frame_equal(ours_summary["top_by_segment"], theirs_summary["top_by_segment"])
     assert {k: ours_summary[k] for k in ("method", "reason", "defaults")} == \
         {k: theirs_summary[k] for k in ("method", "reason", "defaults")}
     offer_rows = [n for cols, n in collected[:published[-1]]
                   if "customer_id" in cols and "_order" not in cols and any(c.startswith("offer_") for c in cols)]
     assert sum(offer_rows) == 3, offer_rows  # the three changed customers, no unchanged one
+    lines = [(cols, n) for cols, n in collected if {"transaction_id", "product_id"} <= cols]
+    assert lines == [(frozenset({"transaction_id", "customer_id", "product_id", "reason"}), 4)]  # no clean line
+
+
+def _bad_lines(items: pd.DataFrame) -> pd.DataFrame:
+    """What real exports carry: a cancellation (a purchase of its own), a postage line and a free
+    line in a customer's purchase, a line without a customer (a purchase of its own)."""
+    bad = items.iloc[[0, 1, 2, 3]].copy()
+    bad["transaction_id"] = ["CANCEL-1", items["transaction_id"].iloc[5], items["transaction_id"].iloc[9], "ANON-1"]
+    bad["customer_id"] = [items["customer_id"].iloc[0], items["customer_id"].iloc[5], items["customer_id"].iloc[9], None]
+    bad["occurred_at"] = [items["occurred_at"].iloc[0], items["occurred_at"].iloc[5], items["occurred_at"].iloc[9],
+                          items["occurred_at"].iloc[3]]
+    bad["quantity"] = [-2.0, 1.0, 1.0, 1.0]
+    bad["product_id"] = [items["product_id"].iloc[0], "POST", items["product_id"].iloc[2], items["product_id"].iloc[3]]
+    bad["unit_price"] = [12.5, 3.0, 0.0, 9.0]
+    return bad
+
+
+def _rejected(store: StateStore) -> pd.DataFrame:
+    """The open rejections of the run (line items and purchases), comparable across stores."""
+    open_ = store.rejected.open()[["step", "source", "record_key", "reason", "payload"]]
+    return open_.sort_values(["step", "record_key", "reason"]).reset_index(drop=True)

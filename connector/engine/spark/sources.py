@@ -10,7 +10,8 @@ and the pandas rules judge them.
 `native_reason` says why a config cannot be read this way (the cycle then reads through the
 mirror and hands the tables to Spark, as before): a CRM or SQL source (their pulls are
 incremental, with cursors, into the state store's mirror: see `connector.engine.spark.staging`),
-line items (offers), usage events, a whitespace-delimited CSV (Spark's CSV reader takes one
+a CRM's or SQL's line items (offers; a files source's are read by Spark:
+connector.engine.spark.line_items), usage events, a whitespace-delimited CSV (Spark's CSV reader takes one
 separator character). SQL sources are not read over Spark's JDBC reader: segsync names them by
 SQLAlchemy URL, and a JDBC driver jar per database is not something segsync can install.
 """
@@ -35,6 +36,7 @@ from connector.crm.files import (
     not_utf8,
     refuse_non_iso_dates,
 )
+from connector.engine.spark.line_items import line_amount, line_columns, purchases, raw_line_items
 
 if TYPE_CHECKING:
     from connector.config import Config, FilesSource
@@ -52,6 +54,9 @@ class SparkTables:
     customers: DataFrame
     transactions: DataFrame
     features: DataFrame | None = None
+    #: A files source of line items (sources.files.product_column): the raw line_items table
+    #: (connector.engine.spark.line_items.raw_line_items), which the offers step cleans on Spark.
+    line_items: DataFrame | None = None
 
 
 def native_reason(config: Config) -> str | None:
@@ -63,9 +68,7 @@ def native_reason(config: Config) -> str | None:
     if mirrored and config.engine.staging is None:
         return f"source(s) {', '.join(mirrored)} are pulled into the mirror and engine.staging is not set"
     if _line_items(config):
-        return "line items (offers) are read on the driver"
-    if src.files is not None and src.files.product_column:  # offers off: the lines are still summed per purchase
-        return "sources.files.product_column: each row is a line item, summed into its purchase on the driver"
+        return "line items (offers) of a CRM or SQL source are read on the driver (a files source's are read by Spark)"
     if config.features.events is not None:
         return "usage events (features.events) are read on the driver"
     if src.files is not None and src.files.delimiter == "whitespace":
@@ -84,7 +87,7 @@ def mirrored_sources(config: Config) -> list[str]:
 def _line_items(config: Config) -> bool:
     src = config.sources
     return config.offers.enabled and any((
-        src.files is not None and src.files.product_column, src.salesforce is not None and src.salesforce.line_items.enabled,
+        src.salesforce is not None and src.salesforce.line_items.enabled,
         src.hubspot is not None and src.hubspot.line_items.enabled, src.sql is not None and src.sql.line_items is not None))
 
 
@@ -131,15 +134,18 @@ def read_files_source(spark: SparkSession, cfg: FilesSource, base_dir: Path) -> 
         numbered = marked.withColumn(_ROW, _row_number(places)).drop(_ID)
         tx_id = F.concat(F.lit("row-"), (F.col(_ROW) + 2).cast("string"))
     customer = F.trim(F.col(cfg.customer_id_column).cast("string"))
+    lines = line_columns(cfg) if cfg.product_column else []  # each row a line item
     tx = numbered.select(tx_id.alias("transaction_id"), customer.alias("customer_id"),
-                         _when(raw, cfg.date_column).alias("occurred_at"), F.col(cfg.amount_column).alias("amount"),
-                         F.lit("files").alias("source"), F.col(_ROW), *[F.col(c) for c in cfg.attribute_columns])
+                         _when(raw, cfg.date_column).alias("occurred_at"), line_amount(raw.columns, cfg).alias("amount"),
+                         F.lit("files").alias("source"), F.col(_ROW), *[F.col(c) for c in cfg.attribute_columns], *lines)
     if cfg.date_format and dict(tx.dtypes)["occurred_at"] == "string":
         tx = _parse_dates(tx, cfg.date_format)
     first = Window.partitionBy("customer_id").orderBy(_ROW)
     customers = (tx.where(F.col("customer_id").isNotNull())
                  .withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1)
                  .select("customer_id", *cfg.attribute_columns))
+    if cfg.product_column:
+        return SparkTables(customers, purchases(tx, _ROW), line_items=raw_line_items(tx))
     return SparkTables(customers, tx.select("transaction_id", "customer_id", "occurred_at", "amount", "source"))
 
 

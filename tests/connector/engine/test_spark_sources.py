@@ -60,6 +60,53 @@ def test_a_folder_of_parquet_parts_keeps_its_types(tmp_path: Path, spark: Any) -
     assert sorted(r.customer_id for r in tables.customers.collect()) == ["a", "b"]
 
 
+LINES = pd.DataFrame({
+    "order": ["o1", "o1", "o2", "o2", "o3", "o4"], "cid": [" C1", "C9", None, "C2", "C3", "C3"],
+    "date": ["2026-01-02", "2026-01-01", "2026-01-03", "2026-01-03", "2026-01-04", "nope"],
+    "sku": ["A", "POST", "B", "A ", "C", "A"], "qty": ["2", "1", "1", "x", "-1", "3"],
+    "price": ["1.5", "4", "2", "2", "5", "0"]})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_lines_are_summed_into_purchases_and_cleaned_as_the_files_reader_does(tmp_path: Path, spark: Any,
+                                                                              fmt: str) -> None:
+    """Lines sharing an order: the first line's customer and date, quantity x unit price summed
+    (missing when a line's is not a number); the lines judged by clean_line_items on each batch,
+    the same clean rows and the same rejected rows with their reasons."""
+    from connector.engine.spark.line_items import clean_on_spark
+    from segmentation.line_items import clean_line_items
+
+    path = tmp_path / f"lines.{fmt}"
+    LINES.to_csv(path, index=False) if fmt == "csv" else LINES.to_parquet(path)
+    cfg = FilesSource(transactions=path, customer_id_column="cid", date_column="date", transaction_id_column="order",
+                      product_column="sku", quantity_column="qty", unit_price_column="price")
+    tables = read_files_source(spark, cfg, tmp_path)
+    _, expected, lines = FilesReader(cfg, tmp_path).read_all()
+    assert lines is not None and tables.line_items is not None
+    got = tables.transactions.toPandas().sort_values("transaction_id").reset_index(drop=True)
+    assert got["customer_id"].fillna("-").tolist() == expected["customer_id"].fillna("-").tolist() == ["C1", "-", "C3", "C3"]
+    assert got["occurred_at"].tolist() == expected["occurred_at"].tolist()
+    assert got["amount"].fillna(-99).tolist() == expected["amount"].fillna(-99).tolist() == [7.0, -99, -5.0, 0.0]
+    clean, rejected = clean_line_items(lines, ("POST",))
+    ours = clean_on_spark(tables.line_items, ("POST",))
+    try:
+        assert _rows(ours.rejected) == _rows(rejected)
+        assert [r for *_, r in _rows(rejected)] == [  # every rule, by order and product
+            "not a product: code POST", "quantity is not a number ('x')", "no customer",
+            "cancellation or return: quantity -1", "date is not a date ('nope')"]
+        assert len(rejected) == 5 and ours.count == len(clean) == 1
+        row = ours.clean.toPandas().iloc[0]
+        assert (row["customer_id"], row["product_id"], row["quantity"], row["unit_price"]) == ("C1", "A", 2.0, 1.5)
+    finally:
+        ours.release()
+
+
+def _rows(rejected: pd.DataFrame) -> list[tuple[object, ...]]:
+    frame = rejected.astype(object).where(rejected.notna(), None)
+    return sorted(map(tuple, frame[["transaction_id", "customer_id", "product_id", "reason"]].to_numpy().tolist()),
+                  key=lambda r: (str(r[0]), str(r[2])))
+
+
 def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
     when = pd.to_datetime(["2026-01-01 00:00:00.000000001"], utc=True).as_unit("ns")
     pd.DataFrame({"CustomerID": ["a"], "amount": [1.0], "date": when}).to_parquet(tmp_path / "ns.parquet")
@@ -147,7 +194,11 @@ def test_which_configs_spark_reads_itself() -> None:
     assert "engine.staging is not set" in str(native_reason(_config(sources__sql=sql)))
     assert native_reason(_config(sources__sql=sql, engine__staging="staging")) is None
     lines = {"transactions": "t.csv", "product_column": "sku", "transaction_id_column": "order"}
-    assert "line items" in str(native_reason(_config(sources__files=lines)))
-    # without offers too: read by Spark, every line was a purchase of its own (and a duplicate transaction id)
-    assert "each row is a line item" in str(native_reason(_config(sources__files=lines, offers__enabled=False)))
+    # a files source of line items: Spark sums the lines into purchases and cleans them (offers on or off)
+    assert native_reason(_config(sources__files=lines)) is None
+    assert native_reason(_config(sources__files=lines, offers__enabled=False)) is None
+    sql_lines = {**sql, "line_items": {"table": "order_lines", "transaction_id_column": "order_id"}}
+    assert "line items (offers) of a CRM or SQL source are read on the driver" in str(
+        native_reason(_config(sources__sql=sql_lines, engine__staging="staging")))
+    assert native_reason(_config(sources__sql=sql_lines, engine__staging="staging", offers__enabled=False)) is None
     assert "whitespace" in str(native_reason(_config(sources__files={"transactions": "t.txt", "delimiter": "whitespace"})))

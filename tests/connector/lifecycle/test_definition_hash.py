@@ -63,11 +63,11 @@ def test_an_offer_model_stored_by_an_earlier_release_is_reused(store: StateStore
     meta = {"definition": OFFERS_HASH, "trained_at": pd.Timestamp.now(tz="UTC").isoformat()}
     version = store.models.save(*offers_step.MODEL, _offer_model(), meta=meta)
     ctx = SimpleNamespace(store=store)
-    found, model = offers_step._previous_model(ctx, OFFERS)  # type: ignore[arg-type]
+    found, model = offers_step.previous_model(ctx, OFFERS)  # type: ignore[arg-type]
     assert found == version
     assert model is not None and model.reason == "pinned"
     changed = OFFERS.model_copy(update={"horizon_days": 90})
-    assert offers_step._previous_model(ctx, changed) == (None, None)  # type: ignore[arg-type]
+    assert offers_step.previous_model(ctx, changed) == (None, None)  # type: ignore[arg-type]
 
 
 def test_a_new_offer_model_stores_the_same_hash(store: StateStore) -> None:
