@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from connector.crm.errors import ConfigurationError
 from connector.crm.files import check_columns, date_probe_step, refuse_non_iso_dates
@@ -107,13 +106,18 @@ def read_files_source(spark: SparkSession, cfg: FilesSource, base_dir: Path) -> 
     path = cfg.transactions if cfg.transactions.is_absolute() else base_dir / cfg.transactions
     raw = _load(spark, path, cfg)
     check_columns(cfg, path, raw.columns)  # FilesReader's check, in its words
-    if not cfg.date_format and dict(raw.dtypes)[cfg.date_column] == "string":
-        refuse_non_iso_dates(path, cfg.date_column, _date_sample(raw, cfg.date_column))
+    check_dates = not cfg.date_format and dict(raw.dtypes)[cfg.date_column] == "string"
+    marked = raw.withColumn(_ID, F.monotonically_increasing_id())
+    places = _places(marked, cfg.date_column) if check_dates or not cfg.transaction_id_column else None
+    if check_dates:
+        assert places is not None
+        refuse_non_iso_dates(path, cfg.date_column, _date_sample(marked, cfg.date_column, places))
     if cfg.transaction_id_column:  # file order is enough for "first value seen"
-        numbered = raw.withColumn(_ROW, F.monotonically_increasing_id())
+        numbered = marked.withColumnRenamed(_ID, _ROW)
         tx_id = F.col(cfg.transaction_id_column).cast("string")
     else:  # rows are named by line, as FilesReader names them (+2: the header is line 1)
-        numbered = _numbered(raw)
+        assert places is not None
+        numbered = marked.withColumn(_ROW, _row_number(places)).drop(_ID)
         tx_id = F.concat(F.lit("row-"), (F.col(_ROW) + 2).cast("string"))
     customer = F.trim(F.col(cfg.customer_id_column).cast("string"))
     tx = numbered.select(tx_id.alias("transaction_id"), customer.alias("customer_id"),
@@ -144,7 +148,10 @@ def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> DataFrame:
 
     sep = cfg.delimiter or (sniff_delimiter(path) if path.is_file() else ",")
     # every value as text, an empty cell missing: as load_table reads a CSV for the pandas engine
-    return spark.read.csv(str(path), header=True, sep=sep, inferSchema=False, emptyValue=None, encoding="UTF-8")
+    raw = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False, emptyValue=None, encoding="UTF-8")
+    if not raw.columns:
+        raise ConfigurationError(f"{_KEY}: {path} is empty (not even a header row)")  # load_table's words
+    return raw
 
 
 def _parquet(spark: SparkSession, path: Path) -> DataFrame:
@@ -158,18 +165,6 @@ def _parquet(spark: SparkSession, path: Path) -> DataFrame:
                 f"{_KEY}: {path} stores timestamps in nanoseconds, which Spark cannot read; write it with "
                 "microseconds (pandas: to_parquet(..., coerce_timestamps='us'))") from None
         raise
-
-
-def _numbered(raw: DataFrame) -> DataFrame:
-    """`raw` with its 0-based row number in file order: zipWithIndex (no single-partition window);
-    Spark Connect has no RDDs, and numbers the rows with a window over their read order instead."""
-    schema = T.StructType([*raw.schema.fields, T.StructField(_ROW, T.LongType(), False)])
-    try:
-        rdd = raw.rdd
-    except Exception:  # noqa: BLE001 - pyspark's Connect DataFrame raises its own not-implemented error
-        order = Window.orderBy(F.monotonically_increasing_id())
-        return raw.withColumn(_ROW, (F.row_number().over(order) - 1).cast("long"))
-    return rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1])).toDF(schema)
 
 
 def _when(raw: DataFrame, column: str) -> Column:
@@ -197,36 +192,62 @@ def _parse_dates(tx: DataFrame, fmt: str) -> DataFrame:
     return tx.mapInPandas(parse, schema)
 
 
-def _date_sample(raw: DataFrame, column: str) -> pd.Series:
-    """The values FilesReader judges for refuse_non_iso_dates: every date_probe_step-th present
-    (trimmed) value of `column` in file order, indexed by its 0-based row. Two passes over the
-    file on the executors (per scan partition: its rows and present values; then the sample
-    picked in each partition, counting present values in order); only the sample reaches the
-    driver. A row's place comes from monotonically_increasing_id (scan partition << 33 | the row's
-    place in it): a file's scan partitions are the same in both passes."""
-    text = F.trim(F.col(column).cast("string"))
-    marked = raw.select(F.monotonically_increasing_id().alias("_id"), text.alias("_value"))
-    counts = sorted(marked.groupBy(F.shiftright("_id", _PART_SHIFT).alias("_part"))
-                    .agg(F.count(F.lit(1)).alias("_rows"), F.count("_value").alias("_present")).collect())
+@dataclass(frozen=True)
+class _Places:
+    """Where each scan partition of the file starts (keyed by partition index): the rows before it,
+    and the present values of the date column before it; and how many of those there are in all.
+
+    A row's place comes from monotonically_increasing_id (`_ID`: the scan partition << 33 | the
+    row's place in it), counted in one pass on the executors: a file's scan partitions are the same
+    in every job that reads it, so the row numbers need neither a single-partition window nor
+    zipWithIndex (which took every row through Python), and work on Spark Connect too."""
+
+    rows_before: dict[int, int]
+    present_before: dict[int, int]
+    present: int
+
+
+def _places(marked: DataFrame, date_column: str) -> _Places:
+    counts = sorted(marked.groupBy(F.shiftright(_ID, _PART_SHIFT).alias("_part"))
+                    .agg(F.count(F.lit(1)), F.count(F.trim(F.col(date_column).cast("string")))).collect())
     rows_before, present_before, rows, present = {}, {}, 0, 0
     for part, n_rows, n_present in counts:
         rows_before[part], present_before[part] = rows, present
         rows, present = rows + n_rows, present + n_present
-    step = date_probe_step(present)
+    return _Places(rows_before, present_before, present)
+
+
+def _row_number(places: _Places) -> Column:
+    """Each row's 0-based number in the file (FilesReader's index)."""
+    if not places.rows_before:  # a header and no row: nothing to number (an empty map has no key type)
+        return F.col(_ID)
+    starts = F.create_map(*[F.lit(x) for part, n in places.rows_before.items() for x in (part, n)])
+    return (starts[F.shiftright(_ID, _PART_SHIFT)] + F.col(_ID).bitwiseAND(_IN_PART)).cast("long")
+
+
+def _date_sample(marked: DataFrame, column: str, places: _Places) -> pd.Series:
+    """The values FilesReader judges for refuse_non_iso_dates: every date_probe_step-th present
+    (trimmed) value of `column` in file order, indexed by its 0-based row: picked in each scan
+    partition, counting its present values in order (one mapInPandas task per partition); only
+    the sample reaches the driver."""
+    step, present_before = date_probe_step(places.present), places.present_before
 
     def pick(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        seen = 0  # present values of this task's partition before the batch (one partition per task)
+        seen = 0  # present values of this task's partition before the batch
         for batch in batches:
-            part = batch["_id"].to_numpy() >> _PART_SHIFT
+            part = batch[_ID].to_numpy() >> _PART_SHIFT
             rank = pd.Series(part).map(present_before).to_numpy() + seen + np.arange(len(batch))
             seen += len(batch)
             yield batch[rank % step == 0].assign(_rank=rank[rank % step == 0])
 
-    picked = (marked.where(F.col("_value").isNotNull())
-              .mapInPandas(pick, "_id long, _value string, _rank long").toPandas().sort_values("_rank"))
-    ids = picked["_id"].to_numpy()
-    row = pd.Series(ids >> _PART_SHIFT).map(rows_before).to_numpy() + (ids & ((1 << _PART_SHIFT) - 1))
+    values = marked.select(_ID, F.trim(F.col(column).cast("string")).alias("_value"))
+    picked = (values.where(F.col("_value").isNotNull())
+              .mapInPandas(pick, f"{_ID} long, _value string, _rank long").toPandas().sort_values("_rank"))
+    ids = picked[_ID].to_numpy()
+    row = pd.Series(ids >> _PART_SHIFT).map(places.rows_before).to_numpy() + (ids & _IN_PART)
     return pd.Series(picked["_value"].to_numpy(), index=row, dtype="string")
 
 
+_ID = "_scan_id"
 _PART_SHIFT = 33  # monotonically_increasing_id: the partition index in the upper 31 bits, the row in the lower 33
+_IN_PART = (1 << _PART_SHIFT) - 1

@@ -71,6 +71,13 @@ def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
                                                  r"the file has CustomerID, date$") as ours:
         read_files_source(spark, cfg, tmp_path)
     assert str(ours.value) == _refusal(lambda: FilesReader(cfg, tmp_path).read())  # the pandas engine's words
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    empty = FilesSource(transactions=Path("empty.csv"))
+    with pytest.raises(ConfigurationError, match=r"sources.files.transactions: .*empty.csv is empty \(not even a header"):
+        read_files_source(spark, empty, tmp_path)
+    assert _refusal(lambda: read_files_source(spark, empty, tmp_path)) == _refusal(lambda: FilesReader(empty, tmp_path).read())
+    (tmp_path / "header.csv").write_text("CustomerID,date,amount\n", encoding="utf-8")
+    assert read_files_source(spark, FilesSource(transactions=Path("header.csv")), tmp_path).transactions.count() == 0
     with pytest.raises(ConfigurationError, match="sources.files.transactions: .*absent.csv does not exist"):
         read_files_source(spark, FilesSource(transactions=Path("absent.csv")), tmp_path)
     with pytest.raises(ConfigurationError, match="engine.staging: .* does not exist"):
@@ -103,6 +110,13 @@ def test_a_file_of_non_iso_dates_is_refused_in_the_pandas_engines_words(tmp_path
     spark.conf.set("spark.sql.files.maxPartitionBytes", "64k")
     try:
         ours = _refusal(lambda: read_files_source(spark, big, tmp_path))
+        # and every row named by its line across the partitions, as FilesReader names it
+        lines_cfg = FilesSource(transactions=Path("big.csv"), date_format="%d/%m/%Y")
+        got = read_files_source(spark, lines_cfg, tmp_path).transactions.select("transaction_id", "customer_id")
+        named = dict(got.toPandas().itertuples(index=False))
+        _, expected = FilesReader(lines_cfg, tmp_path).read()
+        assert named == dict(zip(expected["transaction_id"], expected["customer_id"], strict=True))
+        assert got.rdd.getNumPartitions() > 3
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert ours == _refusal(lambda: FilesReader(big, tmp_path).read())
