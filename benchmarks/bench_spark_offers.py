@@ -10,6 +10,9 @@ before (no stored model: the ranker fitted on the driver from its training sampl
 served) and the daily cycle (that model reused and each customer's current offers, the day
 before's, kept unless beaten by the margin), each with rules on (one product excluded, at most 2
 per category), every customer's offers written to a no-op sink so nothing is skipped by laziness.
+A last phase does what the offers step then does on Spark (connector.steps.spark_offers): the
+daily offers diffed against the day before's as stored (only the changed rows come to the
+driver: their count is printed), the top offers per segment and the counts aggregated.
 
 A sampler walks the child's process tree (the Python driver, its JVM, which in local mode hosts
 the executors, and the executors' Python workers) every 0.5 s: wall and CPU seconds of the tree
@@ -52,6 +55,7 @@ def child(data: Path, partitions: int) -> None:
     from pyspark.sql import functions as F
 
     from connector.config.engine import EngineConfig
+    from connector.engine.spark.offer_changes import offer_changes, offer_counts, top_by_segment
     from connector.engine.spark.offers import OFFER_COLUMNS, numbered, spark_offers
     from connector.engine.spark.session import spark_session
     from segmentation.offer_selection import OfferRules
@@ -77,6 +81,11 @@ def child(data: Path, partitions: int) -> None:
                          current=spark.read.parquet(str(data / "current.parquet")))
     daily.offers.select(*OFFER_COLUMNS).write.format("noop").mode("overwrite").save()
     phase("daily_cached", t, retrained=daily.retrained, **(daily.stability or {}))
+    t = time.perf_counter()
+    changes = offer_changes(daily.offers, spark.read.parquet(str(data / "current.parquet")))
+    top, (rows, offered) = top_by_segment(daily.offers, segments), offer_counts(daily.offers)
+    phase("diff_and_figures", t, changed_rows_collected=len(changes.rows), gone=len(changes.gone),
+          top_by_segment_rows=len(top), customers=rows, offered=offered)
     print("RESULT " + json.dumps({"customers": daily.offers.count(), "method": daily.method}), flush=True)
 
 

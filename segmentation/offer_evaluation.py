@@ -41,6 +41,10 @@ TRAINING_SNAPSHOTS = 12
 #: the ranker learns from max_train_customers of them anyway, so a million-customer population
 #: costs the same twelve snapshots as this many.
 TRAINING_POPULATION = 200_000
+#: Customers the out-of-time comparison of a refit runs on at most (segmentation.offers): a
+#: seeded sample of this many above it, drawn as the training population is, so an engine that
+#: holds customers in parts collects only theirs. It judges max_eval_customers of them anyway.
+EVAL_POPULATION = 200_000
 #: Who is judged. returning (the default): customers with history who bought in the window (in
 #: cross-sell: something new to them); returning_any: the same customers in both modes (those who
 #: only re-bought count as zeros in cross-sell); window: everyone who bought in the window, new
@@ -168,6 +172,17 @@ def training_sample(customers: int, size: int, random_state: int) -> np.ndarray 
     if customers <= size:
         return None
     return np.sort(np.random.default_rng(random_state).choice(customers, size, replace=False))
+
+
+def evaluation_population(past: pd.DataFrame, random_state: int) -> pd.DataFrame:
+    """The rows of `past` (line items: customer_id) of the customers the out-of-time comparison
+    runs on: all of them up to EVAL_POPULATION, else those at training_sample's positions on the
+    sorted customer ids."""
+    ids = np.sort(past["customer_id"].astype(str).unique())
+    picked = training_sample(len(ids), EVAL_POPULATION, random_state)
+    if picked is None:
+        return past
+    return past[past["customer_id"].astype(str).isin(ids[picked]).to_numpy()]
 
 
 def training_starts(as_of: pd.Timestamp, first: pd.Timestamp, window: int, stride: int, count: int) -> list[pd.Timestamp]:

@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from segmentation.offer_evaluation import K, Snapshot, evaluate_offers, train_ranker
+from segmentation.offer_evaluation import (
+    K,
+    Snapshot,
+    evaluate_offers,
+    evaluation_population,
+    train_ranker,
+)
 from segmentation.offer_methods import BASELINES, METHODS, MODES, Baseline, OfferScorer
 from segmentation.offer_model import (
     OfferModel,
@@ -279,7 +285,7 @@ def _evaluate(past: pd.DataFrame, segments: pd.Series, as_of: pd.Timestamp, para
     cutoff = as_of - pd.Timedelta(days=params.horizon_days)
     methods = METHODS if params.method in ("auto", "ranker") else (*[m for m in METHODS if m != "ranker"],)
     return evaluate_offers(
-        past, segments, cutoff, horizon_days=params.horizon_days, methods=methods,
+        evaluation_population(past, params.random_state), segments, cutoff, horizon_days=params.horizon_days, methods=methods,
         max_customers=params.max_eval_customers, n_boot=params.n_boot, random_state=params.random_state,
     )
 

@@ -243,8 +243,7 @@ def load_table(path: Path, fmt: str, delimiter: str | None, key: str) -> pd.Data
     except pd.errors.EmptyDataError:
         raise ConfigurationError(f"{key}: {path} is empty (not even a header row)") from None
     except UnicodeDecodeError:
-        raise ConfigurationError(f"{path}: line {_first_bad_utf8_line(path)} is not UTF-8; "
-                                 "save the file as UTF-8") from None
+        raise ConfigurationError(not_utf8(path, first_bad_utf8_line(path) or 1)) from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise ConfigurationError(f"{path}: cannot be read as CSV ({_first_line(exc)})") from None
     except OSError as exc:
@@ -272,8 +271,9 @@ def sniff_delimiter(path: Path) -> str:
         return ","
 
 
-def _first_bad_utf8_line(path: Path) -> int:
-    """1-based line of the first byte sequence that is not UTF-8 (read in chunks: files can be large)."""
+def first_bad_utf8_line(path: Path) -> int | None:
+    """1-based line of the first byte sequence that is not UTF-8, None when there is none (read in
+    chunks: files can be large)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
     with path.open("rb") as f:
@@ -283,7 +283,16 @@ def _first_bad_utf8_line(path: Path) -> int:
             except UnicodeDecodeError as exc:
                 return line + chunk[: max(exc.start, 0)].count(b"\n")
             line += chunk.count(b"\n")
-    return line
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return line
+    return None
+
+
+def not_utf8(path: Path, line: int) -> str:
+    """The refusal of a file that is not UTF-8 (both engines' files readers)."""
+    return f"{path}: line {line} is not UTF-8; save the file as UTF-8"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -39,14 +39,19 @@ class CurrentOffers:
         for col in SLOTS:
             same &= (old[col] == new[col]) | (old[col].isna() & new[col].isna())
         changed = new[~same.to_numpy()]
-        gone = now.index.difference(new.index)
+        return self.apply(changed.rename_axis("customer_id").reset_index(), list(now.index.difference(new.index)), run_id)
+
+    def apply(self, changed: pd.DataFrame, gone: list[str], run_id: int | None) -> int:
+        """Write only what changed: `changed` (customer_id, offer_1_id..offer_3_id) upserted, the
+        customers in `gone` removed; returns how many customers that touched. An engine that diffs
+        the offers itself (connector.engine.spark.offer_changes) hands its changes here."""
         stamp = utcnow_iso()
-        rows = [(cid, *(None if v is None else str(v) for v in vals), run_id, stamp)
-                for cid, vals in zip(changed.index, changed.itertuples(index=False, name=None), strict=True)]
+        rows = [(str(cid), *(None if v is None or v != v else str(v) for v in vals), run_id, stamp)
+                for cid, *vals in changed[["customer_id", *SLOTS]].itertuples(index=False, name=None)]
         with self.store.transaction() as c:
             c.executemany(
                 "INSERT INTO offers_current (customer_id, offer_1, offer_2, offer_3, run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (customer_id) DO UPDATE SET offer_1 = excluded.offer_1, offer_2 = excluded.offer_2, "
                 "offer_3 = excluded.offer_3, run_id = excluded.run_id, updated_at = excluded.updated_at", rows)
-            c.executemany("DELETE FROM offers_current WHERE customer_id = ?", [(cid,) for cid in gone])
+            c.executemany("DELETE FROM offers_current WHERE customer_id = ?", [(str(cid),) for cid in gone])
         return len(changed) + len(gone)

@@ -34,6 +34,9 @@ _LIST_LEDGER = "SELECT record_key, list_name FROM list_ledger WHERE destination 
 ARMS = "arms.parquet"
 ARM_COLUMNS = ("experiment", "customer_id", "arm", "segment_id", "assigned_at")
 _ARMS = "SELECT experiment, customer_id, arm, segment_id, assigned_at FROM arms"
+OFFERS = "offers.parquet"
+OFFER_COLUMNS = ("customer_id", "offer_1_id", "offer_2_id", "offer_3_id")
+_OFFERS = "SELECT customer_id, offer_1, offer_2, offer_3 FROM offers_current"
 
 
 def export_transactions(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> int:
@@ -59,6 +62,13 @@ def export_arms(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> P
     where they are (connector.engine.spark.outcomes)."""
     _export(store, folder / ARMS, ARM_COLUMNS, _ARMS, (), chunk_rows)
     return folder / ARMS
+
+
+def export_offers(store: StateStore, folder: Path, chunk_rows: int = 100_000) -> Path:
+    """Each customer's current offers (OFFER_COLUMNS) as `folder`/OFFERS, streamed like the purchases:
+    the Spark engine diffs the new offers against them on the executors (connector.engine.spark.offer_changes)."""
+    _export(store, folder / OFFERS, OFFER_COLUMNS, _OFFERS, (), chunk_rows)
+    return folder / OFFERS
 
 
 def _export(store: StateStore, path: Path, columns: tuple[str, ...], sql: str, params: tuple, chunk_rows: int) -> int:

@@ -31,6 +31,8 @@ from segmentation.offer_selection import OfferRules
 from segmentation.offers import OfferParams, OfferResult, recommend_offers, top_offers_by_segment
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from connector.config import OffersConfig
     from connector.pipeline import CycleContext
 
@@ -52,6 +54,9 @@ class OffersResult:
     offers: pd.DataFrame
     defaults: Mapping[str, tuple[str, ...]]
     summary: dict[str, Any]
+    #: With the Spark engine: every customer's offers as a Spark DataFrame (the columns of
+    #: `offers`, then empty), which the desired state joins there (connector.steps.spark_offers).
+    on_spark: DataFrame | None = None
 
 
 def offer_params(cfg: OffersConfig) -> OfferParams:
@@ -89,35 +94,47 @@ def offers(ctx: CycleContext) -> OffersResult | None:
     if clean.empty:
         log.info("no usable line items: no offers")
         return None
-    segments = ctx.results.segment.segments
     version, previous = _previous_model(ctx, cfg)
+    if ctx.config.engine.kind == "spark":  # the table stays on the executors, its changes come back
+        from connector.steps.spark_offers import offers_on_spark
+
+        return offers_on_spark(ctx, clean, version, previous)
+    segments = ctx.results.segment.segments
     current = ctx.store.offers.current() if cfg.min_score_gain > 0 else None
-    if ctx.config.engine.kind == "spark":
-        result, stability = _on_spark(ctx, clean, segments, features.as_of, cfg, previous, current)
-    else:
-        result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg), previous=previous,
-                                  current=current)
-        stability = _stability_counts(result)
+    result = recommend_offers(clean, segments, features.as_of, offer_params(cfg), offer_rules(cfg), previous=previous,
+                              current=current)
     table = result.offers[result.offers["customer_id"].isin(segments["customer_id"])].reset_index(drop=True)
+    if not ctx.dry_run:
+        ctx.count("offers_changed", ctx.store.offers.save(table, ctx.run_id))
+    summary = record_outcome(ctx, result, version, top_offers_by_segment(table, segments), _stability_counts(result),
+                             (len(table), int(table["offer_1"].notna().sum())))
+    return OffersResult(table, result.defaults, summary)
+
+
+def record_outcome(ctx: CycleContext, result: OfferResult, version: int | None, top: pd.DataFrame,
+                   stability: dict[str, int] | None, sizes: tuple[int, int]) -> dict[str, Any]:
+    """Save a refitted offer model and the report's artifact, count what happened; the summary.
+    top: top_offers_by_segment of the table; sizes: (customers in the table, customers offered)."""
+    cfg, as_of = ctx.config.offers, ctx.results.features.as_of if ctx.results.features is not None else None
+    assert as_of is not None, "the offers step runs on features"
     if result.retrained is not None and not ctx.dry_run and result.model is not None:
         version = _save_model(ctx, cfg, result.model, result.retrained)
     summary = {
-        "as_of": str(features.as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
+        "as_of": str(as_of.date()), "run_id": ctx.run_id, "mode": cfg.mode,
         "method": result.method, "reason": result.reason, "evaluation": result.evaluation,
-        "top_by_segment": top_offers_by_segment(table, segments), "defaults": dict(result.defaults),
+        "top_by_segment": top, "defaults": dict(result.defaults),
         "model_version": version, "retrained": result.retrained,
         "model_as_of": str(result.model.as_of.date()) if result.model is not None else None,
     }
     if not ctx.dry_run:
         saved = ctx.store.models.save(*ARTIFACT, summary, run_id=ctx.run_id)
         ctx.store.models.prune(*ARTIFACT, saved, KEEP_VERSIONS)
-        ctx.count("offers_changed", ctx.store.offers.save(table, ctx.run_id))
     for name, count in (stability or {}).items():
         ctx.count(f"offers_{name}", count)
-    ctx.count("offers", int(table["offer_1"].notna().sum()))
-    log.info("offers for %d customers by %s (%s); offer model %s", len(table), result.method, result.reason,
+    ctx.count("offers", sizes[1])
+    log.info("offers for %d customers by %s (%s); offer model %s", sizes[0], result.method, result.reason,
              f"refitted: {result.retrained}" if result.retrained else f"version {version} reused")
-    return OffersResult(table, result.defaults, summary)
+    return summary
 
 
 def _previous_model(ctx: CycleContext, cfg: OffersConfig) -> tuple[int | None, OfferModel | None]:
@@ -151,31 +168,6 @@ def _stability_counts(result: OfferResult) -> dict[str, int] | None:
     if s is None:
         return None
     return {"kept": int(s.kept.sum()), "replaced_ineligible": int(s.ineligible.sum()), "replaced_better": int(s.gained.sum())}
-
-
-def _on_spark(ctx: CycleContext, clean: pd.DataFrame, segments: pd.DataFrame, as_of: pd.Timestamp, cfg: OffersConfig,
-              previous: OfferModel | None, current: pd.DataFrame | None) -> tuple[OfferResult, dict[str, int] | None]:
-    """The offers computed on the Spark executors (connector.engine.spark.offers), the same answers
-    as recommend_offers; the table comes to the driver until the desired state takes Spark frames."""
-    from connector.engine.spark.engine import SparkEngine
-    from connector.engine.spark.offers import (
-        items_frame,
-        offers_on_driver,
-        spark_offers,
-        text_frame,
-    )
-
-    engine = ctx.engine()
-    assert isinstance(engine, SparkEngine), "engine.kind is spark"
-    spark = engine.session
-    seg_cols = [c for c in ("customer_id", "segment_id", "segment_name", "model_version") if c in segments.columns]
-    now = text_frame(spark, current) if current is not None else None
-    found = spark_offers(spark, items_frame(spark, clean), text_frame(spark, segments[seg_cols]), as_of,
-                         offer_params(cfg), offer_rules(cfg), previous=previous, current=now)
-    table = offers_on_driver(found.offers)
-    found.offers.unpersist()
-    result = OfferResult(table, found.evaluation, found.method, found.reason, found.defaults, found.model, found.retrained)
-    return result, found.stability
 
 
 def _record_rejections(ctx: CycleContext, rejected: pd.DataFrame, raw: pd.DataFrame) -> None:

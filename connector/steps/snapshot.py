@@ -45,7 +45,7 @@ def publish_snapshot(ctx: CycleContext) -> None:
         segments=segments, scores=scores, features=features,
         arms=arms, actions=_actions(r.score.insights if r.score else None),
         score_names=[t.name for t in ctx.config.scoring.targets], models=_pinned(ctx),
-        events_through=r.features.events_through, offers=r.offers.offers if r.offers else None,
+        events_through=r.features.events_through, offers=_offers(r),
         segment_offers={str(k): tuple(map(str, v)) for k, v in r.offers.defaults.items()} if r.offers else {},
         clv=r.score.clv.to_dict() if r.score is not None and r.score.clv is not None else None,
         clv_summary=_clv_summary(r) if r.score is not None and r.score.clv is not None else None,
@@ -54,6 +54,16 @@ def publish_snapshot(ctx: CycleContext) -> None:
     folder = publish(ctx.config.snapshot_dir(), tables)
     ctx.count("snapshot_customers", len(segments))
     log.info("snapshot %s published for segsync serve (%d customers)", folder.name, len(segments))
+
+
+def _offers(r: StepResults) -> pd.DataFrame | None:
+    """Every customer's offers, which the snapshot holds: collected when their step kept them on Spark."""
+    if r.offers is None or r.offers.on_spark is None:
+        return r.offers.offers if r.offers is not None else None
+    from connector.engine.spark.offers import offers_on_driver
+
+    log.info("collecting every customer's offers for the serving snapshot")
+    return offers_on_driver(r.offers.on_spark)
 
 
 def _clv_summary(r: StepResults) -> pd.DataFrame | None:

@@ -83,8 +83,8 @@ def plan_on_spark(ctx: CycleContext) -> PlanResult:
 def spark_parts(ctx: CycleContext) -> DesiredParts:
     """desired_inputs as the Spark engine's DesiredParts, only the current arms. On a Spark cycle
     every per-customer input is the Spark DataFrame its step kept there (connector.steps.spark_results:
-    segments, customers, scores rounded on the executors, current arms; offers, pandas or Spark,
-    with OffersResult.offers' columns); from the driver path, the pandas frames."""
+    segments, customers, scores rounded on the executors, current arms; offers, kept on Spark by
+    their step (OffersResult.on_spark) on any Spark cycle); from the driver path, the pandas frames."""
     from connector.engine.spark.desired import DesiredParts
 
     done = ctx.results
@@ -97,7 +97,7 @@ def spark_parts(ctx: CycleContext) -> DesiredParts:
         return DesiredParts(
             segments=given["segments"], customers=customers, id_columns=tuple(given["id_columns"]),
             scores=given["scores"], arms=current_arms(given["arms"], [e.key for e in experiments]),
-            experiments=experiments, offers=given["offers"], offer_defaults=given["offer_defaults"])
+            experiments=experiments, offers=_offers(ctx, given["offers"]), offer_defaults=given["offer_defaults"])
     from connector.crm.registry import id_columns
     from connector.steps.spark_results import rounded_scores
 
@@ -108,8 +108,14 @@ def spark_parts(ctx: CycleContext) -> DesiredParts:
         scores=rounded_scores(scores, ctx.config.destinations.materiality) if scores is not None else None,
         arms=done.assign.on_spark if done.assign is not None else None,
         experiments=tuple(ctx.config.experiments.items),
-        offers=done.offers.offers if done.offers is not None else None,
+        offers=_offers(ctx, done.offers.offers if done.offers is not None else None),
         offer_defaults=done.offers.defaults if done.offers is not None else None)
+
+
+def _offers(ctx: CycleContext, given: pd.DataFrame | None) -> pd.DataFrame | DataFrame | None:
+    """The cycle's offers: on Spark when the offers step kept them there (OffersResult.on_spark)."""
+    done = ctx.results.offers
+    return done.on_spark if done is not None and done.on_spark is not None else given
 
 
 def _changed_plan(ctx: CycleContext, desired: DataFrame, dest: FieldDestination, spec: WriteSpec,

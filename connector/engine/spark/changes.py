@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from connector.engine.spark.desired import ORDER, DestinationKeys
 
 
-def _compared(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str],
+def compare_rows(desired: DataFrame, last_sent: DataFrame, key: str, fields: Sequence[str],
               how: str) -> tuple[DataFrame, Column]:
     """(desired joined to last_sent by `key` (`_sent_<field>` and `_known` from it), a condition
     true for the desired rows that changed or were never sent)."""
@@ -64,7 +64,7 @@ def destination_changes(desired: DataFrame, ledger_values: DataFrame, ledger_lis
         F.concat_ws("\n", F.array_sort(F.collect_list("list_name"))).alias("_lists"))
     sent = (ledger_values.select("record_key", F.col("fields").alias("_values"))
             .join(lists, "record_key", "full_outer").withColumnRenamed("record_key", "customer_id"))
-    joined, changed = _compared(compared, sent, "customer_id", ["_values", "_lists"], "full_outer")
+    joined, changed = compare_rows(compared, sent, "customer_id", ["_values", "_lists"], "full_outer")
     departed = F.col("_here").isNull() & F.col("_sent__lists").isNotNull()
     found = joined.where(changed | departed).select(*compared.columns, "_here").toPandas()
     here = found["_here"].notna()

@@ -28,7 +28,13 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from connector.crm.errors import ConfigurationError
-from connector.crm.files import check_columns, date_probe_step, refuse_non_iso_dates
+from connector.crm.files import (
+    check_columns,
+    date_probe_step,
+    first_bad_utf8_line,
+    not_utf8,
+    refuse_non_iso_dates,
+)
 
 if TYPE_CHECKING:
     from connector.config import Config, FilesSource
@@ -104,11 +110,16 @@ def read_files_source(spark: SparkSession, cfg: FilesSource, base_dir: Path) -> 
     """The files source as Spark DataFrames (see the module docstring); ConfigurationError
     naming the key or the column when the file is absent or lacks a configured column."""
     path = cfg.transactions if cfg.transactions.is_absolute() else base_dir / cfg.transactions
-    raw = _load(spark, path, cfg)
+    raw, csv = _load(spark, path, cfg)
     check_columns(cfg, path, raw.columns)  # FilesReader's check, in its words
     check_dates = not cfg.date_format and dict(raw.dtypes)[cfg.date_column] == "string"
     marked = raw.withColumn(_ID, F.monotonically_increasing_id())
-    places = _places(marked, cfg.date_column) if check_dates or not cfg.transaction_id_column else None
+    places = _places(marked, cfg.date_column, csv) if csv or check_dates or not cfg.transaction_id_column else None
+    if places is not None and places.replaced and path.is_file() and not path.name.lower().endswith(".gz"):
+        # Spark reads a byte that is not UTF-8 as U+FFFD without a word; FilesReader refuses the file
+        line = first_bad_utf8_line(path)  # None: the file holds U+FFFD itself, and is valid
+        if line is not None:
+            raise ConfigurationError(not_utf8(path, line))
     if check_dates:
         assert places is not None
         refuse_non_iso_dates(path, cfg.date_column, _date_sample(marked, cfg.date_column, places))
@@ -135,7 +146,8 @@ def read_files_source(spark: SparkSession, cfg: FilesSource, base_dir: Path) -> 
 _ROW = "_line"
 
 
-def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> DataFrame:
+def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> tuple[DataFrame, bool]:
+    """(the file as read, whether it is a CSV)."""
     if not path.exists():
         raise ConfigurationError(f"{_KEY}: {path} does not exist")
     fmt = cfg.format
@@ -143,7 +155,7 @@ def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> DataFrame:
         parts = path.is_dir() and any(p.suffix.lower() in _PARQUET_SUFFIXES for p in path.iterdir())
         fmt = "parquet" if parts or path.suffix.lower() in _PARQUET_SUFFIXES else "csv"
     if fmt == "parquet":
-        return _parquet(spark, path)
+        return _parquet(spark, path), False
     from connector.crm.files import sniff_delimiter
 
     sep = cfg.delimiter or (sniff_delimiter(path) if path.is_file() else ",")
@@ -151,7 +163,7 @@ def _load(spark: SparkSession, path: Path, cfg: FilesSource) -> DataFrame:
     raw = spark.read.csv(str(path), header=True, sep=sep, inferSchema=False, emptyValue=None, encoding="UTF-8")
     if not raw.columns:
         raise ConfigurationError(f"{_KEY}: {path} is empty (not even a header row)")  # load_table's words
-    return raw
+    return raw, True
 
 
 def _parquet(spark: SparkSession, path: Path) -> DataFrame:
@@ -205,16 +217,21 @@ class _Places:
     rows_before: dict[int, int]
     present_before: dict[int, int]
     present: int
+    replaced: bool = False  # a CSV value holds U+FFFD: what Spark reads a byte that is not UTF-8 as
 
 
-def _places(marked: DataFrame, date_column: str) -> _Places:
+def _places(marked: DataFrame, date_column: str, csv: bool) -> _Places:
+    replaced = F.lit(False)
+    for column in (c for c in marked.columns if c != _ID) if csv else ():
+        replaced = replaced | F.coalesce(F.col(column).cast("string").contains("\ufffd"), F.lit(False))
     counts = sorted(marked.groupBy(F.shiftright(_ID, _PART_SHIFT).alias("_part"))
-                    .agg(F.count(F.lit(1)), F.count(F.trim(F.col(date_column).cast("string")))).collect())
+                    .agg(F.count(F.lit(1)), F.count(F.trim(F.col(date_column).cast("string"))),
+                         F.max(replaced.cast("int"))).collect())
     rows_before, present_before, rows, present = {}, {}, 0, 0
-    for part, n_rows, n_present in counts:
+    for part, n_rows, n_present, _ in counts:
         rows_before[part], present_before[part] = rows, present
         rows, present = rows + n_rows, present + n_present
-    return _Places(rows_before, present_before, present)
+    return _Places(rows_before, present_before, present, any(bad for *_, bad in counts))
 
 
 def _row_number(places: _Places) -> Column:

@@ -61,14 +61,12 @@ def _on_spark(spark, items, segments, as_of, params, rules, previous=None, curre
 @pytest.fixture(scope="module")
 def sampled():
     """The taste and ranker training samples drawn below the population (400 customers), as at scale."""
-    import connector.engine.spark.offers as spark_offers_module
     import segmentation.offer_evaluation as evaluation
     import segmentation.offer_tastes as tastes
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tastes, "MAX_FIT_CUSTOMERS", 250)
         patch.setattr(evaluation, "TRAINING_POPULATION", 300)
-        patch.setattr(spark_offers_module, "TRAINING_POPULATION", 300)
         yield
 
 
@@ -77,6 +75,7 @@ def one_fit():
     """fit_ranker run once: the pandas path's call fits and is recorded; a Spark module's call
     (whichever module of connector.engine.spark imports it) must bring the same inputs and gets a
     copy of that ranker. Yields the recorded calls: [("pandas", inputs), ("spark", inputs)]."""
+    import connector.engine.spark.offers  # noqa: F401  (loads the Spark offer modules the scan below looks in)
     import segmentation.offer_evaluation as evaluation
 
     real, calls, fits = evaluation.fit_ranker, [], []
@@ -167,3 +166,46 @@ def test_the_stability_rule_and_both_modes_equal_the_pandas_path(spark, world, s
     assert got.stability == {"kept": int(s.kept.sum()), "replaced_ineligible": int(s.ineligible.sum()),
                              "replaced_better": int(s.gained.sum())}
     assert got.stability["kept"] > 0 and got.stability["replaced_ineligible"] + got.stability["replaced_better"] > 0
+
+
+def test_only_changed_offers_come_back_and_the_report_figures_are_the_pandas_ones(spark, world, fitted):
+    """The diff against the stored current offers on Spark: two customers unknown to the store, one
+    whose stored list differs, one stored customer gone; the rest equal and left on Spark. The
+    top offers per segment and the counts are aggregations equal to the pandas path's figures."""
+    from connector.engine.spark.offer_changes import offer_changes, offer_counts, top_by_segment
+    from connector.engine.spark.offers import text_frame
+    from segmentation.offers import top_offers_by_segment
+
+    want, (got, _) = fitted
+    _, segments, _, _ = world
+    slots = ["customer_id", "offer_1_id", "offer_2_id", "offer_3_id"]
+    stored = want.offers[slots].iloc[2:].copy()
+    stored.iloc[0, 2] = "not-this-one"
+    stored = pd.concat([stored, pd.DataFrame({"customer_id": ["gone"], "offer_1_id": ["P1"]})], ignore_index=True)
+    changes = offer_changes(got.offers, text_frame(spark, stored))
+    expected = want.offers[slots].iloc[:3].sort_values("customer_id").reset_index(drop=True).astype(object)
+    pd.testing.assert_frame_equal(changes.rows, expected.where(expected.notna(), None))
+    assert changes.gone == ["gone"]
+    seg = text_frame(spark, segments)
+    top = top_by_segment(got.offers, seg)
+    theirs = top_offers_by_segment(want.offers, segments)
+    pd.testing.assert_frame_equal(top, theirs.astype({"segment_id": str, "segment_name": str}))
+    assert len(top) == 5 * segments["segment_id"].nunique()
+    assert offer_counts(got.offers) == (len(want.offers), int(want.offers["offer_1"].notna().sum()))
+
+
+def test_a_refits_out_of_time_comparison_runs_on_the_same_customer_sample_as_the_pandas_path(spark, world, monkeypatch):
+    """The evaluation population capped below the 400 customers: Spark draws the core's seeded sample
+    (only their line items come to the driver) and the comparison table is the pandas path's."""
+    import segmentation.offer_evaluation as evaluation
+
+    items, segments, as_of, rules = world
+    params = OfferParams(method="cooccurrence", mode="any", evaluate=True, n_boot=50)
+    whole = recommend_offers(items, segments, as_of, params, rules).evaluation
+    monkeypatch.setattr(evaluation, "EVAL_POPULATION", 150)
+    want = recommend_offers(items, segments, as_of, params, rules)
+    got, table = _on_spark(spark, items, segments, as_of, params, rules)
+    assert whole is not None and want.evaluation is not None and got.evaluation is not None
+    assert (want.evaluation["customers"] < whole["customers"]).all()  # judged within the sample of 150
+    pd.testing.assert_frame_equal(got.evaluation, want.evaluation, check_exact=True)
+    pd.testing.assert_frame_equal(table, want.offers, check_exact=True)

@@ -76,6 +76,14 @@ def test_what_cannot_be_read_is_named(tmp_path: Path, spark: Any) -> None:
     with pytest.raises(ConfigurationError, match=r"sources.files.transactions: .*empty.csv is empty \(not even a header"):
         read_files_source(spark, empty, tmp_path)
     assert _refusal(lambda: read_files_source(spark, empty, tmp_path)) == _refusal(lambda: FilesReader(empty, tmp_path).read())
+    # Spark reads a byte that is not UTF-8 as U+FFFD without a word: refused as FilesReader refuses it
+    (tmp_path / "latin1.csv").write_bytes(b"CustomerID,date,amount\nc1,2026-01-01,5\nc\xe9,2026-01-02,6\n")
+    latin1 = FilesSource(transactions=Path("latin1.csv"), transaction_id_column=None, date_format="%Y-%m-%d")
+    ours = _refusal(lambda: read_files_source(spark, latin1, tmp_path))
+    assert ours.endswith("latin1.csv: line 3 is not UTF-8; save the file as UTF-8")
+    assert ours == _refusal(lambda: FilesReader(latin1, tmp_path).read())
+    (tmp_path / "fffd.csv").write_text("CustomerID,date,amount\nc\ufffd,2026-01-02,6\n", encoding="utf-8")  # valid
+    assert read_files_source(spark, FilesSource(transactions=Path("fffd.csv")), tmp_path).customers.count() == 1
     (tmp_path / "header.csv").write_text("CustomerID,date,amount\n", encoding="utf-8")
     assert read_files_source(spark, FilesSource(transactions=Path("header.csv")), tmp_path).transactions.count() == 0
     with pytest.raises(ConfigurationError, match="sources.files.transactions: .*absent.csv does not exist"):

@@ -74,3 +74,32 @@ def test_a_destinations_ledger_lands_in_parquet_as_confirmed(tmp_path: Path) -> 
                    "fields_hash": ledger.confirmed_fields("salesforce")["c1"]["fields_hash"], "mapping_hash": "m1"}}
         assert ledger.list_members_of("salesforce", ["c0", "c2"]) == {"segsync s0": {"c0": "0030"}}
         assert ledger.stale_mappings("salesforce", "m1") == 0 and ledger.stale_mappings("salesforce", "m2") == 5
+
+
+def test_current_offers_land_in_parquet_and_only_their_changes_are_written(tmp_path: Path) -> None:
+    """The stored current offers as Parquet (the Spark engine diffs against them on the executors),
+    and CurrentOffers.apply writing only the changes it is handed, as save does after its own diff."""
+    import pandas as pd
+
+    from connector.state.staging import OFFER_COLUMNS, export_offers
+
+    offers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "offer_1_id": ["p1", "p2", "p3"],
+                           "offer_2_id": ["p2", None, "p1"], "offer_3_id": [None, None, "p2"]})
+    with StateStore(tmp_path / "s.sqlite") as store:
+        assert store.offers.save(offers, run_id=1) == 3
+        path = export_offers(store, tmp_path / "staging", chunk_rows=2)
+        assert tuple(pq.read_table(path).column_names) == OFFER_COLUMNS
+        stored = store.offers.current()
+        assert sorted(pq.read_table(path).to_pylist(), key=lambda r: r["customer_id"]) == \
+            stored.where(stored.notna(), None).to_dict("records")
+        changed = pd.DataFrame({"customer_id": ["c2", "c4"], "offer_1_id": ["p9", "p1"], "offer_2_id": [None, float("nan")],
+                                "offer_3_id": [None, None]})
+        assert store.offers.apply(changed, ["c3"], run_id=2) == 3
+        now = store.offers.current()
+        assert now.where(now.notna(), None).to_dict("records") == [
+            {"customer_id": "c1", "offer_1_id": "p1", "offer_2_id": "p2", "offer_3_id": None},
+            {"customer_id": "c2", "offer_1_id": "p9", "offer_2_id": None, "offer_3_id": None},
+            {"customer_id": "c4", "offer_1_id": "p1", "offer_2_id": None, "offer_3_id": None}]
+        assert store.offers.save(now, run_id=3) == 0  # saved again: nothing changed, nothing written
+        stamps = store.frame("SELECT customer_id, run_id FROM offers_current ORDER BY customer_id")
+        assert stamps["run_id"].tolist() == [1, 2, 2]
