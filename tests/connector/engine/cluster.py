@@ -15,7 +15,6 @@ most of its CPU in the C2 compiler and the parallel collector's threads, which t
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -96,9 +95,9 @@ class Daemon:
             self.reader.join(timeout=60)
 
 
-def daemon_env() -> dict[str, str]:
-    """The environment of spark-class for the master and worker: small heaps (they only keep books)."""
-    return {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1",
+def daemon_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment of spark-class for the master and worker (`environ` and small heaps: they only keep books)."""
+    return {**environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1",
             "PYSPARK_PYTHON": sys.executable, "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS, "SPARK_DAEMON_MEMORY": "256m"}
 
 
@@ -115,9 +114,9 @@ class Cluster:
             daemon.stop()
 
 
-def start_cluster() -> Cluster:
-    """A master, then its worker."""
-    env, port = daemon_env(), free_port()
+def start_cluster(environ: dict[str, str]) -> Cluster:
+    """A master, then its worker, with `environ` (os.environ as it was before any test changed it)."""
+    env, port = daemon_env(environ), free_port()
     url = f"spark://127.0.0.1:{port}"
     master = Daemon("org.apache.spark.deploy.master.Master",
                     ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())],

@@ -133,8 +133,9 @@ class Child:
     """A Python child process started now; its output goes to files (a pipe nobody reads while
     another test runs would fill and stall it). `wait` returns (exit code, stdout, stderr)."""
 
-    def __init__(self, code: str, args: list[str], folder: Path, pass_fds: tuple[int, ...] = ()) -> None:
-        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
+    def __init__(self, code: str, args: list[str], folder: Path, environ: dict[str, str],
+                 pass_fds: tuple[int, ...] = ()) -> None:
+        env = {**environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONWARNINGS": "ignore::FutureWarning"}
         folder.mkdir(parents=True, exist_ok=True)
         self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
         with self.out.open("w") as out, self.err.open("w") as err:
@@ -170,6 +171,9 @@ class ClusterCycles:
 
     def __init__(self, root: Path, *, connect: bool) -> None:
         self.root, self.connect_wanted = root, connect
+        # os.environ now, in the fixture: the thread starts processes while tests run, and a test
+        # may have patched the environment meanwhile (a fake JAVA_HOME: tests/connector/engine/test_engine_config.py)
+        self.environ = dict(os.environ)
         self.good: pd.DataFrame | None = None
         self.cluster: Cluster | None = None
         self.connect_url: str | None = None  # sc://127.0.0.1:PORT, the standalone cycle's driver
@@ -179,19 +183,20 @@ class ClusterCycles:
 
     def _run(self) -> ClusterCycles:
         self.good = write_shop(self.root)
-        self.cluster = start_cluster()
+        self.cluster = start_cluster(self.environ)
         engine = f'engine:\n  kind: spark\n  master: "{self.cluster.url}"\n' + SPARK_CONF
         if not self.connect_wanted:
             cfg = write_config(self.root / "spark", engine)
-            self.children["standalone"] = Child(CYCLE, [str(cfg)], self.root / "spark" / "log")
+            self.children["standalone"] = Child(CYCLE, [str(cfg)], self.root / "spark" / "log", self.environ)
             return self
         port = free_port()
         serving = "".join(f'    {key}: "{value.format(port=port)}"\n' for key, value in CONNECT_CONF.items())
         cfg = write_config(self.root / "spark", engine + serving)
         self.connect_url = f"sc://127.0.0.1:{port}"
-        self.children["standalone"] = _host(cfg, self.root / "spark" / "log")
+        self.children["standalone"] = _host(cfg, self.root / "spark" / "log", self.environ)
         cfg = write_config(self.root / "connect", f'engine:\n  kind: spark\n  remote: "{self.connect_url}"\n')
-        self.children["connect"] = Child(CYCLE + MODELS, [str(cfg), self.connect_url], self.root / "connect" / "log")
+        self.children["connect"] = Child(CYCLE + MODELS, [str(cfg), self.connect_url], self.root / "connect" / "log",
+                                      self.environ)
         return self
 
     def started(self) -> ClusterCycles:
@@ -220,11 +225,11 @@ class ClusterCycles:
                 self.cluster.stop()
 
 
-def _host(cfg: Path, folder: Path) -> Child:
+def _host(cfg: Path, folder: Path, environ: dict[str, str]) -> Child:
     """HOST on `cfg`, once its driver serves Spark Connect (AssertionError with its log if it never does)."""
     read, write = os.pipe()
     try:
-        host = Child(HOST, [str(cfg), str(write)], folder, pass_fds=(write,))
+        host = Child(HOST, [str(cfg), str(write)], folder, environ, pass_fds=(write,))
     finally:
         os.close(write)
     with os.fdopen(read, "rb") as ready:
