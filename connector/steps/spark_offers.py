@@ -42,7 +42,7 @@ def offers_of_spark_lines(ctx: CycleContext, lines: DataFrame, codes: Iterable[s
 
     judged = clean_on_spark(lines, codes)
     ctx.hold(judged.release)
-    record_line_rejections(ctx, judged.rejected.assign(source="files"), None)
+    record_line_rejections(ctx, judged.rejected, None)
     ctx.count("line_items", judged.count)
     if judged.count == 0:
         log.info("no usable line items: no offers")

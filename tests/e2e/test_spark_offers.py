@@ -128,7 +128,7 @@ def test_a_spark_cycle_writes_the_offers_the_pandas_engine_writes(tmp_path: Path
                   if "customer_id" in cols and "_order" not in cols and any(c.startswith("offer_") for c in cols)]
     assert sum(offer_rows) == 3, offer_rows  # the three changed customers, no unchanged one
     lines = [(cols, n) for cols, n in collected if {"transaction_id", "product_id"} <= cols]
-    assert lines == [(frozenset({"transaction_id", "customer_id", "product_id", "reason"}), 4)]  # no clean line
+    assert lines == [(frozenset({"transaction_id", "customer_id", "product_id", "reason", "source"}), 4)]  # no clean line
 
 
 def _bad_lines(items: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _LINE = "_li_"  # prefix of the raw line-item columns carried along the read rows
 _SCHEMA = ("transaction_id string, customer_id string, product_id string, product_name string, category string, "
-           "occurred_at timestamp, quantity double, unit_price double, reason string")
+           "occurred_at timestamp, quantity double, unit_price double, reason string, source string")
 _TEXT = ("transaction_id", "customer_id", "product_id", "product_name", "category")
 
 
@@ -55,12 +55,12 @@ def line_columns(cfg: FilesSource) -> list[Column]:
 def purchases(lines: DataFrame, row: str) -> DataFrame:
     """One purchase per transaction id (module docstring); `row`: the lines' order in the file."""
     amount = F.col("amount").try_cast("double")
-    first = F.min(F.struct(F.col(row), F.col("customer_id"), F.col("occurred_at")))
+    first = F.min(F.struct(F.col(row), F.col("customer_id"), F.col("occurred_at"), F.col("source")))
     per = lines.groupBy("transaction_id").agg(first.alias("_first"), F.sum(amount).alias("_total"),
                                               F.max(amount.isNull().cast("int")).alias("_bad"))
     return per.select("transaction_id", F.col("_first.customer_id").alias("customer_id"),
                       F.col("_first.occurred_at").alias("occurred_at"),
-                      F.when(F.col("_bad") == 0, F.col("_total")).alias("amount"), F.lit("files").alias("source"))
+                      F.when(F.col("_bad") == 0, F.col("_total")).alias("amount"), F.col("_first.source").alias("source"))
 
 
 def raw_line_items(lines: DataFrame) -> DataFrame:
@@ -70,13 +70,13 @@ def raw_line_items(lines: DataFrame) -> DataFrame:
     defaults = {"product_name": F.lit(None).cast("string"), "category": F.lit(None).cast("string"),
                 "quantity": F.lit(1.0), "unit_price": F.lit(None).try_cast("double")}
     return lines.select("transaction_id", "customer_id", "occurred_at", product.alias("product_id"),
-                        *[carried.get(name, default).alias(name) for name, default in defaults.items()])
+                        *[carried.get(name, default).alias(name) for name, default in defaults.items()], "source")
 
 
 @dataclass(frozen=True)
 class CleanLines:
     """clean: the clean line items on Spark (segmentation.line_items' clean columns), persisted;
-    rejected: transaction_id, customer_id, product_id, reason of the others, on the driver."""
+    rejected: transaction_id, customer_id, product_id, reason, source of the others, on the driver."""
 
     clean: DataFrame
     rejected: pd.DataFrame
@@ -95,15 +95,16 @@ def clean_on_spark(items: DataFrame, non_product_codes: Iterable[str]) -> CleanL
         from segmentation.line_items import clean_line_items
 
         for batch in batches:
-            clean, rejected = clean_line_items(batch, codes)
-            yield clean.assign(reason=None)
-            if len(rejected):
-                yield _typed(rejected)
+            clean, rejected = clean_line_items(batch.drop(columns="source"), codes)
+            yield clean.assign(reason=None, source=None)
+            if len(rejected):  # the source of each line's purchase, as the pandas step finds it
+                of = batch["source"].astype(str).groupby(batch["transaction_id"].astype(str)).first()
+                yield _typed(rejected).assign(source=of.reindex(rejected["transaction_id"].astype(str)).to_numpy())
 
     judged = items.mapInPandas(judge, _SCHEMA).persist()
     rejected = judged.where(F.col("reason").isNotNull()).select(
-        "transaction_id", "customer_id", "product_id", "reason").toPandas()
-    clean = judged.where(F.col("reason").isNull()).drop("reason")
+        "transaction_id", "customer_id", "product_id", "reason", "source").toPandas()
+    clean = judged.where(F.col("reason").isNull()).drop("reason", "source")
     return CleanLines(clean, rejected, clean.count(), judged)
 
 

@@ -91,6 +91,7 @@ def test_lines_are_summed_into_purchases_and_cleaned_as_the_files_reader_does(tm
     ours = clean_on_spark(tables.line_items, ("POST",))
     try:
         assert _rows(ours.rejected) == _rows(rejected)
+        assert set(ours.rejected["source"]) == {"files"}
         assert [r for *_, r in _rows(rejected)] == [  # every rule, by order and product
             "not a product: code POST", "quantity is not a number ('x')", "no customer",
             "cancellation or return: quantity -1", "date is not a date ('nope')"]
