@@ -103,8 +103,9 @@ def _reuse(features, sample, params, previous, as_of) -> SparkSegmentation | str
         return reason
     names = {i: e.name for i, e in previous.registry.entries.items()}
     state = replace(previous, assignments=pd.Series(dtype=object))
+    profiles = _reused_profiles(features, sample, params, previous, names, int(counts.sum()))
     return SparkSegmentation(_segments(assigned, previous.cluster_ids, names, state.model_version),
-                             _profiles_for_reuse(previous), state, report, False, reason, dict(previous.metrics))
+                             profiles, state, report, False, reason, dict(previous.metrics))
 
 
 def _train(features, sample, params, previous, as_of, reason, total) -> SparkSegmentation:
@@ -141,9 +142,7 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
                       share_shift=drift_.share_shift(previous.shares, shares))
     report["match_method"] = method
     names = {i: e.name for i, e in registry.entries.items()}
-    profiles["segment_id"] = [cluster_ids[k] for k in effects.index]
-    profiles.insert(1, "segment_name", profiles["segment_id"].map(names))
-    profiles = profiles.sort_values("segment_id", kind="stable").reset_index(drop=True)
+    profiles = _with_ids(profiles, effects.index, cluster_ids, names)
     segments = _segments(assigned, cluster_ids, names, state.model_version)
     return SparkSegmentation(segments, profiles, state, report, True, reason, metrics,
                              sample.assign(segment_id=sample_keys.map(cluster_ids)))
@@ -193,9 +192,24 @@ def _shares(counts: pd.Series, cluster_ids: dict) -> pd.Series:
     return (by_id / max(int(by_id.sum()), 1)).sort_index()
 
 
-def _profiles_for_reuse(previous: SegmentationState) -> pd.DataFrame:
-    rows = [{"segment_id": e.segment_id, "segment_name": e.name, "size": e.size} for e in previous.registry.active()]
-    return pd.DataFrame(rows)
+def _reused_profiles(features: DataFrame, sample: pd.DataFrame, params: SegmentationParams,
+                     previous: SegmentationState, names: dict, total: int) -> pd.DataFrame:
+    """Today's profiles of the kept model's segments, described as a retrain describes them (the
+    pandas engine recomputes them on reuse too: the report reads their shares and means)."""
+    assert previous.scaler is not None and previous.model is not None, "a stored model is fitted"
+    columns = _profile_columns(sample, params)
+    effect_scaler = FeatureScaler(columns).fit(sample)
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(sample[c])]
+    assigned = clusters.assign(features, previous.scaler, previous.model, numeric, effect_scaler)
+    effects, profiles = _describe(assigned, numeric, effect_scaler, total)
+    return _with_ids(profiles, effects.index, previous.cluster_ids, names)
+
+
+def _with_ids(profiles: pd.DataFrame, keys: pd.Index, cluster_ids: dict, names: dict) -> pd.DataFrame:
+    """`profiles` (one row per cluster key, in `keys`' order) with segment ids and names, by id."""
+    profiles["segment_id"] = [cluster_ids[k] for k in keys]
+    profiles.insert(1, "segment_name", profiles["segment_id"].map(names))
+    return profiles.sort_values("segment_id", kind="stable").reset_index(drop=True)
 
 
 __all__ = ["SAMPLE_ROWS", "SparkSegmentation", "driver_sample", "segment"]

@@ -157,6 +157,11 @@ def test_the_stored_model_is_reused_as_the_pandas_engine_reuses_it(spark, both):
     assert not kept.retrained and not again.retrained and again.reason == kept.reason
     assert again.state.model_version == first.state.model_version
     assert (_rows(again, before.index)["segment_id"] == before["segment_id"]).all()
+    # the kept model's profiles are today's, described as a retrain describes them (`segsync report` reads them)
+    assert list(again.profiles.columns) == list(first.profiles.columns)
+    pd.testing.assert_frame_equal(again.profiles[["segment_id", "segment_name", "size", "share"]],
+                                  first.profiles[["segment_id", "segment_name", "size", "share"]])
+    assert again.profiles["share"].sum() == pytest.approx(1.0)
 
 
 def test_kmeans_refit_on_everyone_is_the_pandas_engines_lloyd_run(spark):
