@@ -154,8 +154,3 @@ def driver_sample(features: DataFrame, rows: int, random_state: int, total: int)
     frame = features if total <= rows else features.sample(fraction=min(1.0, 1.05 * rows / total), seed=random_state)
     sample = frame.toPandas().set_index("customer_id").sort_index()
     return sample.iloc[:rows] if len(sample) > rows else sample
-
-
-def key_counts(assigned: DataFrame) -> pd.Series:
-    counts = assigned.groupBy(KEY).count().toPandas()
-    return pd.Series(counts["count"].to_numpy(), index=counts[KEY].to_numpy()).sort_index()

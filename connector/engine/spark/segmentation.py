@@ -80,21 +80,24 @@ def segment(features: DataFrame, params: SegmentationParams, previous: Segmentat
     if too_few is not None:
         raise ValueError(too_few)
     as_of = pd.Timestamp(as_of)
-    reused = _reuse(features, sample, params, previous, as_of)
+    reused = _reuse(features, sample, params, previous, as_of, total)
     if isinstance(reused, SparkSegmentation):
         return reused
     return _train(features, sample, params, previous, as_of, reused, total)
 
 
-def _reuse(features, sample, params, previous, as_of) -> SparkSegmentation | str:
-    """The previous model's result when the retrain policy keeps it, else the reason to retrain."""
+def _reuse(features, sample, params, previous, as_of, total) -> SparkSegmentation | str:
+    """The previous model's result when the retrain policy keeps it, else the reason to retrain.
+    Its segments are described (today's profiles, as a retrain describes them: the report reads
+    their shares and means) by the same aggregation that counts them for the share shift."""
     if previous is None:
         return "first run: no stored model"
     if previous.params.model_params() != params.model_params() or previous.model is None:
         return "segmentation parameters changed since the stored model"
-    assigned = clusters.assign(features, previous.scaler, previous.model, [])
-    counts = clusters.key_counts(assigned)
-    shares = _shares(counts, previous.cluster_ids)
+    effect_scaler, numeric = _profile_inputs(sample, params)
+    assigned = clusters.assign(features, previous.scaler, previous.model, numeric, effect_scaler)
+    effects, profiles = _describe(assigned, numeric, effect_scaler, total)
+    shares = _shares(pd.Series(profiles["size"].to_numpy(), index=effects.index), previous.cluster_ids)
     report = {**_empty_drift(), "psi": drift_.psi_table(previous.snapshot, sample),
               "share_shift": drift_.share_shift(previous.shares, shares)}
     age = (as_of - previous.trained_at) / pd.Timedelta(days=1)
@@ -103,9 +106,9 @@ def _reuse(features, sample, params, previous, as_of) -> SparkSegmentation | str
         return reason
     names = {i: e.name for i, e in previous.registry.entries.items()}
     state = replace(previous, assignments=pd.Series(dtype=object))
-    profiles = _reused_profiles(features, sample, params, previous, names, int(counts.sum()))
     return SparkSegmentation(_segments(assigned, previous.cluster_ids, names, state.model_version),
-                             profiles, state, report, False, reason, dict(previous.metrics))
+                             _with_ids(profiles, effects.index, previous.cluster_ids, names), state, report, False,
+                             reason, dict(previous.metrics))
 
 
 def _train(features, sample, params, previous, as_of, reason, total) -> SparkSegmentation:
@@ -115,9 +118,7 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
                          params.min_cluster_size, params.random_state,
                          warm_start=_warm_start(previous, scaler, params)).fit(X)
     model = clusters.fit_everyone(clusters.scaled(features, scaler), local)
-    columns = _profile_columns(sample, params)
-    effect_scaler = FeatureScaler(columns).fit(sample)
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(sample[c])]
+    effect_scaler, numeric = _profile_inputs(sample, params)
     assigned = clusters.assign(features, scaler, model, numeric, effect_scaler).cache()
     effects, profiles = _describe(assigned, numeric, effect_scaler, total)
     proposed = name_segments(effects, profiles)
@@ -192,17 +193,10 @@ def _shares(counts: pd.Series, cluster_ids: dict) -> pd.Series:
     return (by_id / max(int(by_id.sum()), 1)).sort_index()
 
 
-def _reused_profiles(features: DataFrame, sample: pd.DataFrame, params: SegmentationParams,
-                     previous: SegmentationState, names: dict, total: int) -> pd.DataFrame:
-    """Today's profiles of the kept model's segments, described as a retrain describes them (the
-    pandas engine recomputes them on reuse too: the report reads their shares and means)."""
-    assert previous.scaler is not None and previous.model is not None, "a stored model is fitted"
+def _profile_inputs(sample: pd.DataFrame, params: SegmentationParams) -> tuple[FeatureScaler, list[str]]:
+    """The scaler of the profile columns' effect sizes (fitted on the sample) and the numeric ones."""
     columns = _profile_columns(sample, params)
-    effect_scaler = FeatureScaler(columns).fit(sample)
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(sample[c])]
-    assigned = clusters.assign(features, previous.scaler, previous.model, numeric, effect_scaler)
-    effects, profiles = _describe(assigned, numeric, effect_scaler, total)
-    return _with_ids(profiles, effects.index, previous.cluster_ids, names)
+    return FeatureScaler(columns).fit(sample), [c for c in columns if pd.api.types.is_numeric_dtype(sample[c])]
 
 
 def _with_ids(profiles: pd.DataFrame, keys: pd.Index, cluster_ids: dict, names: dict) -> pd.DataFrame:
