@@ -178,6 +178,10 @@ class SandboxServer:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> SandboxServer:
+        """Serve from a background thread; a server already started is returned as it is (a second
+        serve_forever loop on the same socket would outlive stop() and spin on the closed socket)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
         self._thread = threading.Thread(
             target=functools.partial(self._httpd.serve_forever, poll_interval=0.05),
             name=f"sandbox-{self.port}",

@@ -64,3 +64,17 @@ def test_describe_lists_url_and_credentials():
     with SandboxServer(echo_app) as srv:
         text = describe("salesforce", srv, {"client_id": "abc", "private_key": "-----BEGIN X\nAAA\n"})
     assert srv.url in text and "client_id: abc" in text and "AAA" not in text
+
+
+def test_a_server_started_twice_serves_once_and_stops():
+    """`world.serve()` starts the servers and a fixture enters them again (`with server:`): one
+    serve_forever loop, which stop() ends. A second loop outlived stop() and spun on the closed
+    socket for the rest of the test session, starving every test after it of CPU."""
+    import threading
+
+    srv = SandboxServer(echo_app).start()
+    with srv:
+        assert httpx.get(srv.url + "/ping").status_code == 200
+        loops = [t for t in threading.enumerate() if t.name == f"sandbox-{srv.port}"]
+        assert len(loops) == 1
+    assert not any(t.name == f"sandbox-{srv.port}" and t.is_alive() for t in threading.enumerate())
