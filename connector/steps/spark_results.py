@@ -61,6 +61,7 @@ def segment_on_spark(ctx: CycleContext, feats: FeaturesResult, params: Segmentat
         else:
             result = SegmentationResult(pd.DataFrame(columns=SEGMENT_COLUMNS), found.profiles, found.state, found.drift,
                                         found.retrained, found.reason, found.metrics)
+            ctx.hold(found.unpersist)
             return result, persisted(ctx, found.segments)
     from connector.engine.pandas import PandasEngine
     from connector.engine.spark.engine import features_on_driver

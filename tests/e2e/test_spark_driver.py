@@ -99,10 +99,13 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
         published.append(len(collected))
         publish_snapshot(ctx)
 
+    cached_before = _cached_rdds()
     with StateStore(config.resolve(config.state.path)) as store:
         result, steps = run_observed(config, store, steps={**default_steps(), "publish": publish})
         assert result.status == "succeeded", result.error
         arms = len(store.experiments.arms())
+    # the cycle closed: nothing it cached is left on the executors (a daemon's session outlives its cycles)
+    assert _cached_rdds() - cached_before == set()
     seen, snapshot_rows = kinds(collected[:published[0]]), kinds(collected[published[0]:])
     # the snapshot holds every customer: the one per-customer collect, by design
     _check_served_snapshot(load_current(config.snapshot_dir()), result, steps)
@@ -122,6 +125,15 @@ def test_rows_on_the_driver_are_bounded_by_the_samples_not_the_population(tmp_pa
     assert seen.get("changed", 0) == seen.get("purchases", 0) == 0  # no destination; the measure step sums on Spark
     bounded = sum(v for k, v in seen.items() if k not in ("rejected", "new_arms"))
     assert bounded <= BOUND < result.counts["customers"], (bounded, seen)  # below the population, whatever its size
+
+
+def _cached_rdds() -> set[int]:
+    """Ids of the RDDs cached on the executors now, the local checkpoints aside (the quarantine's
+    repeated ids: a few rows, freed with their plan by Spark's context cleaner, not by the cycle)."""
+    from pyspark import SparkContext
+
+    rdds = SparkContext._active_spark_context._jsc.getPersistentRDDs()  # type: ignore[union-attr]
+    return {int(i) for i in rdds.keySet().toArray() if "localCheckpoint" not in rdds.get(i).toDebugString()}
 
 
 def _check_served_snapshot(snapshot: Snapshot | None, result: CycleResult, steps: StepResults) -> None:

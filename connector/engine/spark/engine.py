@@ -80,7 +80,10 @@ class SparkEngine:
             if "too few" not in str(exc):
                 raise
             return PandasEngine().segment(features, params, previous, as_of)
-        segments = found.segments.toPandas().set_index("customer_id").loc[features.index.astype(str)].reset_index()
+        try:
+            segments = found.segments.toPandas().set_index("customer_id").loc[features.index.astype(str)].reset_index()
+        finally:
+            found.unpersist()
         found.state.assignments = pd.Series(segments["segment_id"].to_numpy(), index=features.index)
         result = SegmentationResult(segments, found.profiles, found.state, found.drift, found.retrained,
                                     found.reason, found.metrics)

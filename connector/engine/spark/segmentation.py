@@ -45,7 +45,9 @@ SAMPLE_ROWS = 200_000
 class SparkSegmentation:
     """segments: Spark DataFrame customer_id, segment_id, segment_name, model_version;
     profiles, state, drift, retrained, reason, metrics as in segmentation.engine.SegmentationResult;
-    sample: the driver sample (indexed by customer_id) with its segment_id."""
+    sample: the driver sample (indexed by customer_id) with its segment_id; cached: what `segments`
+    reads from the executors' cache (a retrain's assignments), freed by `unpersist` once the caller
+    is done with `segments` (a daemon's session outlives its cycles)."""
 
     segments: DataFrame
     profiles: pd.DataFrame
@@ -55,6 +57,11 @@ class SparkSegmentation:
     reason: str
     metrics: dict = field(default_factory=dict)
     sample: pd.DataFrame | None = None
+    cached: DataFrame | None = None
+
+    def unpersist(self) -> None:
+        if self.cached is not None:
+            self.cached.unpersist()
 
 
 def driver_sample(features: DataFrame, params: SegmentationParams, total: int) -> pd.DataFrame:
@@ -146,7 +153,7 @@ def _train(features, sample, params, previous, as_of, reason, total) -> SparkSeg
     profiles = _with_ids(profiles, effects.index, cluster_ids, names)
     segments = _segments(assigned, cluster_ids, names, state.model_version)
     return SparkSegmentation(segments, profiles, state, report, True, reason, metrics,
-                             sample.assign(segment_id=sample_keys.map(cluster_ids)))
+                             sample.assign(segment_id=sample_keys.map(cluster_ids)), cached=assigned)
 
 
 def _say_where_fitted(method: str, rows: int, total: int) -> None:
