@@ -7,10 +7,12 @@ Connect server the Connect cycle talks to is not a JVM of its own: the standalon
 serves Spark Connect (SparkConnectPlugin, CONNECT_CONF; cluster_cycles.py), so its sessions run on
 this master through that application's executor.
 
-Every JVM the tests start (these daemons, the executors, the drivers of the local session and of
-the child `segsync run`s) gets JVM_OPTIONS: a JVM that lives seconds and runs tiny jobs spends
-most of its CPU in the C2 compiler and the parallel collector's threads, which these turn off
-(measured: a master's start from 4.8 to 2.6 CPU seconds). They change how fast, never what.
+Every JVM started here (these daemons, the executors, the drivers of the child `segsync run`s)
+gets JVM_OPTIONS: a JVM that lives seconds and runs tiny jobs spends most of its CPU in the C2
+compiler and the parallel collector's threads, which these turn off (measured: a master's start
+from 4.8 to 2.6 CPU seconds); the test session's local driver, which lives for the whole run,
+keeps C2 (LONG_LIVED_JVM_OPTIONS, conftest.py). They change how fast, never what. All of them run
+at the lowest CPU priority (LOW_PRIORITY), and so do their Python workers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from tests.reaper import watch
 
 #: C1 only and the serial collector: less CPU for short JVMs (see the module docstring).
 JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+#: The test session's local driver (conftest.py) lives for the whole run: C2 compiles too.
+LONG_LIVED_JVM_OPTIONS = "-XX:+UseSerialGC"
+#: The cluster's processes (master, worker, and through them the executor and its Python workers;
+#: the cycles' children and their driver JVMs) run at the lowest CPU priority: they take the core
+#: the test process leaves idle (it runs about 1.2 cores on average) instead of slowing it.
+#: Only when they run changes, not what they do (`nice` execs the command: the pid stays its own).
+LOW_PRIORITY = ["nice", "-n", "19"]
 #: Scheduling slots of the worker: one app at a time (the standalone cycle's driver, which also
 #: serves the Connect cycle's sessions) holds them all.
 WORKER_CORES = 2
@@ -68,7 +77,7 @@ class Daemon:
 
     def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
         self.cls, self.ready_line = cls, ready
-        self.proc = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), cls, *args], env=env, text=True,
+        self.proc = subprocess.Popen([*LOW_PRIORITY, str(spark_home() / "bin" / "spark-class"), cls, *args], env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
         self.lines: list[str] = []

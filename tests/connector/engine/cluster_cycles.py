@@ -29,7 +29,14 @@ import pandas as pd
 
 from connector.sandbox.population import PopulationGenerator
 from connector.sandbox.scenario import load_scenario
-from tests.connector.engine.cluster import APP_CONF, CONNECT_CONF, Cluster, free_port, start_cluster
+from tests.connector.engine.cluster import (
+    APP_CONF,
+    CONNECT_CONF,
+    LOW_PRIORITY,
+    Cluster,
+    free_port,
+    start_cluster,
+)
 from tests.reaper import watch
 
 CONFIG = """\
@@ -139,7 +146,7 @@ class Child:
         folder.mkdir(parents=True, exist_ok=True)
         self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
         with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen([*LOW_PRIORITY, sys.executable, "-c", code, *args], env=env, stdin=subprocess.PIPE,
                                          stdout=out, stderr=err, pass_fds=pass_fds)
         watch(self.proc.pid)
 

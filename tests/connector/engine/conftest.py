@@ -2,9 +2,12 @@
 standalone cluster (master, worker; the standalone cycle's driver serves Spark Connect) for the
 tests that need one.
 
-Shuffles use 4 partitions (the default 200 would dominate the run time of these small frames);
-the UI is off and the driver binds to loopback; the driver JVM runs with the short-lived JVM's
-options of cluster.py. The cluster and the cycles run through it start once per test session,
+Shuffles use 2 partitions, one per core (the default 200 would dominate the run time of these
+small frames, and every partition is a task to schedule and run: 4 cost about 5 % more); the UI
+is off and the driver binds to loopback. The driver JVM keeps the serial collector of cluster.py's
+JVM_OPTIONS but not its C1-only JIT: it lives for the whole run (minutes, thousands of queries),
+where C2's faster code repays its compiling (measured with benchmarks/bench_spark_tests.py: the
+run 7 s shorter, the last tests 10-20 % faster). The cluster and the cycles run through it start once per test session,
 on a thread, with the first Spark test, when a collected test waits for them
 (cluster_cycles.py); those tests run last, so the cycles run while the other tests do.
 """
@@ -19,18 +22,18 @@ import pytest
 
 from connector.config.engine import EngineConfig
 from connector.sandbox.cdnow import cdnow_sample_transactions
-from tests.connector.engine.cluster import JVM_OPTIONS, Cluster
+from tests.connector.engine.cluster import LONG_LIVED_JVM_OPTIONS, Cluster
 from tests.connector.engine.cluster_cycles import ClusterCycles
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "CDNOW_sample.txt"
 TEST_CONF = {
-    "spark.sql.shuffle.partitions": 4,
-    "spark.default.parallelism": 4,
+    "spark.sql.shuffle.partitions": 2,
+    "spark.default.parallelism": 2,
     "spark.ui.enabled": False,
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.memory": "1g",
-    "spark.driver.extraJavaOptions": JVM_OPTIONS,
+    "spark.driver.extraJavaOptions": LONG_LIVED_JVM_OPTIONS,
     "spark.ui.showConsoleProgress": False,
     # the Python workers print pyspark's pandas-3 FutureWarning once per task otherwise
     "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",

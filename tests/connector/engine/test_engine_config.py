@@ -108,7 +108,7 @@ def test_old_java_is_refused(monkeypatch, tmp_path):
 def test_spark_conf_reaches_a_classic_session(spark):
     # conftest's TEST_CONF goes through spark_session: numbers as strings, booleans as Spark spells them
     conf = spark.sparkContext.getConf()
-    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.driver.memory") == "1g"
     assert conf.get("spark.executorEnv.PYTHONWARNINGS") == "ignore::FutureWarning"
 
