@@ -9,6 +9,7 @@ values inside the bracket on the driver (a few thousand per cut even at 20M cust
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import pandas as pd
@@ -177,28 +178,49 @@ def kth_smallest(values: DataFrame, column: str, ks: Sequence[int]) -> list[floa
     if count <= _SORT_ON_DRIVER:
         ordered = sorted(v for (v,) in values.collect())
         return [ordered[k - 1] if 1 <= k <= count else None for k in ks]
-    out: list[float | None] = []
-    for k in ks:
-        out.append(_bracketed(values, column, k, count) if 1 <= k <= count else None)
-    return out
+    found = _bracketed(values, column, sorted({k for k in ks if 1 <= k <= count}), count)
+    return [found[k] if 1 <= k <= count else None for k in ks]
 
 
-def _bracketed(values: DataFrame, column: str, k: int, count: int) -> float:
-    """The k-th smallest value: an approximate quantile brackets it, and only the distinct values
-    inside the bracket come to the driver, with their counts (a cut inside a block of ties, such
-    as every customer with one purchase, is one row, not every tied value)."""
-    p = k / count
+def _bracketed(values: DataFrame, column: str, ks: list[int], count: int) -> dict[int, float]:
+    """The k-th smallest value for each k: approximate quantiles bracket them, and only the
+    distinct values inside the brackets come to the driver, with their counts (a cut inside a
+    block of ties, such as every customer with one purchase, is one row, not every tied value).
+    Every k is searched at once, so a pass is three scans whatever the number of cuts: the
+    quantiles, the counts below and inside each bracket, the values inside any of them; a k
+    whose bracket missed it (or held too many distinct values) is searched again, wider."""
+    found: dict[int, float] = {}
+    pending = list(ks)
     for width in (3 * _QUANTILE_ERROR, 30 * _QUANTILE_ERROR, 1.0):
-        lo, hi = values.approxQuantile(column, [max(0.0, p - width), min(1.0, p + width)], _QUANTILE_ERROR)
-        inside_bracket = (F.col(column) >= lo) & (F.col(column) <= hi)
-        stats = values.agg(F.sum(F.when(F.col(column) < lo, 1).otherwise(0)).alias("below"),
-                           F.sum(F.when(inside_bracket, 1).otherwise(0)).alias("inside"),
-                           F.count_distinct(F.when(inside_bracket, F.col(column))).alias("distinct")).first()
-        below, inside, distinct = int(stats["below"] or 0), int(stats["inside"] or 0), int(stats["distinct"] or 0)
-        if below < k <= below + inside and (distinct <= 5 * _SORT_ON_DRIVER or width == 1.0):
-            seen = below
-            for value, n in sorted(tuple(r) for r in values.where(inside_bracket).groupBy(column).count().collect()):
-                seen += n
-                if seen >= k:
-                    return float(value)
-    raise RuntimeError(f"could not locate the {k}-th smallest {column} among {count} values")  # pragma: no cover
+        if not pending:
+            break
+        probabilities = [q for k in pending for q in (max(0.0, k / count - width), min(1.0, k / count + width))]
+        bounds = values.approxQuantile(column, probabilities, _QUANTILE_ERROR)
+        brackets = {k: (bounds[2 * i], bounds[2 * i + 1]) for i, k in enumerate(pending)}
+        inside = {k: (F.col(column) >= lo) & (F.col(column) <= hi) for k, (lo, hi) in brackets.items()}
+        aggs = []
+        for i, k in enumerate(pending):
+            aggs += [F.sum(F.when(F.col(column) < brackets[k][0], 1).otherwise(0)).alias(f"below{i}"),
+                     F.sum(F.when(inside[k], 1).otherwise(0)).alias(f"inside{i}"),
+                     F.count_distinct(F.when(inside[k], F.col(column))).alias(f"distinct{i}")]
+        stats = values.agg(*aggs).first()
+        below = {k: int(stats[f"below{i}"] or 0) for i, k in enumerate(pending)}
+        located = [k for i, k in enumerate(pending)
+                   if below[k] < k <= below[k] + int(stats[f"inside{i}"] or 0)
+                   and (int(stats[f"distinct{i}"] or 0) <= 5 * _SORT_ON_DRIVER or width == 1.0)]
+        if located:
+            any_inside = functools.reduce(lambda a, b: a | b, (inside[k] for k in located))
+            counted = sorted(tuple(r) for r in values.where(any_inside).groupBy(column).count().collect())
+            for k in located:
+                lo, hi = brackets[k]
+                seen = below[k]
+                for value, n in counted:
+                    if lo <= value <= hi:
+                        seen += n
+                        if seen >= k:
+                            found[k] = float(value)
+                            break
+        pending = [k for k in pending if k not in found]
+    if pending:  # pragma: no cover
+        raise RuntimeError(f"could not locate the {pending}-th smallest {column} among {count} values")
+    return found
