@@ -47,7 +47,7 @@ APP_CONF = {
     "spark.executor.extraJavaOptions": JVM_OPTIONS,
     "spark.executor.memory": "512m",
     "spark.cores.max": str(CORES_PER_APP),
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.ui.enabled": "false",
 }
 #: Settings that make a driver serve Spark Connect on 127.0.0.1 (PORT filled in): the plugin
