@@ -211,16 +211,20 @@ def _bracketed(values: DataFrame, column: str, ks: list[int], count: int) -> dic
         if located:
             any_inside = functools.reduce(lambda a, b: a | b, (inside[k] for k in located))
             counted = sorted(tuple(r) for r in values.where(any_inside).groupBy(column).count().collect())
-            for k in located:
-                lo, hi = brackets[k]
-                seen = below[k]
-                for value, n in counted:
-                    if lo <= value <= hi:
-                        seen += n
-                        if seen >= k:
-                            found[k] = float(value)
-                            break
+            found.update({k: _walk(counted, brackets[k], below[k], k) for k in located})
         pending = [k for k in pending if k not in found]
     if pending:  # pragma: no cover
-        raise RuntimeError(f"could not locate the {pending}-th smallest {column} among {count} values")
+        raise RuntimeError(f"could not locate the k-th smallest {column} among {count} values for k in {pending}")
     return found
+
+
+def _walk(counted: list[tuple[float, int]], bracket: tuple[float, float], below: int, k: int) -> float:
+    """The k-th smallest value from the sorted (value, count) rows inside `bracket`, `below` values under it."""
+    lo, hi = bracket
+    seen = below
+    for value, n in counted:
+        if lo <= value <= hi:
+            seen += n
+            if seen >= k:
+                return float(value)
+    raise AssertionError("the counts located k inside the bracket")  # pragma: no cover

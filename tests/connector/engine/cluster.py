@@ -31,8 +31,8 @@ JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 #: The test session's local driver (conftest.py) lives for the whole run: C2 compiles too.
 LONG_LIVED_JVM_OPTIONS = "-XX:+UseSerialGC"
 #: The cluster's processes (master, worker, and through them the executor and its Python workers;
-#: the cycles' children and their driver JVMs) run at the lowest CPU priority: they take the core
-#: the test process leaves idle (it runs about 1.2 cores on average) instead of slowing it.
+#: the cycles' children and their driver JVMs) run at the lowest CPU priority: they take the CPU
+#: the test process leaves idle (it uses about 1.45 of 2 on average) instead of slowing it.
 #: Only when they run changes, not what they do (`nice` execs the command: the pid stays its own).
 LOW_PRIORITY = ["nice", "-n", "19"]
 #: Scheduling slots of the worker: one app at a time (the standalone cycle's driver, which also
@@ -77,8 +77,8 @@ class Daemon:
 
     def __init__(self, cls: str, args: list[str], ready: str, env: dict[str, str]) -> None:
         self.cls, self.ready_line = cls, ready
-        self.proc = subprocess.Popen([*LOW_PRIORITY, str(spark_home() / "bin" / "spark-class"), cls, *args], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*LOW_PRIORITY, str(spark_home() / "bin" / "spark-class"), cls, *args],
+                                     env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         watch(self.proc.pid)  # spark-class execs the JVM: stopped if pytest is killed
         self.lines: list[str] = []
         self.reader: threading.Thread | None = None

@@ -146,8 +146,8 @@ class Child:
         folder.mkdir(parents=True, exist_ok=True)
         self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
         with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen([*LOW_PRIORITY, sys.executable, "-c", code, *args], env=env, stdin=subprocess.PIPE,
-                                         stdout=out, stderr=err, pass_fds=pass_fds)
+            self.proc = subprocess.Popen([*LOW_PRIORITY, sys.executable, "-c", code, *args], env=env,
+                                         stdin=subprocess.PIPE, stdout=out, stderr=err, pass_fds=pass_fds)
         watch(self.proc.pid)
 
     def release(self) -> None:

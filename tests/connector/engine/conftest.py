@@ -7,9 +7,9 @@ small frames, and every partition is a task to schedule and run: 4 cost about 5 
 is off and the driver binds to loopback. The driver JVM keeps the serial collector of cluster.py's
 JVM_OPTIONS but not its C1-only JIT: it lives for the whole run (minutes, thousands of queries),
 where C2's faster code repays its compiling (measured with benchmarks/bench_spark_tests.py: the
-run 7 s shorter, the last tests 10-20 % faster). The cluster and the cycles run through it start once per test session,
-on a thread, with the first Spark test, when a collected test waits for them
-(cluster_cycles.py); those tests run last, so the cycles run while the other tests do.
+run 7 s shorter, the last tests 10-20 % faster). The cluster and the cycles run through it start
+once per test session, on a thread, with the first Spark test, when a collected test waits for
+them (cluster_cycles.py); those tests run last, so the cycles run while the other tests do.
 """
 
 from __future__ import annotations
